@@ -1,0 +1,113 @@
+"""Domain errors of the FHIR core, each carrying its HTTP status and FHIR issue code.
+
+They are mapped to an OperationOutcome in exactly one place (lifeline.web.errors), by walking
+the class hierarchy; the core never builds HTTP responses itself.
+See https://hl7.org/fhir/R4/http.html#Status-Codes and https://hl7.org/fhir/R4/valueset-issue-type.html
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Issue:
+    """One OperationOutcome.issue: severity, code, human text and an optional FHIRPath location."""
+
+    severity: str
+    code: str
+    diagnostics: str
+    expression: list[str] = field(default_factory=list)
+
+    def to_fhir(self) -> dict[str, Any]:
+        issue: dict[str, Any] = {"severity": self.severity, "code": self.code, "diagnostics": self.diagnostics}
+        if self.expression:
+            issue["expression"] = self.expression
+        return issue
+
+
+class FhirError(Exception):
+    """Base of every error the core reports to a client."""
+
+    status = 500
+    code = "exception"
+
+    def __init__(self, message: str, issues: list[Issue] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.issues = issues or [Issue("error", self.code, message)]
+
+
+class BadRequest(FhirError):
+    status = 400
+    code = "invalid"
+
+
+class InvalidResource(BadRequest):
+    """The body is not a valid R4 resource (structure, types, cardinality, bindings)."""
+
+    status = 400
+    code = "structure"
+
+
+class Unprocessable(FhirError):
+    """Well-formed but breaks a business rule (for example a strict FHIRPath invariant)."""
+
+    status = 422
+    code = "processing"
+
+
+class NotFound(FhirError):
+    status = 404
+    code = "not-found"
+
+
+class UnknownResourceType(NotFound):
+    code = "not-supported"
+
+
+class Gone(FhirError):
+    status = 410
+    code = "deleted"
+
+
+class MethodNotAllowed(FhirError):
+    status = 405
+    code = "not-supported"
+
+
+class Conflict(FhirError):
+    status = 409
+    code = "conflict"
+
+
+class PreconditionFailed(FhirError):
+    status = 412
+    code = "conflict"
+
+
+class MultipleMatches(PreconditionFailed):
+    code = "multiple-matches"
+
+
+class PayloadTooLarge(FhirError):
+    status = 413
+    code = "too-costly"
+
+
+class UnsupportedMediaType(FhirError):
+    status = 415
+    code = "not-supported"
+
+
+class NotAcceptable(FhirError):
+    status = 406
+    code = "not-supported"
+
+
+class StorageUnavailable(FhirError):
+    """The database cannot be reached: a server-side condition, never the client's fault."""
+
+    status = 503
+    code = "transient"

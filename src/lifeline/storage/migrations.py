@@ -1,0 +1,106 @@
+"""Schema migrations, applied in order by `lifeline db upgrade` (and at server start).
+
+Each migration is forward-only and additive: a migration may add tables, columns and indexes
+but never drops data. The applied versions are recorded in `schema_migration`.
+A migration holds one SQL script per dialect; `{json}` and `{bigint}` differ between them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str  # dialect placeholders: {json} {real} {autoinc_pk}
+
+
+_INDEX_TABLES = {
+    "search_string": "normalized TEXT NOT NULL, exact TEXT NOT NULL",
+    "search_token": "system TEXT, code TEXT, text TEXT",
+    "search_date": "low BIGINT NOT NULL, high BIGINT NOT NULL",
+    "search_number": "value {real} NOT NULL, low {real} NOT NULL, high {real} NOT NULL",
+    "search_quantity": (
+        "value {real} NOT NULL, low {real} NOT NULL, high {real} NOT NULL, system TEXT, code TEXT, unit TEXT"
+    ),
+    "search_reference": "target_type TEXT, target_id TEXT, url TEXT",
+    "search_uri": "value TEXT NOT NULL",
+}
+
+_INDEX_LOOKUPS = {
+    "search_string": "param, normalized",
+    "search_token": "param, code, system",
+    "search_date": "param, low, high",
+    "search_number": "param, value",
+    "search_quantity": "param, code, value",
+    "search_reference": "param, target_id, target_type",
+    "search_uri": "param, value",
+}
+
+
+def _initial_schema() -> str:
+    parts = [
+        # The current version of every resource: the row a read-by-id hits.
+        """
+        CREATE TABLE resource (
+            res_type TEXT NOT NULL,
+            res_id TEXT NOT NULL,
+            version_id BIGINT NOT NULL,
+            last_updated TEXT NOT NULL,
+            deleted BOOLEAN NOT NULL,
+            content {json},
+            PRIMARY KEY (res_type, res_id)
+        );
+        CREATE INDEX resource_type_updated ON resource (res_type, last_updated);
+        """,
+        # Every version ever written, numbered by the one global change sequence: this table is
+        # both the history and the change feed that site nodes replicate from.
+        """
+        CREATE TABLE resource_version (
+            change_seq BIGINT PRIMARY KEY,
+            res_type TEXT NOT NULL,
+            res_id TEXT NOT NULL,
+            version_id BIGINT NOT NULL,
+            last_updated TEXT NOT NULL,
+            deleted BOOLEAN NOT NULL,
+            method TEXT NOT NULL,
+            node_id TEXT NOT NULL,
+            content {json},
+            UNIQUE (res_type, res_id, version_id)
+        );
+        CREATE INDEX resource_version_updated ON resource_version (last_updated);
+        CREATE INDEX resource_version_type_updated ON resource_version (res_type, last_updated);
+        """,
+        # One row holding the last change number handed out. Writers take its row lock as the
+        # last step before commit, so numbers are gap-free and committed in order.
+        """
+        CREATE TABLE change_counter (
+            id INTEGER PRIMARY KEY,
+            last_seq BIGINT NOT NULL
+        );
+        INSERT INTO change_counter (id, last_seq) VALUES (1, 0);
+        """,
+    ]
+    for table, columns in _INDEX_TABLES.items():
+        parts.append(
+            f"""
+            CREATE TABLE {table} (
+                res_type TEXT NOT NULL,
+                res_id TEXT NOT NULL,
+                param TEXT NOT NULL,
+                {columns}
+            );
+            CREATE INDEX {table}_owner ON {table} (res_type, res_id);
+            CREATE INDEX {table}_lookup ON {table} (res_type, {_INDEX_LOOKUPS[table]});
+            """
+        )
+    return "\n".join(parts)
+
+
+MIGRATIONS: list[Migration] = [
+    Migration(1, "resources, versions, change sequence and search indexes", _initial_schema()),
+]
+
+INDEX_TABLES = tuple(_INDEX_TABLES)
