@@ -1,0 +1,25 @@
+"""Storage: one repository interface (repository.py) with SQLite and PostgreSQL backends."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from lifeline.fhir.errors import StorageUnavailable
+from lifeline.storage.repository import Repository
+
+
+def open_repository(url: str, *, node_id: str = "central") -> Repository:
+    """Open the database a URL names: sqlite:///relative/path, sqlite:////absolute/path or postgresql://..."""
+    scheme = urlsplit(url).scheme
+    if scheme == "sqlite":
+        from lifeline.storage.sqlite import SQLiteRepository
+
+        path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else ""
+        if not path:
+            raise StorageUnavailable(f"bad SQLite database URL {url!r}: expected sqlite:///path/to/file.db")
+        return SQLiteRepository(url, path, node_id=node_id)
+    if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
+        from lifeline.storage.postgres import PostgresRepository
+
+        return PostgresRepository(url, node_id=node_id)
+    raise StorageUnavailable(f"bad database URL {url!r}: expected sqlite:///PATH or postgresql://USER@HOST/DB")

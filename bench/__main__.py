@@ -1,0 +1,151 @@
+"""`make bench`: import, create and read-by-id throughput on SQLite and PostgreSQL, with the raw
+driver's primary-key lookup measured in the same run as the floor.
+
+Usage: python -m bench [--backends sqlite,postgresql] [--resources 100000] [--seconds 15]
+Results are printed and written to bench/results/latest.json; docs/benchmarks.md records them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from bench.data import write_ndjson
+from bench.floor import raw_lookup_rate
+from bench.wrk import run_wrk
+from lifeline.bulk.importer import import_items
+from lifeline.bulk.sources import Source
+from lifeline.config import Settings
+from lifeline.fhir.service import FhirService
+from lifeline.storage import open_repository
+
+HERE = Path(__file__).parent
+RESULTS = HERE / "results"
+PG_URL = os.environ.get("LIFELINE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+console = Console()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--resources", type=int, default=100_000)
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    RESULTS.mkdir(exist_ok=True)
+    source = RESULTS / f"bench-{args.resources}.ndjson"
+    if not source.exists():
+        console.print(f"writing {args.resources} resources to {source}")
+        write_ndjson(source, args.resources)
+    results = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": _machine(), "backends": {}}
+    for backend in args.backends.split(","):
+        results["backends"][backend] = _bench_backend(backend, source, args)
+    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2))
+    _print(results)
+
+
+def _bench_backend(backend: str, source: Path, args: argparse.Namespace) -> dict[str, float]:
+    if backend == "sqlite":
+        path = RESULTS / f"bench-{uuid.uuid4().hex[:8]}.db"
+        url = f"sqlite:///{path}"
+    else:
+        url = f"{PG_URL}?schema=bench_{uuid.uuid4().hex[:8]}"
+    repo = open_repository(url)
+    repo.migrate()
+    service = FhirService(repo, Settings(db=url))
+    service.validator.resource_types  # noqa: B018 - load definitions before timing
+    service.registry  # noqa: B018
+    console.print(f"[bold]{backend}[/]: importing {args.resources} resources")
+    started = time.perf_counter()
+    reader = Source(source)
+    stats = import_items(service, reader.items(), batch_size=1000)
+    import_seconds = time.perf_counter() - started
+    reader.close()
+    ids = RESULTS / "patient-ids.txt"
+    with repo.reading() as session:
+        rows = session.search("Patient", "", [], after_key=None, limit=1_000_000)
+    ids.write_text("\n".join(r.res_id for r in rows) + "\n")
+    repo.close()
+    result: dict[str, float] = {"import_per_s": stats.written / import_seconds, "imported": stats.written}
+    console.print(f"  import: {result['import_per_s']:,.0f} resources/s")
+    result["floor_per_s"] = raw_lookup_rate(url, [r.res_id for r in rows], seconds=min(args.seconds, 10))
+    console.print(f"  raw driver floor: {result['floor_per_s']:,.0f} lookups/s")
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "lifeline.cli", "serve", "--db", url, "--port", str(port), "--workers",
+         str(args.workers)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait(port)
+        base = f"http://127.0.0.1:{port}"
+        env = {**os.environ, "IDS": str(ids)}
+        read = run_wrk(base, HERE / "wrk" / "read.lua", args.seconds, env)
+        result.update({"read_per_s": read.rate, "read_p50_ms": read.p50_ms, "read_p99_ms": read.p99_ms})
+        console.print(f"  read: {read.rate:,.0f}/s p50 {read.p50_ms:.2f} ms p99 {read.p99_ms:.2f} ms")
+        create = run_wrk(base, HERE / "wrk" / "create.lua", args.seconds, env)
+        result.update({"create_per_s": create.rate, "create_p50_ms": create.p50_ms, "create_p99_ms": create.p99_ms})
+        console.print(f"  create: {create.rate:,.0f}/s p50 {create.p50_ms:.2f} ms p99 {create.p99_ms:.2f} ms")
+        result["read_fraction_of_floor"] = read.rate / result["floor_per_s"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        repo = open_repository(url)
+        if hasattr(repo, "drop_schema"):
+            repo.drop_schema()
+        repo.close()
+        if backend == "sqlite":
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return result
+
+
+def _wait(port: int) -> None:
+    for _ in range(600):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/fhir/metadata", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise SystemExit("the server did not start")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, {platform.system()}"
+
+
+def _print(results: dict) -> None:
+    table = Table(title=f"Lifeline benchmark {results['date']} ({results['machine']})")
+    for column in ("backend", "import/s", "create/s", "create p99 ms", "read/s", "read p50 ms", "read p99 ms",
+                   "floor/s", "read/floor"):
+        table.add_column(column, justify="right")
+    for backend, r in results["backends"].items():
+        table.add_row(backend, f"{r['import_per_s']:,.0f}", f"{r['create_per_s']:,.0f}", f"{r['create_p99_ms']:.1f}",
+                      f"{r['read_per_s']:,.0f}", f"{r['read_p50_ms']:.2f}", f"{r['read_p99_ms']:.2f}",
+                      f"{r['floor_per_s']:,.0f}", f"{r['read_fraction_of_floor']:.0%}")
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+from lifeline.cli.main import main
+
+main()

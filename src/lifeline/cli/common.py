@@ -1,0 +1,56 @@
+"""What every command shares: options, opening the database, and one clear line on failure."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from lifeline.config import SettingError, Settings, from_environment
+from lifeline.fhir.errors import FhirError
+from lifeline.fhir.service import FhirService
+from lifeline.storage import open_repository
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+console = Console(stderr=True)
+
+DB_OPTION = typer.Option(None, "--db", help="Database URL (sqlite:///PATH or postgresql://...); env LIFELINE_DB")
+
+
+def clear_errors(command: F) -> F:
+    """Turn any expected failure into one line on stderr and exit status 1, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (FhirError, SettingError, OSError) as error:
+            message = error.message if isinstance(error, FhirError) else str(error)
+            print(f"lifeline: error: {message}", file=sys.stderr)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            print("lifeline: interrupted", file=sys.stderr)
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def settings(**overrides: Any) -> Settings:
+    return from_environment(**overrides)
+
+
+def open_service(config: Settings, *, migrate: bool = False) -> FhirService:
+    repo = open_repository(config.db, node_id=config.node_id)
+    if migrate:
+        repo.migrate()
+    else:
+        pending = repo.pending_migrations()
+        if pending:
+            repo.close()
+            raise SettingError(f"the database schema is not up to date; run `lifeline db upgrade --db {config.db}`")
+    return FhirService(repo, config)

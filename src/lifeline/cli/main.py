@@ -1,0 +1,166 @@
+"""The `lifeline` command line: serve, db upgrade, import, export, demo-data."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from lifeline.bulk.sources import Source
+from lifeline.cli.common import DB_OPTION, clear_errors, console, open_service, settings
+
+app = typer.Typer(
+    help="Lifeline: the regional health record with a FHIR R4 API.", no_args_is_help=True, add_completion=False
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@app.command()
+@clear_errors
+def serve(
+    db: str = DB_OPTION,
+    host: str = typer.Option(None, help="Address to listen on [env LIFELINE_HOST, default 127.0.0.1]"),
+    port: int = typer.Option(None, help="Port [env LIFELINE_PORT, default 8080]"),
+    node_id: str = typer.Option(None, "--node-id", help="This node's id [env LIFELINE_NODE_ID, default central]"),
+    workers: int = typer.Option(None, help="Server processes [env LIFELINE_WORKERS, default 1]"),
+) -> None:
+    """Serve the FHIR API (and apply pending schema migrations first)."""
+    import uvicorn
+
+    config = settings(db=db, host=host, port=port, node_id=node_id, workers=workers)
+    service = open_service(config, migrate=True)
+    service.repo.close()
+    # Worker processes rebuild the app from the environment, so hand the settings on there.
+    os.environ.update({"LIFELINE_DB": config.db, "LIFELINE_NODE_ID": config.node_id})
+    console.print(f"Lifeline {config.node_id} serving http://{config.host}:{config.port}/fhir on {config.db}")
+    uvicorn.run(
+        "lifeline.web.asgi:app_from_environment",
+        factory=True,
+        host=config.host,
+        port=config.port,
+        workers=config.workers,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+@db_app.command("upgrade")
+@clear_errors
+def db_upgrade(db: str = DB_OPTION) -> None:
+    """Create the schema or bring it up to date (never drops data)."""
+    from lifeline.storage import open_repository
+
+    config = settings(db=db)
+    repo = open_repository(config.db, node_id=config.node_id)
+    try:
+        applied = repo.migrate()
+    finally:
+        repo.close()
+    console.print(f"schema up to date; applied {applied}" if applied else "schema already up to date")
+
+
+@app.command("import")
+@clear_errors
+def import_files(
+    files: list[Path] = typer.Argument(..., help="NDJSON (.ndjson) or Bundle JSON (.json) files, optionally .gz"),
+    db: str = DB_OPTION,
+    batch_size: int = typer.Option(500, help="Resources per transaction"),
+) -> None:
+    """Import resources; each batch is one transaction, and re-running writes nothing twice."""
+    from lifeline.bulk.importer import ImportStats, import_items
+
+    sources = [Source(path) for path in files]
+    service = open_service(settings(db=db))
+    total = ImportStats()
+    try:
+        with _progress() as progress:
+            for source in sources:
+                task = progress.add_task(source.path.name, total=source.size or None)
+                counter = _Counter(progress, task, source)
+                stats = import_items(service, source.items(), batch_size=batch_size, on_progress=counter)
+                progress.update(task, completed=source.size)
+                source.close()
+                total.written += stats.written
+                total.unchanged += stats.unchanged
+                total.transactions += stats.transactions
+                for res_type, n in stats.by_type.items():
+                    total.by_type[res_type] = total.by_type.get(res_type, 0) + n
+    finally:
+        service.repo.close()
+    table = Table(title="Imported")
+    table.add_column("resource type")
+    table.add_column("written", justify="right")
+    for res_type, n in sorted(total.by_type.items()):
+        table.add_row(res_type, str(n))
+    console.print(table)
+    console.print(f"{total.written} written, {total.unchanged} unchanged, {total.transactions} transaction bundles")
+
+
+@app.command("export")
+@clear_errors
+def export(
+    out: Path = typer.Option(..., "--out", help="Folder for one NDJSON file per resource type"),
+    db: str = DB_OPTION,
+) -> None:
+    """Export the current version of every resource as NDJSON, one file per type."""
+    from lifeline.bulk.exporter import export_all
+
+    service = open_service(settings(db=db))
+    try:
+        with service.repo.reading() as session:
+            total = session.count_current()
+        with _progress() as progress:
+            task = progress.add_task("export", total=total)
+            counts = export_all(service.repo, out, on_progress=lambda n: progress.advance(task, n))
+    finally:
+        service.repo.close()
+    console.print(f"exported {sum(counts.values())} resources of {len(counts)} types to {out}")
+
+
+@app.command("demo-data")
+@clear_errors
+def demo_data(db: str = DB_OPTION) -> None:
+    """Load the demo region (safe to re-run)."""
+    from lifeline.bulk.importer import import_items
+    from lifeline.bulk.sources import SourceItem
+    from lifeline.demo import demo_resources
+
+    service = open_service(settings(db=db), migrate=True)
+    try:
+        stats = import_items(service, (SourceItem("demo", r) for r in demo_resources()))
+    finally:
+        service.repo.close()
+    console.print(f"demo data: {stats.written} written, {stats.unchanged} already there")
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    )
+
+
+class _Counter:
+    """Follows an import: the bar tracks bytes read; the text, resources and resources per second."""
+
+    def __init__(self, progress: Progress, task: TaskID, source: Source) -> None:
+        self.progress, self.task, self.source = progress, task, source
+        self.count = 0
+        self.started = time.monotonic()
+
+    def __call__(self, n: int) -> None:
+        self.count += n
+        rate = self.count / max(time.monotonic() - self.started, 1e-6)
+        self.progress.update(
+            self.task,
+            completed=self.source.position,
+            description=f"{self.source.path.name}: {self.count} resources, {rate:,.0f}/s",
+        )
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,82 @@
+"""capabilities: GET [base]/metadata (https://hl7.org/fhir/R4/http.html#capabilities).
+
+The CapabilityStatement is generated from what this server really does: the resource types the
+validator knows, the interactions the core dispatches, and the search parameters the registry holds."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import lifeline
+from lifeline.fhir.request import FhirRequest, FhirResponse
+
+if TYPE_CHECKING:
+    from lifeline.fhir.service import FhirService
+
+TYPE_INTERACTIONS = [
+    "read",
+    "vread",
+    "update",
+    "patch",
+    "delete",
+    "history-instance",
+    "history-type",
+    "create",
+    "search-type",
+]
+SYSTEM_INTERACTIONS = ["transaction", "batch", "search-system", "history-system"]
+
+
+def handle(service: FhirService, request: FhirRequest) -> FhirResponse:
+    statement = dict(_statement(service, service.clock().date().isoformat()))
+    statement["implementation"] = {"description": f"Lifeline node {service.settings.node_id}", "url": request.base}
+    return FhirResponse(200, resource=statement)
+
+
+@lru_cache(maxsize=4)
+def _statement(service: FhirService, date: str) -> dict[str, Any]:
+    resources = []
+    for res_type in sorted(service.validator.resource_types):
+        params = service.registry.params_for(res_type)
+        resources.append(
+            {
+                "type": res_type,
+                "profile": f"http://hl7.org/fhir/StructureDefinition/{res_type}",
+                "interaction": [{"code": code} for code in TYPE_INTERACTIONS],
+                "versioning": "versioned-update",
+                "readHistory": True,
+                "updateCreate": True,
+                "conditionalCreate": True,
+                "conditionalRead": "not-supported",
+                "conditionalUpdate": True,
+                "conditionalDelete": "single",
+                "referencePolicy": ["literal", "logical"],
+                "searchParam": [
+                    {"name": p.code, "definition": p.url, "type": p.type}
+                    for p in sorted(params.values(), key=lambda p: p.code)
+                    if p.url
+                ],
+                "operation": [
+                    {"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"}
+                ],
+            }
+        )
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": date,
+        "publisher": "Lifeline",
+        "kind": "instance",
+        "software": {"name": "Lifeline", "version": lifeline.__version__},
+        "fhirVersion": lifeline.FHIR_VERSION,
+        "format": ["application/fhir+json", "application/json"],
+        "patchFormat": ["application/json-patch+json"],
+        "rest": [
+            {
+                "mode": "server",
+                "resource": resources,
+                "interaction": [{"code": code} for code in SYSTEM_INTERACTIONS],
+            }
+        ],
+    }

@@ -1,0 +1,49 @@
+"""create: POST [base]/[type], with conditional create by If-None-Exist
+(https://hl7.org/fhir/R4/http.html#create, #ccreate). The server assigns a UUID id."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from lifeline.fhir import writes
+from lifeline.fhir.request import FhirRequest, FhirResponse
+from lifeline.storage.session import WriteSession
+
+if TYPE_CHECKING:
+    from lifeline.fhir.service import FhirService
+
+
+def handle(service: FhirService, request: FhirRequest) -> FhirResponse:
+    writes.check_body(service, request)
+    response, _ = service.repo.write(lambda session: execute(service, session, request))
+    return response
+
+
+def execute(
+    service: FhirService, session: WriteSession, request: FhirRequest, res_id: str | None = None
+) -> FhirResponse:
+    body = writes.check_body(service, request)
+    res_type = request.resource_type or ""
+    if request.if_none_exist:
+        session.lock(f"create:{res_type}?{request.if_none_exist}")
+        existing = writes.single_match(
+            writes.find_matches(service, session, res_type, request.if_none_exist), "If-None-Exist"
+        )
+        if existing is not None:
+            # Nothing is created: answer with the resource that already exists (200).
+            response = FhirResponse(
+                200,
+                raw=existing.content,
+                version_id=existing.version_id,
+                last_updated=existing.last_updated,
+                location=f"{request.base}/{res_type}/{existing.res_id}/_history/{existing.version_id}",
+            )
+            if request.prefer_return == "minimal":
+                response.raw = None
+            return response
+    res_id = res_id or service.new_id()
+    instant = writes.now(service)
+    resource, version = writes.store(
+        service, session, res_type, res_id, body, previous=None, method="POST", instant=instant
+    )
+    return writes.respond(request, 201, res_type, res_id, resource, version, instant)

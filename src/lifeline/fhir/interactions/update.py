@@ -1,0 +1,69 @@
+"""update: PUT [base]/[type]/[id], update-as-create for a new client-chosen id, and conditional
+update PUT [base]/[type]?criteria (https://hl7.org/fhir/R4/http.html#update, #cond-update)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from lifeline.fhir import writes
+from lifeline.fhir.errors import BadRequest
+from lifeline.fhir.ids import check_id
+from lifeline.fhir.request import FhirRequest, FhirResponse
+from lifeline.storage.session import WriteSession
+
+if TYPE_CHECKING:
+    from lifeline.fhir.service import FhirService
+
+
+def handle(service: FhirService, request: FhirRequest) -> FhirResponse:
+    writes.check_body(service, request)
+    response, _ = service.repo.write(lambda session: execute(service, session, request))
+    return response
+
+
+def execute(service: FhirService, session: WriteSession, request: FhirRequest) -> FhirResponse:
+    body = writes.check_body(service, request)
+    res_type = request.resource_type or ""
+    res_id = _target_id(service, session, request, body)
+    current = session.read_for_update(res_type, res_id)
+    writes.check_if_match(request, current)
+    return write(service, session, request, res_type, res_id, body, current)
+
+
+def write(
+    service: FhirService,
+    session: WriteSession,
+    request: FhirRequest,
+    res_type: str,
+    res_id: str,
+    body: dict[str, Any],
+    current: Any,
+) -> FhirResponse:
+    instant = writes.now(service)
+    resource, version = writes.store(
+        service, session, res_type, res_id, body, previous=current, method="PUT", instant=instant
+    )
+    status = 200 if current is not None and not current.deleted else 201
+    return writes.respond(request, status, res_type, res_id, resource, version, instant)
+
+
+def _target_id(service: FhirService, session: WriteSession, request: FhirRequest, body: dict[str, Any]) -> str:
+    body_id = body.get("id")
+    if request.id is not None:
+        check_id(request.id)
+        if body_id is None:
+            raise BadRequest("The resource in the body of an update must carry an id (it must equal the URL's id)")
+        if body_id != request.id:
+            raise BadRequest(f"The body's id {body_id!r} differs from the id in the URL {request.id!r}")
+        return request.id
+    res_type = request.resource_type or ""
+    session.lock(f"update:{res_type}?{request.params}")
+    match = writes.single_match(writes.find_matches(service, session, res_type, request.params), "Conditional update")
+    if match is not None:
+        if body_id is not None and body_id != match.res_id:
+            raise BadRequest(f"The body's id {body_id!r} differs from the id of the matched resource {match.res_id!r}")
+        return match.res_id
+    if body_id is not None:
+        check_id(body_id)
+        return str(body_id)
+    return service.new_id()

@@ -1,0 +1,49 @@
+"""The HTTP-free shape of one FHIR interaction, and of its outcome.
+
+Adapters (the ASGI routes, the CLI importer, transaction bundles, tests) build a `FhirRequest`;
+the core answers with a `FhirResponse`. Nothing here knows about HTTP libraries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from lifeline.fhir.errors import Issue
+
+
+@dataclass
+class FhirRequest:
+    interaction: str  # read vread create update patch delete history search capabilities operation transaction
+    resource_type: str | None = None
+    id: str | None = None
+    version_id: str | None = None
+    operation: str | None = None  # "$validate" ...
+    body: Any = None  # parsed JSON (a resource, a JSON Patch list, a Bundle)
+    params: list[tuple[str, str]] = field(default_factory=list)
+    if_match: str | None = None
+    if_none_exist: str | None = None
+    prefer_return: str = "representation"  # minimal | representation | OperationOutcome
+    prefer_handling: str = "lenient"  # lenient | strict
+    base: str = "http://localhost/fhir"
+    # Filled by the core's pre-transaction step: the validator's warnings for `body`.
+    warnings: list[Issue] | None = None
+
+    @property
+    def conditional(self) -> bool:
+        return self.id is None and bool(self.params)
+
+
+@dataclass
+class FhirResponse:
+    status: int
+    resource: dict[str, Any] | None = None
+    raw: str | None = None  # a stored resource's JSON text, sent as it is
+    version_id: int | None = None
+    last_updated: str | None = None
+    location: str | None = None
+    issues: list[Issue] = field(default_factory=list)
+
+    @property
+    def has_body(self) -> bool:
+        return self.resource is not None or self.raw is not None

@@ -1,0 +1,87 @@
+"""The FHIR core: one entry point that takes a FhirRequest and a repository and answers.
+
+Like medplum's FhirRouter, it knows nothing of HTTP: the web routes, the importer, transaction
+bundles and the tests all call `FhirService.handle`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cached_property
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+from lifeline.clock import Clock, system_clock
+from lifeline.config import Settings
+from lifeline.fhir.errors import FhirError, MethodNotAllowed, UnknownResourceType
+from lifeline.fhir.request import FhirRequest, FhirResponse
+from lifeline.storage.repository import Repository
+
+if TYPE_CHECKING:
+    from lifeline.fhir.validation import Validator
+    from lifeline.search.registry import SearchRegistry
+
+
+class FhirService:
+    def __init__(
+        self,
+        repo: Repository,
+        settings: Settings | None = None,
+        *,
+        clock: Clock = system_clock,
+        new_id: Callable[[], str] | None = None,
+    ) -> None:
+        import uuid
+
+        self.repo = repo
+        self.settings = settings or Settings()
+        self.clock = clock
+        self.new_id = new_id or (lambda: str(uuid.uuid4()))
+
+    @cached_property
+    def validator(self) -> Validator:
+        from lifeline.fhir.validation import Validator
+
+        return Validator(invariants=self.settings.invariants)
+
+    @cached_property
+    def registry(self) -> SearchRegistry:
+        from lifeline.search.registry import default_registry
+
+        return default_registry()
+
+    def check_type(self, resource_type: str | None) -> str:
+        if resource_type is None or not self.validator.is_resource_type(resource_type):
+            raise UnknownResourceType(f"Unknown resource type {resource_type!r}")
+        return resource_type
+
+    def handle(self, request: FhirRequest) -> FhirResponse:
+        module = _interaction_module(request)
+        if request.resource_type is not None:
+            self.check_type(request.resource_type)
+        return module.handle(self, request)  # type: ignore[no-any-return]
+
+
+def _interaction_module(request: FhirRequest) -> ModuleType:
+    from lifeline.fhir import interactions as i
+
+    modules: dict[str, ModuleType] = {
+        "read": i.read,
+        "vread": i.vread,
+        "create": i.create,
+        "update": i.update,
+        "patch": i.patch,
+        "delete": i.delete,
+        "history": i.history,
+        "search": i.search,
+        "capabilities": i.capabilities,
+        "transaction": i.transaction,
+    }
+    if request.interaction == "operation":
+        operations = {"$validate": i.validate}
+        if request.operation not in operations:
+            raise MethodNotAllowed(f"Operation {request.operation} is not supported")
+        return operations[request.operation]  # type: ignore[index]
+    if request.interaction not in modules:
+        raise FhirError(f"Unknown interaction {request.interaction}")
+    return modules[request.interaction]

@@ -1,0 +1,121 @@
+"""Checks of FHIR primitive values in JSON: the JSON type, the R4 regex, ranges and real dates.
+
+Each checker takes the JSON value and returns None when it is valid, else the reason.
+See https://hl7.org/fhir/R4/datatypes.html#primitive and https://hl7.org/fhir/R4/json.html#primitive
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+Checker = Callable[[Any], str | None]
+
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+MAX_STRING = 1024 * 1024  # "FHIR strings SHALL NOT exceed 1MB in size"
+# Types whose value starts with a calendar date, checked beyond the regex (2023-02-30 matches it).
+DATE_TYPES = {"date", "dateTime", "instant"}
+INTEGER_RANGES = {"integer": INT32_MIN, "unsignedInt": 0, "positiveInt": 1}
+
+
+def _real_date(value: str) -> bool:
+    if len(value) < 10:
+        return True
+    try:
+        datetime.date(int(value[0:4]), int(value[5:7]), int(value[8:10]))
+    except ValueError:
+        return False
+    return True
+
+
+def _string_checker(name: str, regex: str | None) -> Checker:
+    # ASCII mode: the published regexes follow XML Schema/Java, where \s and \S are ASCII-only.
+    match = re.compile(regex, re.ASCII).fullmatch if regex else None
+    is_date = name in DATE_TYPES
+
+    def check(value: Any) -> str | None:
+        if type(value) is not str:
+            return f"must be a JSON string ({name}), got {_json_type(value)}"
+        if not value or value.isspace():
+            return "must not be empty or only whitespace"
+        if len(value) > MAX_STRING:
+            return "is longer than 1 MB"
+        if match is not None and match(value) is None:
+            return f"{_show(value)} is not a valid {name}"
+        if is_date and not _real_date(value):
+            return f"{_show(value)} is not a real calendar date"
+        return None
+
+    return check
+
+
+def _xhtml(value: Any) -> str | None:
+    # Narrative.div: only the outer shape is checked here (txt-1/txt-2 need an XHTML parser).
+    if type(value) is not str:
+        return f"must be a JSON string (xhtml), got {_json_type(value)}"
+    if not value.lstrip().startswith("<div"):
+        return "xhtml must be a <div> element"
+    return None
+
+
+def _boolean(value: Any) -> str | None:
+    return None if type(value) is bool else f"must be a JSON boolean, got {_json_type(value)}"
+
+
+def _decimal(value: Any) -> str | None:
+    if type(value) is int or (type(value) is float and math.isfinite(value)):
+        return None
+    return f"must be a JSON number (decimal), got {_json_type(value)}"
+
+
+def _integer_checker(name: str) -> Checker:
+    low = INTEGER_RANGES[name]
+
+    def check(value: Any) -> str | None:
+        if type(value) is not int:
+            return f"must be a JSON integer ({name}), got {_json_type(value)}"
+        if not low <= value <= INT32_MAX:
+            return f"{value} is out of range for {name} ({low}..{INT32_MAX})"
+        return None
+
+    return check
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer number"
+    if isinstance(value, float):
+        return "a decimal number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _show(value: str) -> str:
+    return repr(value if len(value) <= 40 else value[:40] + "...")
+
+
+def build_checkers(primitives: dict[str, dict[str, str]]) -> dict[str, Checker]:
+    """One checker per R4 primitive type, from the compiled definitions' ``primitives`` table."""
+    checkers: dict[str, Checker] = {}
+    for name, spec in primitives.items():
+        if name == "boolean":
+            checkers[name] = _boolean
+        elif name == "decimal":
+            checkers[name] = _decimal
+        elif name in INTEGER_RANGES:
+            checkers[name] = _integer_checker(name)
+        elif name == "xhtml":
+            checkers[name] = _xhtml
+        else:
+            checkers[name] = _string_checker(name, spec.get("regex"))
+    return checkers

@@ -1,0 +1,150 @@
+"""Index extraction at write time: a resource → the IndexEntries of all its search parameters.
+
+https://hl7.org/fhir/R4/search.html — each parameter's FHIRPath expression selects values, and
+the module of the parameter's type (string, token, date, number, quantity, reference, uri) turns
+them into typed entries. Expressions are compiled once per resource type into Python path walkers
+(lifeline.search.extract.paths); only shapes outside that subset go through fhirpathpy.
+
+Not indexed: composite and special parameters (not supported yet), and `_id` (the search layer
+matches it on the resource table's own res_id). `_lastUpdated` is indexed from meta.lastUpdated,
+so the storage layer must set meta before extracting. Odd data never makes extraction raise: a
+value that cannot be indexed is skipped.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from fhirpathpy import compile as fhirpath_compile
+from fhirpathpy.models import models as fhirpath_models
+
+from lifeline.search.extract import date, number, quantity, reference, string, token, uri
+from lifeline.search.extract.paths import Unsupported, Walker, compile_path
+from lifeline.search.index_rows import IndexEntries
+from lifeline.search.registry import SearchRegistry, default_registry
+
+__all__ = ["extract_index", "ExtractionPlan", "plan_for"]
+
+# Search type → (module adding entries, position of the IndexEntries list receiving them).
+_BY_TYPE: dict[str, tuple[Callable[[str, list[Any], list[Any]], None], int]] = {
+    "string": (string.add, 0),
+    "token": (token.add, 1),
+    "date": (date.add, 2),
+    "number": (number.add, 3),
+    "quantity": (quantity.add, 4),
+    "reference": (reference.add, 5),
+    "uri": (uri.add, 6),
+}
+_NOT_INDEXED = frozenset({"_id"})
+
+
+@cache
+def _fhirpath(expression: str) -> Callable[..., list[Any]]:
+    return fhirpath_compile(expression, fhirpath_models["r4"])
+
+
+def _fallback(expression: str) -> Walker:
+    def walk(resource: dict[str, Any]) -> list[Any]:
+        return list(_fhirpath(expression)(resource))
+
+    return walk
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    code: str
+    add: Callable[[str, list[Any], list[Any]], None]
+    slot: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """One compiled expression and the parameters indexing its values (name and phonetic share)."""
+
+    expression: str
+    walk: Walker
+    fast: bool
+    targets: tuple[_Target, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractionPlan:
+    """The compiled extraction of one resource type: one step per distinct expression."""
+
+    resource_type: str
+    steps: tuple[_Step, ...]
+
+    @property
+    def codes(self) -> list[str]:
+        return sorted(t.code for s in self.steps for t in s.targets)
+
+    @property
+    def fallback_codes(self) -> list[str]:
+        """Codes of the parameters evaluated by fhirpathpy rather than a compiled walker."""
+        return sorted(t.code for s in self.steps if not s.fast for t in s.targets)
+
+
+def _compile(registry: SearchRegistry, resource_type: str) -> ExtractionPlan:
+    by_expression: dict[str, list[_Target]] = {}
+    for code, param in sorted(registry.params_for(resource_type).items()):
+        if param.type not in _BY_TYPE or code in _NOT_INDEXED or not param.expression:
+            continue
+        add, slot = _BY_TYPE[param.type]
+        by_expression.setdefault(param.expression, []).append(_Target(code, add, slot))
+    steps = []
+    for expression, targets in by_expression.items():
+        try:
+            walk, fast = compile_path(expression, resource_type, registry.choice_elements), True
+        except Unsupported:
+            walk, fast = _fallback(expression), False
+        steps.append(_Step(expression, walk, fast, tuple(targets)))
+    return ExtractionPlan(resource_type, tuple(steps))
+
+
+_plans: weakref.WeakKeyDictionary[SearchRegistry, dict[str, ExtractionPlan]] = weakref.WeakKeyDictionary()
+
+
+def plan_for(registry: SearchRegistry, resource_type: str) -> ExtractionPlan:
+    """The cached extraction plan of a resource type, compiled on first use."""
+    per_type = _plans.get(registry)
+    if per_type is None:
+        per_type = _plans[registry] = {}
+    plan = per_type.get(resource_type)
+    if plan is None:
+        plan = per_type[resource_type] = _compile(registry, resource_type)
+    return plan
+
+
+def extract_index(resource: dict[str, Any], registry: SearchRegistry | None = None) -> IndexEntries:
+    """The search-index entries of a resource for every parameter of its type.
+
+    Duplicates within a parameter (one value reached by two terms of a union, a repeated coding)
+    are removed; the order is stable.
+    """
+    resource_type = resource.get("resourceType")
+    if type(resource_type) is not str:
+        return IndexEntries()
+    plan = plan_for(registry or default_registry(), resource_type)
+    lists: tuple[list[Any], ...] = ([], [], [], [], [], [], [])
+    for step in plan.steps:
+        try:
+            values = step.walk(resource)
+        except Exception:  # noqa: BLE001 - a fhirpathpy error on odd data skips the parameter
+            continue
+        if not values:
+            continue
+        for target in step.targets:
+            out = lists[target.slot]
+            before = len(out)
+            try:
+                target.add(target.code, values, out)
+            except Exception:  # noqa: BLE001 - odd data skips the value, never the write
+                del out[before:]
+                continue
+            if len(out) - before > 1:
+                out[before:] = dict.fromkeys(out[before:])
+    return IndexEntries(*lists)

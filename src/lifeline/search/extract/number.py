@@ -1,0 +1,38 @@
+"""Number search values with their implicit precision range.
+
+https://hl7.org/fhir/R4/search.html#number — 100 stands for [99.5, 100.5], 1.50 for
+[1.495, 1.505]: half a unit of the last significant digit either side. A JSON number parsed as a
+float has lost its trailing zeros (1.50 arrives as 1.5); Decimal or string input keeps them.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from lifeline.search.index_rows import NumberEntry
+
+
+def number_range(value: Any) -> tuple[float, float, float]:
+    """(value, low, high) of a number; ValueError for anything that is not a finite number."""
+    if type(value) is bool:
+        raise ValueError("a boolean is not a number")
+    if type(value) is int:
+        return float(value), value - 0.5, value + 0.5
+    try:
+        exact = Decimal(repr(value) if type(value) is float else value)
+    except (InvalidOperation, TypeError) as e:
+        raise ValueError(f"not a number: {value!r}") from e
+    if not exact.is_finite():
+        raise ValueError(f"not a finite number: {value!r}")
+    half = Decimal(5).scaleb(exact.as_tuple().exponent - 1)  # type: ignore[operator]
+    return float(exact), float(exact - half), float(exact + half)
+
+
+def add(param: str, values: list[Any], out: list[NumberEntry]) -> None:
+    for value in values:
+        try:
+            number, low, high = number_range(value)
+        except ValueError:
+            continue
+        out.append(NumberEntry(param, number, low, high))

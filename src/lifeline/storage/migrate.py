@@ -1,0 +1,45 @@
+"""Applying the migrations of lifeline.storage.migrations over any DB-API connection."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from lifeline.storage.dialect import Dialect
+from lifeline.storage.migrations import MIGRATIONS
+
+_LEDGER = (
+    "CREATE TABLE IF NOT EXISTS schema_migration"
+    " (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+)
+
+
+def applied_versions(conn: Any, dialect: Dialect) -> set[int]:
+    conn.execute(_LEDGER)
+    return {int(r[0]) for r in conn.execute("SELECT version FROM schema_migration").fetchall()}
+
+
+def pending(conn: Any, dialect: Dialect) -> list[int]:
+    done = applied_versions(conn, dialect)
+    return [m.version for m in MIGRATIONS if m.version not in done]
+
+
+def apply_pending(conn: Any, dialect: Dialect) -> list[int]:
+    """Apply every migration not yet recorded; the caller holds a transaction and a lock."""
+    done = applied_versions(conn, dialect)
+    applied: list[int] = []
+    for migration in MIGRATIONS:
+        if migration.version in done:
+            continue
+        for statement in _statements(dialect.schema(migration.sql)):
+            conn.execute(statement)
+        conn.execute(
+            dialect.sql("INSERT INTO schema_migration (version, name, applied_at) VALUES (?, ?, ?)"),
+            (migration.version, migration.name, datetime.now(UTC).isoformat()),
+        )
+        applied.append(migration.version)
+    return applied
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]

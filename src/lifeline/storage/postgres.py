@@ -1,0 +1,129 @@
+"""The PostgreSQL backend: psycopg 3 with a connection pool, resources stored as JSONB.
+
+A database URL may carry `?schema=NAME` to keep Lifeline's tables in their own schema (the
+tests use a fresh schema each)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from lifeline.fhir.errors import StorageUnavailable
+from lifeline.storage import migrate
+from lifeline.storage.dialect import POSTGRES
+from lifeline.storage.repository import Repository, RetryableConflict
+from lifeline.storage.session import Session, WriteSession
+
+_RACES = (pg_errors.UniqueViolation, pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
+_MIGRATION_LOCK = 7_415_001  # pg_advisory_lock key: one migrating process at a time
+
+
+class PostgresSession(WriteSession):
+    def lock(self, key: str) -> None:
+        self.conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (key,))
+
+
+class PostgresRepository(Repository):
+    dialect = POSTGRES
+
+    def __init__(self, url: str, *, node_id: str = "central", pool_size: int = 20) -> None:
+        self.url = url
+        self.node_id = node_id
+        conninfo, self.schema = _split_schema(url)
+        try:
+            with psycopg.connect(conninfo, connect_timeout=5) as probe:
+                if self.schema:
+                    probe.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+                    probe.commit()
+        except psycopg.Error as exc:
+            raise StorageUnavailable(f"cannot connect to PostgreSQL at {_redact(url)}: {_first_line(exc)}") from exc
+        self.pool = ConnectionPool(
+            conninfo,
+            min_size=2,
+            max_size=pool_size,
+            configure=self._configure,
+            kwargs={"connect_timeout": 5},
+            open=True,
+            timeout=30,
+        )
+
+    def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        if self.schema:
+            conn.execute(f'SET search_path TO "{self.schema}"')
+        conn.commit()
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        try:
+            with self.pool.connection() as conn:
+                yield conn
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise StorageUnavailable(f"PostgreSQL is unavailable: {_first_line(exc)}") from exc
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        with self._connection() as conn:
+            # REPEATABLE READ: a page and its total come from one snapshot.
+            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            try:
+                yield Session(conn, self.dialect)
+            finally:
+                conn.rollback()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[WriteSession]:
+        with self._connection() as conn:
+            try:
+                with conn.transaction():
+                    yield PostgresSession(conn, self.dialect, self.node_id)
+            except _RACES as exc:
+                raise RetryableConflict(str(exc)) from exc
+
+    def migrate(self) -> list[int]:
+        with self._connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            return migrate.apply_pending(conn, self.dialect)
+
+    def pending_migrations(self) -> list[int]:
+        with self._connection() as conn, conn.transaction():
+            return migrate.pending(conn, self.dialect)
+
+    def close(self) -> None:
+        self.pool.close()
+
+    def drop_schema(self) -> None:
+        """Remove this repository's own schema (tests only: never called by normal operation)."""
+        if self.schema:
+            with self._connection() as conn:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
+                conn.commit()
+
+
+def _split_schema(url: str) -> tuple[str, str | None]:
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query)
+    schema = next((v for k, v in query if k == "schema"), None)
+    if schema is not None and not schema.replace("_", "").isalnum():
+        raise StorageUnavailable(f"invalid schema name in database URL: {schema!r}")
+    rest = urlencode([(k, v) for k, v in query if k != "schema"])
+    scheme = "postgresql" if parts.scheme in ("postgres", "postgresql", "postgresql+psycopg") else parts.scheme
+    return urlunsplit((scheme, parts.netloc, parts.path, rest, parts.fragment)), schema
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return url
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

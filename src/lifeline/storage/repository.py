@@ -1,0 +1,81 @@
+"""The one storage interface of Lifeline; SQLite and PostgreSQL implement it.
+
+The FHIR core asks for a read session (`repo.reading()`) or runs its work in one write
+transaction (`repo.write(work)`): the work function writes current rows, index rows and
+versions through a `WriteSession`, and the repository commits them together or not at all.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import TypeVar
+
+from lifeline.storage.dialect import Dialect
+from lifeline.storage.records import StoredVersion
+from lifeline.storage.session import Session, WriteSession
+
+T = TypeVar("T")
+
+
+class RetryableConflict(Exception):
+    """Two writers raced (a duplicate key, a serialisation failure): run the work again."""
+
+
+class Repository(abc.ABC):
+    dialect: Dialect
+    node_id: str
+    url: str
+
+    @abc.abstractmethod
+    def reading(self) -> AbstractContextManager[Session]:
+        """A read session on its own connection."""
+
+    @abc.abstractmethod
+    def _transaction(self) -> AbstractContextManager[WriteSession]:
+        """One write transaction: commits when the block ends normally, rolls back on any error."""
+
+    @abc.abstractmethod
+    def migrate(self) -> list[int]:
+        """Apply the migrations not yet applied; return their versions."""
+
+    @abc.abstractmethod
+    def pending_migrations(self) -> list[int]: ...
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def write(self, work: Callable[[WriteSession], T], *, attempts: int = 5) -> tuple[T, list[StoredVersion]]:
+        """Run `work` in one transaction; returns its result and the committed, numbered versions.
+
+        A race with another writer (two creates of the same id) makes the work run again from
+        the start, so `work` must only touch the database through its session."""
+        for attempt in range(attempts):
+            try:
+                with self._transaction() as session:
+                    result = work(session)
+                    stored = session.finish()
+                return result, stored
+            except RetryableConflict:
+                if attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def read(self, res_type: str, res_id: str) -> StoredVersion | None:
+        with self.reading() as session:
+            return session.read(res_type, res_id)
+
+    def changes_after(self, change_seq: int, limit: int = 1000) -> list[StoredVersion]:
+        with self.reading() as session:
+            return session.changes_after(change_seq, limit)
+
+    def versions(self) -> Iterator[StoredVersion]:
+        """Every version in change order, a page at a time (export, replication catch-up)."""
+        seq = 0
+        while True:
+            page = self.changes_after(seq, 1000)
+            if not page:
+                return
+            yield from page
+            seq = page[-1].change_seq or seq

@@ -1,0 +1,99 @@
+"""The embedded SQLite backend: WAL mode, one writer at a time (BEGIN IMMEDIATE), many readers."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from lifeline.fhir.errors import StorageUnavailable
+from lifeline.storage import migrate
+from lifeline.storage.dialect import SQLITE
+from lifeline.storage.repository import Repository, RetryableConflict
+from lifeline.storage.session import Session, WriteSession
+
+
+class SQLiteRepository(Repository):
+    dialect = SQLITE
+
+    def __init__(self, url: str, path: str, *, node_id: str = "central", synchronous: str = "FULL") -> None:
+        self.url = url
+        self.path = path
+        self.node_id = node_id
+        self._synchronous = synchronous
+        parent = Path(path).parent
+        if not parent.is_dir():
+            raise StorageUnavailable(f"cannot open SQLite database {path}: folder {parent} does not exist")
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        try:
+            self._writer = self._connect()
+            self._writer.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.Error as exc:
+            raise StorageUnavailable(f"cannot open SQLite database {path}: {exc}") from exc
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute(f"PRAGMA synchronous={self._synchronous}")
+        with self._connections_lock:
+            self._connections.append(conn)
+        return conn
+
+    def _reader(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        conn = self._reader()
+        # One snapshot for the whole session, so that a page and its count agree.
+        conn.execute("BEGIN")
+        try:
+            yield Session(conn, self.dialect)
+        finally:
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[WriteSession]:
+        with self._write_lock:
+            conn = self._writer
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield WriteSession(conn, self.dialect, self.node_id)
+            except sqlite3.IntegrityError as exc:
+                conn.execute("ROLLBACK")
+                raise RetryableConflict(str(exc)) from exc
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            else:
+                conn.execute("COMMIT")
+
+    def migrate(self) -> list[int]:
+        with self._write_lock:
+            self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                applied = migrate.apply_pending(self._writer, self.dialect)
+            except BaseException:
+                self._writer.execute("ROLLBACK")
+                raise
+            self._writer.execute("COMMIT")
+            return applied
+
+    def pending_migrations(self) -> list[int]:
+        with self._write_lock:
+            return migrate.pending(self._writer, self.dialect)
+
+    def close(self) -> None:
+        with self._connections_lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()

@@ -1,0 +1,43 @@
+"""The ASGI application: the FHIR API under /fhir, and the landing page."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route
+
+from lifeline.fhir.service import FhirService
+from lifeline.web.fhir_api import fhir_endpoint
+
+_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+def create_app(service: FhirService, *, close_on_shutdown: bool = True) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        if close_on_shutdown:
+            service.repo.close()
+
+    async def home(request: object) -> PlainTextResponse:
+        return PlainTextResponse("Lifeline regional health record. FHIR R4 API at /fhir (see /fhir/metadata).\n")
+
+    async def status(request: object) -> JSONResponse:
+        return JSONResponse({"node": service.settings.node_id, "role": "central", "mode": "connected"})
+
+    app = Starlette(
+        routes=[
+            Route("/", home),
+            Route("/status.json", status),
+            Route("/fhir", fhir_endpoint, methods=_METHODS),
+            Route("/fhir/{path:path}", fhir_endpoint, methods=_METHODS),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    app.state.limiter = anyio.CapacityLimiter(32)
+    return app

@@ -1,0 +1,20 @@
+"""The ASGI entry point for uvicorn worker processes: settings come from the environment."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+
+from lifeline.config import from_environment
+from lifeline.fhir.service import FhirService
+from lifeline.storage import open_repository
+from lifeline.web.app import create_app
+
+
+def app_from_environment() -> Starlette:
+    config = from_environment()
+    repo = open_repository(config.db, node_id=config.node_id)
+    service = FhirService(repo, config)
+    # Build the definitions now, not on the first request.
+    service.validator.resource_types  # noqa: B018
+    service.registry  # noqa: B018
+    return create_app(service)

@@ -1,0 +1,25 @@
+"""The one place where errors become HTTP answers: a FhirError's class gives the status and the
+issue code; anything unexpected is logged and answered 500 without internals."""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from starlette.responses import Response
+
+from lifeline.fhir.errors import FhirError, Issue
+from lifeline.fhir.outcome import operation_outcome
+
+log = logging.getLogger("lifeline.web")
+FHIR_JSON = "application/fhir+json; charset=utf-8"
+
+
+def error_response(error: BaseException) -> Response:
+    if isinstance(error, FhirError):
+        status, issues = error.status, error.issues
+    else:
+        log.exception("unexpected error", exc_info=error)
+        status, issues = 500, [Issue("fatal", "exception", "Internal server error; the request was not completed")]
+    headers = {"Retry-After": "5"} if status == 503 else None
+    return Response(orjson.dumps(operation_outcome(issues)), status_code=status, media_type=FHIR_JSON, headers=headers)

@@ -1,0 +1,140 @@
+"""The command line: import (streamed, re-runnable), export, db upgrade, and one clear line on failure."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import orjson
+import pytest
+
+from lifeline.storage import open_repository
+from tests.conftest import BACKENDS, database_url, dispose
+
+LIFELINE = [sys.executable, "-m", "lifeline.cli"]
+
+
+def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([*LIFELINE, *args], capture_output=True, text=True, timeout=300)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def _patients(n: int) -> list[dict]:
+    return [
+        {"resourceType": "Patient", "id": f"p{i}", "name": [{"family": f"Hansen{i}"}], "gender": "female"}
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_import_is_safe_to_rerun_and_export_writes_ndjson(backend, tmp_path):
+    url = database_url(backend, tmp_path)
+    run("db", "upgrade", "--db", url)
+    ndjson = tmp_path / "patients.ndjson"
+    ndjson.write_text("\n".join(json.dumps(p) for p in _patients(30)) + "\n")
+    bundle = tmp_path / "orgs.json"
+    bundle.write_text(
+        json.dumps(
+            {
+                "resourceType": "Bundle",
+                "type": "collection",
+                "entry": [
+                    {"resource": {"resourceType": "Organization", "id": f"o{i}", "name": f"Hospital {i}"}}
+                    for i in range(5)
+                ],
+            }
+        )
+    )
+    first = run("import", str(ndjson), str(bundle), "--db", url, "--batch-size", "7")
+    assert "35 written" in first.stderr
+    second = run("import", str(ndjson), str(bundle), "--db", url)
+    assert "0 written, 35 unchanged" in second.stderr
+    out = tmp_path / "export"
+    run("export", "--out", str(out), "--db", url)
+    exported = [orjson.loads(line) for line in (out / "Patient.ndjson").read_text().splitlines()]
+    assert sorted(p["id"] for p in exported) == sorted(f"p{i}" for i in range(30))
+    assert all(p["meta"]["versionId"] == "1" for p in exported)
+    repo = open_repository(url)
+    try:
+        assert repo.read("Organization", "o3") is not None
+    finally:
+        dispose(repo)
+
+
+def test_import_stops_at_a_bad_resource_and_keeps_its_batch_out(tmp_path):
+    url = database_url("sqlite", tmp_path)
+    run("db", "upgrade", "--db", url)
+    lines = [json.dumps(p) for p in _patients(4)]
+    lines.insert(2, json.dumps({"resourceType": "Patient", "id": "bad", "gender": "robot"}))
+    source = tmp_path / "mixed.ndjson"
+    source.write_text("\n".join(lines) + "\n")
+    result = run("import", str(source), "--db", url, "--batch-size", "100", check=False)
+    assert result.returncode == 1
+    assert "mixed.ndjson:3" in result.stderr
+    assert "Traceback" not in result.stderr
+    repo = open_repository(url)
+    try:
+        assert repo.read("Patient", "p0") is None
+    finally:
+        repo.close()
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["import", "/no/such/file.ndjson", "--db", "sqlite:///{tmp}/x.db"], "no such file"),
+        (["db", "upgrade", "--db", "sqlite:///no/such/folder/x.db"], "does not exist"),
+        (["db", "upgrade", "--db", "mysql://nowhere/db"], "bad database URL"),
+        (["db", "upgrade", "--db", "postgresql://postgres@127.0.0.1:1/test"], "cannot connect to PostgreSQL"),
+        (["export", "--out", "{tmp}/out", "--db", "sqlite:///{tmp}/empty.db"], "lifeline db upgrade"),
+    ],
+)
+def test_failures_are_one_clear_line(args, expected, tmp_path):
+    result = run(*[a.format(tmp=tmp_path) for a in args], check=False)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("lifeline: error:")
+    assert expected in lines[0]
+
+
+def test_demo_data_loads_and_reloads(tmp_path):
+    url = database_url("sqlite", tmp_path)
+    run("demo-data", "--db", url)
+    again = run("demo-data", "--db", url)
+    assert "0 written" in again.stderr
+
+
+def test_import_of_a_transaction_bundle(tmp_path):
+    url = database_url("sqlite", tmp_path)
+    run("db", "upgrade", "--db", url)
+    bundle = tmp_path / "patient-bundle.json"
+    bundle.write_text(
+        json.dumps(
+            {
+                "resourceType": "Bundle",
+                "type": "transaction",
+                "entry": [
+                    {
+                        "fullUrl": "urn:uuid:0b6a2a8e-8d2c-4b8a-9d1e-1c2f3a4b5c6d",
+                        "resource": {"resourceType": "Patient", "name": [{"family": "Ærø"}]},
+                        "request": {"method": "POST", "url": "Patient"},
+                    },
+                    {
+                        "resource": {
+                            "resourceType": "Observation",
+                            "status": "final",
+                            "code": {"text": "pulse"},
+                            "subject": {"reference": "urn:uuid:0b6a2a8e-8d2c-4b8a-9d1e-1c2f3a4b5c6d"},
+                        },
+                        "request": {"method": "POST", "url": "Observation"},
+                    },
+                ],
+            }
+        )
+    )
+    result = run("import", str(bundle), "--db", url)
+    assert "1 transaction bundles" in result.stderr

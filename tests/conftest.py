@@ -1,0 +1,122 @@
+"""Shared fixtures: every API test runs against SQLite and PostgreSQL.
+
+PostgreSQL is at LIFELINE_TEST_PG (default postgresql://postgres@127.0.0.1:5432/test); each test
+session gets a fresh schema, dropped at the end. Under CI=true the PostgreSQL tests never skip."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from starlette.testclient import TestClient
+
+from lifeline.config import Settings
+from lifeline.fhir.service import FhirService
+from lifeline.storage import open_repository
+from lifeline.storage.repository import Repository
+from lifeline.web.app import create_app
+
+PG_URL = os.environ.get("LIFELINE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def postgres_available() -> bool:
+    try:
+        with psycopg.connect(PG_URL, connect_timeout=3):
+            return True
+    except psycopg.Error:
+        return False
+
+
+def require_postgres() -> None:
+    if not postgres_available():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required in CI but not reachable at {PG_URL}")
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}")
+
+
+def database_url(backend: str, folder: Path) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{folder / 'lifeline.db'}"
+    require_postgres()
+    separator = "&" if "?" in PG_URL else "?"
+    return f"{PG_URL}{separator}schema=t_{uuid.uuid4().hex[:12]}"
+
+
+def fresh_repository(backend: str, folder: Path) -> Repository:
+    repo = open_repository(database_url(backend, folder))
+    repo.migrate()
+    return repo
+
+
+def dispose(repo: Repository) -> None:
+    drop = getattr(repo, "drop_schema", None)
+    if drop is not None:
+        drop()
+    repo.close()
+
+
+class TickingClock:
+    """A fixed clock that moves one second per reading: deterministic, yet every write is later."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(seconds=1)
+        return self.now
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def service(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FhirService]:
+    repo = fresh_repository(backend, tmp_path_factory.mktemp(backend))
+    service = FhirService(repo, Settings(max_body_bytes=1024 * 1024), clock=TickingClock())
+    yield service
+    dispose(repo)
+
+
+@pytest.fixture(scope="session")
+def client(service: FhirService) -> Iterator[TestClient]:
+    with TestClient(create_app(service, close_on_shutdown=False), base_url="http://testserver") as test_client:
+        yield test_client
+
+
+def assert_outcome(response: Any, status: int, code: str | None = None, text: str | None = None) -> dict[str, Any]:
+    """The canonical error shape: the status, and an OperationOutcome with at least one issue."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/fhir+json")
+    body = response.json()
+    assert body["resourceType"] == "OperationOutcome"
+    assert body["issue"], body
+    for issue in body["issue"]:
+        assert issue["severity"] in ("fatal", "error", "warning", "information")
+        assert issue["code"]
+    if code is not None:
+        assert any(i["code"] == code for i in body["issue"]), body
+    if text is not None:
+        assert any(text.lower() in i.get("diagnostics", "").lower() for i in body["issue"]), body
+    return body  # type: ignore[no-any-return]
+
+
+def new_patient(**extra: Any) -> dict[str, Any]:
+    unique = uuid.uuid4().hex[:10]
+    patient: dict[str, Any] = {
+        "resourceType": "Patient",
+        "identifier": [{"system": "urn:lifeline:test", "value": unique}],
+        "name": [{"family": f"Test{unique}", "given": ["Anna"]}],
+        "gender": "female",
+        "birthDate": "1980-05-17",
+    }
+    patient.update(extra)
+    return patient

@@ -1,0 +1,113 @@
+"""parse_query: clauses, unknown names, ignored result parameters and BadRequest on bad values.
+
+https://hl7.org/fhir/R4/search.html#errors — malformed values and unsupported modifiers are
+errors; unknown parameters are left to the caller's lenient or strict handling.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from lifeline.fhir.errors import BadRequest
+from lifeline.search.query import SearchClause, compile_where, parse_query
+from lifeline.search.registry import default_registry
+
+REGISTRY = default_registry()
+
+
+def parse(resource_type: str, *params: tuple[str, str]) -> tuple[list[SearchClause], list[str]]:
+    return parse_query(resource_type, list(params), REGISTRY)
+
+
+def test_clause_per_parameter_with_modifier_and_or_values() -> None:
+    clauses, unknown = parse("Patient", ("name:exact", "Søren,Åse"), ("gender", "male"))
+    assert clauses == [SearchClause("name", "exact", ["Søren", "Åse"]), SearchClause("gender", None, ["male"])]
+    assert unknown == []
+
+
+def test_escaped_comma_is_not_an_or() -> None:
+    clauses, _ = parse("Patient", ("name", r"a\,b,c"))
+    assert clauses[0].values == [r"a\,b", "c"]
+
+
+def test_empty_values_are_ignored() -> None:
+    assert parse("Patient", ("name", ""), ("gender", ",male,")) == ([SearchClause("gender", None, ["male"])], [])
+
+
+@pytest.mark.parametrize("name", ["_count", "_sort", "_include", "_revinclude", "_summary", "_elements", "_total"])
+def test_result_parameters_are_ignored(name: str) -> None:
+    assert parse("Patient", (name, "x")) == ([], [])
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "nonsense",
+        "subject.name",
+        "subject:Patient.name",
+        "_has:Observation:patient:code",
+        "code-value-quantity",  # composite: not supported yet
+        "_text",  # no expression in R4
+        "_query",
+    ],
+)
+def test_unknown_chained_and_unsupported_names_are_reported(name: str) -> None:
+    resource_type = "Observation" if name.startswith("code-") else "Patient"
+    assert parse(resource_type, (name, "x")) == ([], [name])
+
+
+def test_system_level_search_knows_the_common_parameters() -> None:
+    clauses, unknown = parse("Resource", ("_lastUpdated", "gt2024"), ("name", "x"))
+    assert [c.code for c in clauses] == ["_lastUpdated"]
+    assert unknown == ["name"]
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "name", "value"),
+    [
+        ("Patient", "birthdate", "yesterday"),
+        ("Patient", "birthdate", "xx2020"),
+        ("Patient", "birthdate", "2020-13"),
+        ("Patient", "birthdate", "2020-02-30"),
+        ("Patient", "birthdate", "2020-01-01T25:00"),
+        ("Patient", "birthdate", "ge"),
+        ("Patient", "_lastUpdated", "2024-01-01T10:00:00+15:00"),
+        ("Observation", "value-quantity", "abc"),
+        ("Observation", "value-quantity", "5|http://unitsofmeasure.org"),
+        ("Observation", "value-quantity", "gt5.5.5"),
+        ("RiskAssessment", "probability", "1.2.3"),
+        ("RiskAssessment", "probability", "zz1"),
+        ("RiskAssessment", "probability", "NaN"),
+        ("Observation", "code", "a|b|c"),
+        ("Observation", "code", "|"),
+        ("Patient", "active:missing", "maybe"),
+        ("Patient", "name:foo", "x"),
+        ("Patient", "name:text", "x"),
+        ("Patient", "gender:below", "x"),
+        ("Patient", "birthdate:exact", "2020"),
+        ("Observation", "subject:Foo", "1"),
+        ("Observation", "patient:Group", "1"),
+        ("Observation", "subject:Patient", "a/b"),
+        ("Observation", "subject", "not a reference"),
+    ],
+)
+def test_malformed_values_and_unsupported_modifiers_raise(resource_type: str, name: str, value: str) -> None:
+    with pytest.raises(BadRequest):
+        parse(resource_type, (name, value))
+
+
+def test_compile_where_without_clauses_is_true() -> None:
+    assert compile_where("Patient", [], REGISTRY) == ("1 = 1", [])
+
+
+def test_compile_where_uses_placeholders_only() -> None:
+    clauses, _ = parse("Patient", ("name", "o'brien%"), ("birthdate", "ge2000"))
+    where, args = compile_where("Patient", clauses, REGISTRY)
+    assert "o'brien" not in where and "%" not in where
+    assert where.count("?") == len(args)
+    assert args[:2] == ["name", "o'brien\\%%"]
+
+
+def test_compile_where_rejects_an_unknown_clause() -> None:
+    with pytest.raises(BadRequest):
+        compile_where("Patient", [SearchClause("nonsense", None, ["x"])], REGISTRY)
