@@ -85,9 +85,20 @@ def _bench_backend(backend: str, source: Path, args: argparse.Namespace) -> dict
     console.print(f"  raw driver floor: {result['floor_per_s']:,.0f} lookups/s")
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "lifeline.cli", "serve", "--db", url, "--port", str(port), "--workers",
-         str(args.workers)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "lifeline.cli",
+            "serve",
+            "--db",
+            url,
+            "--port",
+            str(port),
+            "--workers",
+            str(args.workers),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         _wait(port)
@@ -130,20 +141,43 @@ def _free_port() -> int:
 
 
 def _machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, {platform.system()}"
 
 
 def _print(results: dict) -> None:
     table = Table(title=f"Lifeline benchmark {results['date']} ({results['machine']})")
-    for column in ("backend", "import/s", "create/s", "create p99 ms", "read/s", "read p50 ms", "read p99 ms",
-                   "floor/s", "read/floor"):
+    for column in (
+        "backend",
+        "import/s",
+        "create/s",
+        "create p99 ms",
+        "read/s",
+        "read p50 ms",
+        "read p99 ms",
+        "floor/s",
+        "read/floor",
+    ):
         table.add_column(column, justify="right")
     for backend, r in results["backends"].items():
-        table.add_row(backend, f"{r['import_per_s']:,.0f}", f"{r['create_per_s']:,.0f}", f"{r['create_p99_ms']:.1f}",
-                      f"{r['read_per_s']:,.0f}", f"{r['read_p50_ms']:.2f}", f"{r['read_p99_ms']:.2f}",
-                      f"{r['floor_per_s']:,.0f}", f"{r['read_fraction_of_floor']:.0%}")
+        table.add_row(
+            backend,
+            f"{r['import_per_s']:,.0f}",
+            f"{r['create_per_s']:,.0f}",
+            f"{r['create_p99_ms']:.1f}",
+            f"{r['read_per_s']:,.0f}",
+            f"{r['read_p50_ms']:.2f}",
+            f"{r['read_p99_ms']:.2f}",
+            f"{r['floor_per_s']:,.0f}",
+            f"{r['read_fraction_of_floor']:.0%}",
+        )
     console.print(table)
 
 

@@ -37,8 +37,12 @@ def resources(total: int, seed: int = 7) -> Iterator[dict[str, Any]]:
                 "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7", "display": "Glucose"}]},
                 "subject": {"reference": f"Patient/{pid}"},
                 "effectiveDateTime": f"2026-{rng.randint(1, 11):02d}-{rng.randint(1, 28):02d}T08:00:00Z",
-                "valueQuantity": {"value": round(rng.uniform(3.5, 12.0), 1), "unit": "mmol/L",
-                                  "system": "http://unitsofmeasure.org", "code": "mmol/L"},
+                "valueQuantity": {
+                    "value": round(rng.uniform(3.5, 12.0), 1),
+                    "unit": "mmol/L",
+                    "system": "http://unitsofmeasure.org",
+                    "code": "mmol/L",
+                },
             }
             made += 1
         patient += 1

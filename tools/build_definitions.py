@@ -203,7 +203,9 @@ def build(source: Path) -> dict[str, Any]:
     primitives = primitive_types(sds)
     types = {}
     for sd in sds.values():
-        complex_type = sd["kind"] == "complex-type" and (sd.get("derivation") == "specialization" or sd["id"] in TYPE_PROFILES)
+        complex_type = sd["kind"] == "complex-type" and (
+            sd.get("derivation") == "specialization" or sd["id"] in TYPE_PROFILES
+        )
         if (complex_type and not sd.get("abstract")) or sd["kind"] == "resource":
             types[sd["id"]] = compile_type(sd, set(primitives), vsets, constraints)
     resources = sorted(n for n, t in types.items() if t["kind"] == "resource" and not t["abstract"])

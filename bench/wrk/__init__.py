@@ -20,7 +20,11 @@ class WrkResult:
 def run_wrk(base: str, script: Path, seconds: int, env: dict[str, str], connections: int = 16) -> WrkResult:
     output = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), base],
-        capture_output=True, text=True, env=env, check=True, timeout=seconds + 60,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=seconds + 60,
     ).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)

@@ -102,7 +102,10 @@ def test_transaction_order_conditional_references_and_conditional_create(client)
                 "resource": identified,
                 "request": {"method": "POST", "url": "Patient", "ifNoneExist": f"identifier=urn:lifeline:test|{value}"},
             },
-            {"resource": {**changed, "gender": "male"}, "request": {"method": "PUT", "url": f"Patient/{changed['id']}"}},
+            {
+                "resource": {**changed, "gender": "male"},
+                "request": {"method": "PUT", "url": f"Patient/{changed['id']}"},
+            },
             {"request": {"method": "DELETE", "url": f"Patient/{doomed}"}},
         ],
     }

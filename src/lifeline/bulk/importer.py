@@ -21,7 +21,8 @@ from lifeline.fhir.errors import BadRequest, FhirError
 from lifeline.fhir.ids import check_id
 from lifeline.fhir.request import FhirRequest
 from lifeline.fhir.service import FhirService
-from lifeline.storage.session import WriteSession
+from lifeline.storage.records import StoredVersion
+from lifeline.storage.write_session import WriteSession
 
 _CONTENT_IDS = uuid.UUID("5f0c1d1e-3b52-4c7e-9a43-6c1b1f0e7a11")
 
@@ -94,13 +95,15 @@ def _flush(
     def work(session: WriteSession) -> tuple[int, int, dict[str, int]]:
         written = unchanged = 0
         by_type: dict[str, int] = {}
+        currents = session.read_many_for_update([(r["resourceType"], r["id"]) for _, r in batch])
         for _, resource in batch:
             res_type, res_id = resource["resourceType"], resource["id"]
-            current = session.read_for_update(res_type, res_id)
+            current = currents.get((res_type, res_id))
             if current is not None and not current.deleted and _same(current.content, resource):
                 unchanged += 1
                 continue
             writes.store(service, session, res_type, res_id, resource, previous=current, method="PUT", instant=instant)
+            currents[(res_type, res_id)] = _written(current, res_type, res_id, instant)
             written += 1
             by_type[res_type] = by_type.get(res_type, 0) + 1
         return written, unchanged, by_type
@@ -112,6 +115,12 @@ def _flush(
         stats.by_type[res_type] = stats.by_type.get(res_type, 0) + n
     on_progress(len(batch))
     batch.clear()
+
+
+def _written(previous: StoredVersion | None, res_type: str, res_id: str, instant: str) -> StoredVersion:
+    """What a later duplicate in the same batch must see as the version it replaces."""
+    version = previous.version_id + 1 if previous else 1
+    return StoredVersion(res_type, res_id, version, instant, False, None)
 
 
 def _run_bundle(service: FhirService, item: SourceItem, stats: ImportStats) -> None:

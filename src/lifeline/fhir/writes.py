@@ -13,7 +13,8 @@ from lifeline.fhir.errors import BadRequest, Issue, PreconditionFailed
 from lifeline.fhir.outcome import operation_outcome
 from lifeline.fhir.request import FhirRequest, FhirResponse
 from lifeline.storage.records import PendingVersion, StoredVersion
-from lifeline.storage.session import Session, WriteSession
+from lifeline.storage.session import Session
+from lifeline.storage.write_session import WriteSession
 
 if TYPE_CHECKING:
     from lifeline.fhir.service import FhirService

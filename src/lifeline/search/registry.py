@@ -23,8 +23,6 @@ from typing import Any
 
 from lifeline.fhir.definitions import load
 
-SEARCH_TYPES = ("string", "token", "date", "reference", "quantity", "number", "uri", "composite", "special")
-
 # Types that are Resource but not DomainResource: they get Resource-level parameters only.
 _NOT_DOMAIN_RESOURCES = frozenset({"Binary", "Bundle", "Parameters"})
 _ABSTRACT_BASES = ("Resource", "DomainResource")
@@ -42,7 +40,12 @@ class SearchComponent:
 
 @dataclass(frozen=True, slots=True)
 class SearchParameter:
-    """A search parameter as seen by one resource type: `expression` holds only that type's terms."""
+    """A search parameter as seen by one resource type: `expression` holds only that type's terms.
+
+    `type` is one of string, token, date, reference, quantity, number, uri, composite, special;
+    `modifiers` are those the definition lists (none in R4 core: the supported modifiers are the
+    query compiler's, per type).
+    """
 
     code: str
     type: str

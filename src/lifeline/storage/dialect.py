@@ -18,12 +18,17 @@ class Dialect:
     json_out: str  # expression that reads the content column back as JSON text
     for_update: str  # row-locking suffix of a SELECT inside a write transaction
     placeholder: str
+    pattern_ops: str = ""
 
     def sql(self, text: str) -> str:
         return text if self.placeholder == "?" else text.replace("?", self.placeholder)
 
     def schema(self, template: str) -> str:
-        return template.replace("{json}", self.json_type).replace("{real}", self.real_type)
+        return (
+            template.replace("{json}", self.json_type)
+            .replace("{real}", self.real_type)
+            .replace("{pattern_ops}", self.pattern_ops)
+        )
 
 
 SQLITE = Dialect(
@@ -44,4 +49,5 @@ POSTGRES = Dialect(
     json_out="content::text",
     for_update=" FOR UPDATE",
     placeholder="%s",
+    pattern_ops="text_pattern_ops",
 )

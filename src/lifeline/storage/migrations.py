@@ -2,7 +2,8 @@
 
 Each migration is forward-only and additive: a migration may add tables, columns and indexes
 but never drops data. The applied versions are recorded in `schema_migration`.
-A migration holds one SQL script per dialect; `{json}` and `{bigint}` differ between them.
+A migration is one SQL script for both dialects; `{json}`, `{real}` and `{pattern_ops}` (an index
+operator class that lets PostgreSQL use an index for a prefix LIKE) differ between them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 class Migration:
     version: int
     name: str
-    sql: str  # dialect placeholders: {json} {real} {autoinc_pk}
+    sql: str  # dialect placeholders: {json} {real} {pattern_ops}
 
 
 _INDEX_TABLES = {
@@ -30,7 +31,7 @@ _INDEX_TABLES = {
 }
 
 _INDEX_LOOKUPS = {
-    "search_string": "param, normalized",
+    "search_string": "param, normalized {pattern_ops}",
     "search_token": "param, code, system",
     "search_date": "param, low, high",
     "search_number": "param, value",

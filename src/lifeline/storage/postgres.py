@@ -6,7 +6,7 @@ tests use a fresh schema each)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -18,15 +18,22 @@ from lifeline.fhir.errors import StorageUnavailable
 from lifeline.storage import migrate
 from lifeline.storage.dialect import POSTGRES
 from lifeline.storage.repository import Repository, RetryableConflict
-from lifeline.storage.session import Session, WriteSession
+from lifeline.storage.session import Session
+from lifeline.storage.write_session import WriteSession
 
 _RACES = (pg_errors.UniqueViolation, pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
 _MIGRATION_LOCK = 7_415_001  # pg_advisory_lock key: one migrating process at a time
 
 
 class PostgresSession(WriteSession):
+    _answers_at_sync = True
+
     def lock(self, key: str) -> None:
+        self.flush()
         self.conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (key,))
+
+    def _pipeline(self) -> AbstractContextManager[Any]:
+        return self.conn.pipeline()  # type: ignore[attr-defined,no-any-return]
 
 
 class PostgresRepository(Repository):
@@ -48,7 +55,8 @@ class PostgresRepository(Repository):
             min_size=2,
             max_size=pool_size,
             configure=self._configure,
-            kwargs={"connect_timeout": 5},
+            # Autocommit: a read is one statement, with no BEGIN and ROLLBACK around it.
+            kwargs={"connect_timeout": 5, "autocommit": True},
             open=True,
             timeout=30,
         )
@@ -56,7 +64,6 @@ class PostgresRepository(Repository):
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
         if self.schema:
             conn.execute(f'SET search_path TO "{self.schema}"')
-        conn.commit()
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
@@ -67,14 +74,15 @@ class PostgresRepository(Repository):
             raise StorageUnavailable(f"PostgreSQL is unavailable: {_first_line(exc)}") from exc
 
     @contextmanager
-    def reading(self) -> Iterator[Session]:
+    def reading(self, snapshot: bool = False) -> Iterator[Session]:
         with self._connection() as conn:
-            # REPEATABLE READ: a page and its total come from one snapshot.
-            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            try:
+            if not snapshot:
                 yield Session(conn, self.dialect)
-            finally:
-                conn.rollback()
+                return
+            # REPEATABLE READ: a page and its total come from one snapshot.
+            with conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                yield Session(conn, self.dialect)
 
     @contextmanager
     def _transaction(self) -> Iterator[WriteSession]:
@@ -102,7 +110,6 @@ class PostgresRepository(Repository):
         if self.schema:
             with self._connection() as conn:
                 conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
-                conn.commit()
 
 
 def _split_schema(url: str) -> tuple[str, str | None]:

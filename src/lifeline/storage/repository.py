@@ -14,7 +14,8 @@ from typing import TypeVar
 
 from lifeline.storage.dialect import Dialect
 from lifeline.storage.records import StoredVersion
-from lifeline.storage.session import Session, WriteSession
+from lifeline.storage.session import Session
+from lifeline.storage.write_session import WriteSession
 
 T = TypeVar("T")
 
@@ -29,8 +30,8 @@ class Repository(abc.ABC):
     url: str
 
     @abc.abstractmethod
-    def reading(self) -> AbstractContextManager[Session]:
-        """A read session on its own connection."""
+    def reading(self, snapshot: bool = False) -> AbstractContextManager[Session]:
+        """A read session on its own connection; with `snapshot`, all its reads see one snapshot."""
 
     @abc.abstractmethod
     def _transaction(self) -> AbstractContextManager[WriteSession]:

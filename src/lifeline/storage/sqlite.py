@@ -1,7 +1,12 @@
-"""The embedded SQLite backend: WAL mode, one writer at a time (BEGIN IMMEDIATE), many readers."""
+"""The embedded SQLite backend: WAL mode, one writer at a time (BEGIN IMMEDIATE), many readers.
+
+Writers from several processes (server workers, an import beside the server) queue on an OS file
+lock rather than on SQLite's busy handler, whose sleeps of up to 100 ms would make the queue
+slow and unfair."""
 
 from __future__ import annotations
 
+import fcntl
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -12,7 +17,8 @@ from lifeline.fhir.errors import StorageUnavailable
 from lifeline.storage import migrate
 from lifeline.storage.dialect import SQLITE
 from lifeline.storage.repository import Repository, RetryableConflict
-from lifeline.storage.session import Session, WriteSession
+from lifeline.storage.session import Session
+from lifeline.storage.write_session import WriteSession
 
 
 class SQLiteRepository(Repository):
@@ -27,6 +33,7 @@ class SQLiteRepository(Repository):
         if not parent.is_dir():
             raise StorageUnavailable(f"cannot open SQLite database {path}: folder {parent} does not exist")
         self._local = threading.local()
+        self._writer_lock_file = open(f"{path}.writer-lock", "a+b")  # noqa: SIM115 - held for the repository's life
         self._write_lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
@@ -52,8 +59,11 @@ class SQLiteRepository(Repository):
         return conn
 
     @contextmanager
-    def reading(self) -> Iterator[Session]:
+    def reading(self, snapshot: bool = False) -> Iterator[Session]:
         conn = self._reader()
+        if not snapshot:
+            yield Session(conn, self.dialect)
+            return
         # One snapshot for the whole session, so that a page and its count agree.
         conn.execute("BEGIN")
         try:
@@ -62,8 +72,17 @@ class SQLiteRepository(Repository):
             conn.execute("COMMIT")
 
     @contextmanager
-    def _transaction(self) -> Iterator[WriteSession]:
+    def _exclusive(self) -> Iterator[None]:
         with self._write_lock:
+            fcntl.flock(self._writer_lock_file.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._writer_lock_file.fileno(), fcntl.LOCK_UN)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[WriteSession]:
+        with self._exclusive():
             conn = self._writer
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -78,7 +97,7 @@ class SQLiteRepository(Repository):
                 conn.execute("COMMIT")
 
     def migrate(self) -> list[int]:
-        with self._write_lock:
+        with self._exclusive():
             self._writer.execute("BEGIN IMMEDIATE")
             try:
                 applied = migrate.apply_pending(self._writer, self.dialect)
@@ -97,3 +116,4 @@ class SQLiteRepository(Repository):
             for conn in self._connections:
                 conn.close()
             self._connections.clear()
+        self._writer_lock_file.close()

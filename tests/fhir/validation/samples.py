@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 CPR = "urn:oid:1.2.208.176.1.2"
@@ -25,7 +26,9 @@ def patient() -> dict[str, Any]:
         ],
         "gender": "male",
         "birthDate": "1972-05-15",
-        "address": [{"use": "home", "line": ["Nørregade 1"], "city": "København", "postalCode": "1165", "country": "DK"}],
+        "address": [
+            {"use": "home", "line": ["Nørregade 1"], "city": "København", "postalCode": "1165", "country": "DK"}
+        ],
         "managingOrganization": {"reference": "Organization/rh"},
     }
 
@@ -153,3 +156,26 @@ VALID = {
     "Questionnaire with nested items": questionnaire,
     "primitive extensions": primitive_extensions,
 }
+
+
+DROP = object()  # a patch value that removes the element
+
+
+def patched(make: Callable[[], dict[str, Any]], changes: dict[str, Any]) -> dict[str, Any]:
+    """A fresh sample with changes at dotted paths ("name.0.given"): a value, DROP, or a function
+    of the old value; an index one past the end of a list appends."""
+    resource = make()
+    for path, value in changes.items():
+        *parents, last = [int(p) if p.isdigit() else p for p in path.split(".")]
+        target: Any = resource
+        for key in parents:
+            target = target[key]
+        if value is DROP:
+            del target[last]
+        elif callable(value):
+            target[last] = value(target[last])
+        elif isinstance(target, list) and last == len(target):
+            target.append(value)
+        else:
+            target[last] = value
+    return resource

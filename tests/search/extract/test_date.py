@@ -10,8 +10,8 @@ from lifeline.search.extract.date import add, date_range
 from lifeline.search.index_rows import DATE_MAX, DATE_MIN, DateEntry
 
 
-def us(*parts: int) -> int:
-    return int(datetime(*parts, tzinfo=UTC).timestamp()) * 1_000_000  # type: ignore[misc]
+def us(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> int:
+    return int(datetime(year, month, day, hour, minute, second, tzinfo=UTC).timestamp()) * 1_000_000
 
 
 @pytest.mark.parametrize(

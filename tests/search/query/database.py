@@ -17,6 +17,7 @@ from typing import Any
 from lifeline.search.extract import extract_index
 from lifeline.search.query import compile_where, parse_query
 from lifeline.search.registry import SearchRegistry, default_registry
+from lifeline.storage.dialect import POSTGRES, SQLITE
 from lifeline.storage.migrations import MIGRATIONS
 
 PG_URL = os.environ.get("LIFELINE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -83,7 +84,7 @@ class IndexDatabase:
 @contextmanager
 def sqlite_database(registry: SearchRegistry | None = None) -> Iterator[IndexDatabase]:
     connection = sqlite3.connect(":memory:")
-    connection.executescript(MIGRATIONS[0].sql.format(json="TEXT", real="REAL"))
+    connection.executescript(SQLITE.schema(MIGRATIONS[0].sql))
     try:
         yield IndexDatabase(connection, "?", registry)
     finally:
@@ -109,7 +110,7 @@ def postgres_database(registry: SearchRegistry | None = None) -> Iterator[IndexD
         connection.execute(f"CREATE SCHEMA {schema}")
         try:
             connection.execute(f"SET search_path TO {schema}")
-            connection.execute(MIGRATIONS[0].sql.format(json="JSONB", real="DOUBLE PRECISION"))
+            connection.execute(POSTGRES.schema(MIGRATIONS[0].sql))
             yield IndexDatabase(connection, "%s", registry)
         finally:
             connection.execute(f"DROP SCHEMA {schema} CASCADE")

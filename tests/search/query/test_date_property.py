@@ -94,7 +94,7 @@ def _moment(rng: random.Random) -> datetime:
 
 def _observations() -> list[tuple[str, dict[str, object]]]:
     rng = random.Random(20240605)
-    out = []
+    out: list[tuple[str, dict[str, object]]] = []
     for i in range(80):
         kind = rng.random()
         precision = rng.choice(PRECISIONS)

@@ -85,6 +85,7 @@ def test_system_level_search_knows_the_common_parameters() -> None:
         ("Patient", "name:text", "x"),
         ("Patient", "gender:below", "x"),
         ("Patient", "birthdate:exact", "2020"),
+        ("Patient", "_id:text", "x"),
         ("Observation", "subject:Foo", "1"),
         ("Observation", "patient:Group", "1"),
         ("Observation", "subject:Patient", "a/b"),
@@ -105,7 +106,26 @@ def test_compile_where_uses_placeholders_only() -> None:
     where, args = compile_where("Patient", clauses, REGISTRY)
     assert "o'brien" not in where and "%" not in where
     assert where.count("?") == len(args)
-    assert args[:2] == ["name", "o'brien\\%%"]
+    assert "o'brien\\%%" in args
+
+
+def test_the_most_selective_clause_drives_the_query() -> None:
+    clauses, _ = parse("Observation", ("date", "ge2024"), ("code", "http://loinc.org|1"), ("patient", "p1"))
+    where, args = compile_where("Observation", clauses, REGISTRY)
+    date_sql, code_sql, patient_sql = where.split(") AND ")
+    assert date_sql.startswith("EXISTS (SELECT 1 FROM search_date s WHERE s.res_type = r.res_type")
+    assert code_sql.startswith("EXISTS (SELECT 1 FROM search_token s WHERE s.res_type = r.res_type")
+    assert patient_sql == (
+        "r.res_type = ? AND r.res_id IN (SELECT s.res_id FROM search_reference s"
+        " WHERE s.res_type = ? AND s.param = ? AND s.target_id = ?)"
+    )
+    assert args[-4:] == ["Observation", "Observation", "patient", "p1"]
+
+
+def test_negated_and_missing_clauses_never_drive() -> None:
+    clauses, _ = parse("Patient", ("gender:not", "male"), ("birthdate:missing", "true"))
+    where, _ = compile_where("Patient", clauses, REGISTRY)
+    assert " IN (" not in where
 
 
 def test_compile_where_rejects_an_unknown_clause() -> None:

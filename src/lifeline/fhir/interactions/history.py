@@ -28,7 +28,7 @@ def handle(service: FhirService, request: FhirRequest) -> FhirResponse:
     before = cursor.get("before")
     if before is not None and not isinstance(before, int):
         before = None
-    with service.repo.reading() as session:
+    with service.repo.reading(snapshot=True) as session:
         if request.id is not None and not session.exists_any_version(request.resource_type or "", request.id):
             raise NotFound(f"{request.resource_type}/{request.id} is not known")
         rows = session.history(

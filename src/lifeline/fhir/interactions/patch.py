@@ -12,7 +12,7 @@ from lifeline.fhir import writes
 from lifeline.fhir.errors import BadRequest, Gone, NotFound, Unprocessable
 from lifeline.fhir.interactions.update import write
 from lifeline.fhir.request import FhirRequest, FhirResponse
-from lifeline.storage.session import WriteSession
+from lifeline.storage.write_session import WriteSession
 
 if TYPE_CHECKING:
     from lifeline.fhir.service import FhirService

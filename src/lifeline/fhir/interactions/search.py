@@ -41,7 +41,7 @@ def handle(service: FhirService, request: FhirRequest) -> FhirResponse:
     if unknown and request.prefer_handling == "strict":
         raise BadRequest(f"Unknown or unsupported search parameter(s): {', '.join(unknown)}", issues)
     where, args = compile_where(res_type or "Resource", clauses, service.registry)
-    with service.repo.reading() as session:
+    with service.repo.reading(snapshot=True) as session:
         rows = session.search(
             res_type, where, args, after_key=after if isinstance(after, str) else None, limit=count + 1
         )

@@ -20,7 +20,7 @@ from lifeline.fhir.errors import BadRequest, FhirError, Issue, MultipleMatches
 from lifeline.fhir.interactions import create, delete, patch, read, update, vread
 from lifeline.fhir.outcome import operation_outcome
 from lifeline.fhir.request import FhirRequest, FhirResponse
-from lifeline.storage.session import WriteSession
+from lifeline.storage.write_session import WriteSession
 
 if TYPE_CHECKING:
     from lifeline.fhir.service import FhirService

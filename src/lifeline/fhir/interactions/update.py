@@ -9,7 +9,7 @@ from lifeline.fhir import writes
 from lifeline.fhir.errors import BadRequest
 from lifeline.fhir.ids import check_id
 from lifeline.fhir.request import FhirRequest, FhirResponse
-from lifeline.storage.session import WriteSession
+from lifeline.storage.write_session import WriteSession
 
 if TYPE_CHECKING:
     from lifeline.fhir.service import FhirService

@@ -2,21 +2,26 @@
 
 Most R4 invariants are guards such as ``value.empty() or system.exists()`` or
 ``reference.startsWith('#').not() or (...)``; on typical data one side decides the whole
-expression. Evaluating them through fhirpathpy costs 20-130 µs each (and per Bundle entry for
+expression. Evaluating them through fhirpathpy costs 20-200 µs each (and per Bundle entry for
 ``entry.all(...)``), so a guard compiled here answers when it is sure and says UNKNOWN otherwise,
 and then fhirpathpy evaluates the expression. Answers follow FHIRPath's three-valued logic, with
-EMPTY for the empty collection. Understood: ``and or xor implies``, ``not()``, ``=``/``!=``
-against a literal or between two booleans, and paths from ``$this``, ``%resource`` or
-``%rootResource`` ending in ``exists() empty() hasValue() startsWith() contains() all()``.
+EMPTY for the empty collection. Understood: ``and or xor implies``, ``not()``, comparisons with
+a literal, between two booleans, between two dates or numbers and of ``count()``, and paths from
+``$this``, ``%resource`` or ``%rootResource`` ending in ``exists() empty() hasValue() count()
+startsWith() contains() matches() all()``. Equivalence with fhirpathpy is tested on sample data;
+one deliberate difference: dateTimes in different zones are compared as instants, as FHIRPath
+says, where fhirpathpy 2.2 ignores the zone offsets.
 See https://hl7.org/fhirpath/N1/#boolean-logic
 """
 
 from __future__ import annotations
 
-import re
+import datetime
+import operator
 from collections.abc import Callable
 from typing import Any
 
+from lifeline.fhir.validation import fhirpath_syntax as syntax
 from lifeline.fhir.validation.model import COMPLEX, PRIMITIVE_EXTENSION, RESOURCE, Model, Node
 from lifeline.fhir.validation.structure import Target
 
@@ -25,29 +30,16 @@ Items = list[tuple[Node | None, Any]]
 Guard = Callable[[Node | None, Any, Target], int]
 Path = Callable[[Node | None, Any, Target], Items | None]
 
-_IDENT = re.compile(r"([A-Za-z][A-Za-z0-9]*)|`([A-Za-z][A-Za-z0-9]*)`")
 _ROOTS = {"%resource": "resource", "%rootResource": "root"}
 # Functions that map an empty input to an empty output, so "absent" survives them.
-_EMPTY_PRESERVING = {"where", "select", "trace", "first", "distinct"}
+_EMPTY_PRESERVING = {"where", "select", "first", "distinct"}
+_STRING_TESTS: dict[str, Callable[[str, str], bool]] = {"startsWith": str.startswith, "contains": str.__contains__}
+_ORDER = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+_COUNT_TESTS = {**_ORDER, "=": operator.eq, "!=": operator.ne}
 
 
 def _unknown(node: Node | None, value: Any, env: Target) -> int:
     return UNKNOWN
-
-
-def _short_circuit(guards: list[Guard], decisive: int, combine: Callable[[list[int]], int]) -> Guard:
-    """``or`` stops at the first TRUE, ``and`` at the first FALSE."""
-
-    def guard(node: Node | None, value: Any, env: Target) -> int:
-        values = []
-        for g in guards:
-            result = g(node, value, env)
-            if result == decisive:
-                return decisive
-            values.append(result)
-        return combine(values)
-
-    return guard
 
 
 def _not(a: int) -> int:
@@ -72,18 +64,42 @@ def _xor(values: list[int]) -> int:
     return EMPTY if EMPTY in values else values[0] ^ values[1]
 
 
-def _implies(a: int, b: int) -> int:
+def _implies(values: list[int]) -> int:
+    a, b = values
     if a == FALSE or b == TRUE:
         return TRUE
     if a == TRUE:
         return b
-    return UNKNOWN if UNKNOWN in (a, b) else EMPTY
+    return UNKNOWN if UNKNOWN in values else EMPTY
 
 
-def _equal(a: int, b: int) -> int:
-    if UNKNOWN in (a, b):
+def _equal(values: list[int]) -> int:
+    if UNKNOWN in values:
         return UNKNOWN
-    return EMPTY if EMPTY in (a, b) else int(a == b)
+    return EMPTY if EMPTY in values else int(values[0] == values[1])
+
+
+def _combine(combine: Callable[[list[int]], int], guards: list[Guard]) -> Guard:
+    if all(g is _unknown for g in guards):
+        return _unknown
+    return lambda n, v, env: combine([g(n, v, env) for g in guards])
+
+
+def _short_circuit(guards: list[Guard], decisive: int, combine: Callable[[list[int]], int]) -> Guard:
+    """``or`` stops at the first TRUE, ``and`` at the first FALSE."""
+    if all(g is _unknown for g in guards):
+        return _unknown
+
+    def guard(node: Node | None, value: Any, env: Target) -> int:
+        values = []
+        for g in guards:
+            result = g(node, value, env)
+            if result == decisive:
+                return decisive
+            values.append(result)
+        return combine(values)
+
+    return guard
 
 
 class Guards:
@@ -94,93 +110,104 @@ class Guards:
 
     def compile(self, expression: str) -> Guard | None:
         """A guard for the expression, or None when no part of it can be decided natively."""
-        guard = self._boolean(expression)
+        guard = self._boolean(syntax.without_trace(expression))
         return None if guard is _unknown else guard
 
     def _boolean(self, expr: str) -> Guard:
-        expr = _strip_parens(expr.strip())
-        parts = _split(expr, " implies ")
+        expr = syntax.strip_parens(expr.strip())
+        parts = syntax.split(expr, " implies ")
         if len(parts) > 2:
             return _unknown
         if len(parts) == 2:
-            a, b = self._boolean(parts[0]), self._boolean(parts[1])
-            return self._combine(lambda vs: _implies(vs[0], vs[1]), [a, b])
-        if len(_split(expr, " or ")) > 1 and len(_split(expr, " xor ")) > 1:
+            return _combine(_implies, [self._boolean(p) for p in parts])
+        if len(syntax.split(expr, " or ")) > 1 and len(syntax.split(expr, " xor ")) > 1:
             return _unknown  # mixed or/xor: left-associative, not worth modelling
-        for op, combine in ((" or ", _or), (" xor ", _xor), (" and ", _and)):
-            parts = _split(expr, op)
+        for op, decisive, combine in ((" or ", TRUE, _or), (" xor ", None, _xor), (" and ", FALSE, _and)):
+            parts = syntax.split(expr, op)
             if len(parts) > 1:
-                if op == " xor " and len(parts) != 2:
-                    return _unknown
                 guards = [self._boolean(p) for p in parts]
-                if op == " xor " or all(g is _unknown for g in guards):
-                    return self._combine(combine, guards)
-                return _short_circuit(guards, TRUE if op == " or " else FALSE, combine)
-        comparison = _comparison(expr)
-        if comparison is not None:
-            return self._compare(*comparison)
+                if decisive is None:
+                    return _combine(combine, guards) if len(guards) == 2 else _unknown
+                return _short_circuit(guards, decisive, combine)
+        compared = syntax.comparison(expr)
+        if compared is not None:
+            return self._compare(*compared)
         if expr.endswith(".not()"):
-            inner = self._boolean(expr[: -len(".not()")])
-            return self._combine(lambda vs: _not(vs[0]), [inner])
+            return _combine(lambda vs: _not(vs[0]), [self._boolean(expr[: -len(".not()")])])
         return self._function(expr)
 
-    @staticmethod
-    def _combine(combine: Callable[[list[int]], int], guards: list[Guard]) -> Guard:
-        if all(g is _unknown for g in guards):
-            return _unknown
-        return lambda n, v, env: combine([g(n, v, env) for g in guards])
-
     def _compare(self, left: str, op: str, right: str) -> Guard:
-        literal = _literal(right)
-        if literal is None:  # two booleans, e.g. request.exists() = (%resource.type = 'batch')
-            a, b = self._boolean(left), self._boolean(right)
-            equal = self._combine(lambda vs: _equal(vs[0], vs[1]), [a, b])
+        value = syntax.literal(right)
+        if left.endswith(".count()") and type(value) is int:
+            counted = self._path(left[: -len(".count()")])
+            if counted is None:
+                return _unknown
+            test, count = _COUNT_TESTS[op], value
+            return lambda n, v, env: _count_test(counted(n, v, env), test, count)
+        if op in _ORDER:
+            return self._order(left, op, right, value)
+        if value is None:  # two booleans, e.g. request.exists() = (%resource.type = 'batch')
+            equal = _combine(_equal, [self._boolean(left), self._boolean(right)])
             return equal if op == "=" or equal is _unknown else lambda n, v, env: _not(equal(n, v, env))
         path = self._path(left)
         if path is None:
             return _unknown
         negate = op == "!="
 
-        def guard(node: Node | None, value: Any, env: Target) -> int:
-            items = path(node, value, env)
-            if items is None or len(items) > 1:
+        def guard(node: Node | None, v: Any, env: Target) -> int:
+            item = _single(path(node, v, env))
+            if item is None or item is _ABSENT:
+                return EMPTY if item is _ABSENT else UNKNOWN
+            if _kind(item) != _kind(value):
                 return UNKNOWN
-            if not items:
+            return int((item == value) != negate)
+
+        return guard
+
+    def _order(self, left: str, op: str, right: str, value: Any) -> Guard:
+        test = _ORDER[op]
+        if value is not None and type(value) is not int:
+            return _unknown  # a string literal may be a date to FHIRPath: leave it to the engine
+        a = self._path(left)
+        b = self._path(right) if value is None else None
+        if a is None or (value is None and b is None):
+            return _unknown
+
+        def guard(node: Node | None, v: Any, env: Target) -> int:
+            x = _single(a(node, v, env))
+            y = _single(b(node, v, env)) if b is not None else value
+            if x is None or y is None:
+                return UNKNOWN
+            if x is _ABSENT or y is _ABSENT:
                 return EMPTY
-            if type(items[0][1]) is not type(literal):
-                return UNKNOWN
-            return int((items[0][1] == literal) != negate)
+            return _ordered(x, y, test)
 
         return guard
 
     def _function(self, expr: str) -> Guard:
         """``<path>.<fn>(...)``: the end of an invocation chain that yields a boolean."""
-        if not expr.endswith(")"):
+        start = syntax.opening(expr)
+        dot = expr.rfind(".", 0, start) if start > 0 else -1
+        if dot < 0:
             return _unknown
-        start = _opening(expr)
-        dot = expr.rfind(".", 0, start)
-        if start < 0 or dot < 0:
-            return _unknown
-        name, args = expr[dot + 1 : start], expr[start + 1 : -1].strip()
-        prefix = expr[:dot]
+        name, args, prefix = expr[dot + 1 : start], expr[start + 1 : -1].strip(), expr[:dot]
         if name in ("exists", "empty") and not args:
             exists = name == "exists"
-            # After where()/select() only "absent" is certain: strip them, remembering it.
-            exact = True
+            exact = True  # after where()/select() only "absent" is certain: strip them, remembering it
             while prefix.endswith(")"):
-                open_ = _opening(prefix)
-                dot = prefix.rfind(".", 0, open_)
-                if open_ < 0 or dot < 0 or prefix[dot + 1 : open_] not in _EMPTY_PRESERVING:
+                open_at = syntax.opening(prefix)
+                dot = prefix.rfind(".", 0, open_at) if open_at > 0 else -1
+                if dot < 0 or prefix[dot + 1 : open_at] not in _EMPTY_PRESERVING:
                     return _unknown
                 prefix, exact = prefix[:dot], False
             parsed = _parse_path(prefix)
             if parsed is None:
                 return _unknown
             if parsed[0] is None and len(parsed[1]) == 1 and exact:
-                name = parsed[1][0]  # the common case, e.g. system.exists(), without building lists
-                return lambda n, v, env: _presence_of(n, v, name, exists)
-            path = self._resolver(*parsed)
-            return lambda n, v, env: _presence(path(n, v, env), exists, exact)
+                child = parsed[1][0]  # the common case, e.g. system.exists(), without building lists
+                return lambda n, v, env: _presence_of(n, v, child, exists)
+            resolve = self._resolver(*parsed)
+            return lambda n, v, env: _presence(resolve(n, v, env), exists, exact)
         path = self._path(prefix)
         if path is None:
             return _unknown
@@ -188,13 +215,13 @@ class Guards:
             return lambda n, v, env: _has_value(path(n, v, env))
         if name == "all" and args:
             criteria = self._boolean(args)
-            if criteria is _unknown:
-                return _unknown
-            return lambda n, v, env: _all(path(n, v, env), criteria, env)
-        literal = _literal(args)
-        if name in ("startsWith", "contains") and isinstance(literal, str):
-            test = str.startswith if name == "startsWith" else str.__contains__
-            return lambda n, v, env: _string_test(path(n, v, env), lambda s: test(s, literal))
+            return _unknown if criteria is _unknown else lambda n, v, env: _all(path(n, v, env), criteria, env)
+        pattern = syntax.literal(args)
+        if name in _STRING_TESTS and isinstance(pattern, str):
+            test = _STRING_TESTS[name]
+            return lambda n, v, env: _string_test(path(n, v, env), lambda s: test(s, pattern))
+        if name == "matches":  # regex dialects differ: only "absent gives empty" is certain here
+            return lambda n, v, env: EMPTY if _single(path(n, v, env)) is _ABSENT else UNKNOWN
         return _unknown
 
     def _path(self, expr: str) -> Path | None:
@@ -207,9 +234,7 @@ class Guards:
         if root is None:
             return lambda n, v, env: resolve(n, v, names)
         model = self.model
-        return lambda n, v, env: resolve(
-            model.node(getattr(env, root)["resourceType"]), getattr(env, root), names
-        )
+        return lambda n, v, env: resolve(model.node(getattr(env, root)["resourceType"]), getattr(env, root), names)
 
     def _resolve(self, node: Node | None, value: Any, names: list[str]) -> Items | None:
         """The values at a child path, or None when it cannot be told exactly (an extension-only
@@ -243,6 +268,20 @@ class Guards:
         return items
 
 
+_ABSENT = object()  # _single's answer for an empty collection
+
+
+def _single(items: Items | None) -> Any:
+    """The one value of a collection, _ABSENT when empty, None when unknown or several."""
+    if items is None or len(items) > 1:
+        return None
+    return items[0][1] if items else _ABSENT
+
+
+def _kind(value: Any) -> type:
+    return float if type(value) is int else type(value)  # 1 = 1.0 in FHIRPath
+
+
 def _parse_path(expr: str) -> tuple[str | None, list[str]] | None:
     """(root attribute of the Target or None for $this, child names) of a plain path."""
     root = None
@@ -250,7 +289,7 @@ def _parse_path(expr: str) -> tuple[str | None, list[str]] | None:
         if expr == prefix or expr.startswith(prefix + "."):
             root, expr = attr, expr[len(prefix) + 1 :]
             break
-    names = _names(expr) if expr else []
+    names = syntax.names(expr) if expr else []
     return None if names is None else (root, names)
 
 
@@ -276,19 +315,48 @@ def _presence(items: Items | None, exists: bool, exact: bool) -> int:
 
 
 def _has_value(items: Items | None) -> int:
-    if items is None or len(items) > 1:
+    item = _single(items)
+    if item is None:
         return UNKNOWN
-    if not items:
+    if item is _ABSENT:
         return FALSE
-    return TRUE if type(items[0][1]) in (str, int, float, bool) else UNKNOWN
+    return TRUE if type(item) in (str, int, float, bool) else UNKNOWN
 
 
 def _string_test(items: Items | None, test: Callable[[str], bool]) -> int:
-    if items is None or len(items) > 1:
-        return UNKNOWN
-    if not items:
+    item = _single(items)
+    if item is _ABSENT:
         return EMPTY
-    return int(test(items[0][1])) if type(items[0][1]) is str else UNKNOWN
+    return int(test(item)) if type(item) is str else UNKNOWN
+
+
+def _count_test(items: Items | None, test: Callable[[int, int], bool], value: int) -> int:
+    return UNKNOWN if items is None else int(test(len(items), value))
+
+
+def _ordered(x: Any, y: Any, test: Callable[[Any, Any], bool]) -> int:
+    """Numbers, or dates/dateTimes of the same precision; anything subtler goes to the engine."""
+    if type(x) in (int, float) and type(y) in (int, float):
+        return int(test(x, y))
+    if type(x) is not str or type(y) is not str:
+        return UNKNOWN
+    if len(x) == len(y) and len(x) in (4, 7, 10):  # dates of equal precision sort as text
+        return int(test(x, y))
+    a, b = _instant(x), _instant(y)
+    return UNKNOWN if a is None or b is None else int(test(a, b))
+
+
+def _instant(text: str) -> datetime.datetime | None:
+    # Only dateTimes with a time and a zone, to the second or up to microseconds (Python's limit).
+    if len(text) < 20 or text[10] != "T" or text[19] not in ".Z+-":
+        return None
+    if text[19] == "." and len(text[20:].rstrip("Z").split("+")[0].split("-")[0]) > 6:
+        return None
+    try:
+        parsed = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
 
 
 def _all(items: Items | None, criteria: Guard, env: Target) -> int:
@@ -303,83 +371,3 @@ def _all(items: Items | None, criteria: Guard, env: Target) -> int:
         if result == UNKNOWN:
             verdict = UNKNOWN
     return verdict
-
-
-def _scan(expr: str) -> list[tuple[int, int]]:
-    """(index, depth) of every character outside quotes; depth counts open parentheses."""
-    out, depth, quote, i = [], 0, "", 0
-    while i < len(expr):
-        ch = expr[i]
-        if quote:
-            if ch == "\\":
-                i += 1
-            elif ch == quote:
-                quote = ""
-        elif ch in "'`":
-            quote = ch
-        else:
-            if ch == ")":
-                depth -= 1
-            out.append((i, depth))
-            if ch == "(":
-                depth += 1
-        i += 1
-    return out
-
-
-def _split(expr: str, op: str) -> list[str]:
-    """Split at ``op`` where it stands outside parentheses and quotes."""
-    cuts = [i for i, depth in _scan(expr) if depth == 0 and expr.startswith(op, i)]
-    bounds = [0, *(c for cut in cuts for c in (cut, cut + len(op))), len(expr)]
-    return [expr[bounds[k] : bounds[k + 1]].strip() for k in range(0, len(bounds), 2)]
-
-
-def _comparison(expr: str) -> tuple[str, str, str] | None:
-    """``left = right`` or ``left != right`` at the top level (not <=, >=, ~)."""
-    for i, depth in _scan(expr):
-        if depth == 0 and expr[i] == "=" and (i == 0 or expr[i - 1] not in "<>~"):
-            if i > 0 and expr[i - 1] == "!":
-                return expr[: i - 1].strip(), "!=", expr[i + 1 :].strip()
-            return expr[:i].strip(), "=", expr[i + 1 :].strip()
-    return None
-
-
-def _opening(expr: str) -> int:
-    """Index of the parenthesis that the final ``)`` of ``expr`` closes, or -1."""
-    depth_at = dict(_scan(expr))
-    last = len(expr) - 1
-    if depth_at.get(last) is None:
-        return -1
-    for i in range(last - 1, -1, -1):
-        if expr[i] == "(" and depth_at.get(i) == depth_at[last]:
-            return i
-    return -1
-
-
-def _strip_parens(expr: str) -> str:
-    while expr.startswith("(") and expr.endswith(")") and _opening(expr) == 0:
-        expr = expr[1:-1].strip()
-    return expr
-
-
-def _names(expr: str) -> list[str] | None:
-    names, i = [], 0
-    while True:
-        match = _IDENT.match(expr, i)
-        if match is None:
-            return None
-        names.append(match.group(1) or match.group(2))
-        i = match.end()
-        if i == len(expr):
-            return names
-        if expr[i] != ".":
-            return None
-        i += 1
-
-
-def _literal(text: str) -> str | bool | None:
-    if text in ("true", "false"):
-        return text == "true"
-    if len(text) >= 2 and text[0] == text[-1] == "'" and "\\" not in text and "'" not in text[1:-1]:
-        return text[1:-1]
-    return None

@@ -10,6 +10,7 @@ from typing import Any
 
 from lifeline.fhir.cpr import CPR_SYSTEM, birth_date
 from lifeline.fhir.errors import Issue
+from lifeline.fhir.validation.model import Hook
 
 
 def check_identifier(identifier: dict[str, Any], loc: str, errors: list[Issue]) -> None:
@@ -25,4 +26,4 @@ def check_identifier(identifier: dict[str, Any], loc: str, errors: list[Issue]) 
         errors.append(Issue("error", "value", f"Invalid CPR number: {reason}", [f"{loc}.value"]))
 
 
-HOOKS = {"Identifier": check_identifier}
+HOOKS: dict[str, Hook] = {"Identifier": check_identifier}

@@ -4,8 +4,8 @@ Each expression is compiled once and cached. A native guard (lifeline.fhir.valid
 answers first when it can; otherwise fhirpathpy evaluates the expression on the node, with
 %resource and %rootResource set. An expression fhirpathpy cannot evaluate (a function it lacks,
 an exception) is skipped, never failing the request, and counted in ``skipped``.
-ele-1 and ext-1 are checked natively by the structural pass and never reach this module; dom-3
-is evaluated natively here (see NATIVE).
+ele-1 and ext-1 are checked natively by the structural pass and never reach this module; dom-3,
+que-2 and bdl-7 are evaluated in Python (lifeline.fhir.validation.native).
 See https://hl7.org/fhir/R4/conformance-rules.html#constraints
 """
 
@@ -20,6 +20,7 @@ from fhirpathpy.engine.nodes import FP_Type, ResourceNode
 
 from lifeline.fhir.validation.guards import FALSE, UNKNOWN, Guard, Guards
 from lifeline.fhir.validation.model import Constraint, Model
+from lifeline.fhir.validation.native import NATIVE
 from lifeline.fhir.validation.structure import Target
 
 Compiled = Callable[[Any, dict[str, Any]], list[Any]]
@@ -38,44 +39,6 @@ OPTIONS = {
     "traceFn": _ignore_trace,
     "userInvocationTable": {"hasValue": {"fn": _has_value, "arity": {0: []}}},
 }
-
-
-def _dom_3(target: Target) -> bool:
-    """dom-3 natively: fhirpathpy rejects its ``descendants().as(canonical)`` (as() on a list).
-
-    Every contained resource with an id is referred to ("#id") from somewhere in the resource,
-    or itself refers to its container ("#"). Any string equal to "#id" counts as a reference,
-    which is more lenient than the typed reference/canonical/uri/url of the expression.
-    """
-    contained = target.value.get("contained")
-    if not contained:
-        return True
-    texts: set[str] = set()
-    _strings(target.value, texts)
-    for resource in contained:
-        ident = resource.get("id")
-        if ident is None or "#" + ident in texts:
-            continue
-        inner: set[str] = set()
-        _strings(resource, inner)
-        if "#" not in inner:
-            return False
-    return True
-
-
-def _strings(value: Any, out: set[str]) -> None:
-    if type(value) is str:
-        out.add(value)
-    elif type(value) is dict:
-        for item in value.values():
-            _strings(item, out)
-    elif type(value) is list:
-        for item in value:
-            _strings(item, out)
-
-
-# Constraints evaluated in Python because fhirpathpy cannot evaluate them.
-NATIVE: dict[str, Callable[[Target], bool]] = {"dom-3": _dom_3}
 
 
 class Invariants:
@@ -102,7 +65,9 @@ class Invariants:
         """True or False, or None when the expression was skipped. An empty result holds."""
         native = NATIVE.get(constraint.key)
         if native is not None:
-            return native(target)
+            decided = native(target)
+            if decided is not None:
+                return decided
         expression = constraint.expression
         if expression in self._guard_cache:
             guard = self._guard_cache[expression]

@@ -8,6 +8,7 @@ See https://hl7.org/fhir/R4/elementdefinition.html and https://hl7.org/fhir/R4/j
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -40,10 +41,11 @@ class Constraint:
 class Node:
     """A JSON object's allowed properties: a datatype, a resource or a backbone element."""
 
-    __slots__ = ("path", "props", "required", "by_name", "constraints", "is_resource", "is_extension", "hook")
+    __slots__ = ("path", "base", "props", "required", "by_name", "constraints", "is_resource", "is_extension", "hook")
 
     def __init__(self, path: str, is_resource: bool = False) -> None:
         self.path = path
+        self.base = PROFILE_BASES.get(path, path)  # the type path FHIRPath knows it by
         self.props: dict[str, Prop] = {}
         self.required: list[tuple[str, tuple[str, ...]]] = []  # element name, JSON keys that satisfy it
         self.by_name: dict[str, tuple[str, ...]] = {}  # element name (FHIRPath) -> JSON keys
@@ -96,7 +98,11 @@ class Model:
         self._constraints = [Constraint(**c) for c in data["constraints"]]
         self._valuesets = {url: frozenset(codes) for url, codes in data["valuesets"].items()}
         self._hooks = hooks or {}
-        self._nodes: dict[str, Node] = {}
+        self._nodes: dict[str, Node] = {}  # complete Nodes only: read without the lock
+        self._pending: dict[str, Node] = {}  # Nodes being linked, seen only by the compiling thread
+        self._depth = 0
+        # Validation may run in worker threads: a half-built Node must never be visible.
+        self._lock = threading.RLock()
         self.element = self._element_node()
         # Extension.value[x] reaches every datatype: all of them are compiled here, once.
         self.element.props["extension"].node = self.node("Extension")
@@ -104,10 +110,22 @@ class Model:
     def node(self, path: str) -> Node:
         """The Node of a type or backbone path (``Patient``, ``Questionnaire.item``)."""
         node = self._nodes.get(path)
-        if node is None:
-            self._compile(path.split(".", 1)[0])
-            node = self._nodes[path]
-        return node
+        if node is not None:
+            return node
+        with self._lock:
+            node = self._nodes.get(path) or self._pending.get(path)
+            if node is not None:
+                return node  # already published, or being linked further up this thread's stack
+            self._depth += 1
+            try:
+                self._compile(path.split(".", 1)[0])
+                node = self._pending[path]
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._nodes.update(self._pending)
+                    self._pending.clear()
+            return node
 
     def _element_node(self) -> Node:
         """The object form of a primitive's id and extensions (``_birthDate``)."""
@@ -131,7 +149,7 @@ class Model:
             if el.get("types") in (["BackboneElement"], ["Element"]):
                 nodes[el["path"]] = Node(el["path"])
         # Register before linking so that recursive types (Extension.extension) find themselves.
-        self._nodes.update(nodes)
+        self._pending.update(nodes)
         root.constraints = self._constraints_of(elements[0])
         by_path = {el["path"]: el for el in elements}
         for el in elements[1:]:

@@ -122,7 +122,7 @@ class StructureCheck:
         if node.is_extension:
             self._ext_1(obj, loc)
         if node.constraints and self.targets is not None:
-            self.targets.append(Target(node.constraints, node.path, node, obj, loc, self._resource, self._root))
+            self.targets.append(Target(node.constraints, node.base, node, obj, loc, self._resource, self._root))
 
     def value(self, prop: Prop, value: Any, loc: str) -> None:
         """Check one (non-null) value of a property."""

@@ -64,7 +64,9 @@ class Validator:
         warnings: list[Issue] = []
         for constraint, target in self._invariants.failures(check.targets):
             strict = constraint.severity == "error" and self.invariants == "strict"
-            issue = Issue("error" if strict else "warning", "invariant", f"{constraint.key}: {constraint.human}", [target.loc])
+            issue = Issue(
+                "error" if strict else "warning", "invariant", f"{constraint.key}: {constraint.human}", [target.loc]
+            )
             (errors if strict else warnings).append(issue)
         if errors:
             raise Unprocessable(_summary(loc, errors), errors + warnings)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from calendar import monthrange
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -21,18 +21,41 @@ from lifeline.search.index_rows import DATE_MAX, DATE_MIN, DateEntry
 _SECOND = 1_000_000
 _DAY = 86_400 * _SECOND
 _EPOCH = date(1970, 1, 1).toordinal()
+_EPOCH_MOMENT = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 # FHIR date, dateTime and instant; hh:mm without seconds is accepted for search values.
 _DATE = re.compile(r"\d{4}(?:-\d{2}(?:-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})?)?)?)?")
+# The common case, a dateTime to the second (or finer) with its zone: datetime parses it in C.
+_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-](?:0\d|1[0-4]):[0-5]\d)")
+
+
+@lru_cache(maxsize=4096)
+def _month(year: int, month: int) -> tuple[int, int]:
+    """Start of the month in microseconds and its number of days."""
+    return (date(year, month, 1).toordinal() - _EPOCH) * _DAY, monthrange(year, month)[1]
 
 
 def _day(year: int, month: int, day: int) -> int:
-    return (date(year, month, day).toordinal() - _EPOCH) * _DAY
+    start, days = _month(year, month)
+    if not 1 <= day <= days:
+        raise ValueError(f"no day {day} in {year}-{month:02d}")
+    return start + (day - 1) * _DAY
+
+
+def date_range(text: str) -> tuple[int, int]:
+    """[low, high] of a FHIR date/dateTime/instant string; ValueError when it is not one."""
+    if len(text) > 19 and _INSTANT.fullmatch(text):
+        low = (datetime.fromisoformat(text) - _EPOCH_MOMENT) // _MICROSECOND
+        digits = len(text) - 21 - (0 if text[-1] == "Z" else 5)  # fraction digits after "ss."
+        unit = 10 ** (6 - min(digits, 6)) if digits > 0 else _SECOND
+        return low, low + unit - 1
+    return _partial_range(text)
 
 
 @lru_cache(maxsize=16384)
-def date_range(text: str) -> tuple[int, int]:
-    """[low, high] of a FHIR date/dateTime/instant string; ValueError when it is not one."""
+def _partial_range(text: str) -> tuple[int, int]:
+    # Dates (birth dates, onsets) repeat a lot; that is why this path keeps a cache.
     if not _DATE.fullmatch(text):
         raise ValueError(f"not a FHIR date: {text!r}")
     # The format is fixed-width up to the seconds, so slicing is safe once the pattern matched.
@@ -40,8 +63,11 @@ def date_range(text: str) -> tuple[int, int]:
     if len(text) == 4:
         return _day(year, 1, 1), _day(year, 12, 31) + _DAY - 1
     month = int(text[5:7])
+    if not 1 <= month <= 12:
+        raise ValueError(f"no month {month} in {text!r}")
     if len(text) == 7:
-        return _day(year, month, 1), _day(year, month, monthrange(year, month)[1]) + _DAY - 1
+        start, days = _month(year, month)
+        return start, start + days * _DAY - 1
     low = _day(year, month, int(text[8:10]))
     if len(text) == 10:
         return low, low + _DAY - 1

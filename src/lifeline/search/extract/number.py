@@ -19,6 +19,12 @@ def number_range(value: Any) -> tuple[float, float, float]:
         raise ValueError("a boolean is not a number")
     if type(value) is int:
         return float(value), value - 0.5, value + 0.5
+    if type(value) is float and value - value == 0:  # finite
+        text = repr(value)
+        if "e" not in text:
+            # The shortest repr keeps exactly the decimals the JSON had (less trailing zeros).
+            half = 0.5 / 10 ** (len(text) - text.index(".") - 1)
+            return value, value - half, value + half
     try:
         exact = Decimal(repr(value) if type(value) is float else value)
     except (InvalidOperation, TypeError) as e:

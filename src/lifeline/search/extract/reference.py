@@ -16,6 +16,8 @@ from lifeline.search.index_rows import ReferenceEntry
 
 # `Type/id` at the end of a reference, after `/` or at the start, an optional version after it.
 _TYPE_ID = re.compile(r"(?:^|/)([A-Z][A-Za-z]{1,63})/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
+# A FHIR logical id (https://hl7.org/fhir/R4/datatypes.html#id).
+_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 
 
 def _is_absolute(ref: str) -> bool:
@@ -25,6 +27,11 @@ def _is_absolute(ref: str) -> bool:
 def parse_reference(ref: str) -> tuple[str | None, str | None, str | None] | None:
     """(target_type, target_id, url) of a reference string; None for `#contained` or garbage."""
     if not ref or ref[0] == "#":
+        return None
+    if ref.count("/") == 1 and ":" not in ref:  # the usual `Type/id`, without the regex
+        target_type, target_id = ref.split("/")
+        if target_type[:1].isupper() and target_type.isalpha() and _ID.fullmatch(target_id):
+            return target_type, target_id, None
         return None
     m = _TYPE_ID.search(ref)
     if _is_absolute(ref):
@@ -43,6 +50,8 @@ def reference_type(ref: str) -> str | None:
 
 
 # Entries are immutable and the same patient or practitioner is referenced again and again.
+# Bounded (a few MB); when full it starts over rather than tracking recency.
+_MEMO_SIZE = 32_768
 _memo: dict[tuple[str, str], ReferenceEntry | None] = {}
 
 
@@ -54,7 +63,7 @@ def _entry(param: str, ref: str) -> ReferenceEntry | None:
         pass
     parsed = parse_reference(ref)
     entry = ReferenceEntry(param, *parsed) if parsed is not None else None
-    if len(_memo) >= 100_000:
+    if len(_memo) >= _MEMO_SIZE:
         _memo.clear()
     _memo[key] = entry
     return entry

@@ -18,6 +18,8 @@ _PARTS = ("family", "given", "prefix", "suffix", "text", "line", "city", "distri
 
 
 # Entries are immutable and names, cities and codes repeat across resources: reuse them.
+# Bounded (a few MB); when full it starts over rather than tracking recency.
+_MEMO_SIZE = 32_768
 _memo: dict[tuple[str, str], StringEntry] = {}
 
 
@@ -26,7 +28,7 @@ def _add_text(param: str, text: Any, out: list[StringEntry]) -> None:
         key = (param, text)
         entry = _memo.get(key)
         if entry is None:
-            if len(_memo) >= 100_000:
+            if len(_memo) >= _MEMO_SIZE:
                 _memo.clear()
             entry = _memo[key] = StringEntry(param, normalize(text), text)
         out.append(entry)

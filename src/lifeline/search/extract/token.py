@@ -21,6 +21,8 @@ _CONTACT_SYSTEMS = frozenset({"phone", "fax", "email", "pager", "url", "sms", "o
 
 
 # Entries are immutable and codes repeat across resources: reuse them.
+# Bounded (a few MB); when full it starts over rather than tracking recency.
+_MEMO_SIZE = 32_768
 _memo: dict[tuple[str, str | None, str | None, str | None], TokenEntry] = {}
 
 
@@ -29,7 +31,7 @@ def _entry(param: str, system: str | None, code: str | None, text: str | None) -
     key = (param, system, code, text)
     entry = _memo.get(key)
     if entry is None:
-        if len(_memo) >= 100_000:
+        if len(_memo) >= _MEMO_SIZE:
             _memo.clear()
         entry = _memo[key] = TokenEntry(param, system, code, normalize(text) if text else None)
     return entry

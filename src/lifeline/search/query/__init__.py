@@ -3,8 +3,9 @@
 https://hl7.org/fhir/R4/search.html — each parameter (`name[:modifier]=value[,value]`) becomes
 one clause; the comma-separated values of a clause are alternatives (OR) and the clauses are all
 required (AND). Every clause is an EXISTS over its type's index table (search_string,
-search_token, …), correlated to the `resource` row aliased `r`; the per-type rules live in one
-module per type. Placeholders are `?` only: the storage layer rewrites them for PostgreSQL.
+search_token, …), correlated to the `resource` row aliased `r`, except the one clause picked to
+drive the query, written as `r.res_id IN (SELECT …)` (see lifeline.search.query.driver); the
+per-type rules live in one module per type. Placeholders are `?` only: the storage layer rewrites them for PostgreSQL.
 The SQL is the same on SQLite and PostgreSQL: no ILIKE, no literal `%`, LIKE only on normalized
 values. Stored JSON is never scanned.
 
@@ -24,7 +25,7 @@ from typing import Any
 
 from lifeline.clock import system_clock
 from lifeline.fhir.errors import BadRequest
-from lifeline.search.query import date, number, quantity, reference, string, token, uri
+from lifeline.search.query import date, driver, number, quantity, reference, string, token, uri
 from lifeline.search.query.values import split_unescaped, unescape
 from lifeline.search.registry import SearchParameter, SearchRegistry
 
@@ -82,7 +83,9 @@ def _missing(clause: SearchClause) -> bool:
 def _check_modifier(param: SearchParameter, modifier: str | None, registry: SearchRegistry) -> None:
     if modifier is None or modifier == "missing":
         return
-    if param.code == "_id" and modifier == "not":
+    if param.code == "_id":  # matched on the resource table: equality, :not, :missing
+        if modifier != "not":
+            raise BadRequest(f"Modifier :{modifier} is not supported for search parameter '_id'")
         return
     if param.type == "reference" and modifier in registry.resource_types:
         if param.targets and modifier not in param.targets:
@@ -134,6 +137,11 @@ def _exists(table: str, body: str) -> str:
     return f"EXISTS (SELECT 1 FROM {table} s WHERE s.res_type = r.res_type AND s.res_id = r.res_id AND {body})"
 
 
+def _driving(table: str, body: str) -> str:
+    # Same meaning as _exists for a resource of the searched type; see lifeline.search.query.driver.
+    return f"r.res_type = ? AND r.res_id IN (SELECT s.res_id FROM {table} s WHERE s.res_type = ? AND {body})"
+
+
 def _id_condition(clause: SearchClause, parsed: list[Any]) -> tuple[str, list[object]]:
     if clause.modifier == "missing":
         return ("1 = 0" if parsed[0] else "1 = 1"), []
@@ -143,8 +151,13 @@ def _id_condition(clause: SearchClause, parsed: list[Any]) -> tuple[str, list[ob
 
 
 def _clause_condition(
-    param: SearchParameter, clause: SearchClause, now_us: int, registry: SearchRegistry
+    param: SearchParameter,
+    clause: SearchClause,
+    now_us: int,
+    registry: SearchRegistry,
+    drive_type: str | None = None,
 ) -> tuple[str, list[object]]:
+    """The SQL of one clause: EXISTS, or an IN over the index when it drives (drive_type set)."""
     _check_modifier(param, clause.modifier, registry)
     parsed = _parse_values(param, clause)
     if param.code == "_id":
@@ -162,8 +175,24 @@ def _clause_condition(
         parts.append(f"({sql})" if len(parsed) > 1 else sql)
         args.extend(value_args)
     body = "s.param = ? AND " + (f"({' OR '.join(parts)})" if len(parts) > 1 else parts[0])
+    if drive_type is not None:
+        return _driving(table, body), [drive_type, drive_type, *args]
     sql = _exists(table, body)
     return (f"NOT {sql}" if clause.modifier == "not" else sql), args
+
+
+def _pick_driver(
+    resource_type: str, clauses: list[SearchClause], params: list[SearchParameter], registry: SearchRegistry
+) -> int | None:
+    """The index of the clause to drive the query, None for none (system-level search)."""
+    if resource_type not in registry.resource_types:
+        return None
+    ranked = [
+        (r, i)
+        for i, (clause, param) in enumerate(zip(clauses, params, strict=True))
+        if (r := driver.rank(param, clause.modifier, clause.values)) is not None
+    ]
+    return min(ranked)[1] if ranked else None
 
 
 def compile_where(
@@ -180,13 +209,18 @@ def compile_where(
     """
     moment = now or system_clock()
     now_us = int(moment.timestamp()) * 1_000_000 + moment.microsecond
-    conditions: list[str] = []
-    args: list[object] = []
+    params: list[SearchParameter] = []
     for clause in clauses:
         param = registry.get(resource_type, clause.code)
         if param is None or param.type not in _TYPES:
             raise BadRequest(f"Unknown search parameter {clause.code!r} for {resource_type}")
-        sql, clause_args = _clause_condition(param, clause, now_us, registry)
+        params.append(param)
+    driver = _pick_driver(resource_type, clauses, params, registry)
+    conditions: list[str] = []
+    args: list[object] = []
+    for i, (clause, param) in enumerate(zip(clauses, params, strict=True)):
+        drive_type = resource_type if i == driver and param.code != "_id" else None
+        sql, clause_args = _clause_condition(param, clause, now_us, registry, drive_type)
         conditions.append(sql)
         args.extend(clause_args)
     if not conditions:
