@@ -31,11 +31,13 @@ demo: install
 lint: install-dev
 	$(BIN)/ruff check src tests bench tools
 	$(BIN)/ruff format --check src tests bench tools
+	$(BIN)/mypy src
 
 test: lint
 	$(BIN)/python -m pytest
 
 bench: install-dev
+	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	$(BIN)/python -m bench
 
 clean:

@@ -90,6 +90,9 @@ def test_import_stops_at_a_bad_resource_and_keeps_its_batch_out(tmp_path):
         (["db", "upgrade", "--db", "mysql://nowhere/db"], "bad database URL"),
         (["db", "upgrade", "--db", "postgresql://postgres@127.0.0.1:1/test"], "cannot connect to PostgreSQL"),
         (["export", "--out", "{tmp}/out", "--db", "sqlite:///{tmp}/empty.db"], "lifeline db upgrade"),
+        (["serve", "--db", "postgresql://postgres@127.0.0.1:1/test", "--port", "1"], "cannot connect to PostgreSQL"),
+        (["serve", "--db", "sqlite:///no/such/folder/x.db"], "does not exist"),
+        (["import", "{tmp}", "--db", "sqlite:///{tmp}/x.db"], "no such file"),
     ],
 )
 def test_failures_are_one_clear_line(args, expected, tmp_path):

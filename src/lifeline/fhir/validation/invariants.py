@@ -11,6 +11,7 @@ See https://hl7.org/fhir/R4/conformance-rules.html#constraints
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -51,6 +52,9 @@ class Invariants:
         self._fhir_model: dict[str, Any] | None = None
         self.skipped: Counter[str] = Counter()  # constraint key -> evaluations skipped
         self.engine_calls = 0  # evaluations that needed fhirpathpy (the guards decided the rest)
+        # fhirpathpy keeps module-level state while it evaluates; the server validates in several
+        # threads, so engine calls take turns (the guards answer most constraints without it).
+        self._engine_lock = threading.Lock()
 
     def failures(self, targets: list[Target]) -> list[tuple[Constraint, Target]]:
         """The constraints that evaluate to false, with the node they were evaluated on."""
@@ -80,17 +84,18 @@ class Invariants:
                 verdict = UNKNOWN
             if verdict != UNKNOWN:
                 return verdict != FALSE
-        compiled = self._compile(constraint)
-        if compiled is None:
-            self.skipped[constraint.key] += 1
-            return None
-        self.engine_calls += 1
-        env = {"resource": target.resource, "rootResource": target.root}
-        try:
-            result = compiled(ResourceNode.create_node(target.value, target.base), env)
-        except Exception:  # an engine failure must never become a server error
-            self.skipped[constraint.key] += 1
-            return None
+        with self._engine_lock:
+            compiled = self._compile(constraint)
+            if compiled is None:
+                self.skipped[constraint.key] += 1
+                return None
+            self.engine_calls += 1
+            env = {"resource": target.resource, "rootResource": target.root}
+            try:
+                result = compiled(ResourceNode.create_node(target.value, target.base), env)
+            except Exception:  # an engine failure must never become a server error
+                self.skipped[constraint.key] += 1
+                return None
         return result != [False]
 
     def _compile(self, constraint: Constraint) -> Compiled | None:

@@ -204,7 +204,8 @@ class StructureCheck:
         elif key == "fhir_comments":
             self.error("structure", f"{loc}.{key}", "fhir_comments is not allowed in R4 JSON")
         elif key.startswith("_") and key[1:] in node.props:
-            self.error("structure", f"{loc}.{key}", f"'{key}' is not allowed: '{key[1:]}' is not a primitive element")
+            why = "cannot carry extensions" if node.props[key[1:]].kind == PRIMITIVE else "is not a primitive element"
+            self.error("structure", f"{loc}.{key}", f"'{key}' is not allowed: '{key[1:]}' {why}")
         elif key in node.by_name:  # the bare name of a choice element, e.g. "value"
             variants = ", ".join(k for k in node.by_name[key] if not k.startswith("_"))
             self.error("structure", f"{loc}.{key}", f"Unknown element '{key}' in {node.path}: use one of {variants}")
