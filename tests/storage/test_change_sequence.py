@@ -86,5 +86,5 @@ def test_history_rows_keep_every_version(repo):
     for _ in range(3):
         _write(repo, "x")
     with repo.reading() as session:
-        versions = session.history("Basic", "x", since=None, at=None, before_seq=None, limit=10)
+        versions = session.history("Basic", "x", since=None, at=None, before=None, limit=10)
     assert [v.version_id for v in versions] == [3, 2, 1]

@@ -2,8 +2,9 @@
 
 Each migration is forward-only and additive: a migration may add tables, columns and indexes
 but never drops data. The applied versions are recorded in `schema_migration`.
-A migration is one SQL script for both dialects; `{json}`, `{real}` and `{pattern_ops}` (an index
-operator class that lets PostgreSQL use an index for a prefix LIKE) differ between them.
+A migration is one SQL script for both dialects; `{json}`, `{real}`, `{autoinc_pk}` and
+`{pattern_ops}` (an index operator class that lets PostgreSQL use an index for a prefix LIKE)
+differ between them.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 class Migration:
     version: int
     name: str
-    sql: str  # dialect placeholders: {json} {real} {pattern_ops}
+    sql: str  # dialect placeholders: {json} {real} {pattern_ops} {autoinc_pk}
 
 
 _INDEX_TABLES = {
@@ -56,11 +57,13 @@ def _initial_schema() -> str:
         );
         CREATE INDEX resource_type_updated ON resource (res_type, last_updated);
         """,
-        # Every version ever written, numbered by the one global change sequence: this table is
-        # both the history and the change feed that site nodes replicate from.
+        # Every version ever written: at once the history (ordered by write_id, the order writes
+        # began) and the change feed site nodes replicate from (ordered by change_seq, the one
+        # gap-free global change number). See storage/sequencing.py for how numbers are given.
         """
         CREATE TABLE resource_version (
-            change_seq BIGINT PRIMARY KEY,
+            write_id {autoinc_pk},
+            change_seq BIGINT UNIQUE,
             res_type TEXT NOT NULL,
             res_id TEXT NOT NULL,
             version_id BIGINT NOT NULL,
@@ -71,11 +74,11 @@ def _initial_schema() -> str:
             content {json},
             UNIQUE (res_type, res_id, version_id)
         );
+        CREATE INDEX resource_version_unnumbered ON resource_version (write_id) WHERE change_seq IS NULL;
         CREATE INDEX resource_version_updated ON resource_version (last_updated);
         CREATE INDEX resource_version_type_updated ON resource_version (res_type, last_updated);
         """,
-        # One row holding the last change number handed out. Writers take its row lock as the
-        # last step before commit, so numbers are gap-free and committed in order.
+        # One row holding the last change number handed out.
         """
         CREATE TABLE change_counter (
             id INTEGER PRIMARY KEY,

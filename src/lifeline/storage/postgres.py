@@ -5,19 +5,21 @@ tests use a fresh schema each)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from lifeline.fhir.errors import StorageUnavailable
 from lifeline.storage import migrate
-from lifeline.storage.dialect import POSTGRES
+from lifeline.storage.dialect import POSTGRES, Dialect
 from lifeline.storage.repository import Repository, RetryableConflict
+from lifeline.storage.sequencing import number_committed_versions
 from lifeline.storage.session import Session
 from lifeline.storage.write_session import WriteSession
 
@@ -26,20 +28,43 @@ _MIGRATION_LOCK = 7_415_001  # pg_advisory_lock key: one migrating process at a 
 
 
 class PostgresSession(WriteSession):
-    _answers_at_sync = True
+    """A write transaction begun lazily: BEGIN travels in the pipeline of the first statements."""
 
-    def lock(self, key: str) -> None:
-        self.flush()
-        self.conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (key,))
+    numbers_at_commit = False  # storage/sequencing.py numbers the versions after commit
+
+    def __init__(self, conn: psycopg.Connection[Any], dialect: Dialect, node_id: str) -> None:
+        super().__init__(conn, dialect, node_id)
+        self._begun = False
+
+    def _start(self) -> None:
+        if not self._begun:
+            self.conn.execute("BEGIN")
+            self._begun = True
 
     def _pipeline(self) -> AbstractContextManager[Any]:
         return self.conn.pipeline()  # type: ignore[attr-defined,no-any-return]
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self._query(sql, params).fetchone()
+
+    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return list(self._query(sql, params).fetchall())
+
+    def _query(self, sql: str, params: Sequence[Any]) -> Any:
+        with self._pipeline():
+            self._start()
+            self._write_buffers()
+            cursor = self.conn.execute(self.dialect.sql(sql), params)
+        return cursor
+
+    def lock(self, key: str) -> None:
+        self._one("SELECT pg_advisory_xact_lock(hashtext(?))", (key,))
 
 
 class PostgresRepository(Repository):
     dialect = POSTGRES
 
-    def __init__(self, url: str, *, node_id: str = "central", pool_size: int = 20) -> None:
+    def __init__(self, url: str, *, node_id: str = "central", pool_size: int = 16) -> None:
         self.url = url
         self.node_id = node_id
         conninfo, self.schema = _split_schema(url)
@@ -86,12 +111,16 @@ class PostgresRepository(Repository):
 
     @contextmanager
     def _transaction(self) -> Iterator[WriteSession]:
+        # The session commits in its last pipeline (WriteSession.finish); here only failures end.
         with self._connection() as conn:
             try:
-                with conn.transaction():
-                    yield PostgresSession(conn, self.dialect, self.node_id)
-            except _RACES as exc:
-                raise RetryableConflict(str(exc)) from exc
+                yield PostgresSession(conn, self.dialect, self.node_id)
+            except BaseException as exc:
+                if conn.info.transaction_status != TransactionStatus.IDLE:
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, _RACES):
+                    raise RetryableConflict(str(exc)) from exc
+                raise
 
     def migrate(self) -> list[int]:
         with self._connection() as conn, conn.transaction():
@@ -101,6 +130,10 @@ class PostgresRepository(Repository):
     def pending_migrations(self) -> list[int]:
         with self._connection() as conn, conn.transaction():
             return migrate.pending(conn, self.dialect)
+
+    def sequence(self) -> int:
+        with self._connection() as conn:
+            return number_committed_versions(conn)
 
     def close(self) -> None:
         self.pool.close()

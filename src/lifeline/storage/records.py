@@ -18,6 +18,7 @@ class StoredVersion:
     change_seq: int | None = None
     method: str | None = None
     node_id: str | None = None
+    write_id: int | None = None  # the order writes began: what history is sorted and paged by
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,8 @@ class Repository(abc.ABC):
     dialect: Dialect
     node_id: str
     url: str
+    # True where a read can never wait on a lock or the network, so callers may run it inline.
+    reads_never_wait = False
 
     @abc.abstractmethod
     def reading(self, snapshot: bool = False) -> AbstractContextManager[Session]:
@@ -67,7 +69,15 @@ class Repository(abc.ABC):
         with self.reading() as session:
             return session.read(res_type, res_id)
 
+    def sequence(self) -> int:
+        """Give change numbers to every committed, unnumbered version; return the last number.
+        Backends that number at commit (SQLite) have nothing to do."""
+        with self.reading() as session:
+            return session.last_change_seq()
+
     def changes_after(self, change_seq: int, limit: int = 1000) -> list[StoredVersion]:
+        """The change feed after `change_seq`: gap-free, in order, never missing a late commit."""
+        self.sequence()
         with self.reading() as session:
             return session.changes_after(change_seq, limit)
 

@@ -17,7 +17,9 @@ class Connection(Protocol):
     def execute(self, sql: str, params: Sequence[Any] = ...) -> Any: ...
 
 
-_VERSION_COLUMNS = "res_type, res_id, version_id, last_updated, deleted, {content}, change_seq, method, node_id"
+_VERSION_COLUMNS = (
+    "res_type, res_id, version_id, last_updated, deleted, {content}, change_seq, method, node_id, write_id"
+)
 
 
 class Session:
@@ -62,17 +64,18 @@ class Session:
         *,
         since: str | None,
         at: str | None,
-        before_seq: int | None,
+        before: int | None,
         limit: int,
     ) -> list[StoredVersion]:
-        """Versions newest first (by change number), for one resource, one type or the system."""
+        """Versions newest first (by write_id), for one resource, one type or the system; `before`
+        is the write_id the previous page ended at."""
         where, params = _scope(res_type, res_id, "v")
         if since is not None:
             where.append("v.last_updated >= ?")
             params.append(since)
-        if before_seq is not None:
-            where.append("v.change_seq < ?")
-            params.append(before_seq)
+        if before is not None:
+            where.append("v.write_id < ?")
+            params.append(before)
         if at is not None:
             # The version current at `at`: written at or before it, and no later version by then.
             where.append("v.last_updated <= ?")
@@ -85,7 +88,7 @@ class Session:
         clause = " WHERE " + " AND ".join(where) if where else ""
         columns = ", ".join(f"v.{c.strip()}" for c in self._version_columns.split(","))
         rows = self._all(
-            f"SELECT {columns} FROM resource_version v{clause} ORDER BY v.change_seq DESC LIMIT ?",
+            f"SELECT {columns} FROM resource_version v{clause} ORDER BY v.write_id DESC LIMIT ?",
             [*params, limit],
         )
         return [version_from_row(r) for r in rows]
@@ -132,7 +135,9 @@ class Session:
         return conditions, args
 
     def changes_after(self, change_seq: int, limit: int) -> list[StoredVersion]:
-        """The change feed: every committed version with a change number above `change_seq`."""
+        """The change feed: every numbered version with a change number above `change_seq`.
+
+        Call it through Repository.changes_after, which numbers what has committed first."""
         rows = self._all(
             f"SELECT {self._version_columns} FROM resource_version WHERE change_seq > ? ORDER BY change_seq LIMIT ?",
             (change_seq, limit),
@@ -162,4 +167,5 @@ def _scope(res_type: str | None, res_id: str | None, alias: str) -> tuple[list[s
 
 
 def version_from_row(row: Any) -> StoredVersion:
-    return StoredVersion(row[0], row[1], int(row[2]), row[3], bool(row[4]), row[5], int(row[6]), row[7], row[8])
+    seq = None if row[6] is None else int(row[6])
+    return StoredVersion(row[0], row[1], int(row[2]), row[3], bool(row[4]), row[5], seq, row[7], row[8], int(row[9]))

@@ -23,6 +23,7 @@ from lifeline.storage.write_session import WriteSession
 
 class SQLiteRepository(Repository):
     dialect = SQLITE
+    reads_never_wait = True  # WAL: readers work on a snapshot and never wait for the writer
 
     def __init__(self, url: str, path: str, *, node_id: str = "central", synchronous: str = "FULL") -> None:
         self.url = url
@@ -82,19 +83,18 @@ class SQLiteRepository(Repository):
 
     @contextmanager
     def _transaction(self) -> Iterator[WriteSession]:
+        # The session commits at its end (WriteSession.finish); here only failures end.
         with self._exclusive():
             conn = self._writer
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield WriteSession(conn, self.dialect, self.node_id)
-            except sqlite3.IntegrityError as exc:
-                conn.execute("ROLLBACK")
-                raise RetryableConflict(str(exc)) from exc
-            except BaseException:
-                conn.execute("ROLLBACK")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.IntegrityError):
+                    raise RetryableConflict(str(exc)) from exc
                 raise
-            else:
-                conn.execute("COMMIT")
 
     def migrate(self) -> list[int]:
         with self._exclusive():

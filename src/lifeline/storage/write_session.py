@@ -1,8 +1,10 @@
 """One write transaction: the one write path of Lifeline.
 
-Current rows, search-index rows and numbered versions are buffered and sent together: on
-PostgreSQL in one pipeline, so a create costs a few round trips whatever its index size. Reads
-inside the transaction flush the buffer first, so the transaction always sees its own writes.
+Current rows, search-index rows and numbered versions are buffered and sent together with the
+COMMIT: on PostgreSQL in one pipeline, so a plain create is one round trip whatever its index
+size, and the change counter's lock is held only while the server runs the tail of that
+pipeline, never while Python waits for the GIL. Reads inside the transaction flush the buffer
+first, so the transaction always sees its own writes.
 """
 
 from __future__ import annotations
@@ -44,9 +46,10 @@ class WriteSession(Session):
             " ON CONFLICT (res_type, res_id) DO UPDATE SET version_id = excluded.version_id,"
             " last_updated = excluded.last_updated, deleted = excluded.deleted, content = excluded.content"
         )
-        self._version_sql = d.sql(
-            "INSERT INTO resource_version (change_seq, res_type, res_id, version_id, last_updated, deleted,"
-            " method, node_id, content)"
+        columns = "res_type, res_id, version_id, last_updated, deleted, method, node_id, content"
+        self._version_sql = d.sql(f"INSERT INTO resource_version ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?, {d.json_in})")
+        self._numbered_sql = d.sql(
+            f"INSERT INTO resource_version (change_seq, {columns})"
             f" VALUES ((SELECT last_seq FROM change_counter WHERE id = 1) - ?, ?, ?, ?, ?, ?, ?, ?, {d.json_in})"
         )
 
@@ -98,9 +101,13 @@ class WriteSession(Session):
     def _pipeline(self) -> AbstractContextManager[Any]:
         return nullcontext()
 
+    def _start(self) -> None:
+        """Open the transaction if the backend opens it lazily (PostgreSQL); SQLite has begun."""
+
     def flush(self) -> None:
         if self._buffered:
             with self._pipeline():
+                self._start()
                 self._write_buffers()
 
     def _write_buffers(self) -> None:
@@ -125,42 +132,43 @@ class WriteSession(Session):
         return self.conn.cursor()  # type: ignore[attr-defined]
 
     def finish(self) -> list[StoredVersion]:
-        """Write what is buffered, then number the versions and append them to resource_version.
+        """Write what is buffered and the new versions, and commit, in one pipeline.
 
-        Taking the counter row's lock is the last thing a transaction does before commit, so the
-        next writer waits for this commit: numbers are gap-free and become visible in order."""
-        if not self.pending:
-            self.flush()
-            return []
+        Where writers take turns anyway (SQLite), the versions get their change numbers here, from
+        the counter row. Where they do not (PostgreSQL), numbering under a lock held through the
+        commit would make every commit wait for the one before it to reach the disk; the versions
+        are written unnumbered and storage/sequencing.py numbers them once they have committed."""
         n = len(self.pending)
+        last = None
         with self._pipeline():
+            self._start()
             self._write_buffers()
-            counter = self._cursor()
-            counter.execute(
-                self.dialect.sql("UPDATE change_counter SET last_seq = last_seq + ? WHERE id = 1 RETURNING last_seq"),
-                (n,),
-            )
-            last = None if self._answers_at_sync else counter.fetchone()
-            self._cursor().executemany(
-                self._version_sql,
-                [
-                    (
-                        n - 1 - i,
-                        p.res_type,
-                        p.res_id,
-                        p.version_id,
-                        p.last_updated,
-                        p.deleted,
-                        p.method,
-                        self.node_id,
-                        p.content,
-                    )
-                    for i, p in enumerate(self.pending)
-                ],
-            )
-        if last is None:
-            last = counter.fetchone()
-        first = int(last[0]) - n + 1
+            if n and self.numbers_at_commit:
+                counter = self._cursor()
+                counter.execute(
+                    "UPDATE change_counter SET last_seq = last_seq + ? WHERE id = 1 RETURNING last_seq", (n,)
+                )
+                last = int(counter.fetchone()[0])
+            if n:
+                self._cursor().executemany(
+                    self._numbered_sql if self.numbers_at_commit else self._version_sql,
+                    [
+                        (
+                            *((n - 1 - i,) if self.numbers_at_commit else ()),
+                            p.res_type,
+                            p.res_id,
+                            p.version_id,
+                            p.last_updated,
+                            p.deleted,
+                            p.method,
+                            self.node_id,
+                            p.content,
+                        )
+                        for i, p in enumerate(self.pending)
+                    ],
+                )
+            self.conn.execute("COMMIT")
+        first = None if last is None else last - n + 1
         return [
             StoredVersion(
                 p.res_type,
@@ -169,15 +177,15 @@ class WriteSession(Session):
                 p.last_updated,
                 p.deleted,
                 p.content,
-                first + i,
+                None if first is None else first + i,
                 p.method,
                 self.node_id,
             )
             for i, p in enumerate(self.pending)
         ]
 
-    # SQLite answers each statement at once; a PostgreSQL pipeline answers when it is synced.
-    _answers_at_sync = False
+    # SQLite has one writer at a time: it numbers versions in the writing transaction.
+    numbers_at_commit = True
 
 
 def _index_rows(key: tuple[str, str], index: IndexEntries) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:

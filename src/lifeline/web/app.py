@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
-import anyio
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
@@ -17,9 +17,13 @@ _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
 def create_app(service: FhirService, *, close_on_shutdown: bool = True) -> Starlette:
+    # As many threads as the PostgreSQL pool has connections, so no thread waits for one.
+    executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="lifeline-core")
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
+        executor.shutdown(wait=True)
         if close_on_shutdown:
             service.repo.close()
 
@@ -39,5 +43,5 @@ def create_app(service: FhirService, *, close_on_shutdown: bool = True) -> Starl
         lifespan=lifespan,
     )
     app.state.service = service
-    app.state.limiter = anyio.CapacityLimiter(32)
+    app.state.executor = executor
     return app

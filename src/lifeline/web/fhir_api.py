@@ -3,11 +3,11 @@ the FhirResponse becomes JSON with ETag, Last-Modified and Location (https://hl7
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from email.utils import format_datetime
 from urllib.parse import parse_qsl
 
-import anyio
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,11 +23,21 @@ _JSON_TYPES = ("application/fhir+json", "application/json", "application/json-pa
 _XML_FORMATS = ("xml", "text/xml", "application/xml", "application/fhir+xml")
 
 
+# Interactions that only read one row: on a backend whose reads never wait (SQLite in WAL mode)
+# they run on the event loop, sparing the hop to a worker thread.
+_INLINE = frozenset({"read", "vread", "capabilities"})
+
+
 async def fhir_endpoint(request: Request) -> Response:
     service: FhirService = request.app.state.service
     try:
         fhir_request = await _to_fhir_request(service, request)
-        response = await anyio.to_thread.run_sync(service.handle, fhir_request, limiter=request.app.state.limiter)
+        if service.repo.reads_never_wait and fhir_request.interaction in _INLINE:
+            response = service.handle(fhir_request)
+        else:
+            # The core and the database drivers block: they run in the app's worker threads.
+            loop = asyncio.get_running_loop()
+            response = await loop.run_in_executor(request.app.state.executor, service.handle, fhir_request)
         return _to_http(fhir_request, response)
     except Exception as error:  # noqa: BLE001 - every failure is answered as an OperationOutcome
         return error_response(error)

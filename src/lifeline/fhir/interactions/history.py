@@ -1,6 +1,6 @@
 """history: instance, type and system level, with _since, _at, _count and paging
-(https://hl7.org/fhir/R4/http.html#history). Newest first; pages are cut by change number, so a
-walk is stable while others write: new versions land before the first page, never in the middle."""
+(https://hl7.org/fhir/R4/http.html#history). Newest first; pages are cut by write_id (the order
+writes began), so a walk neither repeats nor skips a version while others write."""
 
 from __future__ import annotations
 
@@ -31,15 +31,13 @@ def handle(service: FhirService, request: FhirRequest) -> FhirResponse:
     with service.repo.reading(snapshot=True) as session:
         if request.id is not None and not session.exists_any_version(request.resource_type or "", request.id):
             raise NotFound(f"{request.resource_type}/{request.id} is not known")
-        rows = session.history(
-            request.resource_type, request.id, since=since, at=at, before_seq=before, limit=count + 1
-        )
+        rows = session.history(request.resource_type, request.id, since=since, at=at, before=before, limit=count + 1)
         total = session.count_history(request.resource_type, request.id, since) if at is None else None
     path = "/".join(p for p in (request.resource_type, request.id, "_history") if p)
     kept = [(k, v) for k, v in request.params if k in ("_since", "_at", "_count")]
     links = [paging.link("self", request.base, path, request.params)]
     if len(rows) > count and count > 0:
-        token = paging.encode_cursor({"before": rows[count - 1].change_seq})
+        token = paging.encode_cursor({"before": rows[count - 1].write_id})
         links.append(paging.link("next", request.base, path, [*kept, ("_page", token)]))
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "history"}
     if total is not None:
