@@ -1,16 +1,16 @@
 """One write transaction: the one write path of Lifeline.
 
-Current rows, search-index rows and numbered versions are buffered and sent together with the
-COMMIT: on PostgreSQL in one pipeline, so a plain create is one round trip whatever its index
-size, and the change counter's lock is held only while the server runs the tail of that
-pipeline, never while Python waits for the GIL. Reads inside the transaction flush the buffer
-first, so the transaction always sees its own writes.
+Current rows, search-index rows and new versions are buffered as row batches and sent with the
+COMMIT. Each backend sends batches its own way (`_send`): SQLite runs them with executemany;
+PostgreSQL renders them into multi-row statements sent as one query, so a plain create is one
+round trip whatever its index size. Reads inside the transaction send the buffer first, so the
+transaction always sees its own writes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from typing import Any
 
 from lifeline.search.index_rows import IndexEntries
@@ -19,18 +19,23 @@ from lifeline.storage.migrations import INDEX_TABLES
 from lifeline.storage.records import PendingVersion, StoredVersion
 from lifeline.storage.session import Connection, Session
 
-_COLUMNS = {
-    "search_string": 5,
-    "search_token": 6,
-    "search_date": 5,
-    "search_number": 6,
-    "search_quantity": 9,
-    "search_reference": 6,
-    "search_uri": 4,
-}
+_VERSION_COLUMNS = "res_type, res_id, version_id, last_updated, deleted, method, node_id, content"
+
+
+@dataclass
+class Batch:
+    """Rows for one statement: `head` + one `row` template per row (joined by commas) + `tail`."""
+
+    head: str
+    row: str
+    rows: list[tuple[Any, ...]]
+    tail: str = ""
 
 
 class WriteSession(Session):
+    # SQLite has one writer at a time: it numbers versions in the writing transaction.
+    numbers_at_commit = True
+
     def __init__(self, conn: Connection, dialect: Dialect, node_id: str) -> None:
         super().__init__(conn, dialect)
         self.node_id = node_id
@@ -39,19 +44,6 @@ class WriteSession(Session):
         self._replaced: list[tuple[str, str]] = []
         self._index: dict[str, list[tuple[Any, ...]]] = {table: [] for table in INDEX_TABLES}
         self._buffered: set[tuple[str, str]] = set()
-        d = dialect
-        self._upsert_sql = d.sql(
-            "INSERT INTO resource (res_type, res_id, version_id, last_updated, deleted, content)"
-            f" VALUES (?, ?, ?, ?, ?, {d.json_in})"
-            " ON CONFLICT (res_type, res_id) DO UPDATE SET version_id = excluded.version_id,"
-            " last_updated = excluded.last_updated, deleted = excluded.deleted, content = excluded.content"
-        )
-        columns = "res_type, res_id, version_id, last_updated, deleted, method, node_id, content"
-        self._version_sql = d.sql(f"INSERT INTO resource_version ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?, {d.json_in})")
-        self._numbered_sql = d.sql(
-            f"INSERT INTO resource_version (change_seq, {columns})"
-            f" VALUES ((SELECT last_seq FROM change_counter WHERE id = 1) - ?, ?, ?, ?, ?, ?, ?, ?, {d.json_in})"
-        )
 
     # Reads see the transaction's own writes.
     def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
@@ -69,7 +61,9 @@ class WriteSession(Session):
     def read_many_for_update(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], StoredVersion]:
         """The current rows of many resources, locked for this transaction, in one query per 500."""
         found: dict[tuple[str, str], StoredVersion] = {}
-        for chunk in _chunks(list(dict.fromkeys(keys)), 500):
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
             pairs = ", ".join("(?, ?)" for _ in chunk)
             rows = self._all(
                 f"SELECT res_type, res_id, version_id, last_updated, deleted, {self.dialect.json_out} FROM resource"
@@ -98,63 +92,68 @@ class WriteSession(Session):
                 self._index[table].extend(rows)
         self.pending.append(version)
 
-    def _pipeline(self) -> AbstractContextManager[Any]:
-        return nullcontext()
-
-    def _start(self) -> None:
-        """Open the transaction if the backend opens it lazily (PostgreSQL); SQLite has begun."""
-
     def flush(self) -> None:
         if self._buffered:
-            with self._pipeline():
-                self._start()
-                self._write_buffers()
+            self._send(self._take_buffers(), commit=False)
 
-    def _write_buffers(self) -> None:
-        cursor = self._cursor()
+    def _take_buffers(self) -> list[Batch]:
+        json_in = self.dialect.json_in
+        batches: list[Batch] = []
         if self._upserts:
-            cursor.executemany(self._upsert_sql, self._upserts)
+            batches.append(
+                Batch(
+                    "INSERT INTO resource (res_type, res_id, version_id, last_updated, deleted, content) VALUES ",
+                    f"(?, ?, ?, ?, ?, {json_in})",
+                    self._upserts,
+                    " ON CONFLICT (res_type, res_id) DO UPDATE SET version_id = excluded.version_id,"
+                    " last_updated = excluded.last_updated, deleted = excluded.deleted, content = excluded.content",
+                )
+            )
         if self._replaced:
             for table in INDEX_TABLES:
-                cursor.executemany(
-                    self.dialect.sql(f"DELETE FROM {table} WHERE res_type = ? AND res_id = ?"), self._replaced
+                batches.append(
+                    Batch(f"DELETE FROM {table} WHERE (res_type, res_id) IN (VALUES ", "(?, ?)", self._replaced, ")")
                 )
         for table, rows in self._index.items():
             if rows:
-                marks = ", ".join("?" * _COLUMNS[table])
-                cursor.executemany(self.dialect.sql(f"INSERT INTO {table} VALUES ({marks})"), rows)
-                rows.clear()
-        self._upserts.clear()
-        self._replaced.clear()
-        self._buffered.clear()
+                batches.append(Batch(f"INSERT INTO {table} VALUES ", "(" + ", ".join("?" * len(rows[0])) + ")", rows))
+        self._upserts, self._replaced, self._buffered = [], [], set()
+        self._index = {table: [] for table in INDEX_TABLES}
+        return batches
 
-    def _cursor(self) -> Any:
-        return self.conn.cursor()  # type: ignore[attr-defined]
+    def _send(self, batches: list[Batch], *, commit: bool) -> None:
+        """Run the batches (and COMMIT); SQLite: executemany, each statement answered at once."""
+        cursor = self.conn.cursor()  # type: ignore[attr-defined]
+        for batch in batches:
+            cursor.executemany(self.dialect.sql(batch.head + batch.row + batch.tail), batch.rows)
+        if commit:
+            self.conn.execute("COMMIT")
 
     def finish(self) -> list[StoredVersion]:
-        """Write what is buffered and the new versions, and commit, in one pipeline.
+        """Write what is buffered and the new versions, and commit.
 
         Where writers take turns anyway (SQLite), the versions get their change numbers here, from
         the counter row. Where they do not (PostgreSQL), numbering under a lock held through the
         commit would make every commit wait for the one before it to reach the disk; the versions
         are written unnumbered and storage/sequencing.py numbers them once they have committed."""
         n = len(self.pending)
-        last = None
-        with self._pipeline():
-            self._start()
-            self._write_buffers()
-            if n and self.numbers_at_commit:
-                counter = self._cursor()
-                counter.execute(
-                    "UPDATE change_counter SET last_seq = last_seq + ? WHERE id = 1 RETURNING last_seq", (n,)
-                )
-                last = int(counter.fetchone()[0])
-            if n:
-                self._cursor().executemany(
-                    self._numbered_sql if self.numbers_at_commit else self._version_sql,
+        batches = self._take_buffers()
+        first = None
+        if n and self.numbers_at_commit:
+            self._send(batches, commit=False)
+            batches = []
+            row = self.conn.execute(
+                "UPDATE change_counter SET last_seq = last_seq + ? WHERE id = 1 RETURNING last_seq", (n,)
+            ).fetchone()
+            first = int(row[0]) - n + 1
+        if n:
+            batches.append(
+                Batch(
+                    f"INSERT INTO resource_version (change_seq, {_VERSION_COLUMNS}) VALUES ",
+                    f"(?, ?, ?, ?, ?, ?, ?, ?, {self.dialect.json_in})",
                     [
                         (
-                            *((n - 1 - i,) if self.numbers_at_commit else ()),
+                            None if first is None else first + i,
                             p.res_type,
                             p.res_id,
                             p.version_id,
@@ -167,8 +166,8 @@ class WriteSession(Session):
                         for i, p in enumerate(self.pending)
                     ],
                 )
-            self.conn.execute("COMMIT")
-        first = None if last is None else last - n + 1
+            )
+        self._send(batches, commit=True)
         return [
             StoredVersion(
                 p.res_type,
@@ -184,9 +183,6 @@ class WriteSession(Session):
             for i, p in enumerate(self.pending)
         ]
 
-    # SQLite has one writer at a time: it numbers versions in the writing transaction.
-    numbers_at_commit = True
-
 
 def _index_rows(key: tuple[str, str], index: IndexEntries) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
     yield "search_string", [(*key, e.param, e.normalized, e.exact) for e in index.strings]
@@ -199,8 +195,3 @@ def _index_rows(key: tuple[str, str], index: IndexEntries) -> Iterator[tuple[str
     )
     yield "search_reference", [(*key, e.param, e.target_type, e.target_id, e.url) for e in index.references]
     yield "search_uri", [(*key, e.param, e.value) for e in index.uris]
-
-
-def _chunks(items: list[tuple[str, str]], size: int) -> Iterator[list[tuple[str, str]]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
