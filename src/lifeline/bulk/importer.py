@@ -3,28 +3,31 @@
 Safe to re-run: a resource with an id is written as an update of that id, and one whose content
 equals the stored current version is skipped, so a second run writes nothing new. A resource
 without an id gets one derived from its content, for the same reason. Every resource is
-validated before its batch starts; a bad one stops the import, naming its line, and the batch
-it belonged to is not written (earlier batches stay)."""
+validated before its batch is written; a bad one stops the import, naming its line, and the
+batch it belonged to is not written (earlier batches stay).
+
+Validation and index extraction (bulk/prepare.py) run in worker processes once an import is
+large enough to fill a batch, preparing the next batch while this one is written."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Iterable
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
+from lifeline.bulk.prepare import Prepared, Preparer, Rejected, prepare_chunk, start_worker
 from lifeline.bulk.sources import SourceItem
 from lifeline.fhir import writes
 from lifeline.fhir.errors import BadRequest, FhirError
-from lifeline.fhir.ids import check_id
 from lifeline.fhir.request import FhirRequest
 from lifeline.fhir.service import FhirService
-from lifeline.storage.records import StoredVersion
+from lifeline.storage.records import PendingVersion, StoredVersion
 from lifeline.storage.write_session import WriteSession
-
-_CONTENT_IDS = uuid.UUID("5f0c1d1e-3b52-4c7e-9a43-6c1b1f0e7a11")
 
 
 @dataclass
@@ -34,6 +37,10 @@ class ImportStats:
     transactions: int = 0
     by_type: dict[str, int] = field(default_factory=dict)
 
+    def count(self, res_type: str) -> None:
+        self.written += 1
+        self.by_type[res_type] = self.by_type.get(res_type, 0) + 1
+
 
 def import_items(
     service: FhirService,
@@ -41,9 +48,31 @@ def import_items(
     *,
     batch_size: int = 500,
     on_progress: Callable[[int], None] = lambda n: None,
+    workers: int | None = None,
 ) -> ImportStats:
     stats = ImportStats()
-    batch: list[tuple[str, dict[str, Any]]] = []
+    workers = workers if workers is not None else (os.cpu_count() or 1)
+    with _Preparation(service, workers) as preparation:
+        in_flight: tuple[str, Any] | None = None  # a batch being prepared while the one before is written
+        for kind, payload in _batches(items, batch_size):
+            if kind == "bundle":
+                if in_flight is not None:
+                    _write(service, preparation.results(in_flight), stats, on_progress)
+                    in_flight = None
+                _run_bundle(service, payload[0], stats)
+                on_progress(len(payload[0].resource.get("entry") or []))
+                continue
+            submitted = preparation.submit(payload, full=len(payload) >= batch_size)
+            if in_flight is not None:
+                _write(service, preparation.results(in_flight), stats, on_progress)
+            in_flight = submitted
+        if in_flight is not None:
+            _write(service, preparation.results(in_flight), stats, on_progress)
+    return stats
+
+
+def _batches(items: Iterable[SourceItem], size: int) -> Iterator[tuple[str, list[SourceItem]]]:
+    batch: list[SourceItem] = []
     for item in items:
         resource = item.resource
         if (
@@ -55,72 +84,101 @@ def import_items(
                 "batch",
             )
         ):
-            _flush(service, batch, stats, on_progress)
-            _run_bundle(service, item, stats)
-            on_progress(len(resource.get("entry") or []))
+            if batch:
+                yield "resources", batch
+                batch = []
+            yield "bundle", [item]
             continue
-        batch.append((item.where, _checked(service, item)))
-        if len(batch) >= batch_size:
-            _flush(service, batch, stats, on_progress)
-    _flush(service, batch, stats, on_progress)
-    return stats
+        batch.append(item)
+        if len(batch) >= size:
+            yield "resources", batch
+            batch = []
+    if batch:
+        yield "resources", batch
 
 
-def _checked(service: FhirService, item: SourceItem) -> dict[str, Any]:
-    resource = item.resource
-    try:
-        if not isinstance(resource, dict):
-            raise BadRequest("not a JSON object")
-        res_type = service.check_type(resource.get("resourceType"))
-        service.validator.validate(resource, res_type)
-        if "id" in resource:
-            check_id(resource["id"])
-        else:
-            resource["id"] = str(uuid.uuid5(_CONTENT_IDS, orjson.dumps(resource, option=orjson.OPT_SORT_KEYS).decode()))
-    except FhirError as error:
-        raise BadRequest(f"{item.where}: {error.message}", error.issues) from None
-    return resource
+class _Preparation:
+    """Prepares batches in worker processes, started on the first full batch; small imports (and
+    `workers=1`) prepare in this process."""
+
+    def __init__(self, service: FhirService, workers: int) -> None:
+        self.service = service
+        self.workers = workers
+        self.pool: ProcessPoolExecutor | None = None
+        self.local = Preparer(service.validator, service.registry)
+
+    def __enter__(self) -> _Preparation:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+    def submit(self, batch: list[SourceItem], *, full: bool) -> tuple[str, Any]:
+        instant = writes.now(self.service)
+        pairs = [(item.where, item.resource) for item in batch]
+        if self.workers > 1 and full and self.pool is None:
+            self.pool = ProcessPoolExecutor(
+                self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=start_worker,
+                initargs=(self.service.settings.invariants,),
+            )
+        if self.pool is None:
+            return instant, [self.local.prepare(where, resource, instant) for where, resource in pairs]
+        step = -(-len(pairs) // self.workers)
+        return instant, [
+            self.pool.submit(prepare_chunk, pairs[i : i + step], instant) for i in range(0, len(pairs), step)
+        ]
+
+    def results(self, submitted: tuple[str, Any]) -> tuple[str, list[Prepared | Rejected]]:
+        instant, parts = submitted
+        if parts and isinstance(parts[0], Future):
+            return instant, [result for future in parts for result in future.result()]
+        return instant, parts
 
 
-def _flush(
+def _write(
     service: FhirService,
-    batch: list[tuple[str, dict[str, Any]]],
+    prepared: tuple[str, list[Prepared | Rejected]],
     stats: ImportStats,
     on_progress: Callable[[int], None],
 ) -> None:
-    if not batch:
-        return
-    instant = writes.now(service)
+    instant, results = prepared
+    for result in results:
+        if isinstance(result, Rejected):
+            raise result.error()
+    batch = [r for r in results if isinstance(r, Prepared)]
 
-    def work(session: WriteSession) -> tuple[int, int, dict[str, int]]:
-        written = unchanged = 0
-        by_type: dict[str, int] = {}
-        currents = session.read_many_for_update([(r["resourceType"], r["id"]) for _, r in batch])
-        for _, resource in batch:
-            res_type, res_id = resource["resourceType"], resource["id"]
+    def work(session: WriteSession) -> tuple[int, list[str]]:
+        unchanged = 0
+        written: list[str] = []
+        currents = session.read_many_for_update([(p.resource["resourceType"], p.resource["id"]) for p in batch])
+        for item in batch:
+            res_type, res_id = item.resource["resourceType"], item.resource["id"]
             current = currents.get((res_type, res_id))
-            if current is not None and not current.deleted and _same(current.content, resource):
+            if current is None:
+                session.put(
+                    PendingVersion(res_type, res_id, 1, instant, False, item.content, "PUT"), item.index, replaces=False
+                )
+            elif not current.deleted and _same(current.content, item.resource):
                 unchanged += 1
                 continue
-            writes.store(service, session, res_type, res_id, resource, previous=current, method="PUT", instant=instant)
-            currents[(res_type, res_id)] = _written(current, res_type, res_id, instant)
-            written += 1
-            by_type[res_type] = by_type.get(res_type, 0) + 1
-        return written, unchanged, by_type
+            else:
+                writes.store(
+                    service, session, res_type, res_id, item.resource, previous=current, method="PUT", instant=instant
+                )
+            # A later duplicate in the same batch replaces this version.
+            version = current.version_id + 1 if current else 1
+            currents[(res_type, res_id)] = StoredVersion(res_type, res_id, version, instant, False, None)
+            written.append(res_type)
+        return unchanged, written
 
-    (written, unchanged, by_type), _ = service.repo.write(work)
-    stats.written += written
+    (unchanged, written), _ = service.repo.write(work)
     stats.unchanged += unchanged
-    for res_type, n in by_type.items():
-        stats.by_type[res_type] = stats.by_type.get(res_type, 0) + n
+    for res_type in written:
+        stats.count(res_type)
     on_progress(len(batch))
-    batch.clear()
-
-
-def _written(previous: StoredVersion | None, res_type: str, res_id: str, instant: str) -> StoredVersion:
-    """What a later duplicate in the same batch must see as the version it replaces."""
-    version = previous.version_id + 1 if previous else 1
-    return StoredVersion(res_type, res_id, version, instant, False, None)
 
 
 def _run_bundle(service: FhirService, item: SourceItem, stats: ImportStats) -> None:
@@ -131,10 +189,10 @@ def _run_bundle(service: FhirService, item: SourceItem, stats: ImportStats) -> N
     stats.transactions += 1
     for entry in (response.resource or {}).get("entry", []):
         status = entry.get("response", {}).get("status", "")
+        location = entry.get("response", {}).get("location", "")
         if status.startswith("201"):
-            res_type = entry["response"].get("location", "").split("/")[-4] if "location" in entry["response"] else "?"
-            stats.by_type[res_type] = stats.by_type.get(res_type, 0) + 1
-            stats.written += 1
+            # location: {base}/{type}/{id}/_history/{version}
+            stats.count(location.split("/")[-4] if location else "?")
         elif status.startswith("200"):
             stats.unchanged += 1
 
@@ -142,8 +200,7 @@ def _run_bundle(service: FhirService, item: SourceItem, stats: ImportStats) -> N
 def _same(stored: str | None, resource: dict[str, Any]) -> bool:
     if stored is None:
         return False
-    current = orjson.loads(stored)
-    return _without_version_meta(current) == _without_version_meta(resource)
+    return _without_version_meta(orjson.loads(stored)) == _without_version_meta(resource)
 
 
 def _without_version_meta(resource: dict[str, Any]) -> dict[str, Any]:

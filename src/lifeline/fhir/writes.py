@@ -58,11 +58,7 @@ def store(
     content = None
     index = None
     if resource is not None:
-        resource = {
-            **resource,
-            "id": res_id,
-            "meta": {**(resource.get("meta") or {}), "versionId": str(version), "lastUpdated": instant},
-        }
+        resource = stamp(resource, res_id, version, instant)
         content = orjson.dumps(resource).decode()
         index = extract_index(resource, service.registry)
     session.put(
@@ -71,6 +67,12 @@ def store(
         replaces=previous is not None and not previous.deleted,
     )
     return resource, version
+
+
+def stamp(resource: dict[str, Any], res_id: str, version: int, instant: str) -> dict[str, Any]:
+    """The resource as stored: its id, and meta.versionId and meta.lastUpdated set by the server."""
+    meta = {**(resource.get("meta") or {}), "versionId": str(version), "lastUpdated": instant}
+    return {**resource, "id": res_id, "meta": meta}
 
 
 def respond(

@@ -20,6 +20,7 @@ from lifeline.storage.records import PendingVersion, StoredVersion
 from lifeline.storage.session import Connection, Session
 
 _VERSION_COLUMNS = "res_type, res_id, version_id, last_updated, deleted, method, node_id, content"
+_RESOURCE_COLUMNS = "res_type, res_id, version_id, last_updated, deleted, content"
 
 
 @dataclass
@@ -30,6 +31,7 @@ class Batch:
     row: str
     rows: list[tuple[Any, ...]]
     tail: str = ""
+    copy_into: str | None = None  # "table (columns)" when the batch is a plain insert that COPY may do
 
 
 class WriteSession(Session):
@@ -40,7 +42,8 @@ class WriteSession(Session):
         super().__init__(conn, dialect)
         self.node_id = node_id
         self.pending: list[PendingVersion] = []
-        self._upserts: list[tuple[Any, ...]] = []
+        self._inserts: list[tuple[Any, ...]] = []  # resources new to the store
+        self._upserts: list[tuple[Any, ...]] = []  # new versions of stored ones
         self._replaced: list[tuple[str, str]] = []
         self._index: dict[str, list[tuple[Any, ...]]] = {table: [] for table in INDEX_TABLES}
         self._buffered: set[tuple[str, str]] = set()
@@ -84,7 +87,8 @@ class WriteSession(Session):
             # The same resource twice in one transaction: write the first before replacing it.
             self.flush()
         self._buffered.add(key)
-        self._upserts.append((*key, version.version_id, version.last_updated, version.deleted, version.content))
+        row = (*key, version.version_id, version.last_updated, version.deleted, version.content)
+        (self._inserts if version.version_id == 1 else self._upserts).append(row)
         if replaces:
             self._replaced.append(key)
         if index is not None:
@@ -99,10 +103,19 @@ class WriteSession(Session):
     def _take_buffers(self) -> list[Batch]:
         json_in = self.dialect.json_in
         batches: list[Batch] = []
+        if self._inserts:
+            batches.append(
+                Batch(
+                    f"INSERT INTO resource ({_RESOURCE_COLUMNS}) VALUES ",
+                    f"(?, ?, ?, ?, ?, {json_in})",
+                    self._inserts,
+                    copy_into=f"resource ({_RESOURCE_COLUMNS})",
+                )
+            )
         if self._upserts:
             batches.append(
                 Batch(
-                    "INSERT INTO resource (res_type, res_id, version_id, last_updated, deleted, content) VALUES ",
+                    f"INSERT INTO resource ({_RESOURCE_COLUMNS}) VALUES ",
                     f"(?, ?, ?, ?, ?, {json_in})",
                     self._upserts,
                     " ON CONFLICT (res_type, res_id) DO UPDATE SET version_id = excluded.version_id,"
@@ -116,8 +129,9 @@ class WriteSession(Session):
                 )
         for table, rows in self._index.items():
             if rows:
-                batches.append(Batch(f"INSERT INTO {table} VALUES ", "(" + ", ".join("?" * len(rows[0])) + ")", rows))
-        self._upserts, self._replaced, self._buffered = [], [], set()
+                marks = "(" + ", ".join("?" * len(rows[0])) + ")"
+                batches.append(Batch(f"INSERT INTO {table} VALUES ", marks, rows, copy_into=table))
+        self._inserts, self._upserts, self._replaced, self._buffered = [], [], [], set()
         self._index = {table: [] for table in INDEX_TABLES}
         return batches
 
@@ -165,6 +179,7 @@ class WriteSession(Session):
                         )
                         for i, p in enumerate(self.pending)
                     ],
+                    copy_into=f"resource_version (change_seq, {_VERSION_COLUMNS})",
                 )
             )
         self._send(batches, commit=True)

@@ -1,0 +1,84 @@
+"""The CPU-heavy half of an import, run in worker processes: validate a resource, give it an id
+if it has none, stamp it as version 1 and extract its search-index rows.
+
+Workers build their own validator and search registry once (spawned processes share nothing),
+so the parent process is left with the database work."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from lifeline.fhir import writes
+from lifeline.fhir.errors import BadRequest, FhirError, Issue
+from lifeline.fhir.ids import check_id
+from lifeline.search.extract import extract_index
+from lifeline.search.index_rows import IndexEntries
+
+if TYPE_CHECKING:
+    from lifeline.fhir.validation import Validator
+    from lifeline.search.registry import SearchRegistry
+
+_CONTENT_IDS = uuid.UUID("5f0c1d1e-3b52-4c7e-9a43-6c1b1f0e7a11")
+
+
+@dataclass
+class Prepared:
+    where: str
+    resource: dict[str, Any]  # as given, with an id
+    content: str  # stamped as version 1 at the batch's instant
+    index: IndexEntries
+
+
+@dataclass
+class Rejected:
+    where: str
+    message: str
+    issues: list[Issue]
+
+    def error(self) -> BadRequest:
+        return BadRequest(f"{self.where}: {self.message}", self.issues)
+
+
+class Preparer:
+    def __init__(self, validator: Validator, registry: SearchRegistry) -> None:
+        self.validator = validator
+        self.registry = registry
+
+    def prepare(self, where: str, resource: Any, instant: str) -> Prepared | Rejected:
+        try:
+            if not isinstance(resource, dict):
+                raise BadRequest("not a JSON object")
+            res_type = resource.get("resourceType")
+            if not isinstance(res_type, str) or not self.validator.is_resource_type(res_type):
+                raise BadRequest(f"unknown resource type {res_type!r}")
+            self.validator.validate(resource, res_type)
+            if "id" in resource:
+                check_id(resource["id"])
+            else:
+                # Re-running an import must not duplicate: the id comes from the content.
+                canonical = orjson.dumps(resource, option=orjson.OPT_SORT_KEYS).decode()
+                resource = {**resource, "id": str(uuid.uuid5(_CONTENT_IDS, canonical))}
+        except FhirError as error:
+            return Rejected(where, error.message, error.issues)
+        stamped = writes.stamp(resource, resource["id"], 1, instant)
+        return Prepared(where, resource, orjson.dumps(stamped).decode(), extract_index(stamped, self.registry))
+
+
+_worker: Preparer | None = None
+
+
+def start_worker(invariants: str) -> None:
+    from lifeline.fhir.validation import Validator
+    from lifeline.search.registry import default_registry
+
+    global _worker
+    _worker = Preparer(Validator(invariants=invariants), default_registry())
+
+
+def prepare_chunk(chunk: list[tuple[str, Any]], instant: str) -> list[Prepared | Rejected]:
+    assert _worker is not None, "start_worker runs first in every worker process"
+    return [_worker.prepare(where, resource, instant) for where, resource in chunk]
