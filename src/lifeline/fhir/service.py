@@ -61,6 +61,16 @@ class FhirService:
             self.check_type(request.resource_type)
         return module.handle(self, request)  # type: ignore[no-any-return]
 
+    async def handle_async(self, request: FhirRequest) -> FhirResponse:
+        """A read by id on an event loop (see interactions/read.py); other interactions run
+        through `handle` in a worker thread."""
+        from lifeline.fhir.interactions import read
+
+        if request.interaction != "read":
+            raise FhirError(f"{request.interaction} has no event-loop form; call handle")
+        self.check_type(request.resource_type)
+        return await read.handle_async(self, request)
+
 
 def _interaction_module(request: FhirRequest) -> ModuleType:
     from lifeline.fhir import interactions as i

@@ -14,7 +14,7 @@ import psycopg
 from psycopg import ClientCursor
 from psycopg import errors as pg_errors
 from psycopg.pq import TransactionStatus
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from lifeline.fhir.errors import StorageUnavailable
 from lifeline.storage import migrate
@@ -26,6 +26,7 @@ from lifeline.storage.session import Session
 from lifeline.storage.write_session import Batch, WriteSession
 
 _RACES = (pg_errors.UniqueViolation, pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
+_READ_SQL = "SELECT version_id, last_updated, deleted, content::text FROM resource WHERE res_type = %s AND res_id = %s"
 _MIGRATION_LOCK = 7_415_001  # pg_advisory_lock key: one migrating process at a time
 # From this many rows a batch goes by COPY (an extra round trip, but far less work per row).
 _COPY_FROM_ROWS = 200
@@ -101,6 +102,8 @@ class PostgresRepository(Repository):
         self.url = url
         self.node_id = node_id
         conninfo, self.schema = _split_schema(url)
+        self._conninfo = conninfo
+        self._async_pool: AsyncConnectionPool | None = None
         try:
             with psycopg.connect(conninfo, connect_timeout=5) as probe:
                 if self.schema:
@@ -118,6 +121,39 @@ class PostgresRepository(Repository):
             open=True,
             timeout=30,
         )
+
+    async def read_async(self, res_type: str, res_id: str) -> StoredVersion | None:
+        # The hottest path of the API: a read by id runs on the event loop with psycopg's async
+        # driver, sparing the hop to a worker thread and back.
+        if self._async_pool is None:
+            self._async_pool = AsyncConnectionPool(
+                self._conninfo,
+                min_size=1,
+                max_size=8,
+                configure=self._configure_async,
+                kwargs={"connect_timeout": 5, "autocommit": True},
+                open=False,
+                timeout=30,
+            )
+            await self._async_pool.open()
+        try:
+            async with self._async_pool.connection() as conn:
+                cursor = await conn.execute(_READ_SQL, (res_type, res_id))
+                row = await cursor.fetchone()
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise StorageUnavailable(f"PostgreSQL is unavailable: {_first_line(exc)}") from exc
+        if row is None:
+            return None
+        return StoredVersion(res_type, res_id, int(row[0]), row[1], bool(row[2]), row[3])
+
+    async def aclose(self) -> None:
+        if self._async_pool is not None:
+            await self._async_pool.close()
+            self._async_pool = None
+
+    async def _configure_async(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        if self.schema:
+            await conn.execute(f'SET search_path TO "{self.schema}"')
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
         if self.schema:

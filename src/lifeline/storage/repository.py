@@ -69,6 +69,14 @@ class Repository(abc.ABC):
         with self.reading() as session:
             return session.read(res_type, res_id)
 
+    async def read_async(self, res_type: str, res_id: str) -> StoredVersion | None:
+        """The current row, for callers on an event loop; backends whose reads wait on the
+        network override it so the loop is not blocked."""
+        return self.read(res_type, res_id)
+
+    async def aclose(self) -> None:  # noqa: B027 - a no-op unless read_async opened something
+        """Release what `read_async` opened on the event loop."""
+
     def sequence(self) -> int:
         """Give change numbers to every committed, unnumbered version; return the last number.
         Backends that number at commit (SQLite) have nothing to do."""

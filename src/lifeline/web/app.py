@@ -24,6 +24,7 @@ def create_app(service: FhirService, *, close_on_shutdown: bool = True) -> Starl
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         executor.shutdown(wait=True)
+        await service.repo.aclose()
         if close_on_shutdown:
             service.repo.close()
 

@@ -24,7 +24,8 @@ _XML_FORMATS = ("xml", "text/xml", "application/xml", "application/fhir+xml")
 
 
 # Interactions that only read one row: on a backend whose reads never wait (SQLite in WAL mode)
-# they run on the event loop, sparing the hop to a worker thread.
+# they run on the event loop, sparing the hop to a worker thread; elsewhere a read by id uses the
+# backend's async driver.
 _INLINE = frozenset({"read", "vread", "capabilities"})
 
 
@@ -34,6 +35,8 @@ async def fhir_endpoint(request: Request) -> Response:
         fhir_request = await _to_fhir_request(service, request)
         if service.repo.reads_never_wait and fhir_request.interaction in _INLINE:
             response = service.handle(fhir_request)
+        elif fhir_request.interaction == "read":
+            response = await service.handle_async(fhir_request)
         else:
             # The core and the database drivers block: they run in the app's worker threads.
             loop = asyncio.get_running_loop()
