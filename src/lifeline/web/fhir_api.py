@@ -21,6 +21,7 @@ from lifeline.web.errors import FHIR_JSON, error_response
 
 _JSON_TYPES = ("application/fhir+json", "application/json", "application/json-patch+json")
 _XML_FORMATS = ("xml", "text/xml", "application/xml", "application/fhir+xml")
+_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 
 
 # Interactions that only read one row: on a backend whose reads never wait (SQLite in WAL mode)
@@ -47,12 +48,18 @@ async def fhir_endpoint(request: Request) -> Response:
 
 
 async def _to_fhir_request(service: FhirService, request: Request) -> FhirRequest:
-    _check_accept(request)
+    # Read straight from the ASGI scope: building Starlette's URL and QueryParams objects costs
+    # more than the rest of a read by id.
+    scope = request.scope
+    headers = request.headers
+    query = scope.get("query_string", b"")
+    params = parse_qsl(query.decode("latin-1"), keep_blank_values=True) if query else []
+    _check_accept(params, headers.get("accept", ""))
     path = request.path_params.get("path", "")
-    base = service.settings.base_url or f"{request.url.scheme}://{request.url.netloc}/fhir"
-    params = list(request.query_params.multi_items())
-    body = await _read_body(service, request)
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    host = headers.get("host") or "{}:{}".format(*scope.get("server") or ("localhost", 80))
+    base = service.settings.base_url or f"{scope.get('scheme', 'http')}://{host}/fhir"
+    body = await _read_body(service, request) if request.method in _WITH_BODY else b""
+    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
     parsed_body = None
     if body:
         if content_type == "application/x-www-form-urlencoded" and path.endswith("_search"):
@@ -69,9 +76,9 @@ async def _to_fhir_request(service: FhirService, request: Request) -> FhirReques
             raise BadRequest(f"{request.method} needs a body")
     fhir_request = urls.parse(request.method, path, params, base)
     fhir_request.body = parsed_body
-    fhir_request.if_match = request.headers.get("if-match")
-    fhir_request.if_none_exist = request.headers.get("if-none-exist")
-    for preference in request.headers.get("prefer", "").split(","):
+    fhir_request.if_match = headers.get("if-match")
+    fhir_request.if_none_exist = headers.get("if-none-exist")
+    for preference in headers.get("prefer", "").split(","):
         key, _, value = preference.strip().partition("=")
         if key == "return" and value in ("minimal", "representation", "OperationOutcome"):
             fhir_request.prefer_return = value
@@ -80,11 +87,9 @@ async def _to_fhir_request(service: FhirService, request: Request) -> FhirReques
     return fhir_request
 
 
-def _check_accept(request: Request) -> None:
-    fmt = request.query_params.get("_format")
-    if fmt and fmt.lower() in _XML_FORMATS:
+def _check_accept(params: list[tuple[str, str]], accept: str) -> None:
+    if any(key == "_format" and value.lower() in _XML_FORMATS for key, value in params):
         raise NotAcceptable("Lifeline speaks FHIR JSON only; ask for _format=json")
-    accept = request.headers.get("accept", "")
     if accept and not any(t in accept for t in ("json", "*/*", "application/*")):
         raise NotAcceptable(f"Cannot answer in {accept}; Lifeline speaks application/fhir+json")
 
