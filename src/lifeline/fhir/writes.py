@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl
 import orjson
 
 from lifeline.clock import fhir_instant
-from lifeline.fhir.errors import BadRequest, Issue, PreconditionFailed
+from lifeline.fhir.errors import BadRequest, Issue, MultipleMatches, PreconditionFailed
 from lifeline.fhir.outcome import operation_outcome
 from lifeline.fhir.request import FhirRequest, FhirResponse
 from lifeline.storage.records import PendingVersion, StoredVersion
@@ -145,7 +145,5 @@ def find_matches(
 
 def single_match(matches: list[StoredVersion], what: str) -> StoredVersion | None:
     if len(matches) > 1:
-        from lifeline.fhir.errors import MultipleMatches
-
         raise MultipleMatches(f"{what}: the criteria match more than one resource")
     return matches[0] if matches else None

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
-from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from lifeline.fhir.service import FhirService
@@ -31,13 +31,9 @@ def create_app(service: FhirService, *, close_on_shutdown: bool = True) -> Starl
     async def home(request: object) -> PlainTextResponse:
         return PlainTextResponse("Lifeline regional health record. FHIR R4 API at /fhir (see /fhir/metadata).\n")
 
-    async def status(request: object) -> JSONResponse:
-        return JSONResponse({"node": service.settings.node_id, "role": "central", "mode": "connected"})
-
     app = Starlette(
         routes=[
             Route("/", home),
-            Route("/status.json", status),
             Route("/fhir", fhir_endpoint, methods=_METHODS),
             Route("/fhir/{path:path}", fhir_endpoint, methods=_METHODS),
         ],

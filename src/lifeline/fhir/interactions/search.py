@@ -18,12 +18,13 @@ from lifeline.fhir.request import FhirRequest, FhirResponse
 if TYPE_CHECKING:
     from lifeline.fhir.service import FhirService
 
-# Result parameters handled here rather than by the query compiler.
-_RESULT_PARAMS = {"_count", "_page", "_total", "_format", "_pretty"}
+# The result parameters this module honours; the others (_sort, _include, _summary, ...) come
+# with the search issue and are reported as unsupported rather than silently ignored.
+_HANDLED = frozenset({"_count", "_page", "_total", "_format", "_pretty"})
 
 
 def handle(service: FhirService, request: FhirRequest) -> FhirResponse:
-    from lifeline.search.query import compile_where, parse_query
+    from lifeline.search.query import RESULT_PARAMETERS, compile_where, parse_query
 
     res_type = request.resource_type
     params = dict(request.params)
@@ -32,8 +33,8 @@ def handle(service: FhirService, request: FhirRequest) -> FhirResponse:
     if total_mode not in ("none", "estimate", "accurate"):
         raise BadRequest(f"_total must be none, estimate or accurate, not {total_mode!r}")
     after = paging.decode_cursor(params["_page"]).get("after") if "_page" in params else None
-    criteria = [(k, v) for k, v in request.params if k not in _RESULT_PARAMS]
-    clauses, unknown = parse_query(res_type or "Resource", criteria, service.registry)
+    clauses, unknown = parse_query(res_type or "Resource", request.params, service.registry)
+    unknown += [k for k, _ in request.params if k in RESULT_PARAMETERS and k not in _HANDLED and k not in unknown]
     issues = [
         Issue("warning", "not-supported", f"Unknown or unsupported search parameter {name!r} was ignored")
         for name in unknown
