@@ -122,3 +122,36 @@ def test_random_bodies_never_cause_a_server_error(client, body):
         body.setdefault("resourceType", "Patient")
     response = client.post("/fhir/Patient", json=body, headers=FHIR)
     assert response.status_code < 500, response.text
+
+
+def test_control_characters_are_refused_not_a_server_error(client):
+    body = b'{"resourceType":"Patient","name":[{"family":"A\\u0000B"}]}'
+    assert_outcome(client.post("/fhir/Patient", content=body, headers=FHIR), 400, text="control character")
+    assert client.get("/fhir/Patient", params={"family": "a\x00b"}).status_code in (200, 400)
+    assert client.get("/fhir/Patient/a%00b").status_code in (400, 404)
+    assert client.get("/fhir/Patient/a%00b/_history").status_code in (400, 404)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    name=st.sampled_from(
+        [
+            "family",
+            "birthdate",
+            "identifier",
+            "_id",
+            "_lastUpdated",
+            "general-practitioner",
+            "gender:not",
+            "name:exact",
+            "family:contains",
+            "_count",
+            "birthdate:missing",
+            "x",
+        ]
+    ),
+    value=st.text(max_size=12),
+)
+def test_random_search_values_never_cause_a_server_error(client, name, value):
+    response = client.get("/fhir/Patient", params={name: value})
+    assert response.status_code < 500, response.text

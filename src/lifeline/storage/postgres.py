@@ -16,7 +16,7 @@ from psycopg import errors as pg_errors
 from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
-from lifeline.fhir.errors import StorageUnavailable
+from lifeline.fhir.errors import BadRequest, StorageUnavailable
 from lifeline.storage import migrate
 from lifeline.storage.dialect import POSTGRES, Dialect
 from lifeline.storage.records import StoredVersion
@@ -142,6 +142,8 @@ class PostgresRepository(Repository):
                 row = await cursor.fetchone()
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise StorageUnavailable(f"PostgreSQL is unavailable: {_first_line(exc)}") from exc
+        except psycopg.DataError as exc:
+            raise BadRequest(f"A value in the request cannot be searched: {_first_line(exc)}") from exc
         if row is None:
             return None
         return StoredVersion(res_type, res_id, int(row[0]), row[1], bool(row[2]), row[3])
@@ -166,6 +168,10 @@ class PostgresRepository(Repository):
                 yield conn
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise StorageUnavailable(f"PostgreSQL is unavailable: {_first_line(exc)}") from exc
+        except psycopg.DataError as exc:
+            # A value PostgreSQL cannot hold or compare (a NUL in a search value, say) comes from
+            # the request: the client's mistake, answered 400, never a server error.
+            raise BadRequest(f"A value in the request cannot be stored or searched: {_first_line(exc)}") from exc
 
     @contextmanager
     def reading(self, snapshot: bool = False) -> Iterator[Session]:

@@ -19,6 +19,15 @@ MAX_STRING = 1024 * 1024  # "FHIR strings SHALL NOT exceed 1MB in size"
 # Types whose value starts with a calendar date, checked beyond the regex (2023-02-30 matches it).
 DATE_TYPES = {"date", "dateTime", "instant"}
 INTEGER_RANGES = {"integer": INT32_MIN, "unsignedInt": 0, "positiveInt": 1}
+# "Strings SHALL NOT contain Unicode character points below 32, except for u0009, u000D and u000A"
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _control_character(value: str) -> str | None:
+    found = _CONTROL.search(value)
+    if found is None:
+        return None
+    return f"contains the control character U+{ord(found.group()):04X}; only tab, CR and LF are allowed below U+0020"
 
 
 def _real_date(value: str) -> bool:
@@ -43,6 +52,8 @@ def _string_checker(name: str, regex: str | None) -> Checker:
             return "must not be empty or only whitespace"
         if len(value) > MAX_STRING:
             return "is longer than 1 MB"
+        if (control := _control_character(value)) is not None:
+            return control
         if match is not None and match(value) is None:
             return f"{_show(value)} is not a valid {name}"
         if is_date and not _real_date(value):
@@ -58,6 +69,8 @@ def _xhtml(value: Any) -> str | None:
         return f"must be a JSON string (xhtml), got {_json_type(value)}"
     if not value.lstrip().startswith("<div"):
         return "xhtml must be a <div> element"
+    if (control := _control_character(value)) is not None:
+        return control
     return None
 
 
