@@ -92,6 +92,7 @@ def test_import_stops_at_a_bad_resource_and_keeps_its_batch_out(tmp_path):
         (["export", "--out", "{tmp}/out", "--db", "sqlite:///{tmp}/empty.db"], "lifeline db upgrade"),
         (["serve", "--db", "postgresql://postgres@127.0.0.1:1/test", "--port", "1"], "cannot connect to PostgreSQL"),
         (["serve", "--db", "sqlite:///no/such/folder/x.db"], "does not exist"),
+        (["serve", "--db", "sqlite:///{tmp}/x.db", "--host", "192.0.2.1"], "cannot listen on 192.0.2.1"),
         (["import", "{tmp}", "--db", "sqlite:///{tmp}/x.db"], "no such file"),
     ],
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from rich.table import Table
 
 from lifeline.bulk.sources import Source
 from lifeline.cli.common import DB_OPTION, clear_errors, console, open_service, settings
+from lifeline.config import SettingError
 
 app = typer.Typer(
     help="Lifeline: the regional health record with a FHIR R4 API.", no_args_is_help=True, add_completion=False
@@ -33,6 +35,7 @@ def serve(
     import uvicorn
 
     config = settings(db=db, host=host, port=port, node_id=node_id, workers=workers)
+    _check_listen(config.host, config.port)
     service = open_service(config, migrate=True)
     service.repo.close()
     # Worker processes rebuild the app from the environment, so hand the settings on there.
@@ -136,6 +139,16 @@ def demo_data(db: str = DB_OPTION) -> None:
     finally:
         service.repo.close()
     console.print(f"demo data: {stats.written} written, {stats.unchanged} already there")
+
+
+def _check_listen(host: str, port: int) -> None:
+    """Fail with one line, before anything starts, when the address cannot be listened on."""
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        raise SettingError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 def _progress() -> Progress:
