@@ -1,24 +1,27 @@
-"""The ASGI application: the FHIR API under /fhir, and the landing page."""
+"""The ASGI application: the FHIR API under /fhir (a plain ASGI app), the rest through Starlette
+(the landing page now; the clinician pages, the portal and the status page to come)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from lifeline.fhir.service import FhirService
-from lifeline.web.fhir_api import fhir_endpoint
+from lifeline.web.fhir_api import PREFIX, FhirApi
 
-_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
 
-def create_app(service: FhirService, *, close_on_shutdown: bool = True) -> Starlette:
+def create_app(service: FhirService, *, close_on_shutdown: bool = True) -> ASGIApp:
     # As many threads as the PostgreSQL pool has connections, so no thread waits for one.
     executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="lifeline-core")
+    fhir_api = FhirApi(service, executor)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -31,14 +34,13 @@ def create_app(service: FhirService, *, close_on_shutdown: bool = True) -> Starl
     async def home(request: object) -> PlainTextResponse:
         return PlainTextResponse("Lifeline regional health record. FHIR R4 API at /fhir (see /fhir/metadata).\n")
 
-    app = Starlette(
-        routes=[
-            Route("/", home),
-            Route("/fhir", fhir_endpoint, methods=_METHODS),
-            Route("/fhir/{path:path}", fhir_endpoint, methods=_METHODS),
-        ],
-        lifespan=lifespan,
-    )
-    app.state.service = service
-    app.state.executor = executor
+    pages = Starlette(routes=[Route("/", home)], lifespan=lifespan)
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and (path == PREFIX or path.startswith(PREFIX + "/")):
+            await fhir_api(scope, receive, send)
+        else:
+            await pages(scope, receive, send)
+
     return app

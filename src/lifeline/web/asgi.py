@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from starlette.applications import Starlette
-
 from lifeline.config import from_environment
 from lifeline.fhir.service import FhirService
 from lifeline.storage import open_repository
-from lifeline.web.app import create_app
+from lifeline.web.app import ASGIApp, create_app
 
 
-def app_from_environment() -> Starlette:
+def app_from_environment() -> ASGIApp:
     config = from_environment()
     repo = open_repository(config.db, node_id=config.node_id)
     service = FhirService(repo, config)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 
 import orjson
-from starlette.responses import Response
 
 from lifeline.fhir.errors import FhirError, Issue
 from lifeline.fhir.outcome import operation_outcome
@@ -15,11 +14,12 @@ log = logging.getLogger("lifeline.web")
 FHIR_JSON = "application/fhir+json; charset=utf-8"
 
 
-def error_response(error: BaseException) -> Response:
+def error_answer(error: BaseException) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    """Status, OperationOutcome body and extra headers for any error."""
     if isinstance(error, FhirError):
         status, issues = error.status, error.issues
     else:
         log.exception("unexpected error", exc_info=error)
         status, issues = 500, [Issue("fatal", "exception", "Internal server error; the request was not completed")]
-    headers = {"Retry-After": "5"} if status == 503 else None
-    return Response(orjson.dumps(operation_outcome(issues)), status_code=status, media_type=FHIR_JSON, headers=headers)
+    headers = [(b"retry-after", b"5")] if status == 503 else []
+    return status, orjson.dumps(operation_outcome(issues)), headers

@@ -1,90 +1,105 @@
 """The HTTP adapter of the FHIR API: an HTTP request becomes a FhirRequest, the core answers, and
-the FhirResponse becomes JSON with ETag, Last-Modified and Location (https://hl7.org/fhir/R4/http.html)."""
+the FhirResponse becomes JSON with ETag, Last-Modified and Location (https://hl7.org/fhir/R4/http.html).
+
+A plain ASGI application rather than framework routes: the whole API is one endpoint, and a read
+by id is cheap enough that building request and response objects would be a fair share of it.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import Executor
 from datetime import datetime
 from email.utils import format_datetime
+from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
-from starlette.requests import Request
-from starlette.responses import Response
 
 from lifeline.fhir import urls
-from lifeline.fhir.errors import BadRequest, FhirError, NotAcceptable, PayloadTooLarge, UnsupportedMediaType
+from lifeline.fhir.errors import BadRequest, NotAcceptable, PayloadTooLarge, UnsupportedMediaType
 from lifeline.fhir.outcome import operation_outcome
 from lifeline.fhir.request import FhirRequest, FhirResponse
 from lifeline.fhir.service import FhirService
-from lifeline.web.errors import FHIR_JSON, error_response
+from lifeline.web.errors import FHIR_JSON, error_answer
 
+PREFIX = "/fhir"
 _JSON_TYPES = ("application/fhir+json", "application/json", "application/json-patch+json")
 _XML_FORMATS = ("xml", "text/xml", "application/xml", "application/fhir+xml")
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
-
-
+_CONTENT_TYPE = (b"content-type", FHIR_JSON.encode())
 # Interactions that only read one row: on a backend whose reads never wait (SQLite in WAL mode)
 # they run on the event loop, sparing the hop to a worker thread; elsewhere a read by id uses the
 # backend's async driver.
 _INLINE = frozenset({"read", "vread", "capabilities"})
 
-
-async def fhir_endpoint(request: Request) -> Response:
-    service: FhirService = request.app.state.service
-    try:
-        fhir_request = await _to_fhir_request(service, request)
-        if service.repo.reads_never_wait and fhir_request.interaction in _INLINE:
-            response = service.handle(fhir_request)
-        elif fhir_request.interaction == "read":
-            response = await service.handle_async(fhir_request)
-        else:
-            # The core and the database drivers block: they run in the app's worker threads.
-            loop = asyncio.get_running_loop()
-            response = await loop.run_in_executor(request.app.state.executor, service.handle, fhir_request)
-        return _to_http(fhir_request, response)
-    except Exception as error:  # noqa: BLE001 - every failure is answered as an OperationOutcome
-        return error_response(error)
+Scope = dict[str, Any]
 
 
-async def _to_fhir_request(service: FhirService, request: Request) -> FhirRequest:
-    # Read straight from the ASGI scope: building Starlette's URL and QueryParams objects costs
-    # more than the rest of a read by id.
-    scope = request.scope
-    headers = request.headers
-    query = scope.get("query_string", b"")
-    params = parse_qsl(query.decode("latin-1"), keep_blank_values=True) if query else []
-    _check_accept(params, headers.get("accept", ""))
-    path = request.path_params.get("path", "")
-    host = headers.get("host") or "{}:{}".format(*scope.get("server") or ("localhost", 80))
-    base = service.settings.base_url or f"{scope.get('scheme', 'http')}://{host}/fhir"
-    body = await _read_body(service, request) if request.method in _WITH_BODY else b""
-    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
-    parsed_body = None
-    if body:
-        if content_type == "application/x-www-form-urlencoded" and path.endswith("_search"):
-            params.extend(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-        elif content_type and content_type not in _JSON_TYPES:
-            raise UnsupportedMediaType(f"Content-Type {content_type} is not supported; send application/fhir+json")
-        else:
-            try:
-                parsed_body = orjson.loads(body)
-            except orjson.JSONDecodeError as exc:
-                raise BadRequest(f"The body is not valid JSON: {exc}") from None
-    elif request.method in ("PUT", "PATCH") or (request.method == "POST" and not path.endswith("_search")):
-        if not path.startswith("$") and "/$" not in path:
-            raise BadRequest(f"{request.method} needs a body")
-    fhir_request = urls.parse(request.method, path, params, base)
-    fhir_request.body = parsed_body
-    fhir_request.if_match = headers.get("if-match")
-    fhir_request.if_none_exist = headers.get("if-none-exist")
-    for preference in headers.get("prefer", "").split(","):
-        key, _, value = preference.strip().partition("=")
-        if key == "return" and value in ("minimal", "representation", "OperationOutcome"):
-            fhir_request.prefer_return = value
-        elif key == "handling" and value in ("strict", "lenient"):
-            fhir_request.prefer_handling = value
-    return fhir_request
+class FhirApi:
+    def __init__(self, service: FhirService, executor: Executor) -> None:
+        self.service = service
+        self.executor = executor
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        request: FhirRequest | None = None
+        try:
+            request = await self._to_fhir_request(scope, receive)
+            response = await self._handle(request)
+            status, body, headers = _to_http(request, response)
+        except Exception as error:  # noqa: BLE001 - every failure is answered as an OperationOutcome
+            status, body, headers = error_answer(error)
+            headers.append(_CONTENT_TYPE)
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _handle(self, request: FhirRequest) -> FhirResponse:
+        service = self.service
+        if service.repo.reads_never_wait and request.interaction in _INLINE:
+            return service.handle(request)
+        if request.interaction == "read":
+            return await service.handle_async(request)
+        # The core and the database drivers block: they run in worker threads.
+        return await asyncio.get_running_loop().run_in_executor(self.executor, service.handle, request)
+
+    async def _to_fhir_request(self, scope: Scope, receive: Any) -> FhirRequest:
+        settings = self.service.settings
+        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+        query = scope.get("query_string", b"")
+        params = parse_qsl(query.decode("latin-1"), keep_blank_values=True) if query else []
+        _check_accept(params, headers.get("accept", ""))
+        method = scope["method"]
+        path = scope["path"][len(PREFIX) :].lstrip("/")
+        host = headers.get("host") or "{}:{}".format(*scope.get("server") or ("localhost", 80))
+        base = settings.base_url or f"{scope.get('scheme', 'http')}://{host}{PREFIX}"
+        body = await _read_body(receive, headers, settings.max_body_bytes) if method in _WITH_BODY else b""
+        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        parsed_body = None
+        if body:
+            if content_type == "application/x-www-form-urlencoded" and path.endswith("_search"):
+                params.extend(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+            elif content_type and content_type not in _JSON_TYPES:
+                raise UnsupportedMediaType(f"Content-Type {content_type} is not supported; send application/fhir+json")
+            else:
+                try:
+                    parsed_body = orjson.loads(body)
+                except orjson.JSONDecodeError as exc:
+                    raise BadRequest(f"The body is not valid JSON: {exc}") from None
+        elif method in ("PUT", "PATCH") or (method == "POST" and not path.endswith("_search")):
+            if not path.startswith("$") and "/$" not in path:
+                raise BadRequest(f"{method} needs a body")
+        request = urls.parse(method, path, params, base)
+        request.body = parsed_body
+        request.if_match = headers.get("if-match")
+        request.if_none_exist = headers.get("if-none-exist")
+        for preference in headers.get("prefer", "").split(","):
+            key, _, value = preference.strip().partition("=")
+            if key == "return" and value in ("minimal", "representation", "OperationOutcome"):
+                request.prefer_return = value
+            elif key == "handling" and value in ("strict", "lenient"):
+                request.prefer_handling = value
+        return request
 
 
 def _check_accept(params: list[tuple[str, str]], accept: str) -> None:
@@ -94,40 +109,43 @@ def _check_accept(params: list[tuple[str, str]], accept: str) -> None:
         raise NotAcceptable(f"Cannot answer in {accept}; Lifeline speaks application/fhir+json")
 
 
-async def _read_body(service: FhirService, request: Request) -> bytes:
-    limit = service.settings.max_body_bytes
-    declared = request.headers.get("content-length")
+async def _read_body(receive: Any, headers: dict[str, str], limit: int) -> bytes:
+    declared = headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"The body is {declared} bytes; the limit is {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise BadRequest("The client went away before sending the whole body")
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise PayloadTooLarge(f"The body is over the limit of {limit} bytes")
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
-def _to_http(request: FhirRequest, response: FhirResponse) -> Response:
-    headers: dict[str, str] = {}
+def _to_http(request: FhirRequest, response: FhirResponse) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    headers: list[tuple[bytes, bytes]] = []
     if response.version_id is not None:
-        headers["ETag"] = f'W/"{response.version_id}"'
+        headers.append((b"etag", f'W/"{response.version_id}"'.encode()))
     if response.last_updated:
-        headers["Last-Modified"] = format_datetime(datetime.fromisoformat(response.last_updated), usegmt=True)
+        modified = format_datetime(datetime.fromisoformat(response.last_updated), usegmt=True)
+        headers.append((b"last-modified", modified.encode()))
     if response.location and response.status == 201:
-        headers["Location"] = response.location
+        headers.append((b"location", response.location.encode()))
     elif response.location and request.interaction in ("update", "patch", "create"):
-        headers["Content-Location"] = response.location
+        headers.append((b"content-location", response.location.encode()))
     if response.raw is not None:
-        body: bytes = response.raw.encode()
+        body = response.raw.encode()
     elif response.resource is not None:
         body = orjson.dumps(response.resource)
     elif response.status >= 400 or request.prefer_return == "OperationOutcome":
         body = orjson.dumps(operation_outcome(response.issues))
     else:
-        return Response(status_code=response.status, headers=headers)
-    return Response(body, status_code=response.status, media_type=FHIR_JSON, headers=headers)
-
-
-__all__ = ["fhir_endpoint", "FhirError"]
+        return response.status, b"", headers
+    headers.append(_CONTENT_TYPE)
+    return response.status, body, headers
