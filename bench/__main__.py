@@ -107,6 +107,8 @@ def _bench_backend(backend: str, source: Path, args: argparse.Namespace) -> dict
         _wait(port)
         base = f"http://127.0.0.1:{port}"
         env = {**os.environ, "IDS": str(ids)}
+        # Warm up: every worker process started, its pools filled and its caches loaded.
+        run_wrk(base, HERE / "wrk" / "read.lua", 5, env)
         read = run_wrk(base, HERE / "wrk" / "read.lua", args.seconds, env)
         result.update({"read_per_s": read.rate, "read_p50_ms": read.p50_ms, "read_p99_ms": read.p99_ms})
         console.print(f"  read: {read.rate:,.0f}/s p50 {read.p50_ms:.2f} ms p99 {read.p99_ms:.2f} ms")
