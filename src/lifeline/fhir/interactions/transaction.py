@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -66,7 +68,15 @@ def handle(service: FhirService, request: FhirRequest) -> FhirResponse:
     )
 
 
-def _transaction(service: FhirService, session: WriteSession, entries: list[Entry]) -> list[FhirResponse]:
+def _transaction(service: FhirService, session: WriteSession, given: list[Entry]) -> list[FhirResponse]:
+    # Identities and references are decided on copies: if the database makes the work run again
+    # (a race with another writer), it starts from the Bundle as the client sent it.
+    entries = [
+        dataclasses.replace(
+            e, request=dataclasses.replace(e.request, body=copy.deepcopy(e.request.body), params=list(e.request.params))
+        )
+        for e in given
+    ]
     assigned = _assign_ids(service, session, entries)
     for entry in entries:
         if entry.request.body is not None:
