@@ -130,6 +130,8 @@ def test_json_patch(client):
     assert response.json()["gender"] == "male"
     assert response.json()["active"] is True
     assert response.headers["ETag"] == 'W/"2"'
+    history = client.get(f"{url}/_history").json()
+    assert [e["request"]["method"] for e in history["entry"]] == ["PATCH", "POST"]
 
 
 def test_json_patch_errors_write_nothing(client):

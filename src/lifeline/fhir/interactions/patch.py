@@ -50,7 +50,7 @@ def execute(service: FhirService, session: WriteSession, request: FhirRequest) -
     if not isinstance(patched, dict) or patched.get("resourceType") != res_type or patched.get("id") != res_id:
         raise Unprocessable("A patch must not change the resource's type or id")
     request.warnings = service.validator.validate(patched, res_type)
-    return write(service, session, request, res_type, res_id, patched, current)
+    return write(service, session, request, res_type, res_id, patched, current, method="PATCH")
 
 
 def _patch_document(body: Any) -> jsonpatch.JsonPatch:

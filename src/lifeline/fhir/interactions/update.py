@@ -9,6 +9,7 @@ from lifeline.fhir import writes
 from lifeline.fhir.errors import BadRequest
 from lifeline.fhir.ids import check_id
 from lifeline.fhir.request import FhirRequest, FhirResponse
+from lifeline.storage.records import StoredVersion
 from lifeline.storage.write_session import WriteSession
 
 if TYPE_CHECKING:
@@ -37,11 +38,12 @@ def write(
     res_type: str,
     res_id: str,
     body: dict[str, Any],
-    current: Any,
+    current: StoredVersion | None,
+    method: str = "PUT",
 ) -> FhirResponse:
     instant = writes.now(service)
     resource, version = writes.store(
-        service, session, res_type, res_id, body, previous=current, method="PUT", instant=instant
+        service, session, res_type, res_id, body, previous=current, method=method, instant=instant
     )
     status = 200 if current is not None and not current.deleted else 201
     return writes.respond(request, status, res_type, res_id, resource, version, instant)
