@@ -59,8 +59,9 @@ class PostgresSession(WriteSession):
                     for values in batch.rows:
                         copy.write_row(values)
                 continue
-            row = self.dialect.sql(batch.row)
-            statements.append(batch.head + ", ".join(mogrify(row, values) for values in batch.rows) + batch.tail)
+            # One mogrify per statement, not per row: psycopg's per-call work dominates small rows.
+            rows = ", ".join([self.dialect.sql(batch.row)] * len(batch.rows))
+            statements.append(mogrify(batch.head + rows + batch.tail, [v for values in batch.rows for v in values]))
         if commit:
             statements.append("COMMIT")
         self._execute(statements)
