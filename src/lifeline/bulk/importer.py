@@ -41,6 +41,13 @@ class ImportStats:
         self.written += 1
         self.by_type[res_type] = self.by_type.get(res_type, 0) + 1
 
+    def merge(self, other: ImportStats) -> None:
+        self.written += other.written
+        self.unchanged += other.unchanged
+        self.transactions += other.transactions
+        for res_type, n in other.by_type.items():
+            self.by_type[res_type] = self.by_type.get(res_type, 0) + n
+
 
 def import_items(
     service: FhirService,

@@ -88,11 +88,7 @@ def import_files(
                 stats = import_items(service, source.items(), batch_size=batch_size, on_progress=counter)
                 progress.update(task, completed=source.size)
                 source.close()
-                total.written += stats.written
-                total.unchanged += stats.unchanged
-                total.transactions += stats.transactions
-                for res_type, n in stats.by_type.items():
-                    total.by_type[res_type] = total.by_type.get(res_type, 0) + n
+                total.merge(stats)
     finally:
         service.repo.close()
     table = Table(title="Imported")

@@ -22,11 +22,11 @@ from lifeline.storage.dialect import POSTGRES, Dialect
 from lifeline.storage.records import StoredVersion
 from lifeline.storage.repository import Repository, RetryableConflict
 from lifeline.storage.sequencing import number_committed_versions
-from lifeline.storage.session import Session
+from lifeline.storage.session import Session, current_columns, current_from_row, read_sql
 from lifeline.storage.write_session import Batch, WriteSession
 
 _RACES = (pg_errors.UniqueViolation, pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
-_READ_SQL = "SELECT version_id, last_updated, deleted, content::text FROM resource WHERE res_type = %s AND res_id = %s"
+_READ_SQL = POSTGRES.sql(read_sql(POSTGRES))
 _MIGRATION_LOCK = 7_415_001  # pg_advisory_lock key: one migrating process at a time
 # From this many rows a batch goes by COPY (an extra round trip, but far less work per row).
 _COPY_FROM_ROWS = 200
@@ -88,12 +88,12 @@ class PostgresSession(WriteSession):
         if not unique:
             return {}
         rows = self._all(
-            "SELECT r.res_type, r.res_id, r.version_id, r.last_updated, r.deleted, r.content::text"
+            f"SELECT {current_columns(self.dialect, 'r')}"
             " FROM resource r JOIN unnest(?::text[], ?::text[]) AS k(res_type, res_id)"
             " ON r.res_type = k.res_type AND r.res_id = k.res_id FOR UPDATE OF r",
             ([k[0] for k in unique], [k[1] for k in unique]),
         )
-        return {(r[0], r[1]): StoredVersion(r[0], r[1], int(r[2]), r[3], bool(r[4]), r[5]) for r in rows}
+        return {(r[0], r[1]): current_from_row(r) for r in rows}
 
 
 class PostgresRepository(Repository):
@@ -145,9 +145,7 @@ class PostgresRepository(Repository):
             raise StorageUnavailable(f"PostgreSQL is unavailable: {_first_line(exc)}") from exc
         except psycopg.DataError as exc:
             raise BadRequest(f"A value in the request cannot be searched: {_first_line(exc)}") from exc
-        if row is None:
-            return None
-        return StoredVersion(res_type, res_id, int(row[0]), row[1], bool(row[2]), row[3])
+        return None if row is None else current_from_row(row)
 
     async def aclose(self) -> None:
         if self._async_pool is not None:

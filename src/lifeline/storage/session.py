@@ -37,14 +37,8 @@ class Session:
         return self.conn.execute(self.dialect.sql(sql), params).fetchone()
 
     def read(self, res_type: str, res_id: str) -> StoredVersion | None:
-        row = self._one(
-            f"SELECT version_id, last_updated, deleted, {self.dialect.json_out} FROM resource"
-            " WHERE res_type = ? AND res_id = ?",
-            (res_type, res_id),
-        )
-        if row is None:
-            return None
-        return StoredVersion(res_type, res_id, int(row[0]), row[1], bool(row[2]), row[3])
+        row = self._one(read_sql(self.dialect), (res_type, res_id))
+        return None if row is None else current_from_row(row)
 
     def vread(self, res_type: str, res_id: str, version_id: int) -> StoredVersion | None:
         row = self._one(
@@ -110,12 +104,11 @@ class Session:
             conditions.append("(r.res_type || '/' || r.res_id) > ?")
             args.append(after_key)
         rows = self._all(
-            f"SELECT r.res_type, r.res_id, r.version_id, r.last_updated, r.deleted, r.{self.dialect.json_out}"
-            f" FROM resource r WHERE {' AND '.join(conditions)}"
+            f"SELECT {current_columns(self.dialect, 'r')} FROM resource r WHERE {' AND '.join(conditions)}"
             " ORDER BY r.res_type || '/' || r.res_id LIMIT ?",
             [*args, limit],
         )
-        return [StoredVersion(r[0], r[1], int(r[2]), r[3], bool(r[4]), r[5]) for r in rows]
+        return [current_from_row(r) for r in rows]
 
     def count(self, res_type: str | None, where: str, params: Sequence[Any]) -> int:
         conditions, args = self._search_conditions(res_type, where, params)
@@ -152,6 +145,22 @@ class Session:
 
     def last_change_seq(self) -> int:
         return int(self._one("SELECT last_seq FROM change_counter WHERE id = 1")[0])
+
+
+def current_columns(dialect: Dialect, alias: str = "") -> str:
+    """The columns of a current row, in the order current_from_row reads them."""
+    prefix = f"{alias}." if alias else ""
+    names = ("res_type", "res_id", "version_id", "last_updated", "deleted", dialect.json_out)
+    return ", ".join(prefix + name for name in names)
+
+
+def current_from_row(row: Any) -> StoredVersion:
+    return StoredVersion(row[0], row[1], int(row[2]), row[3], bool(row[4]), row[5])
+
+
+def read_sql(dialect: Dialect) -> str:
+    """A read by id: the hottest statement of the API (with `?` placeholders)."""
+    return f"SELECT {current_columns(dialect)} FROM resource WHERE res_type = ? AND res_id = ?"
 
 
 def _scope(res_type: str | None, res_id: str | None, alias: str) -> tuple[list[str], list[Any]]:

@@ -17,7 +17,7 @@ from lifeline.search.index_rows import IndexEntries
 from lifeline.storage.dialect import Dialect
 from lifeline.storage.migrations import INDEX_TABLES
 from lifeline.storage.records import PendingVersion, StoredVersion
-from lifeline.storage.session import Connection, Session
+from lifeline.storage.session import Connection, Session, current_columns, current_from_row
 
 _VERSION_COLUMNS = "res_type, res_id, version_id, last_updated, deleted, method, node_id, content"
 _RESOURCE_COLUMNS = "res_type, res_id, version_id, last_updated, deleted, content"
@@ -69,12 +69,12 @@ class WriteSession(Session):
             chunk = unique[start : start + 500]
             pairs = ", ".join("(?, ?)" for _ in chunk)
             rows = self._all(
-                f"SELECT res_type, res_id, version_id, last_updated, deleted, {self.dialect.json_out} FROM resource"
+                f"SELECT {current_columns(self.dialect)} FROM resource"
                 f" WHERE (res_type, res_id) IN (VALUES {pairs}){self.dialect.for_update}",
                 [value for key in chunk for value in key],
             )
-            for r in rows:
-                found[(r[0], r[1])] = StoredVersion(r[0], r[1], int(r[2]), r[3], bool(r[4]), r[5])
+            for row in rows:
+                found[(row[0], row[1])] = current_from_row(row)
         return found
 
     def lock(self, key: str) -> None:
