@@ -7,7 +7,7 @@ bundles and the tests all call `FhirService.handle`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cached_property
+from functools import cache, cached_property
 from types import ModuleType
 from typing import TYPE_CHECKING
 
@@ -72,10 +72,11 @@ class FhirService:
         return await read.handle_async(self, request)
 
 
-def _interaction_module(request: FhirRequest) -> ModuleType:
+@cache
+def _modules() -> dict[str, ModuleType]:
     from lifeline.fhir import interactions as i
 
-    modules: dict[str, ModuleType] = {
+    return {
         "read": i.read,
         "vread": i.vread,
         "create": i.create,
@@ -86,12 +87,16 @@ def _interaction_module(request: FhirRequest) -> ModuleType:
         "search": i.search,
         "capabilities": i.capabilities,
         "transaction": i.transaction,
+        "$validate": i.validate,  # operations, by name
     }
+
+
+def _interaction_module(request: FhirRequest) -> ModuleType:
+    modules = _modules()
     if request.interaction == "operation":
-        operations = {"$validate": i.validate}
-        if request.operation not in operations:
+        if request.operation not in modules or not (request.operation or "").startswith("$"):
             raise MethodNotAllowed(f"Operation {request.operation} is not supported")
-        return operations[request.operation]  # type: ignore[index]
+        return modules[request.operation]  # type: ignore[index]
     if request.interaction not in modules:
         raise FhirError(f"Unknown interaction {request.interaction}")
     return modules[request.interaction]

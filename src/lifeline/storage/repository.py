@@ -8,7 +8,7 @@ versions through a `WriteSession`, and the repository commits them together or n
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TypeVar
 
@@ -88,13 +88,3 @@ class Repository(abc.ABC):
         self.sequence()
         with self.reading() as session:
             return session.changes_after(change_seq, limit)
-
-    def versions(self) -> Iterator[StoredVersion]:
-        """Every version in change order, a page at a time (export, replication catch-up)."""
-        seq = 0
-        while True:
-            page = self.changes_after(seq, 1000)
-            if not page:
-                return
-            yield from page
-            seq = page[-1].change_seq or seq
