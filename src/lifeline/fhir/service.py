@@ -61,15 +61,23 @@ class FhirService:
             self.check_type(request.resource_type)
         return module.handle(self, request)  # type: ignore[no-any-return]
 
-    async def handle_async(self, request: FhirRequest) -> FhirResponse:
-        """A read by id on an event loop (see interactions/read.py); other interactions run
-        through `handle` in a worker thread."""
-        from lifeline.fhir.interactions import read
+    def has_async_form(self, request: FhirRequest) -> bool:
+        """Whether `handle_async` can answer: a read by id, and a create that reads nothing
+        (no If-None-Exist) where the backend sends writes from an event loop."""
+        if request.interaction == "read":
+            return True
+        return request.interaction == "create" and not request.if_none_exist and self.repo.writes_async
 
-        if request.interaction != "read":
-            raise FhirError(f"{request.interaction} has no event-loop form; call handle")
+    async def handle_async(self, request: FhirRequest) -> FhirResponse:
+        """The event-loop form of the interactions `has_async_form` names; every other
+        interaction runs through `handle` in a worker thread."""
+        from lifeline.fhir.interactions import create, read
+
+        if not self.has_async_form(request):
+            raise FhirError(f"{request.interaction} has no event-loop form here; call handle")
         self.check_type(request.resource_type)
-        return await read.handle_async(self, request)
+        module = read if request.interaction == "read" else create
+        return await module.handle_async(self, request)
 
 
 @cache

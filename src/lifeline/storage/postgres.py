@@ -5,13 +5,13 @@ tests use a fresh schema each)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
-from psycopg import ClientCursor
+from psycopg import AsyncClientCursor, ClientCursor
 from psycopg import errors as pg_errors
 from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
@@ -27,6 +27,7 @@ from lifeline.storage.write_session import Batch, WriteSession
 
 _RACES = (pg_errors.UniqueViolation, pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
 _READ_SQL = POSTGRES.sql(read_sql(POSTGRES))
+T = TypeVar("T")
 _MIGRATION_LOCK = 7_415_001  # pg_advisory_lock key: one migrating process at a time
 # From this many rows a batch goes by COPY (an extra round trip, but far less work per row).
 _COPY_FROM_ROWS = 200
@@ -59,9 +60,7 @@ class PostgresSession(WriteSession):
                     for values in batch.rows:
                         copy.write_row(values)
                 continue
-            # One mogrify per statement, not per row: psycopg's per-call work dominates small rows.
-            rows = ", ".join([self.dialect.sql(batch.row)] * len(batch.rows))
-            statements.append(mogrify(batch.head + rows + batch.tail, [v for values in batch.rows for v in values]))
+            statements.append(_render(batch, mogrify, self.dialect))
         if commit:
             statements.append("COMMIT")
         self._execute(statements)
@@ -96,6 +95,32 @@ class PostgresSession(WriteSession):
         return {(r[0], r[1]): current_from_row(r) for r in rows}
 
 
+class DeferredSession(WriteSession):
+    """A write with no reads (a plain create), collected for the event loop to send in one query
+    over the async pool: no worker thread, no lock, one round trip."""
+
+    numbers_at_commit = False
+
+    def __init__(self, dialect: Dialect, node_id: str) -> None:
+        super().__init__(None, dialect, node_id)  # type: ignore[arg-type]
+        self.batches: list[Batch] = []
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        raise TypeError("a deferred write cannot read; run it through Repository.write")
+
+    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        raise TypeError("a deferred write cannot read; run it through Repository.write")
+
+    def _send(self, batches: list[Batch], *, commit: bool) -> None:
+        self.batches.extend(batches)
+
+
+def _render(batch: Batch, mogrify: Callable[..., str], dialect: Dialect) -> str:
+    # One mogrify per statement, not per row: psycopg's per-call work dominates small rows.
+    rows = ", ".join([dialect.sql(batch.row)] * len(batch.rows))
+    return mogrify(batch.head + rows + batch.tail, [v for values in batch.rows for v in values])
+
+
 class PostgresRepository(Repository):
     dialect = POSTGRES
 
@@ -123,9 +148,9 @@ class PostgresRepository(Repository):
             timeout=30,
         )
 
-    async def read_async(self, res_type: str, res_id: str) -> StoredVersion | None:
-        # The hottest path of the API: a read by id runs on the event loop with psycopg's async
-        # driver, sparing the hop to a worker thread and back.
+    writes_async = True
+
+    async def _async(self) -> AsyncConnectionPool:
         if self._async_pool is None:
             self._async_pool = AsyncConnectionPool(
                 self._conninfo,
@@ -137,8 +162,41 @@ class PostgresRepository(Repository):
                 timeout=30,
             )
             await self._async_pool.open()
+        return self._async_pool
+
+    async def write_async(
+        self, work: Callable[[WriteSession], T], *, attempts: int = 5
+    ) -> tuple[T, list[StoredVersion]]:
+        """`write` for work that only writes, sent from the event loop in one query."""
+        for attempt in range(attempts):
+            session = DeferredSession(self.dialect, self.node_id)
+            result = work(session)
+            stored = session.finish()
+            try:
+                async with (await self._async()).connection() as conn:
+                    mogrify = AsyncClientCursor(conn).mogrify
+                    statements = ["BEGIN", *(_render(b, mogrify, self.dialect) for b in session.batches), "COMMIT"]
+                    try:
+                        await conn.execute(";\n".join(statements).encode(), prepare=False)
+                    except BaseException:
+                        if conn.info.transaction_status != TransactionStatus.IDLE:
+                            await conn.execute("ROLLBACK")
+                        raise
+                return result, stored
+            except _RACES as exc:
+                if attempt == attempts - 1:
+                    raise RetryableConflict(str(exc)) from exc
+            except (psycopg.OperationalError, PoolTimeout) as exc:
+                raise StorageUnavailable(f"PostgreSQL is unavailable: {_first_line(exc)}") from exc
+            except psycopg.DataError as exc:
+                raise BadRequest(f"A value in the request cannot be stored: {_first_line(exc)}") from exc
+        raise AssertionError("unreachable")
+
+    async def read_async(self, res_type: str, res_id: str) -> StoredVersion | None:
+        # The hottest path of the API: a read by id runs on the event loop with psycopg's async
+        # driver, sparing the hop to a worker thread and back.
         try:
-            async with self._async_pool.connection() as conn:
+            async with (await self._async()).connection() as conn:
                 cursor = await conn.execute(_READ_SQL, (res_type, res_id))
                 row = await cursor.fetchone()
         except (psycopg.OperationalError, PoolTimeout) as exc:

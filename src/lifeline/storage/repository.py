@@ -30,6 +30,8 @@ class Repository(abc.ABC):
     url: str
     # True where a read can never wait on a lock or the network, so callers may run it inline.
     reads_never_wait = False
+    # True where `write_async` can send a write that needs no reads from an event loop.
+    writes_async = False
 
     @abc.abstractmethod
     def reading(self, snapshot: bool = False) -> AbstractContextManager[Session]:
@@ -73,6 +75,12 @@ class Repository(abc.ABC):
         """The current row, for callers on an event loop; backends whose reads wait on the
         network override it so the loop is not blocked."""
         return self.read(res_type, res_id)
+
+    async def write_async(
+        self, work: Callable[[WriteSession], T], *, attempts: int = 5
+    ) -> tuple[T, list[StoredVersion]]:
+        """`write` from an event loop, for work that only writes (see `writes_async`)."""
+        raise NotImplementedError(f"{type(self).__name__} writes through worker threads")
 
     async def aclose(self) -> None:  # noqa: B027 - a no-op unless read_async opened something
         """Release what `read_async` opened on the event loop."""

@@ -161,27 +161,7 @@ class WriteSession(Session):
             ).fetchone()
             first = int(row[0]) - n + 1
         if n:
-            batches.append(
-                Batch(
-                    f"INSERT INTO resource_version (change_seq, {_VERSION_COLUMNS}) VALUES ",
-                    f"(?, ?, ?, ?, ?, ?, ?, ?, {self.dialect.json_in})",
-                    [
-                        (
-                            None if first is None else first + i,
-                            p.res_type,
-                            p.res_id,
-                            p.version_id,
-                            p.last_updated,
-                            p.deleted,
-                            p.method,
-                            self.node_id,
-                            p.content,
-                        )
-                        for i, p in enumerate(self.pending)
-                    ],
-                    copy_into=f"resource_version (change_seq, {_VERSION_COLUMNS})",
-                )
-            )
+            batches.append(self._version_batch(first))
         self._send(batches, commit=True)
         return [
             StoredVersion(
@@ -197,6 +177,27 @@ class WriteSession(Session):
             )
             for i, p in enumerate(self.pending)
         ]
+
+    def _version_batch(self, first: int | None) -> Batch:
+        return Batch(
+            f"INSERT INTO resource_version (change_seq, {_VERSION_COLUMNS}) VALUES ",
+            f"(?, ?, ?, ?, ?, ?, ?, ?, {self.dialect.json_in})",
+            [
+                (
+                    None if first is None else first + i,
+                    p.res_type,
+                    p.res_id,
+                    p.version_id,
+                    p.last_updated,
+                    p.deleted,
+                    p.method,
+                    self.node_id,
+                    p.content,
+                )
+                for i, p in enumerate(self.pending)
+            ],
+            copy_into=f"resource_version (change_seq, {_VERSION_COLUMNS})",
+        )
 
 
 def _index_rows(key: tuple[str, str], index: IndexEntries) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:

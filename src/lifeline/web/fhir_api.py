@@ -58,7 +58,7 @@ class FhirApi:
         service = self.service
         if service.repo.reads_never_wait and request.interaction in _INLINE:
             return service.handle(request)
-        if request.interaction == "read":
+        if service.has_async_form(request):
             return await service.handle_async(request)
         # The core and the database drivers block: they run in worker threads.
         return await asyncio.get_running_loop().run_in_executor(self.executor, service.handle, request)

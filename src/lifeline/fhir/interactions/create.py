@@ -19,6 +19,14 @@ def handle(service: FhirService, request: FhirRequest) -> FhirResponse:
     return response
 
 
+async def handle_async(service: FhirService, request: FhirRequest) -> FhirResponse:
+    """A plain create from an event loop: it reads nothing, so it is sent in one query without
+    a worker thread (FhirService.has_async_form decides when)."""
+    writes.check_body(service, request)
+    response, _ = await service.repo.write_async(lambda session: execute(service, session, request))
+    return response
+
+
 def execute(
     service: FhirService, session: WriteSession, request: FhirRequest, res_id: str | None = None
 ) -> FhirResponse:
