@@ -129,7 +129,7 @@ class _Preparation:
                 self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=start_worker,
-                initargs=(self.service.settings.invariants,),
+                initargs=(_import_invariants(self.service.settings.invariants),),
             )
         if self.pool is None:
             return instant, [self.local.prepare(where, resource, instant) for where, resource in pairs]
@@ -143,6 +143,12 @@ class _Preparation:
         if parts and isinstance(parts[0], Future):
             return instant, [result for future in parts for result in future.result()]
         return instant, parts
+
+
+def _import_invariants(mode: str) -> str:
+    """An import has nobody to show warnings to: invariants are evaluated only where they can
+    refuse a resource (strict mode)."""
+    return "strict" if mode == "strict" else "off"
 
 
 def _write(
@@ -160,20 +166,27 @@ def _write(
     def work(session: WriteSession) -> tuple[int, list[str]]:
         unchanged = 0
         written: list[str] = []
-        currents = session.read_many_for_update([(p.resource["resourceType"], p.resource["id"]) for p in batch])
+        currents = session.read_many_for_update([(p.res_type, p.res_id) for p in batch])
         for item in batch:
-            res_type, res_id = item.resource["resourceType"], item.resource["id"]
+            res_type, res_id = item.res_type, item.res_id
             current = currents.get((res_type, res_id))
             if current is None:
-                session.put(
-                    PendingVersion(res_type, res_id, 1, instant, False, item.content, "PUT"), item.index, replaces=False
+                session.put_rows(
+                    PendingVersion(res_type, res_id, 1, instant, False, item.content, "PUT"), item.rows, replaces=False
                 )
-            elif not current.deleted and _same(current.content, item.resource):
+            elif not current.deleted and _same(current.content, orjson.loads(item.content)):
                 unchanged += 1
                 continue
             else:
                 writes.store(
-                    service, session, res_type, res_id, item.resource, previous=current, method="PUT", instant=instant
+                    service,
+                    session,
+                    res_type,
+                    res_id,
+                    orjson.loads(item.content),
+                    previous=current,
+                    method="PUT",
+                    instant=instant,
                 )
             # A later duplicate in the same batch replaces this version.
             version = current.version_id + 1 if current else 1

@@ -16,7 +16,7 @@ from lifeline.fhir import writes
 from lifeline.fhir.errors import BadRequest, FhirError, Issue
 from lifeline.fhir.ids import check_id
 from lifeline.search.extract import extract_index
-from lifeline.search.index_rows import IndexEntries
+from lifeline.storage.write_session import IndexRows, index_rows
 
 if TYPE_CHECKING:
     from lifeline.fhir.validation import Validator
@@ -28,9 +28,10 @@ _CONTENT_IDS = uuid.UUID("5f0c1d1e-3b52-4c7e-9a43-6c1b1f0e7a11")
 @dataclass
 class Prepared:
     where: str
-    resource: dict[str, Any]  # as given, with an id
-    content: str  # stamped as version 1 at the batch's instant
-    index: IndexEntries
+    res_type: str
+    res_id: str
+    content: str  # stamped as version 1 at the batch's instant (the resource travels only as this)
+    rows: IndexRows  # its search-index rows: plain tuples, cheap to send between processes
 
 
 @dataclass
@@ -65,7 +66,8 @@ class Preparer:
         except FhirError as error:
             return Rejected(where, error.message, error.issues)
         stamped = writes.stamp(resource, resource["id"], 1, instant)
-        return Prepared(where, resource, orjson.dumps(stamped).decode(), extract_index(stamped, self.registry))
+        rows = index_rows((res_type, resource["id"]), extract_index(stamped, self.registry))
+        return Prepared(where, res_type, resource["id"], orjson.dumps(stamped).decode(), rows)
 
 
 _worker: Preparer | None = None

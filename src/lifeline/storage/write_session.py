@@ -9,7 +9,7 @@ transaction always sees its own writes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,6 +83,11 @@ class WriteSession(Session):
 
     def put(self, version: PendingVersion, index: IndexEntries | None, *, replaces: bool) -> None:
         key = (version.res_type, version.res_id)
+        self.put_rows(version, index_rows(key, index) if index is not None else [], replaces=replaces)
+
+    def put_rows(self, version: PendingVersion, rows_by_table: IndexRows, *, replaces: bool) -> None:
+        """`put` with the index already turned into rows (the importer's workers do that)."""
+        key = (version.res_type, version.res_id)
         if key in self._buffered:
             # The same resource twice in one transaction: write the first before replacing it.
             self.flush()
@@ -91,9 +96,8 @@ class WriteSession(Session):
         (self._inserts if version.version_id == 1 else self._upserts).append(row)
         if replaces:
             self._replaced.append(key)
-        if index is not None:
-            for table, rows in _index_rows(key, index):
-                self._index[table].extend(rows)
+        for table, rows in rows_by_table:
+            self._index[table].extend(rows)
         self.pending.append(version)
 
     def flush(self) -> None:
@@ -200,14 +204,21 @@ class WriteSession(Session):
         )
 
 
-def _index_rows(key: tuple[str, str], index: IndexEntries) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
-    yield "search_string", [(*key, e.param, e.normalized, e.exact) for e in index.strings]
-    yield "search_token", [(*key, e.param, e.system, e.code, e.text) for e in index.tokens]
-    yield "search_date", [(*key, e.param, e.low, e.high) for e in index.dates]
-    yield "search_number", [(*key, e.param, e.value, e.low, e.high) for e in index.numbers]
-    yield (
-        "search_quantity",
-        [(*key, e.param, e.value, e.low, e.high, e.system, e.code, e.unit) for e in index.quantities],
-    )
-    yield "search_reference", [(*key, e.param, e.target_type, e.target_id, e.url) for e in index.references]
-    yield "search_uri", [(*key, e.param, e.value) for e in index.uris]
+IndexRows = list[tuple[str, list[tuple[Any, ...]]]]
+
+
+def index_rows(key: tuple[str, str], index: IndexEntries) -> IndexRows:
+    """A resource's index entries as rows of each index table (plain tuples, cheap to pickle)."""
+    tables: IndexRows = [
+        ("search_string", [(*key, e.param, e.normalized, e.exact) for e in index.strings]),
+        ("search_token", [(*key, e.param, e.system, e.code, e.text) for e in index.tokens]),
+        ("search_date", [(*key, e.param, e.low, e.high) for e in index.dates]),
+        ("search_number", [(*key, e.param, e.value, e.low, e.high) for e in index.numbers]),
+        (
+            "search_quantity",
+            [(*key, e.param, e.value, e.low, e.high, e.system, e.code, e.unit) for e in index.quantities],
+        ),
+        ("search_reference", [(*key, e.param, e.target_type, e.target_id, e.url) for e in index.references]),
+        ("search_uri", [(*key, e.param, e.value) for e in index.uris]),
+    ]
+    return [(table, rows) for table, rows in tables if rows]
