@@ -142,3 +142,14 @@ def test_import_of_a_transaction_bundle(tmp_path):
     )
     result = run("import", str(bundle), "--db", url)
     assert "1 transaction bundles" in result.stderr
+
+
+def test_import_of_gzip_ndjson(tmp_path):
+    import gzip
+
+    url = database_url("sqlite", tmp_path)
+    run("db", "upgrade", "--db", url)
+    source = tmp_path / "patients.ndjson.gz"
+    source.write_bytes(gzip.compress(("\n".join(json.dumps(p) for p in _patients(12)) + "\n").encode()))
+    result = run("import", str(source), "--db", url)
+    assert "12 written" in result.stderr
