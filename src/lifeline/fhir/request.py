@@ -26,6 +26,7 @@ class FhirRequest:
     prefer_return: str = "representation"  # minimal | representation | OperationOutcome
     prefer_handling: str = "lenient"  # lenient | strict
     base: str = "http://localhost/fhir"
+    compartment: tuple[str, str] | None = None  # (type, id) of a compartment search: Patient/1/Observation
     # Filled by the core's pre-transaction step: the validator's warnings for `body`.
     warnings: list[Issue] | None = None
 

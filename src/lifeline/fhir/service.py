@@ -96,6 +96,7 @@ def _modules() -> dict[str, ModuleType]:
         "capabilities": i.capabilities,
         "transaction": i.transaction,
         "$validate": i.validate,  # operations, by name
+        "$everything": i.everything,
     }
 
 

@@ -53,6 +53,10 @@ def parse(method: str, path: str, query: str | list[tuple[str, str]] = "", base:
             request.id, request.interaction, request.operation = parts[1], "operation", parts[2]
         elif n == 4 and parts[2] == "_history" and method == "GET":
             request.id, request.version_id, request.interaction = parts[1], parts[3], "vread"
+        elif (n == 3 and method == "GET") or (n == 4 and parts[3] == "_search" and method == "POST"):
+            # compartment search: Patient/1/Observation (https://hl7.org/fhir/R4/http.html#search)
+            request.compartment = (parts[0], parts[1])
+            request.resource_type, request.interaction = parts[2], "search"
         else:
             raise BadRequest(f"Not a FHIR RESTful URL: {path!r}")
     if not request.interaction:

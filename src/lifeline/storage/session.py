@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from lifeline.storage.dialect import Dialect
+from lifeline.storage.ordering import Page, SortExpression, ordered_query
 from lifeline.storage.records import StoredVersion
 
 
@@ -19,6 +20,13 @@ class Connection(Protocol):
 
 _VERSION_COLUMNS = (
     "res_type, res_id, version_id, last_updated, deleted, {content}, change_seq, method, node_id, write_id"
+)
+
+
+# The columns of a current row, named so that an enclosing query can order by them.
+_ROW_SELECT = (
+    "r.res_type AS res_type, r.res_id AS res_id, r.version_id AS version_id,"
+    " r.last_updated AS last_updated, r.deleted AS deleted, r.{content} AS content"
 )
 
 
@@ -98,17 +106,90 @@ class Session:
     def search(
         self, res_type: str | None, where: str, params: Sequence[Any], *, after_key: str | None, limit: int
     ) -> list[StoredVersion]:
-        """Current, non-deleted resources matching `where` (over alias r), ordered by type and id."""
+        """Current, non-deleted resources matching `where` (over alias r), ordered by type and id;
+        `after_key` ("Type/id") is where the previous page ended."""
+        after = after_key.split("/", 1) if after_key is not None else None
+        return [v for v, _ in self.search_page(res_type, where, params, (), Page(after=after, limit=limit))]
+
+    def search_page(
+        self,
+        res_type: str | None,
+        where: str,
+        params: Sequence[Any],
+        order: Sequence[SortExpression],
+        page: Page,
+    ) -> list[tuple[StoredVersion, list[Any]]]:
+        """One page of current, non-deleted resources matching `where` in the order of the sort
+        keys then type and id, each with its position (sort values, type, id) for a cursor."""
         conditions, args = self._search_conditions(res_type, where, params)
-        if after_key is not None:
-            conditions.append("(r.res_type || '/' || r.res_id) > ?")
-            args.append(after_key)
-        rows = self._all(
-            f"SELECT {current_columns(self.dialect, 'r')} FROM resource r WHERE {' AND '.join(conditions)}"
-            " ORDER BY r.res_type || '/' || r.res_id LIMIT ?",
-            [*args, limit],
+        query = ordered_query(
+            _ROW_SELECT.format(content=self.dialect.json_out),
+            f"resource r WHERE {' AND '.join(conditions)}",
+            args,
+            order,
+            page,
+            fixed_type=res_type is not None,
         )
-        return [current_from_row(r) for r in rows]
+        rows = self._all(query.sql, query.args)
+        if page.backwards:
+            rows.reverse()
+        return [(current_from_row(r), [*r[6 : 6 + query.keys], r[0], r[1]]) for r in rows]
+
+    def read_many(self, keys: Sequence[tuple[str, str]]) -> list[StoredVersion]:
+        """The current, non-deleted resources among `keys` (in no particular order)."""
+        found: list[StoredVersion] = []
+        for start in range(0, len(keys), 200):
+            chunk = keys[start : start + 200]
+            marks = ", ".join("(?, ?)" for _ in chunk)
+            rows = self._all(
+                f"SELECT {current_columns(self.dialect)} FROM resource"
+                f" WHERE NOT deleted AND (res_type, res_id) IN (VALUES {marks})",
+                [v for key in chunk for v in key],
+            )
+            found += [current_from_row(r) for r in rows]
+        return found
+
+    def references_from(
+        self, sources: Sequence[tuple[str, str]], params: Sequence[str] | None, target_type: str | None
+    ) -> list[tuple[str, str]]:
+        """The local resources (type, id) that `sources` point at through the reference
+        parameters `params` (None: any), optionally only those of `target_type` (_include)."""
+        found: list[tuple[str, str]] = []
+        for start in range(0, len(sources), 200):
+            chunk = sources[start : start + 200]
+            sql = (
+                "SELECT DISTINCT s.target_type, s.target_id FROM search_reference s"
+                f" WHERE (s.res_type, s.res_id) IN (VALUES {', '.join('(?, ?)' for _ in chunk)})"
+                " AND s.target_type IS NOT NULL AND s.target_id IS NOT NULL"
+            )
+            args: list[Any] = [v for key in chunk for v in key]
+            if params is not None:
+                sql += f" AND s.param IN ({', '.join('?' for _ in params)})"
+                args += params
+            if target_type is not None:
+                sql += " AND s.target_type = ?"
+                args.append(target_type)
+            found += [(r[0], r[1]) for r in self._all(sql, args)]
+        return found
+
+    def references_to(
+        self, targets: Sequence[tuple[str, str]], source_type: str, params: Sequence[str] | None
+    ) -> list[tuple[str, str]]:
+        """The resources of `source_type` that point at any of `targets` through the reference
+        parameters `params` (None: any) (_revinclude)."""
+        found: list[tuple[str, str]] = []
+        for start in range(0, len(targets), 200):
+            chunk = targets[start : start + 200]
+            sql = (
+                "SELECT DISTINCT s.res_type, s.res_id FROM search_reference s WHERE s.res_type = ?"
+                f" AND (s.target_type, s.target_id) IN (VALUES {', '.join('(?, ?)' for _ in chunk)})"
+            )
+            args: list[Any] = [source_type, *(v for key in chunk for v in key)]
+            if params is not None:
+                sql += f" AND s.param IN ({', '.join('?' for _ in params)})"
+                args += params
+            found += [(r[0], r[1]) for r in self._all(sql, args)]
+        return found
 
     def count(self, res_type: str | None, where: str, params: Sequence[Any]) -> int:
         conditions, args = self._search_conditions(res_type, where, params)

@@ -26,6 +26,27 @@ TYPE_INTERACTIONS = [
     "search-type",
 ]
 SYSTEM_INTERACTIONS = ["transaction", "batch", "search-system", "history-system"]
+_EVERYTHING = [{"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"}]
+
+
+def _reference_params(service: FhirService, res_type: str) -> list[str]:
+    params = service.registry.params_for(res_type).values()
+    return sorted(p.code for p in params if p.type == "reference")
+
+
+def _includes(service: FhirService, res_type: str) -> list[str]:
+    """The _include values a search of this type accepts (each also with :iterate)."""
+    return ["*", *(f"{res_type}:{code}" for code in _reference_params(service, res_type))]
+
+
+def _revincludes(service: FhirService, res_type: str) -> list[str]:
+    """The _revinclude values that can find resources pointing at this type."""
+    out = []
+    for source in sorted(service.registry.resource_types):
+        for param in service.registry.params_for(source).values():
+            if param.type == "reference" and res_type in param.targets:
+                out.append(f"{source}:{param.code}")
+    return sorted(out)
 
 
 def handle(service: FhirService, request: FhirRequest) -> FhirResponse:
@@ -57,8 +78,11 @@ def _statement(service: FhirService, date: str) -> dict[str, Any]:
                     for p in sorted(params.values(), key=lambda p: p.code)
                     if p.url
                 ],
+                "searchInclude": _includes(service, res_type),
+                "searchRevInclude": _revincludes(service, res_type),
                 "operation": [
-                    {"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"}
+                    {"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"},
+                    *(_EVERYTHING if res_type == "Patient" else []),
                 ],
             }
         )
@@ -77,6 +101,7 @@ def _statement(service: FhirService, date: str) -> dict[str, Any]:
                 "mode": "server",
                 "resource": resources,
                 "interaction": [{"code": code} for code in SYSTEM_INTERACTIONS],
+                "compartment": ["http://hl7.org/fhir/CompartmentDefinition/patient"],
             }
         ],
     }

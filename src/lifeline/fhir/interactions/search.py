@@ -1,12 +1,15 @@
-"""search: GET/POST [base]/[type]?params and system-level search (https://hl7.org/fhir/R4/search.html).
+"""search: GET/POST [base]/[type]?params, system-level and compartment search (https://hl7.org/fhir/R4/search.html).
 
-Matching is compiled by lifeline.search.query into SQL over the typed index tables. Results are
-ordered by type and id and paged by an opaque keyset cursor, so a walk over a stable set neither
-repeats nor skips a resource while others write.
+Matching is compiled by lifeline.search.query into SQL over the typed index tables; the result
+side (order, paging, includes, partial resources) is lifeline.search.results. Every page is
+keyset-paged by an opaque cursor holding the position of its last (or first) row, so a walk over
+a stable set neither repeats nor skips a resource while others write. `Patient/{id}/$everything`
+(interactions/everything.py) pages through the same `searchset`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -14,64 +17,185 @@ import orjson
 from lifeline.fhir import paging
 from lifeline.fhir.errors import BadRequest, Issue
 from lifeline.fhir.request import FhirRequest, FhirResponse
+from lifeline.search.results.include import IncludeRule, parse_includes, resolve
+from lifeline.search.results.order import parse_sort
+from lifeline.search.results.summary import Selection, apply, parse_selection
+from lifeline.storage.ordering import Page, SortExpression
 
 if TYPE_CHECKING:
     from lifeline.fhir.service import FhirService
+    from lifeline.storage.records import StoredVersion
 
-# The result parameters this module honours; the others (_sort, _include, _summary, ...) come
-# with the search issue and are reported as unsupported rather than silently ignored.
-_HANDLED = frozenset({"_count", "_page", "_total", "_format", "_pretty"})
+# Result parameters honoured here; the other ones (_contained, _containedType, _offset) are
+# reported as unsupported rather than silently ignored.
+HANDLED = frozenset(
+    {"_count", "_page", "_total", "_format", "_pretty", "_sort", "_include", "_revinclude", "_summary", "_elements"}
+)
+
+
+@dataclass
+class SearchPlan:
+    """Everything a search page needs, parsed and checked before the database is touched."""
+
+    res_type: str | None
+    where: str
+    args: list[Any]
+    path: str  # the URL path of the links, relative to the base
+    count: int
+    total_mode: str
+    page: Page
+    order: list[SortExpression] = field(default_factory=list)
+    includes: list[IncludeRule] = field(default_factory=list)
+    selection: Selection = field(default_factory=Selection)
+    issues: list[Issue] = field(default_factory=list)
+    paged: bool = False  # a cursor was given: not the first page
+    # $everything: also return what the page references among these types (mode include)
+    referenced_types: frozenset[str] | None = None
 
 
 def handle(service: FhirService, request: FhirRequest) -> FhirResponse:
-    from lifeline.search.query import RESULT_PARAMETERS, compile_where, parse_query
+    from lifeline.search.query import compile_where, parse_query
+    from lifeline.search.query.compartment import check_compartment, member_condition
 
     res_type = request.resource_type
-    params = dict(request.params)
-    count = paging.count_param(params.get("_count"), service.settings.default_count, service.settings.max_count)
-    total_mode = params.get("_total", "accurate")
+    clauses, unknown = parse_query(res_type or "Resource", request.params, service.registry)
+    where, args = compile_where(res_type or "Resource", clauses, service.registry)
+    path = res_type or ""
+    if request.compartment is not None:
+        compartment_type, compartment_id = request.compartment
+        check_compartment(compartment_type)
+        if res_type is None:
+            raise BadRequest("Compartment search needs a resource type: Patient/{id}/Observation")
+        member, member_args = member_condition(res_type, compartment_id, service.registry)
+        where, args = f"{member} AND ({where})", [*member_args, *args]
+        path = f"{compartment_type}/{compartment_id}/{res_type}"
+    plan = plan_search(service, request, res_type, where, args, path, unknown)
+    return FhirResponse(200, resource=searchset(service, request, plan))
+
+
+def plan_search(
+    service: FhirService,
+    request: FhirRequest,
+    res_type: str | None,
+    where: str,
+    args: list[Any],
+    path: str,
+    unknown: list[str],
+) -> SearchPlan:
+    """Parse and check the result parameters; unknown ones are warnings, or a 400 when strict."""
+    from lifeline.search.query import RESULT_PARAMETERS
+
+    values: dict[str, list[str]] = {}
+    for name, value in request.params:
+        values.setdefault(name.partition(":")[0], []).append(value)
+    first = {name: v[0] for name, v in values.items()}
+    count = paging.count_param(first.get("_count"), service.settings.default_count, service.settings.max_count)
+    total_mode = first.get("_total", "accurate")
     if total_mode not in ("none", "estimate", "accurate"):
         raise BadRequest(f"_total must be none, estimate or accurate, not {total_mode!r}")
-    after = paging.decode_cursor(params["_page"]).get("after") if "_page" in params else None
-    clauses, unknown = parse_query(res_type or "Resource", request.params, service.registry)
-    unknown += [k for k, _ in request.params if k in RESULT_PARAMETERS and k not in _HANDLED and k not in unknown]
+    page = Page(limit=count + 1)
+    paged = "_page" in first
+    if paged:
+        cursor = paging.decode_cursor(first["_page"])
+        position = cursor.get("after", cursor.get("before"))
+        if not isinstance(position, list):
+            raise BadRequest("The paging cursor is not valid; follow the Bundle's links as given")
+        page = Page(after=position, limit=count + 1) if "after" in cursor else Page(before=position, limit=count + 1)
+    order = parse_sort(res_type, values.get("_sort", []), service.registry)
+    if (
+        page.after is not None
+        and len(page.after) != len(order) + 2
+        or (page.before is not None and len(page.before) != len(order) + 2)
+    ):
+        raise BadRequest("The paging cursor does not belong to this search; follow the Bundle's links as given")
+    includes, unknown_includes = parse_includes(res_type, request.params, service.registry)
+    unknown = [
+        *unknown,
+        *unknown_includes,
+        *(k for k, _ in request.params if k in RESULT_PARAMETERS and k not in HANDLED and k not in unknown),
+    ]
     issues = [
         Issue("warning", "not-supported", f"Unknown or unsupported search parameter {name!r} was ignored")
         for name in unknown
     ]
     if unknown and request.prefer_handling == "strict":
         raise BadRequest(f"Unknown or unsupported search parameter(s): {', '.join(unknown)}", issues)
-    where, args = compile_where(res_type or "Resource", clauses, service.registry)
+    selection = parse_selection(values.get("_summary", []), values.get("_elements", []))
+    return SearchPlan(
+        res_type, where, args, path, count, total_mode, page, order, includes, selection, issues, paged=paged
+    )
+
+
+def searchset(service: FhirService, request: FhirRequest, plan: SearchPlan) -> dict[str, Any]:
+    """The searchset Bundle of one page of `plan`."""
     with service.repo.reading(snapshot=True) as session:
-        rows = session.search(
-            res_type, where, args, after_key=after if isinstance(after, str) else None, limit=count + 1
-        )
-        total = session.count(res_type, where, args) if total_mode != "none" else None
-    path = res_type or ""
-    kept = [(k, v) for k, v in request.params if k != "_page"]
-    links = [paging.link("self", request.base, path, request.params)]
-    if len(rows) > count and count > 0:
-        last = rows[count - 1]
-        token = paging.encode_cursor({"after": f"{last.res_type}/{last.res_id}"})
-        links.append(paging.link("next", request.base, path, [*kept, ("_page", token)]))
-    entries: list[dict[str, Any]] = [
-        {
-            "fullUrl": f"{request.base}/{r.res_type}/{r.res_id}",
-            "resource": orjson.Fragment(r.content or "{}"),
-            "search": {"mode": "match"},
-        }
-        for r in rows[:count]
-    ]
-    if issues:
-        entries.append(
-            {
-                "resource": {"resourceType": "OperationOutcome", "issue": [i.to_fhir() for i in issues]},
-                "search": {"mode": "outcome"},
-            }
-        )
+        if plan.count == 0 or plan.selection.count_only:
+            rows: list[tuple[StoredVersion, list[Any]]] = []
+        else:
+            rows = session.search_page(plan.res_type, plan.where, plan.args, plan.order, plan.page)
+        more = len(rows) > plan.count
+        if more:
+            rows = rows[1:] if plan.page.backwards else rows[: plan.count]
+        matches = [stored for stored, _ in rows]
+        included = resolve(session, matches, plan.includes)
+        if plan.referenced_types is not None:
+            included += _referenced(session, matches, plan.referenced_types)
+        total: int | None = None
+        if plan.selection.count_only or plan.total_mode == "accurate":
+            complete = not plan.paged and not more and plan.count > 0 and not plan.selection.count_only
+            total = len(rows) if complete else session.count(plan.res_type, plan.where, plan.args)
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
     if total is not None:
         bundle["total"] = total
-    bundle["link"] = links
+    bundle["link"] = _links(request, plan, rows, more)
+    entries = [_entry(request.base, stored, "match", plan.selection) for stored in matches]
+    entries += [_entry(request.base, stored, "include", plan.selection) for stored in included]
+    if plan.issues:
+        entries.append(
+            {
+                "resource": {"resourceType": "OperationOutcome", "issue": [i.to_fhir() for i in plan.issues]},
+                "search": {"mode": "outcome"},
+            }
+        )
     bundle["entry"] = entries
-    return FhirResponse(200, resource=bundle)
+    return bundle
+
+
+def _referenced(session: Any, matches: list[StoredVersion], types: frozenset[str]) -> list[StoredVersion]:
+    keys = [(m.res_type, m.res_id) for m in matches]
+    targets = sorted({k for k in session.references_from(keys, None, None) if k[0] in types})
+    found: list[StoredVersion] = session.read_many(targets)
+    return sorted(found, key=lambda v: (v.res_type, v.res_id))
+
+
+def _entry(base: str, stored: StoredVersion, mode: str, selection: Selection) -> dict[str, Any]:
+    content: Any = orjson.Fragment(stored.content or "{}")
+    if not selection.whole:
+        content = apply(selection, orjson.loads(stored.content or "{}"))
+    return {
+        "fullUrl": f"{base}/{stored.res_type}/{stored.res_id}",
+        "resource": content,
+        "search": {"mode": mode},
+    }
+
+
+def _links(
+    request: FhirRequest, plan: SearchPlan, rows: list[tuple[StoredVersion, list[Any]]], more: bool
+) -> list[dict[str, str]]:
+    kept = [(k, v) for k, v in request.params if k != "_page"]
+    links = [paging.link("self", request.base, plan.path, request.params)]
+    if plan.paged:
+        links.append(paging.link("first", request.base, plan.path, kept))
+    if plan.count == 0:
+        return links
+    first_position = rows[0][1] if rows else (plan.page.after or plan.page.before)
+    last_position = rows[-1][1] if rows else (plan.page.before or plan.page.after)
+    has_previous = more if plan.page.backwards else plan.paged
+    has_next = plan.page.backwards or more
+    if has_previous and first_position is not None:
+        token = paging.encode_cursor({"before": first_position})
+        links.append(paging.link("previous", request.base, plan.path, [*kept, ("_page", token)]))
+    if has_next and last_position is not None:
+        token = paging.encode_cursor({"after": last_position})
+        links.append(paging.link("next", request.base, plan.path, [*kept, ("_page", token)]))
+    return links

@@ -1,0 +1,111 @@
+"""`_include` and `_revinclude`: resources returned beside the matches (https://hl7.org/fhir/R4/search.html#include).
+
+- `_include=Observation:subject` adds what the matched Observations' `subject` points at;
+  `_include=Observation:subject:Patient` only the Patients; `_include=*` every local target.
+- `_revinclude=Provenance:target` adds the Provenances that point at a match;
+  `_revinclude=Provenance:target:Patient` only those pointing at matched Patients.
+- `:iterate` (and R3's `:recurse`) applies the rule again to what was included, round after round,
+  until nothing new comes or the limits below are reached.
+
+Targets are found in the reference index (search_reference), so an include costs one indexed
+query per rule and round, whatever the page size. Only local, current, non-deleted resources are
+included; each resource appears once in a page, as a match if it is one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lifeline.fhir.errors import BadRequest
+from lifeline.search.registry import SearchRegistry
+from lifeline.storage.records import StoredVersion
+from lifeline.storage.session import Session
+
+MAX_ROUNDS = 5  # iterate rounds after the first
+MAX_INCLUDED = 1000  # resources included in one page
+
+
+@dataclass(frozen=True)
+class IncludeRule:
+    reverse: bool  # _revinclude
+    source_type: str  # the type holding the reference
+    params: tuple[str, ...] | None  # None: every reference parameter (`*`)
+    target_type: str | None
+    iterate: bool
+
+    @property
+    def text(self) -> str:
+        name = "_revinclude" if self.reverse else "_include"
+        return f"{name}{':iterate' if self.iterate else ''}"
+
+
+def parse_includes(
+    resource_type: str | None, params: list[tuple[str, str]], registry: SearchRegistry
+) -> tuple[list[IncludeRule], list[str]]:
+    """The include rules of a request and the names of those that name an unknown parameter
+    (reported like unknown search parameters); a malformed value is a 400."""
+    rules: list[IncludeRule] = []
+    unknown: list[str] = []
+    for name, value in params:
+        base, _, modifier = name.partition(":")
+        if base not in ("_include", "_revinclude"):
+            continue
+        if modifier not in ("", "iterate", "recurse"):
+            raise BadRequest(f"{base} takes the modifier :iterate only, not :{modifier}")
+        reverse = base == "_revinclude"
+        iterate = modifier != ""
+        if value == "*" and not reverse:
+            if resource_type is not None:
+                rules.append(IncludeRule(False, resource_type, None, None, iterate))
+            continue
+        parts = value.split(":")
+        if len(parts) not in (2, 3) or not all(parts):
+            raise BadRequest(f"{name}={value!r}: expected SourceType:parameter[:TargetType]")
+        source, code = parts[0], parts[1]
+        target = parts[2] if len(parts) == 3 else None
+        if source not in registry.resource_types or (target is not None and target not in registry.resource_types):
+            raise BadRequest(f"{name}={value!r}: unknown resource type")
+        if code == "*":
+            rules.append(IncludeRule(reverse, source, None, target, iterate))
+            continue
+        param = registry.get(source, code)
+        if param is None or param.type != "reference":
+            unknown.append(f"{name}={value}")
+            continue
+        if target is not None and param.targets and target not in param.targets:
+            raise BadRequest(f"{name}={value!r}: {target} is not a target of {source}.{code}")
+        rules.append(IncludeRule(reverse, source, (code,), target, iterate))
+    return rules, unknown
+
+
+def resolve(session: Session, matches: list[StoredVersion], rules: list[IncludeRule]) -> list[StoredVersion]:
+    """The resources the rules add to a page of matches, without duplicates."""
+    if not rules:
+        return []
+    seen = {(m.res_type, m.res_id) for m in matches}
+    frontier = sorted(seen)
+    included: list[StoredVersion] = []
+    for round_number in range(MAX_ROUNDS + 1):
+        active = [r for r in rules if r.iterate or round_number == 0]
+        if not active or not frontier:
+            break
+        wanted: set[tuple[str, str]] = set()
+        for rule in active:
+            wanted.update(_follow(session, rule, frontier))
+        fresh = sorted(wanted - seen)[: MAX_INCLUDED - len(included)]
+        found = session.read_many(fresh)
+        found.sort(key=lambda v: (v.res_type, v.res_id))
+        included += found
+        seen.update(fresh)
+        frontier = [(v.res_type, v.res_id) for v in found]
+        if len(included) >= MAX_INCLUDED:
+            break
+    return included
+
+
+def _follow(session: Session, rule: IncludeRule, frontier: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    if rule.reverse:
+        targets = [k for k in frontier if rule.target_type is None or k[0] == rule.target_type]
+        return session.references_to(targets, rule.source_type, rule.params) if targets else []
+    sources = [k for k in frontier if k[0] == rule.source_type]
+    return session.references_from(sources, rule.params, rule.target_type) if sources else []

@@ -1,0 +1,121 @@
+"""Ordered, keyset-paged search results: the SQL of `_sort` and of next/previous page cursors.
+
+A search page is "the first `limit` matches after (or before) position P" in one total order:
+the sort keys, then type and id. A position is the list of those values taken from the last (or
+first) row of the page before, so a walk over a stable set of matches neither repeats nor skips a
+resource however many others are written meanwhile (an OFFSET would shift under such writes).
+
+A sort key is any scalar SQL expression over the `resource` row `r` (search.results.order builds
+them from the index tables). A resource without a value sorts last in either direction; every
+key is therefore compared as the pair (value is missing, value).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SortExpression:
+    sql: str  # a scalar expression over `resource r`
+    args: tuple[Any, ...] = ()
+    descending: bool = False
+
+
+@dataclass
+class Page:
+    """Where a page starts: after a position (next pages) or before one (previous pages)."""
+
+    after: list[Any] | None = None
+    before: list[Any] | None = None
+    limit: int = 20
+
+    @property
+    def backwards(self) -> bool:
+        return self.before is not None
+
+
+@dataclass
+class OrderedQuery:
+    """The SQL of one page: SELECT … ORDER BY … LIMIT, its arguments, and the number of key columns."""
+
+    sql: str
+    args: list[Any] = field(default_factory=list)
+    keys: int = 0
+
+
+def _later(columns: Sequence[tuple[str, bool]], values: Sequence[Any], backwards: bool) -> tuple[str, list[Any]]:
+    """Rows strictly after `values` in the order of `columns` (strictly before when backwards)."""
+    levels: list[str] = []
+    args: list[Any] = []
+    for level, (expr, descending) in enumerate(columns):
+        parts = [f"{e} = ?" for e, _ in columns[:level]]
+        args.extend(values[:level])
+        op = "<" if descending != backwards else ">"
+        parts.append(f"{expr} {op} ?")
+        args.append(values[level])
+        levels.append("(" + " AND ".join(parts) + ")")
+    return "(" + " OR ".join(levels) + ")", args
+
+
+def ordered_query(
+    select: str,
+    source: str,
+    where_args: Sequence[Any],
+    order: Sequence[SortExpression],
+    page: Page,
+    *,
+    fixed_type: bool,
+) -> OrderedQuery:
+    """`SELECT {select} FROM {source}` (source includes its WHERE) ordered and paged.
+
+    `select` names the row columns (aliased, so the outer query can order by them); each sort key
+    adds a column k0, k1, … whose values the caller keeps for the cursor. With `fixed_type` (a
+    search of one type) the type is left out of the order.
+    """
+    position = page.before if page.backwards else page.after
+    key_columns = ", ".join(f"({k.sql}) AS k{i}" for i, k in enumerate(order))
+    inner_args = [a for k in order for a in k.args] + list(where_args)
+    inner = f"SELECT {select}{', ' + key_columns if key_columns else ''} FROM {source}"
+    columns: list[tuple[str, bool]] = []
+    values: list[Any] = []
+    if position is not None and len(position) != len(order) + 2:
+        raise ValueError("cursor position does not fit the sort")
+    for i, key in enumerate(order):
+        missing = f"CASE WHEN t.k{i} IS NULL THEN 1 ELSE 0 END"
+        columns.append((missing, False))
+        if position is not None:
+            values.append(1 if position[i] is None else 0)
+            if position[i] is not None:
+                columns.append((f"t.k{i}", key.descending))
+                values.append(position[i])
+    order_by = [
+        part
+        for i, key in enumerate(order)
+        for part in (f"CASE WHEN t.k{i} IS NULL THEN 1 ELSE 0 END", f"t.k{i}{' DESC' if key.descending else ''}")
+    ]
+    if not fixed_type:
+        columns.append(("t.res_type", False))
+        order_by.append("t.res_type")
+        if position is not None:
+            values.append(position[-2])
+    columns.append(("t.res_id", False))
+    order_by.append("t.res_id")
+    if position is not None:
+        values.append(position[-1])
+    if page.backwards:
+        order_by = [_reverse(part) for part in order_by]
+    sql = f"SELECT * FROM ({inner}) t"
+    args = inner_args
+    if position is not None:
+        condition, condition_args = _later(columns, values, page.backwards)
+        sql += f" WHERE {condition}"
+        args = [*args, *condition_args]
+    sql += f" ORDER BY {', '.join(order_by)} LIMIT ?"
+    return OrderedQuery(sql, [*args, page.limit], len(order))
+
+
+def _reverse(part: str) -> str:
+    return part[: -len(" DESC")] if part.endswith(" DESC") else f"{part} DESC"
