@@ -67,6 +67,39 @@ def db_upgrade(db: str = DB_OPTION) -> None:
     console.print(f"schema up to date; applied {applied}" if applied else "schema already up to date")
 
 
+@db_app.command("reindex")
+@clear_errors
+def db_reindex(
+    db: str = DB_OPTION,
+    resource_type: str = typer.Option(None, "--type", help="Only resources of this type"),
+    batch_size: int = typer.Option(500, help="Resources per transaction"),
+) -> None:
+    """Rebuild the search indexes of stored resources (after a definition change); no version is written."""
+    from lifeline.search.reindex import count_to_reindex, reindex
+
+    service = open_service(settings(db=db))
+    try:
+        if resource_type is not None:
+            service.check_type(resource_type)
+        total = count_to_reindex(service.repo, resource_type)
+        with _progress() as progress:
+            task = progress.add_task("reindex", total=total)
+            started = time.monotonic()
+
+            def advance(n: int) -> None:
+                progress.advance(task, n)
+                done = progress.tasks[0].completed
+                rate = done / max(time.monotonic() - started, 1e-6)
+                progress.update(task, description=f"reindex: {rate:,.0f} resources/s")
+
+            stats = reindex(
+                service.repo, service.registry, res_type=resource_type, batch_size=batch_size, on_progress=advance
+            )
+    finally:
+        service.repo.close()
+    console.print(f"re-indexed {stats.resources} resources ({stats.rows} index rows)")
+
+
 @app.command("import")
 @clear_errors
 def import_files(

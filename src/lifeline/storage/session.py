@@ -139,12 +139,9 @@ class Session:
         """The current, non-deleted resources among `keys` (in no particular order)."""
         found: list[StoredVersion] = []
         for start in range(0, len(keys), 200):
-            chunk = keys[start : start + 200]
-            marks = ", ".join("(?, ?)" for _ in chunk)
+            condition, args = keys_condition(keys[start : start + 200], "res_type", "res_id")
             rows = self._all(
-                f"SELECT {current_columns(self.dialect)} FROM resource"
-                f" WHERE NOT deleted AND (res_type, res_id) IN (VALUES {marks})",
-                [v for key in chunk for v in key],
+                f"SELECT {current_columns(self.dialect)} FROM resource WHERE NOT deleted AND {condition}", args
             )
             found += [current_from_row(r) for r in rows]
         return found
@@ -154,42 +151,29 @@ class Session:
     ) -> list[tuple[str, str]]:
         """The local resources (type, id) that `sources` point at through the reference
         parameters `params` (None: any), optionally only those of `target_type` (_include)."""
-        found: list[tuple[str, str]] = []
+        found: set[tuple[str, str]] = set()
         for start in range(0, len(sources), 200):
-            chunk = sources[start : start + 200]
+            condition, args = keys_condition(sources[start : start + 200], "s.res_type", "s.res_id")
             sql = (
-                "SELECT DISTINCT s.target_type, s.target_id FROM search_reference s"
-                f" WHERE (s.res_type, s.res_id) IN (VALUES {', '.join('(?, ?)' for _ in chunk)})"
+                f"SELECT s.target_type, s.target_id FROM search_reference s WHERE {condition}"
                 " AND s.target_type IS NOT NULL AND s.target_id IS NOT NULL"
             )
-            args: list[Any] = [v for key in chunk for v in key]
-            if params is not None:
-                sql += f" AND s.param IN ({', '.join('?' for _ in params)})"
-                args += params
-            if target_type is not None:
-                sql += " AND s.target_type = ?"
-                args.append(target_type)
-            found += [(r[0], r[1]) for r in self._all(sql, args)]
-        return found
+            sql, args = _filter_reference(sql, args, params, target_type)
+            found.update((r[0], r[1]) for r in self._all(sql, args))
+        return sorted(found)
 
     def references_to(
         self, targets: Sequence[tuple[str, str]], source_type: str, params: Sequence[str] | None
     ) -> list[tuple[str, str]]:
         """The resources of `source_type` that point at any of `targets` through the reference
         parameters `params` (None: any) (_revinclude)."""
-        found: list[tuple[str, str]] = []
+        found: set[tuple[str, str]] = set()
         for start in range(0, len(targets), 200):
-            chunk = targets[start : start + 200]
-            sql = (
-                "SELECT DISTINCT s.res_type, s.res_id FROM search_reference s WHERE s.res_type = ?"
-                f" AND (s.target_type, s.target_id) IN (VALUES {', '.join('(?, ?)' for _ in chunk)})"
-            )
-            args: list[Any] = [source_type, *(v for key in chunk for v in key)]
-            if params is not None:
-                sql += f" AND s.param IN ({', '.join('?' for _ in params)})"
-                args += params
-            found += [(r[0], r[1]) for r in self._all(sql, args)]
-        return found
+            condition, args = keys_condition(targets[start : start + 200], "s.target_type", "s.target_id")
+            sql = f"SELECT s.res_type, s.res_id FROM search_reference s WHERE s.res_type = ? AND {condition}"
+            sql, args = _filter_reference(sql, [source_type, *args], params, None)
+            found.update((r[0], r[1]) for r in self._all(sql, args))
+        return sorted(found)
 
     def count(self, res_type: str | None, where: str, params: Sequence[Any]) -> int:
         conditions, args = self._search_conditions(res_type, where, params)
@@ -226,6 +210,33 @@ class Session:
 
     def last_change_seq(self) -> int:
         return int(self._one("SELECT last_seq FROM change_counter WHERE id = 1")[0])
+
+
+def _filter_reference(
+    sql: str, args: list[Any], params: Sequence[str] | None, target_type: str | None
+) -> tuple[str, list[Any]]:
+    if params is not None:
+        sql += f" AND s.param IN ({', '.join('?' for _ in params)})"
+        args = [*args, *params]
+    if target_type is not None:
+        sql += " AND s.target_type = ?"
+        args = [*args, target_type]
+    return sql, args
+
+
+def keys_condition(keys: Sequence[tuple[str, str]], type_column: str, id_column: str) -> tuple[str, list[Any]]:
+    """SQL true for rows whose (type, id) is among `keys`, written per type as
+    `type = ? AND id IN (…)`: SQLite does not use an index for a row-value IN over more than one
+    VALUES row, and scans the whole table instead."""
+    by_type: dict[str, list[str]] = {}
+    for res_type, res_id in keys:
+        by_type.setdefault(res_type, []).append(res_id)
+    parts: list[str] = []
+    args: list[Any] = []
+    for res_type, ids in by_type.items():
+        parts.append(f"({type_column} = ? AND {id_column} IN ({', '.join('?' for _ in ids)}))")
+        args += [res_type, *ids]
+    return ("(" + " OR ".join(parts) + ")" if parts else "1 = 0"), args
 
 
 def current_columns(dialect: Dialect, alias: str = "") -> str:

@@ -52,6 +52,9 @@ class SQLiteRepository(Repository):
         # them off the system-call path.
         conn.execute("PRAGMA cache_size=-65536")
         conn.execute("PRAGMA mmap_size=268435456")
+        # Search compares normalized (already case-folded) values only; a case-sensitive LIKE
+        # lets SQLite turn a prefix LIKE into an index range, as PostgreSQL's pattern_ops index does.
+        conn.execute("PRAGMA case_sensitive_like=ON")
         with self._connections_lock:
             self._connections.append(conn)
         return conn

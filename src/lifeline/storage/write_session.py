@@ -17,7 +17,7 @@ from lifeline.search.index_rows import IndexEntries
 from lifeline.storage.dialect import Dialect
 from lifeline.storage.migrations import INDEX_TABLES
 from lifeline.storage.records import PendingVersion, StoredVersion
-from lifeline.storage.session import Connection, Session, current_columns, current_from_row
+from lifeline.storage.session import Connection, Session, current_columns, current_from_row, keys_condition
 
 _VERSION_COLUMNS = "res_type, res_id, version_id, last_updated, deleted, method, node_id, content"
 _RESOURCE_COLUMNS = "res_type, res_id, version_id, last_updated, deleted, content"
@@ -66,12 +66,9 @@ class WriteSession(Session):
         found: dict[tuple[str, str], StoredVersion] = {}
         unique = list(dict.fromkeys(keys))
         for start in range(0, len(unique), 500):
-            chunk = unique[start : start + 500]
-            pairs = ", ".join("(?, ?)" for _ in chunk)
+            condition, args = keys_condition(unique[start : start + 500], "res_type", "res_id")
             rows = self._all(
-                f"SELECT {current_columns(self.dialect)} FROM resource"
-                f" WHERE (res_type, res_id) IN (VALUES {pairs}){self.dialect.for_update}",
-                [value for key in chunk for value in key],
+                f"SELECT {current_columns(self.dialect)} FROM resource WHERE {condition}{self.dialect.for_update}", args
             )
             for row in rows:
                 found[(row[0], row[1])] = current_from_row(row)
@@ -99,6 +96,15 @@ class WriteSession(Session):
         for table, rows in rows_by_table:
             self._index[table].extend(rows)
         self.pending.append(version)
+
+    def reindex(self, key: tuple[str, str], rows_by_table: IndexRows) -> None:
+        """Replace a stored resource's search-index rows, writing no version (`lifeline db reindex`)."""
+        if key in self._buffered:
+            self.flush()
+        self._buffered.add(key)
+        self._replaced.append(key)
+        for table, rows in rows_by_table:
+            self._index[table].extend(rows)
 
     def flush(self) -> None:
         if self._buffered:

@@ -1,0 +1,468 @@
+"""`python -m bench.search`: search latency and throughput on a generated region of ≥ 1 million
+resources, on SQLite and PostgreSQL, each query beside the same query written by hand in SQL
+against the index tables (the floor), measured in the same run.
+
+Queries (issue 3): (a) Patient by CPR identifier, (b) Patient by name prefix, (c) a patient's
+Observations of one code sorted by date descending, first page, (d) Patient/{id}/$everything
+first page for a patient with 2,000 resources, (e) Observations chained by the patient's CPR.
+Latency is measured through the FHIR core (FhirService.handle plus JSON serialisation: what the
+server does for a request, without HTTP) and through HTTP with one client; throughput of (b)
+with 16 concurrent HTTP clients (wrk) against `lifeline serve --workers 2`.
+
+Usage: python -m bench.search [--patients 10000] [--backends sqlite,postgresql] [--samples 200]
+The region is generated once into bench/results/region-N and imported once per backend (kept in
+bench/results/search-N.db and the PostgreSQL schema bench_search_N; --fresh re-imports).
+Results: bench/results/search.json; docs/benchmarks.md records them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import orjson
+import psycopg
+from rich.console import Console
+from rich.table import Table
+
+from bench.__main__ import _free_port, _machine, _settle, _wait
+from bench.wrk import run_wrk
+from lifeline.config import Settings
+from lifeline.fhir.request import FhirRequest
+from lifeline.fhir.service import FhirService
+from lifeline.search.registry import default_registry
+from lifeline.storage import open_repository
+
+HERE = Path(__file__).parent
+RESULTS = HERE / "results"
+PG_URL = os.environ.get("LIFELINE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+CPR = "urn:oid:1.2.208.176.1.2"
+HEAVY = "bench-heavy-patient"
+HEAVY_CPR = "0101709996"
+LOINC = "http://loinc.org"
+console = Console()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.search")
+    parser.add_argument("--patients", type=int, default=10_000)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--fresh", action="store_true", help="re-import even if the database is there")
+    args = parser.parse_args()
+    RESULTS.mkdir(exist_ok=True)
+    region = _region(args.patients)
+    results: dict[str, Any] = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": _machine(),
+        "patients": args.patients,
+        "backends": {},
+    }
+    for backend in args.backends.split(","):
+        results["backends"][backend] = _bench_backend(backend, region, args)
+        (RESULTS / "search.json").write_text(json.dumps(results, indent=2))
+    _print(results)
+
+
+def _region(patients: int) -> Path:
+    """The generated region (NDJSON per type) plus one patient with 2,000 resources."""
+    out = RESULTS / f"region-{patients}"
+    if not (out / "Patient.ndjson").exists():
+        console.print(f"generating a region of {patients} patients into {out}")
+        subprocess.run(
+            [sys.executable, "-m", "lifeline.cli", "generate", "--patients", str(patients), "--seed", "7",
+             "--today", "2026-11-22", "--out", str(out)],
+            check=True,
+        )  # fmt: skip
+    heavy = out / "zz-heavy-patient.ndjson"
+    if not heavy.exists():
+        heavy.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in _heavy_patient()))
+    return out
+
+
+def _heavy_patient() -> list[dict[str, Any]]:
+    """A long-ill patient with 2,000 resources in their compartment, for $everything."""
+    rng = random.Random(11)
+    subject = {"reference": f"Patient/{HEAVY}"}
+    out: list[dict[str, Any]] = [
+        {
+            "resourceType": "Patient",
+            "id": HEAVY,
+            "identifier": [{"system": CPR, "value": HEAVY_CPR}],
+            "name": [{"family": "Kronisk", "given": ["Karen"]}],
+            "gender": "female",
+            "birthDate": "1970-01-01",
+        }
+    ]
+    for n in range(200):
+        out.append(
+            {
+                "resourceType": "Encounter",
+                "id": f"{HEAVY}-enc{n}",
+                "status": "finished",
+                "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+                "subject": subject,
+                "period": {"start": f"20{10 + n // 20:02d}-{1 + n % 12:02d}-10T09:00:00+01:00"},
+            }
+        )
+    for n in range(1799):
+        code = ["2345-7", "718-7", "2160-0", "8867-4"][n % 4]
+        out.append(
+            {
+                "resourceType": "Observation",
+                "id": f"{HEAVY}-obs{n}",
+                "status": "final",
+                "code": {"coding": [{"system": LOINC, "code": code}]},
+                "subject": subject,
+                "encounter": {"reference": f"Encounter/{HEAVY}-enc{n % 200}"},
+                "effectiveDateTime": f"20{10 + n // 120:02d}-{1 + n % 12:02d}-{1 + n % 28:02d}T08:00:00+01:00",
+                "valueQuantity": {"value": round(rng.uniform(3, 12), 1), "unit": "mmol/L"},
+            }
+        )
+    return out
+
+
+def _database(backend: str, patients: int) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{RESULTS / f'search-{patients}.db'}"
+    return f"{PG_URL}?schema=bench_search_{patients}"
+
+
+def _bench_backend(backend: str, region: Path, args: argparse.Namespace) -> dict[str, Any]:
+    url = _database(backend, args.patients)
+    repo = open_repository(url)
+    if args.fresh and hasattr(repo, "drop_schema"):
+        repo.drop_schema()
+        repo.close()
+        repo = open_repository(url)
+    elif args.fresh and backend == "sqlite":
+        repo.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{url[len('sqlite:///') :]}{suffix}").unlink(missing_ok=True)
+        repo = open_repository(url)
+    repo.migrate()
+    with repo.reading() as session:
+        stored = session.count_current()
+    repo.close()
+    result: dict[str, Any] = {}
+    if stored == 0:
+        files = sorted(str(p) for p in region.glob("*.ndjson*"))
+        console.print(f"[bold]{backend}[/]: importing {region}")
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "lifeline.cli", "import", *files, "--db", url], check=True)
+        seconds = time.perf_counter() - started
+        repo = open_repository(url)
+        with repo.reading() as session:
+            stored = session.count_current()
+        repo.close()
+        result["import_per_s"] = stored / seconds
+        _settle(url)
+    result["resources"] = stored
+    console.print(f"[bold]{backend}[/]: {stored:,} resources")
+    samples = _samples(url, args.samples)
+    service = FhirService(open_repository(url), Settings(db=url))
+    floor = _Floor(url)
+    queries = _queries(samples)
+    result["queries"] = {}
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "lifeline.cli", "serve", "--db", url, "--port", str(port), "--workers", "2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait(port)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}/fhir", timeout=30) as http:
+            for name, (requests, floor_calls) in queries.items():
+                core = _latencies(lambda r: orjson.dumps(service.handle(r).resource), requests)
+                raw = _latencies(lambda call: floor.run(*call), floor_calls)
+                web = _latencies(lambda r: _get(http, r), requests)
+                figures = {
+                    "core_p50_ms": _pct(core, 50),
+                    "core_p95_ms": _pct(core, 95),
+                    "http_p50_ms": _pct(web, 50),
+                    "http_p95_ms": _pct(web, 95),
+                    "floor_p50_ms": _pct(raw, 50),
+                    "floor_p95_ms": _pct(raw, 95),
+                }
+                figures["core_to_floor_p95"] = figures["core_p95_ms"] / figures["floor_p95_ms"]
+                result["queries"][name] = figures
+                console.print(
+                    f"  {name}: core p50 {figures['core_p50_ms']:.2f} p95 {figures['core_p95_ms']:.2f} ms,"
+                    f" http p95 {figures['http_p95_ms']:.2f} ms, floor p95 {figures['floor_p95_ms']:.2f} ms"
+                    f" ({figures['core_to_floor_p95']:.1f}x)"
+                )
+        prefixes = RESULTS / "name-prefixes.txt"
+        prefixes.write_text("\n".join(quote(p) for p in samples["prefixes"]) + "\n")
+        env = {**os.environ, "PREFIXES": str(prefixes)}
+        base = f"http://127.0.0.1:{port}"
+        run_wrk(base, HERE / "wrk" / "search_name.lua", 5, env)  # warm-up
+        load = run_wrk(base, HERE / "wrk" / "search_name.lua", args.seconds, env)
+        result["name_search_16_clients"] = {"per_s": load.rate, "p50_ms": load.p50_ms, "p99_ms": load.p99_ms}
+        console.print(f"  (b) under 16 clients: {load.rate:,.0f} searches/s, p99 {load.p99_ms:.1f} ms")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        service.repo.close()
+        floor.close()
+    return result
+
+
+def _get(http: httpx.Client, request: FhirRequest) -> None:
+    path = request.resource_type or ""
+    if request.id:
+        path += f"/{request.id}"
+    if request.operation:
+        path += f"/{request.operation}"
+    response = http.get(path, params=request.params)
+    if response.status_code != 200:
+        raise SystemExit(f"{path} {request.params}: {response.status_code} {response.text[:300]}")
+
+
+def _samples(url: str, n: int) -> dict[str, list[Any]]:
+    """Random patients (id, CPR), name prefixes and (patient, observation code) pairs, drawn once."""
+    rng = random.Random(3)
+    with _connect(url) as run:
+        patients = run(
+            "SELECT s.res_id, s.code FROM search_token s WHERE s.res_type = 'Patient' AND s.param = 'identifier'"
+            " AND s.system = ?",
+            (CPR,),
+        )
+        names = run("SELECT normalized FROM search_string WHERE res_type = 'Patient' AND param = 'name'", ())
+        pairs = run(
+            "SELECT s.target_id, t.system, t.code FROM search_reference s JOIN search_token t"
+            " ON t.res_type = s.res_type AND t.res_id = s.res_id AND t.param = 'code'"
+            " WHERE s.res_type = 'Observation' AND s.param = 'subject' AND s.target_type = 'Patient'"
+            " AND t.system IS NOT NULL AND s.target_id != ?",
+            (HEAVY,),
+        )
+    chosen = rng.sample(patients, min(n, len(patients)))
+    prefixes = sorted(
+        {name[: rng.choice((3, 4, 5))] for name in rng.sample([r[0] for r in names], min(2000, len(names)))}
+    )
+    return {
+        "patients": chosen,
+        "prefixes": [p for p in prefixes if len(p) >= 3],
+        "pairs": rng.sample(pairs, min(n, len(pairs))),
+    }
+
+
+Request = FhirRequest
+FloorCall = tuple[str, tuple[Any, ...]]
+
+_COMPARTMENT_PARAMS = sorted(
+    {p for t in default_registry().resource_types for p in default_registry().compartment_params(t)}
+)
+
+
+def _queries(samples: dict[str, list[Any]]) -> dict[str, tuple[list[Request], list[list[FloorCall]]]]:
+    """Each query as FHIR requests and as the hand-written SQL doing the same work (page + total)."""
+    rng = random.Random(5)
+    out: dict[str, tuple[list[Request], list[list[FloorCall]]]] = {}
+    page = 51  # the default _count (50) plus one, as the server fetches to know of a next page
+    out["(a) Patient by CPR"] = (
+        [FhirRequest("search", "Patient", params=[("identifier", f"{CPR}|{cpr}")]) for _, cpr in samples["patients"]],
+        [
+            [
+                (
+                    "SELECT r.res_id, r.content FROM search_token s JOIN resource r ON r.res_type = s.res_type"
+                    " AND r.res_id = s.res_id WHERE s.res_type = 'Patient' AND s.param = 'identifier'"
+                    " AND s.code = ? AND s.system = ? AND NOT r.deleted",
+                    (cpr, CPR),
+                )
+            ]
+            for _, cpr in samples["patients"]
+        ],
+    )
+    prefixes = [rng.choice(samples["prefixes"]) for _ in samples["patients"]]
+    name_match = (
+        "r.res_type = 'Patient' AND NOT r.deleted AND r.res_id IN (SELECT s.res_id FROM search_string s"
+        " WHERE s.res_type = 'Patient' AND s.param = 'name' AND s.normalized LIKE ?)"
+    )
+    out["(b) Patient by name prefix"] = (
+        [FhirRequest("search", "Patient", params=[("name", p)]) for p in prefixes],
+        [
+            [
+                (
+                    f"SELECT r.res_id, r.content FROM resource r WHERE {name_match} ORDER BY r.res_id LIMIT {page}",
+                    (p + "%",),
+                ),
+                (f"SELECT COUNT(*) FROM resource r WHERE {name_match}", (p + "%",)),
+            ]
+            for p in prefixes
+        ],
+    )
+    obs_match = (
+        "r.res_type = 'Observation' AND NOT r.deleted AND r.res_id IN (SELECT s.res_id FROM search_reference s"
+        " WHERE s.res_type = 'Observation' AND s.param = 'subject' AND s.target_type = 'Patient' AND s.target_id = ?)"
+        " AND r.res_id IN (SELECT t.res_id FROM search_token t WHERE t.res_type = 'Observation' AND t.param = 'code'"
+        " AND t.system = ? AND t.code = ?)"
+    )
+    by_date = (
+        "(SELECT MAX(d.high) FROM search_date d WHERE d.res_type = 'Observation' AND d.res_id = r.res_id"
+        " AND d.param = 'date')"
+    )
+    out["(c) a patient's Observations by code, newest first"] = (
+        [
+            FhirRequest(
+                "search",
+                "Observation",
+                params=[("subject", f"Patient/{pid}"), ("code", f"{system}|{code}"), ("_sort", "-date")],
+            )
+            for pid, system, code in samples["pairs"]
+        ],
+        [
+            [
+                (
+                    f"SELECT r.res_id, r.content FROM resource r WHERE {obs_match}"
+                    f" ORDER BY {by_date} DESC, r.res_id LIMIT {page}",
+                    (pid, system, code),
+                ),
+                (f"SELECT COUNT(*) FROM resource r WHERE {obs_match}", (pid, system, code)),
+            ]
+            for pid, system, code in samples["pairs"]
+        ],
+    )
+    marks = ", ".join("?" for _ in _COMPARTMENT_PARAMS)
+    members = (
+        "NOT r.deleted AND ((r.res_type = 'Patient' AND r.res_id = ?) OR (r.res_type, r.res_id) IN"
+        f" (SELECT s.res_type, s.res_id FROM search_reference s WHERE s.target_id = ? AND s.target_type = 'Patient'"
+        f" AND s.param IN ({marks})))"
+    )
+    everything_args = (HEAVY, HEAVY, *_COMPARTMENT_PARAMS)
+    out["(d) $everything, patient with 2,000 resources"] = (
+        [
+            FhirRequest("operation", "Patient", HEAVY, operation="$everything")
+            for _ in range(len(samples["patients"]) // 4)
+        ],
+        [
+            [
+                (
+                    f"SELECT r.res_id, r.content FROM resource r WHERE {members}"
+                    f" ORDER BY r.res_type, r.res_id LIMIT {page}",
+                    everything_args,
+                ),
+                (f"SELECT COUNT(*) FROM resource r WHERE {members}", everything_args),
+                (
+                    "SELECT DISTINCT s.target_type, s.target_id FROM search_reference s"
+                    " WHERE s.res_type = 'Observation' AND s.res_id = ? AND s.target_type IS NOT NULL",
+                    (f"{HEAVY}-obs0",),
+                ),
+            ]
+            for _ in range(len(samples["patients"]) // 4)
+        ],
+    )
+    chain_match = (
+        "r.res_type = 'Observation' AND NOT r.deleted AND r.res_id IN (SELECT s.res_id FROM search_reference s"
+        " WHERE s.res_type = 'Observation' AND s.param = 'subject' AND s.target_type = 'Patient' AND s.target_id IN"
+        " (SELECT t.res_id FROM search_token t WHERE t.res_type = 'Patient' AND t.param = 'identifier'"
+        " AND t.system = ? AND t.code = ?))"
+    )
+    out["(e) Observations chained by CPR"] = (
+        [
+            FhirRequest("search", "Observation", params=[("subject:Patient.identifier", f"{CPR}|{cpr}")])
+            for _, cpr in samples["patients"]
+        ],
+        [
+            [
+                (
+                    f"SELECT r.res_id, r.content FROM resource r WHERE {chain_match} ORDER BY r.res_id LIMIT {page}",
+                    (CPR, cpr),
+                ),
+                (f"SELECT COUNT(*) FROM resource r WHERE {chain_match}", (CPR, cpr)),
+            ]
+            for _, cpr in samples["patients"]
+        ],
+    )
+    return out
+
+
+class _Floor:
+    """The raw driver running hand-written SQL, fetching every row as the server would."""
+
+    def __init__(self, url: str) -> None:
+        self._cm = _connect(url)
+        self._run = self._cm.__enter__()
+
+    def run(self, *calls: FloorCall) -> None:
+        for sql, args in calls:
+            self._run(sql, args)
+
+    def close(self) -> None:
+        self._cm.__exit__(None, None, None)
+
+
+class _connect:  # noqa: N801 - used as a context manager like a function
+    """A raw connection as `run(sql, args) -> rows`, `?` placeholders, JSON read as text."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def __enter__(self) -> Callable[[str, tuple[Any, ...]], list[Any]]:
+        if self.url.startswith("sqlite:///"):
+            conn = sqlite3.connect(self.url[len("sqlite:///") :], check_same_thread=False)
+            self._close = conn.close
+            return lambda sql, args: conn.execute(sql, args).fetchall()
+        schema = self.url.rsplit("schema=", 1)[1]
+        pg = psycopg.connect(PG_URL, autocommit=True)
+        pg.execute(f'SET search_path TO "{schema}"')
+        self._close = pg.close
+        return lambda sql, args: pg.execute(
+            sql.replace("r.content", "r.content::text").replace("?", "%s"), args
+        ).fetchall()
+
+    def __exit__(self, *exc: object) -> None:
+        self._close()
+
+
+def _latencies(call: Callable[[Any], Any], items: list[Any]) -> list[float]:
+    for item in items[:10]:  # warm caches
+        call(item)
+    out = []
+    for item in items:
+        started = time.perf_counter()
+        call(item)
+        out.append((time.perf_counter() - started) * 1000)
+    return out
+
+
+def _pct(values: list[float], p: int) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[p - 1] if len(values) > 1 else values[0]
+
+
+def _print(results: dict[str, Any]) -> None:
+    table = Table(title=f"Search benchmark {results['date']} ({results['machine']})")
+    for column in ("backend", "query", "core p50", "core p95", "http p95", "floor p95", "core/floor"):
+        table.add_column(column, justify="right")
+    for backend, r in results["backends"].items():
+        for name, q in r["queries"].items():
+            table.add_row(
+                backend,
+                name,
+                f"{q['core_p50_ms']:.2f}",
+                f"{q['core_p95_ms']:.2f}",
+                f"{q['http_p95_ms']:.2f}",
+                f"{q['floor_p95_ms']:.2f}",
+                f"{q['core_to_floor_p95']:.1f}x",
+            )
+        load = r["name_search_16_clients"]
+        table.add_row(backend, "(b) 16 clients", f"{load['per_s']:,.0f}/s", "", f"p99 {load['p99_ms']:.1f}", "", "")
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()
