@@ -41,7 +41,9 @@ def handle(service: FhirService, request: FhirRequest) -> FhirResponse:
         raise NotFound(f"Patient/{request.id} is not known")
     if patient.deleted:
         raise Gone(f"Patient/{request.id} was deleted")
-    where, args = everything_condition(request.id, types, service.registry)
+    where, args = everything_condition(
+        request.id, types, service.registry, compound_in=service.repo.dialect.indexes_compound_in
+    )
     if "_since" in values:
         where += " AND r.last_updated >= ?"
         args.append(paging.instant_param("_since", values["_since"]))

@@ -37,33 +37,42 @@ def member_condition(resource_type: str, patient_id: str, registry: SearchRegist
     return linked, [resource_type, *params, patient_id]
 
 
-def everything_condition(patient_id: str, types: set[str] | None, registry: SearchRegistry) -> tuple[str, list[object]]:
-    """SQL over `resource r` of any type: the resource is in the compartment (and of `types`)."""
+def everything_condition(
+    patient_id: str, types: set[str] | None, registry: SearchRegistry, *, compound_in: bool
+) -> tuple[str, list[object]]:
+    """SQL over `resource r` of any type: the resource is in the compartment (and of `types`).
+
+    The Patient itself and the resources that refer to it are one set; how to write it depends
+    on the planner (`compound_in`, see Dialect.indexes_compound_in): a row-value IN over a
+    UNION for PostgreSQL, an OR of two conditions for SQLite. Both find the members through
+    search_reference's target index and never visit other resources."""
     by_param: dict[str, list[str]] = defaultdict(list)
     for resource_type in sorted(registry.resource_types):
         if types is not None and resource_type not in types:
             continue
         for param in registry.compartment_params(resource_type):
             by_param[param].append(resource_type)
-    parts: list[str] = []
+    members: list[str] = []
     args: list[object] = []
     if types is None or "Patient" in types:
-        parts.append("(r.res_type = 'Patient' AND r.res_id = ?)")
+        members.append("SELECT 'Patient', ?" if compound_in else "(r.res_type = 'Patient' AND r.res_id = ?)")
         args.append(patient_id)
     if by_param:
         pairs: list[str] = []
-        pair_args: list[object] = []
+        args.append(patient_id)
         for param, resource_types in sorted(by_param.items()):
             pairs.append(f"(s.param = ? AND s.res_type IN ({', '.join('?' for _ in resource_types)}))")
-            pair_args += [param, *resource_types]
-        parts.append(
-            "(r.res_type, r.res_id) IN (SELECT s.res_type, s.res_id FROM search_reference s"
-            f" WHERE s.target_id = ? AND s.target_type = 'Patient' AND ({' OR '.join(pairs)}))"
+            args += [param, *resource_types]
+        referring = (
+            "SELECT s.res_type, s.res_id FROM search_reference s"
+            f" WHERE s.target_id = ? AND s.target_type = 'Patient' AND ({' OR '.join(pairs)})"
         )
-        args += [patient_id, *pair_args]
-    if not parts:
+        members.append(referring if compound_in else f"(r.res_type, r.res_id) IN ({referring})")
+    if not members:
         return "1 = 0", []
-    return "(" + " OR ".join(parts) + ")", args
+    if compound_in:
+        return f"(r.res_type, r.res_id) IN ({' UNION ALL '.join(members)})", args
+    return f"({' OR '.join(members)})", args
 
 
 def outside_types(registry: SearchRegistry) -> frozenset[str]:
