@@ -10,7 +10,8 @@ from lifeline.storage.migrations import MIGRATIONS
 def test_no_migration_drops_data() -> None:
     destructive = re.compile(r"\b(DROP\s+(TABLE|COLUMN|SCHEMA)|TRUNCATE|DELETE\s+FROM)\b", re.IGNORECASE)
     for migration in MIGRATIONS:
-        assert not destructive.search(migration.sql), f"migration {migration.version} would drop data"
+        for script in (migration.sql, migration.postgresql):
+            assert not destructive.search(script), f"migration {migration.version} would drop data"
 
 
 def test_versions_are_consecutive() -> None:

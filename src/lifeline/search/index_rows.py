@@ -11,6 +11,7 @@ resource itself. One table per search-parameter type (see lifeline/storage/migra
   search_quantity  (res_type, res_id, param, value, low, high, system, code, unit)
   search_reference (res_type, res_id, param, target_type, target_id, url)
   search_uri       (res_type, res_id, param, value)
+  search_composite (res_type, res_id, param, c1_…, c2_…, c3_…)      -- see COMPOSITE_LAYOUT
 
 Only the current version of a resource is indexed; a delete removes its rows.
 """
@@ -79,6 +80,88 @@ class UriEntry:
     value: str
 
 
+# https://hl7.org/fhir/R4/search.html#composite — one search_composite row per combination of
+# component values found in the same element. Component k (1-based) fills the columns c{k}_…
+# of its type; the entry field → column suffix pairs per position and type:
+COMPOSITE_LAYOUT: tuple[dict[str, tuple[tuple[str, str], ...]], ...] = (
+    {
+        "token": (("system", "system"), ("code", "code")),
+        "reference": (("target_type", "target_type"), ("target_id", "target_id"), ("url", "url")),
+    },
+    {
+        "token": (("system", "system"), ("code", "code")),
+        "number": (("value", "value"), ("low", "low"), ("high", "high")),
+        "quantity": (
+            ("value", "value"),
+            ("low", "low"),
+            ("high", "high"),
+            ("system", "system"),
+            ("code", "code"),
+            ("unit", "unit"),
+        ),
+        "date": (("low", "date_low"), ("high", "date_high")),
+        "string": (("normalized", "normalized"), ("exact", "exact")),
+        "reference": (("target_type", "target_type"), ("target_id", "target_id"), ("url", "url")),
+        "uri": (("value", "uri"),),
+    },
+    {"number": (("value", "value"), ("low", "low"), ("high", "high"))},
+)
+
+
+def _composite_columns() -> tuple[str, ...]:
+    columns: dict[str, None] = {}
+    for position, by_type in enumerate(COMPOSITE_LAYOUT, start=1):
+        for pairs in by_type.values():
+            columns.update((f"c{position}_{suffix}", None) for _, suffix in pairs)
+    return tuple(columns)
+
+
+# The value columns of search_composite in table order (after res_type, res_id, param).
+COMPOSITE_COLUMNS = _composite_columns()
+
+ComponentEntry = StringEntry | TokenEntry | DateEntry | NumberEntry | QuantityEntry | ReferenceEntry | UriEntry
+
+_ENTRY_TYPES: dict[type, str] = {
+    StringEntry: "string",
+    TokenEntry: "token",
+    DateEntry: "date",
+    NumberEntry: "number",
+    QuantityEntry: "quantity",
+    ReferenceEntry: "reference",
+    UriEntry: "uri",
+}
+
+
+# (position, component type) → (entry field, index in COMPOSITE_COLUMNS) of each of its columns
+_COLUMN_OF = {column: i for i, column in enumerate(COMPOSITE_COLUMNS)}
+_PLACES = {
+    (position, kind): tuple((name, _COLUMN_OF[f"c{position}_{suffix}"]) for name, suffix in pairs)
+    for position, by_type in enumerate(COMPOSITE_LAYOUT, start=1)
+    for kind, pairs in by_type.items()
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CompositeEntry:
+    """The values of a composite parameter's components taken from one element, in order."""
+
+    param: str
+    components: tuple[ComponentEntry, ...]
+
+    def values(self) -> tuple[object, ...]:
+        """The COMPOSITE_COLUMNS values of this entry's row (None where another type's column)."""
+        row: list[object] = [None] * len(COMPOSITE_COLUMNS)
+        for position, component in enumerate(self.components, start=1):
+            for name, index in _PLACES[position, _ENTRY_TYPES[type(component)]]:
+                row[index] = getattr(component, name)
+        return tuple(row)
+
+
+def composite_fits(types: tuple[str | None, ...]) -> bool:
+    """Whether components of these types (in order) have columns in search_composite."""
+    return 2 <= len(types) <= len(COMPOSITE_LAYOUT) and all(t in COMPOSITE_LAYOUT[i] for i, t in enumerate(types))
+
+
 @dataclass(slots=True)
 class IndexEntries:
     strings: list[StringEntry] = field(default_factory=list)
@@ -88,3 +171,4 @@ class IndexEntries:
     quantities: list[QuantityEntry] = field(default_factory=list)
     references: list[ReferenceEntry] = field(default_factory=list)
     uris: list[UriEntry] = field(default_factory=list)
+    composites: list[CompositeEntry] = field(default_factory=list)

@@ -31,7 +31,10 @@ def apply_pending(conn: Any, dialect: Dialect) -> list[int]:
     for migration in MIGRATIONS:
         if migration.version in done:
             continue
-        for statement in _statements(dialect.schema(migration.sql)):
+        script = dialect.schema(migration.sql)
+        if dialect.name == "postgresql" and migration.postgresql:
+            script += ";\n" + migration.postgresql
+        for statement in _statements(script):
             conn.execute(statement)
         conn.execute(
             dialect.sql("INSERT INTO schema_migration (version, name, applied_at) VALUES (?, ?, ?)"),

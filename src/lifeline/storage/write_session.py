@@ -226,5 +226,6 @@ def index_rows(key: tuple[str, str], index: IndexEntries) -> IndexRows:
         ),
         ("search_reference", [(*key, e.param, e.target_type, e.target_id, e.url) for e in index.references]),
         ("search_uri", [(*key, e.param, e.value) for e in index.uris]),
+        ("search_composite", [(*key, e.param, *e.values()) for e in index.composites]),
     ]
     return [(table, rows) for table, rows in tables if rows]

@@ -1,4 +1,4 @@
-"""A real index database for the query tests: the migration's tables, filled by extract_index.
+"""A real index database for the query tests: the migrations' tables, filled by extract_index.
 
 The same helper drives SQLite (in memory) and PostgreSQL (a fresh schema per use, dropped after),
 so the matching table runs unchanged against both.
@@ -19,18 +19,14 @@ from lifeline.search.query import compile_where, parse_query
 from lifeline.search.registry import SearchRegistry, default_registry
 from lifeline.storage.dialect import POSTGRES, SQLITE
 from lifeline.storage.migrations import MIGRATIONS
+from lifeline.storage.write_session import index_rows
 
 PG_URL = os.environ.get("LIFELINE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
-_COLUMNS = {
-    "search_string": ("strings", ("normalized", "exact")),
-    "search_token": ("tokens", ("system", "code", "text")),
-    "search_date": ("dates", ("low", "high")),
-    "search_number": ("numbers", ("value", "low", "high")),
-    "search_quantity": ("quantities", ("value", "low", "high", "system", "code", "unit")),
-    "search_reference": ("references", ("target_type", "target_id", "url")),
-    "search_uri": ("uris", ("value",)),
-}
+
+def all_migrations(dialect: Any) -> str:
+    """Every migration's script, in order."""
+    return ";\n".join(dialect.schema(m.sql) for m in MIGRATIONS)
 
 
 class IndexDatabase:
@@ -59,15 +55,10 @@ class IndexDatabase:
             " VALUES (?, ?, 1, ?, ?, NULL)",
             (res_type, res_id, last_updated, False),
         )
-        entries = extract_index(resource, self.registry)
-        for table, (attribute, columns) in _COLUMNS.items():
-            marks = ", ".join("?" for _ in range(3 + len(columns)))
-            for entry in getattr(entries, attribute):
-                values = [getattr(entry, c) for c in columns]
-                self.execute(
-                    f"INSERT INTO {table} (res_type, res_id, param, {', '.join(columns)}) VALUES ({marks})",
-                    (res_type, res_id, entry.param, *values),
-                )
+        # The rows the write path stores, in table column order.
+        for table, rows in index_rows((res_type, res_id), extract_index(resource, self.registry)):
+            for row in rows:
+                self.execute(f"INSERT INTO {table} VALUES ({', '.join('?' for _ in row)})", row)
 
     def search(self, resource_type: str, params: list[tuple[str, str]], now: datetime | None = None) -> set[str]:
         clauses, unknown = parse_query(resource_type, params, self.registry)
@@ -84,7 +75,7 @@ class IndexDatabase:
 @contextmanager
 def sqlite_database(registry: SearchRegistry | None = None) -> Iterator[IndexDatabase]:
     connection = sqlite3.connect(":memory:")
-    connection.executescript(SQLITE.schema(MIGRATIONS[0].sql))
+    connection.executescript(all_migrations(SQLITE))
     try:
         yield IndexDatabase(connection, "?", registry)
     finally:
@@ -110,7 +101,26 @@ def postgres_database(registry: SearchRegistry | None = None) -> Iterator[IndexD
         connection.execute(f"CREATE SCHEMA {schema}")
         try:
             connection.execute(f"SET search_path TO {schema}")
-            connection.execute(POSTGRES.schema(MIGRATIONS[0].sql))
+            connection.execute(all_migrations(POSTGRES))
             yield IndexDatabase(connection, "%s", registry)
         finally:
             connection.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@contextmanager
+def filled_database(backend: str, resources: Iterable[dict[str, Any]]) -> Iterator[IndexDatabase]:
+    """A database of the backend holding the resources; PostgreSQL skips when not reachable (not in CI)."""
+    import pytest
+
+    if backend == "sqlite":
+        context = sqlite_database()
+    else:
+        if not postgres_reachable():
+            if os.environ.get("CI") == "true":
+                pytest.fail("PostgreSQL is required in CI")
+            pytest.skip("PostgreSQL not reachable")
+        context = postgres_database()
+    with context as db:
+        for resource in resources:
+            db.insert(resource)
+        yield db

@@ -126,3 +126,116 @@ RESOURCES: list[dict[str, Any]] = [
     },
     {"resourceType": "ValueSet", "id": "vs3", "status": "draft", "url": "http://acme.org/fhir/ValueSet/123"},
 ]
+
+# Chains, _has and composites: RESOURCES plus these (in a database of their own, so that the
+# expectations of the table above stay as they are).
+SNOMED = "http://snomed.info/sct"
+BP_PANEL, SYSTOLIC, DIASTOLIC = "85354-9", "8480-6", "8462-4"
+
+
+def _bp(value: float) -> dict[str, Any]:
+    return {"value": value, "unit": "mmHg", "system": UCUM, "code": "mm[Hg]"}
+
+
+LINKED: list[dict[str, Any]] = [
+    {"resourceType": "Practitioner", "id": "gp1", "name": [{"family": "Jensen"}], "gender": "female"},
+    {"resourceType": "Practitioner", "id": "gp2", "name": [{"family": "Nielsen"}], "gender": "male"},
+    {"resourceType": "Organization", "id": "o1", "name": "Rigshospitalet"},
+    {"resourceType": "Location", "id": "l1", "name": "Hansens Klinik"},
+    {"resourceType": "Encounter", "id": "e1", "status": "finished", "subject": {"reference": "Patient/p1"}},
+    {"resourceType": "Encounter", "id": "e2", "status": "finished", "subject": {"reference": "Group/g1"}},
+    {
+        "resourceType": "Group",
+        "id": "g1",
+        "type": "person",
+        "actual": True,
+        "characteristic": [
+            {
+                "code": {"text": "diet", "coding": [{"code": "diet"}]},
+                "valueCodeableConcept": {"coding": [{"code": "vegan"}]},
+            },
+            {"code": {"coding": [{"code": "smoker"}]}, "valueBoolean": False},
+        ],
+    },
+    # Blood pressure: the systolic code must never pair with the diastolic value.
+    {
+        "resourceType": "Observation",
+        "id": "bp1",
+        "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": BP_PANEL}]},
+        "subject": {"reference": "Patient/p2"},
+        "encounter": {"reference": "Encounter/e1"},
+        "component": [
+            {"code": {"coding": [{"system": LOINC, "code": SYSTOLIC}]}, "valueQuantity": _bp(120)},
+            {"code": {"coding": [{"system": LOINC, "code": DIASTOLIC}]}, "valueQuantity": _bp(80)},
+        ],
+    },
+    {
+        "resourceType": "Observation",
+        "id": "bp2",
+        "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": BP_PANEL}]},
+        "subject": {"reference": "Location/l1"},
+        "encounter": {"reference": "Encounter/e2"},
+        "component": [
+            {"code": {"coding": [{"system": LOINC, "code": SYSTOLIC}]}, "valueQuantity": _bp(150)},
+            {"code": {"coding": [{"system": LOINC, "code": DIASTOLIC}]}, "valueQuantity": _bp(95)},
+        ],
+    },
+    {
+        "resourceType": "Observation",
+        "id": "blood-group",
+        "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": "883-9"}]},
+        "subject": {"reference": "Patient/p3"},
+        "valueCodeableConcept": {"coding": [{"system": SNOMED, "code": "112144000", "display": "Blood group A"}]},
+    },
+    {
+        "resourceType": "Observation",
+        "id": "note",
+        "status": "final",
+        "code": {"coding": [{"system": "http://lifeline.dk/codes", "code": "X-2"}]},
+        "subject": {"reference": "Patient/p4"},
+        "valueString": "Positiv $ke, ikke,negativ",
+    },
+    {
+        "resourceType": "Observation",
+        "id": "onset",
+        "status": "final",
+        "code": {"coding": [{"system": "http://lifeline.dk/codes", "code": "X-3"}]},
+        "subject": {"reference": "Patient/p4"},
+        "valueDateTime": "2024-05-01T10:00:00Z",
+    },
+    {
+        "resourceType": "Observation",
+        "id": "panel",
+        "status": "final",
+        "code": {"text": "vitals"},
+        "subject": {"reference": "Patient/p1"},
+        "hasMember": [{"reference": "Observation/o1"}],
+    },
+    {
+        "resourceType": "DocumentReference",
+        "id": "d1",
+        "status": "current",
+        "content": [{"attachment": {"url": "http://x/1"}}],
+        "relatesTo": [{"code": "replaces", "target": {"reference": "DocumentReference/d0"}}],
+    },
+    {
+        "resourceType": "ValueSet",
+        "id": "vs4",
+        "status": "active",
+        "url": "http://lifeline.dk/ValueSet/4",
+        "useContext": [
+            {"code": {"code": "focus"}, "valueCodeableConcept": {"coding": [{"system": SNOMED, "code": "1234"}]}},
+            {"code": {"code": "age"}, "valueQuantity": {"value": 18, "system": UCUM, "code": "a"}},
+        ],
+    },
+    {
+        "resourceType": "MolecularSequence",
+        "id": "ms1",
+        "coordinateSystem": 0,
+        "referenceSeq": {"chromosome": {"coding": [{"code": "1"}]}, "windowStart": 100, "windowEnd": 200},
+        "variant": [{"start": 150, "end": 151}, {"start": 180, "end": 190}],
+    },
+]

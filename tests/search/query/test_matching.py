@@ -6,13 +6,12 @@ PostgreSQL, so the compiled SQL is known to mean the same thing on both.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 
 from lifeline.search.query import driver
-from tests.search.query.database import IndexDatabase, postgres_database, postgres_reachable, sqlite_database
+from tests.search.query.database import IndexDatabase, filled_database
 from tests.search.query.dataset import CPR, LOINC, NOW, PROFILE, RESOURCES, UCUM
 
 ALL_PATIENTS = {"p1", "p2", "p3", "p4"}
@@ -176,17 +175,7 @@ def _backends() -> list[str]:
 
 @pytest.fixture(scope="module", params=_backends())
 def database(request: pytest.FixtureRequest) -> Iterator[IndexDatabase]:
-    if request.param == "sqlite":
-        context = sqlite_database()
-    else:
-        if not postgres_reachable():
-            if os.environ.get("CI") == "true":
-                pytest.fail("PostgreSQL is required in CI")
-            pytest.skip("PostgreSQL not reachable")
-        context = postgres_database()
-    with context as db:
-        for resource in RESOURCES:
-            db.insert(resource)
+    with filled_database(request.param, RESOURCES) as db:
         yield db
 
 

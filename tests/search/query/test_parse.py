@@ -10,6 +10,7 @@ import pytest
 
 from lifeline.fhir.errors import BadRequest
 from lifeline.search.query import SearchClause, compile_where, parse_query
+from lifeline.search.query.chain import Chain, Final, Has
 from lifeline.search.registry import default_registry
 
 REGISTRY = default_registry()
@@ -40,19 +41,20 @@ def test_result_parameters_are_ignored(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name",
+    ("resource_type", "name"),
     [
-        "nonsense",
-        "subject.name",
-        "subject:Patient.name",
-        "_has:Observation:patient:code",
-        "code-value-quantity",  # composite: not supported yet
-        "_text",  # no expression in R4
-        "_query",
+        ("Patient", "nonsense"),
+        ("Patient", "_text"),  # no expression in R4
+        ("Patient", "_query"),
+        ("Location", "near"),  # special
+        ("Observation", "nonsense.name"),  # the head of a chain is unknown
+        ("Patient", "_has:NoSuchType:patient:code"),
+        ("Patient", "_has:Observation:nonsense:code"),
+        ("Patient", "_has:Observation:patient:nonsense"),
+        ("Patient", "_has:Observation:patient:_has:AuditEvent:nonsense:agent"),
     ],
 )
-def test_unknown_chained_and_unsupported_names_are_reported(name: str) -> None:
-    resource_type = "Observation" if name.startswith("code-") else "Patient"
+def test_unknown_and_unsupported_names_are_reported(resource_type: str, name: str) -> None:
     assert parse(resource_type, (name, "x")) == ([], [name])
 
 
@@ -131,3 +133,39 @@ def test_negated_and_missing_clauses_never_drive() -> None:
 def test_compile_where_rejects_an_unknown_clause() -> None:
     with pytest.raises(BadRequest):
         compile_where("Patient", [SearchClause("nonsense", None, ["x"])], REGISTRY)
+
+
+def test_a_chain_parses_to_the_target_types_that_have_the_parameter() -> None:
+    clauses, unknown = parse("Observation", ("subject.name:exact", "Søren"), ("subject:Patient.gender", "male"))
+    assert unknown == []
+    assert clauses[0] == SearchClause(
+        "subject.name:exact",
+        None,
+        ["Søren"],
+        Chain("subject", (("Patient", Final("name", "exact")), ("Location", Final("name", "exact")))),
+    )
+    assert clauses[1].link == Chain("subject", (("Patient", Final("gender", None)),))
+
+
+def test_has_parses_nested_and_ending_in_a_chain() -> None:
+    clauses, _ = parse("Practitioner", ("_has:Patient:general-practitioner:_has:Observation:patient:code", "1"))
+    assert clauses[0].link == Has("Patient", "general-practitioner", Has("Observation", "patient", Final("code", None)))
+    clauses, _ = parse("Encounter", ("_has:Observation:encounter:subject:Patient.name", "x"))
+    assert clauses[0].link == Has("Observation", "encounter", Chain("subject", (("Patient", Final("name", None)),)))
+
+
+def test_a_chained_identifier_drives_the_query() -> None:
+    clauses, _ = parse(
+        "Observation", ("code", "http://loinc.org|1"), ("subject:Patient.identifier", "urn:oid:1.2.208.176.1.2|1")
+    )
+    where, args = compile_where("Observation", clauses, REGISTRY)
+    code_sql, chain_sql = where.split(" AND r.res_type = ? AND ", 1)
+    assert code_sql.startswith("EXISTS (SELECT 1 FROM search_token s")
+    assert chain_sql.startswith("r.res_id IN (SELECT s.res_id FROM search_reference s WHERE s.res_type = ?")
+    assert where.count("?") == len(args)
+
+
+def test_a_chain_with_a_negated_end_never_drives() -> None:
+    clauses, _ = parse("Observation", ("subject:Patient.gender:not", "male"))
+    where, _ = compile_where("Observation", clauses, REGISTRY)
+    assert where.startswith("EXISTS (SELECT 1 FROM search_reference s WHERE s.res_type = r.res_type")

@@ -1,7 +1,10 @@
 """capabilities: GET [base]/metadata (https://hl7.org/fhir/R4/http.html#capabilities).
 
 The CapabilityStatement is generated from what this server really does: the resource types the
-validator knows, the interactions the core dispatches, and the search parameters the registry holds."""
+validator knows, the interactions the core dispatches, and the search parameters of the registry
+that the query compiler can search (composites included; special ones such as `near` are not).
+R4 has no element for chaining and `_has` (https://hl7.org/fhir/R4/search.html#chaining): the
+documentation of each reference parameter says they are supported."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from lifeline.fhir.request import FhirRequest, FhirResponse
 
 if TYPE_CHECKING:
     from lifeline.fhir.service import FhirService
+    from lifeline.search.registry import SearchParameter
 
 TYPE_INTERACTIONS = [
     "read",
@@ -55,8 +59,20 @@ def handle(service: FhirService, request: FhirRequest) -> FhirResponse:
     return FhirResponse(200, resource=statement)
 
 
+def _search_param(param: SearchParameter) -> dict[str, Any]:
+    entry = {"name": param.code, "definition": param.url, "type": param.type}
+    if param.type == "reference":
+        entry["documentation"] = (
+            f"Chaining is supported ({param.code}.[parameter], {param.code}:[type].[parameter]), and reverse"
+            f" chaining through it: _has:[type]:{param.code}:[parameter]."
+        )
+    return entry
+
+
 @lru_cache(maxsize=4)
 def _statement(service: FhirService, date: str) -> dict[str, Any]:
+    from lifeline.search.query.clause import searchable
+
     resources = []
     for res_type in sorted(service.validator.resource_types):
         params = service.registry.params_for(res_type)
@@ -74,9 +90,7 @@ def _statement(service: FhirService, date: str) -> dict[str, Any]:
                 "conditionalDelete": "single",
                 "referencePolicy": ["literal", "logical"],
                 "searchParam": [
-                    {"name": p.code, "definition": p.url, "type": p.type}
-                    for p in sorted(params.values(), key=lambda p: p.code)
-                    if p.url
+                    _search_param(p) for p in sorted(params.values(), key=lambda p: p.code) if p.url and searchable(p)
                 ],
                 "searchInclude": _includes(service, res_type),
                 "searchRevInclude": _revincludes(service, res_type),

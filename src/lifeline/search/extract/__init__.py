@@ -5,8 +5,9 @@ the module of the parameter's type (string, token, date, number, quantity, refer
 them into typed entries. Expressions are compiled once per resource type into Python path walkers
 (lifeline.search.extract.paths); only shapes outside that subset go through fhirpathpy.
 
-Not indexed: composite and special parameters (not supported yet), and `_id` (the search layer
-matches it on the resource table's own res_id). `_lastUpdated` is indexed from meta.lastUpdated,
+Composite parameters are extracted per element by lifeline.search.extract.composite into
+search_composite. Not indexed: special parameters, and `_id` (the search layer matches it on the
+resource table's own res_id). `_lastUpdated` is indexed from meta.lastUpdated,
 so the storage layer must set meta before extracting. Odd data never makes extraction raise: a
 value that cannot be indexed is skipped.
 """
@@ -22,7 +23,7 @@ from typing import Any
 from fhirpathpy import compile as fhirpath_compile
 from fhirpathpy.models import models as fhirpath_models
 
-from lifeline.search.extract import date, number, quantity, reference, string, token, uri
+from lifeline.search.extract import composite, date, number, quantity, reference, string, token, uri
 from lifeline.search.extract.paths import Unsupported, Walker, compile_path
 from lifeline.search.index_rows import IndexEntries
 from lifeline.search.registry import SearchRegistry, default_registry
@@ -77,20 +78,33 @@ class ExtractionPlan:
 
     resource_type: str
     steps: tuple[_Step, ...]
+    composites: tuple[composite.CompositeStep, ...] = ()
 
     @property
     def codes(self) -> list[str]:
-        return sorted(t.code for s in self.steps for t in s.targets)
+        return sorted(
+            [t.code for s in self.steps for t in s.targets] + [t.code for c in self.composites for t in c.targets]
+        )
 
     @property
     def fallback_codes(self) -> list[str]:
         """Codes of the parameters evaluated by fhirpathpy rather than a compiled walker."""
-        return sorted(t.code for s in self.steps if not s.fast for t in s.targets)
+        return sorted(
+            [t.code for s in self.steps if not s.fast for t in s.targets]
+            + [t.code for c in self.composites if not c.fast for t in c.targets]
+        )
 
 
 def _compile(registry: SearchRegistry, resource_type: str) -> ExtractionPlan:
     by_expression: dict[str, list[_Target]] = {}
+    composites: dict[str, list[composite.CompositeTarget]] = {}
+    adders = {name: add for name, (add, _) in _BY_TYPE.items()}
     for code, param in sorted(registry.params_for(resource_type).items()):
+        if param.type == "composite" and param.expression:
+            target = composite.compile_composite(param, resource_type, registry.choice_elements, adders, _fallback)
+            if target is not None:
+                composites.setdefault(param.expression, []).append(target)
+            continue
         if param.type not in _BY_TYPE or code in _NOT_INDEXED or not param.expression:
             continue
         add, slot = _BY_TYPE[param.type]
@@ -102,7 +116,11 @@ def _compile(registry: SearchRegistry, resource_type: str) -> ExtractionPlan:
         except Unsupported:
             walk, fast = _fallback(expression), False
         steps.append(_Step(expression, walk, fast, tuple(targets)))
-    return ExtractionPlan(resource_type, tuple(steps))
+    composite_steps = tuple(
+        composite.compile_step(expression, targets, resource_type, registry.choice_elements, _fallback)
+        for expression, targets in composites.items()
+    )
+    return ExtractionPlan(resource_type, tuple(steps), composite_steps)
 
 
 _plans: weakref.WeakKeyDictionary[SearchRegistry, dict[str, ExtractionPlan]] = weakref.WeakKeyDictionary()
@@ -122,6 +140,8 @@ def plan_for(registry: SearchRegistry, resource_type: str) -> ExtractionPlan:
 def extract_index(resource: dict[str, Any], registry: SearchRegistry | None = None) -> IndexEntries:
     """The search-index entries of a resource for every parameter of its type.
 
+    This is the one extraction entry point: the write path, the importer's workers and a reindex
+    all call it, and it gives the composite entries (IndexEntries.composites) with the rest.
     Duplicates within a parameter (one value reached by two terms of a union, a repeated coding)
     are removed; the order is stable.
     """
@@ -129,7 +149,7 @@ def extract_index(resource: dict[str, Any], registry: SearchRegistry | None = No
     if type(resource_type) is not str:
         return IndexEntries()
     plan = plan_for(registry or default_registry(), resource_type)
-    lists: tuple[list[Any], ...] = ([], [], [], [], [], [], [])
+    lists: tuple[list[Any], ...] = ([], [], [], [], [], [], [], [])
     for step in plan.steps:
         try:
             values = step.walk(resource)
@@ -147,4 +167,9 @@ def extract_index(resource: dict[str, Any], registry: SearchRegistry | None = No
                 continue
             if len(out) - before > 1:
                 out[before:] = dict.fromkeys(out[before:])
+    for composites in plan.composites:
+        try:
+            composite.add(composites, resource, lists[7])
+        except Exception:  # noqa: BLE001 - a fhirpathpy error on odd data skips the parameters
+            continue
     return IndexEntries(*lists)

@@ -9,7 +9,10 @@ driven row. PostgreSQL plans both forms as semi-joins and is indifferent.
 
 The ranking is by kind, not statistics: a reference or identifier names a few resources, a coded
 token or name prefix more, a date or number range often a large part of the table. Negated and
-:missing clauses never drive: their matches are usually most of the table.
+:missing clauses never drive: their matches are usually most of the table. A composite ranks like
+a coded token (its first component is one). A chain or `_has` ranks as its final parameters do,
+but no better than a reference: a chained identifier names a few resources, which a reference
+lookup then turns into the few that point at them.
 """
 
 from __future__ import annotations
@@ -32,4 +35,13 @@ def rank(param: SearchParameter, modifier: str | None, values: list[str]) -> int
         return 2 if all("|" in v and not v.endswith("|") for v in values) else 4
     if param.type == "string" and modifier != "contains":
         return 3
+    if param.type == "composite":
+        return 2
     return 5
+
+
+def rank_linked(final_ranks: list[int | None]) -> int | None:
+    """The rank of a chain or _has from those of the parameters it ends in."""
+    if not final_ranks or NEVER in final_ranks:
+        return NEVER
+    return max(1, *(r for r in final_ranks if r is not None))

@@ -1,0 +1,154 @@
+"""One search parameter on one resource type: its modifier and values checked, its SQL.
+
+https://hl7.org/fhir/R4/search.html — the comma-separated values of a parameter are
+alternatives (OR). Three SQL forms of the same match, all over the typed index tables:
+
+  condition(…)                 EXISTS (SELECT 1 FROM search_x s WHERE s.res_type = r.res_type
+                                 AND s.res_id = r.res_id AND …), a boolean over `resource r`;
+  condition(…, drive_type=T)   r.res_type = ? AND r.res_id IN (SELECT s.res_id FROM search_x s
+                                 WHERE s.res_type = ? AND …), the same for a clause that drives
+                                 the query (lifeline.search.query.driver);
+  matching_ids(…)              SELECT s.res_id FROM search_x s WHERE s.res_type = ? AND …, the ids
+                                 of the matching resources of a type, which chains nest.
+
+Negated and :missing=true matches, and `_id`, are not index lookups: matching_ids selects them
+from the resource table (`SELECT r.res_id FROM resource r WHERE … NOT EXISTS …`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+from lifeline.fhir.errors import BadRequest
+from lifeline.search.query import composite, date, number, quantity, reference, string, token, uri
+from lifeline.search.query.values import unescape
+from lifeline.search.registry import SearchParameter, SearchRegistry
+
+TYPES: dict[str, ModuleType] = {
+    "string": string,
+    "token": token,
+    "date": date,
+    "number": number,
+    "quantity": quantity,
+    "reference": reference,
+    "uri": uri,
+    "composite": composite,
+}
+
+
+def searchable(param: SearchParameter | None) -> bool:
+    """Whether the parameter can be searched here (special parameters and odd composites cannot)."""
+    if param is None or param.type not in TYPES:
+        return False
+    return param.type != "composite" or composite.supported(param)
+
+
+def _missing(code: str, values: list[str]) -> bool:
+    if len(values) != 1 or values[0] not in ("true", "false"):
+        raise BadRequest(f"Search parameter {code}:missing takes true or false")
+    return values[0] == "true"
+
+
+def check_modifier(param: SearchParameter, modifier: str | None, registry: SearchRegistry) -> None:
+    if modifier is None or modifier == "missing":
+        return
+    if param.code == "_id":  # matched on the resource table: equality, :not, :missing
+        if modifier != "not":
+            raise BadRequest(f"Modifier :{modifier} is not supported for search parameter '_id'")
+        return
+    if param.type == "reference" and modifier in registry.resource_types:
+        if param.targets and modifier not in param.targets:
+            raise BadRequest(f"{modifier} is not a target type of search parameter {param.code!r}")
+        return
+    if modifier not in TYPES[param.type].MODIFIERS:
+        raise BadRequest(f"Modifier :{modifier} is not supported for search parameter {param.code!r}")
+
+
+def parse_values(param: SearchParameter, modifier: str | None, values: list[str]) -> list[Any]:
+    """The parsed values (BadRequest when malformed); [True/False] for :missing."""
+    if modifier == "missing":
+        return [_missing(param.code, values)]
+    if param.code == "_id":
+        return [unescape(v) for v in values]
+    module = TYPES[param.type]
+    return [module.parse(v, modifier, param) for v in values]
+
+
+def _exists(table: str, body: str) -> str:
+    return f"EXISTS (SELECT 1 FROM {table} s WHERE s.res_type = r.res_type AND s.res_id = r.res_id AND {body})"
+
+
+def _driving(table: str, body: str) -> str:
+    # Same meaning as _exists for a resource of the searched type; see lifeline.search.query.driver.
+    return f"r.res_type = ? AND r.res_id IN (SELECT s.res_id FROM {table} s WHERE s.res_type = ? AND {body})"
+
+
+def _id_condition(modifier: str | None, parsed: list[Any]) -> tuple[str, list[object]]:
+    if modifier == "missing":
+        return ("1 = 0" if parsed[0] else "1 = 1"), []
+    marks = ", ".join("?" for _ in parsed)
+    operator = "NOT IN" if modifier == "not" else "IN"
+    return f"r.res_id {operator} ({marks})", list(parsed)
+
+
+def _index_body(
+    param: SearchParameter, modifier: str | None, parsed: list[Any], now_us: int
+) -> tuple[str, list[object]]:
+    """`s.param = ? AND (value OR value …)` over the parameter's index table, :not left to the caller."""
+    module = TYPES[param.type]
+    condition: Callable[[Any, str | None, int], tuple[str, list[object]]] = module.condition
+    parts: list[str] = []
+    args: list[object] = [param.code]
+    for value in parsed:
+        sql, value_args = condition(value, modifier, now_us)
+        parts.append(f"({sql})" if len(parsed) > 1 else sql)
+        args.extend(value_args)
+    return "s.param = ? AND " + (f"({' OR '.join(parts)})" if len(parts) > 1 else parts[0]), args
+
+
+def condition(
+    param: SearchParameter,
+    modifier: str | None,
+    values: list[str],
+    now_us: int,
+    registry: SearchRegistry,
+    drive_type: str | None = None,
+) -> tuple[str, list[object]]:
+    """The SQL of one clause over `resource r`: EXISTS, or an IN over the index when it drives."""
+    check_modifier(param, modifier, registry)
+    parsed = parse_values(param, modifier, values)
+    if param.code == "_id":
+        return _id_condition(modifier, parsed)
+    table: str = TYPES[param.type].TABLE
+    if modifier == "missing":
+        sql = _exists(table, "s.param = ?")
+        return (f"NOT {sql}" if parsed[0] else sql), [param.code]
+    body, args = _index_body(param, modifier, parsed, now_us)
+    if drive_type is not None:
+        return _driving(table, body), [drive_type, drive_type, *args]
+    sql = _exists(table, body)
+    return (f"NOT {sql}" if modifier == "not" else sql), args
+
+
+def matching_ids(
+    param: SearchParameter,
+    modifier: str | None,
+    values: list[str],
+    resource_type: str,
+    now_us: int,
+    registry: SearchRegistry,
+) -> tuple[str, list[object]]:
+    """A SELECT of the ids of the current resources of `resource_type` the clause matches."""
+    check_modifier(param, modifier, registry)
+    parsed = parse_values(param, modifier, values)
+    if param.code != "_id" and modifier not in ("not", "missing"):
+        body, args = _index_body(param, modifier, parsed, now_us)
+        return f"SELECT s.res_id FROM {TYPES[param.type].TABLE} s WHERE s.res_type = ? AND {body}", [
+            resource_type,
+            *args,
+        ]
+    # Index rows exist for current resources only; a negation must list the resources themselves.
+    sql, args = condition(param, modifier, values, now_us, registry)
+    return f"SELECT r.res_id FROM resource r WHERE r.res_type = ? AND NOT r.deleted AND {sql}", [resource_type, *args]
