@@ -22,10 +22,17 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+# The demo region: about 200 synthetic patients, generated once (delete var/demo-region for a new
+# "today"), imported on every run (safe to re-run: unchanged resources are skipped).
+DEMO_REGION := var/demo-region
+
 demo: install
 	mkdir -p var
 	$(BIN)/lifeline db upgrade
-	$(BIN)/lifeline demo-data
+	test -d $(DEMO_REGION) || { rm -rf $(DEMO_REGION).tmp && \
+	  $(BIN)/lifeline generate --patients 200 --seed 1 --out $(DEMO_REGION).tmp && mv $(DEMO_REGION).tmp $(DEMO_REGION); }
+	$(BIN)/lifeline import $(DEMO_REGION)/*.ndjson
+	$(BIN)/python -m lifeline.generate.demo_users
 	$(BIN)/lifeline serve --host 127.0.0.1 --port 8080
 
 lint: install-dev

@@ -1,4 +1,4 @@
-"""The `lifeline` command line: serve, db upgrade, import, export, demo-data."""
+"""The `lifeline` command line: serve, db upgrade, import, export, demo-data, generate."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from rich.table import Table
 
 from lifeline.bulk.sources import Source
 from lifeline.cli.common import DB_OPTION, clear_errors, console, open_service, settings
+from lifeline.cli.generate import generate
 from lifeline.config import SettingError
 
 app = typer.Typer(
@@ -20,6 +21,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.command("generate")(generate)
 
 
 @app.command()
