@@ -176,8 +176,11 @@ def compile_type(
         if types and "." in path:
             out["types"] = types
             if path.endswith("[x]"):
+                # The JSON name comes from the base type (doseQuantity), the rules from the
+                # profile when there is one (SimpleQuantity): https://hl7.org/fhir/R4/formats.html#choice
                 stem = path.rsplit(".", 1)[1][:-3]
-                out["choices"] = {stem + t[0].upper() + t[1:]: t for t in types}
+                codes = [str(t["code"]) for t in el["type"]]
+                out["choices"] = {stem + c[0].upper() + c[1:]: t for c, t in zip(codes, types, strict=True)}
         if "contentReference" in el:
             out["contentReference"] = name + el["contentReference"][1 + len(base_path) :]
         if "xmlAttr" in el.get("representation", []):

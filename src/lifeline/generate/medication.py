@@ -72,11 +72,19 @@ _CODES = {key: concept(ATC, m.atc, m.name, m.name) for key, m in MEDICINES.items
 def dosage(medicine: Medicine) -> dict[str, Any]:
     unit = _UNITS.get(medicine.unit, medicine.unit)
     dose = f"{medicine.dose:g} {unit}"
-    # The dose stays in the text: the server's validator takes Dosage.doseAndRate.doseQuantity
-    # (valid R4) for an unknown element, so a structured dose would be refused on import.
     result: dict[str, Any] = {
         "text": f"{dose} {_TIMES[medicine.per_day]}" if medicine.per_day else f"{dose} efter behov",
         "route": ROUTES[medicine.route],
+        "doseAndRate": [
+            {
+                "doseQuantity": {
+                    "value": medicine.dose,
+                    "unit": unit,
+                    "system": "http://unitsofmeasure.org",
+                    "code": medicine.unit,
+                }
+            }
+        ],
     }
     if medicine.per_day:
         result["timing"] = {"repeat": {"frequency": medicine.per_day, "period": 1, "periodUnit": "d"}}
