@@ -2,9 +2,10 @@
 resources, on SQLite and PostgreSQL, each query beside the same query written by hand in SQL
 against the index tables (the floor), measured in the same run.
 
-Queries (issue 3): (a) Patient by CPR identifier, (b) Patient by name prefix, (c) a patient's
-Observations of one code sorted by date descending, first page, (d) Patient/{id}/$everything
-first page for a patient with 2,000 resources, (e) Observations chained by the patient's CPR.
+Queries (issue 3), named (a) … (e) in the output: (a) Patient by CPR identifier, (b) Patient by
+name prefix, (c) a patient's Observations of one code sorted by date descending, first page,
+(d) Patient/{id}/$everything first page for a patient with 2,000 resources, (e) Observations
+chained by the patient's CPR.
 Latency is measured through the FHIR core (FhirService.handle plus JSON serialisation: what the
 server does for a request, without HTTP) and through HTTP with one client; throughput of (b)
 with 16 concurrent HTTP clients (wrk) against `lifeline serve --workers 2`.
@@ -274,7 +275,7 @@ def _queries(samples: dict[str, list[Any]]) -> dict[str, tuple[list[Request], li
     rng = random.Random(5)
     out: dict[str, tuple[list[Request], list[list[FloorCall]]]] = {}
     page = 51  # the default _count (50) plus one, as the server fetches to know of a next page
-    out["(a) Patient by CPR"] = (
+    out["(a) CPR"] = (
         [FhirRequest("search", "Patient", params=[("identifier", f"{CPR}|{cpr}")]) for _, cpr in samples["patients"]],
         [
             [
@@ -293,7 +294,7 @@ def _queries(samples: dict[str, list[Any]]) -> dict[str, tuple[list[Request], li
         "r.res_type = 'Patient' AND NOT r.deleted AND r.res_id IN (SELECT s.res_id FROM search_string s"
         " WHERE s.res_type = 'Patient' AND s.param = 'name' AND s.normalized LIKE ?)"
     )
-    out["(b) Patient by name prefix"] = (
+    out["(b) name prefix"] = (
         [FhirRequest("search", "Patient", params=[("name", p)]) for p in prefixes],
         [
             [
@@ -316,7 +317,7 @@ def _queries(samples: dict[str, list[Any]]) -> dict[str, tuple[list[Request], li
         "(SELECT MAX(d.high) FROM search_date d WHERE d.res_type = 'Observation' AND d.res_id = r.res_id"
         " AND d.param = 'date')"
     )
-    out["(c) a patient's Observations by code, newest first"] = (
+    out["(c) obs by code, -date"] = (
         [
             FhirRequest(
                 "search",
@@ -344,7 +345,7 @@ def _queries(samples: dict[str, list[Any]]) -> dict[str, tuple[list[Request], li
         f" AND s.param IN ({marks})))"
     )
     everything_args = (HEAVY, HEAVY, *_COMPARTMENT_PARAMS)
-    out["(d) $everything, patient with 2,000 resources"] = (
+    out["(d) $everything"] = (
         [
             FhirRequest("operation", "Patient", HEAVY, operation="$everything")
             for _ in range(len(samples["patients"]) // 4)
@@ -372,7 +373,7 @@ def _queries(samples: dict[str, list[Any]]) -> dict[str, tuple[list[Request], li
         " (SELECT t.res_id FROM search_token t WHERE t.res_type = 'Patient' AND t.param = 'identifier'"
         " AND t.system = ? AND t.code = ?))"
     )
-    out["(e) Observations chained by CPR"] = (
+    out["(e) chain by CPR"] = (
         [
             FhirRequest("search", "Observation", params=[("subject:Patient.identifier", f"{CPR}|{cpr}")])
             for _, cpr in samples["patients"]

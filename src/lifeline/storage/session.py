@@ -44,6 +44,16 @@ class Session:
     def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.conn.execute(self.dialect.sql(sql), params).fetchone()
 
+    def together(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Any]]:
+        """The rows of several statements, read from one snapshot. Here, one after another in a
+        transaction (in-process, a statement costs no round trip); PostgreSQL's read session
+        sends them, with BEGIN and COMMIT, in one round trip."""
+        self.conn.execute("BEGIN")
+        try:
+            return [self._all(sql, args) for sql, args in statements]
+        finally:
+            self.conn.execute("COMMIT")
+
     def read(self, res_type: str, res_id: str) -> StoredVersion | None:
         row = self._one(read_sql(self.dialect), (res_type, res_id))
         return None if row is None else current_from_row(row)
@@ -109,7 +119,8 @@ class Session:
         """Current, non-deleted resources matching `where` (over alias r), ordered by type and id;
         `after_key` ("Type/id") is where the previous page ended."""
         after = after_key.split("/", 1) if after_key is not None else None
-        return [v for v, _ in self.search_page(res_type, where, params, (), Page(after=after, limit=limit))]
+        rows, _ = self.search_page(res_type, where, params, (), Page(after=after, limit=limit))
+        return [v for v, _ in rows]
 
     def search_page(
         self,
@@ -118,9 +129,12 @@ class Session:
         params: Sequence[Any],
         order: Sequence[SortExpression],
         page: Page,
-    ) -> list[tuple[StoredVersion, list[Any]]]:
+        *,
+        with_total: bool = False,
+    ) -> tuple[list[tuple[StoredVersion, list[Any]]], int | None]:
         """One page of current, non-deleted resources matching `where` in the order of the sort
-        keys then type and id, each with its position (sort values, type, id) for a cursor."""
+        keys then type and id, each with its position (sort values, type, id) for a cursor; and,
+        `with_total`, the number of all matches, from the same snapshot."""
         conditions, args = self._search_conditions(res_type, where, params)
         query = ordered_query(
             _ROW_SELECT.format(content=self.dialect.json_out),
@@ -130,10 +144,15 @@ class Session:
             page,
             fixed_type=res_type is not None,
         )
-        rows = self._all(query.sql, query.args)
+        statements: list[tuple[str, Sequence[Any]]] = [(query.sql, query.args)]
+        if with_total:
+            statements.append((f"SELECT COUNT(*) FROM resource r WHERE {' AND '.join(conditions)}", args))
+        results = self.together(statements) if with_total else [self._all(query.sql, query.args)]
+        rows = results[0]
         if page.backwards:
             rows.reverse()
-        return [(current_from_row(r), [*r[6 : 6 + query.keys], r[0], r[1]]) for r in rows]
+        total = int(results[1][0][0]) if with_total else None
+        return [(current_from_row(r), [*r[6 : 6 + query.keys], r[0], r[1]]) for r in rows], total
 
     def read_many(self, keys: Sequence[tuple[str, str]]) -> list[StoredVersion]:
         """The current, non-deleted resources among `keys` (in no particular order)."""

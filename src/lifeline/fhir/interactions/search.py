@@ -128,11 +128,20 @@ def plan_search(
 
 def searchset(service: FhirService, request: FhirRequest, plan: SearchPlan) -> dict[str, Any]:
     """The searchset Bundle of one page of `plan`."""
-    with service.repo.reading(snapshot=True) as session:
+    counting = plan.selection.count_only or plan.total_mode == "accurate"
+    with service.repo.reading() as session:
+        total: int | None = None
         if plan.count == 0 or plan.selection.count_only:
             rows: list[tuple[StoredVersion, list[Any]]] = []
+            if counting:
+                total = session.count(plan.res_type, plan.where, plan.args)
         else:
-            rows = session.search_page(plan.res_type, plan.where, plan.args, plan.order, plan.page)
+            # The page and its total are read together: one snapshot, and on PostgreSQL one
+            # round trip. The total is wanted unless a first page turns out to hold every match;
+            # asking for it anyway costs the database a count but saves a second round trip.
+            rows, total = session.search_page(
+                plan.res_type, plan.where, plan.args, plan.order, plan.page, with_total=counting
+            )
         more = len(rows) > plan.count
         if more:
             rows = rows[1:] if plan.page.backwards else rows[: plan.count]
@@ -140,10 +149,6 @@ def searchset(service: FhirService, request: FhirRequest, plan: SearchPlan) -> d
         included = resolve(session, matches, plan.includes)
         if plan.referenced_types is not None:
             included += _referenced(session, matches, plan.referenced_types)
-        total: int | None = None
-        if plan.selection.count_only or plan.total_mode == "accurate":
-            complete = not plan.paged and not more and plan.count > 0 and not plan.selection.count_only
-            total = len(rows) if complete else session.count(plan.res_type, plan.where, plan.args)
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
     if total is not None:
         bundle["total"] = total
