@@ -416,6 +416,9 @@ class _connect:  # noqa: N801 - used as a context manager like a function
     def __enter__(self) -> Callable[[str, tuple[Any, ...]], list[Any]]:
         if self.url.startswith("sqlite:///"):
             conn = sqlite3.connect(self.url[len("sqlite:///") :], check_same_thread=False)
+            # As Lifeline's connections do: the normalized column is already case-folded, and a
+            # case-sensitive LIKE lets SQLite use the index for a prefix.
+            conn.execute("PRAGMA case_sensitive_like=ON")
             self._close = conn.close
             return lambda sql, args: conn.execute(sql, args).fetchall()
         schema = self.url.rsplit("schema=", 1)[1]

@@ -75,6 +75,8 @@ def import_items(
             in_flight = submitted
         if in_flight is not None:
             _write(service, preparation.results(in_flight), stats, on_progress)
+    if stats.written or stats.transactions:
+        service.repo.analyze()  # a bulk load changes what the planner should expect
     return stats
 
 

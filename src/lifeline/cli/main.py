@@ -39,6 +39,7 @@ def serve(
     config = settings(db=db, host=host, port=port, node_id=node_id, workers=workers)
     _check_listen(config.host, config.port)
     service = open_service(config, migrate=True)
+    service.repo.analyze()
     service.repo.close()
     # Worker processes rebuild the app from the environment, so hand the settings on there.
     os.environ.update({"LIFELINE_DB": config.db, "LIFELINE_NODE_ID": config.node_id})

@@ -48,6 +48,7 @@ def reindex(
         with repo.reading() as session:
             page = session.search(res_type, "", [], after_key=after, limit=batch_size)
         if not page:
+            repo.analyze()
             return stats
         keys = [(v.res_type, v.res_id) for v in page]
 

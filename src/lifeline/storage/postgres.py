@@ -281,6 +281,10 @@ class PostgresRepository(Repository):
         with self._connection() as conn:
             return number_committed_versions(conn)
 
+    def analyze(self) -> None:
+        with self._connection() as conn:
+            conn.execute("ANALYZE")
+
     def close(self) -> None:
         self.pool.close()
 
