@@ -58,3 +58,15 @@ def test_import_analyzes_postgresql(tmp_path):
         assert analyzed is not None  # an explicit ANALYZE, not autovacuum's
     finally:
         dispose(repo)
+
+
+def test_postgresql_plans_each_search_with_its_values(tmp_path):
+    """A generic plan (made without the values, after five runs of a prepared statement) took a
+    patient's Observations of one code from 2 ms to 4.4 s on a million resources."""
+    repo = fresh_repository("postgresql", tmp_path)
+    try:
+        for _ in range(3):  # every connection of the pool, not only the first
+            with repo.reading() as session:
+                assert session._one("SHOW plan_cache_mode")[0] == "force_custom_plan"
+    finally:
+        dispose(repo)
