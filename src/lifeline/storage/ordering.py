@@ -69,16 +69,21 @@ def ordered_query(
     *,
     fixed_type: bool,
 ) -> OrderedQuery:
-    """`SELECT {select} FROM {source}` (source includes its WHERE) ordered and paged.
+    """`SELECT {select} FROM {source}` (source includes its WHERE, over `resource r`) ordered and paged.
 
-    `select` names the row columns (aliased, so the outer query can order by them); each sort key
-    adds a column k0, k1, … whose values the caller keeps for the cursor. With `fixed_type` (a
-    search of one type) the type is left out of the order.
+    The page is chosen on (type, id, sort keys) alone and only its rows are then joined back to
+    `resource` for `select` (columns of `r`): the stored JSON of the matches that are not on the
+    page is never read, converted or sorted (on PostgreSQL, turning JSONB into text for every
+    match of a common name prefix cost more than the search). Each sort key adds a column
+    k0, k1, … after `select`, whose values the caller keeps for the cursor. With `fixed_type`
+    (a search of one type) the type is left out of the order.
     """
     position = page.before if page.backwards else page.after
     key_columns = ", ".join(f"({k.sql}) AS k{i}" for i, k in enumerate(order))
     inner_args = [a for k in order for a in k.args] + list(where_args)
-    inner = f"SELECT {select}{', ' + key_columns if key_columns else ''} FROM {source}"
+    inner = (
+        f"SELECT r.res_type AS res_type, r.res_id AS res_id{', ' + key_columns if key_columns else ''} FROM {source}"
+    )
     columns: list[tuple[str, bool]] = []
     values: list[Any] = []
     if position is not None and len(position) != len(order) + 2:
@@ -107,13 +112,19 @@ def ordered_query(
         values.append(position[-1])
     if page.backwards:
         order_by = [_reverse(part) for part in order_by]
-    sql = f"SELECT * FROM ({inner}) t"
+    paged = f"SELECT * FROM ({inner}) t"
     args = inner_args
     if position is not None:
         condition, condition_args = _later(columns, values, page.backwards)
-        sql += f" WHERE {condition}"
+        paged += f" WHERE {condition}"
         args = [*args, *condition_args]
-    sql += f" ORDER BY {', '.join(order_by)} LIMIT ?"
+    paged += f" ORDER BY {', '.join(order_by)} LIMIT ?"
+    keys = "".join(f", p.k{i}" for i in range(len(order)))
+    sql = (
+        f"SELECT {select}{keys} FROM ({paged}) p"
+        " JOIN resource r ON r.res_type = p.res_type AND r.res_id = p.res_id"
+        f" ORDER BY {', '.join(part.replace('t.', 'p.') for part in order_by)}"
+    )
     return OrderedQuery(sql, [*args, page.limit], len(order))
 
 
