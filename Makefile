@@ -46,6 +46,8 @@ test: lint
 bench: install-dev
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.search
+	$(BIN)/python -m bench.generate
 
 clean:
 	rm -rf $(VENV) var/*.db var/*.db-wal var/*.db-shm
