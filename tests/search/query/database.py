@@ -13,9 +13,10 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
+from unittest import mock
 
 from lifeline.search.extract import extract_index
-from lifeline.search.query import compile_where, parse_query
+from lifeline.search.query import compile_where, driver, parse_query
 from lifeline.search.registry import SearchRegistry, default_registry
 from lifeline.storage.dialect import POSTGRES, SQLITE
 from lifeline.storage.migrations import MIGRATIONS
@@ -70,6 +71,16 @@ class IndexDatabase:
             [resource_type, *args],
         )
         return {row[0] for row in rows}
+
+    def search_every_way(
+        self, resource_type: str, params: list[tuple[str, str]], now: datetime | None = None
+    ) -> set[str]:
+        """The ids a search finds, once it is checked that the same search with no clause driving
+        the query (every clause an EXISTS, see lifeline.search.query.driver) finds the same."""
+        driven = self.search(resource_type, params, now)
+        with mock.patch.object(driver, "rank", lambda *_: None):
+            assert self.search(resource_type, params, now) == driven
+        return driven
 
 
 @contextmanager

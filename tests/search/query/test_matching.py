@@ -10,7 +10,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from lifeline.search.query import driver
 from tests.search.query.database import IndexDatabase, filled_database
 from tests.search.query.dataset import CPR, LOINC, NOW, PROFILE, RESOURCES, UCUM
 
@@ -189,9 +188,5 @@ def test_search_returns_exactly(
     resource_type: str,
     params: list[tuple[str, str]],
     expected: set[str],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    assert database.search(resource_type, params, now=NOW) == expected
-    # The same search with every clause as EXISTS (no driving IN) must agree.
-    monkeypatch.setattr(driver, "rank", lambda *_: None)
-    assert database.search(resource_type, params, now=NOW) == expected
+    assert database.search_every_way(resource_type, params, now=NOW) == expected

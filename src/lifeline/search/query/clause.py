@@ -22,20 +22,11 @@ from types import ModuleType
 from typing import Any
 
 from lifeline.fhir.errors import BadRequest
-from lifeline.search.query import composite, date, number, quantity, reference, string, token, uri
+from lifeline.search.query import composite
 from lifeline.search.query.values import unescape
 from lifeline.search.registry import SearchParameter, SearchRegistry
 
-TYPES: dict[str, ModuleType] = {
-    "string": string,
-    "token": token,
-    "date": date,
-    "number": number,
-    "quantity": quantity,
-    "reference": reference,
-    "uri": uri,
-    "composite": composite,
-}
+TYPES: dict[str, ModuleType] = {**composite.SIMPLE_TYPES, "composite": composite}
 
 
 def searchable(param: SearchParameter | None) -> bool:

@@ -23,7 +23,9 @@ from lifeline.search.registry import SearchParameter
 TABLE = "search_composite"
 MODIFIERS: frozenset[str] = frozenset()
 
-_BY_TYPE: dict[str, ModuleType] = {
+# The parameter types a component can have: every type but composite. lifeline.search.query.clause
+# adds composite to this map for whole parameters.
+SIMPLE_TYPES: dict[str, ModuleType] = {
     "string": string,
     "token": token,
     "date": date,
@@ -54,7 +56,7 @@ def parse(value: str, modifier: str | None, param: SearchParameter) -> Composite
             raise BadRequest(f"Empty component {component.code!r} in {value!r} for search parameter {param.code!r}")
         kind = component.type or ""
         own = SearchParameter(component.code or param.code, kind, param.base, component.expression)
-        parsed.append((position, kind, _BY_TYPE[kind].parse(part, None, own)))
+        parsed.append((position, kind, SIMPLE_TYPES[kind].parse(part, None, own)))
     return tuple(parsed)
 
 
@@ -63,7 +65,7 @@ def condition(value: CompositeValue, modifier: str | None, now_us: int) -> tuple
     parts: list[str] = []
     args: list[object] = []
     for position, kind, parsed in value:
-        sql, part_args = _BY_TYPE[kind].condition(parsed, None, now_us)
+        sql, part_args = SIMPLE_TYPES[kind].condition(parsed, None, now_us)
         parts.append(_own_columns(sql, position, dict(COMPOSITE_LAYOUT[position - 1][kind])))
         args.extend(part_args)
     return " AND ".join(parts), args
