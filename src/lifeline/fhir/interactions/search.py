@@ -25,6 +25,7 @@ from lifeline.storage.ordering import Page, SortExpression
 if TYPE_CHECKING:
     from lifeline.fhir.service import FhirService
     from lifeline.storage.records import StoredVersion
+    from lifeline.storage.session import Session
 
 # Result parameters honoured here; the other ones (_contained, _containedType, _offset) are
 # reported as unsupported rather than silently ignored.
@@ -93,6 +94,7 @@ def plan_search(
     total_mode = first.get("_total", "accurate")
     if total_mode not in ("none", "estimate", "accurate"):
         raise BadRequest(f"_total must be none, estimate or accurate, not {total_mode!r}")
+    order = parse_sort(res_type, values.get("_sort", []), service.registry)
     page = Page(limit=count + 1)
     paged = "_page" in first
     if paged:
@@ -100,14 +102,9 @@ def plan_search(
         position = cursor.get("after", cursor.get("before"))
         if not isinstance(position, list):
             raise BadRequest("The paging cursor is not valid; follow the Bundle's links as given")
+        if len(position) != len(order) + 2:  # sort values, then type and id
+            raise BadRequest("The paging cursor does not belong to this search; follow the Bundle's links as given")
         page = Page(after=position, limit=count + 1) if "after" in cursor else Page(before=position, limit=count + 1)
-    order = parse_sort(res_type, values.get("_sort", []), service.registry)
-    if (
-        page.after is not None
-        and len(page.after) != len(order) + 2
-        or (page.before is not None and len(page.before) != len(order) + 2)
-    ):
-        raise BadRequest("The paging cursor does not belong to this search; follow the Bundle's links as given")
     includes, unknown_includes = parse_includes(res_type, request.params, service.registry)
     unknown = [
         *unknown,
@@ -166,10 +163,10 @@ def searchset(service: FhirService, request: FhirRequest, plan: SearchPlan) -> d
     return bundle
 
 
-def _referenced(session: Any, matches: list[StoredVersion], types: frozenset[str]) -> list[StoredVersion]:
+def _referenced(session: Session, matches: list[StoredVersion], types: frozenset[str]) -> list[StoredVersion]:
     keys = [(m.res_type, m.res_id) for m in matches]
-    targets = sorted({k for k in session.references_from(keys, None, None) if k[0] in types})
-    found: list[StoredVersion] = session.read_many(targets)
+    targets = [k for k in session.references_from(keys, None, None) if k[0] in types]
+    found = session.read_many(targets)
     return sorted(found, key=lambda v: (v.res_type, v.res_id))
 
 

@@ -10,6 +10,7 @@ are both "search, restricted to the compartment", so both use these conditions.
 from __future__ import annotations
 
 from collections import defaultdict
+from functools import cache, lru_cache
 
 from lifeline.fhir.errors import BadRequest
 from lifeline.search.registry import SearchRegistry
@@ -46,12 +47,7 @@ def everything_condition(
     on the planner (`compound_in`, see Dialect.indexes_compound_in): a row-value IN over a
     UNION for PostgreSQL, an OR of two conditions for SQLite. Both find the members through
     search_reference's target index and never visit other resources."""
-    by_param: dict[str, list[str]] = defaultdict(list)
-    for resource_type in sorted(registry.resource_types):
-        if types is not None and resource_type not in types:
-            continue
-        for param in registry.compartment_params(resource_type):
-            by_param[param].append(resource_type)
+    by_param = _types_by_param(registry, None if types is None else frozenset(types))
     members: list[str] = []
     args: list[object] = []
     if types is None or "Patient" in types:
@@ -60,7 +56,7 @@ def everything_condition(
     if by_param:
         pairs: list[str] = []
         args.append(patient_id)
-        for param, resource_types in sorted(by_param.items()):
+        for param, resource_types in by_param:
             pairs.append(f"(s.param = ? AND s.res_type IN ({', '.join('?' for _ in resource_types)}))")
             args += [param, *resource_types]
         referring = (
@@ -75,6 +71,20 @@ def everything_condition(
     return f"({' OR '.join(members)})", args
 
 
+@lru_cache(maxsize=64)
+def _types_by_param(registry: SearchRegistry, types: frozenset[str] | None) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The compartment's reference parameters, each with the types (of `types`) that use it;
+    the same for every $everything of the same `_type`, so worked out once."""
+    by_param: dict[str, list[str]] = defaultdict(list)
+    for resource_type in sorted(registry.resource_types):
+        if types is not None and resource_type not in types:
+            continue
+        for param in registry.compartment_params(resource_type):
+            by_param[param].append(resource_type)
+    return tuple((param, tuple(names)) for param, names in sorted(by_param.items()))
+
+
+@cache
 def outside_types(registry: SearchRegistry) -> frozenset[str]:
     """Types that are never in a Patient compartment (Practitioner, Organization, Location, …):
     what $everything adds as referenced resources rather than as members."""
