@@ -120,3 +120,19 @@ def new_patient(**extra: Any) -> dict[str, Any]:
     }
     patient.update(extra)
     return patient
+
+
+def put_resource(client: Any, resource: dict[str, Any]) -> None:
+    """Create or update a resource at its own id through the API (update-as-create)."""
+    response = client.put(
+        f"/fhir/{resource['resourceType']}/{resource['id']}",
+        json=resource,
+        headers={"Content-Type": "application/fhir+json"},
+    )
+    assert response.status_code in (200, 201), response.text
+
+
+def bundle_link(bundle: dict[str, Any], relation: str) -> str | None:
+    """A Bundle link's URL relative to the test client's host, or None."""
+    url = next((lnk["url"] for lnk in bundle["link"] if lnk["relation"] == relation), None)
+    return url.replace("http://testserver", "") if url else None

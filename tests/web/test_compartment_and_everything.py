@@ -7,14 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import assert_outcome
-
-FHIR = {"Content-Type": "application/fhir+json"}
-
-
-def _put(client: Any, resource: dict[str, Any]) -> None:
-    response = client.put(f"/fhir/{resource['resourceType']}/{resource['id']}", json=resource, headers=FHIR)
-    assert response.status_code in (200, 201), response.text
+from tests.conftest import assert_outcome, bundle_link, put_resource
 
 
 def _entries(bundle: dict[str, Any], mode: str = "match") -> list[str]:
@@ -25,20 +18,15 @@ def _entries(bundle: dict[str, Any], mode: str = "match") -> list[str]:
     ]
 
 
-def _link(bundle: dict[str, Any], relation: str) -> str | None:
-    url = next((lnk["url"] for lnk in bundle["link"] if lnk["relation"] == relation), None)
-    return url.replace("http://testserver", "") if url else None
-
-
 @pytest.fixture(scope="module")
 def chart(client: Any) -> dict[str, Any]:
     """Two patients; the first with observations (one performed by a practitioner), a condition,
     an encounter, and a RelatedPerson; the second with one observation."""
     tag = uuid.uuid4().hex[:8]
     pat, other, doc = f"pat-{tag}", f"other-{tag}", f"doc-{tag}"
-    _put(client, {"resourceType": "Patient", "id": pat, "name": [{"family": "Jørgensen"}]})
-    _put(client, {"resourceType": "Patient", "id": other, "name": [{"family": "Møller"}]})
-    _put(client, {"resourceType": "Practitioner", "id": doc, "name": [{"family": "Læge"}]})
+    put_resource(client, {"resourceType": "Patient", "id": pat, "name": [{"family": "Jørgensen"}]})
+    put_resource(client, {"resourceType": "Patient", "id": other, "name": [{"family": "Møller"}]})
+    put_resource(client, {"resourceType": "Practitioner", "id": doc, "name": [{"family": "Læge"}]})
     code = {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]}
     for n, (subject, performer) in enumerate([(pat, doc), (pat, None), (other, None)]):
         obs: dict[str, Any] = {
@@ -50,8 +38,8 @@ def chart(client: Any) -> dict[str, Any]:
         }
         if performer:
             obs["performer"] = [{"reference": f"Practitioner/{performer}"}]
-        _put(client, obs)
-    _put(
+        put_resource(client, obs)
+    put_resource(
         client,
         {
             "resourceType": "Condition",
@@ -60,7 +48,7 @@ def chart(client: Any) -> dict[str, Any]:
             "code": {"text": "Astma"},
         },
     )
-    _put(
+    put_resource(
         client,
         {
             "resourceType": "Encounter",
@@ -70,7 +58,9 @@ def chart(client: Any) -> dict[str, Any]:
             "subject": {"reference": f"Patient/{pat}"},
         },
     )
-    _put(client, {"resourceType": "RelatedPerson", "id": f"mor-{tag}", "patient": {"reference": f"Patient/{pat}"}})
+    put_resource(
+        client, {"resourceType": "RelatedPerson", "id": f"mor-{tag}", "patient": {"reference": f"Patient/{pat}"}}
+    )
     return {"tag": tag, "pat": pat, "other": other, "doc": doc}
 
 
@@ -79,7 +69,7 @@ def test_compartment_search_returns_only_that_patients_resources(client: Any, ch
     bundle = client.get(f"/fhir/Patient/{chart['pat']}/Observation").json()
     assert sorted(_entries(bundle)) == [f"Observation/obs0-{tag}", f"Observation/obs1-{tag}"]
     assert bundle["total"] == 2
-    assert _link(bundle, "self").startswith(f"/fhir/Patient/{chart['pat']}/Observation")  # type: ignore[union-attr]
+    assert bundle_link(bundle, "self").startswith(f"/fhir/Patient/{chart['pat']}/Observation")  # type: ignore[union-attr]
     filtered = client.get(
         f"/fhir/Patient/{chart['pat']}/Observation", params={"performer": f"Practitioner/{chart['doc']}"}
     )
@@ -120,7 +110,7 @@ def test_everything_returns_the_compartment_and_what_it_references(client: Any, 
 def test_everything_pages_and_filters(client: Any, chart: dict[str, Any]) -> None:
     page = client.get(f"/fhir/Patient/{chart['pat']}/$everything", params={"_count": "2"}).json()
     walked = _entries(page)
-    while nxt := _link(page, "next"):
+    while nxt := bundle_link(page, "next"):
         page = client.get(nxt).json()
         walked += _entries(page)
     assert len(walked) == len(set(walked)) == 6

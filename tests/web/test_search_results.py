@@ -8,23 +8,11 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import assert_outcome
-
-FHIR = {"Content-Type": "application/fhir+json"}
-
-
-def _put(client: Any, resource: dict[str, Any]) -> None:
-    response = client.put(f"/fhir/{resource['resourceType']}/{resource['id']}", json=resource, headers=FHIR)
-    assert response.status_code in (200, 201), response.text
+from tests.conftest import assert_outcome, bundle_link, put_resource
 
 
 def _ids(bundle: dict[str, Any], mode: str = "match") -> list[str]:
     return [e["resource"]["id"] for e in bundle.get("entry", []) if e["search"]["mode"] == mode]
-
-
-def _link(bundle: dict[str, Any], relation: str) -> str | None:
-    url = next((lnk["url"] for lnk in bundle["link"] if lnk["relation"] == relation), None)
-    return url.replace("http://testserver", "") if url else None
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +22,7 @@ def ward(client: Any) -> dict[str, Any]:
     tag = uuid.uuid4().hex[:8]
     family = f"Sortvej{tag}"
     org = {"resourceType": "Organization", "id": f"org-{tag}", "name": f"Herlev {tag}"}
-    _put(client, org)
+    put_resource(client, org)
     people = [
         ("p1", "Åse", "1980-05-01"),
         ("p2", "Bo", "1975-01-01"),
@@ -52,9 +40,9 @@ def ward(client: Any) -> dict[str, Any]:
         }
         if born:
             patient["birthDate"] = born
-        _put(client, patient)
+        put_resource(client, patient)
     for n, (key, value) in enumerate([("p1", 5.1), ("p1", 6.2), ("p2", 4.0)]):
-        _put(
+        put_resource(
             client,
             {
                 "resourceType": "Observation",
@@ -106,9 +94,9 @@ def test_paging_forward_and_back_with_a_sort(client: Any, ward: dict[str, Any], 
         params["_sort"] = sort
     everything = _ids(_search(client, "Patient", family=ward["family"], _sort=sort or "_id", _count="50"))
     page = _search(client, "Patient", **params)
-    assert _link(page, "previous") is None
+    assert bundle_link(page, "previous") is None
     pages = [_ids(page)]
-    while nxt := _link(page, "next"):
+    while nxt := bundle_link(page, "next"):
         page = client.get(nxt).json()
         pages.append(_ids(page))
     walked = [i for p in pages for i in p]
@@ -117,7 +105,7 @@ def test_paging_forward_and_back_with_a_sort(client: Any, ward: dict[str, Any], 
         assert walked == everything
     # and back again from the last page, through the previous links
     back = [_ids(page)]
-    while prev := _link(page, "previous"):
+    while prev := bundle_link(page, "previous"):
         page = client.get(prev).json()
         back.append(_ids(page))
     assert [i for p in reversed(back) for i in p] == walked
@@ -125,7 +113,7 @@ def test_paging_forward_and_back_with_a_sort(client: Any, ward: dict[str, Any], 
 
 def test_a_cursor_of_another_sort_is_refused(client: Any, ward: dict[str, Any]) -> None:
     page = _search(client, "Patient", family=ward["family"], _count="2")
-    nxt = _link(page, "next")
+    nxt = bundle_link(page, "next")
     assert nxt is not None
     assert_outcome(client.get(nxt + "&_sort=birthdate"), 400, text="cursor")
 
@@ -213,6 +201,6 @@ def test_total_and_count_zero(client: Any, ward: dict[str, Any]) -> None:
     accurate = _search(client, "Patient", family=ward["family"], _count="2")
     assert accurate["total"] == 5
     zero = _search(client, "Patient", family=ward["family"], _count="0")
-    assert zero["total"] == 5 and _ids(zero) == [] and _link(zero, "next") is None
-    second = client.get(_link(accurate, "next") or "").json()
-    assert second["total"] == 5 and _link(second, "first") is not None
+    assert zero["total"] == 5 and _ids(zero) == [] and bundle_link(zero, "next") is None
+    second = client.get(bundle_link(accurate, "next") or "").json()
+    assert second["total"] == 5 and bundle_link(second, "first") is not None
