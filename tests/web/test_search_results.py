@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from lifeline.fhir import paging
 from tests.conftest import assert_outcome, bundle_link, put_resource
 
 
@@ -116,6 +117,23 @@ def test_a_cursor_of_another_sort_is_refused(client: Any, ward: dict[str, Any]) 
     nxt = bundle_link(page, "next")
     assert nxt is not None
     assert_outcome(client.get(nxt + "&_sort=birthdate"), 400, text="cursor")
+
+
+@pytest.mark.parametrize(
+    ("sort", "position"),
+    [
+        ("birthdate", [{"x": 1}, "Patient", "a"]),
+        ("birthdate", ["1970", ["Patient"], "a"]),
+        ("birthdate", [True, "Patient", "a"]),
+        ("", ["Patient", {"a": 1}]),
+        ("", ["Patient"]),
+    ],
+)
+def test_a_tampered_cursor_is_400(client: Any, ward: dict[str, Any], sort: str, position: list[Any]) -> None:
+    params = {"family": ward["family"], "_page": paging.encode_cursor({"after": position})}
+    if sort:
+        params["_sort"] = sort
+    assert_outcome(client.get("/fhir/Patient", params=params), 400, text="cursor")
 
 
 def test_sort_by_unknown_or_unsortable_parameter_is_400(client: Any) -> None:

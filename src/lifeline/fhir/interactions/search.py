@@ -102,7 +102,7 @@ def plan_search(
         position = cursor.get("after", cursor.get("before"))
         if not isinstance(position, list):
             raise BadRequest("The paging cursor is not valid; follow the Bundle's links as given")
-        if len(position) != len(order) + 2:  # sort values, then type and id
+        if not _fits(position, len(order)):
             raise BadRequest("The paging cursor does not belong to this search; follow the Bundle's links as given")
         page = Page(after=position, limit=count + 1) if "after" in cursor else Page(before=position, limit=count + 1)
     includes, unknown_includes = parse_includes(res_type, request.params, service.registry)
@@ -121,6 +121,15 @@ def plan_search(
     return SearchPlan(
         res_type, where, args, path, count, total_mode, page, order, includes, selection, issues, paged=paged
     )
+
+
+def _fits(position: list[Any], keys: int) -> bool:
+    """Whether a decoded cursor position has the shape this search writes: a plain value (or
+    null, for a missing one) per sort key, then type and id as text. A tampered cursor must be a
+    400, never a value the database driver cannot bind."""
+    if len(position) != keys + 2 or not all(isinstance(v, str) for v in position[keys:]):
+        return False
+    return all(v is None or (isinstance(v, str | int | float) and not isinstance(v, bool)) for v in position[:keys])
 
 
 def searchset(service: FhirService, request: FhirRequest, plan: SearchPlan) -> dict[str, Any]:
