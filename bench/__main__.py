@@ -28,7 +28,7 @@ from rich.table import Table
 from bench.data import write_ndjson
 from bench.floor import raw_lookup_rate
 from bench.wrk import run_wrk
-from lifeline.bulk.importer import import_items
+from lifeline.bulk.importer import first_load, import_items
 from lifeline.bulk.sources import Source
 from lifeline.config import Settings
 from lifeline.fhir.service import FhirService
@@ -73,7 +73,8 @@ def _bench_backend(backend: str, source: Path, args: argparse.Namespace) -> dict
     console.print(f"[bold]{backend}[/]: importing {args.resources} resources")
     started = time.perf_counter()
     reader = Source(source)
-    stats = import_items(service, reader.items(), batch_size=1000)
+    with first_load(repo, reader.size):  # as `lifeline import` does: an empty store, maybe deferred indexes
+        stats = import_items(service, reader.items(), batch_size=1000)
     import_seconds = time.perf_counter() - started
     reader.close()
     ids = RESULTS / "patient-ids.txt"

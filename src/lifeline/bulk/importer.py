@@ -6,6 +6,9 @@ without an id gets one derived from its content, for the same reason. Every reso
 validated before its batch is written; a bad one stops the import, naming its line, and the
 batch it belonged to is not written (earlier batches stay).
 
+A large first load into an empty store (`first_load`) runs with the secondary indexes dropped and
+builds them at its end (storage/deferred_indexes.py).
+
 Validation and index extraction (bulk/prepare.py) run in worker processes once an import is
 large enough to fill a batch, preparing the next batch while this one is written."""
 
@@ -14,7 +17,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +31,7 @@ from lifeline.fhir.errors import BadRequest, FhirError
 from lifeline.fhir.request import FhirRequest
 from lifeline.fhir.service import FhirService
 from lifeline.storage.records import PendingVersion, StoredVersion
+from lifeline.storage.repository import Repository
 from lifeline.storage.write_session import WriteSession
 
 
@@ -49,6 +54,22 @@ class ImportStats:
             self.by_type[res_type] = self.by_type.get(res_type, 0) + n
 
 
+@contextmanager
+def first_load(
+    repo: Repository, input_bytes: int, on_index: Callable[[str], None] = lambda name: None
+) -> Iterator[int]:
+    """Around the imports of one load: when the store is empty and the input large, drop the
+    secondary indexes and build them at the end. Yields how many were dropped (0: not deferred)."""
+    with repo.reading() as session:
+        empty = not session.has_resources()
+    if not empty or input_bytes < repo.first_load_bytes:
+        yield 0
+        return
+    with repo.indexes_deferred(on_index) as dropped:
+        yield dropped
+    repo.analyze()  # the planner's statistics cover the rebuilt indexes too
+
+
 def import_items(
     service: FhirService,
     items: Iterable[SourceItem],
@@ -59,25 +80,83 @@ def import_items(
 ) -> ImportStats:
     stats = ImportStats()
     workers = workers if workers is not None else (os.cpu_count() or 1)
-    with _Preparation(service, workers) as preparation:
+    with _Preparation(service, workers) as preparation, _Writers(service, stats, on_progress) as writers:
         in_flight: tuple[str, Any] | None = None  # a batch being prepared while the one before is written
         for kind, payload in _batches(items, batch_size):
             if kind == "bundle":
                 if in_flight is not None:
-                    _write(service, preparation.results(in_flight), stats, on_progress)
+                    writers.submit(preparation.results(in_flight))
                     in_flight = None
+                writers.drain()
                 _run_bundle(service, payload[0], stats)
                 on_progress(len(payload[0].resource.get("entry") or []))
                 continue
             submitted = preparation.submit(payload, full=len(payload) >= batch_size)
             if in_flight is not None:
-                _write(service, preparation.results(in_flight), stats, on_progress)
+                writers.submit(preparation.results(in_flight))
             in_flight = submitted
         if in_flight is not None:
-            _write(service, preparation.results(in_flight), stats, on_progress)
+            writers.submit(preparation.results(in_flight))
     if stats.written or stats.transactions:
         service.repo.analyze()  # a bulk load changes what the planner should expect
     return stats
+
+
+class _Writers:
+    """Writes prepared batches, each in its own transaction. Where the database serves writers
+    in parallel (PostgreSQL: one server process a connection), two batches are written at once,
+    so that its work spreads over two cores; a batch that shares a resource with one still being
+    written waits for it, so that the later line of the input still wins. Where writers take
+    turns anyway (SQLite) the batches are written one after the other on this thread."""
+
+    def __init__(self, service: FhirService, stats: ImportStats, on_progress: Callable[[int], None]) -> None:
+        self.service = service
+        self.stats = stats
+        self.on_progress = on_progress
+        self.parallel = 2 if service.repo.parallel_writers else 1
+        self.pool = ThreadPoolExecutor(self.parallel) if self.parallel > 1 else None
+        self.running: list[tuple[set[tuple[str, str]], Future[tuple[int, list[str], int]]]] = []
+
+    def __enter__(self) -> _Writers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.drain()
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown()
+
+    def submit(self, prepared: tuple[str, list[Prepared | Rejected]]) -> None:
+        instant, results = prepared
+        for result in results:
+            if isinstance(result, Rejected):
+                self.drain()  # the batches before this one stay written
+                raise result.error()
+        batch = [r for r in results if isinstance(r, Prepared)]
+        if self.pool is None:
+            self._account(_write(self.service, instant, batch))
+            return
+        keys = {(p.res_type, p.res_id) for p in batch}
+        for other_keys, future in list(self.running):
+            if len(self.running) >= self.parallel or not keys.isdisjoint(other_keys):
+                self._finish(other_keys, future)
+        self.running.append((keys, self.pool.submit(_write, self.service, instant, batch)))
+
+    def drain(self) -> None:
+        while self.running:
+            self._finish(*self.running[0])
+
+    def _finish(self, keys: set[tuple[str, str]], future: Future[tuple[int, list[str], int]]) -> None:
+        self.running.remove((keys, future))
+        self._account(future.result())
+
+    def _account(self, outcome: tuple[int, list[str], int]) -> None:
+        unchanged, written, size = outcome
+        self.stats.unchanged += unchanged
+        for res_type in written:
+            self.stats.count(res_type)
+        self.on_progress(size)
 
 
 def _batches(items: Iterable[SourceItem], size: int) -> Iterator[tuple[str, list[SourceItem]]]:
@@ -114,7 +193,8 @@ class _Preparation:
         self.service = service
         self.workers = workers
         self.pool: ProcessPoolExecutor | None = None
-        self.local = Preparer(service.validator, service.registry)
+        self.copies_text = service.repo.dialect.copies_text
+        self.local = Preparer(service.validator, service.registry, copies_text=self.copies_text)
 
     def __enter__(self) -> _Preparation:
         return self
@@ -131,7 +211,7 @@ class _Preparation:
                 self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=start_worker,
-                initargs=(_import_invariants(self.service.settings.invariants),),
+                initargs=(_import_invariants(self.service.settings.invariants), self.copies_text),
             )
         if self.pool is None:
             return instant, [self.local.prepare(where, resource, instant) for where, resource in pairs]
@@ -153,17 +233,8 @@ def _import_invariants(mode: str) -> str:
     return "strict" if mode == "strict" else "off"
 
 
-def _write(
-    service: FhirService,
-    prepared: tuple[str, list[Prepared | Rejected]],
-    stats: ImportStats,
-    on_progress: Callable[[int], None],
-) -> None:
-    instant, results = prepared
-    for result in results:
-        if isinstance(result, Rejected):
-            raise result.error()
-    batch = [r for r in results if isinstance(r, Prepared)]
+def _write(service: FhirService, instant: str, batch: list[Prepared]) -> tuple[int, list[str], int]:
+    """Write one prepared batch in one transaction: (unchanged, the types written, batch size)."""
 
     def work(session: WriteSession) -> tuple[int, list[str]]:
         unchanged = 0
@@ -197,10 +268,7 @@ def _write(
         return unchanged, written
 
     (unchanged, written), _ = service.repo.write(work)
-    stats.unchanged += unchanged
-    for res_type in written:
-        stats.count(res_type)
-    on_progress(len(batch))
+    return unchanged, written, len(batch)
 
 
 def _run_bundle(service: FhirService, item: SourceItem, stats: ImportStats) -> None:

@@ -16,7 +16,8 @@ from lifeline.fhir import writes
 from lifeline.fhir.errors import BadRequest, FhirError, Issue
 from lifeline.fhir.ids import check_id
 from lifeline.search.extract import extract_index
-from lifeline.storage.write_session import IndexRows, index_rows
+from lifeline.storage.copy_text import encode_rows
+from lifeline.storage.write_session import CopyRows, IndexRows, index_rows
 
 if TYPE_CHECKING:
     from lifeline.fhir.validation import Validator
@@ -31,7 +32,7 @@ class Prepared:
     res_type: str
     res_id: str
     content: str  # stamped as version 1 at the batch's instant (the resource travels only as this)
-    rows: IndexRows  # its search-index rows: plain tuples, cheap to send between processes
+    rows: IndexRows | CopyRows  # its search-index rows: plain tuples or COPY text, cheap to send between processes
 
 
 @dataclass
@@ -45,9 +46,10 @@ class Rejected:
 
 
 class Preparer:
-    def __init__(self, validator: Validator, registry: SearchRegistry) -> None:
+    def __init__(self, validator: Validator, registry: SearchRegistry, *, copies_text: bool = False) -> None:
         self.validator = validator
         self.registry = registry
+        self.copies_text = copies_text
 
     def prepare(self, where: str, resource: Any, instant: str) -> Prepared | Rejected:
         try:
@@ -66,19 +68,22 @@ class Preparer:
         except FhirError as error:
             return Rejected(where, error.message, error.issues)
         stamped = writes.stamp(resource, resource["id"], 1, instant)
-        rows = index_rows((res_type, resource["id"]), extract_index(stamped, self.registry))
+        tuples = index_rows((res_type, resource["id"]), extract_index(stamped, self.registry))
+        rows: IndexRows | CopyRows = (
+            [(table, encode_rows(table_rows)) for table, table_rows in tuples] if self.copies_text else tuples
+        )
         return Prepared(where, res_type, resource["id"], orjson.dumps(stamped).decode(), rows)
 
 
 _worker: Preparer | None = None
 
 
-def start_worker(invariants: str) -> None:
+def start_worker(invariants: str, copies_text: bool) -> None:
     from lifeline.fhir.validation import Validator
     from lifeline.search.registry import default_registry
 
     global _worker
-    _worker = Preparer(Validator(invariants=invariants), default_registry())
+    _worker = Preparer(Validator(invariants=invariants), default_registry(), copies_text=copies_text)
 
 
 def prepare_chunk(chunk: list[tuple[str, Any]], instant: str) -> list[Prepared | Rejected]:

@@ -111,20 +111,31 @@ def import_files(
     batch_size: int = typer.Option(500, help="Resources per transaction"),
 ) -> None:
     """Import resources; each batch is one transaction, and re-running writes nothing twice."""
-    from lifeline.bulk.importer import ImportStats, import_items
+    from lifeline.bulk.importer import ImportStats, first_load, import_items
 
     sources = [Source(path) for path in files]
     service = open_service(settings(db=db))
     total = ImportStats()
     try:
         with _progress() as progress:
-            for source in sources:
-                task = progress.add_task(source.path.name, total=source.size or None)
-                counter = _Counter(progress, task, source)
-                stats = import_items(service, source.items(), batch_size=batch_size, on_progress=counter)
-                progress.update(task, completed=source.size)
-                source.close()
-                total.merge(stats)
+            rebuilding: list[TaskID] = []
+
+            def on_index(name: str) -> None:
+                if not rebuilding:
+                    rebuilding.append(progress.add_task("search indexes", total=dropped))
+                else:
+                    progress.advance(rebuilding[0])
+
+            with first_load(service.repo, sum(s.size or 0 for s in sources), on_index) as dropped:
+                for source in sources:
+                    task = progress.add_task(source.path.name, total=source.size or None)
+                    counter = _Counter(progress, task, source)
+                    stats = import_items(service, source.items(), batch_size=batch_size, on_progress=counter)
+                    progress.update(task, completed=source.size)
+                    source.close()
+                    total.merge(stats)
+            if rebuilding:
+                progress.update(rebuilding[0], completed=dropped)
     finally:
         service.repo.close()
     table = Table(title="Imported")

@@ -17,7 +17,8 @@ from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from lifeline.fhir.errors import BadRequest, StorageUnavailable
-from lifeline.storage import migrate
+from lifeline.storage.copy_text import encode_rows
+from lifeline.storage.deferred_indexes import RECORD_TABLES
 from lifeline.storage.dialect import POSTGRES, Dialect
 from lifeline.storage.records import StoredVersion
 from lifeline.storage.repository import Repository, RetryableConflict
@@ -53,12 +54,11 @@ class PostgresSession(WriteSession):
         self._begun = True
         mogrify = self._render.mogrify
         for batch in batches:
-            if batch.copy_into and len(batch.rows) >= _COPY_FROM_ROWS:
+            if batch.copy_text is not None or (batch.copy_into and len(batch.rows) >= _COPY_FROM_ROWS):
                 self._execute(statements)
                 statements = []
                 with self._pg.cursor().copy(f"COPY {batch.copy_into} FROM STDIN") as copy:
-                    for values in batch.rows:
-                        copy.write_row(values)
+                    copy.write(batch.copy_text if batch.copy_text is not None else encode_rows(batch.rows))
                 continue
             statements.append(_render(batch, mogrify, self.dialect))
         if commit:
@@ -131,6 +131,7 @@ class DeferredSession(WriteSession):
 
 def _render(batch: Batch, mogrify: Callable[..., str], dialect: Dialect) -> str:
     # One mogrify per statement, not per row: psycopg's per-call work dominates small rows.
+    assert batch.copy_text is None, "rows in COPY text go by COPY"
     rows = ", ".join([dialect.sql(batch.row)] * len(batch.rows))
     return mogrify(batch.head + rows + batch.tail, [v for values in batch.rows for v in values])
 
@@ -163,6 +164,10 @@ class PostgresRepository(Repository):
         )
 
     writes_async = True
+    parallel_writers = True
+    # PostgreSQL keeps its indexes up to date faster than it rebuilds them while they fit in
+    # memory (100,000 resources: 22 s kept, 29 s rebuilt); only a load far larger drops them.
+    first_load_bytes = 1024 * 1024 * 1024
 
     async def _async(self) -> AsyncConnectionPool:
         if self._async_pool is None:
@@ -274,22 +279,20 @@ class PostgresRepository(Repository):
                     raise RetryableConflict(str(exc)) from exc
                 raise
 
-    def migrate(self) -> list[int]:
+    @contextmanager
+    def _schema_transaction(self) -> Iterator[psycopg.Connection[Any]]:
         with self._connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-            return migrate.apply_pending(conn, self.dialect)
-
-    def pending_migrations(self) -> list[int]:
-        with self._connection() as conn, conn.transaction():
-            return migrate.pending(conn, self.dialect)
+            yield conn
 
     def sequence(self) -> int:
         with self._connection() as conn:
             return number_committed_versions(conn)
 
     def analyze(self) -> None:
+        # This schema's record tables only: a bare ANALYZE would visit every schema of the database.
         with self._connection() as conn:
-            conn.execute("ANALYZE")
+            conn.execute(f"ANALYZE {', '.join(RECORD_TABLES)}")
 
     def close(self) -> None:
         self.pool.close()

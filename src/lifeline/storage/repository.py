@@ -8,10 +8,11 @@ versions through a `WriteSession`, and the repository commits them together or n
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
-from contextlib import AbstractContextManager
-from typing import TypeVar
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, TypeVar
 
+from lifeline.storage import deferred_indexes, migrate
 from lifeline.storage.dialect import Dialect
 from lifeline.storage.records import StoredVersion
 from lifeline.storage.session import Session
@@ -32,6 +33,12 @@ class Repository(abc.ABC):
     reads_never_wait = False
     # True where `write_async` can send a write that needs no reads from an event loop.
     writes_async = False
+    # True where two write transactions really run at once (PostgreSQL), so a bulk load may
+    # keep two going; SQLite has one writer at a time.
+    parallel_writers = False
+    # From this much input, an import into an empty store drops the secondary indexes and builds
+    # them at its end (storage/deferred_indexes.py, bulk/importer.first_load).
+    first_load_bytes = 4 * 1024 * 1024
 
     @abc.abstractmethod
     def reading(self, snapshot: bool = False) -> AbstractContextManager[Session]:
@@ -42,11 +49,47 @@ class Repository(abc.ABC):
         """One write transaction: commits when the block ends normally, rolls back on any error."""
 
     @abc.abstractmethod
-    def migrate(self) -> list[int]:
-        """Apply the migrations not yet applied; return their versions."""
+    def _schema_transaction(self) -> AbstractContextManager[Any]:
+        """A driver connection in one transaction that holds the schema lock (one migrating
+        process at a time); commits when the block ends normally."""
 
-    @abc.abstractmethod
-    def pending_migrations(self) -> list[int]: ...
+    def migrate(self) -> list[int]:
+        """Apply the migrations not yet applied; return their versions. Indexes that a first load
+        cut off half-way left dropped are built again."""
+        with self._schema_transaction() as conn:
+            applied = migrate.apply_pending(conn, self.dialect)
+        self.restore_indexes()
+        return applied
+
+    def pending_migrations(self) -> list[int]:
+        with self._schema_transaction() as conn:
+            return migrate.pending(conn, self.dialect)
+
+    @contextmanager
+    def indexes_deferred(self, on_index: Callable[[str], None] = lambda name: None) -> Iterator[int]:
+        """Run a first load with the secondary indexes dropped, and build them at the end (see
+        storage/deferred_indexes.py); yields how many were dropped. They are built again even
+        when the load fails: what was loaded stays, and must stay searchable."""
+        with self._schema_transaction() as conn:
+            dropped = deferred_indexes.defer(conn, self.dialect)
+        try:
+            yield dropped
+        finally:
+            self.restore_indexes(on_index)
+
+    def restore_indexes(self, on_index: Callable[[str], None] = lambda name: None) -> int:
+        """Build every index recorded as deferred; returns how many."""
+        with self._schema_transaction() as conn:
+            if deferred_indexes.MIGRATION not in migrate.applied_versions(conn, self.dialect):
+                return 0  # a database older than deferred loads (a test of migrations holds one)
+            todo = deferred_indexes.pending(conn, self.dialect)
+
+        def run(step: Callable[[Any], None]) -> None:
+            with self._schema_transaction() as conn:
+                step(conn)
+
+        deferred_indexes.restore(run, todo, self.dialect, on_index)
+        return len(todo)
 
     @abc.abstractmethod
     def close(self) -> None: ...

@@ -224,6 +224,10 @@ class Session:
     def resource_types(self) -> list[str]:
         return [r[0] for r in self._all("SELECT DISTINCT res_type FROM resource WHERE NOT deleted ORDER BY res_type")]
 
+    def has_resources(self) -> bool:
+        """Whether anything was ever written (deleted resources count)."""
+        return self._one("SELECT 1 FROM resource LIMIT 1") is not None
+
     def count_current(self) -> int:
         return int(self._one("SELECT COUNT(*) FROM resource WHERE NOT deleted")[0])
 

@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from lifeline.fhir.errors import StorageUnavailable
-from lifeline.storage import migrate
 from lifeline.storage.dialect import SQLITE
 from lifeline.storage.repository import Repository, RetryableConflict
 from lifeline.storage.session import Session
@@ -103,20 +102,16 @@ class SQLiteRepository(Repository):
                     raise RetryableConflict(str(exc)) from exc
                 raise
 
-    def migrate(self) -> list[int]:
+    @contextmanager
+    def _schema_transaction(self) -> Iterator[sqlite3.Connection]:
         with self._exclusive():
             self._writer.execute("BEGIN IMMEDIATE")
             try:
-                applied = migrate.apply_pending(self._writer, self.dialect)
+                yield self._writer
             except BaseException:
                 self._writer.execute("ROLLBACK")
                 raise
             self._writer.execute("COMMIT")
-            return applied
-
-    def pending_migrations(self) -> list[int]:
-        with self._write_lock:
-            return migrate.pending(self._writer, self.dialect)
 
     def analyze(self) -> None:
         # A sampled ANALYZE (400 rows an index): about 50 ms on a 5 GB database.

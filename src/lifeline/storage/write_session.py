@@ -32,6 +32,7 @@ class Batch:
     rows: list[tuple[Any, ...]]
     tail: str = ""
     copy_into: str | None = None  # "table (columns)" when the batch is a plain insert that COPY may do
+    copy_text: str | None = None  # rows already in COPY text format (PostgreSQL imports), instead of `rows`
 
 
 class WriteSession(Session):
@@ -46,6 +47,7 @@ class WriteSession(Session):
         self._upserts: list[tuple[Any, ...]] = []  # new versions of stored ones
         self._replaced: list[tuple[str, str]] = []
         self._index: dict[str, list[tuple[Any, ...]]] = {table: [] for table in INDEX_TABLES}
+        self._index_text: dict[str, list[str]] = {table: [] for table in INDEX_TABLES}
         self._buffered: set[tuple[str, str]] = set()
 
     # Reads see the transaction's own writes.
@@ -82,8 +84,9 @@ class WriteSession(Session):
         key = (version.res_type, version.res_id)
         self.put_rows(version, index_rows(key, index) if index is not None else [], replaces=replaces)
 
-    def put_rows(self, version: PendingVersion, rows_by_table: IndexRows, *, replaces: bool) -> None:
-        """`put` with the index already turned into rows (the importer's workers do that)."""
+    def put_rows(self, version: PendingVersion, rows_by_table: IndexRows | CopyRows, *, replaces: bool) -> None:
+        """`put` with the index already turned into rows (the importer's workers do that), or
+        on PostgreSQL into COPY text (storage/copy_text.py)."""
         key = (version.res_type, version.res_id)
         if key in self._buffered:
             # The same resource twice in one transaction: write the first before replacing it.
@@ -94,7 +97,10 @@ class WriteSession(Session):
         if replaces:
             self._replaced.append(key)
         for table, rows in rows_by_table:
-            self._index[table].extend(rows)
+            if isinstance(rows, str):
+                self._index_text[table].append(rows)
+            else:
+                self._index[table].extend(rows)
         self.pending.append(version)
 
     def reindex(self, key: tuple[str, str], rows_by_table: IndexRows) -> None:
@@ -141,14 +147,19 @@ class WriteSession(Session):
             if rows:
                 marks = "(" + ", ".join("?" * len(rows[0])) + ")"
                 batches.append(Batch(f"INSERT INTO {table} VALUES ", marks, rows, copy_into=table))
+        for table, texts in self._index_text.items():
+            if texts:
+                batches.append(Batch(f"INSERT INTO {table} VALUES ", "", [], copy_into=table, copy_text="".join(texts)))
         self._inserts, self._upserts, self._replaced, self._buffered = [], [], [], set()
         self._index = {table: [] for table in INDEX_TABLES}
+        self._index_text = {table: [] for table in INDEX_TABLES}
         return batches
 
     def _send(self, batches: list[Batch], *, commit: bool) -> None:
         """Run the batches (and COMMIT); SQLite: executemany, each statement answered at once."""
         cursor = self.conn.cursor()  # type: ignore[attr-defined]
         for batch in batches:
+            assert batch.copy_text is None, "COPY text is for PostgreSQL (Dialect.copies_text)"
             cursor.executemany(self.dialect.sql(batch.head + batch.row + batch.tail), batch.rows)
         if commit:
             self.conn.execute("COMMIT")
@@ -211,6 +222,8 @@ class WriteSession(Session):
 
 
 IndexRows = list[tuple[str, list[tuple[Any, ...]]]]
+# The same rows as COPY text per table (an import's workers make it for PostgreSQL).
+CopyRows = list[tuple[str, str]]
 
 
 def index_rows(key: tuple[str, str], index: IndexEntries) -> IndexRows:
