@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.__main__ import PG_URL, RESULTS, _machine
-from lifeline.bulk.importer import import_items
+from lifeline.bulk.importer import first_load, import_items
 from lifeline.bulk.sources import Source
 from lifeline.config import Settings
 from lifeline.fhir.service import FhirService
@@ -151,7 +151,17 @@ def _import(out: Path) -> dict[str, float]:
         service = FhirService(repo, Settings(db=url))
         sources = [Source(p) for p in sorted(out.glob("*.ndjson"))]
         started = time.perf_counter()
-        stats = import_items(service, itertools.chain.from_iterable(s.items() for s in sources), batch_size=1000)
+        done = [0]
+
+        def progress(n: int) -> None:
+            done[0] += n
+            if done[0] % 500_000 < n:
+                console.print(f"  imported {done[0]:,} in {time.perf_counter() - started:.0f} s")
+
+        # As `lifeline import` does: a first load this large builds its indexes at the end.
+        with first_load(repo, sum(s.size for s in sources), lambda name: console.print(f"  building {name}")):
+            items = itertools.chain.from_iterable(s.items() for s in sources)
+            stats = import_items(service, items, batch_size=1000, on_progress=progress)
         seconds = time.perf_counter() - started
         for source in sources:
             source.close()

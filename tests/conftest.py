@@ -18,12 +18,18 @@ from starlette.testclient import TestClient
 
 from lifeline.config import Settings
 from lifeline.fhir.service import FhirService
+from lifeline.identity.keys import new_kek
 from lifeline.storage import open_repository
 from lifeline.storage.repository import Repository
 from lifeline.web.app import create_app
 
 PG_URL = os.environ.get("LIFELINE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite", "postgresql"]
+# The API tests' node: its own key-encryption key (never a file under var/) and the issuer its
+# test client's tokens name.
+TEST_SETTINGS = Settings(max_body_bytes=1024 * 1024, issuer="http://testserver", kek=new_kek())
+# What the shared test client may do: everything, as a backend service would.
+ALL_ACCESS = "system/*.cruds"
 
 
 def postgres_available() -> bool:
@@ -81,14 +87,16 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 def service(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FhirService]:
     repo = fresh_repository(backend, tmp_path_factory.mktemp(backend))
-    service = FhirService(repo, Settings(max_body_bytes=1024 * 1024), clock=TickingClock())
+    service = FhirService(repo, TEST_SETTINGS, clock=TickingClock())
     yield service
     dispose(repo)
 
 
 @pytest.fixture(scope="session")
 def client(service: FhirService) -> Iterator[TestClient]:
-    with TestClient(create_app(service, close_on_shutdown=False), base_url="http://testserver") as test_client:
+    token = service.identity.issue(subject="tests", client_id="tests", scopes=ALL_ACCESS, lifetime=24 * 3600)
+    app = create_app(service, close_on_shutdown=False)
+    with TestClient(app, base_url="http://testserver", headers={"Authorization": f"Bearer {token}"}) as test_client:
         yield test_client
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields
+from urllib.parse import urlsplit
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,17 @@ class Settings:
     default_count: int = 50
     max_count: int = 1000
     workers: int = 1
+    # Identity and access (docs/security.md).
+    auth: str = "required"  # required | off (off: benchmarks of the cost of authorisation only)
+    issuer: str = ""  # this node's token issuer URL; empty: the origin of base_url, else http://host:port
+    trusted_issuers: str = ""  # other nodes' issuer URLs, comma-separated (site nodes)
+    kek_file: str = "var/lifeline.kek"  # key-encryption key of secrets at rest; created if missing
+    kek: str = ""  # the same key given directly (base64url, 32 bytes); wins over kek_file
+    token_minutes: int = 15  # lifetime of an access token
+    token_leeway_seconds: int = 120  # clock difference tolerated when checking a token
+    care_window_days: int = 30  # how long after an encounter or appointment care still gives access
+    break_glass_hours: int = 4  # how long a break-the-glass access lasts
+    threat_level: str = "normal"  # normal | elevated | high
 
 
 ENVIRONMENT = {
@@ -31,11 +43,32 @@ ENVIRONMENT = {
     "default_count": "LIFELINE_DEFAULT_COUNT",
     "max_count": "LIFELINE_MAX_COUNT",
     "workers": "LIFELINE_WORKERS",
+    "auth": "LIFELINE_AUTH",
+    "issuer": "LIFELINE_ISSUER",
+    "trusted_issuers": "LIFELINE_TRUSTED_ISSUERS",
+    "kek_file": "LIFELINE_KEK_FILE",
+    "kek": "LIFELINE_KEK",
+    "token_minutes": "LIFELINE_TOKEN_MINUTES",
+    "token_leeway_seconds": "LIFELINE_TOKEN_LEEWAY_SECONDS",
+    "care_window_days": "LIFELINE_CARE_WINDOW_DAYS",
+    "break_glass_hours": "LIFELINE_BREAK_GLASS_HOURS",
+    "threat_level": "LIFELINE_THREAT_LEVEL",
 }
 
 
 class SettingError(ValueError):
     pass
+
+
+def issuer_of(settings: Settings) -> str:
+    """This node's token issuer: the setting, else the origin of the public base URL, else
+    the address `serve` listens on."""
+    if settings.issuer:
+        return settings.issuer.rstrip("/")
+    if settings.base_url:
+        parts = urlsplit(settings.base_url)
+        return f"{parts.scheme}://{parts.netloc}"
+    return f"http://{settings.host}:{settings.port}"
 
 
 def from_environment(environ: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -57,4 +90,8 @@ def from_environment(environ: dict[str, str] | None = None, **overrides: object)
     settings = Settings(**values)  # type: ignore[arg-type]
     if settings.invariants not in ("warn", "strict", "off"):
         raise SettingError(f"LIFELINE_INVARIANTS must be warn, strict or off, not {settings.invariants!r}")
+    if settings.auth not in ("required", "off"):
+        raise SettingError(f"LIFELINE_AUTH must be required or off, not {settings.auth!r}")
+    if settings.threat_level not in ("normal", "elevated", "high"):
+        raise SettingError(f"LIFELINE_THREAT_LEVEL must be normal, elevated or high, not {settings.threat_level!r}")
     return settings

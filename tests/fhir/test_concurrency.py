@@ -11,6 +11,7 @@ from lifeline.config import Settings
 from lifeline.fhir.errors import PreconditionFailed
 from lifeline.fhir.request import FhirRequest
 from lifeline.fhir.service import FhirService
+from lifeline.identity.principal import OPERATOR
 from tests.conftest import BACKENDS, dispose, fresh_repository, new_patient
 
 
@@ -46,7 +47,9 @@ def test_concurrent_conditional_creates_make_one_resource(service):
 
     def create():
         body = new_patient(identifier=[{"system": "urn:lifeline:test", "value": value}])
-        return service.handle(FhirRequest("create", "Patient", body=body, if_none_exist=criteria)).status
+        return service.handle(
+            FhirRequest("create", "Patient", body=body, if_none_exist=criteria, principal=OPERATOR)
+        ).status
 
     statuses = _race(8, create)
     assert sorted(statuses) == [200] * 7 + [201]
@@ -55,12 +58,12 @@ def test_concurrent_conditional_creates_make_one_resource(service):
 
 
 def test_concurrent_updates_with_if_match_let_exactly_one_win(service):
-    created = service.handle(FhirRequest("create", "Patient", body=new_patient())).resource
+    created = service.handle(FhirRequest("create", "Patient", body=new_patient(), principal=OPERATOR)).resource
     assert created is not None
 
     def update():
         body = {**created, "gender": "other"}
-        request = FhirRequest("update", "Patient", id=created["id"], body=body, if_match='W/"1"')
+        request = FhirRequest("update", "Patient", id=created["id"], body=body, if_match='W/"1"', principal=OPERATOR)
         return service.handle(request).status
 
     results = _race(6, update)
@@ -70,11 +73,13 @@ def test_concurrent_updates_with_if_match_let_exactly_one_win(service):
 
 
 def test_concurrent_updates_without_if_match_keep_every_version(service):
-    created = service.handle(FhirRequest("create", "Patient", body=new_patient())).resource
+    created = service.handle(FhirRequest("create", "Patient", body=new_patient(), principal=OPERATOR)).resource
     assert created is not None
 
     def update():
-        request = FhirRequest("update", "Patient", id=created["id"], body={**created, "gender": "male"})
+        request = FhirRequest(
+            "update", "Patient", id=created["id"], body={**created, "gender": "male"}, principal=OPERATOR
+        )
         return service.handle(request).status
 
     assert _race(6, update) == [200] * 6
@@ -87,7 +92,9 @@ def test_concurrent_update_as_create_of_one_new_id(service):
     pid = f"race-{uuid.uuid4().hex[:8]}"
 
     def put():
-        return service.handle(FhirRequest("update", "Patient", id=pid, body=new_patient(id=pid))).status
+        return service.handle(
+            FhirRequest("update", "Patient", id=pid, body=new_patient(id=pid), principal=OPERATOR)
+        ).status
 
     statuses = _race(6, put)
     assert sorted(statuses) == [200] * 5 + [201]

@@ -8,6 +8,7 @@ from lifeline.config import Settings
 from lifeline.fhir.errors import Unprocessable
 from lifeline.fhir.request import FhirRequest
 from lifeline.fhir.service import FhirService
+from lifeline.identity.principal import OPERATOR
 from tests.conftest import TickingClock, dispose, fresh_repository, new_patient
 
 
@@ -16,7 +17,7 @@ def test_invariants_warn_or_enforce(mode, tmp_path):
     repo = fresh_repository("sqlite", tmp_path)
     service = FhirService(repo, Settings(invariants=mode), clock=TickingClock())
     breaks_pat_1 = new_patient(contact=[{"gender": "male"}])
-    request = FhirRequest("create", "Patient", body=breaks_pat_1)
+    request = FhirRequest("create", "Patient", body=breaks_pat_1, principal=OPERATOR)
     try:
         if mode == "strict":
             with pytest.raises(Unprocessable):

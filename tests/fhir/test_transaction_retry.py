@@ -8,6 +8,7 @@ import uuid
 from lifeline.config import Settings
 from lifeline.fhir.request import FhirRequest
 from lifeline.fhir.service import FhirService
+from lifeline.identity.principal import OPERATOR
 from lifeline.storage.repository import RetryableConflict
 from lifeline.storage.write_session import WriteSession
 from tests.conftest import dispose, fresh_repository, new_patient
@@ -44,7 +45,7 @@ def test_a_retried_transaction_resolves_references_to_its_final_ids(tmp_path, mo
         ],
     }
     try:
-        response = service.handle(FhirRequest("transaction", body=bundle))
+        response = service.handle(FhirRequest("transaction", body=bundle, principal=OPERATOR))
         assert raised == [True]
         entries = response.resource["entry"]  # type: ignore[index]
         patient_id = entries[0]["resource"]["id"]

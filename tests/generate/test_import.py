@@ -13,6 +13,7 @@ from lifeline.config import Settings
 from lifeline.fhir.request import FhirRequest
 from lifeline.fhir.service import FhirService
 from lifeline.generate import Options, generate
+from lifeline.identity.principal import OPERATOR
 from tests.conftest import BACKENDS, dispose, fresh_repository
 from tests.generate.conftest import TODAY
 
@@ -29,7 +30,7 @@ def test_the_region_imports_with_nothing_rejected(backend, region, tmp_path):
             source.close()
         assert stats.written == summary.resources  # an import stops at the first rejected resource
         assert stats.by_type == summary.counts
-        found = service.handle(FhirRequest("search", "Patient", params=[("family", "Jensen")]))
+        found = service.handle(FhirRequest("search", "Patient", params=[("family", "Jensen")], principal=OPERATOR))
         assert found.status == 200
     finally:
         dispose(repo)

@@ -11,6 +11,7 @@ import pytest
 
 from lifeline.fhir.request import FhirRequest
 from lifeline.fhir.service import FhirService
+from lifeline.identity.principal import OPERATOR
 from lifeline.search.reindex import reindex
 from lifeline.storage import open_repository
 from lifeline.storage.migrations import INDEX_TABLES
@@ -29,7 +30,7 @@ def _index_rows(repo) -> dict[str, list[tuple]]:
 
 
 def _family_ids(service: FhirService, family: str) -> list[str]:
-    bundle = service.handle(FhirRequest("search", "Patient", params=[("family", family)])).resource
+    bundle = service.handle(FhirRequest("search", "Patient", params=[("family", family)], principal=OPERATOR)).resource
     assert bundle is not None
     return sorted(e["resource"]["id"] for e in orjson.loads(orjson.dumps(bundle))["entry"])
 
@@ -41,7 +42,7 @@ def test_reindex_rebuilds_every_row_and_writes_no_version(backend, tmp_path):
         service = FhirService(repo)
         for i in range(12):
             body = {"resourceType": "Patient", "id": f"p{i}", "name": [{"family": "Østergård", "given": [f"G{i}"]}]}
-            service.handle(FhirRequest("update", "Patient", f"p{i}", body=body))
+            service.handle(FhirRequest("update", "Patient", f"p{i}", body=body, principal=OPERATOR))
         body = {
             "resourceType": "Observation",
             "status": "final",
@@ -49,8 +50,8 @@ def test_reindex_rebuilds_every_row_and_writes_no_version(backend, tmp_path):
             "subject": {"reference": "Patient/p1"},
             "valueQuantity": {"value": 72, "unit": "/min"},
         }
-        service.handle(FhirRequest("create", "Observation", body=body))
-        service.handle(FhirRequest("delete", "Patient", "p11"))
+        service.handle(FhirRequest("create", "Observation", body=body, principal=OPERATOR))
+        service.handle(FhirRequest("delete", "Patient", "p11", principal=OPERATOR))
         before = _index_rows(repo)
         sequence = repo.sequence()
         with repo._transaction() as ws:  # what a definition change leaves behind: no rows at all
@@ -75,7 +76,13 @@ def test_reindex_command_reports_and_refuses_bad_input(tmp_path):
     repo = open_repository(url)
     repo.migrate()
     FhirService(repo).handle(
-        FhirRequest("update", "Patient", "p1", body={"resourceType": "Patient", "id": "p1", "gender": "male"})
+        FhirRequest(
+            "update",
+            "Patient",
+            "p1",
+            body={"resourceType": "Patient", "id": "p1", "gender": "male"},
+            principal=OPERATOR,
+        )
     )
     repo.close()
     ok = subprocess.run([*LIFELINE, "db", "reindex", "--db", url], capture_output=True, text=True, timeout=120)

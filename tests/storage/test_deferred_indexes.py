@@ -9,6 +9,7 @@ from lifeline.bulk.importer import first_load, import_items
 from lifeline.bulk.sources import SourceItem
 from lifeline.fhir.request import FhirRequest
 from lifeline.fhir.service import FhirService
+from lifeline.identity.principal import OPERATOR
 from lifeline.storage import deferred_indexes
 from tests.conftest import BACKENDS, dispose, fresh_repository
 
@@ -34,7 +35,7 @@ def _patients(n: int) -> list[SourceItem]:
 
 
 def _ids(service: FhirService, family: str) -> list[str]:
-    response = service.handle(FhirRequest("search", "Patient", params=[("family", family)]))
+    response = service.handle(FhirRequest("search", "Patient", params=[("family", family)], principal=OPERATOR))
     bundle = orjson.loads(orjson.dumps(response.resource))  # entries hold the stored JSON as it is
     return sorted(entry["resource"]["id"] for entry in bundle.get("entry", []))
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import httpx
 import pytest
 from fhirpy import SyncFHIRClient
+from joserfc.jwk import ECKey
 
 from tests.conftest import BACKENDS, database_url
 
@@ -21,14 +25,34 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def lifeline(*args: str, env: dict[str, str]) -> str:
+    done = subprocess.run([sys.executable, "-m", "lifeline.cli", *args], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+@dataclass
+class Server:
+    base: str
+    db: str
+    env: dict[str, str]
+
+    def token(self, scope: str) -> str:
+        """An operator's token, as the README shows: `lifeline token issue` for a registered app."""
+        return lifeline("token", "issue", "--client", "integration", "--scope", scope, "--db", self.db, env=self.env)
+
+
 @pytest.fixture(params=BACKENDS)
-def server(request, tmp_path) -> Iterator[str]:
+def server(request, tmp_path) -> Iterator[Server]:
     port = _free_port()
     url = database_url(request.param, tmp_path)
+    # The server and the command line share the node's key-encryption key, never stored in the database.
+    env = {**os.environ, "LIFELINE_KEK_FILE": str(tmp_path / "lifeline.kek")}
     process = subprocess.Popen(
         [sys.executable, "-m", "lifeline.cli", "serve", "--db", url, "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        env=env,
     )
     base = f"http://127.0.0.1:{port}/fhir"
     try:
@@ -42,7 +66,11 @@ def server(request, tmp_path) -> Iterator[str]:
                 time.sleep(0.1)
         else:
             raise AssertionError("server did not start")
-        yield base
+        jwks = tmp_path / "integration.jwks.json"
+        jwks.write_text(json.dumps({"keys": [ECKey.generate_key("P-256").as_dict(private=False)]}))
+        lifeline("clients", "add", "integration", "--kind", "backend", "--scope", "system/*.cruds", "--jwks", str(jwks),
+                 "--db", url, env=env)  # fmt: skip
+        yield Server(base, url, env)
     finally:
         process.terminate()
         process.wait(timeout=20)
@@ -50,8 +78,31 @@ def server(request, tmp_path) -> Iterator[str]:
             process.stdout.close()
 
 
+def test_without_a_token_only_the_capability_statement_answers(server):
+    assert httpx.get(f"{server.base}/metadata").status_code == 200
+    refused = httpx.get(f"{server.base}/Patient")
+    assert refused.status_code == 401
+    assert refused.headers["www-authenticate"].startswith("Bearer")
+    assert refused.json()["issue"][0]["code"] == "login"
+    forged = httpx.get(f"{server.base}/Patient", headers={"Authorization": "Bearer not.a.token"})
+    assert forged.status_code == 401
+
+
+def test_a_token_reads_what_its_scopes_allow_and_no_more(server):
+    reader = {"Authorization": f"Bearer {server.token('system/Patient.rs')}"}
+    assert httpx.get(f"{server.base}/Patient", headers=reader).status_code == 200
+    refused = httpx.get(f"{server.base}/Observation", headers=reader)
+    assert refused.status_code == 403
+    assert refused.json()["issue"][0]["code"] == "forbidden"
+    written = httpx.post(f"{server.base}/Patient", headers=reader, json={"resourceType": "Patient"})
+    assert written.status_code == 403
+
+
 def test_fhirpy_create_read_update_history_transaction(server):
-    client = SyncFHIRClient(server)
+    token = server.token("system/*.cruds")
+    client = SyncFHIRClient(server.base, authorization=f"Bearer {token}")
+    server = server.base
+    auth = {"Authorization": f"Bearer {token}"}
     patient = client.resource(
         "Patient",
         name=[{"family": "Sørensen", "given": ["Søren"]}],
@@ -65,7 +116,7 @@ def test_fhirpy_create_read_update_history_transaction(server):
     fetched["gender"] = "other"
     fetched.save()
     assert client.reference("Patient", patient.id).to_resource()["meta"]["versionId"] == "2"
-    history = httpx.get(f"{server}/Patient/{patient.id}/_history").json()
+    history = httpx.get(f"{server}/Patient/{patient.id}/_history", headers=auth).json()
     assert [e["resource"]["meta"]["versionId"] for e in history["entry"]] == ["2", "1"]
     found = client.resources("Patient").search(identifier="urn:oid:1.2.208.176.1.2|0703584127").fetch()
     assert [p.id for p in found] == [patient.id]
@@ -95,4 +146,4 @@ def test_fhirpy_create_read_update_history_transaction(server):
     observation = client.reference("Observation", observation_id).to_resource()
     assert observation["subject"]["reference"].startswith("Patient/")
     patient.delete()
-    assert httpx.get(f"{server}/Patient/{patient.id}").status_code == 410
+    assert httpx.get(f"{server}/Patient/{patient.id}", headers=auth).status_code == 410

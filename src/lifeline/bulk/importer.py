@@ -30,6 +30,7 @@ from lifeline.fhir import writes
 from lifeline.fhir.errors import BadRequest, FhirError
 from lifeline.fhir.request import FhirRequest
 from lifeline.fhir.service import FhirService
+from lifeline.identity.principal import OPERATOR
 from lifeline.storage.records import PendingVersion, StoredVersion
 from lifeline.storage.repository import Repository
 from lifeline.storage.write_session import WriteSession
@@ -273,7 +274,8 @@ def _write(service: FhirService, instant: str, batch: list[Prepared]) -> tuple[i
 
 def _run_bundle(service: FhirService, item: SourceItem, stats: ImportStats) -> None:
     try:
-        response = service.handle(FhirRequest("transaction", body=item.resource, prefer_return="minimal"))
+        request = FhirRequest("transaction", body=item.resource, prefer_return="minimal", principal=OPERATOR)
+        response = service.handle(request)
     except FhirError as error:
         raise BadRequest(f"{item.where}: {error.message}", error.issues) from None
     stats.transactions += 1

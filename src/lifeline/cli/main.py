@@ -1,4 +1,4 @@
-"""The `lifeline` command line: serve, db upgrade, import, export, demo-data, generate."""
+"""The `lifeline` command line: serve, db, import, export, demo-data, generate, users, clients, token, keys."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from rich.table import Table
 from lifeline.bulk.sources import Source
 from lifeline.cli.common import DB_OPTION, clear_errors, console, open_service, settings
 from lifeline.cli.generate import generate
+from lifeline.cli.identity import clients_app, keys_app, token_app, users_app
 from lifeline.config import SettingError
 
 app = typer.Typer(
@@ -21,6 +22,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(clients_app, name="clients")
+app.add_typer(token_app, name="token")
+app.add_typer(keys_app, name="keys")
 app.command("generate")(generate)
 
 

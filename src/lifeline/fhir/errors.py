@@ -58,6 +58,18 @@ class Unprocessable(FhirError):
     code = "processing"
 
 
+class Unauthorized(FhirError):
+    """No credentials, or credentials that do not hold (answered with WWW-Authenticate)."""
+
+    status = 401
+    code = "login"
+
+
+class Forbidden(FhirError):
+    status = 403
+    code = "forbidden"
+
+
 class NotFound(FhirError):
     status = 404
     code = "not-found"

@@ -7,9 +7,12 @@ the core answers with a `FhirResponse`. Nothing here knows about HTTP libraries.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lifeline.fhir.errors import Issue
+
+if TYPE_CHECKING:
+    from lifeline.identity.principal import Principal
 
 
 @dataclass
@@ -29,6 +32,8 @@ class FhirRequest:
     compartment: tuple[str, str] | None = None  # (type, id) of a compartment search: Patient/1/Observation
     # Filled by the core's pre-transaction step: the validator's warnings for `body`.
     warnings: list[Issue] | None = None
+    # Who asks (identity/principal.py); None when nobody logged in.
+    principal: Principal | None = None
 
     @property
     def conditional(self) -> bool:

@@ -19,6 +19,7 @@ from lifeline.storage.repository import Repository
 
 if TYPE_CHECKING:
     from lifeline.fhir.validation import Validator
+    from lifeline.identity.node import NodeIdentity
     from lifeline.search.registry import SearchRegistry
 
 
@@ -50,12 +51,26 @@ class FhirService:
 
         return default_registry()
 
+    @cached_property
+    def identity(self) -> NodeIdentity:
+        """This node's signing key, key set and token check (identity/node.py)."""
+        from lifeline.identity.node import NodeIdentity
+
+        return NodeIdentity(self.repo, self.settings)
+
     def check_type(self, resource_type: str | None) -> str:
         if resource_type is None or not self.validator.is_resource_type(resource_type):
             raise UnknownResourceType(f"Unknown resource type {resource_type!r}")
         return resource_type
 
+    def authorize(self, request: FhirRequest) -> None:
+        """The scope gate (identity/authorize.py); every interaction passes it first."""
+        from lifeline.identity import authorize
+
+        authorize.check(request, self.settings.auth == "required")
+
     def handle(self, request: FhirRequest) -> FhirResponse:
+        self.authorize(request)
         module = _interaction_module(request)
         if request.resource_type is not None:
             self.check_type(request.resource_type)
@@ -75,6 +90,7 @@ class FhirService:
 
         if not self.has_async_form(request):
             raise FhirError(f"{request.interaction} has no event-loop form here; call handle")
+        self.authorize(request)
         self.check_type(request.resource_type)
         module = read if request.interaction == "read" else create
         return await module.handle_async(self, request)

@@ -290,3 +290,21 @@ def unseal(record: Mapping[str, Any], kek: bytes) -> SigningKey:
     if private.thumbprint() != kid or not private.is_private:
         raise UnsealError(f"sealed key {kid!r} does not contain the private key it names")
     return SigningKey(kid=kid, node_id=node_id, private=private)
+
+
+def seal_secret(secret: str, kek: bytes, context: str) -> dict[str, str]:
+    """Encrypt another secret at rest (a user's TOTP secret); `context` (the user name) is bound
+    to it, so a sealed value copied onto another record does not open."""
+    nonce = os.urandom(12)
+    ciphertext = AESGCM(kek).encrypt(nonce, secret.encode(), context.encode())
+    return {"alg": SEAL_ALGORITHM, "nonce": _b64encode(nonce), "ciphertext": _b64encode(ciphertext)}
+
+
+def unseal_secret(record: Mapping[str, Any], kek: bytes, context: str) -> str:
+    try:
+        nonce, ciphertext = _b64decode(record["nonce"]), _b64decode(record["ciphertext"])
+        return AESGCM(kek).decrypt(nonce, ciphertext, context.encode()).decode()
+    except InvalidTag as error:
+        raise UnsealError("cannot unseal a secret: wrong key-encryption key, or the record was altered") from error
+    except (KeyError, TypeError, ValueError, binascii.Error) as error:
+        raise UnsealError("a sealed secret is malformed") from error

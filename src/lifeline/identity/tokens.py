@@ -32,7 +32,7 @@ from typing import Any
 from joserfc import jwt
 from joserfc.errors import BadSignatureError, JoseError
 
-from lifeline.fhir.errors import FhirError
+from lifeline.fhir.errors import Unauthorized
 from lifeline.identity.keys import ALGORITHM, KeyRing, NodeKey, SigningKey
 
 EpochClock = Callable[[], float]
@@ -42,11 +42,8 @@ DEFAULT_LIFETIME = 3600
 DEFAULT_CACHE_SIZE = 10_000
 
 
-class InvalidToken(FhirError):
+class InvalidToken(Unauthorized):
     """Any reason a bearer token is refused; the web layer answers 401 with ``reason``."""
-
-    status = 401
-    code = "login"
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)

@@ -171,6 +171,15 @@ MIGRATIONS: list[Migration] = [
         postgresql="ALTER TABLE resource ALTER COLUMN content SET STATISTICS 0;"
         " ALTER TABLE resource_version ALTER COLUMN content SET STATISTICS 0",
     ),
+    # What one node keeps to itself and never replicates (identity/state.py): its sealed private
+    # signing key, web sessions, login counters, issued codes and refresh tokens, used assertion
+    # ids. `expires_at` in seconds since 1970; NULL never.
+    Migration(
+        6,
+        "node-local state",
+        "CREATE TABLE node_state (name TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at BIGINT);"
+        " CREATE INDEX node_state_expiry ON node_state (expires_at)",
+    ),
 ]
 
 # Every index table a resource's rows go to (and are deleted from when it changes).

@@ -206,6 +206,8 @@ class Session:
         if res_type is not None:
             conditions.append("r.res_type = ?")
             args.append(res_type)
+        else:
+            conditions.append(fhir_types_only("r"))
         if where:
             conditions.append(f"({where})")
             args.extend(params)
@@ -222,14 +224,24 @@ class Session:
         return [version_from_row(r) for r in rows]
 
     def resource_types(self) -> list[str]:
-        return [r[0] for r in self._all("SELECT DISTINCT res_type FROM resource WHERE NOT deleted ORDER BY res_type")]
+        rows = self._all(
+            f"SELECT DISTINCT res_type FROM resource r WHERE NOT deleted AND {fhir_types_only('r')} ORDER BY res_type"
+        )
+        return [r[0] for r in rows]
+
+    def state(self, name: str, now: int) -> str | None:
+        """A node-local value (identity/state.py), unless it has expired."""
+        row = self._one(
+            "SELECT value FROM node_state WHERE name = ? AND (expires_at IS NULL OR expires_at > ?)", (name, now)
+        )
+        return None if row is None else str(row[0])
 
     def has_resources(self) -> bool:
         """Whether anything was ever written (deleted resources count)."""
         return self._one("SELECT 1 FROM resource LIMIT 1") is not None
 
     def count_current(self) -> int:
-        return int(self._one("SELECT COUNT(*) FROM resource WHERE NOT deleted")[0])
+        return int(self._one(f"SELECT COUNT(*) FROM resource r WHERE NOT deleted AND {fhir_types_only('r')}")[0])
 
     def last_change_seq(self) -> int:
         return int(self._one("SELECT last_seq FROM change_counter WHERE id = 1")[0])
@@ -278,10 +290,18 @@ def read_sql(dialect: Dialect) -> str:
     return f"SELECT {current_columns(dialect)} FROM resource WHERE res_type = ? AND res_id = ?"
 
 
+def fhir_types_only(alias: str) -> str:
+    """Leave out the identity records (types beginning with `_`, identity/records.py) wherever a
+    query spans every type: they are stored beside resources but are not FHIR."""
+    return f"substr({alias}.res_type, 1, 1) <> '_'"
+
+
 def _scope(res_type: str | None, res_id: str | None, alias: str) -> tuple[list[str], list[Any]]:
     where: list[str] = []
     params: list[Any] = []
-    if res_type is not None:
+    if res_type is None:
+        where.append(fhir_types_only(alias))
+    else:
         where.append(f"{alias}.res_type = ?")
         params.append(res_type)
     if res_id is not None:

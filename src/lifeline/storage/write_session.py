@@ -76,6 +76,35 @@ class WriteSession(Session):
                 found[(row[0], row[1])] = current_from_row(row)
         return found
 
+    # Node-local state (identity/state.py): not versioned, never replicated. Every statement
+    # returns a row so that it runs through `_one` on both drivers.
+    def put_state(self, name: str, value: str, expires_at: int | None) -> None:
+        self._one(
+            "INSERT INTO node_state (name, value, expires_at) VALUES (?, ?, ?) ON CONFLICT (name)"
+            " DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at RETURNING name",
+            (name, value, expires_at),
+        )
+
+    def add_state(self, name: str, value: str, expires_at: int | None, now: int) -> bool:
+        """Store `name` unless a live value is there; whether it was stored (a one-time use)."""
+        self._one("DELETE FROM node_state WHERE name = ? AND expires_at <= ? RETURNING name", (name, now))
+        row = self._one(
+            "INSERT INTO node_state (name, value, expires_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (name) DO NOTHING RETURNING name",
+            (name, value, expires_at),
+        )
+        return row is not None
+
+    def take_state(self, name: str, now: int) -> str | None:
+        """Remove a value and return it if it had not expired: what a one-time code needs."""
+        row = self._one("DELETE FROM node_state WHERE name = ? RETURNING value, expires_at", (name,))
+        if row is None or (row[1] is not None and int(row[1]) <= now):
+            return None
+        return str(row[0])
+
+    def purge_state(self, now: int) -> None:
+        self._all("DELETE FROM node_state WHERE expires_at <= ? RETURNING name", (now,))
+
     def lock(self, key: str) -> None:
         """Serialise writers that decide on the same key (conditional create); a no-op where the
         backend already has a single writer."""

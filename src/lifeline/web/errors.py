@@ -22,4 +22,7 @@ def error_answer(error: BaseException) -> tuple[int, bytes, list[tuple[bytes, by
         log.exception("unexpected error", exc_info=error)
         status, issues = 500, [Issue("fatal", "exception", "Internal server error; the request was not completed")]
     headers = [(b"retry-after", b"5")] if status == 503 else []
+    if status == 401:
+        # RFC 6750 §3: how to authenticate, and (when a token was sent) why it was refused.
+        headers.append((b"www-authenticate", b'Bearer realm="lifeline", error="invalid_token"'))
     return status, orjson.dumps(operation_outcome(issues)), headers

@@ -17,10 +17,11 @@ from urllib.parse import parse_qsl
 import orjson
 
 from lifeline.fhir import urls
-from lifeline.fhir.errors import BadRequest, NotAcceptable, PayloadTooLarge, UnsupportedMediaType
+from lifeline.fhir.errors import BadRequest, NotAcceptable, PayloadTooLarge, Unauthorized, UnsupportedMediaType
 from lifeline.fhir.outcome import operation_outcome
 from lifeline.fhir.request import FhirRequest, FhirResponse
 from lifeline.fhir.service import FhirService
+from lifeline.identity.principal import Principal, principal_from_token
 from lifeline.web.errors import FHIR_JSON, error_answer
 
 PREFIX = "/fhir"
@@ -90,6 +91,7 @@ class FhirApi:
             if not path.startswith("$") and "/$" not in path:
                 raise BadRequest(f"{method} needs a body")
         request = urls.parse(method, path, params, base)
+        request.principal = self._principal(headers.get("authorization"))
         request.body = parsed_body
         request.if_match = headers.get("if-match")
         request.if_none_exist = headers.get("if-none-exist")
@@ -100,6 +102,15 @@ class FhirApi:
             elif key == "handling" and value in ("strict", "lenient"):
                 request.prefer_handling = value
         return request
+
+    def _principal(self, authorization: str | None) -> Principal | None:
+        """The verified bearer token's principal (the core decides what it may do)."""
+        if not authorization:
+            return None
+        scheme, _, token = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("The Authorization header must be 'Bearer' followed by an access token")
+        return principal_from_token(self.service.identity.verify(token.strip()))
 
 
 def _check_accept(params: list[tuple[str, str]], accept: str) -> None:

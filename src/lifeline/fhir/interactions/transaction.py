@@ -200,6 +200,8 @@ def _entry(service: FhirService, outer: FhirRequest, index: int, raw: Any) -> En
     except FhirError as error:
         raise BadRequest(f"Entry {index}: {error.message}") from error
     sub.prefer_return = outer.prefer_return
+    sub.principal = outer.principal
+    service.authorize(sub)  # every entry, before anything is written
     sub.if_none_exist = request_part.get("ifNoneExist")
     sub.if_match = request_part.get("ifMatch")
     if sub.resource_type is not None:
