@@ -46,6 +46,7 @@ test: lint
 bench: install-dev
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.identity
 	$(BIN)/python -m bench.search
 	$(BIN)/python -m bench.generate
 

@@ -17,6 +17,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,12 +27,14 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
+from bench.auth import server_env
+from bench.auth import settings as bench_settings
+from bench.auth import token as bench_token
 from bench.data import write_ndjson
 from bench.floor import raw_lookup_rate
 from bench.wrk import run_wrk
 from lifeline.bulk.importer import first_load, import_items
 from lifeline.bulk.sources import Source
-from lifeline.config import Settings
 from lifeline.fhir.service import FhirService
 from lifeline.storage import open_repository
 
@@ -67,7 +71,7 @@ def _bench_backend(backend: str, source: Path, args: argparse.Namespace) -> dict
         url = f"{PG_URL}?schema=bench_{uuid.uuid4().hex[:8]}"
     repo = open_repository(url)
     repo.migrate()
-    service = FhirService(repo, Settings(db=url))
+    service = FhirService(repo, bench_settings(url))
     service.validator.resource_types  # noqa: B018 - load definitions before timing
     service.registry  # noqa: B018
     console.print(f"[bold]{backend}[/]: importing {args.resources} resources")
@@ -88,38 +92,29 @@ def _bench_backend(backend: str, source: Path, args: argparse.Namespace) -> dict
     result["floor_per_s"] = raw_lookup_rate(url, [r.res_id for r in rows], seconds=min(args.seconds, 10))
     console.print(f"  raw driver floor: {result['floor_per_s']:,.0f} lookups/s")
     port = _free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "lifeline.cli",
-            "serve",
-            "--db",
-            url,
-            "--port",
-            str(port),
-            "--workers",
-            str(args.workers),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    env = {**os.environ, "IDS": str(ids), "TOKEN": bench_token(url, port)}
+    base = f"http://127.0.0.1:{port}"
     try:
-        _wait(port)
-        base = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "IDS": str(ids)}
-        # Warm up: every worker process started, its pools filled and its caches loaded.
-        run_wrk(base, HERE / "wrk" / "read.lua", 5, env)
-        read = run_wrk(base, HERE / "wrk" / "read.lua", args.seconds, env)
-        result.update({"read_per_s": read.rate, "read_p50_ms": read.p50_ms, "read_p99_ms": read.p99_ms})
-        console.print(f"  read: {read.rate:,.0f}/s p50 {read.p50_ms:.2f} ms p99 {read.p99_ms:.2f} ms")
-        create = run_wrk(base, HERE / "wrk" / "create.lua", args.seconds, env)
-        result.update({"create_per_s": create.rate, "create_p50_ms": create.p50_ms, "create_p99_ms": create.p99_ms})
-        console.print(f"  create: {create.rate:,.0f}/s p50 {create.p50_ms:.2f} ms p99 {create.p99_ms:.2f} ms")
+        with _serving(url, port, args.workers):
+            # Warm up: every worker process started, its pools filled and its caches loaded.
+            run_wrk(base, HERE / "wrk" / "read.lua", 5, env)
+            read = run_wrk(base, HERE / "wrk" / "read.lua", args.seconds, env)
+            result.update({"read_per_s": read.rate, "read_p50_ms": read.p50_ms, "read_p99_ms": read.p99_ms})
+            console.print(f"  read: {read.rate:,.0f}/s p50 {read.p50_ms:.2f} ms p99 {read.p99_ms:.2f} ms")
+            create = run_wrk(base, HERE / "wrk" / "create.lua", args.seconds, env)
+            result.update({"create_per_s": create.rate, "create_p50_ms": create.p50_ms, "create_p99_ms": create.p99_ms})
+            console.print(f"  create: {create.rate:,.0f}/s p50 {create.p50_ms:.2f} ms p99 {create.p99_ms:.2f} ms")
         result["read_fraction_of_floor"] = read.rate / result["floor_per_s"]
+        # The same reads with authorisation off (LIFELINE_AUTH=off, for this measurement only).
+        with _serving(url, port, args.workers, auth="off"):
+            run_wrk(base, HERE / "wrk" / "read.lua", 5, env)
+            open_read = run_wrk(base, HERE / "wrk" / "read.lua", args.seconds, env)
+        result["read_auth_off_per_s"] = open_read.rate
+        result["read_auth_fraction"] = read.rate / open_read.rate
+        console.print(
+            f"  read without authorisation: {open_read.rate:,.0f}/s (with it: {result['read_auth_fraction']:.0%})"
+        )
     finally:
-        server.terminate()
-        server.wait(timeout=30)
         repo = open_repository(url)
         if hasattr(repo, "drop_schema"):
             repo.drop_schema()
@@ -128,6 +123,21 @@ def _bench_backend(backend: str, source: Path, args: argparse.Namespace) -> dict
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
     return result
+
+
+@contextmanager
+def _serving(url: str, port: int, workers: int, auth: str = "required") -> Iterator[None]:
+    env = {**os.environ, **server_env(port), "LIFELINE_AUTH": auth}
+    command = [sys.executable, "-m", "lifeline.cli", "serve", "--db", url, "--port", str(port)]
+    server = subprocess.Popen(
+        [*command, "--workers", str(workers)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+    )
+    try:
+        _wait(port)
+        yield
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def _settle(url: str) -> None:
@@ -177,6 +187,7 @@ def _print(results: dict) -> None:
     for column in (
         "backend",
         "import/s",
+        "read auth on/off",
         "create/s",
         "create p99 ms",
         "read/s",
@@ -190,6 +201,7 @@ def _print(results: dict) -> None:
         table.add_row(
             backend,
             f"{r['import_per_s']:,.0f}",
+            f"{r['read_auth_fraction']:.0%}",
             f"{r['create_per_s']:,.0f}",
             f"{r['create_p99_ms']:.1f}",
             f"{r['read_per_s']:,.0f}",

@@ -40,10 +40,13 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.__main__ import _free_port, _machine, _settle, _wait
+from bench.auth import server_env
+from bench.auth import settings as bench_settings
+from bench.auth import token as bench_token
 from bench.wrk import run_wrk
-from lifeline.config import Settings
 from lifeline.fhir.request import FhirRequest
 from lifeline.fhir.service import FhirService
+from lifeline.identity.principal import OPERATOR
 from lifeline.search.registry import default_registry
 from lifeline.storage import open_repository
 
@@ -175,19 +178,22 @@ def _bench_backend(backend: str, region: Path, args: argparse.Namespace) -> dict
     result["resources"] = stored
     console.print(f"[bold]{backend}[/]: {stored:,} resources")
     samples = _samples(url, args.samples)
-    service = FhirService(open_repository(url), Settings(db=url))
+    service = FhirService(open_repository(url), bench_settings(url))
     floor = _Floor(url)
     queries = _queries(samples, postgres=backend == "postgresql")
     result["queries"] = {}
     port = _free_port()
+    token = bench_token(url, port)
     server = subprocess.Popen(
         [sys.executable, "-m", "lifeline.cli", "serve", "--db", url, "--port", str(port), "--workers", "2"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env={**os.environ, **server_env(port)},
     )
     try:
         _wait(port)
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}/fhir", timeout=30) as http:
+        auth = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}/fhir", timeout=30, headers=auth) as http:
             for name, (requests, floor_calls) in queries.items():
                 core = _latencies(lambda r: orjson.dumps(service.handle(r).resource), requests)
                 raw = _latencies(lambda call: floor.run(*call), floor_calls)
@@ -209,7 +215,7 @@ def _bench_backend(backend: str, region: Path, args: argparse.Namespace) -> dict
                 )
         prefixes = RESULTS / "name-prefixes.txt"
         prefixes.write_text("\n".join(quote(p) for p in samples["prefixes"]) + "\n")
-        env = {**os.environ, "PREFIXES": str(prefixes)}
+        env = {**os.environ, "PREFIXES": str(prefixes), "TOKEN": token}
         base = f"http://127.0.0.1:{port}"
         run_wrk(base, HERE / "wrk" / "search_name.lua", 5, env)  # warm-up
         load = run_wrk(base, HERE / "wrk" / "search_name.lua", args.seconds, env)
@@ -278,7 +284,10 @@ def _queries(
     out: dict[str, tuple[list[Request], list[list[FloorCall]]]] = {}
     page = 51  # the default _count (50) plus one, as the server fetches to know of a next page
     out["(a) CPR"] = (
-        [FhirRequest("search", "Patient", params=[("identifier", f"{CPR}|{cpr}")]) for _, cpr in samples["patients"]],
+        [
+            FhirRequest("search", "Patient", params=[("identifier", f"{CPR}|{cpr}")], principal=OPERATOR)
+            for _, cpr in samples["patients"]
+        ],
         [
             [
                 (
@@ -297,7 +306,7 @@ def _queries(
         " WHERE s.res_type = 'Patient' AND s.param = 'name' AND s.normalized LIKE ?)"
     )
     out["(b) name prefix"] = (
-        [FhirRequest("search", "Patient", params=[("name", p)]) for p in prefixes],
+        [FhirRequest("search", "Patient", params=[("name", p)], principal=OPERATOR) for p in prefixes],
         [
             [
                 (
@@ -325,6 +334,7 @@ def _queries(
                 "search",
                 "Observation",
                 params=[("subject", f"Patient/{pid}"), ("code", f"{system}|{code}"), ("_sort", "-date")],
+                principal=OPERATOR,
             )
             for pid, system, code in samples["pairs"]
         ],
@@ -355,7 +365,7 @@ def _queries(
     everything_args = (HEAVY, HEAVY, *_COMPARTMENT_PARAMS)
     out["(d) $everything"] = (
         [
-            FhirRequest("operation", "Patient", HEAVY, operation="$everything")
+            FhirRequest("operation", "Patient", HEAVY, operation="$everything", principal=OPERATOR)
             for _ in range(len(samples["patients"]) // 4)
         ],
         [
@@ -383,7 +393,9 @@ def _queries(
     )
     out["(e) chain by CPR"] = (
         [
-            FhirRequest("search", "Observation", params=[("subject:Patient.identifier", f"{CPR}|{cpr}")])
+            FhirRequest(
+                "search", "Observation", params=[("subject:Patient.identifier", f"{CPR}|{cpr}")], principal=OPERATOR
+            )
             for _, cpr in samples["patients"]
         ],
         [

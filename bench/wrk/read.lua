@@ -2,6 +2,8 @@
 local ids = {}
 for line in io.lines(os.getenv("IDS")) do ids[#ids + 1] = line end
 math.randomseed(os.time())
+-- The bearer token from the TOKEN variable (bench/auth.py).
+local auth = "Bearer " .. (os.getenv("TOKEN") or "")
 request = function()
-  return wrk.format("GET", "/fhir/Patient/" .. ids[math.random(#ids)], {["Accept"] = "application/fhir+json"})
+  return wrk.format("GET", "/fhir/Patient/" .. ids[math.random(#ids)], {["Accept"] = "application/fhir+json", ["Authorization"] = auth})
 end

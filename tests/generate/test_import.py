@@ -59,3 +59,30 @@ def test_bundles_are_transactions_the_server_accepts(tmp_path):
         again.close()
     finally:
         dispose(repo)
+
+
+def test_demo_users_get_logins_and_the_readme_app_is_registered(region, tmp_path, monkeypatch, capsys):
+    from lifeline.generate import demo_users
+    from lifeline.identity import records
+    from lifeline.identity.passwords import verify_password
+
+    out, _ = region
+    repo = fresh_repository("sqlite", tmp_path)
+    try:
+        sources = [Source(p) for p in sorted(out.glob("*.ndjson"))]
+        import_items(FhirService(repo, Settings()), itertools.chain.from_iterable(s.items() for s in sources))
+        for source in sources:
+            source.close()
+        monkeypatch.setenv("LIFELINE_DB", repo.url)
+        demo_users.main()
+        demo_users.main()  # safe to re-run
+        printed = capsys.readouterr().out
+        for member, _, _ in demo_users.demo_users():
+            user = records.get_user(repo, member.key)
+            assert user is not None and user.practitioner == member.practitioner_id
+            assert verify_password(user.password, demo_users.DEMO_PASSWORD)
+            assert member.key in printed
+        assert records.get_client(repo, demo_users.DEMO_APP) is not None
+        assert "lifeline token issue --client demo-scripts" in printed
+    finally:
+        dispose(repo)

@@ -129,7 +129,9 @@ def clients_add(
     kind: str = typer.Option(..., "--kind", help="public (PKCE), confidential (secret) or backend (private_key_jwt)"),
     scope: str = typer.Option(..., "--scope", help="The most it may be granted, e.g. 'user/*.rs launch/patient'"),
     redirect_uri: list[str] = typer.Option([], "--redirect-uri", help="Where logins may return (user-facing apps)"),
-    jwks: Path = typer.Option(None, "--jwks", help="JSON file with the backend service's public keys (JWKS)"),
+    jwks: Path = typer.Option(
+        None, "--jwks", help="JSON file with a backend service's public keys (JWKS), for client credentials"
+    ),
     name: str = typer.Option("", "--name", help="A name people recognise on the consent screen"),
     db: str = DB_OPTION,
 ) -> None:
@@ -143,15 +145,15 @@ def clients_add(
     if kind in ("public", "confidential") and not redirect_uri:
         raise SettingError(f"a {kind} app needs at least one --redirect-uri")
     keys = None
-    if kind == "backend":
-        if jwks is None:
-            raise SettingError("a backend app needs --jwks, the file of its public keys")
+    if kind == "backend" and jwks is not None:
         try:
             keys = orjson.loads(jwks.read_bytes())
         except orjson.JSONDecodeError as error:
             raise SettingError(f"--jwks {jwks}: not valid JSON: {error}") from None
         if not isinstance(keys, dict) or not isinstance(keys.get("keys"), list) or not keys["keys"]:
             raise SettingError(f"--jwks {jwks}: expected a JWKS, an object with a non-empty 'keys' list")
+    if kind != "backend" and jwks is not None:
+        raise SettingError("--jwks is for backend apps (private_key_jwt)")
     secret = secrets.token_urlsafe(32) if kind == "confidential" else None
     client = Client(
         client_id,
@@ -162,12 +164,18 @@ def clients_add(
         jwks=keys,
         name=name or client_id,
     )
-    service = open_service(settings(db=db))
+    config = settings(db=db)
+    if config.threat_level == "high":
+        raise SettingError("the threat level is high: no new app registrations until it is lowered")
+    service = open_service(config)
     try:
         records.put_client(service.repo, client, create=True)
     finally:
         service.repo.close()
-    _say(f"registered {client_id} ({kind})" + (f"; client secret (shown once): {secret}" if secret else ""))
+    note = f"; client secret (shown once): {secret}" if secret else ""
+    if kind == "backend" and keys is None:
+        note = "; no JWKS: it gets tokens only from `lifeline token issue`"
+    _say(f"registered {client_id} ({kind}){note}")
 
 
 @clients_app.command("list")

@@ -1,13 +1,21 @@
 """The staff to log in as in the demo region: the people of the ward, clinic and theatre that the
-generator fills first (grid.py), so each has a full day today. Logins themselves come with the
-identity issue; until then these are the user names the staff's Practitioner records carry.
+generator fills first (grid.py), so each has a full day today.
 
-Run as `python -m lifeline.generate.demo_users` (make demo does)."""
+Run as `python -m lifeline.generate.demo_users` (make demo does): it gives each of them a login
+(once; their Practitioner must be loaded) with the demo password below, and registers the
+`demo-scripts` app that the README's `lifeline token issue` example uses. Demo only: the data
+and these passwords are for a laptop, never for a server with real patients."""
 
 from __future__ import annotations
 
+from lifeline.cli.common import open_service, settings
 from lifeline.generate.organisations import ROLES
 from lifeline.generate.region import Department, StaffMember, region_plan
+from lifeline.identity import records
+from lifeline.identity.passwords import hash_password
+
+DEMO_PASSWORD = "lifeline-demo-2026"  # noqa: S105 - synthetic demo region only
+DEMO_APP = "demo-scripts"
 
 
 def demo_users() -> list[tuple[StaffMember, Department, str]]:
@@ -32,9 +40,21 @@ def demo_users() -> list[tuple[StaffMember, Department, str]]:
 
 
 def main() -> None:
-    print("Demo users (user names; logins come with the identity issue):")
-    for member, department, sees in demo_users():
+    service = open_service(settings())
+    repo = service.repo
+    try:
+        people = demo_users()
+        for member, _, _ in people:
+            if records.get_user(repo, member.key) is None and repo.read("Practitioner", member.practitioner_id):
+                records.put_user(repo, records.User(member.key, member.practitioner_id, hash_password(DEMO_PASSWORD)))
+        if records.get_client(repo, DEMO_APP) is None:
+            records.put_client(repo, records.Client(DEMO_APP, "backend", "system/*.cruds", name="README examples"))
+    finally:
+        repo.close()
+    print(f"Demo users (password {DEMO_PASSWORD}; a TOTP app is enrolled at the first login):")
+    for member, department, sees in people:
         print(f"  {member.key:<30} {member.name}, {ROLES[member.role][0]}, {department.name}: {sees}")
+    print(f"API token for scripts: .venv/bin/lifeline token issue --client {DEMO_APP} --scope 'system/*.rs'")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,35 @@
+"""Tokens for the benchmarks: the servers they start require one, as every Lifeline server does.
+
+The benchmark registers its own app (`bench`, a backend service) and issues a token the way
+`lifeline token issue` does; the server processes get the same key-encryption key through the
+environment, so they can open the node's signing key."""
+
+from __future__ import annotations
+
+from lifeline.config import Settings
+from lifeline.fhir.service import FhirService
+from lifeline.identity import records
+from lifeline.identity.keys import new_kek
+from lifeline.storage import open_repository
+
+KEK = new_kek()  # this run's key-encryption key, handed to every server it starts
+SCOPES = "system/*.cruds"
+
+
+def settings(url: str, **extra: object) -> Settings:
+    return Settings(db=url, kek=KEK, **extra)  # type: ignore[arg-type]
+
+
+def server_env(port: int) -> dict[str, str]:
+    """What a benchmark's `lifeline serve` needs to accept the benchmark's tokens."""
+    return {"LIFELINE_KEK": KEK, "LIFELINE_ISSUER": f"http://127.0.0.1:{port}"}
+
+
+def token(url: str, port: int) -> str:
+    service = FhirService(open_repository(url), settings(url, issuer=f"http://127.0.0.1:{port}"))
+    try:
+        if records.get_client(service.repo, "bench") is None:
+            records.put_client(service.repo, records.Client("bench", "backend", SCOPES))
+        return service.identity.issue(subject="bench", client_id="bench", scopes=SCOPES, lifetime=4 * 3600)
+    finally:
+        service.repo.close()
