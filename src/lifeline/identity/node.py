@@ -19,6 +19,7 @@ from typing import Any
 from lifeline.config import SettingError, Settings, issuer_of
 from lifeline.identity import keys as keyset
 from lifeline.identity import records
+from lifeline.identity.clock_skew import ClockSkew
 from lifeline.identity.keys import KeyRing, NodeKey, SigningKey
 from lifeline.identity.state import NodeState
 from lifeline.identity.tokens import AccessToken, EpochClock, InvalidToken, TokenVerifier, issue_token
@@ -56,11 +57,19 @@ class NodeIdentity:
         self.audience = f"{self.issuer}/fhir"
         self.trusted_issuers = {self.issuer, *(i.strip().rstrip("/") for i in settings.trusted_issuers.split(",") if i)}
         self.state = NodeState(repo)
+        peers = [] if repo.server_time() is None else [self._database_time]
+        self.skew = ClockSkew(peers, clock=clock)
         self._kek: bytes | None = None
         self._key: SigningKey | None = None
         self._verifier: TokenVerifier | None = None
         self._ring_read_at = 0.0
         self._lock = threading.Lock()
+
+    def _database_time(self) -> float:
+        moment = self.repo.server_time()
+        if moment is None:
+            raise RuntimeError("the database has no clock of its own")
+        return moment
 
     @property
     def kek(self) -> bytes:

@@ -289,6 +289,11 @@ class PostgresRepository(Repository):
         with self._connection() as conn:
             return number_committed_versions(conn)
 
+    def server_time(self) -> float | None:
+        with self._connection() as conn:
+            row = conn.execute("SELECT extract(epoch FROM clock_timestamp())").fetchone()
+        return float(row[0])
+
     def analyze(self) -> None:
         # This schema's record tables only: a bare ANALYZE would visit every schema of the database.
         with self._connection() as conn:

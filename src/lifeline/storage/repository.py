@@ -134,6 +134,11 @@ class Repository(abc.ABC):
     async def aclose(self) -> None:  # noqa: B027 - a no-op unless read_async opened something
         """Release what `read_async` opened on the event loop."""
 
+    def server_time(self) -> float | None:
+        """The database server's clock (seconds since 1970), where it is another machine's: a peer
+        to compare this node's clock with (identity/clock_skew.py). None for an embedded store."""
+        return None
+
     def sequence(self) -> int:
         """Give change numbers to every committed, unnumbered version; return the last number.
         Backends that number at commit (SQLite) have nothing to do."""
