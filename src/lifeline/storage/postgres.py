@@ -292,6 +292,7 @@ class PostgresRepository(Repository):
     def server_time(self) -> float | None:
         with self._connection() as conn:
             row = conn.execute("SELECT extract(epoch FROM clock_timestamp())").fetchone()
+        assert row is not None
         return float(row[0])
 
     def analyze(self) -> None:
