@@ -23,6 +23,17 @@ def test_capability_statement_says_what_the_server_does(client):
     assert params["identifier"] == "token"
     assert params["birthdate"] == "date"
     assert params["general-practitioner"] == "reference"
+    security = rest["security"]
+    assert security["service"][0]["coding"][0]["code"] == "SMART-on-FHIR"
+    uris = {e["url"]: e["valueUri"] for e in security["extension"][0]["extension"]}
+    assert uris == {"authorize": "http://testserver/oauth/authorize", "token": "http://testserver/oauth/token"}
+
+
+def test_the_capability_statement_needs_no_token_and_validate_does(client):
+    assert client.get("/fhir/metadata", headers={"Authorization": ""}).status_code == 200
+    assert_outcome(
+        client.post("/fhir/Patient/$validate", json=new_patient(), headers={**FHIR, "Authorization": ""}), 401
+    )
 
 
 def test_validate_a_valid_and_an_invalid_resource(client):

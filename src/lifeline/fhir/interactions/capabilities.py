@@ -56,7 +56,36 @@ def _revincludes(service: FhirService, res_type: str) -> list[str]:
 def handle(service: FhirService, request: FhirRequest) -> FhirResponse:
     statement = dict(_statement(service, service.clock().date().isoformat()))
     statement["implementation"] = {"description": f"Lifeline node {service.settings.node_id}", "url": request.base}
+    statement["rest"] = [{**statement["rest"][0], "security": _security(service)}]
     return FhirResponse(200, resource=statement)
+
+
+def _security(service: FhirService) -> dict[str, Any]:
+    """SMART on FHIR: where apps get tokens (also in /fhir/.well-known/smart-configuration)."""
+    issuer = service.identity.issuer
+    return {
+        "cors": False,
+        "service": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                        "code": "SMART-on-FHIR",
+                    }
+                ]
+            }
+        ],
+        "description": "Every request but this CapabilityStatement needs a bearer token (SMART App Launch v2 scopes).",
+        "extension": [
+            {
+                "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                "extension": [
+                    {"url": "authorize", "valueUri": f"{issuer}/oauth/authorize"},
+                    {"url": "token", "valueUri": f"{issuer}/oauth/token"},
+                ],
+            }
+        ],
+    }
 
 
 def _search_param(param: SearchParameter) -> dict[str, Any]:
