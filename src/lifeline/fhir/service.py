@@ -79,6 +79,11 @@ class FhirService:
     def has_async_form(self, request: FhirRequest) -> bool:
         """Whether `handle_async` can answer: a read by id, and a create that reads nothing
         (no If-None-Exist) where the backend sends writes from an event loop."""
+        # Staff and patients meet the access policy, which reads more than the row.
+        from lifeline.access.enforce import restricted
+
+        if restricted(self, request):
+            return False
         if request.interaction == "read":
             return True
         return request.interaction == "create" and not request.if_none_exist and self.repo.writes_async
@@ -99,6 +104,7 @@ class FhirService:
 @cache
 def _modules() -> dict[str, ModuleType]:
     from lifeline.fhir import interactions as i
+    from lifeline.fhir.interactions import break_glass
 
     return {
         "read": i.read,
@@ -113,6 +119,7 @@ def _modules() -> dict[str, ModuleType]:
         "transaction": i.transaction,
         "$validate": i.validate,  # operations, by name
         "$everything": i.everything,
+        "$break-the-glass": break_glass,
     }
 
 

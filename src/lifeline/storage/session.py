@@ -78,10 +78,12 @@ class Session:
         at: str | None,
         before: int | None,
         limit: int,
+        visible: tuple[str, Sequence[Any]] | None = None,
     ) -> list[StoredVersion]:
         """Versions newest first (by write_id), for one resource, one type or the system; `before`
-        is the write_id the previous page ended at."""
-        where, params = _scope(res_type, res_id, "v")
+        is the write_id the previous page ended at; `visible` (SQL over `resource r`, and its
+        args) keeps the versions of resources whose current row it accepts."""
+        where, params = _scope(res_type, res_id, "v", visible)
         if since is not None:
             where.append("v.last_updated >= ?")
             params.append(since)
@@ -105,8 +107,14 @@ class Session:
         )
         return [version_from_row(r) for r in rows]
 
-    def count_history(self, res_type: str | None, res_id: str | None, since: str | None) -> int:
-        where, params = _scope(res_type, res_id, "v")
+    def count_history(
+        self,
+        res_type: str | None,
+        res_id: str | None,
+        since: str | None,
+        visible: tuple[str, Sequence[Any]] | None = None,
+    ) -> int:
+        where, params = _scope(res_type, res_id, "v", visible)
         if since is not None:
             where.append("v.last_updated >= ?")
             params.append(since)
@@ -153,6 +161,18 @@ class Session:
             rows.reverse()
         total = int(results[1][0][0]) if with_total else None
         return [(current_from_row(r), [*r[6 : 6 + query.keys], r[0], r[1]]) for r in rows], total
+
+    def keys_where(self, keys: Sequence[tuple[str, str]], where: str, params: Sequence[Any]) -> set[tuple[str, str]]:
+        """Those of `keys` whose current row matches `where` (over alias r): the access rule's
+        filter of included resources."""
+        found: set[tuple[str, str]] = set()
+        for start in range(0, len(keys), 200):
+            condition, args = keys_condition(keys[start : start + 200], "r.res_type", "r.res_id")
+            rows = self._all(
+                f"SELECT r.res_type, r.res_id FROM resource r WHERE {condition} AND ({where})", [*args, *params]
+            )
+            found.update((row[0], row[1]) for row in rows)
+        return found
 
     def read_many(self, keys: Sequence[tuple[str, str]]) -> list[StoredVersion]:
         """The current, non-deleted resources among `keys` (in no particular order)."""
@@ -296,9 +316,17 @@ def fhir_types_only(alias: str) -> str:
     return f"substr({alias}.res_type, 1, 1) <> '_'"
 
 
-def _scope(res_type: str | None, res_id: str | None, alias: str) -> tuple[list[str], list[Any]]:
+def _scope(
+    res_type: str | None, res_id: str | None, alias: str, visible: tuple[str, Sequence[Any]] | None = None
+) -> tuple[list[str], list[Any]]:
     where: list[str] = []
     params: list[Any] = []
+    if visible is not None:
+        where.append(
+            f"EXISTS (SELECT 1 FROM resource r WHERE r.res_type = {alias}.res_type AND r.res_id = {alias}.res_id"
+            f" AND ({visible[0]}))"
+        )
+        params.extend(visible[1])
     if res_type is None:
         where.append(fhir_types_only(alias))
     else:

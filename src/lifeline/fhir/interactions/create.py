@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from lifeline.access.enforce import check_visible, check_write
 from lifeline.fhir import writes
 from lifeline.fhir.request import FhirRequest, FhirResponse
 from lifeline.storage.write_session import WriteSession
@@ -38,6 +39,7 @@ def execute(
             writes.find_matches(service, session, res_type, request.if_none_exist), "If-None-Exist"
         )
         if existing is not None:
+            check_visible(service, session, request, existing)
             # Nothing is created: answer with the resource that already exists (200).
             response = FhirResponse(
                 200,
@@ -49,6 +51,7 @@ def execute(
             if request.prefer_return == "minimal":
                 response.raw = None
             return response
+    check_write(service, session, request, res_type, res_id, body, None)
     res_id = res_id or service.new_id()
     instant = writes.now(service)
     resource, version = writes.store(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from lifeline.access.enforce import check_write
 from lifeline.fhir import writes
 from lifeline.fhir.ids import check_id
 from lifeline.fhir.request import FhirRequest, FhirResponse
@@ -32,6 +33,7 @@ def execute(service: FhirService, session: WriteSession, request: FhirRequest) -
     else:
         res_id = check_id(request.id)
     current = session.read_for_update(res_type, res_id)
+    check_write(service, session, request, res_type, res_id, None, current)
     writes.check_if_match(request, current)
     if current is None or current.deleted:
         return FhirResponse(204)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from lifeline.access.enforce import check_visible
 from lifeline.fhir import paging
 from lifeline.fhir.errors import BadRequest, Gone, MethodNotAllowed, NotFound
 from lifeline.fhir.interactions.search import plan_search, searchset
@@ -37,10 +38,11 @@ def handle(service: FhirService, request: FhirRequest) -> FhirResponse:
             raise BadRequest(f"_type names unknown resource types: {', '.join(unknown_types)}")
     with service.repo.reading() as session:
         patient = session.read("Patient", request.id)
-    if patient is None:
-        raise NotFound(f"Patient/{request.id} is not known")
-    if patient.deleted:
-        raise Gone(f"Patient/{request.id} was deleted")
+        if patient is None:
+            raise NotFound(f"Patient/{request.id} is not known")
+        if patient.deleted:
+            raise Gone(f"Patient/{request.id} was deleted")
+        check_visible(service, session, request, patient)
     where, args = everything_condition(
         request.id, types, service.registry, compound_in=service.repo.dialect.indexes_compound_in
     )

@@ -8,6 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from lifeline.access.enforce import refusal, rule_for
+from lifeline.access.redact import redacted
+from lifeline.access.rule import AccessRule
 from lifeline.fhir import paging
 from lifeline.fhir.errors import NotFound
 from lifeline.fhir.request import FhirRequest, FhirResponse
@@ -31,8 +34,16 @@ def handle(service: FhirService, request: FhirRequest) -> FhirResponse:
     with service.repo.reading(snapshot=True) as session:
         if request.id is not None and not session.exists_any_version(request.resource_type or "", request.id):
             raise NotFound(f"{request.resource_type}/{request.id} is not known")
-        rows = session.history(request.resource_type, request.id, since=since, at=at, before=before, limit=count + 1)
-        total = session.count_history(request.resource_type, request.id, since) if at is None else None
+        rule = rule_for(service, session, request)
+        visible = None
+        if rule is not None:
+            if request.id is not None and not rule.visible(session, request.resource_type or "", request.id):
+                raise refusal(rule, request.resource_type or "", request.id)
+            visible = rule.condition(request.resource_type)
+        rows = session.history(
+            request.resource_type, request.id, since=since, at=at, before=before, limit=count + 1, visible=visible
+        )
+        total = session.count_history(request.resource_type, request.id, since, visible) if at is None else None
     path = "/".join(p for p in (request.resource_type, request.id, "_history") if p)
     kept = [(k, v) for k, v in request.params if k in ("_since", "_at", "_count")]
     links = [paging.link("self", request.base, path, request.params)]
@@ -43,15 +54,15 @@ def handle(service: FhirService, request: FhirRequest) -> FhirResponse:
     if total is not None:
         bundle["total"] = total
     bundle["link"] = links
-    bundle["entry"] = [_entry(request.base, v) for v in rows[:count]]
+    bundle["entry"] = [_entry(request.base, v, rule) for v in rows[:count]]
     return FhirResponse(200, resource=bundle)
 
 
-def _entry(base: str, version: StoredVersion) -> dict[str, Any]:
+def _entry(base: str, version: StoredVersion, rule: AccessRule | None) -> dict[str, Any]:
     url = f"{version.res_type}/{version.res_id}"
     entry: dict[str, Any] = {"fullUrl": f"{base}/{url}"}
     if version.content is not None:
-        entry["resource"] = orjson.Fragment(version.content)
+        entry["resource"] = redacted(rule, version.res_type, version.content) or orjson.Fragment(version.content)
     method = version.method or ("DELETE" if version.deleted else "PUT")
     entry["request"] = {"method": method, "url": url if method != "POST" else version.res_type}
     status = {"POST": "201 Created", "DELETE": "204 No Content"}.get(method, "200 OK")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import jsonpatch
 import orjson
 
+from lifeline.access.enforce import check_write
 from lifeline.fhir import writes
 from lifeline.fhir.errors import BadRequest, Gone, NotFound, Unprocessable
 from lifeline.fhir.interactions.update import write
@@ -49,6 +50,7 @@ def execute(service: FhirService, session: WriteSession, request: FhirRequest) -
         raise Unprocessable(f"The JSON Patch cannot be applied: {exc}") from exc
     if not isinstance(patched, dict) or patched.get("resourceType") != res_type or patched.get("id") != res_id:
         raise Unprocessable("A patch must not change the resource's type or id")
+    check_write(service, session, request, res_type, res_id, patched, current)
     request.warnings = service.validator.validate(patched, res_type)
     return write(service, session, request, res_type, res_id, patched, current, method="PATCH")
 

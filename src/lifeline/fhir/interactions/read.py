@@ -25,7 +25,26 @@ async def handle_async(service: FhirService, request: FhirRequest) -> FhirRespon
 
 
 def execute(service: FhirService, session: Session, request: FhirRequest) -> FhirResponse:
-    return _answer(request, session.read(request.resource_type or "", request.id or ""))
+    response = _answer(request, session.read(request.resource_type or "", request.id or ""))
+    return guarded(service, session, request, response)
+
+
+def guarded(service: FhirService, session: Session, request: FhirRequest, response: FhirResponse) -> FhirResponse:
+    """The access policy (lifeline/access) on a version about to be shown: refused outside the
+    rule, and a protected patient's address withheld."""
+    from lifeline.access.enforce import refusal, rule_for
+    from lifeline.access.redact import redacted
+
+    rule = rule_for(service, session, request)
+    if rule is None:
+        return response
+    res_type, res_id = request.resource_type or "", request.id or ""
+    if not rule.visible(session, res_type, res_id):
+        raise refusal(rule, res_type, res_id)
+    shown = redacted(rule, res_type, response.raw)
+    if shown is not None:
+        response.raw, response.resource = None, shown
+    return response
 
 
 def _answer(request: FhirRequest, stored: StoredVersion | None) -> FhirResponse:

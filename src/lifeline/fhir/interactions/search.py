@@ -9,11 +9,15 @@ a stable set neither repeats nor skips a resource while others write. `Patient/{
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from lifeline.access.enforce import rule_for, suppressed_issue
+from lifeline.access.redact import redacted
+from lifeline.access.rule import AccessRule
 from lifeline.fhir import paging
 from lifeline.fhir.errors import BadRequest, Issue
 from lifeline.fhir.request import FhirRequest, FhirResponse
@@ -135,36 +139,51 @@ def _fits(position: list[Any], keys: int) -> bool:
 def searchset(service: FhirService, request: FhirRequest, plan: SearchPlan) -> dict[str, Any]:
     """The searchset Bundle of one page of `plan`."""
     counting = plan.selection.count_only or plan.total_mode == "accurate"
+    issues = list(plan.issues)
     with service.repo.reading() as session:
+        # The access policy (lifeline/access) is one more condition of the same WHERE, so the
+        # page, its total, its cursors and its includes never hold a withheld patient's data.
+        rule = rule_for(service, session, request)
+        where, args = plan.where, plan.args
+        visible: Callable[[list[tuple[str, str]]], set[tuple[str, str]]] | None = None
+        if rule is not None:
+            condition, condition_args = rule.condition(plan.res_type)
+            where, args = (f"({where}) AND {condition}" if where else condition), [*args, *condition_args]
+            if not rule.is_patient and not plan.paged and _withheld(session, plan, condition, condition_args):
+                issues.append(suppressed_issue())
+
+            def visible(
+                keys: list[tuple[str, str]], session: Session = session, rule: AccessRule = rule
+            ) -> set[tuple[str, str]]:
+                return _visible_keys(session, rule, keys)
+
         total: int | None = None
         if plan.count == 0 or plan.selection.count_only:
             rows: list[tuple[StoredVersion, list[Any]]] = []
             if counting:
-                total = session.count(plan.res_type, plan.where, plan.args)
+                total = session.count(plan.res_type, where, args)
         else:
             # The page and its total are read together: one snapshot, and on PostgreSQL one
             # round trip. The total is wanted unless a first page turns out to hold every match;
             # asking for it anyway costs the database a count but saves a second round trip.
-            rows, total = session.search_page(
-                plan.res_type, plan.where, plan.args, plan.order, plan.page, with_total=counting
-            )
+            rows, total = session.search_page(plan.res_type, where, args, plan.order, plan.page, with_total=counting)
         more = len(rows) > plan.count
         if more:
             rows = rows[1:] if plan.page.backwards else rows[: plan.count]
         matches = [stored for stored, _ in rows]
-        included = resolve(session, matches, plan.includes)
+        included = resolve(session, matches, plan.includes, visible)
         if plan.referenced_types is not None:
-            included += _referenced(session, matches, plan.referenced_types)
+            included += _referenced(session, matches, plan.referenced_types, visible)
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
     if total is not None:
         bundle["total"] = total
     bundle["link"] = _links(request, plan, rows, more)
-    entries = [_entry(request.base, stored, "match", plan.selection) for stored in matches]
-    entries += [_entry(request.base, stored, "include", plan.selection) for stored in included]
-    if plan.issues:
+    entries = [_entry(request.base, stored, "match", plan.selection, rule) for stored in matches]
+    entries += [_entry(request.base, stored, "include", plan.selection, rule) for stored in included]
+    if issues:
         entries.append(
             {
-                "resource": {"resourceType": "OperationOutcome", "issue": [i.to_fhir() for i in plan.issues]},
+                "resource": {"resourceType": "OperationOutcome", "issue": [i.to_fhir() for i in issues]},
                 "search": {"mode": "outcome"},
             }
         )
@@ -172,17 +191,47 @@ def searchset(service: FhirService, request: FhirRequest, plan: SearchPlan) -> d
     return bundle
 
 
-def _referenced(session: Session, matches: list[StoredVersion], types: frozenset[str]) -> list[StoredVersion]:
+def _withheld(session: Session, plan: SearchPlan, condition: str, condition_args: list[Any]) -> bool:
+    """Whether the search matches something the rule withholds (staff are told, not how much).
+    One more query, stopped at the first such row."""
+    hidden = f"({plan.where}) AND NOT ({condition})" if plan.where else f"NOT ({condition})"
+    return bool(session.search(plan.res_type, hidden, [*plan.args, *condition_args], after_key=None, limit=1))
+
+
+def _visible_keys(session: Session, rule: AccessRule, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Those of `keys` the rule lets the principal see, judged per type by the same condition."""
+    found: set[tuple[str, str]] = set()
+    by_type: dict[str, list[tuple[str, str]]] = {}
+    for key in keys:
+        by_type.setdefault(key[0], []).append(key)
+    for res_type, typed in sorted(by_type.items()):
+        condition, args = rule.condition(res_type)
+        found |= session.keys_where(typed, condition, args)
+    return found
+
+
+def _referenced(
+    session: Session,
+    matches: list[StoredVersion],
+    types: frozenset[str],
+    visible: Callable[[list[tuple[str, str]]], set[tuple[str, str]]] | None,
+) -> list[StoredVersion]:
     keys = [(m.res_type, m.res_id) for m in matches]
     targets = [k for k in session.references_from(keys, None, None) if k[0] in types]
+    if visible is not None:
+        allowed = visible(targets)
+        targets = [k for k in targets if k in allowed]
     found = session.read_many(targets)
     return sorted(found, key=lambda v: (v.res_type, v.res_id))
 
 
-def _entry(base: str, stored: StoredVersion, mode: str, selection: Selection) -> dict[str, Any]:
-    content: Any = orjson.Fragment(stored.content or "{}")
+def _entry(
+    base: str, stored: StoredVersion, mode: str, selection: Selection, rule: AccessRule | None
+) -> dict[str, Any]:
+    shown = redacted(rule, stored.res_type, stored.content)
+    content: Any = orjson.Fragment(stored.content or "{}") if shown is None else shown
     if not selection.whole:
-        content = apply(selection, orjson.loads(stored.content or "{}"))
+        content = apply(selection, shown if shown is not None else orjson.loads(stored.content or "{}"))
     return {
         "fullUrl": f"{base}/{stored.res_type}/{stored.res_id}",
         "resource": content,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from lifeline.access.enforce import check_write
 from lifeline.fhir import writes
 from lifeline.fhir.errors import BadRequest
 from lifeline.fhir.ids import check_id
@@ -27,6 +28,7 @@ def execute(service: FhirService, session: WriteSession, request: FhirRequest) -
     res_type = request.resource_type or ""
     res_id = _target_id(service, session, request, body)
     current = session.read_for_update(res_type, res_id)
+    check_write(service, session, request, res_type, res_id, body, current)
     writes.check_if_match(request, current)
     return write(service, session, request, res_type, res_id, body, current)
 

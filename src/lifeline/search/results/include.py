@@ -14,6 +14,7 @@ included; each resource appears once in a page, as a match if it is one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from lifeline.fhir.errors import BadRequest
@@ -78,8 +79,14 @@ def parse_includes(
     return rules, unknown
 
 
-def resolve(session: Session, matches: list[StoredVersion], rules: list[IncludeRule]) -> list[StoredVersion]:
-    """The resources the rules add to a page of matches, without duplicates."""
+def resolve(
+    session: Session,
+    matches: list[StoredVersion],
+    rules: list[IncludeRule],
+    visible: Callable[[list[tuple[str, str]]], set[tuple[str, str]]] | None = None,
+) -> list[StoredVersion]:
+    """The resources the rules add to a page of matches, without duplicates; `visible` (the
+    access policy) keeps those of a list of keys the principal may see."""
     if not rules:
         return []
     seen = {(m.res_type, m.res_id) for m in matches}
@@ -92,11 +99,15 @@ def resolve(session: Session, matches: list[StoredVersion], rules: list[IncludeR
         wanted: set[tuple[str, str]] = set()
         for rule in active:
             wanted.update(_follow(session, rule, frontier))
-        fresh = sorted(wanted - seen)[: MAX_INCLUDED - len(included)]
+        fresh = sorted(wanted - seen)
+        seen.update(fresh)
+        if visible is not None and fresh:
+            shown = visible(fresh)
+            fresh = [k for k in fresh if k in shown]
+        fresh = fresh[: MAX_INCLUDED - len(included)]
         found = session.read_many(fresh)
         found.sort(key=lambda v: (v.res_type, v.res_id))
         included += found
-        seen.update(fresh)
         frontier = [(v.res_type, v.res_id) for v in found]
         if len(included) >= MAX_INCLUDED:
             break

@@ -1,0 +1,141 @@
+"""The access rule as SQL over `resource r` and the search index tables.
+
+`AccessRule.allowed` is one subquery: the ids of the patients the principal may see (a UNION of
+the care, family and break-the-glass SELECTs). Every resource is then judged by its Patient
+compartment (https://hl7.org/fhir/R4/compartmentdefinition-patient.html):
+
+- a Patient: visible when its id is allowed;
+- a resource of a compartment type: visible when none of its compartment references points at a
+  Patient outside the allowed set — and, for patients, when one points at an allowed Patient
+  (a patient sees their compartment, not every unattached Observation);
+- any other resource (Practitioner, Organization, Location, Schedule, Slot, …): visible to staff;
+  to patients only the shared directory types in `PATIENT_SHARED`.
+
+Cost: the allowed set is computed once per statement (an uncorrelated subquery; each part is
+driven by the index of the links it starts from: search_reference (res_type, param, target_id),
+search_token (res_type, param, code), search_date (res_type, param, low, high)). Each candidate row
+then costs one probe of search_reference by owner (res_type, res_id) and a lookup in that set. A
+search stays driven by its own most selective clause; the rule adds a bounded, indexed check per
+row it considers, never a scan of another table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from lifeline.search.registry import SearchRegistry
+from lifeline.storage.session import Session
+
+# The directory a patient may read: who and where their care is given.
+PATIENT_SHARED = (
+    "Practitioner",
+    "PractitionerRole",
+    "Organization",
+    "Location",
+    "HealthcareService",
+    "Endpoint",
+    "Medication",
+)
+
+
+@dataclass(frozen=True)
+class AccessRule:
+    kind: str  # staff | patient
+    allowed: str  # SELECT … of patient ids
+    allowed_args: tuple[Any, ...]
+    registry: SearchRegistry
+    patient_id: str | None = None  # the logged-in patient (patients)
+    user: str = ""
+
+    @property
+    def is_patient(self) -> bool:
+        return self.kind == "patient"
+
+    def condition(self, res_type: str | None) -> tuple[str, list[Any]]:
+        """SQL over `resource r`: the row is visible (for a search of `res_type`, None: any type)."""
+        if res_type is not None:
+            return self._for_type(res_type)
+        pairs, pair_args = _pairs(self.registry)
+        allowed = list(self.allowed_args)
+        hidden = (
+            "NOT EXISTS (SELECT 1 FROM search_reference a WHERE a.res_type = r.res_type AND a.res_id = r.res_id"
+            f" AND a.target_type = 'Patient' AND ({pairs}) AND a.target_id NOT IN ({self.allowed}))"
+        )
+        parts = [f"(r.res_type = 'Patient' AND r.res_id IN ({self.allowed}))"]
+        args: list[Any] = [*allowed]
+        if self.is_patient:
+            shared = ", ".join("?" for _ in PATIENT_SHARED)
+            member = (
+                "EXISTS (SELECT 1 FROM search_reference m WHERE m.res_type = r.res_type AND m.res_id = r.res_id"
+                f" AND m.target_type = 'Patient' AND ({pairs.replace('a.', 'm.')})"
+                f" AND m.target_id IN ({self.allowed}))"
+            )
+            parts.append(f"r.res_type IN ({shared})")
+            args += PATIENT_SHARED
+            parts.append(f"(r.res_type <> 'Patient' AND {member} AND {hidden})")
+            args += [*pair_args, *allowed, *pair_args, *allowed]
+        else:
+            parts.append(f"(r.res_type <> 'Patient' AND {hidden})")
+            args += [*pair_args, *allowed]
+        return "(" + " OR ".join(parts) + ")", args
+
+    def _for_type(self, res_type: str) -> tuple[str, list[Any]]:
+        allowed = list(self.allowed_args)
+        if res_type == "Patient":
+            return f"r.res_id IN ({self.allowed})", allowed
+        params = self.registry.compartment_params(res_type)
+        if not params:
+            if self.is_patient and res_type not in PATIENT_SHARED:
+                return "1 = 0", []
+            return "1 = 1", []
+        marks = ", ".join("?" for _ in params)
+        hidden = (
+            "NOT EXISTS (SELECT 1 FROM search_reference a WHERE a.res_type = r.res_type AND a.res_id = r.res_id"
+            f" AND a.param IN ({marks}) AND a.target_type = 'Patient' AND a.target_id NOT IN ({self.allowed}))"
+        )
+        if not self.is_patient:
+            return hidden, [*params, *allowed]
+        # A patient's few allowed ids drive the query: their compartment members, through the
+        # reference index's target lookup.
+        member = (
+            f"r.res_id IN (SELECT m.res_id FROM search_reference m WHERE m.res_type = ? AND m.param IN ({marks})"
+            f" AND m.target_type = 'Patient' AND m.target_id IN ({self.allowed}))"
+        )
+        return f"{member} AND {hidden}", [res_type, *params, *allowed, *params, *allowed]
+
+    def allowed_patients(self, session: Session, patient_ids: list[str]) -> set[str]:
+        """Those of `patient_ids` the principal may see (one statement)."""
+        if not patient_ids:
+            return set()
+        marks = ", ".join("?" for _ in patient_ids)
+        rows = session._all(
+            f"SELECT res_id FROM resource WHERE res_type = 'Patient' AND res_id IN ({marks})"
+            f" AND res_id IN ({self.allowed})",
+            [*patient_ids, *self.allowed_args],
+        )
+        return {str(row[0]) for row in rows}
+
+    def visible(self, session: Session, res_type: str, res_id: str) -> bool:
+        """Whether the current row of res_type/res_id passes the rule (the search's own SQL)."""
+        where, args = self.condition(res_type)
+        row = session._one(
+            f"SELECT 1 FROM resource r WHERE r.res_type = ? AND r.res_id = ? AND ({where})", [res_type, res_id, *args]
+        )
+        return row is not None
+
+
+@cache
+def _pairs(registry: SearchRegistry) -> tuple[str, tuple[str, ...]]:
+    """`(a.param = ? AND a.res_type IN (…)) OR …` for every compartment parameter, with its args."""
+    by_param: dict[str, list[str]] = {}
+    for resource_type in sorted(registry.resource_types):
+        for param in registry.compartment_params(resource_type):
+            by_param.setdefault(param, []).append(resource_type)
+    parts: list[str] = []
+    args: list[str] = []
+    for param, types in sorted(by_param.items()):
+        parts.append(f"(a.param = ? AND a.res_type IN ({', '.join('?' for _ in types)}))")
+        args += [param, *types]
+    return " OR ".join(parts), tuple(args)

@@ -1,0 +1,45 @@
+"""The access rule's parts without HTTP: the age cut-off, and the SQL staying index-driven."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from lifeline.access.care import CareProfile, cared_for_sql
+from lifeline.access.family import family_sql, fifteenth_birthday_cutoff
+from lifeline.access.rule import AccessRule
+from lifeline.search.registry import default_registry
+from tests.conftest import dispose, fresh_repository
+
+
+def test_fifteenth_birthday_cutoff() -> None:
+    assert fifteenth_birthday_cutoff(date(2026, 11, 22)) == date(2011, 11, 22)
+    assert fifteenth_birthday_cutoff(date(2028, 2, 29)) == date(2013, 2, 28)
+
+
+def test_staff_condition_is_index_driven_on_sqlite(tmp_path: Path) -> None:
+    """No full scan of an index table: every subquery is a SEARCH by one of its indexes."""
+    repo = fresh_repository("sqlite", tmp_path)
+    try:
+        profile = CareProfile("doc", ("role",), ("dep",), ("ward", "bed"))
+        parts, args = cared_for_sql(profile, datetime(2026, 11, 22, tzinfo=UTC), 30)
+        rule = AccessRule("staff", " UNION ".join(parts), tuple(args), default_registry())
+        where, where_args = rule.condition("Observation")
+        with repo.reading() as session:
+            plan = session._all(
+                f"EXPLAIN QUERY PLAN SELECT r.res_id FROM resource r WHERE r.res_type = ? AND {where}",
+                ["Observation", *where_args],
+            )
+        details = [str(row[-1]) for row in plan]
+        assert not [d for d in details if d.startswith("SCAN") and "search_" in d], details
+    finally:
+        dispose(repo)
+
+
+def test_patient_condition_starts_from_the_family(tmp_path: Path) -> None:
+    parts, args = family_sql("p1", datetime(2026, 11, 22, tzinfo=UTC))
+    rule = AccessRule("patient", " UNION ".join(parts), tuple(args), default_registry(), patient_id="p1")
+    where, where_args = rule.condition("Observation")
+    assert where.count("?") == len(where_args)
+    system_where, system_args = rule.condition(None)
+    assert system_where.count("?") == len(system_args)
