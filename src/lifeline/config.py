@@ -30,6 +30,11 @@ class Settings:
     care_window_days: int = 30  # how long after an encounter or appointment care still gives access
     break_glass_hours: int = 4  # how long a break-the-glass access lasts
     threat_level: str = "normal"  # normal | elevated | high
+    # Patients log in at the citizen identity provider (OpenID Connect, identity/citizen.py).
+    citizen_issuer: str = ""  # the provider's issuer URL; empty: no patient login
+    citizen_client_id: str = ""
+    citizen_client_secret: str = ""
+    citizen_cpr_claim: str = "cpr"  # the ID token claim that carries the CPR number
 
 
 ENVIRONMENT = {
@@ -53,6 +58,10 @@ ENVIRONMENT = {
     "care_window_days": "LIFELINE_CARE_WINDOW_DAYS",
     "break_glass_hours": "LIFELINE_BREAK_GLASS_HOURS",
     "threat_level": "LIFELINE_THREAT_LEVEL",
+    "citizen_issuer": "LIFELINE_CITIZEN_ISSUER",
+    "citizen_client_id": "LIFELINE_CITIZEN_CLIENT_ID",
+    "citizen_client_secret": "LIFELINE_CITIZEN_CLIENT_SECRET",
+    "citizen_cpr_claim": "LIFELINE_CITIZEN_CPR_CLAIM",
 }
 
 

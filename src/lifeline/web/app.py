@@ -13,12 +13,16 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from lifeline.fhir.service import FhirService
+from lifeline.web import login, oauth
 from lifeline.web.fhir_api import PREFIX, FhirApi
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
 
-def create_app(service: FhirService, *, close_on_shutdown: bool = True) -> ASGIApp:
+def create_app(
+    service: FhirService, *, close_on_shutdown: bool = True, login_clock: Callable[[], float] | None = None
+) -> ASGIApp:
+    """`login_clock` (epoch seconds) fixes the time of sessions, login throttling and codes in tests."""
     # As many threads as the PostgreSQL pool has connections, so no thread waits for one.
     executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="lifeline-core")
     fhir_api = FhirApi(service, executor)
@@ -34,11 +38,19 @@ def create_app(service: FhirService, *, close_on_shutdown: bool = True) -> ASGIA
     async def home(request: object) -> PlainTextResponse:
         return PlainTextResponse("Lifeline regional health record. FHIR R4 API at /fhir (see /fhir/metadata).\n")
 
-    pages = Starlette(routes=[Route("/", home)], lifespan=lifespan)
+    web_login = login.WebLogin(service) if login_clock is None else login.WebLogin(service, login_clock, login_clock)
+    routes = [Route("/", home), *login.routes(web_login), *oauth.routes(web_login)]
+    pages = Starlette(routes=routes, lifespan=lifespan)
+    # SMART discovery lives under the FHIR base but is no FHIR interaction, and needs no token.
+    smart_configuration = PREFIX + "/.well-known/smart-configuration"
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         path = scope.get("path", "")
-        if scope["type"] == "http" and (path == PREFIX or path.startswith(PREFIX + "/")):
+        if (
+            scope["type"] == "http"
+            and path != smart_configuration
+            and (path == PREFIX or path.startswith(PREFIX + "/"))
+        ):
             await fhir_api(scope, receive, send)
         else:
             await pages(scope, receive, send)

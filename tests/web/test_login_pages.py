@@ -1,0 +1,272 @@
+"""The login pages over the real ASGI app: staff with password and TOTP, patients through a real
+OpenID Connect provider, CSRF, session fixation, logging out everywhere."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pyotp
+import pytest
+from starlette.testclient import TestClient
+
+from lifeline.fhir.service import FhirService
+from lifeline.identity import records
+from lifeline.identity.citizen import UNAVAILABLE_MESSAGE
+from lifeline.identity.login import ENROLMENT_REFUSED, WRONG_CREDENTIALS
+from lifeline.identity.passwords import hash_password
+from lifeline.identity.records import User
+from lifeline.web.app import create_app
+from lifeline.web.login import COOKIE
+from tests.identity.citizen_provider import PROVIDER_WARNINGS, CitizenProvider, running_citizen_provider
+from tests.identity.helpers import CHEAP, PASSWORD, Clock
+
+pytestmark = PROVIDER_WARNINGS
+
+
+@dataclasses.dataclass
+class Staff:
+    username: str
+    secret: str | None = None
+
+
+def add_user(service: FhirService, practitioner: str = "p1", **extra: Any) -> Staff:
+    """A staff login straight into the records (cheap argon2 parameters: test speed only)."""
+    user = User(f"u-{uuid.uuid4().hex[:10]}", practitioner, hash_password(PASSWORD, CHEAP), **extra)
+    records.put_user(service.repo, user, create=True)
+    return Staff(user.username)
+
+
+def browser(service: FhirService, clock: Clock | None = None) -> TestClient:
+    """A browser with its own address, so the per-address throttle of one test leaves the others alone."""
+    app = create_app(service, close_on_shutdown=False, login_clock=clock)
+
+    async def without_lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        # The shared repository (and its async pool, bound to the session client's loop) is the fixture's to close.
+        if scope["type"] == "lifespan":
+            for answer in ("lifespan.startup.complete", "lifespan.shutdown.complete"):
+                await receive()
+                await send({"type": answer})
+            return
+        await app(scope, receive, send)
+
+    where = (f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}", 40000)
+    return TestClient(without_lifespan, follow_redirects=False, client=where)  # type: ignore[arg-type]
+
+
+def csrf_of(page: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert match, page
+    return match.group(1)
+
+
+def log_in(web: TestClient, staff: Staff, clock: Clock, next_path: str = "/") -> Any:
+    """Password, then the TOTP (enrolling at the first login); returns the last response."""
+    page = web.get("/login", params={"next": next_path})
+    answer = web.post(
+        "/login",
+        data={"csrf": csrf_of(page.text), "username": staff.username, "password": PASSWORD, "next": next_path},
+    )
+    assert answer.status_code == 303, answer.text
+    if answer.headers["location"] == "/login/enrol":
+        page = web.get("/login/enrol")
+        match = re.search(r'id="totp-secret">([A-Z2-7]+)<', page.text)
+        assert match and "otpauth://totp/Lifeline" in page.text
+        staff.secret = match.group(1)
+        code = pyotp.TOTP(staff.secret).at(clock())
+        return web.post("/login/enrol", data={"csrf": csrf_of(page.text), "code": code})
+    assert answer.headers["location"] == "/login/second-factor" and staff.secret
+    page = web.get("/login/second-factor")
+    code = pyotp.TOTP(staff.secret).at(clock())
+    return web.post("/login/second-factor", data={"csrf": csrf_of(page.text), "code": code})
+
+
+def test_first_login_enrols_totp_then_totp_is_asked_every_time(service: FhirService) -> None:
+    clock, staff = Clock(), add_user(service)
+    with browser(service, clock) as web:
+        done = log_in(web, staff, clock)
+        assert done.status_code == 200 and "recovery-codes" in done.text
+        assert staff.username in web.get("/login").text
+    clock.now += 30
+    with browser(service, clock) as web:
+        answer = log_in(web, staff, clock, next_path="/fhir/metadata")
+        assert (answer.status_code, answer.headers["location"]) == (303, "/fhir/metadata")
+        assert staff.username in web.get("/login").text
+
+
+def test_session_cookie_is_replaced_at_login(service: FhirService) -> None:
+    clock, staff = Clock(), add_user(service)
+    with browser(service, clock) as web:
+        header = web.get("/login").headers["set-cookie"]
+        planted = web.cookies[COOKIE]
+        log_in(web, staff, clock)
+        assert web.cookies[COOKIE] != planted
+    with browser(service, clock) as attacker:
+        attacker.cookies.set(COOKIE, planted)
+        assert staff.username not in attacker.get("/login").text
+    assert "httponly" in header.lower() and "samesite=lax" in header.lower() and "path=/" in header.lower()
+
+
+def test_wrong_password_and_unknown_user_read_the_same(service: FhirService) -> None:
+    staff = add_user(service)
+    pages = []
+    with browser(service) as web:
+        for name, password in ((staff.username, "not the password"), ("nobody-" + uuid.uuid4().hex, PASSWORD)):
+            page = web.get("/login")
+            answer = web.post("/login", data={"csrf": csrf_of(page.text), "username": name, "password": password})
+            pages.append((answer.status_code, re.search(r'id="password-error">([^<]*)<', answer.text)))
+    assert [(status, match and match.group(1)) for status, match in pages] == [(200, WRONG_CREDENTIALS)] * 2
+
+
+def test_repeated_failures_are_delayed(service: FhirService) -> None:
+    clock, staff = Clock(), add_user(service)
+    with browser(service, clock) as web:
+        for _ in range(3):
+            page = web.get("/login")
+            web.post("/login", data={"csrf": csrf_of(page.text), "username": staff.username, "password": "nope"})
+        page = web.get("/login")
+        form = {"csrf": csrf_of(page.text), "username": staff.username, "password": PASSWORD}
+        refused = web.post("/login", data=form)
+        assert refused.status_code == 429 and refused.headers["retry-after"] == "1"
+        assert "Too many attempts" in refused.text
+        clock.now += 2
+        assert web.post("/login", data=form).status_code == 303
+
+
+def test_missing_or_wrong_csrf_token_is_refused(service: FhirService) -> None:
+    clock, staff = Clock(), add_user(service)
+    with browser(service, clock) as web:
+        web.get("/login")
+        form = {"username": staff.username, "password": PASSWORD}
+        assert web.post("/login", data=form).status_code == 403
+        assert web.post("/login", data=form | {"csrf": "forged"}).status_code == 403
+        log_in(web, staff, clock)
+        assert web.post("/logout", data={}).status_code == 403
+        assert web.post("/logout/everywhere", data={"csrf": "forged"}).status_code == 403
+        assert staff.username in web.get("/login").text
+
+
+def test_logout_and_logout_everywhere(service: FhirService) -> None:
+    clock, staff = Clock(), add_user(service)
+    with browser(service, clock) as first, browser(service, clock) as second:
+        log_in(first, staff, clock)
+        clock.now += 30
+        log_in(second, staff, clock)
+        page = second.get("/login")
+        answer = second.post("/logout/everywhere", data={"csrf": csrf_of(page.text)})
+        assert (answer.status_code, answer.headers["location"]) == (303, "/login")
+        assert staff.username not in first.get("/login").text
+        assert staff.username not in second.get("/login").text
+        clock.now += 30
+        log_in(first, staff, clock)
+        page = first.get("/login")
+        first.post("/logout", data={"csrf": csrf_of(page.text)})
+        assert staff.username not in first.get("/login").text
+
+
+def test_next_must_be_a_local_path(service: FhirService) -> None:
+    clock = Clock()
+    for evil in ("https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:alert(1)"):
+        clock.now += 30
+        staff = add_user(service)
+        with browser(service, clock) as web:
+            answer = log_in(web, staff, clock, next_path=evil)
+            assert "evil" not in answer.text and "javascript" not in answer.text
+            assert 'href="/"' in answer.text
+
+
+def test_temporary_password_must_be_changed(service: FhirService) -> None:
+    clock, staff = Clock(), add_user(service, must_change_password=True)
+    with browser(service, clock) as web:
+        answer = log_in(web, staff, clock)
+        assert (answer.status_code, answer.headers["location"]) == (303, "/login/password")
+        page = web.get("/login/password")
+        weak = web.post("/login/password", data={"csrf": csrf_of(page.text), "new": "short", "repeated": "short"})
+        assert re.search(r'id="new-error">The password must be at least 12', weak.text)
+        new = "a much longer passphrase"
+        done = web.post("/login/password", data={"csrf": csrf_of(page.text), "new": new, "repeated": new})
+        assert done.status_code == 200 and "recovery-codes" in done.text
+        assert staff.username in web.get("/login").text
+    assert not records.require_user(service.repo, staff.username).must_change_password
+
+
+def test_enrolment_refused_at_threat_level_high(service: FhirService) -> None:
+    high = FhirService(service.repo, dataclasses.replace(service.settings, threat_level="high"), clock=service.clock)
+    staff = add_user(service)
+    with browser(high) as web:
+        page = web.get("/login")
+        answer = web.post("/login", data={"csrf": csrf_of(page.text), "username": staff.username, "password": PASSWORD})
+        assert answer.status_code == 200 and ENROLMENT_REFUSED in answer.text
+
+
+# Patients, through a real OpenID Connect provider.
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[CitizenProvider]:
+    with running_citizen_provider(register_client=False) as running:
+        yield running
+
+
+def citizen_service(service: FhirService, issuer: str) -> FhirService:
+    settings = dataclasses.replace(
+        service.settings, citizen_issuer=issuer, citizen_client_id="lifeline", citizen_client_secret="secret"
+    )
+    return FhirService(service.repo, settings, clock=service.clock)
+
+
+def new_cpr_patient(client: TestClient) -> tuple[str, str]:
+    """A Patient with a fresh CPR number (born 17 May 1980, female); returns (id, cpr)."""
+    serial = uuid.uuid4().int % 1000 * 2  # 7th digit 0-1 (1900s), even last digit: female
+    cpr = f"170580{serial:04d}"
+    patient_id = uuid.uuid4().hex
+    resource = {
+        "resourceType": "Patient",
+        "id": patient_id,
+        "identifier": [{"system": "urn:oid:1.2.208.176.1.2", "value": cpr}],
+        "gender": "female",
+        "birthDate": "1980-05-17",
+    }
+    answer = client.put(f"/fhir/Patient/{patient_id}", json=resource, headers={"Content-Type": "application/fhir+json"})
+    assert answer.status_code == 201, answer.text
+    return patient_id, cpr
+
+
+def citizen_login(web: TestClient, provider: CitizenProvider, cpr: str, next_path: str = "/") -> Any:
+    start = web.get("/login/citizen", params={"next": next_path})
+    assert start.status_code == 303, start.text
+    params = provider.log_in_as_citizen(start.headers["location"], cpr)
+    return web.get("/login/citizen/callback", params=params)
+
+
+def test_patient_logs_in_through_the_citizen_provider(
+    service: FhirService, client: TestClient, provider: CitizenProvider
+) -> None:
+    patient_id, cpr = new_cpr_patient(client)
+    with browser(citizen_service(service, provider.issuer)) as web:
+        web.get("/login")
+        planted = web.cookies[COOKIE]
+        done = citizen_login(web, provider, cpr, "/somewhere")
+        assert (done.status_code, done.headers["location"]) == (303, "/somewhere")
+        assert web.cookies[COOKIE] != planted
+        assert f"Patient/{patient_id}" in web.get("/login").text
+
+
+def test_a_callback_without_a_login_in_progress_is_refused(service: FhirService, provider: CitizenProvider) -> None:
+    with browser(citizen_service(service, provider.issuer)) as web:
+        answer = web.get("/login/citizen/callback", params={"code": "x", "state": "y"})
+        assert answer.status_code == 401 and 'id="citizen-error"' in answer.text
+
+
+def test_provider_down_gives_a_clear_503_and_staff_login_still_works(service: FhirService) -> None:
+    with running_citizen_provider(register_client=False) as stopped:
+        issuer = stopped.issuer
+    clock, staff = Clock(), add_user(service)
+    with browser(citizen_service(service, issuer), clock) as web:
+        answer = web.get("/login/citizen")
+        assert answer.status_code == 503
+        assert UNAVAILABLE_MESSAGE in answer.text.replace("&#39;", "'") and "Traceback" not in answer.text
+        assert log_in(web, staff, clock).status_code == 200
