@@ -11,6 +11,10 @@ who has none cannot enrol one here (an administrator resets them, `lifeline user
 A TOTP step and a recovery code are each also claimed once in node state (`NodeState.add`), so
 two concurrent requests with the same code cannot both log in; the user record then keeps the
 step and the codes left, as totp.py asks.
+
+A passkey (identity/webauthn_factor.py) may stand in for the code at the second step, under the same
+throttle. It is registered only by a logged-in user (never at threat level high), and each ceremony's
+challenge, kept by the caller in the login session, is claimed once in node state like a TOTP step.
 """
 
 from __future__ import annotations
@@ -19,6 +23,10 @@ import ipaddress
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 
 from lifeline.identity import records
 from lifeline.identity.keys import UnsealError, seal_secret, unseal_secret
@@ -34,6 +42,16 @@ from lifeline.identity.totp import (
     provisioning_uri,
     verify_totp,
 )
+from lifeline.identity.webauthn_factor import (
+    PasskeyCredential,
+    PasskeyRejected,
+    RelyingParty,
+    authentication_options,
+    new_user_handle,
+    registration_options,
+    verify_authentication,
+    verify_registration,
+)
 from lifeline.storage.repository import Repository
 
 WRONG_CREDENTIALS = "Wrong user name or password."
@@ -41,6 +59,10 @@ WRONG_CODE = "That code is not right, or was already used. Wait for the next cod
 ENROLMENT_REFUSED = (
     "The threat level is high: new authenticators cannot be enrolled now. Ask your administrator to help you log in."
 )
+PASSKEY_REFUSED = "The passkey was not accepted. Try again, or enter a code from your authenticator app."
+PASSKEY_NOT_REGISTERED = "The passkey could not be registered. Try again."
+_CEREMONY_SECONDS = 10 * 60  # as long as an unfinished login session lives
+_LABEL_LENGTH = 60
 _UNKNOWN_ADDRESS = "0.0.0.0"  # noqa: S104 (an address we cannot read is throttled as one)
 
 
@@ -58,6 +80,26 @@ class LoginFailed(Exception):
 class Enrolment:
     secret: str
     uri: str
+
+
+@dataclass(frozen=True)
+class PasskeyCeremony:
+    """Options for navigator.credentials, and what the caller keeps server-side (JSON-ready) to check the answer."""
+
+    options: dict[str, Any]
+    kept: dict[str, str]
+
+
+def passkeys_of(user: User) -> list[PasskeyCredential]:
+    """The user's stored passkeys as the ceremonies take them."""
+    return [
+        PasskeyCredential(
+            base64url_to_bytes(passkey["credential_id"]),
+            base64url_to_bytes(passkey["public_key"]),
+            int(passkey["sign_count"]),
+        )
+        for passkey in user.passkeys
+    ]
 
 
 def client_address(address: str | None) -> str:
@@ -84,6 +126,7 @@ class StaffLogin:
         clock: Callable[[], float] = time.time,
         code_clock: Callable[[], float] | None = None,
         blocklist: Collection[str] = (),
+        relying_party: RelyingParty | None = None,
     ) -> None:
         self.repo = repo
         self.state = state
@@ -95,6 +138,7 @@ class StaffLogin:
         # clock against them (identity/clock_skew.py), so a node five minutes off still logs in.
         self.code_clock = code_clock or clock
         self.blocklist = blocklist
+        self.relying_party = relying_party  # who passkeys are bound to; None: no passkeys here
 
     def check_password(self, username: str, password: str, address: str | None) -> tuple[User, str]:
         """The user and the step due next (second-factor or enrol); raises LoginFailed."""
@@ -105,7 +149,7 @@ class StaffLogin:
             raise LoginFailed(WRONG_CREDENTIALS, "password")
         if not verify_password(user.password, password):
             raise LoginFailed(WRONG_CREDENTIALS, "password")
-        return user, ("second-factor" if user.totp_secret else "enrol")
+        return user, ("second-factor" if user.totp_secret or user.passkeys else "enrol")
 
     def begin_enrolment(self, user: User) -> Enrolment:
         if self.threat_level == "high":
@@ -157,6 +201,78 @@ class StaffLogin:
         self._succeeded(username, address)
         return user
 
+    def begin_passkey_registration(self, username: str) -> PasskeyCeremony:
+        """Options to register a passkey for a logged-in user; refused at threat level high."""
+        rp = self._relying_party()
+        if self.threat_level == "high":
+            raise LoginFailed(ENROLMENT_REFUSED, "passkey")
+        user = self._user(username)
+        # One opaque handle per user, so an authenticator keeps one discoverable passkey for them.
+        handle = base64url_to_bytes(user.passkeys[0]["user_handle"]) if user.passkeys else new_user_handle()
+        ceremony = registration_options(
+            rp, user_handle=handle, user_name=user.username, display_name=user.username, existing=passkeys_of(user)
+        )
+        kept = {"challenge": bytes_to_base64url(ceremony.challenge), "user_handle": bytes_to_base64url(handle)}
+        return PasskeyCeremony(ceremony.options, kept)
+
+    def register_passkey(self, username: str, response: dict[str, Any], kept: Any, label: str) -> User:
+        """Store the passkey the browser created, once its answer matches the kept challenge."""
+        rp = self._relying_party()
+        if self.threat_level == "high":
+            raise LoginFailed(ENROLMENT_REFUSED, "passkey")
+        challenge = self._kept_challenge(kept, PASSKEY_NOT_REGISTERED)
+        handle = kept.get("user_handle")
+        if not isinstance(handle, str):
+            raise LoginFailed(PASSKEY_NOT_REGISTERED, "passkey")
+        user = self._user(username)
+        try:
+            credential = verify_registration(rp, response=response, challenge=challenge)
+        except PasskeyRejected:
+            raise LoginFailed(PASSKEY_NOT_REGISTERED, "passkey") from None
+        if any(known.credential_id == credential.credential_id for known in passkeys_of(user)):
+            raise LoginFailed("This passkey is already registered.", "passkey")
+        label = " ".join(label.split())[:_LABEL_LENGTH] or f"Passkey {len(user.passkeys) + 1}"
+        user.passkeys.append(
+            {
+                "credential_id": bytes_to_base64url(credential.credential_id),
+                "public_key": bytes_to_base64url(credential.public_key),
+                "sign_count": credential.sign_count,
+                "user_handle": handle,
+                "label": label,
+                "created": self._instant(),
+                "last_used": None,
+            }
+        )
+        records.put_user(self.repo, user)
+        return user
+
+    def begin_passkey_login(self, username: str) -> PasskeyCeremony:
+        """Options to sign in with one of the user's passkeys, at the second step of a login."""
+        rp = self._relying_party()
+        user = self._user(username)
+        if not user.passkeys:
+            raise LoginFailed("No passkey is registered for this user.", "passkey")
+        ceremony = authentication_options(rp, credentials=passkeys_of(user))
+        return PasskeyCeremony(ceremony.options, {"challenge": bytes_to_base64url(ceremony.challenge)})
+
+    def passkey_second_factor(self, username: str, response: dict[str, Any], kept: Any, address: str | None) -> User:
+        """Check a passkey's answer instead of a code, under the same throttle; raises LoginFailed."""
+        rp = self._relying_party()
+        self._throttle(username, address, "passkey")
+        challenge = self._kept_challenge(kept, PASSKEY_REFUSED)
+        user = self._user(username)
+        credentials = passkeys_of(user)
+        raw_id = response.get("rawId")
+        try:
+            index = [c.credential_id for c in credentials].index(base64url_to_bytes(str(raw_id)))
+            verified = verify_authentication(rp, response=response, challenge=challenge, credential=credentials[index])
+        except (ValueError, PasskeyRejected):
+            raise LoginFailed(PASSKEY_REFUSED, "passkey") from None
+        user.passkeys[index] = user.passkeys[index] | {"sign_count": verified.sign_count, "last_used": self._instant()}
+        records.put_user(self.repo, user)
+        self._succeeded(username, address)
+        return user
+
     def change_password(self, username: str, new: str, repeated: str) -> User:
         user = self._user(username)
         if new != repeated:
@@ -176,6 +292,21 @@ class StaffLogin:
         if user is None or not user.active:
             raise LoginFailed(WRONG_CREDENTIALS, "password")
         return user
+
+    def _relying_party(self) -> RelyingParty:
+        if self.relying_party is None:
+            raise LoginFailed("Passkeys are not set up on this server.", "passkey")
+        return self.relying_party
+
+    def _kept_challenge(self, kept: Any, message: str) -> bytes:
+        """The ceremony's challenge, claimed so that it answers one request only."""
+        challenge = kept.get("challenge") if isinstance(kept, dict) else None
+        if not isinstance(challenge, str) or not self._claim(f"passkey-challenge:{challenge}", _CEREMONY_SECONDS):
+            raise LoginFailed(message, "passkey")
+        return base64url_to_bytes(challenge)
+
+    def _instant(self) -> str:
+        return datetime.fromtimestamp(self.clock(), UTC).isoformat(timespec="seconds")
 
     def _throttle(self, username: str, address: str | None, field: str) -> None:
         decision = self.throttle.check_attempt(username.strip(), client_address(address))

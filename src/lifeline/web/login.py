@@ -7,6 +7,11 @@ pins the cookie to this host). Every form that changes anything carries the sess
 checked in constant time (a wrong or missing one is a 403). The session id changes at every step
 of a login, so an id planted before the login is worth nothing after it. Errors are shown beside
 the field they concern.
+
+Passkeys (identity/webauthn_factor.py) speak JSON with static/passkeys.js: the page's script fetches
+the ceremony's options, hands them to navigator.credentials and posts the answer back with the CSRF
+token; the challenge stays in the session and answers one request. A logged-in user registers one
+from the account page; at the second step a passkey completes the login just as a code does.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import cache
+from importlib.resources import files
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -30,22 +37,26 @@ from lifeline.config import issuer_of
 from lifeline.fhir.cpr import CPR_SYSTEM
 from lifeline.fhir.request import FhirRequest
 from lifeline.fhir.service import FhirService
+from lifeline.identity import records
 from lifeline.identity.citizen import CitizenLogin, CitizenLoginConfig, CitizenLoginError, LoginState
-from lifeline.identity.login import LoginFailed, StaffLogin
+from lifeline.identity.login import ENROLMENT_REFUSED, LoginFailed, StaffLogin
 from lifeline.identity.principal import OPERATOR
 from lifeline.identity.sessions import ANONYMOUS, PATIENT, PENDING, STAFF, Sessions, WebSession, csrf_matches
 from lifeline.identity.sessions import log_out_everywhere as raise_sessions_epoch
 from lifeline.identity.state import StateCounterStore
 from lifeline.identity.throttle import LoginThrottle
 from lifeline.identity.totp import provisioning_uri
+from lifeline.identity.webauthn_factor import RelyingParty
 
 COOKIE = "lifeline-session"
 SECURE_COOKIE = "__Host-lifeline-session"
 CSRF_REFUSED = "This form has expired or did not come from Lifeline. Go back, reload the page and try again."
 _CONTROL = re.compile(r"[\x00-\x20\x7f\\]")
+_JSON_BYTES = 64 * 1024  # a passkey's answer is a few kilobytes at most
 
 templates = Environment(loader=PackageLoader("lifeline.web", "templates"), autoescape=select_autoescape(["html"]))
 Handler = Callable[[Request, FormData | None], Response]
+JsonHandler = Callable[[Request, Any], Response]
 
 
 def render(name: str, status: int = 200, headers: dict[str, str] | None = None, **context: Any) -> HTMLResponse:
@@ -70,6 +81,43 @@ def _threaded(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     return endpoint
 
 
+def _threaded_json(handler: JsonHandler) -> Callable[[Request], Awaitable[Response]]:
+    """Read a JSON body (POST) on the event loop, then run the handler in a worker thread."""
+
+    async def endpoint(request: Request) -> Response:
+        body: Any = None
+        if request.method == "POST":
+            raw = b""
+            async for chunk in request.stream():
+                raw += chunk
+                if len(raw) > _JSON_BYTES:
+                    return json_answer({"error": "The request is too large."}, 413)
+            try:
+                body = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                return json_answer({"error": "The request is not JSON."}, 400)
+        return await run_in_threadpool(handler, request, body)
+
+    return endpoint
+
+
+def json_answer(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    # Ceremony options carry a one-time challenge: never cached.
+    headers = {"Cache-Control": "no-store"} | (headers or {})
+    return Response(orjson.dumps(body), status, headers, media_type="application/json")
+
+
+def relying_party_of(issuer: str) -> RelyingParty:
+    """Passkeys are bound to this node's public host (the rp id) and origin, both from the issuer."""
+    parts = urlsplit(issuer)
+    return RelyingParty(id=parts.hostname or "localhost", name="Lifeline", origin=f"{parts.scheme}://{parts.netloc}")
+
+
+@cache
+def _passkeys_script() -> bytes:
+    return files("lifeline.web").joinpath("static/passkeys.js").read_bytes()
+
+
 @dataclass
 class WebLogin:
     """What the pages share: the sessions, the staff login steps and the citizen relying party."""
@@ -87,6 +135,7 @@ class WebLogin:
         clock = self.clock
         self.sessions = Sessions(self.service.repo, identity.state, level, clock=clock)
         throttle = LoginThrottle(StateCounterStore(identity.state), clock=clock)
+        self.issuer = issuer_of(self.service.settings)
         self.staff = StaffLogin(
             self.service.repo,
             identity.state,
@@ -95,8 +144,8 @@ class WebLogin:
             threat_level=level,
             clock=clock,
             code_clock=code_clock,
+            relying_party=relying_party_of(self.issuer),
         )
-        self.issuer = issuer_of(self.service.settings)
 
     @property
     def citizen(self) -> CitizenLogin | None:
@@ -155,9 +204,21 @@ class WebLogin:
                 matches.append(str(resource["id"]))
         return matches[0] if len(matches) == 1 else None
 
+    def has_passkeys(self, username: str | None) -> bool:
+        user = records.get_user(self.service.repo, username) if username else None
+        return user is not None and bool(user.passkeys)
+
 
 def csrf_refused() -> Response:
     return render("message.html", 403, title="Form refused", message=CSRF_REFUSED)
+
+
+def passkey_refused(failed: LoginFailed) -> Response:
+    """A refused passkey step as JSON, for the script to show beside its button."""
+    if failed.retry_after:
+        return json_answer({"error": failed.message}, 429, {"Retry-After": str(failed.retry_after)})
+    status = 403 if failed.message == ENROLMENT_REFUSED else 400
+    return json_answer({"error": failed.message, "field": failed.field or "passkey"}, status)
 
 
 def routes(web: WebLogin) -> list[Route]:
@@ -185,9 +246,20 @@ def routes(web: WebLogin) -> list[Route]:
     def login_page(request: Request, form: FormData | None) -> Response:
         session = web.session_of(request)
         if session is not None and session.logged_in:
-            who = session.username or session.fhir_user
-            return render("account.html", who=who, csrf=session.csrf, staff=session.kind == STAFF)
+            return account_page(session)
         return login_form(request, anonymous(request))
+
+    def account_page(session: WebSession) -> Response:
+        staff = session.kind == STAFF
+        user = records.get_user(web.service.repo, session.username) if staff and session.username else None
+        return render(
+            "account.html",
+            who=session.username or session.fhir_user,
+            csrf=session.csrf,
+            staff=staff,
+            passkeys=user.passkeys if user else [],
+            enrolment_refused=ENROLMENT_REFUSED if web.staff.threat_level == "high" else None,
+        )
 
     def login_submit(request: Request, form: FormData | None) -> Response:
         assert form is not None
@@ -224,25 +296,28 @@ def routes(web: WebLogin) -> list[Route]:
         session = web.session_of(request)
         return session if session is not None and session.kind == PENDING and session.step == step else None
 
+    def completed(session: WebSession, must_change: bool, practitioner: str) -> tuple[WebSession, str]:
+        """The second factor was right: the session (under a new id) and where it goes next."""
+        if must_change:
+            return web.sessions.rotate(session, PENDING, step="password"), "/login/password"
+        done = web.sessions.rotate(session, STAFF, step=None, fhir_user=f"Practitioner/{practitioner}", data={})
+        return done, local_path(session.data.get("next"))
+
     def finish(request: Request, session: WebSession, must_change: bool, **extra: Any) -> Response:
         """The second factor was right: the next step, or the completed login under a new id."""
-        if must_change:
-            pending = web.sessions.rotate(session, PENDING, step="password")
-            return web.with_cookie(request, RedirectResponse("/login/password", 303), pending)
-        practitioner = extra.pop("practitioner")
-        done = web.sessions.rotate(session, STAFF, step=None, fhir_user=f"Practitioner/{practitioner}", data={})
-        target = local_path(session.data.get("next"))
-        if extra.get("recovery_codes"):
+        renewed, target = completed(session, must_change, extra["practitioner"])
+        if renewed.kind == STAFF and extra.get("recovery_codes"):
             page = render("recovery_codes.html", codes=extra["recovery_codes"], next=target)
-            return web.with_cookie(request, page, done)
-        return web.with_cookie(request, RedirectResponse(target, 303), done)
+            return web.with_cookie(request, page, renewed)
+        return web.with_cookie(request, RedirectResponse(target, 303), renewed)
 
     def second_factor(request: Request, form: FormData | None) -> Response:
         session = pending_session(request, "second-factor")
         if session is None:
             return RedirectResponse("/login", 303)
+        passkey = web.has_passkeys(session.username)
         if form is None:
-            return render("second_factor.html", csrf=session.csrf)
+            return render("second_factor.html", csrf=session.csrf, passkey=passkey)
         if not csrf_matches(session, _text(form, "csrf")):
             return csrf_refused()
         assert session.username is not None
@@ -250,8 +325,68 @@ def routes(web: WebLogin) -> list[Route]:
             user = web.staff.second_factor(session.username, _text(form, "code"), _host(request))
         except LoginFailed as failed:
             status = 429 if failed.retry_after else 200
-            return render("second_factor.html", status, csrf=session.csrf, errors={"code": failed.message})
+            errors = {"code": failed.message}
+            return render("second_factor.html", status, csrf=session.csrf, passkey=passkey, errors=errors)
         return finish(request, session, user.must_change_password, practitioner=user.practitioner)
+
+    def passkey_login(request: Request, body: Any) -> Response:
+        """GET: options for navigator.credentials.get(); POST: its answer, in place of a code."""
+        session = pending_session(request, "second-factor")
+        if session is None or session.username is None:
+            return json_answer({"error": "The login has expired. Start again.", "location": "/login"}, 401)
+        if request.method == "GET":
+            try:
+                ceremony = web.staff.begin_passkey_login(session.username)
+            except LoginFailed as failed:
+                return passkey_refused(failed)
+            session.data["passkey"] = ceremony.kept
+            web.sessions.save(session)
+            return json_answer(ceremony.options)
+        if not isinstance(body, dict) or not csrf_matches(session, _string(body.get("csrf"))):
+            return json_answer({"error": CSRF_REFUSED}, 403)
+        kept = session.data.pop("passkey", None)
+        web.sessions.save(session)  # the challenge answers one request
+        answer = body.get("credential")
+        try:
+            if not isinstance(answer, dict):
+                raise LoginFailed("The passkey sent no answer. Try again.", "passkey")
+            user = web.staff.passkey_second_factor(session.username, answer, kept, _host(request))
+        except LoginFailed as failed:
+            return passkey_refused(failed)
+        renewed, target = completed(session, user.must_change_password, user.practitioner)
+        return web.with_cookie(request, json_answer({"location": target}), renewed)
+
+    def passkey_registration(request: Request, body: Any) -> Response:
+        """GET: options for navigator.credentials.create(); POST: its answer, stored with the user."""
+        session = web.session_of(request)
+        if request.method == "POST" and (
+            session is None or not isinstance(body, dict) or not csrf_matches(session, _string(body.get("csrf")))
+        ):
+            return json_answer({"error": CSRF_REFUSED}, 403)
+        if session is None or session.kind != STAFF or session.username is None:
+            return json_answer({"error": "Log in as staff first.", "location": "/login"}, 401)
+        if request.method == "GET":
+            try:
+                ceremony = web.staff.begin_passkey_registration(session.username)
+            except LoginFailed as failed:
+                return passkey_refused(failed)
+            session.data["passkey_registration"] = ceremony.kept
+            web.sessions.save(session)
+            return json_answer(ceremony.options)
+        kept = session.data.pop("passkey_registration", None)
+        web.sessions.save(session)
+        answer = body.get("credential")
+        try:
+            if not isinstance(answer, dict):
+                raise LoginFailed("The passkey sent no answer. Try again.", "passkey")
+            user = web.staff.register_passkey(session.username, answer, kept, _string(body.get("label")) or "")
+        except LoginFailed as failed:
+            return passkey_refused(failed)
+        return json_answer({"label": user.passkeys[-1]["label"], "location": "/login"})
+
+    async def passkeys_script(request: Request) -> Response:
+        headers = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+        return Response(_passkeys_script(), headers=headers, media_type="text/javascript; charset=utf-8")
 
     def enrol(request: Request, form: FormData | None) -> Response:
         session = pending_session(request, "enrol")
@@ -347,6 +482,9 @@ def routes(web: WebLogin) -> list[Route]:
         Route("/login", _threaded(login_page), methods=["GET"]),
         Route("/login", _threaded(login_submit), methods=["POST"]),
         Route("/login/second-factor", _threaded(second_factor), methods=["GET", "POST"]),
+        Route("/login/second-factor/passkey", _threaded_json(passkey_login), methods=["GET", "POST"]),
+        Route("/login/passkeys", _threaded_json(passkey_registration), methods=["GET", "POST"]),
+        Route("/static/passkeys.js", passkeys_script, methods=["GET"]),
         Route("/login/enrol", _threaded(enrol), methods=["GET", "POST"]),
         Route("/login/password", _threaded(password), methods=["GET", "POST"]),
         Route("/logout", _threaded(logout), methods=["POST"]),
@@ -359,6 +497,10 @@ def routes(web: WebLogin) -> list[Route]:
 def _text(form: FormData, name: str) -> str:
     value = form.get(name)
     return value if isinstance(value, str) else ""
+
+
+def _string(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _host(request: Request) -> str | None:
