@@ -212,7 +212,7 @@ class _Preparation:
                 self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=start_worker,
-                initargs=(_import_invariants(self.service.settings.invariants), self.copies_text),
+                initargs=(_import_invariants(self.service.settings.invariants), self.copies_text, os.getpid()),
             )
         if self.pool is None:
             return instant, [self.local.prepare(where, resource, instant) for where, resource in pairs]

@@ -6,6 +6,9 @@ so the parent process is left with the database work."""
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -78,12 +81,27 @@ class Preparer:
 _worker: Preparer | None = None
 
 
-def start_worker(invariants: str, copies_text: bool) -> None:
+def start_worker(invariants: str, copies_text: bool, parent: int) -> None:
     from lifeline.fhir.validation import Validator
     from lifeline.search.registry import default_registry
 
+    _exit_with_parent(parent)
     global _worker
     _worker = Preparer(Validator(invariants=invariants), default_registry(), copies_text=copies_text)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker whose import was killed (SIGKILL, a closed terminal) would otherwise go on
+    preparing batches nobody will write, holding a core: it checks once a second that the
+    importer (`parent`, named by the importer itself: it may be gone before this runs) is
+    still its parent."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def prepare_chunk(chunk: list[tuple[str, Any]], instant: str) -> list[Prepared | Rejected]:
