@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 LIFELINE_DB ?= sqlite:///var/lifeline.db
 export LIFELINE_DB
 
-.PHONY: demo test bench lint install install-dev clean
+.PHONY: demo test bench lint browser install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +40,11 @@ lint: install-dev
 	$(BIN)/ruff format --check src tests bench tools
 	$(BIN)/mypy src
 
-test: lint
+# The page tests drive a real browser: Debian's chromium and its driver, installed once.
+browser:
+	command -v chromedriver >/dev/null || (apt-get update && apt-get install -y chromium chromium-driver)
+
+test: lint browser
 	$(BIN)/python -m pytest
 
 bench: install-dev

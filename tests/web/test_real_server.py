@@ -16,7 +16,8 @@ import pytest
 from fhirpy import SyncFHIRClient
 from joserfc.jwk import ECKey
 
-from tests.conftest import BACKENDS, database_url
+from lifeline.storage import open_repository
+from tests.conftest import BACKENDS, database_url, dispose
 
 
 def _free_port() -> int:
@@ -76,6 +77,7 @@ def server(request, tmp_path) -> Iterator[Server]:
         process.wait(timeout=20)
         if process.stdout is not None:
             process.stdout.close()
+        dispose(open_repository(url))  # the test's PostgreSQL schema goes with it
 
 
 def test_without_a_token_only_the_capability_statement_answers(server):
