@@ -13,7 +13,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from lifeline.fhir.service import FhirService
-from lifeline.web import login, oauth
+from lifeline.web import citizen_login, login, oauth, passkeys
 from lifeline.web.fhir_api import PREFIX, FhirApi
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
@@ -39,7 +39,8 @@ def create_app(
         return PlainTextResponse("Lifeline regional health record. FHIR R4 API at /fhir (see /fhir/metadata).\n")
 
     web_login = login.WebLogin(service) if login_clock is None else login.WebLogin(service, login_clock, login_clock)
-    routes = [Route("/", home), *login.routes(web_login), *oauth.routes(web_login)]
+    routes = [Route("/", home), *login.routes(web_login), *passkeys.routes(web_login)]
+    routes += [*citizen_login.routes(web_login), *oauth.routes(web_login)]
     pages = Starlette(routes=routes, lifespan=lifespan)
     # SMART discovery lives under the FHIR base but is no FHIR interaction, and needs no token.
     smart_configuration = PREFIX + "/.well-known/smart-configuration"

@@ -36,7 +36,7 @@ from lifeline.identity.records import Client
 from lifeline.identity.scopes import MalformedScope, ScopeSet, grant_scopes
 from lifeline.identity.sessions import STAFF, WebSession, csrf_matches
 from lifeline.web.fhir_api import PREFIX as FHIR_PREFIX
-from lifeline.web.login import WebLogin, _threaded, csrf_refused, login_url, render
+from lifeline.web.login import WebLogin, csrf_refused, login_url, render, threaded
 
 CODE_SECONDS = 60
 AUTHORIZE_SECONDS = 10 * 60
@@ -443,6 +443,6 @@ def routes(web: WebLogin) -> list[Route]:
         Route("/.well-known/openid-configuration", openid_configuration),
         Route(f"{FHIR_PREFIX}/.well-known/smart-configuration", openid_configuration),
         Route("/.well-known/jwks.json", jwks),
-        Route("/oauth/authorize", _threaded(server.authorize), methods=["GET", "POST"]),
-        Route("/oauth/token", _threaded(server.token), methods=["POST"]),
+        Route("/oauth/authorize", threaded(server.authorize), methods=["GET", "POST"]),
+        Route("/oauth/token", threaded(server.token), methods=["POST"]),
     ]
