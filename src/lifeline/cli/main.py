@@ -1,4 +1,5 @@
-"""The `lifeline` command line: serve, db, import, export, demo-data, generate, users, clients, token, keys."""
+"""The `lifeline` command line: serve, db, import, export, demo-data, generate, users, clients, token, keys,
+audit."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from lifeline.bulk.sources import Source
+from lifeline.cli.audit import audit_app
 from lifeline.cli.common import DB_OPTION, clear_errors, console, open_service, settings
 from lifeline.cli.generate import generate
 from lifeline.cli.identity import clients_app, keys_app, token_app, users_app
@@ -26,6 +28,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(clients_app, name="clients")
 app.add_typer(token_app, name="token")
 app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
 app.command("generate")(generate)
 
 

@@ -180,6 +180,34 @@ MIGRATIONS: list[Migration] = [
         "CREATE TABLE node_state (name TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at BIGINT);"
         " CREATE INDEX node_state_expiry ON node_state (expires_at)",
     ),
+    # The tamper-evident audit trail (audit/): one hash chain per node, so that a site node cut
+    # off from the centre keeps its own and the region's trail merges by (node_id, seq). Content
+    # is plain TEXT, never JSONB: the hash covers the exact canonical text, which JSONB would
+    # rewrite. The primary keys are all that verification needs: it walks (node_id, seq) in order.
+    Migration(
+        7,
+        "tamper-evident audit trail",
+        """
+        CREATE TABLE audit_event (
+            node_id TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            recorded TEXT NOT NULL,
+            content TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            PRIMARY KEY (node_id, seq)
+        );
+        CREATE TABLE audit_head (node_id TEXT PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL);
+        CREATE TABLE audit_checkpoint (
+            node_id TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            hash TEXT NOT NULL,
+            signed_at TEXT NOT NULL,
+            signature TEXT NOT NULL,
+            PRIMARY KEY (node_id, seq)
+        );
+        """,
+    ),
 ]
 
 # Every index table a resource's rows go to (and are deleted from when it changes).

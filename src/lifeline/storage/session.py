@@ -256,6 +256,36 @@ class Session:
         )
         return None if row is None else str(row[0])
 
+    # The audit trail (audit/): read in (node_id, seq) order over the primary keys.
+    def audit_nodes_after(self, node_id: str) -> str | None:
+        """The next node after `node_id` with audit records, a head or a checkpoint: one index
+        probe per node, where a DISTINCT would read every record."""
+        row = self._one(
+            "SELECT MIN(node_id) FROM (SELECT MIN(node_id) AS node_id FROM audit_event WHERE node_id > ?"
+            " UNION ALL SELECT MIN(node_id) FROM audit_head WHERE node_id > ?"
+            " UNION ALL SELECT MIN(node_id) FROM audit_checkpoint WHERE node_id > ?) AS found",
+            (node_id, node_id, node_id),
+        )
+        return None if row is None or row[0] is None else str(row[0])
+
+    def audit_events_after(self, node_id: str, seq: int, limit: int) -> list[Any]:
+        """Rows (node_id, seq, recorded, content, prev_hash, hash) of one node after `seq`."""
+        return self._all(
+            "SELECT node_id, seq, recorded, content, prev_hash, hash FROM audit_event"
+            " WHERE node_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (node_id, seq, limit),
+        )
+
+    def audit_head(self, node_id: str) -> tuple[int, str] | None:
+        row = self._one("SELECT seq, hash FROM audit_head WHERE node_id = ?", (node_id,))
+        return None if row is None else (int(row[0]), str(row[1]))
+
+    def audit_checkpoints(self, node_id: str) -> list[Any]:
+        """Rows (seq, hash, signed_at, signature) of one node's checkpoints, in seq order."""
+        return self._all(
+            "SELECT seq, hash, signed_at, signature FROM audit_checkpoint WHERE node_id = ? ORDER BY seq", (node_id,)
+        )
+
     def has_resources(self) -> bool:
         """Whether anything was ever written (deleted resources count)."""
         return self._one("SELECT 1 FROM resource LIMIT 1") is not None

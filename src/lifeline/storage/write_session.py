@@ -105,6 +105,42 @@ class WriteSession(Session):
     def purge_state(self, now: int) -> None:
         self._all("DELETE FROM node_state WHERE expires_at <= ? RETURNING name", (now,))
 
+    # The audit trail (audit/store.py). The head row is read locked, so that appends to one
+    # node's chain take turns on PostgreSQL (SQLite has one writer anyway).
+    def lock_audit_head(self, node_id: str) -> tuple[int, str] | None:
+        """The head (seq, hash) of a node's chain, locked until this transaction ends."""
+        row = self._one(f"SELECT seq, hash FROM audit_head WHERE node_id = ?{self.dialect.for_update}", (node_id,))
+        return None if row is None else (int(row[0]), str(row[1]))
+
+    def start_audit_head(self, node_id: str, genesis: str) -> None:
+        self._one(
+            "INSERT INTO audit_head (node_id, seq, hash) VALUES (?, 0, ?) ON CONFLICT (node_id) DO NOTHING"
+            " RETURNING node_id",
+            (node_id, genesis),
+        )
+
+    def put_audit_head(self, node_id: str, seq: int, hash_: str) -> None:
+        self._one("UPDATE audit_head SET seq = ?, hash = ? WHERE node_id = ? RETURNING node_id", (seq, hash_, node_id))
+
+    def add_audit_events(self, rows: Sequence[tuple[str, int, str, str, str, str]]) -> None:
+        """Insert (node_id, seq, recorded, content, prev_hash, hash) rows, many to a statement."""
+        for start in range(0, len(rows), 1000):  # 6,000 parameters: within both drivers' limits
+            chunk = rows[start : start + 1000]
+            self._all(
+                "INSERT INTO audit_event (node_id, seq, recorded, content, prev_hash, hash) VALUES "
+                + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(chunk))
+                + " RETURNING seq",
+                [value for row in chunk for value in row],
+            )
+
+    def add_audit_checkpoint(self, node_id: str, seq: int, hash_: str, signed_at: str, signature: str) -> bool:
+        row = self._one(
+            "INSERT INTO audit_checkpoint (node_id, seq, hash, signed_at, signature) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (node_id, seq) DO NOTHING RETURNING seq",
+            (node_id, seq, hash_, signed_at, signature),
+        )
+        return row is not None
+
     def lock(self, key: str) -> None:
         """Serialise writers that decide on the same key (conditional create); a no-op where the
         backend already has a single writer."""

@@ -1,0 +1,69 @@
+"""Appending to a node's audit chain, and reading it back in order.
+
+Callers hand over many events at once (group commit): one transaction locks the chain's head,
+numbers the events consecutively after it, writes them and moves the head. The head row is the
+lock: on PostgreSQL `SELECT ... FOR UPDATE` makes appends to one node take turns, so the chain
+stays gap-free under concurrent writers; SQLite has one writer at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from lifeline.audit.chain import GENESIS, AuditRecord, canonical, check_field, record_hash
+from lifeline.storage.repository import Repository
+from lifeline.storage.write_session import WriteSession
+
+Clock = Callable[[], datetime]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def instant(moment: datetime) -> str:
+    """An instant as stored: UTC, microseconds, so that records sort and compare as text."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def append(repo: Repository, node_id: str, events: Sequence[dict[str, Any]], *, clock: Clock = _now) -> list[int]:
+    """Append `events` (AuditEvent dicts) to `node_id`'s chain in one transaction; their seqs."""
+    check_field("node id", node_id)
+    if not events:
+        return []
+    contents = [canonical(event) for event in events]
+    recorded = instant(clock())
+
+    def work(session: WriteSession) -> list[int]:
+        head = session.lock_audit_head(node_id)
+        if head is None:  # the node's first record: make the head, then lock it like any other
+            session.start_audit_head(node_id, GENESIS)
+            head = session.lock_audit_head(node_id)
+            assert head is not None
+        seq, prev = head
+        rows: list[tuple[str, int, str, str, str, str]] = []
+        for content in contents:
+            seq += 1
+            digest = record_hash(prev, node_id, seq, recorded, content)
+            rows.append((node_id, seq, recorded, content, prev, digest))
+            prev = digest
+        session.add_audit_events(rows)
+        session.put_audit_head(node_id, seq, prev)
+        return [row[1] for row in rows]
+
+    seqs, _ = repo.write(work)
+    return seqs
+
+
+def events_after(repo: Repository, node_id: str, seq: int, limit: int = 1000) -> list[AuditRecord]:
+    """A node's records after `seq`, in order (what replication will send on)."""
+    with repo.reading() as session:
+        return [AuditRecord.from_row(row) for row in session.audit_events_after(node_id, seq, limit)]
+
+
+def head(repo: Repository, node_id: str) -> tuple[int, str] | None:
+    """The (seq, hash) of a node's last record, as its head row says."""
+    with repo.reading() as session:
+        return session.audit_head(node_id)
