@@ -418,3 +418,28 @@ def test_break_the_glass_grants_access_that_expires(client: Any, service: FhirSe
         hours=service.settings.break_glass_hours,
     )
     assert_outcome(client.get(f"/fhir/Patient/{world['enc']}", headers=world["staff"]("docB", late)), 403)
+
+
+def test_a_deleted_resource_is_judged_by_the_patient_it_named(client: Any, world: dict[str, Any]) -> None:
+    """Deleting removes the index rows the rule reads; the history must stay as closed as before."""
+    tag = world["tag"]
+    for name in ("old", "enc"):
+        put_resource(
+            client,
+            {
+                "resourceType": "Observation",
+                "id": f"gone-{name}-{tag}",
+                "status": "final",
+                "code": {"text": "to be deleted"},
+                "subject": _ref("Patient", world[name]),
+            },
+        )
+        assert client.delete(f"/fhir/Observation/gone-{name}-{tag}").status_code in (200, 204)
+    doc = world["docA_h"]
+    assert_outcome(client.get(f"/fhir/Observation/gone-old-{tag}/_history", headers=doc), 403, "suppressed")
+    assert_outcome(client.get(f"/fhir/Observation/gone-old-{tag}/_history/1", headers=doc), 403, "suppressed")
+    history = client.get(f"/fhir/Observation/gone-enc-{tag}/_history", headers=doc)
+    assert history.status_code == 200 and len(history.json()["entry"]) == 2
+    patient = world["patient_h"]("enc")
+    assert client.get(f"/fhir/Observation/gone-old-{tag}/_history", headers=patient).status_code == 404
+    assert client.get(f"/fhir/Observation/gone-enc-{tag}/_history", headers=patient).status_code == 200

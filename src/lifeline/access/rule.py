@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+import orjson
+
 from lifeline.search.registry import SearchRegistry
 from lifeline.storage.session import Session
 
@@ -118,12 +120,37 @@ class AccessRule:
         return {str(row[0]) for row in rows}
 
     def visible(self, session: Session, res_type: str, res_id: str) -> bool:
-        """Whether the current row of res_type/res_id passes the rule (the search's own SQL)."""
+        """Whether the current row of res_type/res_id passes the rule (the search's own SQL).
+
+        A deleted resource has no index rows left to judge by, so it is judged by the patients
+        its last version named: otherwise its history would be open to every clinician."""
+        current = session.read(res_type, res_id)
+        if current is not None and current.deleted and self.registry.compartment_params(res_type):
+            return self._visible_as_last_written(session, res_type, res_id, current.version_id)
         where, args = self.condition(res_type)
         row = session._one(
             f"SELECT 1 FROM resource r WHERE r.res_type = ? AND r.res_id = ? AND ({where})", [res_type, res_id, *args]
         )
         return row is not None
+
+    def _visible_as_last_written(self, session: Session, res_type: str, res_id: str, deleted_at: int) -> bool:
+        from lifeline.search.extract import extract_index
+
+        for version in range(deleted_at - 1, 0, -1):
+            stored = session.vread(res_type, res_id, version)
+            if stored is not None and stored.content is not None and not stored.deleted:
+                break
+        else:
+            return not self.is_patient  # never had content: nothing to show but that it was deleted
+        params = set(self.registry.compartment_params(res_type))
+        index = extract_index(orjson.loads(stored.content), self.registry)
+        patients = sorted(
+            {e.target_id for e in index.references if e.param in params and e.target_type == "Patient" and e.target_id}
+        )
+        allowed = self.allowed_patients(session, patients)
+        if any(patient not in allowed for patient in patients):
+            return False
+        return bool(patients) or not self.is_patient
 
 
 @cache
