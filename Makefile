@@ -51,6 +51,7 @@ bench: install-dev
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.identity
+	$(BIN)/python -m bench.audit
 	$(BIN)/python -m bench.search
 	$(BIN)/python -m bench.generate
 
