@@ -133,3 +133,22 @@ def test_key_rotation_keeps_earlier_tokens_valid(db):
         assert len(s.identity.jwks()["keys"]) == 2
     finally:
         s.repo.close()
+
+
+def test_administrative_actions_and_printed_tokens_are_on_the_audit_trail(db):
+    import orjson
+
+    from lifeline.audit.store import events_after
+
+    lifeline("users", "add", "ole.hansen", "--practitioner", "pr1", "--db", db)
+    lifeline("clients", "add", "svc", "--kind", "backend", "--scope", "system/*.rs", "--db", db)
+    lifeline("token", "issue", "--client", "svc", "--scope", "system/*.rs", "--db", db)
+    s = service(db)
+    try:
+        events = [orjson.loads(r.content) for r in events_after(s.repo, "central", 0)]
+    finally:
+        s.repo.close()
+    said = [(e["subtype"][0]["code"], e.get("outcomeDesc", "")) for e in events]
+    assert ("administration", "users add ole.hansen") in said
+    assert ("administration", "clients add svc (backend, system/*.rs)") in said
+    assert any(code == "token-issue" and "system/*.rs" in text for code, text in said)

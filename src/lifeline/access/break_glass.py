@@ -17,6 +17,8 @@ from typing import Any
 
 import orjson
 
+from lifeline.audit.events import security_event
+from lifeline.audit.store import append_in
 from lifeline.clock import fhir_instant
 from lifeline.storage.records import PendingVersion
 from lifeline.storage.repository import Repository
@@ -70,6 +72,18 @@ def grant(
         kept = [e for e in entries if e["expires_at"] > granted_at]
         kept.append({"grant": record.id, "patient": patient, "expires_at": expires_at})
         _put(session, GRANT_INDEX, index_id(user), {"user": user, "grants": kept}, granted_at, current)
+        # The security alert commits with the grant, or neither does (issue 5: recorded and reviewed).
+        alert = security_event(
+            "break-the-glass",
+            node_id=repo.node_id,
+            user=user,
+            fhir_user=f"Practitioner/{practitioner}" if practitioner else None,
+            patient=patient,
+            purpose=reason,
+            text=text,
+            recorded=now,
+        )
+        append_in(session, repo.node_id, [alert])
 
     repo.write(work)
     return record

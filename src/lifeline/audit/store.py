@@ -33,28 +33,33 @@ def append(repo: Repository, node_id: str, events: Sequence[dict[str, Any]], *, 
     check_field("node id", node_id)
     if not events:
         return []
+    seqs, _ = repo.write(lambda session: append_in(session, node_id, events, clock=clock))
+    return seqs
+
+
+def append_in(
+    session: WriteSession, node_id: str, events: Sequence[dict[str, Any]], *, clock: Clock = _now
+) -> list[int]:
+    """`append` inside a caller's write transaction: the records commit with what they record
+    (a break-the-glass grant and its security alert), or neither does."""
+    check_field("node id", node_id)
     contents = [canonical(event) for event in events]
     recorded = instant(clock())
-
-    def work(session: WriteSession) -> list[int]:
+    head = session.lock_audit_head(node_id)
+    if head is None:  # the node's first record: make the head, then lock it like any other
+        session.start_audit_head(node_id, GENESIS)
         head = session.lock_audit_head(node_id)
-        if head is None:  # the node's first record: make the head, then lock it like any other
-            session.start_audit_head(node_id, GENESIS)
-            head = session.lock_audit_head(node_id)
-            assert head is not None
-        seq, prev = head
-        rows: list[tuple[str, int, str, str, str, str]] = []
-        for content in contents:
-            seq += 1
-            digest = record_hash(prev, node_id, seq, recorded, content)
-            rows.append((node_id, seq, recorded, content, prev, digest))
-            prev = digest
-        session.add_audit_events(rows)
-        session.put_audit_head(node_id, seq, prev)
-        return [row[1] for row in rows]
-
-    seqs, _ = repo.write(work)
-    return seqs
+        assert head is not None
+    seq, prev = head
+    rows: list[tuple[str, int, str, str, str, str]] = []
+    for content in contents:
+        seq += 1
+        digest = record_hash(prev, node_id, seq, recorded, content)
+        rows.append((node_id, seq, recorded, content, prev, digest))
+        prev = digest
+    session.add_audit_events(rows)
+    session.put_audit_head(node_id, seq, prev)
+    return [row[1] for row in rows]
 
 
 def events_after(repo: Repository, node_id: str, seq: int, limit: int = 1000) -> list[AuditRecord]:

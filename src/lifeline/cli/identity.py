@@ -15,10 +15,13 @@ import orjson
 import typer
 from rich.table import Table
 
+from lifeline.audit import events as audit_events
 from lifeline.cli.common import DB_OPTION, clear_errors, console, open_service, settings
 from lifeline.config import SettingError
+from lifeline.fhir.service import FhirService
 from lifeline.identity import records
 from lifeline.identity.passwords import hash_password
+from lifeline.identity.principal import OPERATOR
 from lifeline.identity.records import CLIENT_KINDS, Client, User
 from lifeline.identity.scopes import MalformedScope, ScopeSet, grant_scopes
 
@@ -31,6 +34,14 @@ EXTRA_ROLES = ("privacy-officer", "administrator")
 
 def _say(text: str) -> None:
     print(text, file=sys.stdout)
+
+
+def _audit(service: FhirService, action: str) -> None:
+    """An administrative action on the audit trail, by the operator at the command line."""
+    audit_events.record(
+        service.repo, "administration", user=OPERATOR.subject, client_id=OPERATOR.client_id, text=action,
+        node_id=service.settings.node_id,
+    )  # fmt: skip
 
 
 def _temporary_password() -> str:
@@ -56,6 +67,7 @@ def users_add(
         password = _temporary_password()
         user = User(username, practitioner, hash_password(password), extra_roles=list(role), must_change_password=True)
         records.put_user(service.repo, user, create=True)
+        _audit(service, f"users add {username}")
     finally:
         service.repo.close()
     _say(f"added {username}; temporary password (shown once, changed at first login): {password}")
@@ -71,6 +83,7 @@ def users_disable(username: str = typer.Argument(...), db: str = DB_OPTION) -> N
         user.active = False
         user.sessions_epoch += 1
         records.put_user(service.repo, user)
+        _audit(service, f"users disable {username}")
     finally:
         service.repo.close()
     _say(f"disabled {username}")
@@ -95,6 +108,7 @@ def users_reset(
         if second_factor:
             user.totp_secret, user.totp_step, user.passkeys, user.recovery_codes = None, None, [], []
         records.put_user(service.repo, user)
+        _audit(service, f"users reset {username}" + (" --second-factor" if second_factor else ""))
     finally:
         service.repo.close()
     _say(f"reset {username}; temporary password (shown once): {password}")
@@ -170,6 +184,7 @@ def clients_add(
     service = open_service(config)
     try:
         records.put_client(service.repo, client, create=True)
+        _audit(service, f"clients add {client_id} ({kind}, {scope})")
     finally:
         service.repo.close()
     note = f"; client secret (shown once): {secret}" if secret else ""
@@ -210,6 +225,7 @@ def clients_revoke(client_id: str = typer.Argument(...), db: str = DB_OPTION) ->
         client = records.require_client(service.repo, client_id)
         client.active = False
         records.put_client(service.repo, client)
+        _audit(service, f"clients revoke {client_id}")
     finally:
         service.repo.close()
     _say(f"revoked {client_id}")
@@ -245,6 +261,8 @@ def token_issue(
             patient=patient,
             lifetime=None if minutes is None else minutes * 60,
         )
+        audit_events.record(service.repo, "token", user=OPERATOR.subject, client_id=client, patient=patient,
+                            text=f"lifeline token issue: {granted}", node_id=service.settings.node_id)  # fmt: skip
     finally:
         service.repo.close()
     _say(token)
@@ -257,6 +275,7 @@ def keys_rotate(db: str = DB_OPTION) -> None:
     service = open_service(settings(db=db))
     try:
         key = service.identity.rotate()
+        _audit(service, f"keys rotate: new signing key {key.kid}")
     finally:
         service.repo.close()
     _say(f"new signing key {key.kid}")

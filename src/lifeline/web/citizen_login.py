@@ -41,11 +41,13 @@ def routes(web: WebLogin) -> list[Route]:
         try:
             identity = citizen.finish(dict(request.query_params), state)
         except CitizenLoginError as error:
+            web.audit("login", outcome="failure", user="citizen", text=error.message)
             return web.login_form(request, session, error.status, errors={"citizen": error.message})
         patient = web.patient_for_cpr(identity.cpr)
         if patient is None:
             message = "Lifeline holds no record for you, or more than one; please contact your clinic."
             return web.login_form(request, session, 403, errors={"citizen": message})
+        web.audit("login", user=identity.subject, fhir_user=f"Patient/{patient}", patient=patient)
         done = web.sessions.rotate(
             session, PATIENT, username=None, fhir_user=f"Patient/{patient}", patient=patient, data={}
         )

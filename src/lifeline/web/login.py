@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from lifeline.audit import events as audit_events
 from lifeline.config import issuer_of
 from lifeline.fhir.cpr import CPR_SYSTEM
 from lifeline.fhir.request import FhirRequest
@@ -213,7 +214,12 @@ class WebLogin:
         if must_change:
             return self.sessions.rotate(session, PENDING, step="password"), "/login/password"
         done = self.sessions.rotate(session, STAFF, step=None, fhir_user=f"Practitioner/{practitioner}", data={})
+        self.audit("login", user=session.username, fhir_user=f"Practitioner/{practitioner}")
         return done, local_path(session.data.get("next"))
+
+    def audit(self, kind: str, **details: Any) -> None:
+        """A login, failed login or logout on the audit trail, durable before the answer goes."""
+        audit_events.record(self.service.repo, kind, node_id=self.service.settings.node_id, **details)
 
     def finish(self, request: Request, session: WebSession, must_change: bool, **extra: Any) -> Response:
         """The second factor was right: the next step, or the completed login under a new id."""
@@ -249,6 +255,7 @@ def routes(web: WebLogin) -> list[Route]:
                 enrolment = web.staff.begin_enrolment(user)
                 data["enrol_secret"] = enrolment.secret
         except LoginFailed as failed:
+            web.audit("login", outcome="failure", user=username, address=client_host(request), text=failed.message)
             status = 429 if failed.retry_after else 200
             errors = {failed.field or "form": failed.message}
             return web.login_form(
@@ -279,6 +286,9 @@ def routes(web: WebLogin) -> list[Route]:
         try:
             user = web.staff.second_factor(session.username, form_text(form, "code"), client_host(request))
         except LoginFailed as failed:
+            web.audit(
+                "login", outcome="failure", user=session.username, address=client_host(request), text=failed.message
+            )
             status = 429 if failed.retry_after else 200
             errors = {"code": failed.message}
             return render("second_factor.html", status, csrf=session.csrf, passkey=passkey, errors=errors)
@@ -334,6 +344,7 @@ def routes(web: WebLogin) -> list[Route]:
         if session is None:
             return csrf_refused()
         web.sessions.end(session.id)
+        web.audit("logout", user=session.username, fhir_user=session.fhir_user)
         return web.forget_cookie(request, RedirectResponse("/login", 303))
 
     def logout_everywhere(request: Request, form: FormData | None) -> Response:
@@ -343,6 +354,7 @@ def routes(web: WebLogin) -> list[Route]:
         if session.kind == STAFF and session.username is not None:
             raise_sessions_epoch(web.service.repo, session.username)
         web.sessions.end(session.id)
+        web.audit("logout", user=session.username, fhir_user=session.fhir_user, text="logged out everywhere")
         return web.forget_cookie(request, RedirectResponse("/login", 303))
 
     return [

@@ -378,6 +378,7 @@ class AuthorizationServer:
             raise OAuthError("invalid_scope", "none of the requested system/ scopes is registered for this client")
         lifetime = self.web.service.settings.token_minutes * 60
         token = self.identity.issue(subject=client.client_id, client_id=client.client_id, scopes=str(system))
+        self.web.audit("token", user=client.client_id, client_id=client.client_id, text=str(system))
         return {"access_token": token, "token_type": "Bearer", "expires_in": lifetime, "scope": str(system)}
 
     def _check_person(self, grant: dict[str, Any]) -> None:
@@ -400,6 +401,9 @@ class AuthorizationServer:
             scopes=str(scopes),
             fhir_user=grant["fhir_user"],
             patient=grant["patient"],
+        )
+        self.web.audit(
+            "token", user=subject, fhir_user=grant["fhir_user"], client_id=client.client_id, patient=grant["patient"]
         )
         body: dict[str, Any] = {"access_token": token, "token_type": "Bearer", "expires_in": lifetime}
         body["scope"] = str(scopes)
