@@ -10,11 +10,13 @@ import pytest
 from typer.testing import CliRunner
 
 from lifeline.audit import store
+from lifeline.audit.siem import SyslogTlsSink, load_cursor
 from lifeline.cli.main import app
 from lifeline.identity.keys import new_kek
 from lifeline.storage import open_repository
 from lifeline.storage.repository import Repository
 from tests.audit.tampering import run, stored
+from tests.audit.test_siem import Collector, Pki, make_pki
 from tests.conftest import BACKENDS, database_url, dispose
 
 KEK = new_kek()
@@ -29,6 +31,11 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Re
     store.append(repo, "site-b", [{"resourceType": "AuditEvent", "action": "C", "id": str(i)} for i in range(3)])
     yield url, repo
     dispose(repo)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 def lifeline(*args: str, code: int = 0) -> str:
@@ -73,3 +80,49 @@ def test_checkpoint_of_an_empty_chain_signs_nothing(tmp_path: Path) -> None:
         assert "audit trail intact: 0 records" in lifeline("audit", "verify", "--db", url)
     finally:
         dispose(repo)
+
+
+def test_export_to_ndjson_ships_each_record_once(db: tuple[str, Repository], tmp_path: Path) -> None:
+    url, _ = db
+    path = tmp_path / "siem.ndjson"
+    assert "exported 10 audit record(s) to ndjson:" in lifeline("audit", "export", "--db", url, "--ndjson", str(path))
+    assert "exported 0 audit record(s)" in lifeline("audit", "export", "--db", url, "--ndjson", str(path))
+    assert len(path.read_bytes().splitlines()) == 10
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "give exactly one of --ndjson FILE or --syslog HOST:PORT"),
+        (("--syslog", "collector-without-port"), "not a syslog address (HOST:PORT): 'collector-without-port'"),
+        (("--syslog", "127.0.0.1:6514", "--ca", "/no/such/ca.pem"), "cannot load the TLS certificates"),
+        (("--ndjson", "/no/such/folder/siem.ndjson"), "cannot write the NDJSON file /no/such/folder/siem.ndjson"),
+    ],
+)
+def test_export_failures_are_one_clear_line(db: tuple[str, Repository], args: tuple[str, ...], message: str) -> None:
+    url, _ = db
+    out = lifeline("audit", "export", "--db", url, *args, code=1)
+    assert f"lifeline: error: {message}" in out
+    assert "Traceback" not in out
+
+
+def test_export_to_a_collector_with_a_certificate_from_another_ca_fails_cleanly(
+    db: tuple[str, Repository], pki: Pki
+) -> None:
+    url, repo = db
+    collector = Collector(pki.foreign_cert, pki.foreign_key)
+    out = lifeline(
+        "audit", "export", "--db", url, "--syslog", f"127.0.0.1:{collector.port}", "--ca", str(pki.ca), code=1
+    )
+    collector.join()
+    assert "lifeline: error: TLS failure with 127.0.0.1:" in out
+    assert load_cursor(repo, SyslogTlsSink("127.0.0.1", collector.port, ca_file=pki.ca)) == {}
+
+
+def test_export_to_a_collector_over_tls(db: tuple[str, Repository], pki: Pki) -> None:
+    url, _ = db
+    collector = Collector(pki.cert, pki.key)
+    out = lifeline("audit", "export", "--db", url, "--syslog", f"127.0.0.1:{collector.port}", "--ca", str(pki.ca))
+    collector.join()
+    assert f"exported 10 audit record(s) to syslog:127.0.0.1:{collector.port}" in out
+    assert bytes(collector.received).count(b" <8") == 10

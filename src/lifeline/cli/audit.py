@@ -1,17 +1,21 @@
-"""`lifeline audit verify|checkpoint`: check the tamper-evident audit trail, and sign its head.
+"""`lifeline audit verify|checkpoint|export`: check the tamper-evident audit trail, sign its
+head, and ship it to a SIEM.
 
 `verify` reads every node's chain (audit/verify.py) and prints one line per node; when the
-trail is broken it exits 1 with one line naming the first bad record."""
+trail is broken it exits 1 with one line naming the first bad record. `export` ships what the
+SIEM has not had yet (audit/siem.py) and exits 1 with one line when it cannot."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 from lifeline.audit.checkpoint import audit_key_ring, checkpoint
+from lifeline.audit.siem import NdjsonSink, SiemError, Sink, SyslogTlsSink, load_cursor, pending, ship
 from lifeline.audit.verify import expected_records, verify
 from lifeline.cli.common import DB_OPTION, clear_errors, console, open_service, settings
 
@@ -59,3 +63,45 @@ def audit_checkpoint(db: str = DB_OPTION) -> None:
         print(f"nothing to sign: node {service.identity.node_id} has no audit records yet", file=sys.stdout)
         return
     print(f"signed checkpoint of node {signed.node_id} at record {signed.seq} ({signed.hash[:16]}…)", file=sys.stdout)
+
+
+def _address(text: str) -> tuple[str, int]:
+    """HOST:PORT, or [IPv6]:PORT."""
+    host, _, port = text.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SiemError(f"not a syslog address (HOST:PORT): {text!r}")
+    return host, int(port)
+
+
+@audit_app.command("export")
+@clear_errors
+def audit_export(
+    db: str = DB_OPTION,
+    ndjson: Path | None = typer.Option(None, "--ndjson", help="Append records to this NDJSON file"),
+    syslog: str | None = typer.Option(None, "--syslog", help="Send to this syslog-over-TLS collector, HOST:PORT"),
+    ca: Path | None = typer.Option(None, "--ca", help="CA certificate(s) the collector's certificate must chain to"),
+    cert: Path | None = typer.Option(None, "--cert", help="Client certificate (PEM), if the collector asks for one"),
+    key: Path | None = typer.Option(None, "--key", help="The client certificate's private key (PEM)"),
+    timeout: float = typer.Option(10.0, "--timeout", help="Seconds to wait for the collector"),
+) -> None:
+    """Ship every audit record the SIEM has not had yet, in order, and remember how far it got."""
+    if (ndjson is None) == (syslog is None):
+        raise SiemError("give exactly one of --ndjson FILE or --syslog HOST:PORT")
+    sink: Sink
+    if syslog is not None:
+        host, port = _address(syslog)
+        sink = SyslogTlsSink(host, port, ca_file=ca, cert_file=cert, key_file=key, timeout=timeout)
+    else:
+        assert ndjson is not None
+        sink = NdjsonSink(ndjson)
+    service = open_service(settings(db=db))
+    try:
+        columns = (TextColumn("exporting"), BarColumn(), MofNCompleteColumn(), _RecordRate(), TimeElapsedColumn())
+        with Progress(*columns, console=console, transient=True) as progress:
+            task = progress.add_task("export", total=pending(service.repo, load_cursor(service.repo, sink)) or None)
+            shipped = ship(service.repo, sink, on_progress=lambda n: progress.advance(task, n))
+    finally:
+        sink.close()
+        service.repo.close()
+    print(f"exported {shipped:,} audit record(s) to {sink.name}", file=sys.stdout)
