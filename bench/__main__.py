@@ -111,6 +111,15 @@ def _bench_backend(backend: str, source: Path, args: argparse.Namespace) -> dict
             open_read = run_wrk(base, HERE / "wrk" / "read.lua", args.seconds, env)
         result["read_auth_off_per_s"] = open_read.rate
         result["read_auth_fraction"] = read.rate / open_read.rate
+        # And with the audit trail off (LIFELINE_AUDIT=off, for this measurement only).
+        with _serving(url, port, args.workers, audit="off"):
+            run_wrk(base, HERE / "wrk" / "read.lua", 5, env)
+            unrecorded = run_wrk(base, HERE / "wrk" / "read.lua", args.seconds, env)
+        result["read_audit_off_per_s"] = unrecorded.rate
+        result["read_audit_fraction"] = read.rate / unrecorded.rate
+        console.print(
+            f"  read without the audit trail: {unrecorded.rate:,.0f}/s (with it: {result['read_audit_fraction']:.0%})"
+        )
         console.print(
             f"  read without authorisation: {open_read.rate:,.0f}/s (with it: {result['read_auth_fraction']:.0%})"
         )
@@ -126,8 +135,8 @@ def _bench_backend(backend: str, source: Path, args: argparse.Namespace) -> dict
 
 
 @contextmanager
-def _serving(url: str, port: int, workers: int, auth: str = "required") -> Iterator[None]:
-    env = {**os.environ, **server_env(port), "LIFELINE_AUTH": auth}
+def _serving(url: str, port: int, workers: int, auth: str = "required", audit: str = "on") -> Iterator[None]:
+    env = {**os.environ, **server_env(port), "LIFELINE_AUTH": auth, "LIFELINE_AUDIT": audit}
     command = [sys.executable, "-m", "lifeline.cli", "serve", "--db", url, "--port", str(port)]
     server = subprocess.Popen(
         [*command, "--workers", str(workers)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
@@ -188,6 +197,7 @@ def _print(results: dict) -> None:
         "backend",
         "import/s",
         "read auth on/off",
+        "read audit on/off",
         "create/s",
         "create p99 ms",
         "read/s",
@@ -202,6 +212,7 @@ def _print(results: dict) -> None:
             backend,
             f"{r['import_per_s']:,.0f}",
             f"{r['read_auth_fraction']:.0%}",
+            f"{r['read_audit_fraction']:.0%}",
             f"{r['create_per_s']:,.0f}",
             f"{r['create_p99_ms']:.1f}",
             f"{r['read_per_s']:,.0f}",

@@ -21,6 +21,7 @@ class Settings:
     workers: int = 1
     # Identity and access (docs/security.md).
     auth: str = "required"  # required | off (off: benchmarks of the cost of authorisation only)
+    audit: str = "on"  # on | off (off: benchmarks of the cost of auditing only)
     issuer: str = ""  # this node's token issuer URL; empty: the origin of base_url, else http://host:port
     trusted_issuers: str = ""  # other nodes' issuer URLs, comma-separated (site nodes)
     kek_file: str = "var/lifeline.kek"  # key-encryption key of secrets at rest; created if missing
@@ -49,6 +50,7 @@ ENVIRONMENT = {
     "max_count": "LIFELINE_MAX_COUNT",
     "workers": "LIFELINE_WORKERS",
     "auth": "LIFELINE_AUTH",
+    "audit": "LIFELINE_AUDIT",
     "issuer": "LIFELINE_ISSUER",
     "trusted_issuers": "LIFELINE_TRUSTED_ISSUERS",
     "kek_file": "LIFELINE_KEK_FILE",
@@ -101,6 +103,8 @@ def from_environment(environ: dict[str, str] | None = None, **overrides: object)
         raise SettingError(f"LIFELINE_INVARIANTS must be warn, strict or off, not {settings.invariants!r}")
     if settings.auth not in ("required", "off"):
         raise SettingError(f"LIFELINE_AUTH must be required or off, not {settings.auth!r}")
+    if settings.audit not in ("on", "off"):
+        raise SettingError(f"LIFELINE_AUDIT must be on or off, not {settings.audit!r}")
     if settings.threat_level not in ("normal", "elevated", "high"):
         raise SettingError(f"LIFELINE_THREAT_LEVEL must be normal, elevated or high, not {settings.threat_level!r}")
     return settings

@@ -18,6 +18,7 @@ from lifeline.fhir.request import FhirRequest, FhirResponse
 from lifeline.storage.repository import Repository
 
 if TYPE_CHECKING:
+    from lifeline.audit.recorder import AuditRecorder
     from lifeline.fhir.validation import Validator
     from lifeline.identity.node import NodeIdentity
     from lifeline.search.registry import SearchRegistry
@@ -57,6 +58,15 @@ class FhirService:
         from lifeline.identity.node import NodeIdentity
 
         return NodeIdentity(self.repo, self.settings)
+
+    @cached_property
+    def auditor(self) -> AuditRecorder | None:
+        """Group-committed access records (audit/recorder.py); None with LIFELINE_AUDIT=off."""
+        if self.settings.audit != "on":
+            return None
+        from lifeline.audit.recorder import AuditRecorder
+
+        return AuditRecorder(self.repo, self.settings.node_id)
 
     def check_type(self, resource_type: str | None) -> str:
         if resource_type is None or not self.validator.is_resource_type(resource_type):

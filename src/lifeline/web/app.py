@@ -25,12 +25,15 @@ def create_app(
     """`login_clock` (epoch seconds) fixes the time of sessions, login throttling and codes in tests."""
     # As many threads as the PostgreSQL pool has connections, so no thread waits for one.
     executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="lifeline-core")
+    recorder = service.auditor  # the audit writer thread starts with the app
     fhir_api = FhirApi(service, executor)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         executor.shutdown(wait=True)
+        if close_on_shutdown and recorder is not None:
+            recorder.close()  # every record submitted is written first
         await service.repo.aclose()
         if close_on_shutdown:
             service.repo.close()

@@ -16,13 +16,21 @@ from urllib.parse import parse_qsl
 
 import orjson
 
+from lifeline.audit.access import access_event
 from lifeline.fhir import urls
-from lifeline.fhir.errors import BadRequest, NotAcceptable, PayloadTooLarge, Unauthorized, UnsupportedMediaType
+from lifeline.fhir.errors import (
+    BadRequest,
+    NotAcceptable,
+    PayloadTooLarge,
+    StorageUnavailable,
+    Unauthorized,
+    UnsupportedMediaType,
+)
 from lifeline.fhir.outcome import operation_outcome
 from lifeline.fhir.request import FhirRequest, FhirResponse
 from lifeline.fhir.service import FhirService
 from lifeline.identity.principal import Principal, principal_from_token
-from lifeline.web.errors import FHIR_JSON, error_answer
+from lifeline.web.errors import FHIR_JSON, error_answer, log
 
 PREFIX = "/fhir"
 _JSON_TYPES = ("application/fhir+json", "application/json", "application/json-patch+json")
@@ -33,6 +41,8 @@ _CONTENT_TYPE = (b"content-type", FHIR_JSON.encode())
 # they run on the event loop, sparing the hop to a worker thread; elsewhere a read by id uses the
 # backend's async driver.
 _INLINE = frozenset({"read", "vread", "capabilities"})
+# The CapabilityStatement is public and holds no one's data: its reads are not audited.
+_UNAUDITED = frozenset({"capabilities"})
 
 Scope = dict[str, Any]
 
@@ -51,9 +61,31 @@ class FhirApi:
         except Exception as error:  # noqa: BLE001 - every failure is answered as an OperationOutcome
             status, body, headers = error_answer(error)
             headers.append(_CONTENT_TYPE)
+        if self.service.auditor is not None and (request is None or request.interaction not in _UNAUDITED):
+            status, body, headers = await self._recorded(scope, request, status, body, headers)
         headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+    async def _recorded(
+        self, scope: Scope, request: FhirRequest | None, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        """The answer, once its audit record is durable; if it cannot be recorded, a 503 instead:
+        no clinical data leaves without its record (group commit: audit/recorder.py)."""
+        client = scope.get("client")
+        event = access_event(
+            request, status, body, node_id=self.service.settings.node_id, address=client[0] if client else None
+        )
+        assert self.service.auditor is not None
+        try:
+            await asyncio.wrap_future(self.service.auditor.submit(event))
+        except Exception:  # noqa: BLE001 - whatever stopped the record, the data stays here
+            log.exception("an access could not be recorded in the audit trail")
+            status, body, headers = error_answer(
+                StorageUnavailable("The access could not be recorded in the audit trail, so nothing was sent")
+            )
+            headers.append(_CONTENT_TYPE)
+        return status, body, headers
 
     async def _handle(self, request: FhirRequest) -> FhirResponse:
         service = self.service
