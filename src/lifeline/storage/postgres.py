@@ -70,12 +70,22 @@ class PostgresSession(WriteSession):
             self._pg.execute(";\n".join(statements).encode(), prepare=False)
 
     def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        self._send(self._take_buffers(), commit=False)
-        return self.conn.execute(self.dialect.sql(sql), params).fetchone()
+        return self._query(sql, params).fetchone()
 
     def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        self._send(self._take_buffers(), commit=False)
-        return list(self.conn.execute(self.dialect.sql(sql), params).fetchall())
+        return list(self._query(sql, params).fetchall())
+
+    def _query(self, sql: str, params: Sequence[Any]) -> Any:
+        batches = self._take_buffers()
+        if not self._begun and not batches:
+            # A transaction that starts with a read: BEGIN travels with it (one round trip, not two).
+            self._begun = True
+            with self._pg.pipeline():
+                self._pg.execute("BEGIN")
+                cursor = self._pg.execute(self.dialect.sql(sql), params)
+            return cursor
+        self._send(batches, commit=False)
+        return self.conn.execute(self.dialect.sql(sql), params)
 
     def lock(self, key: str) -> None:
         self._one("SELECT pg_advisory_xact_lock(hashtext(?))", (key,))

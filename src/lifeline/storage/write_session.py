@@ -49,6 +49,7 @@ class WriteSession(Session):
         self._index: dict[str, list[tuple[Any, ...]]] = {table: [] for table in INDEX_TABLES}
         self._index_text: dict[str, list[str]] = {table: [] for table in INDEX_TABLES}
         self._buffered: set[tuple[str, str]] = set()
+        self._later: list[Batch] = []  # other buffered statements (the audit trail's), sent last
 
     # Reads see the transaction's own writes.
     def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
@@ -120,18 +121,20 @@ class WriteSession(Session):
         )
 
     def put_audit_head(self, node_id: str, seq: int, hash_: str) -> None:
-        self._one("UPDATE audit_head SET seq = ?, hash = ? WHERE node_id = ? RETURNING node_id", (seq, hash_, node_id))
+        """Move the head; buffered, so that it travels with the COMMIT (one round trip)."""
+        statement = self.dialect.sql("UPDATE audit_head SET seq = ?, hash = ? WHERE node_id = ?")
+        self._later.append(Batch(statement, "", [(seq, hash_, node_id)]))
 
     def add_audit_events(self, rows: Sequence[tuple[str, int, str, str, str, str]]) -> None:
-        """Insert (node_id, seq, recorded, content, prev_hash, hash) rows, many to a statement."""
-        for start in range(0, len(rows), 1000):  # 6,000 parameters: within both drivers' limits
-            chunk = rows[start : start + 1000]
-            self._all(
-                "INSERT INTO audit_event (node_id, seq, recorded, content, prev_hash, hash) VALUES "
-                + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(chunk))
-                + " RETURNING seq",
-                [value for row in chunk for value in row],
+        """Insert (node_id, seq, recorded, content, prev_hash, hash) rows; buffered like the
+        resource rows, so a group commit is the head's lock and then one more round trip."""
+        self._later.append(
+            Batch(
+                "INSERT INTO audit_event (node_id, seq, recorded, content, prev_hash, hash) VALUES ",
+                "(?, ?, ?, ?, ?, ?)",
+                list(rows),
             )
+        )
 
     def add_audit_checkpoint(self, node_id: str, seq: int, hash_: str, signed_at: str, signature: str) -> bool:
         row = self._one(
@@ -178,7 +181,7 @@ class WriteSession(Session):
             self._index[table].extend(rows)
 
     def flush(self) -> None:
-        if self._buffered:
+        if self._buffered or self._later:
             self._send(self._take_buffers(), commit=False)
 
     def _take_buffers(self) -> list[Batch]:
@@ -218,6 +221,8 @@ class WriteSession(Session):
         self._inserts, self._upserts, self._replaced, self._buffered = [], [], [], set()
         self._index = {table: [] for table in INDEX_TABLES}
         self._index_text = {table: [] for table in INDEX_TABLES}
+        batches.extend(self._later)
+        self._later = []
         return batches
 
     def _send(self, batches: list[Batch], *, commit: bool) -> None:
