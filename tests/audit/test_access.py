@@ -125,3 +125,15 @@ def test_concurrent_records_share_commits_and_stay_one_chain(tmp_path) -> None:
     finally:
         recorder.close()
         dispose(repo)
+
+
+def test_a_closed_recorder_refuses_at_once_rather_than_leaving_a_request_waiting(tmp_path) -> None:
+    repo = fresh_repository("sqlite", tmp_path)
+    try:
+        recorder = AuditRecorder(repo, "central")
+        assert recorder.record({"resourceType": "AuditEvent"}) == 1
+        recorder.close()
+        refused = recorder.submit({"resourceType": "AuditEvent"})
+        assert refused.done() and isinstance(refused.exception(), RuntimeError)
+    finally:
+        dispose(repo)

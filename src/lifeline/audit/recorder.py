@@ -33,8 +33,8 @@ class AuditRecorder:
         """Queue a record; the future holds its sequence number once it is committed."""
         future: Future[int] = Future()
         with self._ready:
-            if self._closed:
-                future.set_exception(RuntimeError("the audit recorder is closed"))
+            if self._closed or not self._thread.is_alive():
+                future.set_exception(RuntimeError("the audit recorder is not running"))
                 return future
             self._pending.append((event, future))
             self._ready.notify()

@@ -41,6 +41,8 @@ _CONTENT_TYPE = (b"content-type", FHIR_JSON.encode())
 # they run on the event loop, sparing the hop to a worker thread; elsewhere a read by id uses the
 # backend's async driver.
 _INLINE = frozenset({"read", "vread", "capabilities"})
+# How long an answer waits for its audit record before it is refused instead (a stuck trail).
+AUDIT_WAIT_SECONDS = 30
 # The CapabilityStatement is public and holds no one's data: its reads are not audited.
 _UNAUDITED = frozenset({"capabilities"})
 
@@ -78,7 +80,7 @@ class FhirApi:
         )
         assert self.service.auditor is not None
         try:
-            await asyncio.wrap_future(self.service.auditor.submit(event))
+            await asyncio.wait_for(asyncio.wrap_future(self.service.auditor.submit(event)), AUDIT_WAIT_SECONDS)
         except Exception:  # noqa: BLE001 - whatever stopped the record, the data stays here
             log.exception("an access could not be recorded in the audit trail")
             status, body, headers = error_answer(
