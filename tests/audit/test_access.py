@@ -137,3 +137,17 @@ def test_a_closed_recorder_refuses_at_once_rather_than_leaving_a_request_waiting
         assert refused.done() and isinstance(refused.exception(), RuntimeError)
     finally:
         dispose(repo)
+
+
+def test_audit_events_cannot_be_written_through_the_api(client: TestClient) -> None:
+    event = {"resourceType": "AuditEvent", "type": {"code": "rest"}, "recorded": "2026-11-23T01:00:00Z",
+             "agent": [{"requestor": True}], "source": {"observer": {"display": "x"}}}  # fmt: skip
+    assert_outcome(client.post("/fhir/AuditEvent", json=event, headers=FHIR), 405)
+    assert_outcome(client.put("/fhir/AuditEvent/a1", json={**event, "id": "a1"}, headers=FHIR), 405)
+    assert_outcome(client.delete("/fhir/AuditEvent/a1"), 405)
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [{"resource": event, "request": {"method": "POST", "url": "AuditEvent"}}],
+    }
+    assert client.post("/fhir", json=bundle, headers=FHIR).status_code in (400, 405)

@@ -74,9 +74,13 @@ class FhirService:
         return resource_type
 
     def authorize(self, request: FhirRequest) -> None:
-        """The scope gate (identity/authorize.py); every interaction passes it first."""
+        """The scope gate (identity/authorize.py); every interaction passes it first. The audit
+        trail is written by Lifeline alone: AuditEvent cannot be created, changed or deleted
+        through the API (issue 6), by anyone."""
         from lifeline.identity import authorize
 
+        if request.resource_type == "AuditEvent" and request.interaction in _WRITES:
+            raise MethodNotAllowed("AuditEvent is written by Lifeline itself and can be read, never written")
         authorize.check(request, self.settings.auth == "required")
 
     def handle(self, request: FhirRequest) -> FhirResponse:
@@ -109,6 +113,9 @@ class FhirService:
         self.check_type(request.resource_type)
         module = read if request.interaction == "read" else create
         return await module.handle_async(self, request)
+
+
+_WRITES = frozenset({"create", "update", "patch", "delete"})
 
 
 @cache
