@@ -75,11 +75,11 @@ class FhirApi:
         """The answer, once its audit record is durable; if it cannot be recorded, a 503 instead:
         no clinical data leaves without its record (group commit: audit/recorder.py)."""
         client = scope.get("client")
-        event = access_event(
-            request, status, body, node_id=self.service.settings.node_id, address=client[0] if client else None
-        )
         assert self.service.auditor is not None
         try:
+            event = access_event(
+                request, status, body, node_id=self.service.settings.node_id, address=client[0] if client else None
+            )
             await asyncio.wait_for(asyncio.wrap_future(self.service.auditor.submit(event)), AUDIT_WAIT_SECONDS)
         except Exception:  # noqa: BLE001 - whatever stopped the record, the data stays here
             log.exception("an access could not be recorded in the audit trail")
