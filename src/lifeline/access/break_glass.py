@@ -100,18 +100,12 @@ def granted_patients(session: Session, user: str, now: datetime) -> list[str]:
 
 def grants_for_review(repo: Repository) -> Iterator[Grant]:
     """Every grant not yet reviewed, for the privacy officers' review list (oldest id order)."""
-    after: str | None = None
-    while True:
-        with repo.reading() as session:
-            page = session.search(GRANT, "", [], after_key=after, limit=500)
-        if not page:
-            return
+    for page in repo.pages(GRANT, 500):
         for stored in page:
             if stored.content is not None:
                 found = Grant(**orjson.loads(stored.content))
                 if not found.reviewed:
                     yield found
-        after = f"{page[-1].res_type}/{page[-1].res_id}"
 
 
 def _entries(content: str | None) -> list[dict[str, Any]]:

@@ -133,16 +133,10 @@ def _get(repo: Repository, kind: str, name: str) -> dict[str, Any] | None:
 
 
 def _all(repo: Repository, kind: str) -> Iterator[dict[str, Any]]:
-    after: str | None = None
-    while True:
-        with repo.reading() as session:
-            page = session.search(kind, "", [], after_key=after, limit=500)
-        if not page:
-            return
+    for page in repo.pages(kind, 500):
         for stored in page:
             if stored.content is not None:
                 yield orjson.loads(stored.content)
-        after = f"{page[-1].res_type}/{page[-1].res_id}"
 
 
 def require_user(repo: Repository, username: str) -> User:

@@ -43,13 +43,7 @@ def reindex(
 ) -> ReindexStats:
     """Rebuild the index rows of every current resource (of `res_type`, or all)."""
     stats = ReindexStats()
-    after: str | None = None
-    while True:
-        with repo.reading() as session:
-            page = session.search(res_type, "", [], after_key=after, limit=batch_size)
-        if not page:
-            repo.analyze()
-            return stats
+    for page in repo.pages(res_type, batch_size):
         keys = [(v.res_type, v.res_id) for v in page]
 
         def work(ws: WriteSession, keys: list[tuple[str, str]] = keys) -> tuple[int, int]:
@@ -69,4 +63,5 @@ def reindex(
         stats.resources += done
         stats.rows += rows
         on_progress(len(page))
-        after = f"{keys[-1][0]}/{keys[-1][1]}"
+    repo.analyze()
+    return stats

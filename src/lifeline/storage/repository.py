@@ -116,6 +116,18 @@ class Repository(abc.ABC):
                     raise
         raise AssertionError("unreachable")
 
+    def pages(self, res_type: str | None, size: int) -> Iterator[list[StoredVersion]]:
+        """Every current resource (of `res_type`, or of every FHIR type), `size` at a time in id
+        order; each page is read on its own, so a long walk holds no snapshot or lock."""
+        after: str | None = None
+        while True:
+            with self.reading() as session:
+                page = session.search(res_type, "", [], after_key=after, limit=size)
+            if not page:
+                return
+            yield page
+            after = f"{page[-1].res_type}/{page[-1].res_id}"
+
     def read(self, res_type: str, res_id: str) -> StoredVersion | None:
         with self.reading() as session:
             return session.read(res_type, res_id)
