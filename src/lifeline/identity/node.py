@@ -57,7 +57,7 @@ class NodeIdentity:
         self.audience = f"{self.issuer}/fhir"
         self.trusted_issuers = {self.issuer, *(i.strip().rstrip("/") for i in settings.trusted_issuers.split(",") if i)}
         self.state = NodeState(repo)
-        peers = [] if repo.server_time() is None else [self._database_time]
+        peers = [self._database_time] if repo.has_server_clock else []
         self.skew = ClockSkew(peers, clock=clock)
         self._kek: bytes | None = None
         self._key: SigningKey | None = None

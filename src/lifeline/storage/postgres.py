@@ -299,6 +299,8 @@ class PostgresRepository(Repository):
         with self._connection() as conn:
             return number_committed_versions(conn)
 
+    has_server_clock = True
+
     def server_time(self) -> float | None:
         with self._connection() as conn:
             row = conn.execute("SELECT extract(epoch FROM clock_timestamp())").fetchone()

@@ -146,6 +146,9 @@ class Repository(abc.ABC):
     async def aclose(self) -> None:  # noqa: B027 - a no-op unless read_async opened something
         """Release what `read_async` opened on the event loop."""
 
+    # Whether the database has a clock of its own (another machine's): a peer for clock_skew.py.
+    has_server_clock = False
+
     def server_time(self) -> float | None:
         """The database server's clock (seconds since 1970), where it is another machine's: a peer
         to compare this node's clock with (identity/clock_skew.py). None for an embedded store."""
