@@ -36,6 +36,13 @@ class Settings:
     citizen_client_id: str = ""
     citizen_client_secret: str = ""
     citizen_cpr_claim: str = "cpr"  # the ID token claim that carries the CPR number
+    # Hospital site nodes (replication/, docs/architecture.md "Site nodes").
+    role: str = "central"  # central | site
+    central: str = ""  # a site's central node (base URL, without /fhir)
+    site_credential: str = ""  # a site's credential from `lifeline sites add` on the centre
+    replication_poll_ms: int = 250  # how often a site pushes its outbox and reads the feed
+    central_timeout_ms: int = 1000  # how long a site waits for one answer from the centre
+    continuity_after_failures: int = 3  # failed polls in a row that put a site in continuity mode
 
 
 ENVIRONMENT = {
@@ -64,6 +71,12 @@ ENVIRONMENT = {
     "citizen_client_id": "LIFELINE_CITIZEN_CLIENT_ID",
     "citizen_client_secret": "LIFELINE_CITIZEN_CLIENT_SECRET",
     "citizen_cpr_claim": "LIFELINE_CITIZEN_CPR_CLAIM",
+    "role": "LIFELINE_ROLE",
+    "central": "LIFELINE_CENTRAL",
+    "site_credential": "LIFELINE_SITE_CREDENTIAL",
+    "replication_poll_ms": "LIFELINE_REPLICATION_POLL_MS",
+    "central_timeout_ms": "LIFELINE_CENTRAL_TIMEOUT_MS",
+    "continuity_after_failures": "LIFELINE_CONTINUITY_AFTER_FAILURES",
 }
 
 
@@ -107,4 +120,19 @@ def from_environment(environ: dict[str, str] | None = None, **overrides: object)
         raise SettingError(f"LIFELINE_AUDIT must be on or off, not {settings.audit!r}")
     if settings.threat_level not in ("normal", "elevated", "high"):
         raise SettingError(f"LIFELINE_THREAT_LEVEL must be normal, elevated or high, not {settings.threat_level!r}")
+    if settings.role not in ("central", "site"):
+        raise SettingError(f"LIFELINE_ROLE must be central or site, not {settings.role!r}")
+    if settings.role == "site":
+        if not settings.central.startswith(("http://", "https://")):
+            raise SettingError("a site node needs its centre's URL: --central http://... (LIFELINE_CENTRAL)")
+        if not settings.site_credential.startswith(settings.node_id + "."):
+            raise SettingError(
+                f"a site node needs the credential `lifeline sites add {settings.node_id}` printed on the centre"
+                " (LIFELINE_SITE_CREDENTIAL), and its site id (--site-id) must be the one it was issued for"
+            )
+        if settings.node_id == "central":
+            raise SettingError("a site node needs its own site id: --site-id herlev (LIFELINE_NODE_ID)")
+    for name in ("replication_poll_ms", "central_timeout_ms", "continuity_after_failures"):
+        if getattr(settings, name) < 1:
+            raise SettingError(f"{ENVIRONMENT[name]} must be at least 1")
     return settings

@@ -1,5 +1,5 @@
 """The `lifeline` command line: serve, db, import, export, demo-data, generate, users, clients, token, keys,
-audit."""
+audit, sites."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from lifeline.cli.audit import audit_app
 from lifeline.cli.common import DB_OPTION, clear_errors, console, open_service, settings
 from lifeline.cli.generate import generate
 from lifeline.cli.identity import clients_app, keys_app, token_app, users_app
+from lifeline.cli.sites import sites_app
 from lifeline.config import SettingError
 
 app = typer.Typer(
@@ -29,6 +30,7 @@ app.add_typer(clients_app, name="clients")
 app.add_typer(token_app, name="token")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
+app.add_typer(sites_app, name="sites")
 app.command("generate")(generate)
 
 
@@ -40,18 +42,30 @@ def serve(
     port: int = typer.Option(None, help="Port [env LIFELINE_PORT, default 8080]"),
     node_id: str = typer.Option(None, "--node-id", help="This node's id [env LIFELINE_NODE_ID, default central]"),
     workers: int = typer.Option(None, help="Server processes [env LIFELINE_WORKERS, default 1]"),
+    role: str = typer.Option(None, "--role", help="central or site [env LIFELINE_ROLE, default central]"),
+    site_id: str = typer.Option(None, "--site-id", help="A site node's id (its node id) [env LIFELINE_NODE_ID]"),
+    central: str = typer.Option(None, "--central", help="A site's central node URL [env LIFELINE_CENTRAL]"),
 ) -> None:
     """Serve the FHIR API (and apply pending schema migrations first)."""
     import uvicorn
 
-    config = settings(db=db, host=host, port=port, node_id=node_id, workers=workers)
+    config = settings(
+        db=db, host=host, port=port, node_id=site_id or node_id, workers=workers, role=role, central=central
+    )
+    if config.role == "site" and config.workers != 1:
+        raise SettingError("a site node runs one server process (its replication loop is one); drop --workers")
     _check_listen(config.host, config.port)
     service = open_service(config, migrate=True)
     service.repo.analyze()
     service.repo.close()
     # Worker processes rebuild the app from the environment, so hand the settings on there.
-    os.environ.update({"LIFELINE_DB": config.db, "LIFELINE_NODE_ID": config.node_id})
-    console.print(f"Lifeline {config.node_id} serving http://{config.host}:{config.port}/fhir on {config.db}")
+    os.environ.update(
+        {"LIFELINE_DB": config.db, "LIFELINE_NODE_ID": config.node_id, "LIFELINE_ROLE": config.role}
+        | ({"LIFELINE_CENTRAL": config.central} if config.central else {})
+    )
+    console.print(
+        f"Lifeline {config.node_id} ({config.role}) serving http://{config.host}:{config.port}/fhir on {config.db}"
+    )
     uvicorn.run(
         "lifeline.web.asgi:app_from_environment",
         factory=True,

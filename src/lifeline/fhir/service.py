@@ -121,7 +121,7 @@ _WRITES = frozenset({"create", "update", "patch", "delete"})
 @cache
 def _modules() -> dict[str, ModuleType]:
     from lifeline.fhir import interactions as i
-    from lifeline.fhir.interactions import break_glass
+    from lifeline.fhir.interactions import break_glass, conflicts
 
     return {
         "read": i.read,
@@ -137,6 +137,8 @@ def _modules() -> dict[str, ModuleType]:
         "$validate": i.validate,  # operations, by name
         "$everything": i.everything,
         "$break-the-glass": break_glass,
+        "$conflicts": conflicts,
+        "$resolve-conflict": conflicts,
     }
 
 

@@ -26,6 +26,8 @@ def parse(method: str, path: str, query: str | list[tuple[str, str]] = "", base:
         request.interaction = "history"
     elif parts == ["_search"] and method == "POST":
         request.interaction = "search"
+    elif n == 1 and parts[0].startswith("$") and method in ("GET", "POST"):
+        request.interaction, request.operation = "operation", parts[0]  # a system-level operation
     else:
         request.resource_type = parts[0]
         if n == 1:

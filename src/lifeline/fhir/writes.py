@@ -50,8 +50,11 @@ def store(
     previous: StoredVersion | None,
     method: str,
     instant: str,
+    node_id: str | None = None,
 ) -> tuple[dict[str, Any] | None, int]:
-    """Write the next version (a delete when `resource` is None); returns the stamped resource."""
+    """Write the next version (a delete when `resource` is None); returns the stamped resource.
+    `node_id` names the node the change was made at when that is not this one (a site's change
+    replayed at the centre)."""
     from lifeline.search.extract import extract_index
 
     version = previous.version_id + 1 if previous else 1
@@ -62,7 +65,7 @@ def store(
         content = orjson.dumps(resource).decode()
         index = extract_index(resource, service.registry)
     session.put(
-        PendingVersion(res_type, res_id, version, instant, resource is None, content, method),
+        PendingVersion(res_type, res_id, version, instant, resource is None, content, method, node_id),
         index,
         replaces=previous is not None and not previous.deleted,
     )

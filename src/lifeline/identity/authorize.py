@@ -33,6 +33,9 @@ def permission(request: FhirRequest) -> str | None:
         return "d"
     if interaction == "operation":
         # $everything reads a compartment; $validate writes nothing but sees what it is given.
+        # $resolve-conflict writes the chosen version of the resource.
+        if request.operation == "$resolve-conflict":
+            return "u"
         return "r" if request.operation == "$everything" else "c" if request.operation == "$validate" else "r"
     return None
 

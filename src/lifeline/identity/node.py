@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from lifeline.config import SettingError, Settings, issuer_of
 from lifeline.identity import keys as keyset
@@ -26,7 +27,9 @@ from lifeline.identity.tokens import AccessToken, EpochClock, InvalidToken, Toke
 from lifeline.storage.repository import Repository
 
 _SIGNING_KEY = "signing-key"
-_RING_REFRESH_SECONDS = 5  # at most this often, an unknown key id re-reads the key set
+_RING_REFRESH_SECONDS = 5  # at most this often, an unknown key id or issuer re-reads the region
+_REGION_REFRESH_SECONDS = 60  # and this often in any case, so that a revoked site's tokens die
+_REREAD = frozenset({"unknown key id", "untrusted issuer", "wrong audience"})
 
 
 def load_kek(settings: Settings) -> bytes:
@@ -55,7 +58,10 @@ class NodeIdentity:
         self.node_id = settings.node_id
         self.issuer = issuer_of(settings)
         self.audience = f"{self.issuer}/fhir"
-        self.trusted_issuers = {self.issuer, *(i.strip().rstrip("/") for i in settings.trusted_issuers.split(",") if i)}
+        configured = [i.strip().rstrip("/") for i in settings.trusted_issuers.split(",") if i.strip()]
+        if settings.central:
+            configured.append(_origin(settings.central))
+        self.configured_issuers = {self.issuer, *configured}
         self.state = NodeState(repo)
         peers = [self._database_time] if repo.has_server_clock else []
         self.skew = ClockSkew(peers, clock=clock)
@@ -112,9 +118,22 @@ class NodeIdentity:
             self._verifier = None
             return key
 
+    @property
+    def trusted_issuers(self) -> set[str]:
+        """This node, the configured issuers (its centre), and every active site of the region
+        (replication/sites.py): one region, whose nodes accept each other's tokens."""
+        from lifeline.replication.sites import site_issuers
+
+        return {*self.configured_issuers, *site_issuers(self.repo)}
+
     def key_ring(self) -> KeyRing:
+        from lifeline.replication.sites import revoked_sites
+
+        revoked = revoked_sites(self.repo)
         keys: list[NodeKey] = []
         for jwk in records.node_keys(self.repo):
+            if jwk.get("node") in revoked:
+                continue  # a revoked site's tokens are refused everywhere
             try:
                 keys.append(NodeKey.from_jwk(jwk))
             except keyset.KeyRingError:
@@ -126,27 +145,34 @@ class NodeIdentity:
         return self.key_ring().to_jwks()
 
     def verify(self, token: str) -> AccessToken:
+        if self.clock() - self._ring_read_at > _REGION_REFRESH_SECONDS:
+            self._verifier = None  # pick up revoked sites, new sites and retired keys
         verifier = self._current_verifier()
         try:
             return verifier.verify(token)
         except InvalidToken as error:
-            # A key made by another node since the key set was read: read it again, once.
-            if error.reason != "unknown key id" or self.clock() - self._ring_read_at < _RING_REFRESH_SECONDS:
+            # A key or a site added at another node since the region was read: read it again, once.
+            if error.reason not in _REREAD or self.clock() - self._ring_read_at < _RING_REFRESH_SECONDS:
                 raise
-            verifier.use_keys(self._read_ring())
-            return verifier.verify(token)
+            self._verifier = None
+            return self._current_verifier().verify(token)
 
     def _current_verifier(self) -> TokenVerifier:
-        if self._verifier is None:
+        verifier = self._verifier
+        if verifier is None:
             self.signing_key()
-            self._verifier = TokenVerifier(
-                self._read_ring(),
-                trusted_issuers=self.trusted_issuers,
-                audience=self.audience,
+            ring = self._read_ring()
+            issuers = self.trusted_issuers
+            verifier = TokenVerifier(
+                ring,
+                trusted_issuers=issuers,
+                # Every node of the region serves the same record: a token for one is good at all.
+                audience={self.audience, *(f"{issuer}/fhir" for issuer in issuers)},
                 leeway=self.settings.token_leeway_seconds,
                 clock=self.clock,
             )
-        return self._verifier
+            self._verifier = verifier
+        return verifier
 
     def _read_ring(self) -> KeyRing:
         self._ring_read_at = self.clock()
@@ -176,3 +202,8 @@ class NodeIdentity:
             session_id=session_id,
             clock=self.clock,
         )
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"

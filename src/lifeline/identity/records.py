@@ -72,42 +72,50 @@ CLIENT_KINDS = ("public", "confidential", "backend")
 
 
 def put_user(repo: Repository, user: User, *, create: bool = False, clock: Clock = system_clock) -> None:
-    _put(repo, USER, user.username, asdict(user), create=create, clock=clock)
+    put_record(repo, USER, user.username, asdict(user), create=create, clock=clock)
 
 
 def get_user(repo: Repository, username: str) -> User | None:
-    content = _get(repo, USER, username)
+    content = get_record(repo, USER, username)
     return None if content is None else User(**content)
 
 
 def users(repo: Repository) -> Iterator[User]:
-    for content in _all(repo, USER):
+    for content in all_records(repo, USER):
         yield User(**content)
 
 
 def put_client(repo: Repository, client: Client, *, create: bool = False, clock: Clock = system_clock) -> None:
-    _put(repo, CLIENT, client.client_id, asdict(client), create=create, clock=clock)
+    put_record(repo, CLIENT, client.client_id, asdict(client), create=create, clock=clock)
 
 
 def get_client(repo: Repository, client_id: str) -> Client | None:
-    content = _get(repo, CLIENT, client_id)
+    content = get_record(repo, CLIENT, client_id)
     return None if content is None else Client(**content)
 
 
 def clients(repo: Repository) -> Iterator[Client]:
-    for content in _all(repo, CLIENT):
+    for content in all_records(repo, CLIENT):
         yield Client(**content)
 
 
 def put_node_key(repo: Repository, jwk: dict[str, Any], *, clock: Clock = system_clock) -> None:
-    _put(repo, NODE_KEY, str(jwk["kid"]), jwk, create=False, clock=clock)
+    put_record(repo, NODE_KEY, str(jwk["kid"]), jwk, create=False, clock=clock)
 
 
 def node_keys(repo: Repository) -> list[dict[str, Any]]:
-    return list(_all(repo, NODE_KEY))
+    return list(all_records(repo, NODE_KEY))
 
 
-def _put(repo: Repository, kind: str, name: str, content: dict[str, Any], *, create: bool, clock: Clock) -> None:
+def put_record(
+    repo: Repository,
+    kind: str,
+    name: str,
+    content: dict[str, Any],
+    *,
+    create: bool = False,
+    clock: Clock = system_clock,
+) -> None:
     """Write the record's next version (in one transaction, like every write). Records need no
     search index: their id derives from their name."""
     res_id = record_id(kind, name)
@@ -124,7 +132,7 @@ def _put(repo: Repository, kind: str, name: str, content: dict[str, Any], *, cre
     repo.write(work)
 
 
-def _get(repo: Repository, kind: str, name: str) -> dict[str, Any] | None:
+def get_record(repo: Repository, kind: str, name: str) -> dict[str, Any] | None:
     stored = repo.read(kind, record_id(kind, name))
     if stored is None or stored.deleted or stored.content is None:
         return None
@@ -132,7 +140,7 @@ def _get(repo: Repository, kind: str, name: str) -> dict[str, Any] | None:
     return content
 
 
-def _all(repo: Repository, kind: str) -> Iterator[dict[str, Any]]:
+def all_records(repo: Repository, kind: str) -> Iterator[dict[str, Any]]:
     for page in repo.pages(kind, 500):
         for stored in page:
             if stored.content is not None:

@@ -2,7 +2,7 @@
 
 Each migration is forward-only and additive: a migration may add tables, columns and indexes
 but never drops data. The applied versions are recorded in `schema_migration`.
-A migration is one SQL script for both dialects; `{json}`, `{real}`, `{autoinc_pk}` and
+A migration is one SQL script for both dialects; `{json}`, `{real}`, `{autoinc_pk}`, `{sequence_pk}` and
 `{pattern_ops}` (an index operator class that lets PostgreSQL use an index for a prefix LIKE)
 differ between them.
 """
@@ -205,6 +205,36 @@ MIGRATIONS: list[Migration] = [
             signed_at TEXT NOT NULL,
             signature TEXT NOT NULL,
             PRIMARY KEY (node_id, seq)
+        );
+        """,
+    ),
+    # Replication between the centre and the hospitals' site nodes (replication/). A site writes
+    # every local change to its outbox in the change's own transaction, and pushes the outbox to
+    # the centre (at once while connected, on healing after a cut); the centre remembers each
+    # (site, local_seq) it has taken, in the transaction that takes it, so a push that is cut off
+    # half-way and sent again applies nothing twice. Outbox numbers are never handed out twice
+    # (rows are deleted once sent); `node_id` there is the site and its database's incarnation,
+    # so a site rebuilt from scratch starts a new series.
+    Migration(
+        8,
+        "replication outbox and applied site changes",
+        """
+        CREATE TABLE replication_outbox (
+            local_seq {sequence_pk},
+            request_tag TEXT,
+            res_type TEXT NOT NULL,
+            res_id TEXT NOT NULL,
+            version_id BIGINT NOT NULL,
+            deleted BOOLEAN NOT NULL,
+            method TEXT NOT NULL,
+            last_updated TEXT NOT NULL,
+            content TEXT
+        );
+        CREATE TABLE replication_applied (
+            node_id TEXT NOT NULL,
+            local_seq BIGINT NOT NULL,
+            outcome TEXT NOT NULL,
+            PRIMARY KEY (node_id, local_seq)
         );
         """,
     ),

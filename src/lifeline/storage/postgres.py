@@ -43,8 +43,8 @@ class PostgresSession(WriteSession):
 
     numbers_at_commit = False  # storage/sequencing.py numbers the versions after commit
 
-    def __init__(self, conn: psycopg.Connection[Any], dialect: Dialect, node_id: str) -> None:
-        super().__init__(conn, dialect, node_id)
+    def __init__(self, conn: psycopg.Connection[Any], dialect: Dialect, node_id: str, *, outbox: bool = False) -> None:
+        super().__init__(conn, dialect, node_id, outbox=outbox)
         self._begun = False
         self._pg = conn
         self._render = ClientCursor(conn)
@@ -125,8 +125,8 @@ class DeferredSession(WriteSession):
 
     numbers_at_commit = False
 
-    def __init__(self, dialect: Dialect, node_id: str) -> None:
-        super().__init__(None, dialect, node_id)  # type: ignore[arg-type]
+    def __init__(self, dialect: Dialect, node_id: str, *, outbox: bool = False) -> None:
+        super().__init__(None, dialect, node_id, outbox=outbox)  # type: ignore[arg-type]
         self.batches: list[Batch] = []
 
     def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
@@ -198,7 +198,7 @@ class PostgresRepository(Repository):
     ) -> tuple[T, list[StoredVersion]]:
         """`write` for work that only writes, sent from the event loop in one query."""
         for attempt in range(attempts):
-            session = DeferredSession(self.dialect, self.node_id)
+            session = DeferredSession(self.dialect, self.node_id, outbox=self.keeps_outbox)
             result = work(session)
             stored = session.finish()
             try:
@@ -281,7 +281,7 @@ class PostgresRepository(Repository):
         # The session commits in its last pipeline (WriteSession.finish); here only failures end.
         with self._connection() as conn:
             try:
-                yield PostgresSession(conn, self.dialect, self.node_id)
+                yield PostgresSession(conn, self.dialect, self.node_id, outbox=self.keeps_outbox)
             except BaseException as exc:
                 if conn.info.transaction_status != TransactionStatus.IDLE:
                     conn.execute("ROLLBACK")

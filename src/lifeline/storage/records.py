@@ -32,3 +32,4 @@ class PendingVersion:
     deleted: bool
     content: str | None
     method: str
+    node_id: str | None = None  # the node the change was made at, where not this one (replication)

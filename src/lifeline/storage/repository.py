@@ -39,6 +39,8 @@ class Repository(abc.ABC):
     # From this much input, an import into an empty store drops the secondary indexes and builds
     # them at its end (storage/deferred_indexes.py, bulk/importer.first_load).
     first_load_bytes = 4 * 1024 * 1024
+    # On a site node, every local change also goes to the replication outbox (replication/).
+    keeps_outbox = False
 
     @abc.abstractmethod
     def reading(self, snapshot: bool = False) -> AbstractContextManager[Session]:

@@ -286,6 +286,26 @@ class Session:
             "SELECT seq, hash, signed_at, signature FROM audit_checkpoint WHERE node_id = ? ORDER BY seq", (node_id,)
         )
 
+    # Replication (replication/): a site's outbox, and the site changes the centre has taken.
+    def outbox_rows(self, limit: int) -> list[Any]:
+        """The oldest unsent local changes: rows (local_seq, request_tag, res_type, res_id,
+        version_id, deleted, method, last_updated, content)."""
+        return self._all(
+            "SELECT local_seq, request_tag, res_type, res_id, version_id, deleted, method, last_updated, content"
+            " FROM replication_outbox ORDER BY local_seq LIMIT ?",
+            (limit,),
+        )
+
+    def outbox_size(self) -> int:
+        return int(self._one("SELECT COUNT(*) FROM replication_outbox")[0])
+
+    def applied_outcome(self, node_id: str, local_seq: int) -> str | None:
+        """What the centre did with a site's change, if it has taken it already."""
+        row = self._one(
+            "SELECT outcome FROM replication_applied WHERE node_id = ? AND local_seq = ?", (node_id, local_seq)
+        )
+        return None if row is None else str(row[0])
+
     def has_resources(self) -> bool:
         """Whether anything was ever written (deleted resources count)."""
         return self._one("SELECT 1 FROM resource LIMIT 1") is not None

@@ -94,7 +94,7 @@ class SQLiteRepository(Repository):
             conn = self._writer
             conn.execute("BEGIN IMMEDIATE")
             try:
-                yield WriteSession(conn, self.dialect, self.node_id)
+                yield WriteSession(conn, self.dialect, self.node_id, outbox=self.keeps_outbox)
             except BaseException as exc:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")

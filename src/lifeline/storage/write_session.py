@@ -10,6 +10,7 @@ transaction always sees its own writes.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,10 @@ from lifeline.storage.records import PendingVersion, StoredVersion
 from lifeline.storage.session import Connection, Session, current_columns, current_from_row, keys_condition
 
 _VERSION_COLUMNS = "res_type, res_id, version_id, last_updated, deleted, method, node_id, content"
+_OUTBOX_COLUMNS = "request_tag, res_type, res_id, version_id, deleted, method, last_updated, content"
+# The request a write belongs to, on a site node: the API waits for the centre to take that
+# request's outbox rows before it answers (replication/site.py). None for other writes.
+REQUEST_TAG: ContextVar[str | None] = ContextVar("lifeline_request_tag", default=None)
 _RESOURCE_COLUMNS = "res_type, res_id, version_id, last_updated, deleted, content"
 
 
@@ -39,9 +44,13 @@ class WriteSession(Session):
     # SQLite has one writer at a time: it numbers versions in the writing transaction.
     numbers_at_commit = True
 
-    def __init__(self, conn: Connection, dialect: Dialect, node_id: str) -> None:
+    def __init__(self, conn: Connection, dialect: Dialect, node_id: str, *, outbox: bool = False) -> None:
         super().__init__(conn, dialect)
         self.node_id = node_id
+        # On a site node every local change also goes to the replication outbox (migration 8);
+        # the changes a site applies from the centre's feed do not (replication/apply.py).
+        self.writes_outbox = outbox
+        self._superseded: list[tuple[str, str, int]] = []
         self.pending: list[PendingVersion] = []
         self._inserts: list[tuple[Any, ...]] = []  # resources new to the store
         self._upserts: list[tuple[Any, ...]] = []  # new versions of stored ones
@@ -144,6 +153,20 @@ class WriteSession(Session):
         )
         return row is not None
 
+    # Replication (replication/).
+    def drop_outbox(self, local_seqs: Sequence[int]) -> None:
+        """Forget outbox rows the centre has answered for."""
+        if local_seqs:
+            marks = ", ".join("?" for _ in local_seqs)
+            self._all(f"DELETE FROM replication_outbox WHERE local_seq IN ({marks}) RETURNING local_seq", local_seqs)
+
+    def mark_applied(self, node_id: str, local_seq: int, outcome: str) -> None:
+        """Remember that a site's change was taken (applied, conflict, rejected, ...)."""
+        self._one(
+            "INSERT INTO replication_applied (node_id, local_seq, outcome) VALUES (?, ?, ?) RETURNING local_seq",
+            (node_id, local_seq, outcome),
+        )
+
     def lock(self, key: str) -> None:
         """Serialise writers that decide on the same key (conditional create); a no-op where the
         backend already has a single writer."""
@@ -170,6 +193,24 @@ class WriteSession(Session):
             else:
                 self._index[table].extend(rows)
         self.pending.append(version)
+
+    def put_replicated(self, version: PendingVersion, rows_by_table: IndexRows, *, current: bool) -> None:
+        """A version taken from another node's feed, with that node's version number. It replaces
+        any version of the same number this node made itself meanwhile (the centre's word is
+        final; the site's own was sent there, and kept there as a conflict if it lost), and
+        becomes the current row when `current`."""
+        key = (version.res_type, version.res_id)
+        if key in self._buffered:
+            self.flush()
+        self._superseded.append((*key, version.version_id))
+        self.pending.append(version)
+        if not current:
+            return  # an old version of a resource whose current row is newer: history only
+        self._buffered.add(key)
+        self._upserts.append((*key, version.version_id, version.last_updated, version.deleted, version.content))
+        self._replaced.append(key)
+        for table, rows in rows_by_table:
+            self._index[table].extend(rows)
 
     def reindex(self, key: tuple[str, str], rows_by_table: IndexRows) -> None:
         """Replace a stored resource's search-index rows, writing no version (`lifeline db reindex`)."""
@@ -251,8 +292,20 @@ class WriteSession(Session):
                 "UPDATE change_counter SET last_seq = last_seq + ? WHERE id = 1 RETURNING last_seq", (n,)
             ).fetchone()
             first = int(row[0]) - n + 1
+        if self._superseded:
+            batches.append(
+                Batch(
+                    "DELETE FROM resource_version WHERE (res_type, res_id, version_id) IN (VALUES ",
+                    "(?, ?, ?)",
+                    self._superseded,
+                    ")",
+                )
+            )
+            self._superseded = []
         if n:
             batches.append(self._version_batch(first))
+            if self.writes_outbox:
+                batches.append(self._outbox_batch())
         self._send(batches, commit=True)
         return [
             StoredVersion(
@@ -264,7 +317,7 @@ class WriteSession(Session):
                 p.content,
                 None if first is None else first + i,
                 p.method,
-                self.node_id,
+                p.node_id or self.node_id,
             )
             for i, p in enumerate(self.pending)
         ]
@@ -282,12 +335,23 @@ class WriteSession(Session):
                     p.last_updated,
                     p.deleted,
                     p.method,
-                    self.node_id,
+                    p.node_id or self.node_id,
                     p.content,
                 )
                 for i, p in enumerate(self.pending)
             ],
             copy_into=f"resource_version (change_seq, {_VERSION_COLUMNS})",
+        )
+
+    def _outbox_batch(self) -> Batch:
+        tag = REQUEST_TAG.get()
+        return Batch(
+            f"INSERT INTO replication_outbox ({_OUTBOX_COLUMNS}) VALUES ",
+            "(?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (tag, p.res_type, p.res_id, p.version_id, p.deleted, p.method, p.last_updated, p.content)
+                for p in self.pending
+            ],
         )
 
 

@@ -13,24 +13,49 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from lifeline.fhir.service import FhirService
-from lifeline.web import citizen_login, login, oauth, passkeys
+from lifeline.replication.central_client import CentralClient
+from lifeline.replication.site import SiteNode
+from lifeline.web import citizen_login, login, oauth, passkeys, replication_api
 from lifeline.web.fhir_api import PREFIX, FhirApi
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
 
+def site_node(service: FhirService) -> SiteNode | None:
+    """A site node's replication (replication/site.py); None on the centre."""
+    settings = service.settings
+    if settings.role != "site":
+        return None
+    client = CentralClient(settings.central, settings.site_credential, timeout=settings.central_timeout_ms / 1000)
+    return SiteNode(
+        service,
+        client,
+        poll_seconds=settings.replication_poll_ms / 1000,
+        failures_to_continuity=settings.continuity_after_failures,
+    )
+
+
 def create_app(
-    service: FhirService, *, close_on_shutdown: bool = True, login_clock: Callable[[], float] | None = None
+    service: FhirService,
+    *,
+    close_on_shutdown: bool = True,
+    login_clock: Callable[[], float] | None = None,
+    site: SiteNode | None = None,
 ) -> ASGIApp:
-    """`login_clock` (epoch seconds) fixes the time of sessions, login throttling and codes in tests."""
+    """`login_clock` (epoch seconds) fixes the time of sessions, login throttling and codes in tests.
+    A site node's replication (`site_node`) runs with the app: started and stopped by its lifespan."""
     # As many threads as the PostgreSQL pool has connections, so no thread waits for one.
     executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="lifeline-core")
     recorder = service.auditor  # the audit writer thread starts with the app
-    fhir_api = FhirApi(service, executor)
+    fhir_api = FhirApi(service, executor, site)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if site is not None:
+            site.start()
         yield
+        if site is not None:
+            site.stop()
         executor.shutdown(wait=True)
         if close_on_shutdown and recorder is not None:
             recorder.close()  # every record submitted is written first
@@ -43,7 +68,7 @@ def create_app(
 
     web_login = login.WebLogin(service) if login_clock is None else login.WebLogin(service, login_clock, login_clock)
     routes = [Route("/", home), *login.routes(web_login), *passkeys.routes(web_login)]
-    routes += [*citizen_login.routes(web_login), *oauth.routes(web_login)]
+    routes += [*citizen_login.routes(web_login), *oauth.routes(web_login), *replication_api.routes(service, site)]
     pages = Starlette(routes=routes, lifespan=lifespan)
     # SMART discovery lives under the FHIR base but is no FHIR interaction, and needs no token.
     smart_configuration = PREFIX + "/.well-known/smart-configuration"

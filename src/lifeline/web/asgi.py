@@ -5,7 +5,7 @@ from __future__ import annotations
 from lifeline.config import from_environment
 from lifeline.fhir.service import FhirService
 from lifeline.storage import open_repository
-from lifeline.web.app import ASGIApp, create_app
+from lifeline.web.app import ASGIApp, create_app, site_node
 
 
 def app_from_environment() -> ASGIApp:
@@ -15,4 +15,4 @@ def app_from_environment() -> ASGIApp:
     # Build the definitions now, not on the first request.
     service.validator.resource_types  # noqa: B018
     service.registry  # noqa: B018
-    return create_app(service)
+    return create_app(service, site=site_node(service))

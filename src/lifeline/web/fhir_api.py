@@ -8,6 +8,7 @@ by id is cheap enough that building request and response objects would be a fair
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from concurrent.futures import Executor
 from datetime import datetime
 from email.utils import format_datetime
@@ -20,6 +21,8 @@ from lifeline.audit.access import access_event
 from lifeline.fhir import urls
 from lifeline.fhir.errors import (
     BadRequest,
+    Conflict,
+    Issue,
     NotAcceptable,
     PayloadTooLarge,
     StorageUnavailable,
@@ -30,6 +33,8 @@ from lifeline.fhir.outcome import operation_outcome
 from lifeline.fhir.request import FhirRequest, FhirResponse
 from lifeline.fhir.service import FhirService
 from lifeline.identity.principal import Principal, principal_from_token
+from lifeline.replication.site import SiteNode
+from lifeline.storage.write_session import REQUEST_TAG
 from lifeline.web.errors import FHIR_JSON, error_answer, log
 
 PREFIX = "/fhir"
@@ -45,26 +50,36 @@ _INLINE = frozenset({"read", "vread", "capabilities"})
 AUDIT_WAIT_SECONDS = 30
 # The CapabilityStatement is public and holds no one's data: its reads are not audited.
 _UNAUDITED = frozenset({"capabilities"})
+# Interactions that never write: a site answers them from its replica with no word to the centre.
+_READS = frozenset({"read", "vread", "search", "history", "capabilities"})
 
 Scope = dict[str, Any]
 
 
 class FhirApi:
-    def __init__(self, service: FhirService, executor: Executor) -> None:
+    def __init__(self, service: FhirService, executor: Executor, site: SiteNode | None = None) -> None:
         self.service = service
         self.executor = executor
+        self.site = site
+        self._node = (b"x-lifeline-node", service.settings.node_id.encode())
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         request: FhirRequest | None = None
         try:
             request = await self._to_fhir_request(scope, receive)
-            response = await self._handle(request)
+            if self.site is not None and request.interaction not in _READS:
+                response = await self._written_through(request, self.site)
+            else:
+                response = await self._handle(request)
             status, body, headers = _to_http(request, response)
         except Exception as error:  # noqa: BLE001 - every failure is answered as an OperationOutcome
             status, body, headers = error_answer(error)
             headers.append(_CONTENT_TYPE)
         if self.service.auditor is not None and (request is None or request.interaction not in _UNAUDITED):
             status, body, headers = await self._recorded(scope, request, status, body, headers)
+        # Which node answered, and in which mode: a client can tell a site in continuity.
+        headers.append(self._node)
+        headers.append((b"x-lifeline-mode", (self.site.mode if self.site else "connected").encode()))
         headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
@@ -95,8 +110,27 @@ class FhirApi:
             return service.handle(request)
         if service.has_async_form(request):
             return await service.handle_async(request)
-        # The core and the database drivers block: they run in worker threads.
-        return await asyncio.get_running_loop().run_in_executor(self.executor, service.handle, request)
+        # The core and the database drivers block: they run in worker threads (with this
+        # request's context: a site tags its outbox rows with the request).
+        context = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(self.executor, context.run, service.handle, request)
+
+    async def _written_through(self, request: FhirRequest, site: SiteNode) -> FhirResponse:
+        """At a site: write locally, then wait for the centre to take the write (replication/site.py)."""
+        tag = site.begin_write()
+        token = REQUEST_TAG.set(tag)
+        try:
+            response = await self._handle(request)
+        finally:
+            REQUEST_TAG.reset(token)
+            outcome = await asyncio.get_running_loop().run_in_executor(self.executor, site.write_through, tag)
+        if outcome.state == "rejected":
+            raise Conflict(
+                "Another hospital changed this record first, and this site had not seen that change yet;"
+                " nothing was saved. Reload it and make your change again.",
+                [Issue("error", "conflict", "; ".join(outcome.rejected))],
+            )
+        return response
 
     async def _to_fhir_request(self, scope: Scope, receive: Any) -> FhirRequest:
         settings = self.service.settings

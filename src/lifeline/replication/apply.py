@@ -1,0 +1,65 @@
+"""A site writes what the centre's feed brings into its replica (issue 7).
+
+A page of the feed is applied in one transaction together with the new position, so a site that
+dies half-way resumes exactly where it stopped: nothing is applied twice or skipped. The centre's
+versions keep their numbers and the node they were made at; they replace the site's own versions
+of the same numbers (those went to the centre through the outbox, and the centre's word is final)
+and never enter the site's outbox themselves.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from lifeline.search.extract import extract_index
+from lifeline.storage.records import PendingVersion
+from lifeline.storage.write_session import IndexRows, WriteSession, index_rows
+
+if TYPE_CHECKING:
+    from lifeline.fhir.service import FhirService
+
+POSITION = "replication.position"
+
+
+def position(service: FhirService) -> int:
+    """The last change number of the centre that this site has applied."""
+    with service.repo.reading() as session:
+        value = session.state(POSITION, 0)
+    return 0 if value is None else int(orjson.loads(value))
+
+
+def apply_changes(service: FhirService, changes: list[dict[str, Any]], up_to: int) -> int:
+    """Apply a feed page and move the position to `up_to`; returns how many versions were written."""
+    registry = service.registry
+
+    def work(session: WriteSession) -> int:
+        session.writes_outbox = False  # the centre's changes are not this site's to send back
+        keys = [(c["type"], c["id"]) for c in changes]
+        newest = {key: stored.version_id for key, stored in session.read_many_for_update(keys).items()}
+        for change in changes:
+            key = (change["type"], change["id"])
+            content = change["content"]
+            is_current = change["version"] >= newest.get(key, 0)
+            rows: IndexRows = []
+            if is_current and content is not None and not key[0].startswith("_"):
+                rows = index_rows(key, extract_index(content, registry))
+            version = PendingVersion(
+                key[0],
+                key[1],
+                change["version"],
+                change["lastUpdated"],
+                bool(change["deleted"]),
+                None if content is None else orjson.dumps(content).decode(),
+                change["method"] or "PUT",
+                change["node"],
+            )
+            session.put_replicated(version, rows, current=is_current)
+            if is_current:
+                newest[key] = change["version"]
+        session.put_state(POSITION, str(up_to), None)
+        return len(changes)
+
+    written, _ = service.repo.write(work)
+    return written

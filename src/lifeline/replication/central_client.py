@@ -1,0 +1,76 @@
+"""A site node's line to the centre: the replication API, with the site's credential."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import orjson
+
+
+class CentralUnreachable(Exception):
+    """The centre did not answer (refused, timed out, cut, overloaded, or answered 5xx)."""
+
+
+class CentralRefused(Exception):
+    """The centre answered, and said no: the site's credential is wrong or revoked."""
+
+
+class CentralClient:
+    def __init__(self, url: str, credential: str, *, timeout: float) -> None:
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(
+            base_url=self.url,
+            timeout=httpx.Timeout(timeout),
+            headers={"authorization": f"Bearer {credential}", "accept": "application/json"},
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def changes(self, after: int, limit: int) -> dict[str, Any]:
+        return self._call("GET", "/replication/changes", params={"after": after, "limit": limit})
+
+    def push(self, stream: str, changes: list[dict[str, Any]]) -> list[str]:
+        answer = self._call("POST", "/replication/outbox", body={"stream": stream, "changes": changes})
+        outcomes: list[str] = answer["outcomes"]
+        return outcomes
+
+    def audit_head(self) -> int:
+        return int(self._call("GET", "/replication/audit")["seq"])
+
+    def push_audit(self, rows: list[dict[str, Any]]) -> int:
+        return int(self._call("POST", "/replication/audit", body={"records": rows})["seq"])
+
+    def _call(
+        self, method: str, path: str, *, params: dict[str, Any] | None = None, body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        try:
+            response = self._http.request(
+                method,
+                path,
+                params=params,
+                content=None if body is None else orjson.dumps(body),
+                headers=None if body is None else {"content-type": "application/json"},
+            )
+        except httpx.HTTPError as error:
+            raise CentralUnreachable(f"{type(error).__name__}: {error}") from error
+        if response.status_code >= 500:
+            raise CentralUnreachable(f"the centre answered {response.status_code}")
+        if response.status_code in (401, 403):
+            raise CentralRefused(f"the centre refused this site ({response.status_code}): {_text(response)}")
+        if response.status_code != 200:
+            raise CentralRefused(f"the centre answered {response.status_code}: {_text(response)}")
+        try:
+            answer: dict[str, Any] = orjson.loads(response.content)
+        except orjson.JSONDecodeError as error:
+            raise CentralUnreachable("the centre's answer was cut short") from error
+        return answer
+
+
+def _text(response: httpx.Response) -> str:
+    try:
+        issues = orjson.loads(response.content).get("issue", [])
+        return "; ".join(str(i.get("diagnostics", "")) for i in issues) or response.text[:200]
+    except (orjson.JSONDecodeError, AttributeError):
+        return response.text[:200]

@@ -1,0 +1,208 @@
+"""The centre takes a site's local changes, each exactly once (issue 7).
+
+A site sends its outbox in order: each change names the version it was made on (its base). In
+one transaction per batch the centre, for every change it has not taken before:
+
+- applies it when the centre's current version is still that base (nobody else changed the
+  resource): the normal case, and always the case for new resources (UUIDs never collide);
+- takes nothing when the centre already holds the same content (the same change made twice);
+- while the site is connected (`synchronous`), refuses it: the site's replica was behind, and
+  the clinician is told to reload, as with any edit race (HTTP 409);
+- after a cut, records a conflict: the centre keeps its version, flagged, and the site's waits on
+  the reconciliation list (conflicts.py). Internal records (`_User`, `_Grant`, ...) carry no
+  clinical meaning in their order: the site's change is applied on top, and a user's grant
+  index keeps the grants of both sides.
+
+`replication_applied` remembers each (site, local_seq) with its outcome in the same transaction,
+so a push cut off half-way and sent again applies nothing twice and gets the same answers.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from lifeline.fhir import writes
+from lifeline.fhir.errors import BadRequest
+from lifeline.replication import conflicts
+from lifeline.storage.records import PendingVersion, StoredVersion
+from lifeline.storage.write_session import WriteSession
+
+if TYPE_CHECKING:
+    from lifeline.fhir.service import FhirService
+
+_GRANT_INDEX = "_GrantIndex"
+_STREAM = re.compile(r"^[0-9a-f]{32}$")
+log = logging.getLogger("lifeline.replication")
+
+
+@dataclass(frozen=True)
+class SiteChange:
+    local_seq: int
+    res_type: str
+    res_id: str
+    version_id: int  # the site's number for it; its base is the one before
+    deleted: bool
+    method: str
+    last_updated: str
+    content: dict[str, Any] | None
+    synchronous: bool = False  # a clinician waits for it: refuse rather than keep both
+
+    @classmethod
+    def from_json(cls, item: dict[str, Any]) -> SiteChange:
+        return cls(
+            int(item["localSeq"]),
+            str(item["type"]),
+            str(item["id"]),
+            int(item["version"]),
+            bool(item["deleted"]),
+            str(item["method"]),
+            str(item["lastUpdated"]),
+            item.get("content"),
+            bool(item.get("synchronous", False)),
+        )
+
+
+def take_changes(service: FhirService, site_id: str, stream: str, changes: list[SiteChange]) -> list[str]:
+    """Take a batch in one transaction; the outcome of each (applied, same, rejected, conflict).
+    `stream` names the site's outbox series (its database's incarnation)."""
+    if not _STREAM.match(stream):
+        raise BadRequest(f"A site's outbox stream is 32 hexadecimal digits, not {stream!r}")
+    series = f"{site_id}/{stream}"
+    try:
+        outcomes, _ = service.repo.write(lambda session: [_take(service, session, site_id, series, c) for c in changes])
+        return outcomes
+    except Exception:  # noqa: BLE001 - one bad change must not stop the rest: take them one by one
+        if len(changes) == 1:
+            log.exception("a change from site %s could not be applied; it waits on the reconciliation list", site_id)
+            return [_set_aside(service, site_id, series, changes[0])]
+    return [take_changes(service, site_id, stream, [change])[0] for change in changes]
+
+
+def _set_aside(service: FhirService, site_id: str, series: str, change: SiteChange) -> str:
+    """A change the centre cannot apply is still never lost: it is kept as a conflict for a
+    clinician to look at, and the site's push goes on."""
+
+    def work(session: WriteSession) -> str:
+        done = session.applied_outcome(series, change.local_seq)
+        if done is not None:
+            return done
+        current = session.read(change.res_type, change.res_id)
+        instant = writes.now(service)
+        _record_conflict(session, site_id, series, change, current.version_id if current else 0, instant)
+        session.mark_applied(series, change.local_seq, "refused")
+        return "refused"
+
+    outcome, _ = service.repo.write(work)
+    return outcome
+
+
+def _take(service: FhirService, session: WriteSession, site_id: str, series: str, change: SiteChange) -> str:
+    done = session.applied_outcome(series, change.local_seq)
+    if done is not None:
+        return done
+    outcome = _decide(service, session, site_id, series, change)
+    session.mark_applied(series, change.local_seq, outcome)
+    return outcome
+
+
+def _decide(service: FhirService, session: WriteSession, site_id: str, series: str, change: SiteChange) -> str:
+    current = session.read_for_update(change.res_type, change.res_id)
+    have = current.version_id if current is not None else 0
+    instant = writes.now(service)
+    if have == change.version_id - 1:
+        _write(service, session, site_id, change, change.content, current, instant)
+        return "applied"
+    if _same(current, change.content):
+        return "same"
+    if change.synchronous:
+        return "rejected"
+    if change.res_type.startswith("_"):
+        content = change.content
+        if change.res_type == _GRANT_INDEX and content is not None and current is not None and current.content:
+            content = _merged_grants(orjson.loads(current.content), content)
+        _write(service, session, site_id, change, content, current, instant)
+        return "applied"
+    _record_conflict(session, site_id, series, change, have, instant)
+    if current is not None and not current.deleted and current.content:
+        flagged = conflicts.flagged(orjson.loads(current.content))
+        writes.store(
+            service, session, change.res_type, change.res_id, flagged, previous=current, method="PUT", instant=instant
+        )
+    return "conflict"
+
+
+def _record_conflict(
+    session: WriteSession, site_id: str, series: str, change: SiteChange, have: int, instant: str
+) -> None:
+    conflict = conflicts.ConflictRecord(
+        conflicts.conflict_id(series, change.local_seq),
+        change.res_type,
+        change.res_id,
+        site_id,
+        change.local_seq,
+        instant,
+        have,
+        change.version_id - 1,
+        change.content,
+    )
+    conflicts.put_conflict(session, conflict, instant, previous=None)
+
+
+def _write(
+    service: FhirService,
+    session: WriteSession,
+    site_id: str,
+    change: SiteChange,
+    content: dict[str, Any] | None,
+    current: StoredVersion | None,
+    instant: str,
+) -> None:
+    if change.res_type.startswith("_"):
+        # Internal records are stored as they are, with no index (identity/records.py).
+        version = (current.version_id if current else 0) + 1
+        text = None if content is None else orjson.dumps(content).decode()
+        pending = PendingVersion(
+            change.res_type, change.res_id, version, instant, content is None, text, "PUT", site_id
+        )
+        session.put(pending, None, replaces=False)
+        return
+    resource = None if change.deleted else content
+    writes.store(
+        service,
+        session,
+        change.res_type,
+        change.res_id,
+        resource,
+        previous=current,
+        method=change.method,
+        instant=instant,
+        node_id=site_id,
+    )
+
+
+def _same(current: StoredVersion | None, content: dict[str, Any] | None) -> bool:
+    if current is None:
+        return False
+    if current.deleted or content is None:
+        return current.deleted and content is None
+    return _clinical(orjson.loads(current.content or "{}")) == _clinical(content)
+
+
+def _clinical(resource: dict[str, Any]) -> dict[str, Any]:
+    """The resource without what the server stamps (version, time) or the conflict flag."""
+    resource = conflicts.unflagged(resource)
+    meta = {k: v for k, v in (resource.get("meta") or {}).items() if k not in ("versionId", "lastUpdated")}
+    return {**resource, "meta": meta} if meta else {k: v for k, v in resource.items() if k != "meta"}
+
+
+def _merged_grants(central: dict[str, Any], site: dict[str, Any]) -> dict[str, Any]:
+    """A user's grant index after grants at both sides: every grant of either."""
+    seen = {g["grant"]: g for g in central.get("grants", [])}
+    for entry in site.get("grants", []):
+        seen.setdefault(entry["grant"], entry)
+    return {**site, "grants": sorted(seen.values(), key=lambda g: g["expires_at"])}

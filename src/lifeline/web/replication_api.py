@@ -1,0 +1,106 @@
+"""The replication API between the centre and its site nodes, and every node's status.
+
+`/replication/*` answers registered site nodes only (their credential, replication/sites.py):
+never an app or a user, whatever their token. `/status.json` and `/metrics` are public: they
+hold no one's data, and staff must be able to read them when nothing else works.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from lifeline.fhir.errors import BadRequest, MethodNotAllowed
+from lifeline.replication import audit_merge, feed, replay, sites, status
+from lifeline.web.errors import error_answer
+
+if TYPE_CHECKING:
+    from lifeline.fhir.service import FhirService
+    from lifeline.replication.site import SiteNode
+
+_JSON = "application/json"
+
+
+def routes(service: FhirService, site: SiteNode | None) -> list[Route]:
+    async def node_status(request: Request) -> Response:
+        answer = await run_in_threadpool(status.node_status, service, site)
+        return Response(orjson.dumps(answer), media_type=_JSON, headers={"cache-control": "no-store"})
+
+    async def metrics(request: Request) -> Response:
+        answer = await run_in_threadpool(status.node_status, service, site)
+        return Response(status.metrics_text(answer), media_type="text/plain; version=0.0.4")
+
+    async def changes(request: Request) -> Response:
+        return await _answer(request, lambda found, body: feed.feed_page(service.repo, *_page(request)))
+
+    async def outbox(request: Request) -> Response:
+        def take(found: sites.Site, body: Any) -> bytes:
+            items = body.get("changes") if isinstance(body, dict) else None
+            stream = body.get("stream") if isinstance(body, dict) else None
+            if not isinstance(items, list) or not isinstance(stream, str):
+                raise BadRequest('The body must be {"stream": "...", "changes": [...]}')
+            try:
+                changes = [replay.SiteChange.from_json(item) for item in items]
+            except (KeyError, TypeError, ValueError) as error:
+                raise BadRequest(f"A change is malformed: {error}") from None
+            return orjson.dumps({"outcomes": replay.take_changes(service, found.site_id, stream, changes)})
+
+        return await _answer(request, take)
+
+    async def audit(request: Request) -> Response:
+        def copy(found: sites.Site, body: Any) -> bytes:
+            if body is None:
+                return orjson.dumps({"seq": audit_merge.copied_head(service.repo, found.site_id)})
+            items = body.get("records") if isinstance(body, dict) else None
+            if not isinstance(items, list):
+                raise BadRequest('The body must be {"records": [...]}')
+            return orjson.dumps({"seq": audit_merge.take_records(service.repo, found.site_id, items)})
+
+        return await _answer(request, copy)
+
+    async def _answer(request: Request, work: Any) -> Response:
+        try:
+            if service.settings.role != "central":
+                raise MethodNotAllowed("Only the central node serves the replication API")
+            raw = await request.body()
+            try:
+                body = orjson.loads(raw) if raw else None
+            except orjson.JSONDecodeError as error:
+                raise BadRequest(f"The body is not valid JSON: {error}") from None
+            authorization = request.headers.get("authorization")
+
+            def run() -> bytes:
+                found = sites.authenticate(service.repo, authorization)
+                result: bytes = work(found, body)
+                return result
+
+            return Response(await run_in_threadpool(run), media_type=_JSON)
+        except Exception as error:  # noqa: BLE001 - answered in the one error shape
+            code, payload, headers = error_answer(error)
+            return Response(
+                payload, status_code=code, headers={k.decode(): v.decode() for k, v in headers}, media_type=_JSON
+            )
+
+    return [
+        Route("/status.json", node_status),
+        Route("/metrics", metrics),
+        Route("/replication/changes", changes),
+        Route("/replication/outbox", outbox, methods=["POST"]),
+        Route("/replication/audit", audit, methods=["GET", "POST"]),
+    ]
+
+
+def _page(request: Request) -> tuple[int, int]:
+    try:
+        after = int(request.query_params.get("after", "0"))
+        limit = int(request.query_params.get("limit", "1000"))
+    except ValueError:
+        raise BadRequest("after and limit must be whole numbers") from None
+    if after < 0 or limit < 0:
+        raise BadRequest("after and limit must not be negative")
+    return after, limit
