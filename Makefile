@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 LIFELINE_DB ?= sqlite:///var/lifeline.db
 export LIFELINE_DB
 
-.PHONY: demo test bench lint browser install install-dev clean
+.PHONY: demo test bench lint browser faketime install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,7 +44,11 @@ lint: install-dev
 browser:
 	command -v chromedriver >/dev/null || (apt-get update && apt-get install -y chromium chromium-driver)
 
-test: lint browser
+# The replication fault suite skews a site's clock with libfaketime.
+faketime:
+	command -v faketime >/dev/null || (apt-get update && apt-get install -y faketime)
+
+test: lint browser faketime
 	$(BIN)/python -m pytest
 
 bench: install-dev
