@@ -84,10 +84,18 @@ class CentralNode:
 class SiteNode:
     """A site's app under a TestClient; `.node` is its replication (lifeline.replication.site)."""
 
-    def __init__(self, central: CentralNode, site_id: str, backend: str, folder: Path, **settings: Any) -> None:
+    def __init__(
+        self,
+        central: CentralNode,
+        site_id: str,
+        backend: str,
+        folder: Path,
+        site_options: dict[str, Any] | None = None,
+        **settings: Any,
+    ) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         url = f"http://{site_id}.test"
-        credential = central.add_site(site_id, url)
+        credential = central.add_site(site_id, url, **(site_options or {}))
         base = Settings(
             db=database_url(backend, folder),
             node_id=site_id,

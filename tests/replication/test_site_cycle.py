@@ -158,3 +158,26 @@ def _copied(central: CentralNode, site: SiteNode) -> int:
     from lifeline.replication.audit_merge import copied_head
 
     return copied_head(central.repo, "herlev")
+
+
+def test_a_write_on_a_stale_replica_is_refused_and_the_replica_caught_up(central: CentralNode, tmp_path: Path) -> None:
+    """While connected, an edit made on a version the centre has already replaced is a 409 for
+    the clinician (as any edit race), not a silent overwrite, and the site shows the newer one."""
+    site = SiteNode(central, "gentofte", "sqlite", tmp_path / "gentofte", replication_poll_ms=60_000)
+    try:
+        token = site.token()
+        created = site.client.post("/fhir/Patient", content=orjson.dumps(_patient("Stale")), headers=_headers(token))
+        patient = created.json()
+        request = urls.parse("PUT", f"Patient/{patient['id']}", [], f"{central.url}/fhir")
+        request.body, request.principal = {**patient, "gender": "male"}, OPERATOR
+        assert central.service.handle(request).status == 200  # the site's poll sleeps: it has not seen this
+        edit = {**patient, "gender": "female"}
+        answer = site.client.put(f"/fhir/Patient/{patient['id']}", content=orjson.dumps(edit), headers=_headers(token))
+        assert answer.status_code == 409, answer.text
+        assert "Reload" in answer.json()["issue"][0]["diagnostics"]
+        assert _central_read(central, "Patient", patient["id"])["gender"] == "male"  # type: ignore[index]
+        shown = site.client.get(f"/fhir/Patient/{patient['id']}", headers=_headers(token)).json()
+        assert shown["gender"] == "male"
+        assert site.node.status()["pendingLocalChanges"] == 0
+    finally:
+        site.close()

@@ -30,11 +30,13 @@ def position(service: FhirService) -> int:
     return 0 if value is None else int(orjson.loads(value))
 
 
-def apply_changes(service: FhirService, changes: list[dict[str, Any]], up_to: int) -> int:
-    """Apply a feed page and move the position to `up_to`; returns how many versions were written."""
+def apply_changes(service: FhirService, changes: list[dict[str, Any]], up_to: int | None) -> set[str]:
+    """Apply a feed page and move the position to `up_to` (None: a back-fill, which leaves it);
+    returns the patients the applied resources refer to."""
     registry = service.registry
+    patients: set[str] = set()
 
-    def work(session: WriteSession) -> int:
+    def work(session: WriteSession) -> set[str]:
         session.writes_outbox = False  # the centre's changes are not this site's to send back
         keys = [(c["type"], c["id"]) for c in changes]
         newest = {key: stored.version_id for key, stored in session.read_many_for_update(keys).items()}
@@ -44,7 +46,9 @@ def apply_changes(service: FhirService, changes: list[dict[str, Any]], up_to: in
             is_current = change["version"] >= newest.get(key, 0)
             rows: IndexRows = []
             if is_current and content is not None and not key[0].startswith("_"):
-                rows = index_rows(key, extract_index(content, registry))
+                index = extract_index(content, registry)
+                rows = index_rows(key, index)
+                patients.update(r.target_id for r in index.references if r.target_type == "Patient" and r.target_id)
             version = PendingVersion(
                 key[0],
                 key[1],
@@ -58,8 +62,18 @@ def apply_changes(service: FhirService, changes: list[dict[str, Any]], up_to: in
             session.put_replicated(version, rows, current=is_current)
             if is_current:
                 newest[key] = change["version"]
-        session.put_state(POSITION, str(up_to), None)
-        return len(changes)
+        if up_to is not None:
+            session.put_state(POSITION, str(up_to), None)
+        return patients
 
-    written, _ = service.repo.write(work)
-    return written
+    referred, _ = service.repo.write(work)
+    return referred
+
+
+def missing_patients(service: FhirService, patients: set[str]) -> list[str]:
+    """The patients this site does not hold (a hospital-scoped site back-fills them)."""
+    if not patients:
+        return []
+    with service.repo.reading() as session:
+        held = {v.res_id for v in session.read_many([("Patient", p) for p in sorted(patients)])}
+    return sorted(patients - held)

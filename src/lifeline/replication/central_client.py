@@ -31,6 +31,9 @@ class CentralClient:
     def changes(self, after: int, limit: int) -> dict[str, Any]:
         return self._call("GET", "/replication/changes", params={"after": after, "limit": limit})
 
+    def compartment(self, patient: str) -> dict[str, Any]:
+        return self._call("GET", "/replication/compartment", params={"patient": patient})
+
     def push(self, stream: str, changes: list[dict[str, Any]]) -> list[str]:
         answer = self._call("POST", "/replication/outbox", body={"stream": stream, "changes": changes})
         outcomes: list[str] = answer["outcomes"]

@@ -9,24 +9,41 @@ logs its staff in with no call to the centre; node-local state never does.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from lifeline.replication import scope
+from lifeline.replication.sites import Site
 from lifeline.storage.records import StoredVersion
-from lifeline.storage.repository import Repository
+
+if TYPE_CHECKING:
+    from lifeline.fhir.service import FhirService
 
 MAX_PAGE = 5000
 
 
-def feed_page(repo: Repository, after: int, limit: int) -> bytes:
-    """One page of the feed as JSON: {"after", "head", "changes": [...]}."""
+def feed_page(service: FhirService, site: Site, after: int, limit: int) -> bytes:
+    """One page of the feed as JSON: {"after", "last", "head", "changes": [...]}. `last` is the
+    last change number the page covers: a hospital-scoped site gets only its patients' changes,
+    and moves its position to `last` all the same."""
+    repo = service.repo
     versions = repo.changes_after(after, max(0, min(limit, MAX_PAGE))) if limit > 0 else []
     with repo.reading() as session:
         head = session.last_change_seq()
+    last = after
     if versions:
-        head = max(head, versions[-1].change_seq or 0)
-    return orjson.dumps({"after": after, "head": head, "changes": [_change(v) for v in versions]})
+        last = versions[-1].change_seq or after
+        head = max(head, last)
+        if site.scope == "hospital":
+            versions = scope.filter_page(service, versions, site.organizations)
+    page = {"after": after, "last": last, "head": head, "changes": [_change(v) for v in versions]}
+    return orjson.dumps(page)
+
+
+def compartment_page(service: FhirService, patient: str) -> bytes:
+    """A patient's whole compartment as it is now: a site's back-fill (replication/scope.py)."""
+    return orjson.dumps({"changes": [_change(v) for v in scope.compartment_changes(service, patient)]})
 
 
 def _change(version: StoredVersion) -> dict[str, Any]:

@@ -46,6 +46,7 @@ _PULL_PAGE = 1000
 _PAGES_PER_ROUND = 50  # then the outbox gets its turn again
 _AUDIT_BATCH = 1000
 _STREAM = "replication.stream"
+_BACK_FILLS_PER_PAGE = 200
 
 
 @dataclass
@@ -199,16 +200,26 @@ class SiteNode:
             page = self.client.changes(self.position, _PULL_PAGE)
             self.head = int(page["head"])
             changes = page["changes"]
-            if changes:
-                up_to = int(changes[-1]["seq"])
-                apply.apply_changes(self.service, changes, up_to)
+            up_to = int(page["last"])
+            if up_to > self.position:
+                referred = apply.apply_changes(self.service, changes, up_to)
                 self.position = up_to
-                self.newest_applied = changes[-1]["lastUpdated"]
+                if changes:
+                    self.newest_applied = changes[-1]["lastUpdated"]
+                self._back_fill(apply.missing_patients(self.service, referred))
             if self.position >= self.head:
                 self.caught_up_at = self.clock()
                 if self.mode == HEALING:
                     self._set_mode(CONNECTED)
                 return
+
+    def _back_fill(self, patients: list[str]) -> None:
+        """Patients new to this site (a first admission at a hospital-scoped site): their whole
+        record, as it is now; later changes come with the feed."""
+        for patient in patients[:_BACK_FILLS_PER_PAGE]:
+            changes = self.client.compartment(patient)["changes"]
+            if changes:
+                apply.apply_changes(self.service, changes, None)
 
     def _pull_quietly(self) -> None:
         try:

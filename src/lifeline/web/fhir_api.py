@@ -125,11 +125,14 @@ class FhirApi:
             REQUEST_TAG.reset(token)
             outcome = await asyncio.get_running_loop().run_in_executor(self.executor, site.write_through, tag)
         if outcome.state == "rejected":
-            raise Conflict(
+            message = (
                 "Another hospital changed this record first, and this site had not seen that change yet;"
-                " nothing was saved. Reload it and make your change again.",
-                [Issue("error", "conflict", "; ".join(outcome.rejected))],
+                " nothing was saved. Reload it and make your change again."
             )
+            refused = [
+                Issue("information", "informational", f"Refused by the central node: {r}") for r in outcome.rejected
+            ]
+            raise Conflict(message, [Issue("error", "conflict", message), *refused])
         return response
 
     async def _to_fhir_request(self, scope: Scope, receive: Any) -> FhirRequest:

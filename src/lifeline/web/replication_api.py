@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from lifeline.fhir.errors import BadRequest, MethodNotAllowed
 from lifeline.replication import audit_merge, feed, replay, sites, status
-from lifeline.web.errors import error_answer
+from lifeline.web.errors import FHIR_JSON, error_answer
 
 if TYPE_CHECKING:
     from lifeline.fhir.service import FhirService
@@ -36,7 +36,13 @@ def routes(service: FhirService, site: SiteNode | None) -> list[Route]:
         return Response(status.metrics_text(answer), media_type="text/plain; version=0.0.4")
 
     async def changes(request: Request) -> Response:
-        return await _answer(request, lambda found, body: feed.feed_page(service.repo, *_page(request)))
+        return await _answer(request, lambda found, body: feed.feed_page(service, found, *_page(request)))
+
+    async def compartment(request: Request) -> Response:
+        patient = request.query_params.get("patient", "")
+        if not patient:
+            return await _answer(request, lambda found, body: _missing("patient"))
+        return await _answer(request, lambda found, body: feed.compartment_page(service, patient))
 
     async def outbox(request: Request) -> Response:
         def take(found: sites.Site, body: Any) -> bytes:
@@ -83,16 +89,21 @@ def routes(service: FhirService, site: SiteNode | None) -> list[Route]:
         except Exception as error:  # noqa: BLE001 - answered in the one error shape
             code, payload, headers = error_answer(error)
             return Response(
-                payload, status_code=code, headers={k.decode(): v.decode() for k, v in headers}, media_type=_JSON
+                payload, status_code=code, headers={k.decode(): v.decode() for k, v in headers}, media_type=FHIR_JSON
             )
 
     return [
         Route("/status.json", node_status),
         Route("/metrics", metrics),
         Route("/replication/changes", changes),
+        Route("/replication/compartment", compartment),
         Route("/replication/outbox", outbox, methods=["POST"]),
         Route("/replication/audit", audit, methods=["GET", "POST"]),
     ]
+
+
+def _missing(name: str) -> bytes:
+    raise BadRequest(f"The parameter {name} is required")
 
 
 def _page(request: Request) -> tuple[int, int]:
