@@ -96,6 +96,7 @@ class SiteNode:
         folder.mkdir(parents=True, exist_ok=True)
         url = f"http://{site_id}.test"
         credential = central.add_site(site_id, url, **(site_options or {}))
+        self.credential = credential
         base = Settings(
             db=database_url(backend, folder),
             node_id=site_id,

@@ -7,9 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from lifeline.fhir import urls
+from lifeline.identity import records
+from lifeline.identity.passwords import hash_password
 from lifeline.identity.principal import OPERATOR
 from tests.replication.nodes import CentralNode, SiteNode, wait_until
 
@@ -74,8 +77,44 @@ def test_a_hospital_site_holds_its_patients_and_what_is_shared(central: CentralN
         wait_until(lambda: site.repo.read("Observation", "obs-bent") is not None, what="Bent's record at Herlev")
         assert site.repo.read("Patient", "bent") is not None
         assert site.repo.read("Encounter", "enc-bent") is not None
+        # Another hospital's patient is not the site's to ask for.
+        _put(central, {"resourceType": "Patient", "id": "cilla"})
+        asked = httpx.get(
+            f"{central.url}/replication/compartment?patient=cilla",
+            headers={"authorization": f"Bearer {site.credential}"},
+        )
+        assert asked.status_code == 403, asked.text
     finally:
         site.close()
+
+
+def test_a_hospital_site_holds_only_its_own_staff_logins(central: CentralNode, tmp_path: Path) -> None:
+    _put(central, {"resourceType": "Organization", "id": "herlev"})
+    _put(central, {"resourceType": "Organization", "id": "roskilde"})
+    for practitioner, organisation in (("dr-herlev", "herlev"), ("dr-roskilde", "roskilde")):
+        _put(central, {"resourceType": "Practitioner", "id": practitioner})
+        _put(central, _role(f"role-{practitioner}", practitioner, organisation))
+        records.put_user(central.repo, records.User(practitioner, practitioner, hash_password("s3cret-enough")))
+    site = SiteNode(central, "herlev", "sqlite", tmp_path / "herlev", site_options={
+        "scope": "hospital", "organizations": ["herlev"]})  # fmt: skip
+    try:
+        wait_until(lambda: site.node.position >= site.node.head > 0, what="the site to catch up")
+        assert records.get_user(site.repo, "dr-herlev") is not None
+        assert records.get_user(site.repo, "dr-roskilde") is None
+        # A new role at Herlev: the doctor's login follows.
+        _put(central, _role("role-dr-roskilde-at-herlev", "dr-roskilde", "herlev"))
+        wait_until(lambda: records.get_user(site.repo, "dr-roskilde") is not None, what="the login at Herlev")
+    finally:
+        site.close()
+
+
+def _role(res_id: str, practitioner: str, organisation: str) -> dict[str, Any]:
+    return {
+        "resourceType": "PractitionerRole",
+        "id": res_id,
+        "practitioner": {"reference": f"Practitioner/{practitioner}"},
+        "organization": {"reference": f"Organization/{organisation}"},
+    }
 
 
 def test_a_region_site_holds_everything(central: CentralNode, tmp_path: Path) -> None:

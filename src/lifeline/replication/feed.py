@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from lifeline.fhir.errors import Forbidden
 from lifeline.replication import scope
 from lifeline.replication.sites import Site
 from lifeline.storage.records import StoredVersion
@@ -41,8 +42,15 @@ def feed_page(service: FhirService, site: Site, after: int, limit: int) -> bytes
     return orjson.dumps(page)
 
 
-def compartment_page(service: FhirService, patient: str) -> bytes:
-    """A patient's whole compartment as it is now: a site's back-fill (replication/scope.py)."""
+def compartment_page(service: FhirService, site: Site, patient: str) -> bytes:
+    """A patient's whole compartment as it is now: a site's back-fill (replication/scope.py).
+    A hospital-scoped site gets only its own hospital's patients."""
+    if site.scope == "hospital":
+        with service.repo.reading() as session:
+            organisations = scope.hospital_organisations(session, site.organizations)
+            allowed = scope.patients_in_scope(session, [patient], organisations)
+        if not allowed:
+            raise Forbidden(f"Patient/{patient} has no care at the hospital of site {site.site_id}")
     return orjson.dumps({"changes": [_change(v) for v in scope.compartment_changes(service, patient)]})
 
 

@@ -14,6 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
+from lifeline.identity.records import USER
 from lifeline.storage.records import StoredVersion
 from lifeline.storage.session import Session, keys_condition
 
@@ -68,24 +71,80 @@ def patients_in_scope(session: Session, patients: Iterable[str], organisations: 
 
 
 def filter_page(service: FhirService, versions: list[StoredVersion], roots: Sequence[str]) -> list[StoredVersion]:
-    """The versions of a feed page that a site of the hospital `roots` holds."""
+    """The versions of a feed page that a site of the hospital `roots` holds: its patients'
+    records, what is shared, and the logins of the staff with a role at the hospital (issue 5:
+    a stolen site exposes only its own hospital's users). A role newly given at the hospital
+    brings its user's login along."""
     registry = service.registry
     keys = sorted({(v.res_type, v.res_id) for v in versions if _compartmental(registry, v.res_type)})
-    if not keys:
-        return versions
     with service.repo.reading() as session:
-        owners = _patients_of(session, keys, registry)
-        scope = patients_in_scope(
-            session, {p for ps in owners.values() for p in ps}, hospital_organisations(session, roots)
-        )
+        organisations = hospital_organisations(session, roots)
+        owners = _patients_of(session, keys, registry) if keys else {}
+        named = {p for patients in owners.values() for p in patients}
+        scope = patients_in_scope(session, named, organisations)
+        users = [v for v in versions if v.res_type == USER and v.content]
+        roles = [v.res_id for v in versions if v.res_type == "PractitionerRole"]
+        staff = _staff_at(session, [_practitioner(v) for v in users], organisations)
+        newly = _practitioners_of_roles(session, roles, organisations)
     kept = []
     for version in versions:
         key = (version.res_type, version.res_id)
+        if version.res_type == USER:
+            if version.content is None or _practitioner(version) in staff:
+                kept.append(version)
+            continue
         patients = owners.get(key)
         # Not in any compartment (shared), or no longer indexed (a delete): the site takes it.
         if not _compartmental(registry, version.res_type) or not patients or patients & scope:
             kept.append(version)
+    if newly:
+        sent = {(v.res_type, v.res_id) for v in kept}
+        kept += [v for v in _users_of(service, newly) if (v.res_type, v.res_id) not in sent]
     return kept
+
+
+def _practitioner(version: StoredVersion) -> str:
+    return str(orjson.loads(version.content or "{}").get("practitioner", ""))
+
+
+def _staff_at(session: Session, practitioners: Iterable[str], organisations: set[str]) -> set[str]:
+    """Which practitioners hold a role (PractitionerRole) at one of `organisations`."""
+    wanted = sorted({p for p in practitioners if p})
+    if not wanted or not organisations:
+        return set()
+    orgs = sorted(organisations)
+    rows = session._all(
+        "SELECT DISTINCT s.target_id FROM search_reference s JOIN search_reference o"
+        " ON o.res_type = s.res_type AND o.res_id = s.res_id"
+        f" WHERE s.res_type = 'PractitionerRole' AND s.param = 'practitioner' AND s.target_id IN ({_marks(wanted)})"
+        f" AND o.param = 'organization' AND o.target_id IN ({_marks(orgs)})",
+        [*wanted, *orgs],
+    )
+    return {str(r[0]) for r in rows}
+
+
+def _practitioners_of_roles(session: Session, roles: list[str], organisations: set[str]) -> set[str]:
+    """The practitioners of these PractitionerRoles that are at one of `organisations`."""
+    if not roles or not organisations:
+        return set()
+    orgs = sorted(organisations)
+    rows = session._all(
+        "SELECT DISTINCT s.target_id FROM search_reference s JOIN search_reference o"
+        " ON o.res_type = s.res_type AND o.res_id = s.res_id"
+        f" WHERE s.res_type = 'PractitionerRole' AND s.res_id IN ({_marks(roles)}) AND s.param = 'practitioner'"
+        f" AND o.param = 'organization' AND o.target_id IN ({_marks(orgs)})",
+        [*roles, *orgs],
+    )
+    return {str(r[0]) for r in rows}
+
+
+def _users_of(service: FhirService, practitioners: set[str]) -> list[StoredVersion]:
+    """The current login records of these practitioners (users are few; read whole)."""
+    found = []
+    for page in service.repo.pages(USER, 500):
+        found += [v for v in page if v.content and _practitioner(v) in practitioners]
+    with service.repo.reading() as session:
+        return _with_origin(session, found)
 
 
 def compartment_keys(session: Session, patient: str) -> list[tuple[str, str]]:
@@ -100,7 +159,13 @@ def compartment_keys(session: Session, patient: str) -> list[tuple[str, str]]:
 
 def compartment_changes(service: FhirService, patient: str) -> list[StoredVersion]:
     with service.repo.reading(snapshot=True) as session:
-        return [v for v in session.read_many(compartment_keys(session, patient)) if not v.res_type.startswith("_")]
+        current = session.read_many(compartment_keys(session, patient))
+        return _with_origin(session, [v for v in current if not v.res_type.startswith("_")])
+
+
+def _with_origin(session: Session, current: list[StoredVersion]) -> list[StoredVersion]:
+    """Current rows as their versions: with the node and method that made them (for history)."""
+    return [session.vread(v.res_type, v.res_id, v.version_id) or v for v in current]
 
 
 def _patients_of(session: Session, keys: list[tuple[str, str]], registry: Any) -> dict[tuple[str, str], set[str]]:

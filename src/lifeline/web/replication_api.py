@@ -42,7 +42,7 @@ def routes(service: FhirService, site: SiteNode | None) -> list[Route]:
         patient = request.query_params.get("patient", "")
         if not patient:
             return await _answer(request, lambda found, body: _missing("patient"))
-        return await _answer(request, lambda found, body: feed.compartment_page(service, patient))
+        return await _answer(request, lambda found, body: feed.compartment_page(service, found, patient))
 
     async def outbox(request: Request) -> Response:
         def take(found: sites.Site, body: Any) -> bytes:
