@@ -58,6 +58,8 @@ import psycopg
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from tests.conftest import database_url, dispose
+from tests.replication.region import Node, Region, Ward, missing_at, patients_of
 
 from bench.__main__ import PG_URL, _machine
 from bench.auth import settings as bench_settings
@@ -66,8 +68,6 @@ from lifeline.fhir.service import FhirService
 from lifeline.replication import apply
 from lifeline.replication.feed import feed_page
 from lifeline.storage import open_repository
-from tests.conftest import database_url, dispose
-from tests.replication.region import Node, Region, Ward, missing_at, patients_of
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "var" / "bench"
@@ -356,7 +356,7 @@ def _launch_times() -> Iterator[dict[str, float]]:
         launched[node.name] = time.monotonic()
         original(node)
 
-    Node.start = start  # type: ignore[method-assign]
+    Node.start = start  # type: ignore[method-assign,assignment]
     try:
         yield launched
     finally:
@@ -379,11 +379,17 @@ def _progress() -> Progress:
 # 1. Replica build, and its floor.
 
 
-def measure_build(region: Region, site_id: str, site_db: str, site_env: dict[str, str]) -> tuple[Node, dict[str, Any]]:
+def measure_build(region: Region, site_id: str, site_db: str, args: argparse.Namespace) -> tuple[Node, dict[str, Any]]:
     """Start a fresh site and time its replica build, from the process launch and from the moment
     it answers (its replication loop starts with the server, just before it answers)."""
     with _launch_times() as launched:
-        site = region.add_site(site_id, site_db, **site_env)
+        site = region.add_site(
+            site_id,
+            site_db,
+            LIFELINE_REPLICATION_POLL_MS=str(args.poll_ms),
+            LIFELINE_CENTRAL_TIMEOUT_MS=str(args.central_timeout_ms),
+            LIFELINE_CONTINUITY_AFTER_FAILURES=str(args.failures),
+        )
     answering = time.monotonic()
     central = _status(region.central)
     assert central is not None, "the centre does not answer"
@@ -471,7 +477,9 @@ def measure_floor(central_db: str, site_backend: str, folder: Path, head: int) -
 # 2. Lag under load.
 
 
-def measure_lag(region: Region, site: Node, token: str, patients: list[str], args: argparse.Namespace) -> dict[str, Any]:
+def measure_lag(
+    region: Region, site: Node, token: str, patients: list[str], args: argparse.Namespace
+) -> dict[str, Any]:
     writers = PacedWriters(
         region.central.url, token, patients, rate=args.rate, threads=args.threads, sample_every=args.sample_every
     )
@@ -569,7 +577,7 @@ def _one_switch(
         time.sleep(2)  # working in continuity
         proxy.heal()
         heal, _ = _wait_status(site, _settled, 300)
-        after_cut = [x for x in writers.latencies]  # every write of this repetition
+        latencies = list(writers.latencies)  # every write of this repetition, before and after the cut
     finally:
         proxy.heal()
         ward.stop()
@@ -585,7 +593,7 @@ def _one_switch(
         "writes": len(confirmed),
         "failures": len(ward.read_failures) + len(ward.write_failures) + len(writers.failures),
         "first_failures": (ward.read_failures + ward.write_failures + writers.failures)[:3],
-        "longest_write_s": _round(max(after_cut) if after_cut else None),
+        "longest_write_s": _round(max(latencies) if latencies else None),
         "heal_s": _round(heal, 2),
         "lost_at_centre": len(lost),
         "cut_to_heal_s": round(time.monotonic() - cut_at, 2),
@@ -688,11 +696,6 @@ def run_region(backend: str, args: argparse.Namespace, work: Path) -> dict[str, 
     central_db = database_url("postgresql", folder)
     site_id = {"sqlite": "herlev", "postgresql": "roskilde"}[backend]
     site_db = f"sqlite:///{folder / f'{site_id}.db'}" if backend == "sqlite" else database_url("postgresql", folder)
-    site_env = {
-        "LIFELINE_REPLICATION_POLL_MS": str(args.poll_ms),
-        "LIFELINE_CENTRAL_TIMEOUT_MS": str(args.central_timeout_ms),
-        "LIFELINE_CONTINUITY_AFTER_FAILURES": str(args.failures),
-    }
     region = Region(folder, central_db)
     region.central.args = ["--workers", str(args.central_workers)]
     result: dict[str, Any] = {"site": site_id, "site_db": backend, "load_before": _load()}
@@ -702,7 +705,7 @@ def run_region(backend: str, args: argparse.Namespace, work: Path) -> dict[str, 
             region.setup(patients=args.patients)
             result["setup_s"] = round(time.monotonic() - started, 1)
         console.log(f"[{backend}] region ready in {result['setup_s']} s")
-        site, result["build"] = measure_build(region, site_id, site_db, site_env)
+        site, result["build"] = measure_build(region, site_id, site_db, args)
         build = result["build"]
         console.log(
             f"[{backend}] replica of {build['versions']:,} versions in {build['seconds_from_launch']} s from launch "

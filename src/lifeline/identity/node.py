@@ -144,6 +144,11 @@ class NodeIdentity:
         self.signing_key()
         return self.key_ring().to_jwks()
 
+    def refresh(self) -> None:
+        """Read the region's keys and sites again at the next check (every node does so each
+        minute anyway: a revoked site's tokens die within it)."""
+        self._verifier = None
+
     def verify(self, token: str) -> AccessToken:
         if self.clock() - self._ring_read_at > _REGION_REFRESH_SECONDS:
             self._verifier = None  # pick up revoked sites, new sites and retired keys
