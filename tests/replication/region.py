@@ -68,7 +68,10 @@ class Node:
         handle = self.log.open("ab")
         command = [*self.wrapper, sys.executable, "-m", "lifeline.cli", "serve", "--db", self.db]
         command += ["--port", str(self.port), *self.args]
-        self.process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=self.env)
+        # Its own process group: a kill takes the server's worker processes with it.
+        self.process = subprocess.Popen(
+            command, stdout=handle, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
+        )
         handle.close()
         wait_until(self._answers, 60, f"{self.name} to start (see {self.log})")
 
@@ -83,17 +86,17 @@ class Node:
     def kill(self) -> None:
         """SIGKILL: no shutdown, no flush, as when a machine dies."""
         if self.process is not None:
-            self.process.send_signal(signal.SIGKILL)
+            os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(10)
             self.process = None
 
     def stop(self) -> None:
         if self.process is not None:
-            self.process.terminate()
+            os.killpg(self.process.pid, signal.SIGTERM)
             try:
                 self.process.wait(20)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(10)
             self.process = None
 
@@ -114,7 +117,8 @@ class Region:
             "LIFELINE_ISSUER": f"http://127.0.0.1:{port}",
             "LIFELINE_TOKEN_LEEWAY_SECONDS": "5",
         }
-        self.central = Node("central", central_db, port, self.env, [], folder / "central.log")
+        # Two stateless API processes on one PostgreSQL database: sites talk to either.
+        self.central = Node("central", central_db, port, self.env, ["--workers", "2"], folder / "central.log")
         self.sites: dict[str, Node] = {}
         self.proxies: dict[str, FaultProxy] = {}
 
