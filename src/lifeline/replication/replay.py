@@ -9,9 +9,8 @@ one transaction per batch the centre, for every change it has not taken before:
 - while the site is connected (`synchronous`), refuses it: the site's replica was behind, and
   the clinician is told to reload, as with any edit race (HTTP 409);
 - after a cut, records a conflict: the centre keeps its version, flagged, and the site's waits on
-  the reconciliation list (conflicts.py). Internal records (`_User`, `_Grant`, ...) carry no
-  clinical meaning in their order: the site's change is applied on top, and a user's grant
-  index keeps the grants of both sides.
+  the reconciliation list (conflicts.py). Internal records (`_User`, `_Grant`, ...) are merged
+  field by field against the version both sides started from (merge.py).
 
 `replication_applied` remembers each (site, local_seq) with its outcome in the same transaction,
 so a push cut off half-way and sent again applies nothing twice and gets the same answers.
@@ -28,14 +27,13 @@ import orjson
 
 from lifeline.fhir import writes
 from lifeline.fhir.errors import BadRequest
-from lifeline.replication import conflicts
+from lifeline.replication import conflicts, merge
 from lifeline.storage.records import PendingVersion, StoredVersion
 from lifeline.storage.write_session import WriteSession
 
 if TYPE_CHECKING:
     from lifeline.fhir.service import FhirService
 
-_GRANT_INDEX = "_GrantIndex"
 _STREAM = re.compile(r"^[0-9a-f]{32}$")
 log = logging.getLogger("lifeline.replication")
 
@@ -123,8 +121,10 @@ def _decide(service: FhirService, session: WriteSession, site_id: str, series: s
         return "rejected"
     if change.res_type.startswith("_"):
         content = change.content
-        if change.res_type == _GRANT_INDEX and content is not None and current is not None and current.content:
-            content = _merged_grants(orjson.loads(current.content), content)
+        if content is not None and current is not None and not current.deleted and current.content:
+            before = session.vread(change.res_type, change.res_id, change.version_id - 1)
+            base = orjson.loads(before.content) if before is not None and before.content else None
+            content = merge.merge_record(change.res_type, base, orjson.loads(current.content), content)
         _write(service, session, site_id, change, content, current, instant)
         return "applied"
     _record_conflict(session, site_id, series, change, have, instant)
@@ -198,11 +198,3 @@ def _clinical(resource: dict[str, Any]) -> dict[str, Any]:
     resource = conflicts.unflagged(resource)
     meta = {k: v for k, v in (resource.get("meta") or {}).items() if k not in ("versionId", "lastUpdated")}
     return {**resource, "meta": meta} if meta else {k: v for k, v in resource.items() if k != "meta"}
-
-
-def _merged_grants(central: dict[str, Any], site: dict[str, Any]) -> dict[str, Any]:
-    """A user's grant index after grants at both sides: every grant of either."""
-    seen = {g["grant"]: g for g in central.get("grants", [])}
-    for entry in site.get("grants", []):
-        seen.setdefault(entry["grant"], entry)
-    return {**site, "grants": sorted(seen.values(), key=lambda g: g["expires_at"])}
