@@ -422,8 +422,12 @@ def measure_build(region: Region, site_id: str, site_db: str, args: argparse.Nam
             raise RuntimeError(f"the site did not reach the centre's head {head} in {timeout:.0f} s (at {position})")
     done = time.monotonic()
     launch = launched[site_id]
+    # Everything the centre sent the site through its proxy (feed pages, back-fills, answers to
+    # pushes), to compare with the size of the feed itself (the floor below).
+    received = region.proxies[site_id].stats.bytes_to_client
     result = {
         "versions": head,
+        "bytes_from_centre": received,
         "startup_s": round(answering - launch, 2),
         "seconds_from_launch": round(done - launch, 2),
         "seconds_from_answering": round(done - answering, 2),
@@ -485,6 +489,7 @@ def measure_floor(central_db: str, site_id: str, site_backend: str, folder: Path
         "apply_per_s": round(count / applied, 1),
         # Paging then applying, one after the other, as the site's loop does.
         "serial_per_s": round(count / (feed_s + applied), 1),
+        "feed_bytes": sum(len(page) for page in pages),
     }
 
 
@@ -701,6 +706,57 @@ def measure_catch_up(
     return result
 
 
+def measure_healing_under_load(
+    region: Region, site: Node, site_id: str, token: str, patients: list[str], args: argparse.Namespace
+) -> dict[str, Any]:
+    """Optional (`--healing-seconds`): a short cut, then heal while the writers at the site go on
+    at the same rate, as a ward would. Does the site get back to connected while writes continue,
+    and how long after they stop does it settle?"""
+    proxy = region.proxies[site_id]
+    waited, status = _wait_status(site, _settled, 300)
+    if waited is None:
+        raise RuntimeError(f"the site did not settle before the cut: {status}")
+    writers = PacedWriters(site.url, token, patients, rate=args.rate, threads=args.threads)
+    proxy.cut("reset")
+    connected_after: float | None = None
+    modes: dict[str, int] = {}
+    try:
+        writers.start()
+        time.sleep(args.healing_cut_seconds)
+        pending = int((_status(site) or {}).get("pendingLocalChanges") or 0)
+        written_at_heal = writers.written
+        proxy.heal()
+        healed = time.monotonic()
+        with _progress() as progress:
+            task = progress.add_task("healing while writing", total=args.healing_seconds, note="")
+            while time.monotonic() - healed < args.healing_seconds:
+                status = _status(site)
+                if status is not None:
+                    modes[status["mode"]] = modes.get(status["mode"], 0) + 1
+                    note = f"{status['mode']}, {status['pendingLocalChanges']} to push, {status['behind']} behind"
+                    progress.update(task, completed=time.monotonic() - healed, note=note)
+                    if status["mode"] == "connected" and connected_after is None:
+                        connected_after = time.monotonic() - healed
+                        break
+                time.sleep(WAIT_POLL_S)
+    finally:
+        writers.stop()
+        proxy.heal()
+    settled, last = _wait_status(site, _settled, 600)
+    return {
+        "cut_seconds": args.healing_cut_seconds,
+        "pending_at_heal": pending,
+        "written_while_healing": writers.written - written_at_heal,
+        "achieved_rate": round(writers.achieved_rate, 1),
+        "write_failures": len(writers.failures),
+        "connected_while_writing_s": _round(connected_after, 2),
+        "watched_s": args.healing_seconds,
+        "modes_seen": modes,
+        "settled_after_writers_stopped_s": _round(settled, 2),
+        "last_status": last,
+    }
+
+
 # --------------------------------------------------------------------------------------------
 # One region per site backend.
 
@@ -730,11 +786,14 @@ def run_region(backend: str, args: argparse.Namespace, work: Path) -> dict[str, 
             floor = measure_floor(central_db, site_id, backend, folder, build["versions"])
         floor["build_over_feed_floor"] = round(build["versions_per_s_after_start"] / floor["feed_page_per_s"], 3)
         floor["build_over_serial_floor"] = round(build["versions_per_s_after_start"] / floor["serial_per_s"], 3)
+        floor["bytes_received_over_feed"] = round(build["bytes_from_centre"] / max(floor["feed_bytes"], 1), 2)
         result["floor"] = floor
         console.log(
             f"[{backend}] floor: changes_after {floor['changes_after_per_s']:,.0f}/s, feed_page "
             f"{floor['feed_page_per_s']:,.0f}/s, apply {floor['apply_per_s']:,.0f}/s; build / feed floor "
-            f"{floor['build_over_feed_floor']:.0%}"
+            f"{floor['build_over_feed_floor']:.0%}, of paging and applying {floor['build_over_serial_floor']:.0%}; "
+            f"the site received {build['bytes_from_centre'] / 1e6:,.1f} MB, "
+            f"{floor['bytes_received_over_feed']}x the feed"
         )
         token = region.token(minutes=24 * 60)
         patients = patients_of(central_db, limit=200)
@@ -752,6 +811,15 @@ def run_region(backend: str, args: argparse.Namespace, work: Path) -> dict[str, 
             f"[{backend}] {up['pending_at_heal']} writes replayed in {up['catch_up_s']} s "
             f"({up['replayed_per_s']}/s); {up['lost_at_centre']} missing at the centre"
         )
+        if args.healing_seconds > 0:
+            result["healing_under_load"] = heal = measure_healing_under_load(
+                region, site, site_id, token, patients, args
+            )
+            console.log(
+                f"[{backend}] healing while writing at {heal['achieved_rate']:.0f}/s: connected after "
+                f"{heal['connected_while_writing_s']} s (watched {heal['watched_s']} s); settled "
+                f"{heal['settled_after_writers_stopped_s']} s after the writers stopped"
+            )
         result["load_after"] = _load()
         return result
     finally:
@@ -848,6 +916,10 @@ def main() -> None:
     parser.add_argument("--poll-ms", type=int, default=defaults["replication_poll_ms"])
     parser.add_argument("--central-timeout-ms", type=int, default=defaults["central_timeout_ms"])
     parser.add_argument("--failures", type=int, default=defaults["continuity_after_failures"])
+    parser.add_argument(
+        "--healing-seconds", type=float, default=0, help="also heal a short cut while writing on, watching this long"
+    )
+    parser.add_argument("--healing-cut-seconds", type=float, default=30, help="the cut before that healing")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, SQLite files)")
     args = parser.parse_args()
     backends = [b.strip() for b in args.sites.split(",") if b.strip()]

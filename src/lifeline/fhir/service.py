@@ -86,6 +86,8 @@ class FhirService:
     def handle(self, request: FhirRequest) -> FhirResponse:
         self.authorize(request)
         module = _interaction_module(request)
+        if request.resource_type == "AuditEvent" and request.interaction in _AUDIT_TRAIL_READS:
+            module = _audit_events()  # answered from the audit trail, not the record store
         if request.resource_type is not None:
             self.check_type(request.resource_type)
         return module.handle(self, request)  # type: ignore[no-any-return]
@@ -96,7 +98,7 @@ class FhirService:
         # Staff and patients meet the access policy, which reads more than the row.
         from lifeline.access.enforce import restricted
 
-        if restricted(self, request):
+        if restricted(self, request) or request.resource_type == "AuditEvent":
             return False
         if request.interaction == "read":
             return True
@@ -116,6 +118,13 @@ class FhirService:
 
 
 _WRITES = frozenset({"create", "update", "patch", "delete"})
+_AUDIT_TRAIL_READS = frozenset({"read", "search"})
+
+
+def _audit_events() -> ModuleType:
+    from lifeline.fhir.interactions import audit_events
+
+    return audit_events
 
 
 @cache

@@ -238,6 +238,25 @@ MIGRATIONS: list[Migration] = [
         );
         """,
     ),
+    # AuditEvent search (audit/index.py): each record's patients, agents, action, outcome and
+    # kinds as (param, value) rows, keyed to be read newest first for one value; written after
+    # the records commit (never on an answer's path) up to `audit_indexed` per node.
+    Migration(
+        9,
+        "audit search index",
+        """
+        CREATE TABLE audit_index (
+            param TEXT NOT NULL,
+            value TEXT NOT NULL,
+            recorded TEXT NOT NULL,
+            node_id TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            PRIMARY KEY (param, value, recorded, node_id, seq)
+        );
+        CREATE TABLE audit_indexed (node_id TEXT PRIMARY KEY, seq BIGINT NOT NULL);
+        CREATE INDEX audit_event_recorded ON audit_event (recorded, node_id, seq);
+        """,
+    ),
 ]
 
 # Every index table a resource's rows go to (and are deleted from when it changes).

@@ -276,6 +276,15 @@ class Session:
             (node_id, seq, limit),
         )
 
+    def audit_search(self, where: str, params: Sequence[Any], limit: int) -> list[Any]:
+        """Rows (node_id, seq, recorded, content) of audit records matching `where` (over
+        `audit_event e`), newest first (fhir/interactions/audit_events.py)."""
+        return self._all(
+            f"SELECT e.node_id, e.seq, e.recorded, e.content FROM audit_event e WHERE {where}"
+            " ORDER BY e.recorded DESC, e.node_id DESC, e.seq DESC LIMIT ?",
+            [*params, limit],
+        )
+
     def audit_head(self, node_id: str) -> tuple[int, str] | None:
         row = self._one("SELECT seq, hash FROM audit_head WHERE node_id = ?", (node_id,))
         return None if row is None else (int(row[0]), str(row[1]))

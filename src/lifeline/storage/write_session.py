@@ -153,6 +153,30 @@ class WriteSession(Session):
         )
         return row is not None
 
+    # The audit search index (audit/index.py).
+    def lock_audit_indexed(self, node_id: str) -> int:
+        """How far a node's chain is indexed, locked until this transaction ends."""
+        self._one(
+            "INSERT INTO audit_indexed (node_id, seq) VALUES (?, 0) ON CONFLICT (node_id) DO NOTHING RETURNING seq",
+            (node_id,),
+        )
+        row = self._one(f"SELECT seq FROM audit_indexed WHERE node_id = ?{self.dialect.for_update}", (node_id,))
+        return int(row[0])
+
+    def add_audit_index(self, rows: Sequence[tuple[str, str, str, str, int]], node_id: str, seq: int) -> None:
+        if rows:
+            self._later.append(
+                Batch(
+                    "INSERT INTO audit_index (param, value, recorded, node_id, seq) VALUES ",
+                    "(?, ?, ?, ?, ?)",
+                    list(rows),
+                    " ON CONFLICT DO NOTHING",
+                )
+            )
+        self._later.append(
+            Batch(self.dialect.sql("UPDATE audit_indexed SET seq = ? WHERE node_id = ?"), "", [(seq, node_id)])
+        )
+
     # Replication (replication/).
     def drop_outbox(self, local_seqs: Sequence[int]) -> None:
         """Forget outbox rows the centre has answered for."""

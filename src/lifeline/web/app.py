@@ -12,6 +12,7 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+from lifeline.audit.index import Indexer as AuditIndexer
 from lifeline.fhir.service import FhirService
 from lifeline.replication.central_client import CentralClient
 from lifeline.replication.site import SiteNode
@@ -49,11 +50,17 @@ def create_app(
     recorder = service.auditor  # the audit writer thread starts with the app
     fhir_api = FhirApi(service, executor, site)
 
+    indexer = AuditIndexer(service.repo) if recorder is not None else None
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if site is not None:
             site.start()
+        if indexer is not None:
+            indexer.start()
         yield
+        if indexer is not None:
+            indexer.stop()
         if site is not None:
             site.stop()
         executor.shutdown(wait=True)

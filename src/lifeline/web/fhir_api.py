@@ -93,7 +93,12 @@ class FhirApi:
         assert self.service.auditor is not None
         try:
             event = access_event(
-                request, status, body, node_id=self.service.settings.node_id, address=client[0] if client else None
+                request,
+                status,
+                body,
+                node_id=self.service.settings.node_id,
+                address=client[0] if client else None,
+                recorded=self.service.clock(),  # the clock the grants and versions it may name use
             )
             await asyncio.wait_for(asyncio.wrap_future(self.service.auditor.submit(event)), AUDIT_WAIT_SECONDS)
         except Exception:  # noqa: BLE001 - whatever stopped the record, the data stays here

@@ -1,0 +1,223 @@
+"""AuditEvent read and search, answered from the audit trail itself (issue 6; BALP
+https://profiles.ihe.net/ITI/BALP/, search https://hl7.org/fhir/R4/auditevent.html#search).
+
+Parameters: `patient`, `agent` (a Practitioner reference or a login name), `date` (with the
+prefixes eq ne gt ge lt le sa eb), `action`, `outcome`, `type`, `subtype`, `_count`; newest
+first, paged by an opaque cursor. Ids are `{node}.{seq}`: the record's place in its node's chain.
+
+Who sees what: privacy officers, administrators and system services search everyone's access;
+other staff only their own; a patient only the accesses to their own record, and for them each
+access names the staff member, their role and department, and why (care, or the reason given
+when the glass was broken).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from lifeline.access.break_glass import GRANT, REASON_SYSTEM
+from lifeline.audit import index
+from lifeline.fhir import paging
+from lifeline.fhir.errors import BadRequest, NotFound
+from lifeline.fhir.request import FhirRequest, FhirResponse
+from lifeline.identity import records
+from lifeline.search.extract.date import date_range
+from lifeline.storage.session import Session
+
+if TYPE_CHECKING:
+    from lifeline.fhir.service import FhirService
+
+_TOKENS = ("action", "outcome", "type", "subtype")
+_OVERSEERS = frozenset({"privacy-officer", "administrator"})
+_PREFIXES = ("eq", "ne", "gt", "ge", "lt", "le", "sa", "eb", "ap")
+
+
+def handle(service: FhirService, request: FhirRequest) -> FhirResponse:
+    if request.interaction == "read":
+        return _read(service, request)
+    return _search(service, request)
+
+
+def _read(service: FhirService, request: FhirRequest) -> FhirResponse:
+    node_id, _, seq = (request.id or "").rpartition(".")
+    if not node_id or not seq.isdigit():
+        raise NotFound(f"AuditEvent/{request.id} is not known")
+    where, args = _limits(service, request)
+    where.append("e.node_id = ? AND e.seq = ?")
+    args += [node_id, int(seq)]
+    with service.repo.reading() as session:
+        rows = session.audit_search(" AND ".join(where), args, 1)
+        if not rows:
+            raise NotFound(f"AuditEvent/{request.id} is not known")
+        return FhirResponse(200, resource=_shown(service, session, request, rows[0]))
+
+
+def _search(service: FhirService, request: FhirRequest) -> FhirResponse:
+    where, args = _limits(service, request)
+    count = paging.count_param(None, service.settings.default_count, service.settings.max_count)
+    kept: list[tuple[str, str]] = []
+    cursor: dict[str, Any] | None = None
+    for name, value in request.params:
+        if name in ("patient", "agent", *_TOKENS):
+            values = [_value(name, v) for v in value.split(",") if v]
+            if not values:
+                raise BadRequest(f"{name} needs a value")
+            where.append(_indexed(name, len(values)))
+            args += [name, *values]
+        elif name == "date":
+            condition, bounds = _date(value)
+            where.append(condition)
+            args += bounds
+        elif name == "_count":
+            count = paging.count_param(value, service.settings.default_count, service.settings.max_count)
+        elif name == "_page":
+            cursor = paging.decode_cursor(value)
+            continue
+        elif request.prefer_handling == "strict":
+            raise BadRequest(f"AuditEvent search does not support the parameter {name}")
+        else:
+            continue
+        kept.append((name, value))
+    if cursor is not None:
+        where.append("(e.recorded < ? OR (e.recorded = ? AND (e.node_id < ? OR (e.node_id = ? AND e.seq < ?))))")
+        try:
+            args += [cursor["r"], cursor["r"], cursor["n"], cursor["n"], int(cursor["s"])]
+        except (KeyError, TypeError, ValueError):
+            raise BadRequest("The paging cursor is not valid; follow the Bundle's links as given") from None
+    index.catch_up(service.repo)  # every committed record is searchable
+    with service.repo.reading() as session:
+        rows = session.audit_search(" AND ".join(where) or "1 = 1", args, count + 1)
+        entries = [
+            {"fullUrl": f"{request.base}/AuditEvent/{row[0]}.{row[1]}", "resource": shown, "search": {"mode": "match"}}
+            for row in rows[:count]
+            for shown in [_shown(service, session, request, row)]
+        ]
+    links = [paging.link("self", request.base, "AuditEvent", kept)]
+    if len(rows) > count:
+        last = rows[count - 1]
+        token = paging.encode_cursor({"r": last[2], "n": last[0], "s": int(last[1])})
+        links.append(paging.link("next", request.base, "AuditEvent", [*kept, ("_count", str(count)), ("_page", token)]))
+    return FhirResponse(200, resource={"resourceType": "Bundle", "type": "searchset", "link": links, "entry": entries})
+
+
+def _limits(service: FhirService, request: FhirRequest) -> tuple[list[str], list[Any]]:
+    """What the principal may see, as conditions every query carries."""
+    principal = request.principal
+    if principal is None or principal.kind == "system" or service.settings.auth != "required":
+        return [], []
+    if principal.kind == "patient":
+        return [_indexed("patient", 1)], ["patient", principal.patient_id or ""]
+    user = records.get_user(service.repo, principal.subject)
+    if user is not None and _OVERSEERS & set(user.extra_roles):
+        return [], []
+    return [_indexed("agent", 1)], ["agent", principal.subject]
+
+
+def _indexed(param: str, n: int) -> str:
+    marks = ", ".join("?" for _ in range(n))
+    return (
+        "EXISTS (SELECT 1 FROM audit_index i WHERE i.param = ? AND i.value IN"
+        f" ({marks}) AND i.recorded = e.recorded AND i.node_id = e.node_id AND i.seq = e.seq)"
+    )
+
+
+def _value(name: str, value: str) -> str:
+    if name == "patient":
+        return value.removeprefix("Patient/")
+    if name in _TOKENS:
+        return value.rpartition("|")[2]
+    return value
+
+
+def _date(value: str) -> tuple[str, list[Any]]:
+    prefix, text = (value[:2], value[2:]) if value[:2] in _PREFIXES else ("eq", value)
+    try:
+        low, high = date_range(text)
+    except ValueError:
+        raise BadRequest(f"date must be a FHIR date or dateTime, optionally with a prefix; not {value!r}") from None
+    lo, hi = _text(low), _text(high)
+    conditions = {
+        "eq": ("e.recorded >= ? AND e.recorded <= ?", [lo, hi]),
+        "ap": ("e.recorded >= ? AND e.recorded <= ?", [lo, hi]),
+        "ne": ("(e.recorded < ? OR e.recorded > ?)", [lo, hi]),
+        "gt": ("e.recorded > ?", [hi]),
+        "sa": ("e.recorded > ?", [hi]),
+        "ge": ("e.recorded >= ?", [lo]),
+        "lt": ("e.recorded < ?", [lo]),
+        "eb": ("e.recorded < ?", [lo]),
+        "le": ("e.recorded <= ?", [hi]),
+    }
+    sql, args = conditions[prefix]
+    return f"({sql})", args
+
+
+def _text(micros: int) -> str:
+    """A bound in the stored form of `recorded` (UTC, microseconds), so text compares as time."""
+    moment = datetime.fromtimestamp(micros / 1_000_000, UTC)
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _shown(service: FhirService, session: Session, request: FhirRequest, row: Sequence[Any]) -> dict[str, Any]:
+    node_id, seq, _recorded, content = row
+    event: dict[str, Any] = {"id": f"{node_id}.{seq}", **orjson.loads(content)}
+    principal = request.principal
+    if principal is not None and principal.kind == "patient":
+        _explain(service, session, event, principal.patient_id or "")
+    return event
+
+
+def _explain(service: FhirService, session: Session, event: dict[str, Any], patient: str) -> None:
+    """For the patient: who (name, role, department) and why (care, or the glass broken)."""
+    for agent in event.get("agent") or []:
+        reference = (agent.get("who") or {}).get("reference", "")
+        if not reference.startswith("Practitioner/"):
+            continue
+        practitioner = reference.split("/", 1)[1]
+        agent["who"]["display"] = _name(session, practitioner)
+        roles = _roles(session, practitioner)
+        if roles:
+            agent["role"] = [{"text": text} for text in roles]
+        grant = _grant_at(service, agent.get("altId"), patient, str(event.get("recorded", "")))
+        if grant is not None:
+            agent["purposeOfUse"] = [
+                {"coding": [{"system": REASON_SYSTEM, "code": grant["reason"]}], "text": grant["text"]}
+            ]
+        else:
+            agent["purposeOfUse"] = [{"coding": [{"system": REASON_SYSTEM, "code": "TREAT"}], "text": "Care"}]
+
+
+def _name(session: Session, practitioner: str) -> str:
+    stored = session.read("Practitioner", practitioner)
+    if stored is None or not stored.content:
+        return f"Practitioner/{practitioner}"
+    names = orjson.loads(stored.content).get("name") or [{}]
+    name = names[0]
+    return name.get("text") or " ".join([*name.get("given", []), name.get("family", "")]).strip() or practitioner
+
+
+def _roles(session: Session, practitioner: str) -> list[str]:
+    """'physician, Cardiology' for each of the practitioner's roles."""
+    keys = session.references_to([("Practitioner", practitioner)], "PractitionerRole", ["practitioner"])
+    shown = []
+    for stored in session.read_many(keys):
+        role = orjson.loads(stored.content or "{}")
+        codes = [c.get("display") or c.get("code") for cc in role.get("code", []) for c in cc.get("coding", [])]
+        department = (role.get("organization") or {}).get("display") or ""
+        shown.append(", ".join(part for part in [*codes[:1], department] if part))
+    return [text for text in shown if text]
+
+
+def _grant_at(service: FhirService, user: Any, patient: str, recorded: str) -> dict[str, Any] | None:
+    if not isinstance(user, str):
+        return None
+    for page in service.repo.pages(GRANT, 500):
+        for stored in page:
+            grant = orjson.loads(stored.content or "{}")
+            if grant.get("user") == user and grant.get("patient") == patient:
+                if grant.get("granted_at", "") <= recorded[:23] + "Z" <= grant.get("expires_at", ""):
+                    return dict(grant)
+    return None
