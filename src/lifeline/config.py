@@ -31,6 +31,8 @@ class Settings:
     care_window_days: int = 30  # how long after an encounter or appointment care still gives access
     break_glass_hours: int = 4  # how long a break-the-glass access lasts
     threat_level: str = "normal"  # normal | elevated | high
+    audit_review_days: int = 14  # how far back the privacy officers' review list looks
+    audit_burst_patients: int = 20  # more patients than this opened within an hour is unusual
     # Patients log in at the citizen identity provider (OpenID Connect, identity/citizen.py).
     citizen_issuer: str = ""  # the provider's issuer URL; empty: no patient login
     citizen_client_id: str = ""
@@ -67,6 +69,8 @@ ENVIRONMENT = {
     "care_window_days": "LIFELINE_CARE_WINDOW_DAYS",
     "break_glass_hours": "LIFELINE_BREAK_GLASS_HOURS",
     "threat_level": "LIFELINE_THREAT_LEVEL",
+    "audit_review_days": "LIFELINE_AUDIT_REVIEW_DAYS",
+    "audit_burst_patients": "LIFELINE_AUDIT_BURST_PATIENTS",
     "citizen_issuer": "LIFELINE_CITIZEN_ISSUER",
     "citizen_client_id": "LIFELINE_CITIZEN_CLIENT_ID",
     "citizen_client_secret": "LIFELINE_CITIZEN_CLIENT_SECRET",
@@ -132,7 +136,13 @@ def from_environment(environ: dict[str, str] | None = None, **overrides: object)
             )
         if settings.node_id == "central":
             raise SettingError("a site node needs its own site id: --site-id herlev (LIFELINE_NODE_ID)")
-    for name in ("replication_poll_ms", "central_timeout_ms", "continuity_after_failures"):
+    for name in (
+        "replication_poll_ms",
+        "central_timeout_ms",
+        "continuity_after_failures",
+        "audit_review_days",
+        "audit_burst_patients",
+    ):
         if getattr(settings, name) < 1:
             raise SettingError(f"{ENVIRONMENT[name]} must be at least 1")
     return settings

@@ -130,7 +130,7 @@ def _audit_events() -> ModuleType:
 @cache
 def _modules() -> dict[str, ModuleType]:
     from lifeline.fhir import interactions as i
-    from lifeline.fhir.interactions import break_glass, conflicts
+    from lifeline.fhir.interactions import audit_review, break_glass, conflicts
 
     return {
         "read": i.read,
@@ -147,6 +147,7 @@ def _modules() -> dict[str, ModuleType]:
         "$everything": i.everything,
         "$break-the-glass": break_glass,
         "$conflicts": conflicts,
+        "$review": audit_review,
         "$resolve-conflict": conflicts,
     }
 
