@@ -3,6 +3,10 @@ first bad record."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +22,7 @@ from lifeline.storage.repository import Repository
 from tests.audit.tampering import run, stored
 from tests.audit.test_siem import Collector, Pki, make_pki
 from tests.conftest import BACKENDS, database_url, dispose
+from tests.replication.nodes import wait_until
 
 KEK = new_kek()
 
@@ -126,3 +131,25 @@ def test_export_to_a_collector_over_tls(db: tuple[str, Repository], pki: Pki) ->
     collector.join()
     assert f"exported 10 audit record(s) to syslog:127.0.0.1:{collector.port}" in out
     assert bytes(collector.received).count(b" <8") == 10
+
+
+def test_export_follow_ships_new_records_as_they_come(db: tuple[str, Repository], tmp_path: Path) -> None:
+    url, repo = db
+    path = tmp_path / "siem.ndjson"
+    command = [sys.executable, "-m", "lifeline.cli", "audit", "export", "--db", url, "--ndjson", str(path)]
+    follower = subprocess.Popen(
+        [*command, "--follow", "--every", "0.2"],
+        env={**os.environ, "LIFELINE_KEK": KEK},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_until(lambda: path.exists() and len(path.read_bytes().splitlines()) == 10, 30, "the first export")
+        store.append(repo, "central", [{"resourceType": "AuditEvent", "action": "E", "id": f"n{i}"} for i in range(5)])
+        wait_until(lambda: len(path.read_bytes().splitlines()) == 15, 30, "the new records at the SIEM")
+    finally:
+        follower.send_signal(signal.SIGINT)
+        out, _ = follower.communicate(timeout=20)
+    assert follower.returncode == 130, out
+    lines = path.read_bytes().splitlines()
+    assert len(lines) == len(set(lines)) == 15

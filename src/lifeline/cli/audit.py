@@ -8,6 +8,7 @@ SIEM has not had yet (audit/siem.py) and exits 1 with one line when it cannot.""
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import typer
@@ -84,8 +85,14 @@ def audit_export(
     cert: Path | None = typer.Option(None, "--cert", help="Client certificate (PEM), if the collector asks for one"),
     key: Path | None = typer.Option(None, "--key", help="The client certificate's private key (PEM)"),
     timeout: float = typer.Option(10.0, "--timeout", help="Seconds to wait for the collector"),
+    follow: bool = typer.Option(False, "--follow", help="Keep shipping new records as they come (until Ctrl-C)"),
+    every: float = typer.Option(5.0, "--every", help="With --follow: seconds between rounds"),
 ) -> None:
-    """Ship every audit record the SIEM has not had yet, in order, and remember how far it got."""
+    """Ship every audit record the SIEM has not had yet, in order, and remember how far it got.
+    With --follow it runs as the region's log shipper: a collector that is down is retried each
+    round, and nothing is lost or sent twice (the cursor moves only after a delivered batch)."""
+    if every <= 0:
+        raise SiemError("--every must be a positive number of seconds")
     if (ndjson is None) == (syslog is None):
         raise SiemError("give exactly one of --ndjson FILE or --syslog HOST:PORT")
     sink: Sink
@@ -101,7 +108,16 @@ def audit_export(
         with Progress(*columns, console=console, transient=True) as progress:
             task = progress.add_task("export", total=pending(service.repo, load_cursor(service.repo, sink)) or None)
             shipped = ship(service.repo, sink, on_progress=lambda n: progress.advance(task, n))
+        print(f"exported {shipped:,} audit record(s) to {sink.name}", file=sys.stdout)
+        while follow:
+            time.sleep(every)
+            try:
+                shipped = ship(service.repo, sink)
+            except SiemError as error:
+                print(f"lifeline: {sink.name} not reachable, retrying in {every:g} s: {error}", file=sys.stderr)
+                continue
+            if shipped:
+                print(f"exported {shipped:,} more audit record(s) to {sink.name}", file=sys.stdout, flush=True)
     finally:
         sink.close()
         service.repo.close()
-    print(f"exported {shipped:,} audit record(s) to {sink.name}", file=sys.stdout)
