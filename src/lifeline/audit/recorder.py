@@ -9,6 +9,7 @@ carries many records; alone, a request waits for one small commit.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from concurrent.futures import Future
 from typing import Any
@@ -23,7 +24,7 @@ class AuditRecorder:
     def __init__(self, repo: Repository, node_id: str) -> None:
         self.repo = repo
         self.node_id = node_id
-        self._pending: list[tuple[dict[str, Any], Future[int]]] = []
+        self._pending: list[tuple[dict[str, Any], Future[int] | _LoopWaiter]] = []
         self._ready = threading.Condition()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
@@ -37,6 +38,19 @@ class AuditRecorder:
                 future.set_exception(RuntimeError("the audit recorder is not running"))
                 return future
             self._pending.append((event, future))
+            self._ready.notify()
+        return future
+
+    def submit_async(self, event: dict[str, Any]) -> asyncio.Future[int]:
+        """`submit` for a caller on an event loop: the records of one commit are released with
+        one wake-up of the loop, not one per record."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[int] = loop.create_future()
+        with self._ready:
+            if self._closed or not self._thread.is_alive():
+                future.set_exception(RuntimeError("the audit recorder is not running"))
+                return future
+            self._pending.append((event, _LoopWaiter(loop, future)))
             self._ready.notify()
         return future
 
@@ -55,11 +69,9 @@ class AuditRecorder:
             try:
                 seqs = append(self.repo, self.node_id, [event for event, _ in batch])
             except Exception as error:  # noqa: BLE001 - every waiting request learns it failed
-                for _, future in batch:
-                    future.set_exception(error)
+                _release(batch, [error] * len(batch))
                 continue
-            for (_, future), seq in zip(batch, seqs, strict=True):
-                future.set_result(seq)
+            _release(batch, seqs)
 
     def close(self) -> None:
         """Write what was submitted, then stop."""
@@ -67,3 +79,40 @@ class AuditRecorder:
             self._closed = True
             self._ready.notify()
         self._thread.join(timeout=30)
+
+
+class _LoopWaiter:
+    """A request waiting on an event loop (the API's), for one record."""
+
+    __slots__ = ("loop", "future")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[int]) -> None:
+        self.loop, self.future = loop, future
+
+
+def _release(batch: list[tuple[dict[str, Any], Future[int] | _LoopWaiter]], results: list[Any]) -> None:
+    """Hand each waiter its seq (or the error): thread futures at once, loop futures with one
+    call into each loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[int], Any]]] = {}
+    for (_, waiter), result in zip(batch, results, strict=True):
+        if isinstance(waiter, _LoopWaiter):
+            by_loop.setdefault(waiter.loop, []).append((waiter.future, result))
+        elif isinstance(result, BaseException):
+            waiter.set_exception(result)
+        else:
+            waiter.set_result(result)
+    for loop, waiting in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle, waiting)
+        except RuntimeError:
+            pass  # the loop has closed: nobody is waiting any more
+
+
+def _settle(waiting: list[tuple[asyncio.Future[int], Any]]) -> None:
+    for future, result in waiting:
+        if future.done():
+            continue  # the request gave up waiting (a timeout)
+        if isinstance(result, BaseException):
+            future.set_exception(result)
+        else:
+            future.set_result(result)

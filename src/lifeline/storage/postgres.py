@@ -54,7 +54,8 @@ class PostgresSession(WriteSession):
         self._begun = True
         mogrify = self._render.mogrify
         for batch in batches:
-            if batch.copy_text is not None or (batch.copy_into and len(batch.rows) >= _COPY_FROM_ROWS):
+            threshold = _COPY_FROM_ROWS if batch.copy_from_rows is None else batch.copy_from_rows
+            if batch.copy_text is not None or (batch.copy_into and len(batch.rows) >= threshold):
                 self._execute(statements)
                 statements = []
                 with self._pg.cursor().copy(f"COPY {batch.copy_into} FROM STDIN") as copy:

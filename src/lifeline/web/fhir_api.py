@@ -100,7 +100,7 @@ class FhirApi:
                 address=client[0] if client else None,
                 recorded=self.service.clock(),  # the clock the grants and versions it may name use
             )
-            await asyncio.wait_for(asyncio.wrap_future(self.service.auditor.submit(event)), AUDIT_WAIT_SECONDS)
+            await asyncio.wait_for(self.service.auditor.submit_async(event), AUDIT_WAIT_SECONDS)
         except Exception:  # noqa: BLE001 - whatever stopped the record, the data stays here
             log.exception("an access could not be recorded in the audit trail")
             status, body, headers = error_answer(
