@@ -31,6 +31,7 @@ class Settings:
     care_window_days: int = 30  # how long after an encounter or appointment care still gives access
     break_glass_hours: int = 4  # how long a break-the-glass access lasts
     threat_level: str = "normal"  # normal | elevated | high
+    audit_retention_years: int = 10  # audit records younger than this are never pruned
     audit_review_days: int = 14  # how far back the privacy officers' review list looks
     audit_burst_patients: int = 20  # more patients than this opened within an hour is unusual
     # Patients log in at the citizen identity provider (OpenID Connect, identity/citizen.py).
@@ -69,6 +70,7 @@ ENVIRONMENT = {
     "care_window_days": "LIFELINE_CARE_WINDOW_DAYS",
     "break_glass_hours": "LIFELINE_BREAK_GLASS_HOURS",
     "threat_level": "LIFELINE_THREAT_LEVEL",
+    "audit_retention_years": "LIFELINE_AUDIT_RETENTION_YEARS",
     "audit_review_days": "LIFELINE_AUDIT_REVIEW_DAYS",
     "audit_burst_patients": "LIFELINE_AUDIT_BURST_PATIENTS",
     "citizen_issuer": "LIFELINE_CITIZEN_ISSUER",
@@ -142,6 +144,7 @@ def from_environment(environ: dict[str, str] | None = None, **overrides: object)
         "continuity_after_failures",
         "audit_review_days",
         "audit_burst_patients",
+        "audit_retention_years",
     ):
         if getattr(settings, name) < 1:
             raise SettingError(f"{ENVIRONMENT[name]} must be at least 1")

@@ -82,8 +82,8 @@ def expected_records(repo: Repository) -> int:
     total = 0
     with repo.reading() as session:
         for node in _nodes(session):
-            head = session.audit_head(node)
-            total += head[0] if head else 0
+            head, pruned = session.audit_head(node), session.audit_pruned(node)
+            total += (head[0] if head else 0) - (int(pruned[0]) if pruned else 0)
     return total
 
 
@@ -110,6 +110,17 @@ def _verify_node(
 
     expected, prev, before_prev = 1, GENESIS, ""
     chain_problem: Problem | None = None
+    pruned = session.audit_pruned(node)
+    if pruned is not None:
+        # Records before a signed retention anchor were pruned on purpose (audit/prune.py).
+        from lifeline.audit.prune import Anchor, anchor_problem
+
+        anchor = Anchor(node, int(pruned[0]), str(pruned[1]), str(pruned[2]), str(pruned[3]))
+        reason = anchor_problem(anchor, ring)
+        if reason is not None:
+            chain_problem = Problem("tampered", node, anchor.seq, f"the retention anchor of this record {reason}")
+        expected, prev = anchor.seq + 1, anchor.hash
+        signed = {seq: stored for seq, stored in signed.items() if seq > anchor.seq}
     while chain_problem is None:
         rows = session.audit_events_after(node, expected - 1, page)
         if not rows:

@@ -1,5 +1,5 @@
-"""`lifeline audit verify|checkpoint|export`: check the tamper-evident audit trail, sign its
-head, and ship it to a SIEM.
+"""`lifeline audit verify|checkpoint|export|prune`: check the tamper-evident audit trail, sign its
+head, ship it to a SIEM, and remove what is older than the retention period.
 
 `verify` reads every node's chain (audit/verify.py) and prints one line per node; when the
 trail is broken it exits 1 with one line naming the first bad record. `export` ships what the
@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
+from lifeline.audit import events as audit_events
 from lifeline.audit.checkpoint import audit_key_ring, checkpoint
+from lifeline.audit.prune import prune
 from lifeline.audit.siem import NdjsonSink, SiemError, Sink, SyslogTlsSink, load_cursor, pending, ship
 from lifeline.audit.verify import expected_records, verify
 from lifeline.cli.common import DB_OPTION, clear_errors, console, open_service, settings
+from lifeline.config import SettingError
+from lifeline.identity.principal import OPERATOR
 
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
 
@@ -49,6 +54,32 @@ def audit_verify(db: str = DB_OPTION) -> None:
         print(f"lifeline: audit trail broken: {problem.line()}", file=sys.stderr)
         raise typer.Exit(1)
     print(f"audit trail intact: {report.records:,} records on {len(report.nodes)} node(s)", file=sys.stdout)
+
+
+@audit_app.command("prune")
+@clear_errors
+def audit_prune(
+    before: str = typer.Option(..., "--before", help="Remove records recorded before this date (YYYY-MM-DD)"),
+    db: str = DB_OPTION,
+) -> None:
+    """Remove audit records older than the retention period (LIFELINE_AUDIT_RETENTION_YEARS) and
+    anchor each chain where it now begins; never runs on a trail that does not verify."""
+    try:
+        moment = datetime.fromisoformat(before).replace(tzinfo=UTC)
+    except ValueError:
+        raise SettingError(f"--before must be a date such as 2014-01-01, not {before!r}") from None
+    config = settings(db=db)
+    service = open_service(config)
+    try:
+        removed = prune(service.repo, service.identity, moment, retention_years=config.audit_retention_years)
+        audit_events.record(
+            service.repo, "administration", user=OPERATOR.subject, client_id=OPERATOR.client_id,
+            text=f"audit prune --before {before}", node_id=config.node_id,
+        )  # fmt: skip
+    finally:
+        service.repo.close()
+    for node_id, count in removed.items():
+        print(f"node {node_id}: {count:,} records before {before} removed", file=sys.stdout)
 
 
 @audit_app.command("checkpoint")

@@ -257,6 +257,21 @@ MIGRATIONS: list[Migration] = [
         CREATE INDEX audit_event_recorded ON audit_event (recorded, node_id, seq);
         """,
     ),
+    # Retention (audit/prune.py): where each chain now begins, once records older than the
+    # retention period were removed by `lifeline audit prune`, signed by the node that pruned.
+    Migration(
+        10,
+        "audit retention anchors",
+        """
+        CREATE TABLE audit_pruned (
+            node_id TEXT PRIMARY KEY,
+            seq BIGINT NOT NULL,
+            hash TEXT NOT NULL,
+            before TEXT NOT NULL,
+            signature TEXT NOT NULL
+        );
+        """,
+    ),
 ]
 
 # Every index table a resource's rows go to (and are deleted from when it changes).

@@ -289,6 +289,18 @@ class Session:
         row = self._one("SELECT seq, hash FROM audit_head WHERE node_id = ?", (node_id,))
         return None if row is None else (int(row[0]), str(row[1]))
 
+    def audit_pruned(self, node_id: str) -> Any:
+        """(seq, hash, before, signature) of where a pruned chain now begins, or None."""
+        return self._one("SELECT seq, hash, before, signature FROM audit_pruned WHERE node_id = ?", (node_id,))
+
+    def audit_last_before(self, node_id: str, before: str) -> Any:
+        """(seq, hash) of a node's last record recorded before `before`, or None."""
+        return self._one(
+            "SELECT seq, hash FROM audit_event WHERE node_id = ? AND seq = (SELECT MAX(seq) FROM audit_event"
+            " WHERE node_id = ? AND recorded < ?)",
+            (node_id, node_id, before),
+        )
+
     def audit_checkpoints(self, node_id: str) -> list[Any]:
         """Rows (seq, hash, signed_at, signature) of one node's checkpoints, in seq order."""
         return self._all(

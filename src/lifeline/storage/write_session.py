@@ -158,6 +158,20 @@ class WriteSession(Session):
         )
         return row is not None
 
+    def prune_audit(self, node_id: str, seq: int, hash_: str, before: str, signature: str) -> int:
+        """Remove a node's records up to `seq` (and their index rows and checkpoints), and anchor
+        the chain there (audit/prune.py); how many records were removed."""
+        removed = self._all("DELETE FROM audit_event WHERE node_id = ? AND seq <= ? RETURNING seq", (node_id, seq))
+        self._all("DELETE FROM audit_index WHERE node_id = ? AND seq <= ? RETURNING seq", (node_id, seq))
+        self._all("DELETE FROM audit_checkpoint WHERE node_id = ? AND seq <= ? RETURNING seq", (node_id, seq))
+        self._one(
+            "INSERT INTO audit_pruned (node_id, seq, hash, before, signature) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (node_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash,"
+            " before = excluded.before, signature = excluded.signature RETURNING seq",
+            (node_id, seq, hash_, before, signature),
+        )
+        return len(removed)
+
     # The audit search index (audit/index.py).
     def lock_audit_indexed(self, node_id: str) -> int:
         """How far a node's chain is indexed, locked until this transaction ends."""
