@@ -33,6 +33,7 @@ import orjson
 from lifeline.identity.state import NodeState
 from lifeline.replication import apply, audit_merge
 from lifeline.replication.central_client import CentralClient, CentralRefused, CentralUnreachable
+from lifeline.replication.sites import get_site
 
 if TYPE_CHECKING:
     from lifeline.fhir.service import FhirService
@@ -46,7 +47,7 @@ _PULL_PAGE = 1000
 _PAGES_PER_ROUND = 50  # then the outbox gets its turn again
 _AUDIT_BATCH = 1000
 _STREAM = "replication.stream"
-_BACK_FILLS_PER_PAGE = 200
+_BACK_FILLS_PER_ROUND = 200
 
 
 @dataclass
@@ -91,6 +92,8 @@ class SiteNode:
         self._waiting: set[str] = set()
         self._waiting_lock = threading.Lock()
         self._outcomes: dict[str, list[str]] = {}
+        self._scope: str | None = None
+        self._referred: set[str] = set()  # patients the applied changes named (hospital scope)
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -206,20 +209,39 @@ class SiteNode:
                 self.position = up_to
                 if changes:
                     self.newest_applied = changes[-1]["lastUpdated"]
-                self._back_fill(apply.missing_patients(self.service, referred))
+                if self._hospital_scoped():
+                    self._referred |= referred
             if self.position >= self.head:
+                self._back_fill()
                 self.caught_up_at = self.clock()
                 if self.mode == HEALING:
                     self._set_mode(CONNECTED)
                 return
 
-    def _back_fill(self, patients: list[str]) -> None:
-        """Patients new to this site (a first admission at a hospital-scoped site): their whole
-        record, as it is now; later changes come with the feed."""
-        for patient in patients[:_BACK_FILLS_PER_PAGE]:
-            changes = self.client.compartment(patient)["changes"]
+    def _hospital_scoped(self) -> bool:
+        """Whether this site holds only its hospital's patients (its `_Site` record says)."""
+        if self._scope is None:
+            site = get_site(self.repo, self.site_id)
+            if site is None:
+                return False  # not replicated yet: ask again on the next page
+            self._scope = site.scope
+        return self._scope == "hospital"
+
+    def _back_fill(self) -> None:
+        """Patients new to a hospital-scoped site (a first admission there): their whole record
+        as it is now; later changes come with the feed. Only once caught up, when a patient still
+        missing is truly missing (while catching up, their Patient may be further on)."""
+        if not self._referred:
+            return
+        missing = apply.missing_patients(self.service, self._referred)
+        for patient in missing[:_BACK_FILLS_PER_ROUND]:
+            try:
+                changes = self.client.compartment(patient)["changes"]
+            except CentralRefused:
+                continue  # not this hospital's patient (a reference from a shared resource)
             if changes:
                 apply.apply_changes(self.service, changes, None)
+        self._referred = set(missing[_BACK_FILLS_PER_ROUND:])
 
     def _pull_quietly(self) -> None:
         try:
