@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from lifeline.search.extract import extract_index
-from lifeline.storage.records import PendingVersion
+from lifeline.storage.records import PendingVersion, StoredVersion
 from lifeline.storage.write_session import IndexRows, WriteSession, index_rows
 
 if TYPE_CHECKING:
@@ -39,13 +39,17 @@ def apply_changes(service: FhirService, changes: list[dict[str, Any]], up_to: in
     def work(session: WriteSession) -> set[str]:
         session.writes_outbox = False  # the centre's changes are not this site's to send back
         keys = [(c["type"], c["id"]) for c in changes]
-        newest = {key: stored.version_id for key, stored in session.read_many_for_update(keys).items()}
+        held = session.read_many_for_update(keys)
+        newest = {key: stored.version_id for key, stored in held.items()}
         for change in changes:
             key = (change["type"], change["id"])
             content = change["content"]
             is_current = change["version"] >= newest.get(key, 0)
             rows: IndexRows = []
-            if is_current and content is not None and not key[0].startswith("_"):
+            reindex = is_current and content is not None and not key[0].startswith("_")
+            if reindex and _as_held(held.get(key), change):
+                reindex = False  # this site's own change coming back: its index rows stand
+            if reindex:
                 index = extract_index(content, registry)
                 rows = index_rows(key, index)
                 patients.update(r.target_id for r in index.references if r.target_type == "Patient" and r.target_id)
@@ -59,7 +63,7 @@ def apply_changes(service: FhirService, changes: list[dict[str, Any]], up_to: in
                 change["method"] or "PUT",
                 change["node"],
             )
-            session.put_replicated(version, rows, current=is_current)
+            session.put_replicated(version, rows, current=is_current, reindex=reindex or content is None)
             if is_current:
                 newest[key] = change["version"]
         if up_to is not None:
@@ -77,3 +81,17 @@ def missing_patients(service: FhirService, patients: set[str]) -> list[str]:
     with service.repo.reading() as session:
         held = {v.res_id for v in session.read_many([("Patient", p) for p in sorted(patients)])}
     return sorted(patients - held)
+
+
+def unstamped(resource: dict[str, Any]) -> dict[str, Any]:
+    """The resource without what the server stamps on each version (its number and time)."""
+    meta = {k: v for k, v in (resource.get("meta") or {}).items() if k not in ("versionId", "lastUpdated")}
+    return {**resource, "meta": meta} if meta else {k: v for k, v in resource.items() if k != "meta"}
+
+
+def _as_held(held: StoredVersion | None, change: dict[str, Any]) -> bool:
+    """Whether the site already holds this version's content (its own write, which the centre
+    took and numbered the same): then only the stamps differ, and its search index is right."""
+    if held is None or held.deleted or held.version_id != change["version"] or not held.content:
+        return False
+    return unstamped(orjson.loads(held.content)) == unstamped(change["content"])

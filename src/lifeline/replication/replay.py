@@ -28,6 +28,7 @@ import orjson
 from lifeline.fhir import writes
 from lifeline.fhir.errors import BadRequest
 from lifeline.replication import conflicts, merge
+from lifeline.replication.apply import unstamped
 from lifeline.storage.records import PendingVersion, StoredVersion
 from lifeline.storage.write_session import WriteSession
 
@@ -72,7 +73,7 @@ def take_changes(service: FhirService, site_id: str, stream: str, changes: list[
         raise BadRequest(f"A site's outbox stream is 32 hexadecimal digits, not {stream!r}")
     series = f"{site_id}/{stream}"
     try:
-        outcomes, _ = service.repo.write(lambda session: [_take(service, session, site_id, series, c) for c in changes])
+        outcomes, _ = service.repo.write(lambda session: _take_all(service, session, site_id, series, changes))
         return outcomes
     except Exception:  # noqa: BLE001 - one bad change must not stop the rest: take them one by one
         if len(changes) == 1:
@@ -99,41 +100,62 @@ def _set_aside(service: FhirService, site_id: str, series: str, change: SiteChan
     return outcome
 
 
-def _take(service: FhirService, session: WriteSession, site_id: str, series: str, change: SiteChange) -> str:
-    done = session.applied_outcome(series, change.local_seq)
-    if done is not None:
-        return done
-    outcome = _decide(service, session, site_id, series, change)
-    session.mark_applied(series, change.local_seq, outcome)
-    return outcome
+def _take_all(
+    service: FhirService, session: WriteSession, site_id: str, series: str, changes: list[SiteChange]
+) -> list[str]:
+    """The batch in a few queries: what was taken before, and every current row it touches,
+    each read once (and locked); outcomes are written with the COMMIT."""
+    done = session.applied_outcomes(series, [c.local_seq for c in changes])
+    current = session.read_many_for_update([(c.res_type, c.res_id) for c in changes if c.local_seq not in done])
+    outcomes: list[str] = []
+    taken: list[tuple[str, int, str]] = []
+    for change in changes:
+        if change.local_seq in done:
+            outcomes.append(done[change.local_seq])
+            continue
+        key = (change.res_type, change.res_id)
+        outcome, now_current = _decide(service, session, site_id, series, change, current.get(key))
+        if now_current is not None:
+            current[key] = now_current  # a later change of the batch to the same resource sees it
+        done[change.local_seq] = outcome
+        outcomes.append(outcome)
+        taken.append((series, change.local_seq, outcome))
+    session.mark_applied_many(taken)
+    return outcomes
 
 
-def _decide(service: FhirService, session: WriteSession, site_id: str, series: str, change: SiteChange) -> str:
-    current = session.read_for_update(change.res_type, change.res_id)
+def _decide(
+    service: FhirService,
+    session: WriteSession,
+    site_id: str,
+    series: str,
+    change: SiteChange,
+    current: StoredVersion | None,
+) -> tuple[str, StoredVersion | None]:
+    """The outcome, and the resource's current version after it (None: unchanged)."""
     have = current.version_id if current is not None else 0
     instant = writes.now(service)
     if have == change.version_id - 1:
-        _write(service, session, site_id, change, change.content, current, instant)
-        return "applied"
+        return "applied", _write(service, session, site_id, change, change.content, current, instant)
     if _same(current, change.content):
-        return "same"
+        return "same", None
     if change.synchronous:
-        return "rejected"
+        return "rejected", None
     if change.res_type.startswith("_"):
         content = change.content
         if content is not None and current is not None and not current.deleted and current.content:
             before = session.vread(change.res_type, change.res_id, change.version_id - 1)
             base = orjson.loads(before.content) if before is not None and before.content else None
             content = merge.merge_record(change.res_type, base, orjson.loads(current.content), content)
-        _write(service, session, site_id, change, content, current, instant)
-        return "applied"
+        return "applied", _write(service, session, site_id, change, content, current, instant)
     _record_conflict(session, site_id, series, change, have, instant)
-    if current is not None and not current.deleted and current.content:
-        flagged = conflicts.flagged(orjson.loads(current.content))
-        writes.store(
-            service, session, change.res_type, change.res_id, flagged, previous=current, method="PUT", instant=instant
-        )
-    return "conflict"
+    if current is None or current.deleted or not current.content:
+        return "conflict", None
+    flagged = conflicts.flagged(orjson.loads(current.content))
+    stamped, version = writes.store(
+        service, session, change.res_type, change.res_id, flagged, previous=current, method="PUT", instant=instant
+    )
+    return "conflict", _stored(change, version, instant, stamped)
 
 
 def _record_conflict(
@@ -161,7 +183,7 @@ def _write(
     content: dict[str, Any] | None,
     current: StoredVersion | None,
     instant: str,
-) -> None:
+) -> StoredVersion:
     if change.res_type.startswith("_"):
         # Internal records are stored as they are, with no index (identity/records.py).
         version = (current.version_id if current else 0) + 1
@@ -170,9 +192,9 @@ def _write(
             change.res_type, change.res_id, version, instant, content is None, text, "PUT", site_id
         )
         session.put(pending, None, replaces=False)
-        return
+        return _stored(change, version, instant, content)
     resource = None if change.deleted else content
-    writes.store(
+    stamped, version = writes.store(
         service,
         session,
         change.res_type,
@@ -183,6 +205,12 @@ def _write(
         instant=instant,
         node_id=site_id,
     )
+    return _stored(change, version, instant, stamped)
+
+
+def _stored(change: SiteChange, version: int, instant: str, content: dict[str, Any] | None) -> StoredVersion:
+    text = None if content is None else orjson.dumps(content).decode()
+    return StoredVersion(change.res_type, change.res_id, version, instant, content is None, text)
 
 
 def _same(current: StoredVersion | None, content: dict[str, Any] | None) -> bool:
@@ -190,11 +218,6 @@ def _same(current: StoredVersion | None, content: dict[str, Any] | None) -> bool
         return False
     if current.deleted or content is None:
         return current.deleted and content is None
-    return _clinical(orjson.loads(current.content or "{}")) == _clinical(content)
-
-
-def _clinical(resource: dict[str, Any]) -> dict[str, Any]:
-    """The resource without what the server stamps (version, time) or the conflict flag."""
-    resource = conflicts.unflagged(resource)
-    meta = {k: v for k, v in (resource.get("meta") or {}).items() if k not in ("versionId", "lastUpdated")}
-    return {**resource, "meta": meta} if meta else {k: v for k, v in resource.items() if k != "meta"}
+    return unstamped(conflicts.unflagged(orjson.loads(current.content or "{}"))) == unstamped(
+        conflicts.unflagged(content)
+    )

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("lifeline.replication")
 
 CONNECTED, CONTINUITY, HEALING = "connected", "continuity", "healing"
-_PUSH_BATCH = 500
+_PUSH_BATCH = 1000
 _PULL_PAGE = 1000
 _PAGES_PER_ROUND = 50  # then the outbox gets its turn again
 _AUDIT_BATCH = 1000

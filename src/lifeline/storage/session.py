@@ -320,6 +320,19 @@ class Session:
     def outbox_size(self) -> int:
         return int(self._one("SELECT COUNT(*) FROM replication_outbox")[0])
 
+    def applied_outcomes(self, node_id: str, local_seqs: Sequence[int]) -> dict[int, str]:
+        """What the centre did with each of a site's changes it has taken already."""
+        found: dict[int, str] = {}
+        for start in range(0, len(local_seqs), 500):
+            chunk = list(local_seqs[start : start + 500])
+            marks = ", ".join("?" for _ in chunk)
+            rows = self._all(
+                f"SELECT local_seq, outcome FROM replication_applied WHERE node_id = ? AND local_seq IN ({marks})",
+                [node_id, *chunk],
+            )
+            found.update((int(r[0]), str(r[1])) for r in rows)
+        return found
+
     def applied_outcome(self, node_id: str, local_seq: int) -> str | None:
         """What the centre did with a site's change, if it has taken it already."""
         row = self._one(

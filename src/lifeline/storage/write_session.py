@@ -210,6 +210,13 @@ class WriteSession(Session):
             (node_id, local_seq, outcome),
         )
 
+    def mark_applied_many(self, rows: Sequence[tuple[str, int, str]]) -> None:
+        """`mark_applied` for a batch (node_id, local_seq, outcome), sent with the COMMIT."""
+        if rows:
+            self._later.append(
+                Batch("INSERT INTO replication_applied (node_id, local_seq, outcome) VALUES ", "(?, ?, ?)", list(rows))
+            )
+
     def lock(self, key: str) -> None:
         """Serialise writers that decide on the same key (conditional create); a no-op where the
         backend already has a single writer."""
@@ -237,7 +244,9 @@ class WriteSession(Session):
                 self._index[table].extend(rows)
         self.pending.append(version)
 
-    def put_replicated(self, version: PendingVersion, rows_by_table: IndexRows, *, current: bool) -> None:
+    def put_replicated(
+        self, version: PendingVersion, rows_by_table: IndexRows, *, current: bool, reindex: bool = True
+    ) -> None:
         """A version taken from another node's feed, with that node's version number. It replaces
         any version of the same number this node made itself meanwhile (the centre's word is
         final; the site's own was sent there, and kept there as a conflict if it lost), and
@@ -251,7 +260,8 @@ class WriteSession(Session):
             return  # an old version of a resource whose current row is newer: history only
         self._buffered.add(key)
         self._upserts.append((*key, version.version_id, version.last_updated, version.deleted, version.content))
-        self._replaced.append(key)
+        if reindex:  # else the resource's index rows stand (only its stamps changed)
+            self._replaced.append(key)
         for table, rows in rows_by_table:
             self._index[table].extend(rows)
 
