@@ -655,12 +655,17 @@ def measure_catch_up(
     pushed_at: float | None = None
     done_at: float | None = None
     last: dict[str, Any] = before
+    modes: dict[str, int] = {}  # status polls per mode seen while catching up
+    errors: list[str] = []  # the site's lastError values seen meanwhile (a push timing out, say)
     with _progress() as progress:
         task = progress.add_task("catch-up", total=max(pending, 1), note="")
         while time.monotonic() - healed < timeout:
             status = _status(site)
             if status is not None:
                 last = status
+                modes[status["mode"]] = modes.get(status["mode"], 0) + 1
+                if status.get("lastError") and len(errors) < 5 and status["lastError"] not in errors:
+                    errors.append(status["lastError"])
                 left = int(status["pendingLocalChanges"])
                 if pushed_at is None and left == 0:
                     pushed_at = time.monotonic()
@@ -691,6 +696,8 @@ def measure_catch_up(
         "pulled_back": int(last.get("position") or 0) - position_before,
         "replayed_per_s": _round(rate, 1),
         "lost_at_centre": len(lost),
+        "modes_seen": modes,
+        "errors_seen": errors,
         "last_status": last,
     }
     scenario_writes = int(SCENARIO_RATE * SCENARIO_CUT_MINUTES * 60)
@@ -749,6 +756,8 @@ def measure_healing_under_load(
         "written_while_healing": writers.written - written_at_heal,
         "achieved_rate": round(writers.achieved_rate, 1),
         "write_failures": len(writers.failures),
+        "first_failures": writers.failures[:3],
+        "write_latency": _latency_summary(writers.latencies),
         "connected_while_writing_s": _round(connected_after, 2),
         "watched_s": args.healing_seconds,
         "modes_seen": modes,

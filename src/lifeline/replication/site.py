@@ -24,7 +24,9 @@ import logging
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +45,7 @@ log = logging.getLogger("lifeline.replication")
 
 CONNECTED, CONTINUITY, HEALING = "connected", "continuity", "healing"
 _PUSH_BATCH = 1000
+_PUSH_LANES = 2  # the centre runs several API processes: a healing site keeps two of them busy
 _PULL_PAGE = 1000
 _PAGES_PER_ROUND = 50  # then the outbox gets its turn again
 _AUDIT_BATCH = 1000
@@ -91,6 +94,8 @@ class SiteNode:
         self._push_lock = threading.Lock()
         self._waiting: set[str] = set()
         self._waiting_lock = threading.Lock()
+        self._outcomes_lock = threading.Lock()
+        self._lanes = ThreadPoolExecutor(max_workers=_PUSH_LANES, thread_name_prefix=f"lifeline-push-{self.site_id}")
         self._outcomes: dict[str, list[str]] = {}
         self._scope: str | None = None
         self._referred: set[str] = set()  # patients the applied changes named (hospital scope)
@@ -111,6 +116,7 @@ class SiteNode:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        self._lanes.shutdown(wait=True)
         self.client.close()
 
     def _run(self) -> None:
@@ -171,31 +177,51 @@ class SiteNode:
         return WriteOutcome("committed", [])
 
     def _push_outbox(self) -> None:
-        """Send the outbox in order until it is empty (the caller holds the push lock)."""
+        """Send the outbox until it is empty (the caller holds the push lock). A long outbox (a
+        site healing) goes in lanes, pushed at once: each resource always in the same lane, so
+        its changes still reach the centre in the order they were made."""
         while True:
             with self.repo.reading() as session:
-                rows = session.outbox_rows(_PUSH_BATCH)
+                rows = session.outbox_rows(_PUSH_BATCH * _PUSH_LANES)
             if not rows:
                 return
             with self._waiting_lock:
                 waiting = set(self._waiting)
+            lanes: list[list[Any]] = [[] for _ in range(_PUSH_LANES)]
+            for row in rows:
+                lanes[zlib.crc32(f"{row[2]}/{row[3]}".encode()) % _PUSH_LANES].append(row)
+            lanes = [lane for lane in lanes if lane]
+            if len(lanes) == 1:
+                results = [self._push_lane(lanes[0], waiting)]
+            else:
+                results = list(self._lanes.map(self._push_lane, lanes, [waiting] * len(lanes)))
+            failure = next((r for r in results if isinstance(r, Exception)), None)
+            if failure is not None:
+                raise failure
+            self._reached()
+            if len(rows) < _PUSH_BATCH * _PUSH_LANES:
+                return
+
+    def _push_lane(self, rows: list[Any], waiting: set[str]) -> Exception | None:
+        """Push one lane and forget what the centre answered for; the error, if it failed."""
+        try:
             changes = [_outbox_change(row, row[1] in waiting) for row in rows]
             outcomes = self.client.push(self.stream, changes)
             if len(outcomes) != len(rows):
                 raise CentralUnreachable("the centre answered for a different number of changes")
+        except (CentralUnreachable, CentralRefused) as error:
+            return error
+        with self._outcomes_lock:
             for row, outcome in zip(rows, outcomes, strict=True):
-                tag = row[1]
-                if tag in waiting:
-                    self._outcomes.setdefault(tag, []).append(f"{outcome} {row[2]}/{row[3]}")
-            seqs = [int(r[0]) for r in rows]
+                if row[1] in waiting:
+                    self._outcomes.setdefault(row[1], []).append(f"{outcome} {row[2]}/{row[3]}")
+        seqs = [int(r[0]) for r in rows]
 
-            def drop(session: WriteSession, seqs: list[int] = seqs) -> None:
-                session.drop_outbox(seqs)
+        def drop(session: WriteSession) -> None:
+            session.drop_outbox(seqs)
 
-            self.repo.write(drop)
-            self._reached()
-            if len(rows) < _PUSH_BATCH:
-                return
+        self.repo.write(drop)
+        return None
 
     # The feed.
     def _pull(self) -> None:
