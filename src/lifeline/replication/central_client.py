@@ -7,6 +7,9 @@ from typing import Any
 import httpx
 import orjson
 
+_BULK_CHANGES = 100
+_BULK_TIMEOUT_SECONDS = 60.0
+
 
 class CentralUnreachable(Exception):
     """The centre did not answer (refused, timed out, cut, overloaded, or answered 5xx)."""
@@ -19,6 +22,10 @@ class CentralRefused(Exception):
 class CentralClient:
     def __init__(self, url: str, credential: str, *, timeout: float) -> None:
         self.url = url.rstrip("/")
+        # Probes and a clinician's write wait `timeout`, so a dead centre is noticed at once; the
+        # bulk work of healing (a thousand changes a request) may take longer, and a timeout there
+        # would only make the site send the same work again.
+        self._bulk_timeout = httpx.Timeout(max(timeout, _BULK_TIMEOUT_SECONDS))
         self._http = httpx.Client(
             base_url=self.url,
             timeout=httpx.Timeout(timeout),
@@ -28,14 +35,17 @@ class CentralClient:
     def close(self) -> None:
         self._http.close()
 
-    def changes(self, after: int, limit: int) -> dict[str, Any]:
-        return self._call("GET", "/replication/changes", params={"after": after, "limit": limit})
+    def changes(self, after: int, limit: int, *, bulk: bool = False) -> dict[str, Any]:
+        """A feed page; `bulk` (a site catching up) waits as long as a big page may take."""
+        params = {"after": after, "limit": limit}
+        return self._call("GET", "/replication/changes", params=params, bulk=bulk)
 
     def compartment(self, patient: str) -> dict[str, Any]:
-        return self._call("GET", "/replication/compartment", params={"patient": patient})
+        return self._call("GET", "/replication/compartment", params={"patient": patient}, bulk=True)
 
     def push(self, stream: str, changes: list[dict[str, Any]]) -> list[str]:
-        answer = self._call("POST", "/replication/outbox", body={"stream": stream, "changes": changes})
+        body = {"stream": stream, "changes": changes}
+        answer = self._call("POST", "/replication/outbox", body=body, bulk=len(changes) >= _BULK_CHANGES)
         outcomes: list[str] = answer["outcomes"]
         return outcomes
 
@@ -46,13 +56,20 @@ class CentralClient:
         return int(self._call("POST", "/replication/audit", body={"records": rows})["seq"])
 
     def _call(
-        self, method: str, path: str, *, params: dict[str, Any] | None = None, body: dict[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: dict[str, Any] | None = None,
+        bulk: bool = False,
     ) -> dict[str, Any]:
         try:
             response = self._http.request(
                 method,
                 path,
                 params=params,
+                timeout=self._bulk_timeout if bulk else httpx.USE_CLIENT_DEFAULT,
                 content=None if body is None else orjson.dumps(body),
                 headers=None if body is None else {"content-type": "application/json"},
             )

@@ -226,7 +226,8 @@ class SiteNode:
     # The feed.
     def _pull(self) -> None:
         for _ in range(_PAGES_PER_ROUND):
-            page = self.client.changes(self.position, _PULL_PAGE)
+            # Far behind (catching up): a big page may take longer than a probe may.
+            page = self.client.changes(self.position, _PULL_PAGE, bulk=self.head - self.position > _PULL_PAGE)
             self.head = int(page["head"])
             changes = page["changes"]
             up_to = int(page["last"])
