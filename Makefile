@@ -58,6 +58,7 @@ bench: install-dev
 	$(BIN)/python -m bench.audit
 	$(BIN)/python -m bench.search
 	$(BIN)/python -m bench.generate
+	$(BIN)/python -m bench.replication
 
 clean:
 	rm -rf $(VENV) var/*.db var/*.db-wal var/*.db-shm

@@ -53,7 +53,8 @@ class CentralClient:
         return int(self._call("GET", "/replication/audit")["seq"])
 
     def push_audit(self, rows: list[dict[str, Any]]) -> int:
-        return int(self._call("POST", "/replication/audit", body={"records": rows})["seq"])
+        body = {"records": rows}
+        return int(self._call("POST", "/replication/audit", body=body, bulk=len(rows) >= _BULK_CHANGES)["seq"])
 
     def _call(
         self,

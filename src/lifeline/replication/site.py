@@ -99,6 +99,7 @@ class SiteNode:
         self._outcomes: dict[str, list[str]] = {}
         self._scope: str | None = None
         self._referred: set[str] = set()  # patients the applied changes named (hospital scope)
+        self._last_page_full = True  # a site starting up may be far behind
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -226,11 +227,14 @@ class SiteNode:
     # The feed.
     def _pull(self) -> None:
         for _ in range(_PAGES_PER_ROUND):
-            # Far behind (catching up): a big page may take longer than a probe may.
-            page = self.client.changes(self.position, _PULL_PAGE, bulk=self.head - self.position > _PULL_PAGE)
+            # Catching up (healing, or the last page was full): a big page may take longer than a
+            # probe may, and timing out on it would only send the site back to continuity.
+            bulk = self.mode == HEALING or self._last_page_full
+            page = self.client.changes(self.position, _PULL_PAGE, bulk=bulk)
             self.head = int(page["head"])
             changes = page["changes"]
             up_to = int(page["last"])
+            self._last_page_full = up_to - self.position >= _PULL_PAGE
             if up_to > self.position:
                 referred = apply.apply_changes(self.service, changes, up_to)
                 self.position = up_to
