@@ -23,9 +23,12 @@ figures are those a hospital would see, not those of the tests' faster settings.
 4. **Catch-up**: a cut of `--cut-minutes` while writers create Observations at the site (default
    200/s), then heal; the time until the site is connected with nothing pending and nothing
    behind, and then that the centre holds every confirmed write (`missing_at`).
+5. Optionally (`--healing-seconds N`), **healing while writing**: a shorter cut
+   (`--healing-cut-seconds`), then heal while the writers at the site go on, as a ward would:
+   when does the site get back to connected, and how long do its writes wait meanwhile?
 
 Usage: python -m bench.replication [--patients 200] [--load-seconds 30] [--cut-minutes 2]
-       [--sites sqlite[,postgresql]]
+       [--sites sqlite[,postgresql]] [--healing-seconds 0]
 Results are printed and written to var/bench/replication-<time>.json; docs/benchmarks.md records
 them. This is a measurement, not a test: nothing asserts a time.
 """
@@ -82,7 +85,7 @@ SCENARIO_CUT_MINUTES = 10
 SCENARIO_RATE = 200.0
 
 # How often each wait looks again; every wait also has a deadline.
-STATUS_POLL_S = 0.02  # switch-over: the brief's 20 ms
+STATUS_POLL_S = 0.02  # switch-over: the status is read every 20 ms
 PRESENCE_POLL_S = 0.01  # lag: one query for every sampled write not yet seen at the site
 WAIT_POLL_S = 0.1
 FEED_PAGE = 1000  # what a site asks for (replication/site.py _PULL_PAGE)
@@ -279,7 +282,10 @@ class LagWatcher:
         while not self._stop.is_set():
             self._drain()
             if self.pending:
-                found = self.presence.present(list(self.pending))
+                try:
+                    found = self.presence.present(list(self.pending))
+                except (sqlite3.Error, psycopg.Error):
+                    found = set()  # the site's database busy for longer than the probe waits: next probe
                 seen = time.monotonic()
                 for res_id in found:
                     self.lags.append(seen - self.pending.pop(res_id))
@@ -500,6 +506,8 @@ def measure_floor(central_db: str, site_id: str, site_backend: str, folder: Path
 def measure_lag(
     region: Region, site: Node, token: str, patients: list[str], args: argparse.Namespace
 ) -> dict[str, Any]:
+    """Writes at the centre, found at the site: the data age a clinician at the site sees (the
+    site's own lagSeconds is coarser: it says when the site last caught up, not per write)."""
     writers = PacedWriters(
         region.central.url, token, patients, rate=args.rate, threads=args.threads, sample_every=args.sample_every
     )
@@ -627,6 +635,9 @@ def _one_switch(
 def measure_catch_up(
     region: Region, site: Node, site_id: str, token: str, patients: list[str], args: argparse.Namespace
 ) -> dict[str, Any]:
+    """A cut with the site writing on its own, then heal with the writers stopped, so the time
+    is that of replaying a fixed backlog: pushing the outbox (`push_s`), then pulling the centre's
+    feed up to its head (which brings the site's own writes back, as the centre stamped them)."""
     proxy = region.proxies[site_id]
     waited, status = _wait_status(site, _settled, 300)
     if waited is None:
@@ -770,14 +781,16 @@ def measure_healing_under_load(
 # One region per site backend.
 
 
-def run_region(backend: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+def run_region(backend: str, args: argparse.Namespace, work: Path, result: dict[str, Any]) -> None:
+    """Every measurement on a fresh region with a site on `backend`, into `result` as each ends
+    (so a run that fails or is interrupted still leaves what it measured)."""
     folder = work / backend
     central_db = database_url("postgresql", folder)
     site_id = {"sqlite": "herlev", "postgresql": "roskilde"}[backend]
     site_db = f"sqlite:///{folder / f'{site_id}.db'}" if backend == "sqlite" else database_url("postgresql", folder)
     region = Region(folder, central_db)
     region.central.args = ["--workers", str(args.central_workers)]
-    result: dict[str, Any] = {"site": site_id, "site_db": backend, "load_before": _load()}
+    result.update({"site": site_id, "site_db": backend, "load_before": _load()})
     try:
         with console.status(f"[{backend}] generating {args.patients} patients and importing them at the centre"):
             started = time.monotonic()
@@ -830,7 +843,6 @@ def run_region(backend: str, args: argparse.Namespace, work: Path) -> dict[str, 
                 f"{heal['settled_after_writers_stopped_s']} s after the writers stopped"
             )
         result["load_after"] = _load()
-        return result
     finally:
         with console.status(f"[{backend}] stopping the region and dropping its schemas"):
             region.close()
@@ -895,6 +907,16 @@ def _print(results: dict[str, Any]) -> None:
             f"10 min cut < {CATCH_UP_TARGET_S:g} s",
             _met(up["met"]),
         )
+        heal = r.get("healing_under_load")
+        if heal:
+            table.add_row(
+                "",
+                f"healing while writing ({heal['pending_at_heal']:,} pending)",
+                f"connected after {heal['connected_while_writing_s']} s; writes {heal['achieved_rate']:.0f}/s, "
+                f"longest {heal['write_latency']['max_ms']} ms, {heal['write_failures']} failed",
+                "—",
+                "",
+            )
     console.print(table)
 
 
@@ -958,7 +980,7 @@ def main() -> None:
     ok = False
     try:
         for backend in backends:
-            results["sites"][backend] = run_region(backend, args, work)
+            run_region(backend, args, work, results["sites"].setdefault(backend, {}))
         ok = True
     finally:
         results["complete"] = ok
