@@ -117,9 +117,10 @@ def _take_all(
         outcome, now_current = _decide(service, session, site_id, series, change, current.get(key))
         if now_current is not None:
             current[key] = now_current  # a later change of the batch to the same resource sees it
-        done[change.local_seq] = outcome
         outcomes.append(outcome)
-        taken.append((series, change.local_seq, outcome))
+        if outcome != "rejected":  # a refusal is not final: unanswered, the site sends it again
+            done[change.local_seq] = outcome
+            taken.append((series, change.local_seq, outcome))
     session.mark_applied_many(taken)
     return outcomes
 

@@ -12,8 +12,8 @@ transaction with its outbox row (storage/write_session.py), and then:
   polls in a row). The site switches by itself, answers the write from its local commit, and
   keeps reading, writing, logging in and auditing on its own. Nothing waits on the centre.
 - **healing**: the centre answers again. The site pushes its outbox in order (the centre takes each
-  change exactly once and lists conflicts), catches up on the centre's feed, copies its audit
-  chain, and only then returns to connected.
+  change exactly once and lists conflicts), catches up on the centre's feed, and only then returns
+  to connected. Its audit chain is copied to the centre after every round.
 
 One background thread runs the loop: push the outbox, pull the feed, copy the audit chain.
 """
@@ -94,7 +94,6 @@ class SiteNode:
         self._push_lock = threading.Lock()
         self._waiting: set[str] = set()
         self._waiting_lock = threading.Lock()
-        self._outcomes_lock = threading.Lock()
         self._lanes = ThreadPoolExecutor(max_workers=_PUSH_LANES, thread_name_prefix=f"lifeline-push-{self.site_id}")
         self._outcomes: dict[str, list[str]] = {}
         self._scope: str | None = None
@@ -157,18 +156,18 @@ class SiteNode:
 
     def write_through(self, tag: str) -> WriteOutcome:
         """After a request's local commit: wait for the centre to take its changes (connected),
-        or leave them queued (continuity, healing)."""
-        with self._push_lock:
-            try:
-                if self.mode == CONNECTED:
+        or leave them queued (continuity, healing: never waiting behind a replay). A change the
+        centre refused after its request stopped waiting is sent again as an ordinary one, and
+        kept as a conflict if it must be (`_push_lane`): nothing the client was told is lost."""
+        if self.mode == CONNECTED:
+            with self._push_lock:
+                try:
                     self._push_outbox()
-            except (CentralUnreachable, CentralRefused) as error:
-                self._failed(str(error), at_once=True)
-            finally:
-                # Under the push lock: no push can still be sending them as synchronous.
-                with self._waiting_lock:
-                    self._waiting.discard(tag)
-                outcomes = self._outcomes.pop(tag, None)
+                except (CentralUnreachable, CentralRefused) as error:
+                    self._failed(str(error), at_once=True)
+        with self._waiting_lock:
+            self._waiting.discard(tag)
+            outcomes = self._outcomes.pop(tag, None)
         if outcomes is None:
             return WriteOutcome("queued", [])
         rejected = [o for o in outcomes if o.startswith("rejected")]
@@ -212,11 +211,16 @@ class SiteNode:
                 raise CentralUnreachable("the centre answered for a different number of changes")
         except (CentralUnreachable, CentralRefused) as error:
             return error
-        with self._outcomes_lock:
+        answered: list[int] = []
+        with self._waiting_lock:
             for row, outcome in zip(rows, outcomes, strict=True):
-                if row[1] in waiting:
-                    self._outcomes.setdefault(row[1], []).append(f"{outcome} {row[2]}/{row[3]}")
-        seqs = [int(r[0]) for r in rows]
+                tag = row[1]
+                if tag in self._waiting:
+                    self._outcomes.setdefault(tag, []).append(f"{outcome} {row[2]}/{row[3]}")
+                elif outcome == "rejected":
+                    continue  # its request was answered meanwhile: stays, to go again as an ordinary change
+                answered.append(int(row[0]))
+        seqs = answered
 
         def drop(session: WriteSession) -> None:
             session.drop_outbox(seqs)

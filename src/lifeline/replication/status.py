@@ -15,9 +15,9 @@ if TYPE_CHECKING:
 
 
 def node_status(service: FhirService, site: SiteNode | None) -> dict[str, Any]:
+    position = service.repo.sequence() if site is None else 0  # the centre numbers what has committed
     with service.repo.reading() as session:
         open_conflicts = len(conflicts.open_conflicts(session))
-        position = session.last_change_seq()
     status: dict[str, Any] = {
         "node": service.settings.node_id,
         "role": service.settings.role,
