@@ -102,7 +102,6 @@ class SiteNode:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
-        self.rounds = 0
 
     # The loop.
     def start(self) -> None:
@@ -144,8 +143,6 @@ class SiteNode:
         except Exception as error:  # noqa: BLE001 - the loop must outlive any one failure
             log.exception("replication round failed")
             self.last_error = f"{type(error).__name__}: {error}"
-        finally:
-            self.rounds += 1
 
     # Writes made at this site.
     def begin_write(self) -> str:
