@@ -53,7 +53,7 @@ def _read(service: FhirService, request: FhirRequest) -> FhirResponse:
         rows = session.audit_search(" AND ".join(where), args, 1)
         if not rows:
             raise NotFound(f"AuditEvent/{request.id} is not known")
-        return FhirResponse(200, resource=_shown(service, session, request, rows[0]))
+        return FhirResponse(200, resource=_shown(service, session, request, rows[0], _patient_grants(service, request)))
 
 
 def _search(service: FhirService, request: FhirRequest) -> FhirResponse:
@@ -89,12 +89,13 @@ def _search(service: FhirService, request: FhirRequest) -> FhirResponse:
         except (KeyError, TypeError, ValueError):
             raise BadRequest("The paging cursor is not valid; follow the Bundle's links as given") from None
     index.catch_up(service.repo)  # every committed record is searchable
+    grants = _patient_grants(service, request)
     with service.repo.reading() as session:
         rows = session.audit_search(" AND ".join(where) or "1 = 1", args, count + 1)
         entries = [
             {"fullUrl": f"{request.base}/AuditEvent/{row[0]}.{row[1]}", "resource": shown, "search": {"mode": "match"}}
             for row in rows[:count]
-            for shown in [_shown(service, session, request, row)]
+            for shown in [_shown(service, session, request, row, grants)]
         ]
     links = [paging.link("self", request.base, "AuditEvent", kept)]
     if len(rows) > count:
@@ -111,10 +112,15 @@ def _limits(service: FhirService, request: FhirRequest) -> tuple[list[str], list
         return [], []
     if principal.kind == "patient":
         return [_indexed("patient", 1)], ["patient", principal.patient_id or ""]
-    user = records.get_user(service.repo, principal.subject)
-    if user is not None and _OVERSEERS & set(user.extra_roles):
+    if oversees(service, principal.subject):
         return [], []
     return [_indexed("agent", 1)], ["agent", principal.subject]
+
+
+def oversees(service: FhirService, username: str) -> bool:
+    """Whether a staff login is a privacy officer's or an administrator's."""
+    user = records.get_user(service.repo, username)
+    return user is not None and bool(_OVERSEERS & set(user.extra_roles))
 
 
 def _indexed(param: str, n: int) -> str:
@@ -161,16 +167,28 @@ def _text(micros: int) -> str:
     return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def _shown(service: FhirService, session: Session, request: FhirRequest, row: Sequence[Any]) -> dict[str, Any]:
+def _shown(
+    service: FhirService, session: Session, request: FhirRequest, row: Sequence[Any], grants: list[dict[str, Any]]
+) -> dict[str, Any]:
     node_id, seq, _recorded, content = row
     event: dict[str, Any] = {"id": f"{node_id}.{seq}", **orjson.loads(content)}
     principal = request.principal
     if principal is not None and principal.kind == "patient":
-        _explain(service, session, event, principal.patient_id or "")
+        _explain(session, event, grants)
     return event
 
 
-def _explain(service: FhirService, session: Session, event: dict[str, Any], patient: str) -> None:
+def _patient_grants(service: FhirService, request: FhirRequest) -> list[dict[str, Any]]:
+    """The break-the-glass grants on the asking patient's record, read once per request."""
+    principal = request.principal
+    if principal is None or principal.kind != "patient":
+        return []
+    patient = principal.patient_id or ""
+    grants = (orjson.loads(v.content) for page in service.repo.pages(GRANT, 500) for v in page if v.content)
+    return [grant for grant in grants if grant.get("patient") == patient]
+
+
+def _explain(session: Session, event: dict[str, Any], grants: list[dict[str, Any]]) -> None:
     """For the patient: who (name, role, department) and why (care, or the glass broken)."""
     for agent in event.get("agent") or []:
         reference = (agent.get("who") or {}).get("reference", "")
@@ -181,7 +199,7 @@ def _explain(service: FhirService, session: Session, event: dict[str, Any], pati
         roles = _roles(session, practitioner)
         if roles:
             agent["role"] = [{"text": text} for text in roles]
-        grant = _grant_at(service, agent.get("altId"), patient, str(event.get("recorded", "")))
+        grant = _grant_at(grants, agent.get("altId"), str(event.get("recorded", "")))
         if grant is not None:
             agent["purposeOfUse"] = [
                 {"coding": [{"system": REASON_SYSTEM, "code": grant["reason"]}], "text": grant["text"]}
@@ -211,13 +229,12 @@ def _roles(session: Session, practitioner: str) -> list[str]:
     return [text for text in shown if text]
 
 
-def _grant_at(service: FhirService, user: Any, patient: str, recorded: str) -> dict[str, Any] | None:
+def _grant_at(grants: list[dict[str, Any]], user: Any, recorded: str) -> dict[str, Any] | None:
     if not isinstance(user, str):
         return None
-    for page in service.repo.pages(GRANT, 500):
-        for stored in page:
-            grant = orjson.loads(stored.content or "{}")
-            if grant.get("user") == user and grant.get("patient") == patient:
-                if grant.get("granted_at", "") <= recorded[:23] + "Z" <= grant.get("expires_at", ""):
-                    return dict(grant)
+    for grant in grants:
+        if grant.get("user") == user and grant.get("granted_at", "") <= recorded[:23] + "Z" <= grant.get(
+            "expires_at", ""
+        ):
+            return grant
     return None

@@ -15,14 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from lifeline.audit import review
 from lifeline.fhir.errors import BadRequest, Forbidden, Issue, MethodNotAllowed
+from lifeline.fhir.interactions.audit_events import oversees
 from lifeline.fhir.outcome import operation_outcome
 from lifeline.fhir.request import FhirRequest, FhirResponse
-from lifeline.identity import records
 
 if TYPE_CHECKING:
     from lifeline.fhir.service import FhirService
-
-_OVERSEERS = frozenset({"privacy-officer", "administrator"})
 
 
 def handle(service: FhirService, request: FhirRequest) -> FhirResponse:
@@ -43,8 +41,7 @@ def _reviewer(service: FhirService, request: FhirRequest) -> str:
         return "system"
     if principal.kind == "system":
         return principal.subject
-    user = records.get_user(service.repo, principal.subject) if principal.kind == "staff" else None
-    if user is None or not _OVERSEERS & set(user.extra_roles):
+    if principal.kind != "staff" or not oversees(service, principal.subject):
         raise Forbidden("The review list is for privacy officers and administrators")
     return principal.subject
 
