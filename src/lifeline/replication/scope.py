@@ -109,31 +109,26 @@ def _practitioner(version: StoredVersion) -> str:
 
 def _staff_at(session: Session, practitioners: Iterable[str], organisations: set[str]) -> set[str]:
     """Which practitioners hold a role (PractitionerRole) at one of `organisations`."""
-    wanted = sorted({p for p in practitioners if p})
-    if not wanted or not organisations:
-        return set()
-    orgs = sorted(organisations)
-    rows = session._all(
-        "SELECT DISTINCT s.target_id FROM search_reference s JOIN search_reference o"
-        " ON o.res_type = s.res_type AND o.res_id = s.res_id"
-        f" WHERE s.res_type = 'PractitionerRole' AND s.param = 'practitioner' AND s.target_id IN ({_marks(wanted)})"
-        f" AND o.param = 'organization' AND o.target_id IN ({_marks(orgs)})",
-        [*wanted, *orgs],
-    )
-    return {str(r[0]) for r in rows}
+    return _practitioners_at(session, "s.target_id", sorted({p for p in practitioners if p}), organisations)
 
 
 def _practitioners_of_roles(session: Session, roles: list[str], organisations: set[str]) -> set[str]:
     """The practitioners of these PractitionerRoles that are at one of `organisations`."""
-    if not roles or not organisations:
+    return _practitioners_at(session, "s.res_id", roles, organisations)
+
+
+def _practitioners_at(session: Session, column: str, values: list[str], organisations: set[str]) -> set[str]:
+    """The practitioners of the PractitionerRoles whose `column` is one of `values` and whose
+    organisation is one of `organisations`."""
+    if not values or not organisations:
         return set()
     orgs = sorted(organisations)
     rows = session._all(
         "SELECT DISTINCT s.target_id FROM search_reference s JOIN search_reference o"
         " ON o.res_type = s.res_type AND o.res_id = s.res_id"
-        f" WHERE s.res_type = 'PractitionerRole' AND s.res_id IN ({_marks(roles)}) AND s.param = 'practitioner'"
+        f" WHERE s.res_type = 'PractitionerRole' AND s.param = 'practitioner' AND {column} IN ({_marks(values)})"
         f" AND o.param = 'organization' AND o.target_id IN ({_marks(orgs)})",
-        [*roles, *orgs],
+        [*values, *orgs],
     )
     return {str(r[0]) for r in rows}
 
