@@ -94,10 +94,53 @@ def test_continuity_then_healing_loses_no_write(central: CentralNode, site: Site
     status = site.client.get("/status.json").json()
     assert status["mode"] == "continuity" and status["pendingLocalChanges"] >= 5
     assert status["centralUnreachableSince"] is not None
+    made_here = {res_id: _write_id(site, res_id) for res_id in written}
     central.start()
     wait_until(lambda: _caught_up(site) and site.node.status()["pendingLocalChanges"] == 0, what="healing")
     for n, res_id in enumerate(written):
         assert _central_read(central, "Patient", res_id)["name"][0]["family"] == f"Cut{n}"  # type: ignore[index]
+    _assert_held_as_the_centre_holds(central, site, made_here)
+
+
+def test_a_site_write_carries_the_centres_stamp_and_is_not_applied_again(central: CentralNode, site: SiteNode) -> None:
+    wait_until(lambda: _caught_up(site), what="the site to connect")
+    answer = site.client.post("/fhir/Patient", content=orjson.dumps(_patient("Stamp")), headers=_headers(site.token()))
+    assert answer.status_code == 201, answer.text
+    res_id = answer.json()["id"]
+    made_here = {res_id: _write_id(site, res_id)}
+
+    def brought_back() -> bool:
+        with central.repo.reading() as session:
+            numbered = session.vread("Patient", res_id, 1).change_seq  # type: ignore[union-attr]
+        return numbered is not None and site.node.position >= numbered
+
+    wait_until(brought_back, what="the feed to bring the write back")
+    _assert_held_as_the_centre_holds(central, site, made_here)
+
+
+def _write_id(site: SiteNode, res_id: str) -> tuple[int | None, int | None]:
+    """Which row of the site's history holds the version (a version applied again is a new row
+    with a new change number, even where SQLite gives the freed row id out again)."""
+    with site.repo.reading() as session:
+        version = session.vread("Patient", res_id, 1)
+    assert version is not None
+    return version.write_id, version.change_seq
+
+
+def _assert_held_as_the_centre_holds(
+    central: CentralNode, site: SiteNode, made_here: dict[str, tuple[int | None, int | None]]
+) -> None:
+    """The site's own writes, back from the feed: the same version, time and content as at the
+    centre, in the history row the site wrote (restamped from the push's answer, never re-applied)."""
+    for res_id, write_id in made_here.items():
+        at_centre, here = central.repo.read("Patient", res_id), site.repo.read("Patient", res_id)
+        assert at_centre is not None and here is not None
+        assert (here.version_id, here.last_updated) == (at_centre.version_id, at_centre.last_updated)
+        assert orjson.loads(here.content or "{}") == orjson.loads(at_centre.content or "{}")
+        with site.repo.reading() as session:
+            version = session.vread("Patient", res_id, 1)
+        assert version is not None and (version.write_id, version.change_seq) == write_id
+        assert version.last_updated == at_centre.last_updated
 
 
 def test_a_resource_changed_on_both_sides_of_a_cut_is_a_conflict(central: CentralNode, site: SiteNode) -> None:

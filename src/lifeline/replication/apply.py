@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from lifeline.fhir import writes
 from lifeline.search.extract import extract_index
 from lifeline.storage.records import PendingVersion, StoredVersion
 from lifeline.storage.write_session import IndexRows, WriteSession, index_rows
@@ -43,6 +44,8 @@ def apply_changes(service: FhirService, changes: list[dict[str, Any]], up_to: in
         newest = {key: stored.version_id for key, stored in held.items()}
         for change in changes:
             key = (change["type"], change["id"])
+            if _restamped_here(held.get(key), change, session.node_id):
+                continue  # this site's own change, already stamped as the centre stamped it
             content = change["content"]
             is_current = change["version"] >= newest.get(key, 0)
             rows: IndexRows = []
@@ -87,6 +90,30 @@ def unstamped(resource: dict[str, Any]) -> dict[str, Any]:
     """The resource without what the server stamps on each version (its number and time)."""
     meta = {k: v for k, v in (resource.get("meta") or {}).items() if k not in ("versionId", "lastUpdated")}
     return {**resource, "meta": meta} if meta else {k: v for k, v in resource.items() if k != "meta"}
+
+
+def restamped(
+    res_type: str, res_id: str, version: int, stamp: str, content: str | None
+) -> tuple[str, str, int, str, str | None]:
+    """A site's own version as the centre stored it: the centre's time in its lastUpdated
+    (`WriteSession.restamp` row). The centre stamps the site's content with `writes.stamp`, so
+    this is the centre's copy, key for key."""
+    if content is None:
+        return res_type, res_id, version, stamp, None
+    resource = writes.stamp(orjson.loads(content), res_id, version, stamp)
+    return res_type, res_id, version, stamp, orjson.dumps(resource).decode()
+
+
+def _restamped_here(held: StoredVersion | None, change: dict[str, Any], node_id: str) -> bool:
+    """Whether the current version held is this change, made here and restamped from the
+    centre's answer to the push (`restamped`): nothing to apply."""
+    return (
+        held is not None
+        and change["node"] == node_id
+        and held.version_id == change["version"]
+        and held.last_updated == change["lastUpdated"]
+        and held.deleted == bool(change["deleted"])
+    )
 
 
 def _as_held(held: StoredVersion | None, change: dict[str, Any]) -> bool:

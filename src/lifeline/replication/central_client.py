@@ -43,11 +43,15 @@ class CentralClient:
     def compartment(self, patient: str) -> dict[str, Any]:
         return self._call("GET", "/replication/compartment", params={"patient": patient}, bulk=True)
 
-    def push(self, stream: str, changes: list[dict[str, Any]]) -> list[str]:
+    def push(self, stream: str, changes: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
+        """Each change's outcome at the centre, and its stamp there (replication/replay.py)."""
         body = {"stream": stream, "changes": changes}
         answer = self._call("POST", "/replication/outbox", body=body, bulk=len(changes) >= _BULK_CHANGES)
         outcomes: list[str] = answer["outcomes"]
-        return outcomes
+        stamps: list[str | None] = answer.get("stamps") or [None] * len(outcomes)
+        if len(stamps) != len(outcomes):
+            raise CentralUnreachable("the centre answered with a stamp list of another length")
+        return list(zip(outcomes, stamps, strict=True))
 
     def audit_head(self) -> int:
         return int(self._call("GET", "/replication/audit")["seq"])

@@ -14,6 +14,11 @@ one transaction per batch the centre, for every change it has not taken before:
 
 `replication_applied` remembers each (site, local_seq) with its outcome in the same transaction,
 so a push cut off half-way and sent again applies nothing twice and gets the same answers.
+
+With each outcome goes the centre's stamp when it stored the site's change exactly as sent (same
+version number, same content): the time it gave the version. The site stamps its own copy with it,
+and when the feed brings the change back the site already holds it, to the byte, and skips it
+(apply.py): after a cut, the site's own writes are not applied a second time.
 """
 
 from __future__ import annotations
@@ -37,6 +42,12 @@ if TYPE_CHECKING:
 
 _STREAM = re.compile(r"^[0-9a-f]{32}$")
 log = logging.getLogger("lifeline.replication")
+
+
+@dataclass(frozen=True)
+class Taken:
+    outcome: str  # applied, same, rejected, conflict, refused
+    stamp: str | None = None  # the centre's lastUpdated, when it stored the change as sent
 
 
 @dataclass(frozen=True)
@@ -66,7 +77,7 @@ class SiteChange:
         )
 
 
-def take_changes(service: FhirService, site_id: str, stream: str, changes: list[SiteChange]) -> list[str]:
+def take_changes(service: FhirService, site_id: str, stream: str, changes: list[SiteChange]) -> list[Taken]:
     """Take a batch in one transaction; the outcome of each (applied, same, rejected, conflict).
     `stream` names the site's outbox series (its database's incarnation)."""
     if not _STREAM.match(stream):
@@ -82,7 +93,7 @@ def take_changes(service: FhirService, site_id: str, stream: str, changes: list[
     return [take_changes(service, site_id, stream, [change])[0] for change in changes]
 
 
-def _set_aside(service: FhirService, site_id: str, series: str, change: SiteChange) -> str:
+def _set_aside(service: FhirService, site_id: str, series: str, change: SiteChange) -> Taken:
     """A change the centre cannot apply is still never lost: it is kept as a conflict for a
     clinician to look at, and the site's push goes on."""
 
@@ -97,27 +108,27 @@ def _set_aside(service: FhirService, site_id: str, series: str, change: SiteChan
         return "refused"
 
     outcome, _ = service.repo.write(work)
-    return outcome
+    return Taken(outcome)
 
 
 def _take_all(
     service: FhirService, session: WriteSession, site_id: str, series: str, changes: list[SiteChange]
-) -> list[str]:
+) -> list[Taken]:
     """The batch in a few queries: what was taken before, and every current row it touches,
     each read once (and locked); outcomes are written with the COMMIT."""
     done = session.applied_outcomes(series, [c.local_seq for c in changes])
     current = session.read_many_for_update([(c.res_type, c.res_id) for c in changes if c.local_seq not in done])
-    outcomes: list[str] = []
+    outcomes: list[Taken] = []
     taken: list[tuple[str, int, str]] = []
     for change in changes:
         if change.local_seq in done:
-            outcomes.append(done[change.local_seq])
+            outcomes.append(Taken(done[change.local_seq]))  # no stamp: the site's copy stays as it is
             continue
         key = (change.res_type, change.res_id)
         outcome, now_current = _decide(service, session, site_id, series, change, current.get(key))
         if now_current is not None:
             current[key] = now_current  # a later change of the batch to the same resource sees it
-        outcomes.append(outcome)
+        outcomes.append(Taken(outcome, _stamp_of(change, outcome, now_current)))
         if outcome != "rejected":  # a refusal is not final: unanswered, the site sends it again
             done[change.local_seq] = outcome
             taken.append((series, change.local_seq, outcome))
@@ -212,6 +223,16 @@ def _write(
 def _stored(change: SiteChange, version: int, instant: str, content: dict[str, Any] | None) -> StoredVersion:
     text = None if content is None else orjson.dumps(content).decode()
     return StoredVersion(change.res_type, change.res_id, version, instant, content is None, text)
+
+
+def _stamp_of(change: SiteChange, outcome: str, stored: StoredVersion | None) -> str | None:
+    """The centre's time for the change when it stored it as the site sent it: applied at the
+    site's version number, not merged (internal records may be), the content unchanged."""
+    if outcome != "applied" or stored is None or change.res_type.startswith("_"):
+        return None
+    if stored.version_id != change.version_id or stored.deleted != (change.deleted or change.content is None):
+        return None
+    return stored.last_updated
 
 
 def _same(current: StoredVersion | None, content: dict[str, Any] | None) -> bool:

@@ -212,18 +212,22 @@ class SiteNode:
         except (CentralUnreachable, CentralRefused) as error:
             return error
         answered: list[int] = []
+        stamped: list[tuple[str, str, int, str, str | None]] = []
         with self._waiting_lock:
-            for row, outcome in zip(rows, outcomes, strict=True):
+            for row, (outcome, stamp) in zip(rows, outcomes, strict=True):
                 tag = row[1]
                 if tag in self._waiting:
                     self._outcomes.setdefault(tag, []).append(f"{outcome} {row[2]}/{row[3]}")
                 elif outcome == "rejected":
                     continue  # its request was answered meanwhile: stays, to go again as an ordinary change
                 answered.append(int(row[0]))
+                if stamp is not None:
+                    stamped.append(apply.restamped(row[2], row[3], int(row[4]), stamp, row[8]))
         seqs = answered
 
         def drop(session: WriteSession) -> None:
             session.drop_outbox(seqs)
+            session.restamp(stamped)  # the centre's time on this site's copies (replication/apply.py)
 
         self.repo.write(drop)
         return None

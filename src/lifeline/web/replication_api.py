@@ -54,7 +54,8 @@ def routes(service: FhirService, site: SiteNode | None) -> list[Route]:
                 changes = [replay.SiteChange.from_json(item) for item in items]
             except (KeyError, TypeError, ValueError) as error:
                 raise BadRequest(f"A change is malformed: {error}") from None
-            return orjson.dumps({"outcomes": replay.take_changes(service, found.site_id, stream, changes)})
+            taken = replay.take_changes(service, found.site_id, stream, changes)
+            return orjson.dumps({"outcomes": [t.outcome for t in taken], "stamps": [t.stamp for t in taken]})
 
         return await _answer(request, take)
 
