@@ -162,3 +162,45 @@ def test_status_and_metrics_need_no_login(client: TestClient) -> None:
     assert "lifeline_replication_lag_seconds" in metrics
     answer = client.get("/fhir/metadata")
     assert answer.headers["x-lifeline-node"] == "central" and answer.headers["x-lifeline-mode"] == "connected"
+
+
+def test_a_push_answer_stamps_what_was_stored_as_sent_and_the_lean_feed_leaves_it_out(
+    client: TestClient, service: FhirService, site: Any
+) -> None:
+    site_id, headers = site
+    stream = uuid.uuid4().hex
+    patient = {**new_patient(), "id": str(uuid.uuid4())}
+    answer = client.post(
+        "/replication/outbox",
+        content=orjson.dumps({"stream": stream, "changes": [_change(1, patient, 1)]}),
+        headers=headers,
+    ).json()
+    stored = service.repo.read("Patient", patient["id"])
+    assert stored is not None
+    assert answer == {"outcomes": ["applied"], "stamps": [stored.last_updated]}
+    # Sent again, the centre answers from what it recorded: no stamp, the site keeps its copy.
+    again = client.post(
+        "/replication/outbox",
+        content=orjson.dumps({"stream": stream, "changes": [_change(1, patient, 1)]}),
+        headers=headers,
+    ).json()
+    assert again == {"outcomes": ["applied"], "stamps": [None]}
+    whole = client.get("/replication/changes?after=0&limit=5000", headers=headers).json()["changes"]
+    lean = client.get("/replication/changes?after=0&limit=5000&lean=1", headers=headers).json()["changes"]
+    ours = [c for c in lean if c["id"] == patient["id"]]
+    assert ours == [
+        {
+            "seq": ours[0]["seq"],
+            "type": "Patient",
+            "id": patient["id"],
+            "version": 1,
+            "lastUpdated": stored.last_updated,
+            "deleted": False,
+            "method": "PUT",
+            "node": site_id,
+            "lean": True,
+        }
+    ]
+    assert [c for c in whole if c["id"] == patient["id"]][0]["content"]["id"] == patient["id"]
+    # Every other node's changes come whole either way.
+    assert [c for c in lean if c["id"] != patient["id"]] == [c for c in whole if c["id"] != patient["id"]]

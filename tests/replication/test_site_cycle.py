@@ -224,3 +224,29 @@ def test_a_write_on_a_stale_replica_is_refused_and_the_replica_caught_up(central
         assert site.node.status()["pendingLocalChanges"] == 0
     finally:
         site.close()
+
+
+def test_a_rebuilt_site_gets_its_own_earlier_writes_back_whole(central: CentralNode, tmp_path: Path) -> None:
+    """The feed leaves out the content of a site's own changes (it holds them); a site rebuilt on
+    a new database does not, and fetches those pages again whole."""
+    first = SiteNode(central, "herlev", "sqlite", tmp_path / "first")
+    try:
+        wait_until(lambda: _caught_up(first), what="the site to connect")
+        token = first.token()
+        answer = first.client.post("/fhir/Patient", content=orjson.dumps(_patient("Rebuilt")), headers=_headers(token))
+        assert answer.status_code == 201, answer.text
+        res_id = answer.json()["id"]
+    finally:
+        first.close()
+    rebuilt = SiteNode(central, "herlev", "sqlite", tmp_path / "rebuilt")
+    try:
+        wait_until(lambda: _caught_up(rebuilt), what="the rebuilt site to catch up")
+        held = rebuilt.repo.read("Patient", res_id)
+        at_centre = central.repo.read("Patient", res_id)
+        assert held is not None and at_centre is not None
+        assert (held.version_id, held.last_updated) == (1, at_centre.last_updated)
+        assert orjson.loads(held.content or "{}")["name"][0]["family"] == "Rebuilt"
+        with rebuilt.repo.reading() as session:
+            assert session.vread("Patient", res_id, 1).node_id == "herlev"  # type: ignore[union-attr]
+    finally:
+        rebuilt.close()

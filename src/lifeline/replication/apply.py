@@ -24,6 +24,11 @@ if TYPE_CHECKING:
 POSITION = "replication.position"
 
 
+class ContentNeeded(Exception):
+    """A lean feed page (replication/feed.py) left out the content of a change this site does not
+    hold as the centre does: the page must be fetched again, whole."""
+
+
 def position(service: FhirService) -> int:
     """The last change number of the centre that this site has applied."""
     with service.repo.reading() as session:
@@ -46,6 +51,8 @@ def apply_changes(service: FhirService, changes: list[dict[str, Any]], up_to: in
             key = (change["type"], change["id"])
             if _restamped_here(held.get(key), change, session.node_id):
                 continue  # this site's own change, already stamped as the centre stamped it
+            if change.get("lean"):
+                raise ContentNeeded(f"{key[0]}/{key[1]} version {change['version']}")
             content = change["content"]
             is_current = change["version"] >= newest.get(key, 0)
             rows: IndexRows = []

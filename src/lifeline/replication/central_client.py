@@ -35,9 +35,10 @@ class CentralClient:
     def close(self) -> None:
         self._http.close()
 
-    def changes(self, after: int, limit: int, *, bulk: bool = False) -> dict[str, Any]:
-        """A feed page; `bulk` (a site catching up) waits as long as a big page may take."""
-        params = {"after": after, "limit": limit}
+    def changes(self, after: int, limit: int, *, bulk: bool = False, lean: bool = False) -> dict[str, Any]:
+        """A feed page; `bulk` (a site catching up) waits as long as a big page may take; `lean`:
+        this site's own changes without their content (replication/feed.py)."""
+        params = {"after": after, "limit": limit, **({"lean": 1} if lean else {})}
         return self._call("GET", "/replication/changes", params=params, bulk=bulk)
 
     def compartment(self, patient: str) -> dict[str, Any]:

@@ -24,10 +24,12 @@ if TYPE_CHECKING:
 MAX_PAGE = 5000
 
 
-def feed_page(service: FhirService, site: Site, after: int, limit: int) -> bytes:
+def feed_page(service: FhirService, site: Site, after: int, limit: int, *, lean: bool = False) -> bytes:
     """One page of the feed as JSON: {"after", "last", "head", "changes": [...]}. `last` is the
     last change number the page covers: a hospital-scoped site gets only its patients' changes,
-    and moves its position to `last` all the same."""
+    and moves its position to `last` all the same. `lean`: the site's own changes come without
+    their content (`"lean": true`): it holds them already, stamped as the centre stamped them
+    (replication/replay.py), and asks again without `lean` in the rare case it does not."""
     repo = service.repo
     versions = repo.changes_after(after, max(0, min(limit, MAX_PAGE))) if limit > 0 else []
     with repo.reading() as session:
@@ -38,7 +40,8 @@ def feed_page(service: FhirService, site: Site, after: int, limit: int) -> bytes
         head = max(head, last)
         if site.scope == "hospital":
             versions = scope.filter_page(service, versions, site.organizations)
-    page = {"after": after, "last": last, "head": head, "changes": [_change(v) for v in versions]}
+    own = site.site_id if lean else None
+    page = {"after": after, "last": last, "head": head, "changes": [_change(v, own) for v in versions]}
     return orjson.dumps(page)
 
 
@@ -54,7 +57,19 @@ def compartment_page(service: FhirService, site: Site, patient: str) -> bytes:
     return orjson.dumps({"changes": [_change(v) for v in scope.compartment_changes(service, patient)]})
 
 
-def _change(version: StoredVersion) -> dict[str, Any]:
+def _change(version: StoredVersion, own: str | None = None) -> dict[str, Any]:
+    if own is not None and version.node_id == own:
+        return {
+            "seq": version.change_seq,
+            "type": version.res_type,
+            "id": version.res_id,
+            "version": version.version_id,
+            "lastUpdated": version.last_updated,
+            "deleted": version.deleted,
+            "method": version.method,
+            "node": version.node_id,
+            "lean": True,
+        }
     return {
         "seq": version.change_seq,
         "type": version.res_type,

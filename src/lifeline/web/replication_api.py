@@ -36,7 +36,8 @@ def routes(service: FhirService, site: SiteNode | None) -> list[Route]:
         return Response(status.metrics_text(answer), media_type="text/plain; version=0.0.4")
 
     async def changes(request: Request) -> Response:
-        return await _answer(request, lambda found, body: feed.feed_page(service, found, *_page(request)))
+        lean = request.query_params.get("lean") == "1"
+        return await _answer(request, lambda found, body: feed.feed_page(service, found, *_page(request), lean=lean))
 
     async def compartment(request: Request) -> Response:
         patient = request.query_params.get("patient", "")
