@@ -16,7 +16,7 @@ from lifeline.audit.index import Indexer as AuditIndexer
 from lifeline.fhir.service import FhirService
 from lifeline.replication.central_client import CentralClient
 from lifeline.replication.site import SiteNode
-from lifeline.web import citizen_login, login, oauth, passkeys, replication_api
+from lifeline.web import citizen_login, conflicts_page, login, oauth, passkeys, replication_api
 from lifeline.web.fhir_api import PREFIX, FhirApi
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
@@ -76,6 +76,7 @@ def create_app(
     web_login = login.WebLogin(service) if login_clock is None else login.WebLogin(service, login_clock, login_clock)
     routes = [Route("/", home), *login.routes(web_login), *passkeys.routes(web_login)]
     routes += [*citizen_login.routes(web_login), *oauth.routes(web_login), *replication_api.routes(service, site)]
+    routes += conflicts_page.routes(web_login, site)
     pages = Starlette(routes=routes, lifespan=lifespan)
     # SMART discovery lives under the FHIR base but is no FHIR interaction, and needs no token.
     smart_configuration = PREFIX + "/.well-known/smart-configuration"
