@@ -12,7 +12,8 @@ from starlette.testclient import TestClient
 
 from lifeline.audit import store
 from lifeline.fhir.service import FhirService
-from lifeline.replication import sites
+from lifeline.replication import feed, sites
+from lifeline.storage.records import StoredVersion
 from tests.conftest import assert_outcome, new_patient
 
 
@@ -204,3 +205,14 @@ def test_a_push_answer_stamps_what_was_stored_as_sent_and_the_lean_feed_leaves_i
     assert [c for c in whole if c["id"] == patient["id"]][0]["content"]["id"] == patient["id"]
     # Every other node's changes come whole either way.
     assert [c for c in lean if c["id"] != patient["id"]] == [c for c in whole if c["id"] != patient["id"]]
+
+
+def test_the_lean_feed_sends_a_sites_own_internal_records_whole() -> None:
+    """The centre may have merged them field by field (replication/merge.py): the site's copy is
+    not the centre's, so they are never left out."""
+    when = "2026-11-23T08:00:00.000Z"
+    internal = StoredVersion("_User", "u1", 2, when, False, '{"username": "u1"}', 9, "PUT", "herlev")
+    clinical = StoredVersion("Patient", "p1", 1, when, False, '{"id": "p1"}', 10, "PUT", "herlev")
+    assert orjson.loads(orjson.dumps(feed._change(internal, "herlev")))["content"] == {"username": "u1"}
+    assert "content" not in feed._change(clinical, "herlev") and feed._change(clinical, "herlev")["lean"] is True
+    assert orjson.loads(orjson.dumps(feed._change(clinical, "rigshospitalet")))["content"] == {"id": "p1"}

@@ -58,19 +58,7 @@ def compartment_page(service: FhirService, site: Site, patient: str) -> bytes:
 
 
 def _change(version: StoredVersion, own: str | None = None) -> dict[str, Any]:
-    if own is not None and version.node_id == own:
-        return {
-            "seq": version.change_seq,
-            "type": version.res_type,
-            "id": version.res_id,
-            "version": version.version_id,
-            "lastUpdated": version.last_updated,
-            "deleted": version.deleted,
-            "method": version.method,
-            "node": version.node_id,
-            "lean": True,
-        }
-    return {
+    change: dict[str, Any] = {
         "seq": version.change_seq,
         "type": version.res_type,
         "id": version.res_id,
@@ -79,6 +67,11 @@ def _change(version: StoredVersion, own: str | None = None) -> dict[str, Any]:
         "deleted": version.deleted,
         "method": version.method,
         "node": version.node_id,
-        # The stored JSON text goes out as it is: no parse and dump per change.
-        "content": None if version.content is None else orjson.Fragment(version.content),
     }
+    # Internal records go whole: the centre may have merged them (replay.py stamps none of them).
+    if own is not None and version.node_id == own and not version.res_type.startswith("_"):
+        change["lean"] = True
+    else:
+        # The stored JSON text goes out as it is: no parse and dump per change.
+        change["content"] = None if version.content is None else orjson.Fragment(version.content)
+    return change
