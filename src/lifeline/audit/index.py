@@ -24,7 +24,10 @@ from lifeline.storage.repository import Repository
 from lifeline.storage.write_session import WriteSession
 
 log = logging.getLogger("lifeline.audit")
-BATCH = 5000
+# Records indexed a transaction. Small, because on SQLite the indexer holds the one write lock
+# while it writes, and every audited answer waits behind it: 5,000 a transaction stalled reads
+# for about a quarter of a second (read p99 256 ms), 500 for less (149 ms).
+BATCH = 500
 PARAMS = ("patient", "agent", "action", "outcome", "type", "subtype")
 
 
