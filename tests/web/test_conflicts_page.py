@@ -56,22 +56,26 @@ def ward_with_conflicts(service: FhirService) -> Ward:
     )
     for patient in (mine, theirs):
         put({"resourceType": "Patient", "id": patient, "name": [{"family": "Centralsen", "given": [tag]}]})
-    put(
-        {
-            "resourceType": "Encounter",
-            "id": f"enc-{tag}",
-            "status": "in-progress",
-            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
-            "subject": {"reference": f"Patient/{mine}"},
-            "serviceProvider": {"reference": f"Organization/{dep}"},
-            "period": {"start": "2026-11-20T08:00:00Z"},
-        }
-    )
+    _admit(service, f"enc-{tag}", mine, dep)
     ids = []
     for patient in (mine, theirs):
         site_version = {"resourceType": "Patient", "id": patient, "name": [{"family": "Sitesen", "given": [tag]}]}
         ids.append(_conflict(service, patient, site_version))
     return Ward(doctor, mine, theirs, ids[0], tag)
+
+
+def _admit(service: FhirService, encounter: str, patient: str, department: str) -> None:
+    """An inpatient stay at the department: the care that lets its doctor open the record."""
+    body = {
+        "resourceType": "Encounter",
+        "id": encounter,
+        "status": "in-progress",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+        "subject": {"reference": f"Patient/{patient}"},
+        "serviceProvider": {"reference": f"Organization/{department}"},
+        "period": {"start": "2026-11-20T08:00:00Z"},
+    }
+    assert service.handle(FhirRequest("update", "Encounter", encounter, body=body, principal=OPERATOR)).status == 201
 
 
 def _conflict(service: FhirService, patient: str, site_version: dict[str, Any]) -> str:
@@ -212,3 +216,27 @@ def test_a_site_working_on_its_own_says_so_at_the_top() -> None:
     assert 'class="banner" id="mode" role="status"' in page
     assert "herlev is working on its own (continuity)" in page
     assert "unreachable since 2026-11-23T07:00:00Z" in page and "from 2026-11-23T06:59:58.120Z" in page
+
+
+def test_a_protected_patients_address_is_withheld_from_both_versions(service: FhirService, ward: Ward) -> None:
+    """Name and address protection holds on the reconciliation list as on every other answer: the
+    centre's version and the site's both lose address and telecom, and say so (REDACTED)."""
+    protected = f"protected-{ward.tag}"
+    security = [{"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "R"}]
+    central_version = {
+        "resourceType": "Patient",
+        "id": protected,
+        "meta": {"security": security},
+        "name": [{"family": "Skjult"}],
+        "address": [{"city": "Hemmelighavn"}],
+    }
+    request = FhirRequest("update", "Patient", protected, body=central_version, principal=OPERATOR)
+    assert service.handle(request).status == 201
+    _admit(service, f"enc-p-{ward.tag}", protected, f"dep-{ward.tag}")
+    telecom = [{"system": "phone", "value": "12345678"}]
+    site_version = {**central_version, "address": [{"city": "Lønligby"}], "telecom": telecom}
+    conflict = _conflict(service, protected, site_version)
+    web, _ = _logged_in(service, ward)
+    page = web.get("/conflicts").text
+    assert f'id="conflict-{conflict}"' in page
+    assert "Hemmelighavn" not in page and "Lønligby" not in page and "REDACTED" in page

@@ -79,7 +79,7 @@ def routes(web: WebLogin, site: SiteNode | None) -> list[Route]:
     def listing(request: Request, session: WebSession, status_code: int = 200, **context: Any) -> Response:
         asking = FhirRequest("operation", operation="$conflicts", principal=principal(session))
         bundle = handled(asking, client_host(request)).resource or {}
-        found = [_entry(service, entry["resource"]) for entry in bundle.get("entry", [])]
+        found = [shown(request, session, entry["resource"]) for entry in bundle.get("entry", [])]
         return render(
             "conflicts.html",
             status_code,
@@ -88,6 +88,30 @@ def routes(web: WebLogin, site: SiteNode | None) -> list[Route]:
             who=session.username,
             node=status.node_status(service, site),
             **context,
+        )
+
+    def shown(request: Request, session: WebSession, parameters: dict[str, Any]) -> Conflict:
+        """One conflict as the page shows it; the centre's version read through the core, as the
+        clinician (the same redaction as any read, and on the audit trail)."""
+        values: dict[str, Any] = {}
+        for part in parameters.get("parameter", []):
+            values[part["name"]] = next((v for k, v in part.items() if k != "name"), None)
+        target = values["target"]["reference"]
+        res_type, _, res_id = target.partition("/")
+        reading = FhirRequest("read", res_type, res_id, principal=principal(session))
+        try:
+            current = handled(reading, client_host(request))
+            central = _pretty(current.resource or {} if current.raw is None else orjson.loads(current.raw))
+        except FhirError:  # deleted at the centre
+            central = ""
+        return Conflict(
+            id=values["conflict"],
+            target=target,
+            site=values["site"],
+            detected=values["detected"],
+            central_version=values["centralVersion"],
+            central_text=central,
+            site_text=_pretty(values["siteVersion"]) if values.get("siteVersion") else "",
         )
 
     def page(request: Request, form: FormData | None) -> Response:
@@ -132,25 +156,6 @@ def routes(web: WebLogin, site: SiteNode | None) -> list[Route]:
         Route(PAGE, threaded(page), methods=["GET"]),
         Route(PAGE, threaded(resolve), methods=["POST"]),
     ]
-
-
-def _entry(service: Any, parameters: dict[str, Any]) -> Conflict:
-    values: dict[str, Any] = {}
-    for part in parameters.get("parameter", []):
-        values[part["name"]] = next((v for k, v in part.items() if k != "name"), None)
-    target = values["target"]["reference"]
-    res_type, _, res_id = target.partition("/")
-    current = service.repo.read(res_type, res_id)
-    central = "" if current is None or current.deleted else _pretty(orjson.loads(current.content or "{}"))
-    return Conflict(
-        id=values["conflict"],
-        target=target,
-        site=values["site"],
-        detected=values["detected"],
-        central_version=values["centralVersion"],
-        central_text=central,
-        site_text=_pretty(values["siteVersion"]) if values.get("siteVersion") else "",
-    )
 
 
 def _pretty(resource: dict[str, Any]) -> str:

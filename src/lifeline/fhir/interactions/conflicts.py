@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from lifeline.access.enforce import check_write, rule_for
+from lifeline.access.redact import redacted
+from lifeline.access.rule import AccessRule
 from lifeline.fhir import writes
 from lifeline.fhir.errors import BadRequest, Conflict, Forbidden, MethodNotAllowed, NotFound
 from lifeline.fhir.request import FhirRequest, FhirResponse
@@ -52,9 +54,23 @@ def _list(service: FhirService, request: FhirRequest) -> FhirResponse:
         "resourceType": "Bundle",
         "type": "searchset",
         "total": len(found),
-        "entry": [{"resource": c.to_parameters(), "search": {"mode": "match"}} for c in found],
+        "entry": [{"resource": _shown(c, rule), "search": {"mode": "match"}} for c in found],
     }
     return FhirResponse(200, resource=bundle)
+
+
+def _shown(conflict: conflicts.ConflictRecord, rule: AccessRule | None) -> dict[str, Any]:
+    """The conflict as the caller may see it: a protected patient's address and telecom are
+    withheld from the site's version too (access/redact.py), as from every other answer."""
+    parameters = conflict.to_parameters()
+    if conflict.site_content is None:
+        return parameters
+    shown = redacted(rule, conflict.res_type, orjson.dumps(conflict.site_content).decode())
+    if shown is not None:
+        for part in parameters["parameter"]:
+            if part["name"] == "siteVersion":
+                part["resource"] = shown
+    return parameters
 
 
 def _resolve(service: FhirService, request: FhirRequest) -> FhirResponse:
