@@ -13,7 +13,8 @@ transaction with its outbox row (storage/write_session.py), and then:
   keeps reading, writing, logging in and auditing on its own. Nothing waits on the centre.
 - **healing**: the centre answers again. The site pushes its outbox in order (the centre takes each
   change exactly once and lists conflicts), catches up on the centre's feed, and only then returns
-  to connected. Its audit chain is copied to the centre after every round.
+  to connected. Its audit chain is copied to the centre after each round that found the feed
+  caught up.
 
 One background thread runs the loop: push the outbox, pull the feed, copy the audit chain.
 """
@@ -214,8 +215,7 @@ class SiteNode:
                 raise CentralUnreachable("the centre answered for a different number of changes")
         except (CentralUnreachable, CentralRefused) as error:
             return error
-        answered: list[int] = []
-        stamped: list[tuple[str, str, int, str, str | None]] = []
+        answered: list[tuple[Any, str | None]] = []
         with self._waiting_lock:
             for row, (outcome, stamp) in zip(rows, outcomes, strict=True):
                 tag = row[1]
@@ -223,10 +223,10 @@ class SiteNode:
                     self._outcomes.setdefault(tag, []).append(f"{outcome} {row[2]}/{row[3]}")
                 elif outcome == "rejected":
                     continue  # its request was answered meanwhile: stays, to go again as an ordinary change
-                answered.append(int(row[0]))
-                if stamp is not None:
-                    stamped.append(apply.restamped(row[2], row[3], int(row[4]), stamp, row[8]))
-        seqs = answered
+                answered.append((row, stamp))
+        # Outside the lock that writes at this site take too: stamping parses every content.
+        seqs = [int(row[0]) for row, _ in answered]
+        stamped = [apply.restamped(row[2], row[3], int(row[4]), stamp, row[8]) for row, stamp in answered if stamp]
 
         def drop(session: WriteSession) -> None:
             session.drop_outbox(seqs)

@@ -101,7 +101,7 @@ def routes(web: WebLogin, site: SiteNode | None) -> list[Route]:
         reading = FhirRequest("read", res_type, res_id, principal=principal(session))
         try:
             current = handled(reading, client_host(request))
-            central = _pretty(current.resource or {} if current.raw is None else orjson.loads(current.raw))
+            central = _pretty((current.resource or {}) if current.raw is None else orjson.loads(current.raw))
         except FhirError:  # deleted at the centre
             central = ""
         return Conflict(
