@@ -1,0 +1,78 @@
+"""The durability ceiling of the audit trail, for `python -m bench` (not a way to run Lifeline).
+
+Issue 6 wants reads with the audit trail at least 85% as fast as reads without it, and also that
+no answer leaves before its record is durable. This server answers exactly as `lifeline serve`
+does, with the same group-commit recorder (audit/recorder.py: the same writer thread, the same
+hand-over and wait, the same one write and one `fdatasync` of a local file per group), except
+that nothing more happens to the records: no fold into the hash chain in the database, no search
+index. No design that keeps the durability rule can do better on the same machine, so its read
+rate, against reads without the trail in the same run, is the ceiling of that ratio.
+
+Usage (from the repository root, with the environment `bench/__main__.py` gives a server):
+    python -m bench.ceiling --db URL --port N --workers 2"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+from lifeline.audit.chain import canonical
+from lifeline.audit.recorder import AuditRecorder
+from lifeline.storage.repository import Repository
+from lifeline.web.app import ASGIApp
+from lifeline.web.asgi import app_from_environment
+
+JOURNALS = os.path.join(tempfile.gettempdir(), "lifeline-bench-ceiling")
+
+
+class FileRecorder(AuditRecorder):
+    """The group-commit recorder with a flushed local file as its only durable step."""
+
+    def __init__(self, repo: Repository, node_id: str, journal_folder: Path | None = None) -> None:
+        super().__init__(repo, node_id)  # no journal to fold: the file below is all there is
+
+    def _write(self, events: list[dict[str, Any]]) -> list[int]:
+        if not hasattr(self, "_file"):
+            os.makedirs(JOURNALS, exist_ok=True)
+            path = os.path.join(JOURNALS, f"{os.getpid()}.ndjson")
+            self._file = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_TRUNC, 0o600)
+            self._seqs = count(1)
+        os.write(self._file, "".join(canonical(event) + "\n" for event in events).encode())
+        os.fdatasync(self._file)
+        return [next(self._seqs) for _ in events]
+
+
+def app() -> ASGIApp:
+    """The worker's app, with the file recorder in place of the real one."""
+    import lifeline.audit.recorder
+
+    lifeline.audit.recorder.AuditRecorder = FileRecorder  # type: ignore[misc]
+    return app_from_environment()
+
+
+def main() -> None:
+    import uvicorn
+
+    parser = argparse.ArgumentParser(prog="python -m bench.ceiling")
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    os.environ.update({"LIFELINE_DB": args.db, "LIFELINE_AUDIT": "on"})
+    uvicorn.run(
+        "bench.ceiling:app",
+        factory=True,
+        host="127.0.0.1",
+        port=args.port,
+        workers=args.workers,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+if __name__ == "__main__":
+    main()
