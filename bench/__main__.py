@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import socket
 import sqlite3
 import subprocess
@@ -143,7 +142,6 @@ def _bench_backend(backend: str, source: Path, args: argparse.Namespace) -> dict
         if backend == "sqlite":
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
-            shutil.rmtree(f"{path}.audit-journal", ignore_errors=True)  # emptied by each server's shutdown
     return result
 
 

@@ -3,9 +3,9 @@
 Issue 6 wants reads with the audit trail at least 85% as fast as reads without it, and also that
 no answer leaves before its record is durable. This server answers exactly as `lifeline serve`
 does, with the same group-commit recorder (audit/recorder.py: the same writer thread, the same
-hand-over and wait, the same one write and one `fdatasync` of a local file per group), except
-that nothing more happens to the records: no fold into the hash chain in the database, no search
-index. No design that keeps the durability rule can do better on the same machine, so its read
+hand-over and wait), except that a group of records is made durable in the cheapest way there
+is: appended to a local file and flushed with one `fdatasync`, with no database, no hash chain
+and no index. No design that keeps the durability rule can do better on the same machine, so its read
 rate, against reads without the trail in the same run, is the ceiling of that ratio.
 
 Usage (from the repository root, with the environment `bench/__main__.py` gives a server):
@@ -17,12 +17,10 @@ import argparse
 import os
 import tempfile
 from itertools import count
-from pathlib import Path
 from typing import Any
 
 from lifeline.audit.chain import canonical
 from lifeline.audit.recorder import AuditRecorder
-from lifeline.storage.repository import Repository
 from lifeline.web.app import ASGIApp
 from lifeline.web.asgi import app_from_environment
 
@@ -31,9 +29,6 @@ JOURNALS = os.path.join(tempfile.gettempdir(), "lifeline-bench-ceiling")
 
 class FileRecorder(AuditRecorder):
     """The group-commit recorder with a flushed local file as its only durable step."""
-
-    def __init__(self, repo: Repository, node_id: str, journal_folder: Path | None = None) -> None:
-        super().__init__(repo, node_id)  # no journal to fold: the file below is all there is
 
     def _write(self, events: list[dict[str, Any]]) -> list[int]:
         if not hasattr(self, "_file"):

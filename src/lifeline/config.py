@@ -31,9 +31,6 @@ class Settings:
     care_window_days: int = 30  # how long after an encounter or appointment care still gives access
     break_glass_hours: int = 4  # how long a break-the-glass access lasts
     threat_level: str = "normal"  # normal | elevated | high
-    # Where access records are made durable before an answer leaves (audit/journal.py); empty:
-    # beside an SQLite database file, else var/audit-journal/<database>; off: in the database.
-    audit_journal: str = ""
     audit_retention_years: int = 10  # audit records younger than this are never pruned
     audit_review_days: int = 14  # how far back the privacy officers' review list looks
     audit_burst_patients: int = 20  # more patients than this opened within an hour is unusual
@@ -73,7 +70,6 @@ ENVIRONMENT = {
     "care_window_days": "LIFELINE_CARE_WINDOW_DAYS",
     "break_glass_hours": "LIFELINE_BREAK_GLASS_HOURS",
     "threat_level": "LIFELINE_THREAT_LEVEL",
-    "audit_journal": "LIFELINE_AUDIT_JOURNAL",
     "audit_retention_years": "LIFELINE_AUDIT_RETENTION_YEARS",
     "audit_review_days": "LIFELINE_AUDIT_REVIEW_DAYS",
     "audit_burst_patients": "LIFELINE_AUDIT_BURST_PATIENTS",

@@ -27,7 +27,6 @@ FHIR = {"Content-Type": "application/fhir+json"}
 
 
 def _events(service: FhirService) -> list[dict[str, Any]]:
-    service.fold_audit_journal()  # the answers' records, made durable in the journal, into the chain
     rows = events_after(service.repo, service.settings.node_id, 0, limit=1_000_000)
     return [orjson.loads(r.content) for r in rows]
 
@@ -86,9 +85,7 @@ def test_the_capability_statement_is_not_audited(client: TestClient, service: Fh
 def test_an_access_that_cannot_be_recorded_sends_no_data(tmp_path) -> None:
     repo = fresh_repository("sqlite", tmp_path)
     try:
-        # Records go straight to the chain here (tests/audit/test_journal.py fails the journal).
-        settings = Settings(issuer="http://testserver", kek=new_kek(), audit_journal="off")
-        service = FhirService(repo, settings)
+        service = FhirService(repo, Settings(issuer="http://testserver", kek=new_kek()))
         body = {"resourceType": "Patient", "id": "p1", "name": [{"family": "Kjærgaard"}]}
         service.handle(FhirRequest("update", "Patient", "p1", body=body, principal=OPERATOR))
         token = service.identity.issue(subject="t", client_id="t", scopes="system/*.rs")

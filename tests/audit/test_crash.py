@@ -98,9 +98,6 @@ def test_every_answer_received_before_a_sigkill_has_its_audit_record(db: str, tm
     stop.set()
     for reader in readers:
         reader.join(10)
-    # It starts again on its trail: the records the dead process made durable in its journal are
-    # folded into the chain before the new one serves (audit/journal.py).
-    process = _serve(db, port, env, tmp_path / "server.log")
     repo = open_repository(db)
     try:
         index.catch_up(repo)
@@ -111,6 +108,7 @@ def test_every_answer_received_before_a_sigkill_has_its_audit_record(db: str, tm
     missing = sorted(set(received) - recorded)
     assert not missing, f"{len(missing)} of {len(received)} received answers have no audit record: {missing[:5]}"
     assert len(received) < len(ids), "the kill came after the load; nothing was proven"
+    process = _serve(db, port, env, tmp_path / "server.log")  # and it starts again on its trail
     try:
         assert "audit trail intact" in lifeline("audit", "verify", "--db", db, env=env)
     finally:

@@ -19,7 +19,6 @@ from tests.web.test_login_pages import add_user, browser, csrf_of, log_in
 def _events(service: FhirService) -> list[dict[str, Any]]:
     import orjson
 
-    service.fold_audit_journal()
     node = service.settings.node_id
     return [orjson.loads(r.content) for r in events_after(service.repo, node, 0, limit=100_000)]
 

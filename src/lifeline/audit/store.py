@@ -43,13 +43,8 @@ def append_in(
     """`append` inside a caller's write transaction: the records commit with what they record
     (a break-the-glass grant and its security alert), or neither does."""
     check_field("node id", node_id)
+    contents = [canonical(event) for event in events]
     recorded = instant(clock())
-    return append_records_in(session, node_id, [(recorded, canonical(event)) for event in events])
-
-
-def append_records_in(session: WriteSession, node_id: str, records: Sequence[tuple[str, str]]) -> list[int]:
-    """Chain (recorded, canonical content) records after the node's head, in the caller's
-    transaction (the journal's folds give each record the instant it was made durable)."""
     head = session.lock_audit_head(node_id)
     if head is None:  # the node's first record: make the head, then lock it like any other
         session.start_audit_head(node_id, GENESIS)
@@ -57,7 +52,7 @@ def append_records_in(session: WriteSession, node_id: str, records: Sequence[tup
         assert head is not None
     seq, prev = head
     rows: list[tuple[str, int, str, str, str, str]] = []
-    for recorded, content in records:
+    for content in contents:
         seq += 1
         digest = record_hash(prev, node_id, seq, recorded, content)
         rows.append((node_id, seq, recorded, content, prev, digest))

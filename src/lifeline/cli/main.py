@@ -49,8 +49,6 @@ def serve(
     """Serve the FHIR API (and apply pending schema migrations first)."""
     import uvicorn
 
-    from lifeline.audit import journal
-
     config = settings(
         db=db, host=host, port=port, node_id=site_id or node_id, workers=workers, role=role, central=central
     )
@@ -58,9 +56,6 @@ def serve(
         raise SettingError("a site node runs one server process (its replication loop is one); drop --workers")
     _check_listen(config.host, config.port)
     service = open_service(config, migrate=True)
-    journal_folder = journal.directory(config)
-    if journal_folder is not None and config.audit == "on":
-        journal.check_directory(journal_folder)
     service.repo.analyze()
     service.repo.close()
     # Worker processes rebuild the app from the environment, so hand the settings on there.

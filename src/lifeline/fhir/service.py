@@ -64,17 +64,9 @@ class FhirService:
         """Group-committed access records (audit/recorder.py); None with LIFELINE_AUDIT=off."""
         if self.settings.audit != "on":
             return None
-        from lifeline.audit import journal
         from lifeline.audit.recorder import AuditRecorder
 
-        return AuditRecorder(self.repo, self.settings.node_id, journal.directory(self.settings))
-
-    def fold_audit_journal(self) -> None:
-        """Fold this process's audit journal into the chain now, if it keeps one (a search of the
-        trail sees the accesses just answered); never starts a recorder that is not running."""
-        recorder = self.__dict__.get("auditor")
-        if recorder is not None:
-            recorder.flush()
+        return AuditRecorder(self.repo, self.settings.node_id)
 
     def check_type(self, resource_type: str | None) -> str:
         if resource_type is None or not self.validator.is_resource_type(resource_type):

@@ -272,16 +272,6 @@ MIGRATIONS: list[Migration] = [
         );
         """,
     ),
-    # The audit journal (audit/journal.py): records are made durable in a node-local file before
-    # the answer leaves and folded into the chain behind it; how far each file is folded commits
-    # with the records folded, so no record is folded twice.
-    Migration(
-        11,
-        "audit journal positions",
-        """
-        CREATE TABLE audit_journal (name TEXT PRIMARY KEY, node_id TEXT NOT NULL, folded BIGINT NOT NULL);
-        """,
-    ),
 ]
 
 # Every index table a resource's rows go to (and are deleted from when it changes).

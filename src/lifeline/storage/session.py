@@ -289,11 +289,6 @@ class Session:
         row = self._one("SELECT seq, hash FROM audit_head WHERE node_id = ?", (node_id,))
         return None if row is None else (int(row[0]), str(row[1]))
 
-    def journal_folded(self, name: str) -> int | None:
-        """How far an audit journal (audit/journal.py) is folded into its chain, if at all."""
-        row = self._one("SELECT folded FROM audit_journal WHERE name = ?", (name,))
-        return None if row is None else int(row[0])
-
     def audit_pruned(self, node_id: str) -> Any:
         """(seq, hash, before, signature) of where a pruned chain now begins, or None."""
         return self._one("SELECT seq, hash, before, signature FROM audit_pruned WHERE node_id = ?", (node_id,))

@@ -201,19 +201,6 @@ class WriteSession(Session):
             Batch(self.dialect.sql("UPDATE audit_indexed SET seq = ? WHERE node_id = ?"), "", [(seq, node_id)])
         )
 
-    # The audit journal (audit/journal.py): how far each process's journal is folded into its chain.
-    def put_journal_folded(self, name: str, node_id: str, folded: int) -> None:
-        """Note a journal folded up to byte `folded`; buffered, so it commits with the fold."""
-        statement = self.dialect.sql(
-            "INSERT INTO audit_journal (name, node_id, folded) VALUES (?, ?, ?)"
-            " ON CONFLICT (name) DO UPDATE SET folded = excluded.folded"
-        )
-        self._later.append(Batch(statement, "", [(name, node_id, folded)]))
-
-    def forget_journal(self, name: str) -> None:
-        """A removed journal's position is needed no more."""
-        self._all("DELETE FROM audit_journal WHERE name = ? RETURNING name", (name,))
-
     # Replication (replication/).
     def drop_outbox(self, local_seqs: Sequence[int]) -> None:
         """Forget outbox rows the centre has answered for."""

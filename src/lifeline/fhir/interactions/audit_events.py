@@ -88,7 +88,6 @@ def _search(service: FhirService, request: FhirRequest) -> FhirResponse:
             args += [cursor["r"], cursor["r"], cursor["n"], cursor["n"], int(cursor["s"])]
         except (KeyError, TypeError, ValueError):
             raise BadRequest("The paging cursor is not valid; follow the Bundle's links as given") from None
-    service.fold_audit_journal()  # this process's accesses, up to this moment, are in the chain
     index.catch_up(service.repo)  # every committed record is searchable
     grants = _patient_grants(service, request)
     with service.repo.reading() as session:

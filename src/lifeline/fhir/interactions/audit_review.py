@@ -51,7 +51,6 @@ def _list(service: FhirService, request: FhirRequest) -> FhirResponse:
     if status not in ("open", "all"):
         raise BadRequest(f"status is open or all, not {status!r}")
     settings = service.settings
-    service.fold_audit_journal()
     items = review.review_list(
         service.repo, service.clock(), days=settings.audit_review_days, burst=settings.audit_burst_patients
     )
