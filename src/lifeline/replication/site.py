@@ -226,7 +226,9 @@ class SiteNode:
                 answered.append((row, stamp))
         # Outside the lock that writes at this site take too: stamping parses every content.
         seqs = [int(row[0]) for row, _ in answered]
-        stamped = [apply.restamped(row[2], row[3], int(row[4]), stamp, row[8]) for row, stamp in answered if stamp]
+        stamped = [
+            apply.restamped(row[2], row[3], int(row[4]), stamp, row[8]) for row, stamp in answered if stamp is not None
+        ]
 
         def drop(session: WriteSession) -> None:
             session.drop_outbox(seqs)
