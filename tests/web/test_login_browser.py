@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import pyotp
 import pytest
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.virtual_authenticator import Protocol, Transport, VirtualAuthenticatorOptions
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -97,7 +97,14 @@ def loaded(driver: WebDriver, locator: Locator, error_id: str | None = None) -> 
     def arrived(browser: WebDriver) -> bool:
         if error_id:
             errors = browser.find_elements(By.ID, error_id)
-            if errors and errors[0].is_displayed():
+            try:
+                shown = bool(errors) and errors[0].is_displayed()
+            except WebDriverException as exc:
+                # The page navigated between finding and asking: Chromium's form of a stale element.
+                if "does not belong to the document" not in str(exc):
+                    raise
+                return False
+            if shown:
                 raise AssertionError(errors[0].text)
         ready = browser.execute_script("return document.readyState") == "complete"
         return ready and bool(browser.find_elements(*locator))
