@@ -39,6 +39,7 @@ from lifeline.bulk.importer import first_load, import_items
 from lifeline.bulk.sources import Source
 from lifeline.fhir.service import FhirService
 from lifeline.storage import open_repository
+from lifeline.storage.matching import Match
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
@@ -85,7 +86,7 @@ def _bench_backend(backend: str, source: Path, args: argparse.Namespace) -> dict
     reader.close()
     ids = RESULTS / "patient-ids.txt"
     with repo.reading() as session:
-        rows = session.search("Patient", "", [], after_key=None, limit=1_000_000)
+        rows = session.search("Patient", Match(), after_key=None, limit=1_000_000)
     ids.write_text("\n".join(r.res_id for r in rows) + "\n")
     repo.close()
     _settle(url)

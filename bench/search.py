@@ -301,32 +301,24 @@ def _queries(
         ],
     )
     prefixes = [rng.choice(samples["prefixes"]) for _ in samples["patients"]]
-    name_match = (
-        "r.res_type = 'Patient' AND NOT r.deleted AND r.res_id IN (SELECT s.res_id FROM search_string s"
-        " WHERE s.res_type = 'Patient' AND s.param = 'name' AND s.normalized LIKE ?)"
+    name_ids = (
+        "SELECT DISTINCT s.res_id FROM search_string s"
+        " WHERE s.res_type = 'Patient' AND s.param = 'name' AND s.normalized LIKE ?"
     )
+    name_page = _page_of("Patient", f"SELECT d.res_id, NULL AS k FROM ({name_ids}) d", page)
     out["(b) name prefix"] = (
         [FhirRequest("search", "Patient", params=[("name", p)], principal=OPERATOR) for p in prefixes],
-        [
-            [
-                (
-                    f"SELECT r.res_id, r.content FROM resource r WHERE {name_match} ORDER BY r.res_id LIMIT {page}",
-                    (p + "%",),
-                ),
-                (f"SELECT COUNT(*) FROM resource r WHERE {name_match}", (p + "%",)),
-            ]
-            for p in prefixes
-        ],
-    )
-    obs_match = (
-        "r.res_type = 'Observation' AND NOT r.deleted AND r.res_id IN (SELECT s.res_id FROM search_reference s"
-        " WHERE s.res_type = 'Observation' AND s.param = 'subject' AND s.target_type = 'Patient' AND s.target_id = ?)"
-        " AND EXISTS (SELECT 1 FROM search_token t WHERE t.res_type = 'Observation' AND t.res_id = r.res_id"
-        " AND t.param = 'code' AND t.system = ? AND t.code = ?)"
+        [[(name_page, (f"{p}%",))] for p in prefixes],
     )
     by_date = (
-        "(SELECT MAX(d.high) FROM search_date d WHERE d.res_type = 'Observation' AND d.res_id = r.res_id"
-        " AND d.param = 'date')"
+        "(SELECT MAX(t.high) FROM search_date t WHERE t.res_type = 'Observation' AND t.res_id = d.res_id"
+        " AND t.param = 'date')"
+    )
+    obs_matches = (
+        f"SELECT d.res_id, {by_date} AS k FROM (SELECT DISTINCT s.res_id FROM search_reference s"
+        " WHERE s.res_type = 'Observation' AND s.param = 'subject' AND s.target_type = 'Patient' AND s.target_id = ?) d"
+        " WHERE EXISTS (SELECT 1 FROM search_token t WHERE t.res_type = 'Observation' AND t.res_id = d.res_id"
+        " AND t.param = 'code' AND t.system = ? AND t.code = ?)"
     )
     out["(c) obs by code, -date"] = (
         [
@@ -338,17 +330,7 @@ def _queries(
             )
             for pid, system, code in samples["pairs"]
         ],
-        [
-            [
-                (
-                    f"SELECT r.res_id, r.content FROM resource r WHERE {obs_match}"
-                    f" ORDER BY {by_date} DESC, r.res_id LIMIT {page}",
-                    (pid, system, code),
-                ),
-                (f"SELECT COUNT(*) FROM resource r WHERE {obs_match}", (pid, system, code)),
-            ]
-            for pid, system, code in samples["pairs"]
-        ],
+        [[(_page_of("Observation", obs_matches, page), (pid, system, code))] for pid, system, code in samples["pairs"]],
     )
     marks = ", ".join("?" for _ in _COMPARTMENT_PARAMS)
     referring = (
@@ -385,11 +367,10 @@ def _queries(
             for _ in range(len(samples["patients"]) // 4)
         ],
     )
-    chain_match = (
-        "r.res_type = 'Observation' AND NOT r.deleted AND r.res_id IN (SELECT s.res_id FROM search_reference s"
-        " WHERE s.res_type = 'Observation' AND s.param = 'subject' AND s.target_type = 'Patient' AND s.target_id IN"
-        " (SELECT t.res_id FROM search_token t WHERE t.res_type = 'Patient' AND t.param = 'identifier'"
-        " AND t.system = ? AND t.code = ?))"
+    chain_ids = (
+        "SELECT DISTINCT s.res_id FROM search_reference s WHERE s.res_type = 'Observation' AND s.param = 'subject'"
+        " AND s.target_type = 'Patient' AND s.target_id IN (SELECT t.res_id FROM search_token t"
+        " WHERE t.res_type = 'Patient' AND t.param = 'identifier' AND t.system = ? AND t.code = ?)"
     )
     out["(e) chain by CPR"] = (
         [
@@ -399,17 +380,22 @@ def _queries(
             for _, cpr in samples["patients"]
         ],
         [
-            [
-                (
-                    f"SELECT r.res_id, r.content FROM resource r WHERE {chain_match} ORDER BY r.res_id LIMIT {page}",
-                    (CPR, cpr),
-                ),
-                (f"SELECT COUNT(*) FROM resource r WHERE {chain_match}", (CPR, cpr)),
-            ]
+            [(_page_of("Observation", f"SELECT d.res_id, NULL AS k FROM ({chain_ids}) d", page), (CPR, cpr))]
             for _, cpr in samples["patients"]
         ],
     )
     return out
+
+
+def _page_of(res_type: str, matches: str, page: int) -> str:
+    """One page of `matches` (rows of res_id and sort key k, found on the index tables alone) in
+    the order of k (descending, missing last) then id, each with the number of all matches
+    counted in the same pass, joined to `resource` for the page's JSON only."""
+    return (
+        "SELECT r.res_id, r.content, m.total FROM (SELECT x.res_id, x.k, COUNT(*) OVER () AS total"
+        f" FROM ({matches}) x ORDER BY x.k DESC NULLS LAST, x.res_id LIMIT {page}) m"
+        f" JOIN resource r ON r.res_type = '{res_type}' AND r.res_id = m.res_id"
+    )
 
 
 class _Floor:
@@ -444,6 +430,7 @@ class _connect:  # noqa: N801 - used as a context manager like a function
         schema = self.url.rsplit("schema=", 1)[1]
         pg = psycopg.connect(PG_URL, autocommit=True)
         pg.execute(f'SET search_path TO "{schema}"')
+        pg.execute("SET plan_cache_mode = force_custom_plan")  # as Lifeline's search connections
         self._close = pg.close
         return lambda sql, args: pg.execute(
             sql.replace("r.content", "r.content::text").replace("?", "%s"), args

@@ -12,6 +12,7 @@ from lifeline.fhir.errors import PreconditionFailed
 from lifeline.fhir.request import FhirRequest
 from lifeline.fhir.service import FhirService
 from lifeline.identity.principal import OPERATOR
+from lifeline.storage.matching import Match
 from tests.conftest import BACKENDS, dispose, fresh_repository, new_patient
 
 
@@ -54,7 +55,7 @@ def test_concurrent_conditional_creates_make_one_resource(service):
     statuses = _race(8, create)
     assert sorted(statuses) == [200] * 7 + [201]
     with service.repo.reading() as session:
-        assert session.count("Patient", "", []) == 1
+        assert session.count("Patient", Match()) == 1
 
 
 def test_concurrent_updates_with_if_match_let_exactly_one_win(service):

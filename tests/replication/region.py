@@ -27,6 +27,7 @@ from joserfc.jwk import ECKey
 
 from lifeline.identity.keys import new_kek
 from lifeline.storage import open_repository
+from lifeline.storage.matching import Match
 from tests.replication.fault_proxy import FaultProxy
 from tests.replication.nodes import free_port, wait_until
 
@@ -311,7 +312,7 @@ def patients_of(db: str, limit: int = 20) -> list[str]:
     repo = open_repository(db)
     try:
         with repo.reading() as session:
-            return [v.res_id for v in session.search("Patient", "", [], after_key=None, limit=limit)]
+            return [v.res_id for v in session.search("Patient", Match(), after_key=None, limit=limit)]
     finally:
         repo.close()
 

@@ -14,7 +14,7 @@ import pytest
 
 from lifeline.search.extract import extract_index
 from lifeline.search.index_rows import COMPOSITE_COLUMNS
-from lifeline.search.query import compile_where, parse_query
+from lifeline.search.query import compile_match, parse_query
 from lifeline.search.registry import default_registry
 from lifeline.storage import migrate, open_repository
 from lifeline.storage.migrations import MIGRATIONS
@@ -58,9 +58,9 @@ def composite_rows(repo: Repository, res_id: str) -> int:
 def search(repo: Repository, resource_type: str, *params: tuple[str, str]) -> set[str]:
     registry = default_registry()
     clauses, _ = parse_query(resource_type, list(params), registry)
-    where, args = compile_where(resource_type, clauses, registry)
+    match = compile_match(resource_type, clauses, registry)
     with repo.reading() as session:
-        return {v.res_id for v in session.search(resource_type, where, args, after_key=None, limit=1000)}
+        return {v.res_id for v in session.search(resource_type, match, after_key=None, limit=1000)}
 
 
 @pytest.fixture(params=BACKENDS)

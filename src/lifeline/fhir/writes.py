@@ -134,7 +134,7 @@ def find_matches(
 
     Unknown parameters are an error here, whatever the handling preference: ignoring one would
     widen the match and write to the wrong resource."""
-    from lifeline.search.query import compile_where, parse_query
+    from lifeline.search.query import compile_match, parse_query
 
     params = parse_qsl(criteria, keep_blank_values=True) if isinstance(criteria, str) else criteria
     if not params:
@@ -142,8 +142,8 @@ def find_matches(
     clauses, unknown = parse_query(res_type, params, service.registry)
     if unknown:
         raise BadRequest(f"Unknown search parameter(s) in conditional criteria for {res_type}: {', '.join(unknown)}")
-    where, args = compile_where(res_type, clauses, service.registry)
-    return session.search(res_type, where, args, after_key=None, limit=limit)
+    match = compile_match(res_type, clauses, service.registry)
+    return session.search(res_type, match, after_key=None, limit=limit)
 
 
 def single_match(matches: list[StoredVersion], what: str) -> StoredVersion | None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from lifeline.storage.matching import Match
 from lifeline.storage.records import PendingVersion, StoredVersion
 from lifeline.storage.session import Session
 from lifeline.storage.write_session import WriteSession
@@ -86,7 +87,7 @@ def all_conflicts(session: Session) -> list[ConflictRecord]:
     found: list[ConflictRecord] = []
     after: str | None = None
     while True:
-        page = session.search(CONFLICT, "", [], after_key=after, limit=500)
+        page = session.search(CONFLICT, Match(), after_key=after, limit=500)
         found += [load(stored) for stored in page if stored.content is not None]
         if len(page) < 500:
             return sorted(found, key=lambda c: (c.detected_at, c.id))

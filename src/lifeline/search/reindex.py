@@ -18,6 +18,7 @@ import orjson
 
 from lifeline.search.extract import extract_index
 from lifeline.search.registry import SearchRegistry
+from lifeline.storage.matching import Match
 from lifeline.storage.repository import Repository
 from lifeline.storage.write_session import WriteSession, index_rows
 
@@ -30,7 +31,7 @@ class ReindexStats:
 
 def count_to_reindex(repo: Repository, res_type: str | None) -> int:
     with repo.reading() as session:
-        return session.count(res_type, "", [])
+        return session.count(res_type, Match())
 
 
 def reindex(

@@ -68,6 +68,7 @@ def ordered_query(
     page: Page,
     *,
     fixed_type: bool,
+    counted: bool = False,
 ) -> OrderedQuery:
     """`SELECT {select} FROM {source}` (source includes its WHERE, over `resource r`) ordered and paged.
 
@@ -76,13 +77,18 @@ def ordered_query(
     page is never read, converted or sorted (on PostgreSQL, turning JSONB into text for every
     match of a common name prefix cost more than the search). Each sort key adds a column
     k0, k1, … after `select`, whose values the caller keeps for the cursor. With `fixed_type`
-    (a search of one type) the type is left out of the order.
+    (a search of one type) the type is left out of the order. `counted` adds, last, the number
+    of all matches (page or not) to every row: the database finds every match to order them
+    anyway, and counting them in that same pass spares a second query that would find them all
+    again (and, on PostgreSQL, be planned again).
     """
     position = page.before if page.backwards else page.after
-    key_columns = ", ".join(f"({k.sql}) AS k{i}" for i, k in enumerate(order))
+    key_columns = "".join(f", ({k.sql}) AS k{i}" for i, k in enumerate(order))
+    if counted:
+        key_columns += ", COUNT(*) OVER () AS total"
     inner_args = [a for k in order for a in k.args] + list(where_args)
     inner = (
-        f"SELECT r.res_type AS res_type, r.res_id AS res_id{', ' + key_columns if key_columns else ''} FROM {source}"
+        f"SELECT r.res_type AS res_type, r.res_id AS res_id{key_columns} FROM {source}"
     )
     columns: list[tuple[str, bool]] = []
     values: list[Any] = []
@@ -119,7 +125,7 @@ def ordered_query(
         paged += f" WHERE {condition}"
         args = [*args, *condition_args]
     paged += f" ORDER BY {', '.join(order_by)} LIMIT ?"
-    keys = "".join(f", p.k{i}" for i in range(len(order)))
+    keys = "".join(f", p.k{i}" for i in range(len(order))) + (", p.total" if counted else "")
     sql = (
         f"SELECT {select}{keys} FROM ({paged}) p"
         " JOIN resource r ON r.res_type = p.res_type AND r.res_id = p.res_id"

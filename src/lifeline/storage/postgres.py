@@ -106,20 +106,6 @@ class PostgresSession(WriteSession):
         return {(r[0], r[1]): current_from_row(r) for r in rows}
 
 
-class PostgresReadSession(Session):
-    """Reads over an autocommit connection; `together` pipelines its statements."""
-
-    def together(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Any]]:
-        # BEGIN, the statements and COMMIT go out in one round trip (psycopg's pipeline mode),
-        # in one REPEATABLE READ snapshot: a page and its total agree, for the price of one query.
-        conn: psycopg.Connection[Any] = self.conn  # type: ignore[assignment]
-        with conn.pipeline():
-            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            cursors = [conn.execute(self.dialect.sql(sql), args) for sql, args in statements]
-            conn.execute("COMMIT")
-        return [list(cursor.fetchall()) for cursor in cursors]
-
-
 class DeferredSession(WriteSession):
     """A write with no reads (a plain create), collected for the event loop to send in one query
     over the async pool: no worker thread, no lock, one round trip."""
@@ -270,7 +256,7 @@ class PostgresRepository(Repository):
     def reading(self, snapshot: bool = False) -> Iterator[Session]:
         with self._connection() as conn:
             if not snapshot:
-                yield PostgresReadSession(conn, self.dialect)
+                yield Session(conn, self.dialect)
                 return
             # REPEATABLE READ: a page and its total come from one snapshot.
             with conn.transaction():

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from lifeline.storage import deferred_indexes, migrate
 from lifeline.storage.dialect import Dialect
+from lifeline.storage.matching import Match
 from lifeline.storage.records import StoredVersion
 from lifeline.storage.session import Session
 from lifeline.storage.write_session import WriteSession
@@ -124,7 +125,7 @@ class Repository(abc.ABC):
         after: str | None = None
         while True:
             with self.reading() as session:
-                page = session.search(res_type, "", [], after_key=after, limit=size)
+                page = session.search(res_type, Match(), after_key=after, limit=size)
             if not page:
                 return
             yield page

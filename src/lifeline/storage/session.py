@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from lifeline.storage.dialect import Dialect
+from lifeline.storage.matching import Match, fhir_types_only, source
 from lifeline.storage.ordering import Page, SortExpression, ordered_query
 from lifeline.storage.records import StoredVersion
 
@@ -43,16 +44,6 @@ class Session:
 
     def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.conn.execute(self.dialect.sql(sql), params).fetchone()
-
-    def together(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Any]]:
-        """The rows of several statements, read from one snapshot. Here, one after another in a
-        transaction (in-process, a statement costs no round trip); PostgreSQL's read session
-        sends them, with BEGIN and COMMIT, in one round trip."""
-        self.conn.execute("BEGIN")
-        try:
-            return [self._all(sql, args) for sql, args in statements]
-        finally:
-            self.conn.execute("COMMIT")
 
     def read(self, res_type: str, res_id: str) -> StoredVersion | None:
         row = self._one(read_sql(self.dialect), (res_type, res_id))
@@ -121,45 +112,48 @@ class Session:
         clause = " WHERE " + " AND ".join(where) if where else ""
         return int(self._one(f"SELECT COUNT(*) FROM resource_version v{clause}", params)[0])
 
-    def search(
-        self, res_type: str | None, where: str, params: Sequence[Any], *, after_key: str | None, limit: int
-    ) -> list[StoredVersion]:
-        """Current, non-deleted resources matching `where` (over alias r), ordered by type and id;
+    def search(self, res_type: str | None, match: Match, *, after_key: str | None, limit: int) -> list[StoredVersion]:
+        """Current, non-deleted resources that `match` matches, ordered by type and id;
         `after_key` ("Type/id") is where the previous page ended."""
         after = after_key.split("/", 1) if after_key is not None else None
-        rows, _ = self.search_page(res_type, where, params, (), Page(after=after, limit=limit))
+        rows, _ = self.search_page(res_type, match, (), Page(after=after, limit=limit))
         return [v for v, _ in rows]
 
     def search_page(
         self,
         res_type: str | None,
-        where: str,
-        params: Sequence[Any],
+        match: Match,
         order: Sequence[SortExpression],
         page: Page,
         *,
         with_total: bool = False,
     ) -> tuple[list[tuple[StoredVersion, list[Any]]], int | None]:
-        """One page of current, non-deleted resources matching `where` in the order of the sort
-        keys then type and id, each with its position (sort values, type, id) for a cursor; and,
-        `with_total`, the number of all matches, from the same snapshot."""
-        conditions, args = self._search_conditions(res_type, where, params)
+        """One page of current, non-deleted resources that `match` matches, in the order of the
+        sort keys then type and id, each with its position (sort values, type, id) for a cursor;
+        and, `with_total`, the number of all matches, from the same snapshot."""
+        rows_sql, args = source(res_type, match, [key.sql for key in order])
         query = ordered_query(
             _ROW_SELECT.format(content=self.dialect.json_out),
-            f"resource r WHERE {' AND '.join(conditions)}",
+            rows_sql,
             args,
             order,
             page,
             fixed_type=res_type is not None,
+            counted=with_total,
         )
-        statements: list[tuple[str, Sequence[Any]]] = [(query.sql, query.args)]
-        if with_total:
-            statements.append((f"SELECT COUNT(*) FROM resource r WHERE {' AND '.join(conditions)}", args))
-        results = self.together(statements) if with_total else [self._all(query.sql, query.args)]
-        rows = results[0]
+        rows = self._all(query.sql, query.args)
         if page.backwards:
             rows.reverse()
-        total = int(results[1][0][0]) if with_total else None
+        total: int | None = None
+        if with_total:
+            # Every row carries the total; an empty page carries none, and only a first page
+            # being empty says there are no matches at all.
+            if rows:
+                total = int(rows[0][-1])
+            elif page.after is None and page.before is None:
+                total = 0
+            else:
+                total = int(self._one(f"SELECT COUNT(*) FROM {rows_sql}", args)[0])
         return [(current_from_row(r), [*r[6 : 6 + query.keys], r[0], r[1]]) for r in rows], total
 
     def keys_where(self, keys: Sequence[tuple[str, str]], where: str, params: Sequence[Any]) -> set[tuple[str, str]]:
@@ -214,24 +208,9 @@ class Session:
             found.update((r[0], r[1]) for r in self._all(sql, args))
         return sorted(found)
 
-    def count(self, res_type: str | None, where: str, params: Sequence[Any]) -> int:
-        conditions, args = self._search_conditions(res_type, where, params)
-        return int(self._one(f"SELECT COUNT(*) FROM resource r WHERE {' AND '.join(conditions)}", args)[0])
-
-    def _search_conditions(
-        self, res_type: str | None, where: str, params: Sequence[Any]
-    ) -> tuple[list[str], list[Any]]:
-        conditions = ["NOT r.deleted"]
-        args: list[Any] = []
-        if res_type is not None:
-            conditions.append("r.res_type = ?")
-            args.append(res_type)
-        else:
-            conditions.append(fhir_types_only("r"))
-        if where:
-            conditions.append(f"({where})")
-            args.extend(params)
-        return conditions, args
+    def count(self, res_type: str | None, match: Match) -> int:
+        rows_sql, args = source(res_type, match)
+        return int(self._one(f"SELECT COUNT(*) FROM {rows_sql}", args)[0])
 
     def changes_after(self, change_seq: int, limit: int) -> list[StoredVersion]:
         """The change feed: every numbered version with a change number above `change_seq`.
@@ -392,12 +371,6 @@ def current_from_row(row: Any) -> StoredVersion:
 def read_sql(dialect: Dialect) -> str:
     """A read by id: the hottest statement of the API (with `?` placeholders)."""
     return f"SELECT {current_columns(dialect)} FROM resource WHERE res_type = ? AND res_id = ?"
-
-
-def fhir_types_only(alias: str) -> str:
-    """Leave out the identity records (types beginning with `_`, identity/records.py) wherever a
-    query spans every type: they are stored beside resources but are not FHIR."""
-    return f"substr({alias}.res_type, 1, 1) <> '_'"
 
 
 def _scope(

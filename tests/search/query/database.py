@@ -16,9 +16,10 @@ from typing import Any
 from unittest import mock
 
 from lifeline.search.extract import extract_index
-from lifeline.search.query import compile_where, driver, parse_query
+from lifeline.search.query import compile_match, driver, parse_query
 from lifeline.search.registry import SearchRegistry, default_registry
 from lifeline.storage.dialect import POSTGRES, SQLITE
+from lifeline.storage.matching import Match, source
 from lifeline.storage.migrations import MIGRATIONS
 from lifeline.storage.write_session import index_rows
 
@@ -61,23 +62,30 @@ class IndexDatabase:
             for row in rows:
                 self.execute(f"INSERT INTO {table} VALUES ({', '.join('?' for _ in row)})", row)
 
-    def search(self, resource_type: str, params: list[tuple[str, str]], now: datetime | None = None) -> set[str]:
+    def search(
+        self, resource_type: str, params: list[tuple[str, str]], now: datetime | None = None, *, from_index: bool = True
+    ) -> set[str]:
+        """The ids a search finds, read as the storage layer reads them (lifeline.storage.matching):
+        from the driving clause's index rows, or, `from_index=False`, from `resource` with the
+        driving clause as a condition."""
         clauses, unknown = parse_query(resource_type, params, self.registry)
         assert not unknown, unknown
-        where, args = compile_where(resource_type, clauses, self.registry, now=now)
-        assert "%" not in where, "literal % would break psycopg's placeholders"
-        rows = self.execute(
-            f"SELECT r.res_id FROM resource r WHERE r.res_type = ? AND NOT r.deleted AND ({where})",
-            [resource_type, *args],
-        )
-        return {row[0] for row in rows}
+        match = compile_match(resource_type, clauses, self.registry, now=now)
+        if not from_index:
+            where, args = match.condition(resource_type)
+            match = Match(where, tuple(args))
+        rows_sql, args = source(resource_type, match)
+        assert "%" not in rows_sql, "literal % would break psycopg's placeholders"
+        return {row[0] for row in self.execute(f"SELECT r.res_id FROM {rows_sql}", args)}
 
     def search_every_way(
         self, resource_type: str, params: list[tuple[str, str]], now: datetime | None = None
     ) -> set[str]:
-        """The ids a search finds, once it is checked that the same search with no clause driving
-        the query (every clause an EXISTS, see lifeline.search.query.driver) finds the same."""
+        """The ids a search finds, once it is checked that the same search finds the same read
+        from `resource` with its driving clause as a condition, and with no clause driving the
+        query (every clause an EXISTS, see lifeline.search.query.driver)."""
         driven = self.search(resource_type, params, now)
+        assert self.search(resource_type, params, now, from_index=False) == driven
         with mock.patch.object(driver, "rank", lambda *_: None):
             assert self.search(resource_type, params, now) == driven
         return driven

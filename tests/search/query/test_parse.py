@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from lifeline.fhir.errors import BadRequest
-from lifeline.search.query import SearchClause, compile_where, parse_query
+from lifeline.search.query import SearchClause, compile_match, compile_where, parse_query
 from lifeline.search.query.chain import Chain, Final, Has
 from lifeline.search.registry import default_registry
 
@@ -113,15 +113,28 @@ def test_compile_where_uses_placeholders_only() -> None:
 
 def test_the_most_selective_clause_drives_the_query() -> None:
     clauses, _ = parse("Observation", ("date", "ge2024"), ("code", "http://loinc.org|1"), ("patient", "p1"))
-    where, args = compile_where("Observation", clauses, REGISTRY)
-    date_sql, code_sql, patient_sql = where.split(") AND ")
+    match = compile_match("Observation", clauses, REGISTRY)
+    date_sql, code_sql = match.where.split(") AND ")
     assert date_sql.startswith("EXISTS (SELECT 1 FROM search_date s WHERE s.res_type = r.res_type")
     assert code_sql.startswith("EXISTS (SELECT 1 FROM search_token s WHERE s.res_type = r.res_type")
-    assert patient_sql == (
-        "r.res_type = ? AND r.res_id IN (SELECT s.res_id FROM search_reference s"
-        " WHERE s.res_type = ? AND s.param = ? AND s.target_id = ?)"
+    assert match.ids == (
+        "SELECT s.res_id FROM search_reference s WHERE s.res_type = ? AND s.param = ? AND s.target_id = ?"
     )
-    assert args[-4:] == ["Observation", "Observation", "patient", "p1"]
+    assert match.ids_args == ("Observation", "patient", "p1")
+    # As one condition over `resource r`, the driving clause comes first, as an IN.
+    where, args = compile_where("Observation", clauses, REGISTRY)
+    assert where.startswith(f"r.res_type = ? AND r.res_id IN ({match.ids}) AND (EXISTS ")
+    assert args[:4] == ["Observation", "Observation", "patient", "p1"]
+    assert where.count("?") == len(args)
+
+
+def test_a_has_drives_from_resource_not_from_its_index_rows() -> None:
+    # _has selects the targets of references, deleted and never stored ones among them: its
+    # ids are not index-row owners, so it stays in the condition (lifeline.storage.matching).
+    clauses, _ = parse("Patient", ("_has:Observation:patient:code", "http://loinc.org|1"))
+    match = compile_match("Patient", clauses, REGISTRY)
+    assert match.ids is None
+    assert match.where.startswith("r.res_type = ? AND r.res_id IN (SELECT s.target_id FROM search_reference s")
 
 
 def test_negated_and_missing_clauses_never_drive() -> None:
@@ -158,11 +171,12 @@ def test_a_chained_identifier_drives_the_query() -> None:
     clauses, _ = parse(
         "Observation", ("code", "http://loinc.org|1"), ("subject:Patient.identifier", "urn:oid:1.2.208.176.1.2|1")
     )
-    where, args = compile_where("Observation", clauses, REGISTRY)
-    code_sql, chain_sql = where.split(" AND r.res_type = ? AND ", 1)
-    assert code_sql.startswith("EXISTS (SELECT 1 FROM search_token s")
-    assert chain_sql.startswith("r.res_id IN (SELECT s.res_id FROM search_reference s WHERE s.res_type = ?")
-    assert where.count("?") == len(args)
+    match = compile_match("Observation", clauses, REGISTRY)
+    assert match.where.startswith("EXISTS (SELECT 1 FROM search_token s")
+    assert match.ids is not None
+    assert match.ids.startswith("SELECT s.res_id FROM search_reference s WHERE s.res_type = ?")
+    assert match.ids.count("?") == len(match.ids_args)
+    assert match.where.count("?") == len(match.args)
 
 
 def test_a_chain_with_a_negated_end_never_drives() -> None:

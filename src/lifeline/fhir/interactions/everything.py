@@ -17,6 +17,7 @@ from lifeline.fhir import paging
 from lifeline.fhir.errors import BadRequest, Gone, MethodNotAllowed, NotFound
 from lifeline.fhir.interactions.search import plan_search, searchset
 from lifeline.fhir.request import FhirRequest, FhirResponse
+from lifeline.storage.matching import Match
 
 if TYPE_CHECKING:
     from lifeline.fhir.service import FhirService
@@ -50,6 +51,7 @@ def handle(service: FhirService, request: FhirRequest) -> FhirResponse:
         where += " AND r.last_updated >= ?"
         args.append(paging.instant_param("_since", values["_since"]))
     unknown = [name for name, _ in request.params if name not in _OWN]
-    plan = plan_search(service, request, None, where, args, f"Patient/{request.id}/$everything", unknown)
+    match = Match(where, tuple(args))
+    plan = plan_search(service, request, None, match, f"Patient/{request.id}/$everything", unknown)
     plan.referenced_types = outside_types(service.registry)
     return FhirResponse(200, resource=searchset(service, request, plan))

@@ -24,6 +24,7 @@ from lifeline.fhir.request import FhirRequest, FhirResponse
 from lifeline.search.results.include import IncludeRule, parse_includes, resolve
 from lifeline.search.results.order import parse_sort
 from lifeline.search.results.summary import Selection, apply, parse_selection
+from lifeline.storage.matching import Match
 from lifeline.storage.ordering import Page, SortExpression
 
 if TYPE_CHECKING:
@@ -43,8 +44,7 @@ class SearchPlan:
     """Everything a search page needs, parsed and checked before the database is touched."""
 
     res_type: str | None
-    where: str
-    args: list[Any]
+    match: Match
     path: str  # the URL path of the links, relative to the base
     count: int
     total_mode: str
@@ -59,12 +59,12 @@ class SearchPlan:
 
 
 def handle(service: FhirService, request: FhirRequest) -> FhirResponse:
-    from lifeline.search.query import compile_where, parse_query
+    from lifeline.search.query import compile_match, parse_query
     from lifeline.search.query.compartment import check_compartment, member_condition
 
     res_type = request.resource_type
     clauses, unknown = parse_query(res_type or "Resource", request.params, service.registry)
-    where, args = compile_where(res_type or "Resource", clauses, service.registry)
+    match = compile_match(res_type or "Resource", clauses, service.registry)
     path = res_type or ""
     if request.compartment is not None:
         compartment_type, compartment_id = request.compartment
@@ -72,9 +72,9 @@ def handle(service: FhirService, request: FhirRequest) -> FhirResponse:
         if res_type is None:
             raise BadRequest("Compartment search needs a resource type: Patient/{id}/Observation")
         member, member_args = member_condition(res_type, compartment_id, service.registry)
-        where, args = f"{member} AND ({where})", [*member_args, *args]
+        match = match.and_(member, member_args)
         path = f"{compartment_type}/{compartment_id}/{res_type}"
-    plan = plan_search(service, request, res_type, where, args, path, unknown)
+    plan = plan_search(service, request, res_type, match, path, unknown)
     return FhirResponse(200, resource=searchset(service, request, plan))
 
 
@@ -82,8 +82,7 @@ def plan_search(
     service: FhirService,
     request: FhirRequest,
     res_type: str | None,
-    where: str,
-    args: list[Any],
+    match: Match,
     path: str,
     unknown: list[str],
 ) -> SearchPlan:
@@ -122,9 +121,7 @@ def plan_search(
     if unknown and request.prefer_handling == "strict":
         raise BadRequest(f"Unknown or unsupported search parameter(s): {', '.join(unknown)}", issues)
     selection = parse_selection(values.get("_summary", []), values.get("_elements", []))
-    return SearchPlan(
-        res_type, where, args, path, count, total_mode, page, order, includes, selection, issues, paged=paged
-    )
+    return SearchPlan(res_type, match, path, count, total_mode, page, order, includes, selection, issues, paged=paged)
 
 
 def _fits(position: list[Any], keys: int) -> bool:
@@ -144,11 +141,11 @@ def searchset(service: FhirService, request: FhirRequest, plan: SearchPlan) -> d
         # The access policy (lifeline/access) is one more condition of the same WHERE, so the
         # page, its total, its cursors and its includes never hold a withheld patient's data.
         rule = rule_for(service, session, request)
-        where, args = plan.where, plan.args
+        match = plan.match
         visible: Callable[[list[tuple[str, str]]], set[tuple[str, str]]] | None = None
         if rule is not None:
             condition, condition_args = rule.condition(plan.res_type)
-            where, args = (f"({where}) AND {condition}" if where else condition), [*args, *condition_args]
+            match = match.and_(condition, condition_args)
             if not rule.is_patient and not plan.paged and _withheld(session, plan, condition, condition_args):
                 issues.append(suppressed_issue())
 
@@ -161,12 +158,11 @@ def searchset(service: FhirService, request: FhirRequest, plan: SearchPlan) -> d
         if plan.count == 0 or plan.selection.count_only:
             rows: list[tuple[StoredVersion, list[Any]]] = []
             if counting:
-                total = session.count(plan.res_type, where, args)
+                total = session.count(plan.res_type, match)
         else:
-            # The page and its total are read together: one snapshot, and on PostgreSQL one
-            # round trip. The total is wanted unless a first page turns out to hold every match;
-            # asking for it anyway costs the database a count but saves a second round trip.
-            rows, total = session.search_page(plan.res_type, where, args, plan.order, plan.page, with_total=counting)
+            # The page and its total are read by one query (each row carries the total), so
+            # they agree; the database finds every match to order them anyway.
+            rows, total = session.search_page(plan.res_type, match, plan.order, plan.page, with_total=counting)
         more = len(rows) > plan.count
         if more:
             rows = rows[1:] if plan.page.backwards else rows[: plan.count]
@@ -194,8 +190,8 @@ def searchset(service: FhirService, request: FhirRequest, plan: SearchPlan) -> d
 def _withheld(session: Session, plan: SearchPlan, condition: str, condition_args: list[Any]) -> bool:
     """Whether the search matches something the rule withholds (staff are told, not how much).
     One more query, stopped at the first such row."""
-    hidden = f"({plan.where}) AND NOT ({condition})" if plan.where else f"NOT ({condition})"
-    return bool(session.search(plan.res_type, hidden, [*plan.args, *condition_args], after_key=None, limit=1))
+    hidden = plan.match.and_(f"NOT ({condition})", condition_args)
+    return bool(session.search(plan.res_type, hidden, after_key=None, limit=1))
 
 
 def _visible_keys(session: Session, rule: AccessRule, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:

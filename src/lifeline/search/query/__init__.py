@@ -28,8 +28,9 @@ from lifeline.fhir.errors import BadRequest
 from lifeline.search.query import chain, clause, driver
 from lifeline.search.query.values import split_unescaped
 from lifeline.search.registry import SearchRegistry
+from lifeline.storage.matching import Match
 
-__all__ = ["SearchClause", "parse_query", "compile_where", "RESULT_PARAMETERS"]
+__all__ = ["SearchClause", "parse_query", "compile_match", "compile_where", "RESULT_PARAMETERS"]
 
 # https://hl7.org/fhir/R4/search.html#return and http.html#parameters: not filters, ignored here.
 RESULT_PARAMETERS = frozenset(
@@ -128,14 +129,16 @@ def _pick_driver(resource_type: str, clauses: list[SearchClause], registry: Sear
     return min(ranked)[1] if ranked else None
 
 
-def compile_where(
+def compile_match(
     resource_type: str,
     clauses: list[SearchClause],
     registry: SearchRegistry,
     *,
     now: datetime | None = None,
-) -> tuple[str, list[object]]:
-    """An SQL boolean expression over `resource r` that is true for the matching resources.
+) -> Match:
+    """What the clauses match: an SQL condition over `resource r`, with the clause that drives
+    the query apart as a SELECT of ids from its index table when its ids are index-row owners
+    (lifeline.storage.matching), else inside the condition as `r.res_id IN (…)`.
 
     `now` (default: the system clock) anchors the width of date `ap` searches.
     Clauses for parameters the registry does not know raise BadRequest.
@@ -148,8 +151,11 @@ def compile_where(
     driving = _pick_driver(resource_type, clauses, registry)
     conditions: list[str] = []
     args: list[object] = []
+    ids: tuple[str, list[object]] | None = None
     for i, item in enumerate(clauses):
         drive_type = resource_type if i == driving and item.code != "_id" else None
+        if drive_type is not None and (ids := _owner_ids(resource_type, item, now_us, registry)) is not None:
+            continue
         if item.link is not None:
             sql, clause_args = chain.condition(resource_type, item.link, item.values, now_us, registry, drive_type)
         else:
@@ -158,6 +164,32 @@ def compile_where(
             sql, clause_args = clause.condition(param, item.modifier, item.values, now_us, registry, drive_type)
         conditions.append(sql)
         args.extend(clause_args)
-    if not conditions:
-        return "1 = 1", []
-    return " AND ".join(conditions), args
+    where = " AND ".join(conditions) if conditions else ("" if ids is not None else "1 = 1")
+    if ids is None:
+        return Match(where, tuple(args))
+    return Match(where, tuple(args), ids[0], tuple(ids[1]))
+
+
+def _owner_ids(
+    resource_type: str, item: SearchClause, now_us: int, registry: SearchRegistry
+) -> tuple[str, list[object]] | None:
+    """The driving clause as a SELECT of the ids owning its index rows; None for a `_has`, whose
+    ids are reference targets (deleted or never stored ones among them)."""
+    if isinstance(item.link, chain.Has):
+        return None
+    if item.link is not None:
+        return chain.ids(resource_type, item.link, item.values, now_us, registry)
+    param = registry.get(resource_type, item.code)
+    assert param is not None
+    return clause.matching_ids(param, item.modifier, item.values, resource_type, now_us, registry)
+
+
+def compile_where(
+    resource_type: str,
+    clauses: list[SearchClause],
+    registry: SearchRegistry,
+    *,
+    now: datetime | None = None,
+) -> tuple[str, list[object]]:
+    """What the clauses match as one SQL boolean over `resource r` (see compile_match)."""
+    return compile_match(resource_type, clauses, registry, now=now).condition(resource_type)
