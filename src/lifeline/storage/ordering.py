@@ -87,9 +87,7 @@ def ordered_query(
     if counted:
         key_columns += ", COUNT(*) OVER () AS total"
     inner_args = [a for k in order for a in k.args] + list(where_args)
-    inner = (
-        f"SELECT r.res_type AS res_type, r.res_id AS res_id{key_columns} FROM {source}"
-    )
+    inner = f"SELECT r.res_type AS res_type, r.res_id AS res_id{key_columns} FROM {source}"
     columns: list[tuple[str, bool]] = []
     values: list[Any] = []
     if position is not None and len(position) != len(order) + 2:
