@@ -6,13 +6,27 @@ environment, so they can open the node's signing key."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from lifeline.config import Settings
 from lifeline.fhir.service import FhirService
 from lifeline.identity import records
 from lifeline.identity.keys import new_kek
 from lifeline.storage import open_repository
 
-KEK = new_kek()  # this run's key-encryption key, handed to every server it starts
+
+def _kept_kek() -> str:
+    """The benchmarks' key-encryption key, kept beside their results: a database kept from an
+    earlier run (bench/search.py keeps its million resources) holds a node key sealed with it."""
+    path = Path(__file__).parent / "results" / "kek"
+    if not path.exists():
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(new_kek())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+KEK = _kept_kek()  # handed to every server the benchmarks start
 SCOPES = "system/*.cruds"
 
 
