@@ -15,8 +15,8 @@ of `resource` for every match was most of the work.
 That holds while nothing else reads a column of `r` other than its type and id: a sort on
 `_lastUpdated` (`r.last_updated`), a condition on a version, an access rule reading the row. Then
 the clause goes back into the condition as `r.res_type = ? AND r.res_id IN (…)` and the rows come
-from `resource`, as before. Ids that are not index-row owners (a `_has`, which selects the targets
-of references, some of them deleted or never stored) are never given apart.
+from `resource`, as before. So do ids that are not index-row owners (a `_has` selects the targets
+of references, some of them deleted or never stored).
 """
 
 from __future__ import annotations
@@ -33,12 +33,14 @@ _ROW_COLUMN = re.compile(r"(?<![\w.])r\.(?!res_type\b|res_id\b)\w")
 @dataclass(frozen=True)
 class Match:
     """A search's condition over `resource r` (empty: every resource) with its arguments, and
-    the driving clause apart (`ids`: `SELECT s.res_id FROM <index table> s WHERE …`), or None."""
+    the driving clause apart (`ids`: a SELECT of the ids it matches), or None; `owners` says
+    whether those ids are index-row owners (current, non-deleted resources of the type)."""
 
     where: str = ""
     args: tuple[Any, ...] = ()
     ids: str | None = None
     ids_args: tuple[Any, ...] = ()
+    owners: bool = True
 
     def and_(self, sql: str, args: Sequence[Any]) -> Match:
         """The same match, also requiring `sql` (over `resource r`)."""
@@ -59,7 +61,7 @@ def source(res_type: str | None, match: Match, sort_sql: Sequence[str] = ()) -> 
     """`rows r WHERE …` for `SELECT … FROM`: the current, non-deleted resources of `res_type` (None:
     every FHIR type) that `match` matches, read from the driving clause's index rows where it can
     be, else from `resource`. `sort_sql` are the sort keys' expressions, which may read `r` too."""
-    if match.ids is not None and res_type is not None and not _reads_row(match.where, *sort_sql):
+    if match.ids is not None and match.owners and res_type is not None and not _reads_row(match.where, *sort_sql):
         rows = f"(SELECT DISTINCT CAST(? AS TEXT) AS res_type, i.res_id AS res_id FROM ({match.ids}) i) r"
         return f"{rows} WHERE {match.where or '1 = 1'}", [res_type, *match.ids_args, *match.args]
     conditions = ["NOT r.deleted"]

@@ -12,6 +12,7 @@ from lifeline.fhir.errors import BadRequest
 from lifeline.search.query import SearchClause, compile_match, compile_where, parse_query
 from lifeline.search.query.chain import Chain, Final, Has
 from lifeline.search.registry import default_registry
+from lifeline.storage.matching import source
 
 REGISTRY = default_registry()
 
@@ -133,8 +134,11 @@ def test_a_has_drives_from_resource_not_from_its_index_rows() -> None:
     # ids are not index-row owners, so it stays in the condition (lifeline.storage.matching).
     clauses, _ = parse("Patient", ("_has:Observation:patient:code", "http://loinc.org|1"))
     match = compile_match("Patient", clauses, REGISTRY)
-    assert match.ids is None
-    assert match.where.startswith("r.res_type = ? AND r.res_id IN (SELECT s.target_id FROM search_reference s")
+    assert match.ids is not None and not match.owners
+    assert match.condition("Patient")[0].startswith(
+        "r.res_type = ? AND r.res_id IN (SELECT s.target_id FROM search_reference s"
+    )
+    assert source("Patient", match)[0].startswith("resource r WHERE NOT r.deleted")
 
 
 def test_negated_and_missing_clauses_never_drive() -> None:

@@ -137,8 +137,8 @@ def compile_match(
     now: datetime | None = None,
 ) -> Match:
     """What the clauses match: an SQL condition over `resource r`, with the clause that drives
-    the query apart as a SELECT of ids from its index table when its ids are index-row owners
-    (lifeline.storage.matching), else inside the condition as `r.res_id IN (…)`.
+    the query (lifeline.search.query.driver) apart as a SELECT of ids, marked as the owners of
+    index rows or not (lifeline.storage.matching).
 
     `now` (default: the system clock) anchors the width of date `ap` searches.
     Clauses for parameters the registry does not know raise BadRequest.
@@ -152,31 +152,29 @@ def compile_match(
     conditions: list[str] = []
     args: list[object] = []
     ids: tuple[str, list[object]] | None = None
+    owners = True
     for i, item in enumerate(clauses):
-        drive_type = resource_type if i == driving and item.code != "_id" else None
-        if drive_type is not None and (ids := _owner_ids(resource_type, item, now_us, registry)) is not None:
+        if i == driving and item.code != "_id":
+            ids = _ids(resource_type, item, now_us, registry)
+            # A _has selects reference targets, deleted and never stored ones among them.
+            owners = not isinstance(item.link, chain.Has)
             continue
         if item.link is not None:
-            sql, clause_args = chain.condition(resource_type, item.link, item.values, now_us, registry, drive_type)
+            sql, clause_args = chain.condition(resource_type, item.link, item.values, now_us, registry)
         else:
             param = registry.get(resource_type, item.code)
             assert param is not None
-            sql, clause_args = clause.condition(param, item.modifier, item.values, now_us, registry, drive_type)
+            sql, clause_args = clause.condition(param, item.modifier, item.values, now_us, registry)
         conditions.append(sql)
         args.extend(clause_args)
     where = " AND ".join(conditions) if conditions else ("" if ids is not None else "1 = 1")
     if ids is None:
         return Match(where, tuple(args))
-    return Match(where, tuple(args), ids[0], tuple(ids[1]))
+    return Match(where, tuple(args), ids[0], tuple(ids[1]), owners)
 
 
-def _owner_ids(
-    resource_type: str, item: SearchClause, now_us: int, registry: SearchRegistry
-) -> tuple[str, list[object]] | None:
-    """The driving clause as a SELECT of the ids owning its index rows; None for a `_has`, whose
-    ids are reference targets (deleted or never stored ones among them)."""
-    if isinstance(item.link, chain.Has):
-        return None
+def _ids(resource_type: str, item: SearchClause, now_us: int, registry: SearchRegistry) -> tuple[str, list[object]]:
+    """The driving clause as a SELECT of the ids of the resources of `resource_type` it matches."""
     if item.link is not None:
         return chain.ids(resource_type, item.link, item.values, now_us, registry)
     param = registry.get(resource_type, item.code)

@@ -197,15 +197,11 @@ def condition(
     values: list[str],
     now_us: int,
     registry: SearchRegistry,
-    drive_type: str | None = None,
 ) -> tuple[str, list[object]]:
-    """The clause as a boolean over `resource r`: EXISTS, or an IN when it drives the query."""
+    """The clause as a boolean over `resource r`: an EXISTS (a driving clause is `ids`)."""
     if isinstance(link, Final):
         param = _final_param(resource_type, link, registry)
-        return clause.condition(param, link.modifier, values, now_us, registry, drive_type)
-    if drive_type is not None:
-        sql, args = ids(drive_type, link, values, now_us, registry)
-        return f"r.res_type = ? AND r.res_id IN ({sql})", [drive_type, *args]
+        return clause.condition(param, link.modifier, values, now_us, registry)
     if isinstance(link, Chain):
         body, args = _chain_body(link, values, now_us, registry)
         owner = "s.res_type = r.res_type AND s.res_id = r.res_id"

@@ -5,11 +5,9 @@ alternatives (OR). Three SQL forms of the same match, all over the typed index t
 
   condition(…)                 EXISTS (SELECT 1 FROM search_x s WHERE s.res_type = r.res_type
                                  AND s.res_id = r.res_id AND …), a boolean over `resource r`;
-  condition(…, drive_type=T)   r.res_type = ? AND r.res_id IN (SELECT s.res_id FROM search_x s
-                                 WHERE s.res_type = ? AND …), the same for a clause that drives
-                                 the query (lifeline.search.query.driver);
   matching_ids(…)              SELECT s.res_id FROM search_x s WHERE s.res_type = ? AND …, the ids
-                                 of the matching resources of a type, which chains nest.
+                                 of the matching resources of a type, which chains nest and by
+                                 which a clause drives the query (lifeline.search.query.driver).
 
 Negated and :missing=true matches, and `_id`, are not index lookups: matching_ids selects them
 from the resource table (`SELECT r.res_id FROM resource r WHERE … NOT EXISTS …`).
@@ -71,11 +69,6 @@ def _exists(table: str, body: str) -> str:
     return f"EXISTS (SELECT 1 FROM {table} s WHERE s.res_type = r.res_type AND s.res_id = r.res_id AND {body})"
 
 
-def _driving(table: str, body: str) -> str:
-    # Same meaning as _exists for a resource of the searched type; see lifeline.search.query.driver.
-    return f"r.res_type = ? AND r.res_id IN (SELECT s.res_id FROM {table} s WHERE s.res_type = ? AND {body})"
-
-
 def _id_condition(modifier: str | None, parsed: list[Any]) -> tuple[str, list[object]]:
     if modifier == "missing":
         return ("1 = 0" if parsed[0] else "1 = 1"), []
@@ -105,9 +98,8 @@ def condition(
     values: list[str],
     now_us: int,
     registry: SearchRegistry,
-    drive_type: str | None = None,
 ) -> tuple[str, list[object]]:
-    """The SQL of one clause over `resource r`: EXISTS, or an IN over the index when it drives."""
+    """The SQL of one clause over `resource r`: an EXISTS over its index table."""
     check_modifier(param, modifier, registry)
     parsed = parse_values(param, modifier, values)
     if param.code == "_id":
@@ -117,8 +109,6 @@ def condition(
         sql = _exists(table, "s.param = ?")
         return (f"NOT {sql}" if parsed[0] else sql), [param.code]
     body, args = _index_body(param, modifier, parsed, now_us)
-    if drive_type is not None:
-        return _driving(table, body), [drive_type, drive_type, *args]
     sql = _exists(table, body)
     return (f"NOT {sql}" if modifier == "not" else sql), args
 
