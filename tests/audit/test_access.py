@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 from starlette.testclient import TestClient
 
+from lifeline.audit.access import patients_in
 from lifeline.audit.checkpoint import audit_key_ring
 from lifeline.audit.recorder import AuditRecorder
 from lifeline.audit.store import events_after
@@ -151,3 +152,26 @@ def test_audit_events_cannot_be_written_through_the_api(client: TestClient) -> N
         "entry": [{"resource": event, "request": {"method": "POST", "url": "AuditEvent"}}],
     }
     assert client.post("/fhir", json=bundle, headers=FHIR).status_code in (400, 405)
+
+
+def test_the_patients_an_answer_names_are_its_references_and_full_urls_each_once() -> None:
+    body = orjson.dumps(
+        {
+            "resourceType": "Bundle",
+            "entry": [
+                {"fullUrl": "http://h/fhir/Patient/p-1", "resource": {"resourceType": "Patient", "id": "p-1"}},
+                {
+                    "fullUrl": "http://h/fhir/Observation/o1",
+                    "resource": {
+                        "subject": {"reference": "Patient/p.2"},
+                        "focus": [{"reference": "Patient/p-1"}],
+                        "note": [{"text": "see RelatedPatient/x\" and Patient/y without a quote"}],
+                    },
+                },
+            ],
+        }
+    )
+    assert patients_in(None, body) == ["p-1", "p.2"]
+    assert patients_in(None, b'Patient/first"') == []  # nothing before it: not a reference
+    read = FhirRequest("read", "Patient", id="p-9", principal=OPERATOR)
+    assert patients_in(read, b"{}") == ["p-9"]

