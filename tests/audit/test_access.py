@@ -165,7 +165,7 @@ def test_the_patients_an_answer_names_are_its_references_and_full_urls_each_once
                     "resource": {
                         "subject": {"reference": "Patient/p.2"},
                         "focus": [{"reference": "Patient/p-1"}],
-                        "note": [{"text": "see RelatedPatient/x\" and Patient/y without a quote"}],
+                        "note": [{"text": 'see RelatedPatient/x" and Patient/y without a quote'}],
                     },
                 },
             ],
