@@ -9,6 +9,7 @@ from lifeline.access.care import CareProfile, cared_for_sql
 from lifeline.access.family import family_sql, fifteenth_birthday_cutoff
 from lifeline.access.rule import AccessRule
 from lifeline.search.registry import default_registry
+from lifeline.storage.matching import Match, source
 from tests.conftest import dispose, fresh_repository
 
 
@@ -43,3 +44,18 @@ def test_patient_condition_starts_from_the_family(tmp_path: Path) -> None:
     assert where.count("?") == len(where_args)
     system_where, system_args = rule.condition(None)
     assert system_where.count("?") == len(system_args)
+
+
+def test_a_search_under_either_rule_still_reads_its_matches_from_index_rows() -> None:
+    """The rules name only `r.res_type` and `r.res_id`, so a driven search keeps choosing and
+    counting its matches on the index tables (storage/matching.py) instead of `resource`."""
+    profile = CareProfile("doc", ("role",), ("dep",), ("ward",))
+    parts, args = cared_for_sql(profile, datetime(2026, 11, 22, tzinfo=UTC), 30)
+    staff = AccessRule("staff", " UNION ".join(parts), tuple(args), default_registry())
+    parts, args = family_sql("p1", datetime(2026, 11, 22, tzinfo=UTC))
+    patient = AccessRule("patient", " UNION ".join(parts), tuple(args), default_registry(), patient_id="p1")
+    driven = Match(ids="SELECT s.res_id FROM search_token s WHERE s.res_type = 'Observation'")
+    for rule in (staff, patient):
+        for res_type in ("Patient", "Observation", "Practitioner"):
+            rows, _ = source(res_type, driven.and_(*rule.condition(res_type)))
+            assert not rows.startswith("resource r"), (rule.kind, res_type)
