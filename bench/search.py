@@ -10,7 +10,7 @@ Latency is measured through the FHIR core (FhirService.handle plus JSON serialis
 server does for a request, without HTTP) and through HTTP with one client; throughput of (b)
 with 16 concurrent HTTP clients (wrk) against `lifeline serve --workers 2`.
 
-Usage: python -m bench.search [--patients 10000] [--backends sqlite,postgresql] [--samples 200]
+Usage: python -m bench.search [--patients 11000] [--backends sqlite,postgresql] [--samples 200]
 The region is generated once into bench/results/region-N and imported once per backend (kept in
 bench/results/search-N.db and the PostgreSQL schema bench_search_N; --fresh re-imports).
 Results: bench/results/search.json; docs/benchmarks.md records them.
@@ -62,7 +62,7 @@ console = Console()
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.search")
-    parser.add_argument("--patients", type=int, default=10_000)
+    parser.add_argument("--patients", type=int, default=11_000)  # with the long-ill patient: over 1 million resources
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--seconds", type=int, default=15)
