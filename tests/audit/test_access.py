@@ -173,5 +173,6 @@ def test_the_patients_an_answer_names_are_its_references_and_full_urls_each_once
     )
     assert patients_in(None, body) == ["p-1", "p.2"]
     assert patients_in(None, b'Patient/first"') == []  # nothing before it: not a reference
+    assert patients_in(None, b'{"a":"RelatedPatient/x"}') == []  # a letter before it: another type
     read = FhirRequest("read", "Patient", id="p-9", principal=OPERATOR)
     assert patients_in(read, b"{}") == ["p-9"]
