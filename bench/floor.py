@@ -9,6 +9,8 @@ import random
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import psycopg
@@ -17,16 +19,36 @@ SQL = "SELECT version_id, last_updated, deleted, content FROM resource WHERE res
 
 
 def raw_lookup_rate(url: str, ids: list[str], seconds: int, processes: int = 2, threads: int = 8) -> float:
+    return spread_rate(_process, (url, ids, seconds, threads), seconds, processes)
+
+
+def spread_rate(process: Callable[..., int], args: tuple[Any, ...], seconds: int, processes: int) -> float:
+    """Operations/s of `process(*args, seed)` run in `processes` spawned processes at once (each
+    returns how many operations it did in `seconds`)."""
     with multiprocessing.get_context("spawn").Pool(processes) as pool:
-        counts = pool.starmap(_process, [(url, ids, seconds, threads, n) for n in range(processes)])
+        counts = pool.starmap(process, [(*args, n) for n in range(processes)])
     return sum(counts) / seconds
 
 
-def _process(url: str, ids: list[str], seconds: int, threads: int, seed: int) -> int:
+def in_threads(threads: int, seconds: int, client: Callable[[int, float], int]) -> int:
+    """Run `client(slot, deadline)` in `threads` threads until the monotonic `deadline`, `seconds`
+    from now; the sum of the operations they report."""
     counts = [0] * threads
     deadline = time.monotonic() + seconds
 
-    def client(slot: int) -> None:
+    def run(slot: int) -> None:
+        counts[slot] = client(slot, deadline)
+
+    workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return sum(counts)
+
+
+def _process(url: str, ids: list[str], seconds: int, threads: int, seed: int) -> int:
+    def client(slot: int, deadline: float) -> int:
         rng = random.Random(seed * 100 + slot)
         lookup = _connect(url)
         n = 0
@@ -34,14 +56,9 @@ def _process(url: str, ids: list[str], seconds: int, threads: int, seed: int) ->
             for _ in range(100):
                 lookup(rng.choice(ids))
             n += 100
-        counts[slot] = n
+        return n
 
-    workers = [threading.Thread(target=client, args=(i,)) for i in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    return sum(counts)
+    return in_threads(threads, seconds, client)
 
 
 def _connect(url: str):  # type: ignore[no-untyped-def]

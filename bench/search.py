@@ -22,14 +22,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import random
 import sqlite3
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -47,6 +45,7 @@ from bench.__main__ import _free_port, _machine, _settle, _wait
 from bench.auth import server_env
 from bench.auth import settings as bench_settings
 from bench.auth import token as bench_token
+from bench.floor import in_threads, spread_rate
 from bench.wrk import run_wrk
 from lifeline.fhir.request import FhirRequest
 from lifeline.fhir.service import FhirService
@@ -457,16 +456,11 @@ class _connect:  # noqa: N801 - used as a context manager like a function
 def _floor_rate(url: str, calls: list[list[FloorCall]], seconds: int, processes: int = 2, threads: int = 8) -> float:
     """Searches/s of the floor's SQL from `processes` x `threads` raw-driver clients, each
     running the sample calls in its own shuffled order for `seconds`."""
-    with multiprocessing.get_context("spawn").Pool(processes) as pool:
-        counts = pool.starmap(_floor_clients, [(url, calls, seconds, threads, n) for n in range(processes)])
-    return sum(counts) / seconds
+    return spread_rate(_floor_clients, (url, calls, seconds, threads), seconds, processes)
 
 
 def _floor_clients(url: str, calls: list[list[FloorCall]], seconds: int, threads: int, seed: int) -> int:
-    counts = [0] * threads
-    deadline = time.monotonic() + seconds
-
-    def client(slot: int) -> None:
+    def client(slot: int, deadline: float) -> int:
         order = random.Random(seed * 100 + slot).sample(calls, len(calls))
         with _connect(url) as run:
             n = 0
@@ -474,14 +468,9 @@ def _floor_clients(url: str, calls: list[list[FloorCall]], seconds: int, threads
                 for sql, args in order[n % len(order)]:
                     run(sql, args)
                 n += 1
-        counts[slot] = n
+        return n
 
-    clients = [threading.Thread(target=client, args=(i,)) for i in range(threads)]
-    for started in clients:
-        started.start()
-    for finished in clients:
-        finished.join()
-    return sum(counts)
+    return in_threads(threads, seconds, client)
 
 
 def _latencies(call: Callable[[Any], Any], items: list[Any]) -> list[float]:
