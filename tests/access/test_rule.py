@@ -12,6 +12,19 @@ from lifeline.search.registry import default_registry
 from lifeline.storage.matching import Match, source
 from tests.conftest import dispose, fresh_repository
 
+NOW = datetime(2026, 11, 22, tzinfo=UTC)
+
+
+def _staff_rule() -> AccessRule:
+    """The rule of a doctor in one department with a ward and a bed."""
+    parts, args = cared_for_sql(CareProfile("doc", ("role",), ("dep",), ("ward", "bed")), NOW, 30)
+    return AccessRule("staff", " UNION ".join(parts), tuple(args), default_registry())
+
+
+def _patient_rule() -> AccessRule:
+    parts, args = family_sql("p1", NOW)
+    return AccessRule("patient", " UNION ".join(parts), tuple(args), default_registry(), patient_id="p1")
+
 
 def test_fifteenth_birthday_cutoff() -> None:
     assert fifteenth_birthday_cutoff(date(2026, 11, 22)) == date(2011, 11, 22)
@@ -22,10 +35,7 @@ def test_staff_condition_is_index_driven_on_sqlite(tmp_path: Path) -> None:
     """No full scan of an index table: every subquery is a SEARCH by one of its indexes."""
     repo = fresh_repository("sqlite", tmp_path)
     try:
-        profile = CareProfile("doc", ("role",), ("dep",), ("ward", "bed"))
-        parts, args = cared_for_sql(profile, datetime(2026, 11, 22, tzinfo=UTC), 30)
-        rule = AccessRule("staff", " UNION ".join(parts), tuple(args), default_registry())
-        where, where_args = rule.condition("Observation")
+        where, where_args = _staff_rule().condition("Observation")
         with repo.reading() as session:
             plan = session._all(
                 f"EXPLAIN QUERY PLAN SELECT r.res_id FROM resource r WHERE r.res_type = ? AND {where}",
@@ -38,8 +48,7 @@ def test_staff_condition_is_index_driven_on_sqlite(tmp_path: Path) -> None:
 
 
 def test_patient_condition_starts_from_the_family(tmp_path: Path) -> None:
-    parts, args = family_sql("p1", datetime(2026, 11, 22, tzinfo=UTC))
-    rule = AccessRule("patient", " UNION ".join(parts), tuple(args), default_registry(), patient_id="p1")
+    rule = _patient_rule()
     where, where_args = rule.condition("Observation")
     assert where.count("?") == len(where_args)
     system_where, system_args = rule.condition(None)
@@ -49,13 +58,8 @@ def test_patient_condition_starts_from_the_family(tmp_path: Path) -> None:
 def test_a_search_under_either_rule_still_reads_its_matches_from_index_rows() -> None:
     """The rules name only `r.res_type` and `r.res_id`, so a driven search keeps choosing and
     counting its matches on the index tables (storage/matching.py) instead of `resource`."""
-    profile = CareProfile("doc", ("role",), ("dep",), ("ward",))
-    parts, args = cared_for_sql(profile, datetime(2026, 11, 22, tzinfo=UTC), 30)
-    staff = AccessRule("staff", " UNION ".join(parts), tuple(args), default_registry())
-    parts, args = family_sql("p1", datetime(2026, 11, 22, tzinfo=UTC))
-    patient = AccessRule("patient", " UNION ".join(parts), tuple(args), default_registry(), patient_id="p1")
     driven = Match(ids="SELECT s.res_id FROM search_token s WHERE s.res_type = 'Observation'")
-    for rule in (staff, patient):
+    for rule in (_staff_rule(), _patient_rule()):
         for res_type in ("Patient", "Observation", "Practitioner"):
             rows, _ = source(res_type, driven.and_(*rule.condition(res_type)))
             assert not rows.startswith("resource r"), (rule.kind, res_type)
