@@ -20,6 +20,7 @@ from lifeline.fhir.errors import BadRequest, StorageUnavailable
 from lifeline.storage.copy_text import encode_rows
 from lifeline.storage.deferred_indexes import RECORD_TABLES
 from lifeline.storage.dialect import POSTGRES, Dialect
+from lifeline.storage.read_batch import ReadBatcher
 from lifeline.storage.records import StoredVersion
 from lifeline.storage.repository import Repository, RetryableConflict
 from lifeline.storage.sequencing import number_committed_versions
@@ -28,6 +29,10 @@ from lifeline.storage.write_session import Batch, WriteSession
 
 _RACES = (pg_errors.UniqueViolation, pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
 _READ_SQL = POSTGRES.sql(read_sql(POSTGRES))
+# Many reads by id in one statement (storage/read_batch.py): every pair of type and id asked is
+# among the rows' (type, id) pairs; the few rows that match one array but not as a pair are
+# dropped by the caller. The primary key answers it with one index scan.
+_READ_MANY_SQL = f"SELECT {current_columns(POSTGRES)} FROM resource WHERE res_type = ANY(%s) AND res_id = ANY(%s)"
 T = TypeVar("T")
 _MIGRATION_LOCK = 7_415_001  # pg_advisory_lock key: one migrating process at a time
 # From this many rows a batch goes by COPY (an extra round trip, but far less work per row).
@@ -142,6 +147,7 @@ class PostgresRepository(Repository):
         conninfo, self.schema = _split_schema(url)
         self._conninfo = conninfo
         self._async_pool: AsyncConnectionPool | None = None
+        self._reads: ReadBatcher[StoredVersion] | None = None
         try:
             with psycopg.connect(conninfo, connect_timeout=5) as probe:
                 if self.schema:
@@ -210,18 +216,30 @@ class PostgresRepository(Repository):
 
     async def read_async(self, res_type: str, res_id: str) -> StoredVersion | None:
         # The hottest path of the API: a read by id runs on the event loop with psycopg's async
-        # driver, sparing the hop to a worker thread and back.
+        # driver, sparing the hop to a worker thread and back; reads waiting at the same time
+        # share one query (storage/read_batch.py).
+        if self._reads is None:
+            self._reads = ReadBatcher(self._fetch_async)
+        return await self._reads.read((res_type, res_id))
+
+    async def _fetch_async(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], StoredVersion]:
         try:
             async with (await self._async()).connection() as conn:
-                cursor = await conn.execute(_READ_SQL, (res_type, res_id))
-                row = await cursor.fetchone()
+                if len(keys) == 1:
+                    cursor = await conn.execute(_READ_SQL, keys[0])
+                else:
+                    types = sorted({res_type for res_type, _ in keys})
+                    cursor = await conn.execute(_READ_MANY_SQL, (types, [res_id for _, res_id in keys]))
+                rows = await cursor.fetchall()
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise StorageUnavailable(f"PostgreSQL is unavailable: {_first_line(exc)}") from exc
         except psycopg.DataError as exc:
             raise BadRequest(f"A value in the request cannot be searched: {_first_line(exc)}") from exc
-        return None if row is None else current_from_row(row)
+        found = (current_from_row(row) for row in rows)
+        return {(stored.res_type, stored.res_id): stored for stored in found}
 
     async def aclose(self) -> None:
+        self._reads = None
         if self._async_pool is not None:
             await self._async_pool.close()
             self._async_pool = None
