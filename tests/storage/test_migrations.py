@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lifeline.storage import open_repository
+from lifeline.storage.migrate import _statements
 from lifeline.storage.migrations import MIGRATIONS
 from lifeline.storage.records import PendingVersion
 from tests.conftest import BACKENDS, database_url, dispose, fresh_repository
@@ -40,3 +41,17 @@ def test_a_new_database_has_every_migration_pending(tmp_path):
         assert repo.pending_migrations() == []
     finally:
         repo.close()
+
+
+def test_a_function_body_is_one_statement_however_many_semicolons_it_holds():
+    script = (
+        "CREATE TABLE a (x INT);\n"
+        "CREATE FUNCTION f() RETURNS INT LANGUAGE plpgsql AS $$ BEGIN PERFORM 1; RETURN 2; END $$;\n"
+        "CREATE TABLE b (y INT);"
+    )
+    assert _statements(script) == [
+        "CREATE TABLE a (x INT)",
+        "CREATE FUNCTION f() RETURNS INT LANGUAGE plpgsql AS $$ BEGIN PERFORM 1; RETURN 2; END $$",
+        "CREATE TABLE b (y INT)",
+    ]
+    assert _statements("a; ;b;") == ["a", "b"]

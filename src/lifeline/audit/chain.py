@@ -13,6 +13,10 @@ gives a record its meaning is inside the hash, each in its own place:
   that exact text (plain TEXT, never JSONB, which would rewrite it). Verification hashes the
   stored text as it is and never parses or re-serialises it, so the same event always has one
   hash on every node and on every backend.
+
+On PostgreSQL the database applies this rule when it appends (`audit_append`, migration 11, in
+storage/migrations.py); a change here must change it there, and tests/audit/test_recorder.py
+checks that the two agree.
 """
 
 from __future__ import annotations

@@ -5,16 +5,22 @@ Requests hand their AuditEvent to the recorder and wait for it. One writer threa
 whatever has gathered since its last commit in one transaction (audit/store.py) and then releases
 all of those requests at once; while it commits, the next batch gathers. Under load a commit
 carries many records; alone, a request waits for one small commit.
+
+Where the backend appends from an event loop (PostgreSQL: one statement a group), the API's
+records never go to the thread: one task per event loop appends what has gathered there, the
+same way. That spares each record two thread hand-overs and the writer thread's contention for
+the interpreter with the loop that serves the requests.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import weakref
 from concurrent.futures import Future
 from typing import Any
 
-from lifeline.audit.store import append
+from lifeline.audit.store import append, append_async
 from lifeline.storage.repository import Repository
 
 MAX_BATCH = 1000
@@ -27,6 +33,9 @@ class AuditRecorder:
         self._pending: list[tuple[dict[str, Any], Future[int] | _LoopWaiter]] = []
         self._ready = threading.Condition()
         self._closed = False
+        self._appenders: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopAppender] = (
+            weakref.WeakKeyDictionary()
+        )
         self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
         self._thread.start()
 
@@ -46,6 +55,15 @@ class AuditRecorder:
         one wake-up of the loop, not one per record."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[int] = loop.create_future()
+        if self.repo.appends_audit_async:
+            if self._closed:
+                future.set_exception(RuntimeError("the audit recorder is not running"))
+                return future
+            appender = self._appenders.get(loop)
+            if appender is None:
+                appender = self._appenders[loop] = _LoopAppender(self)
+            appender.add(event, future)
+            return future
         with self._ready:
             if self._closed or not self._thread.is_alive():
                 future.set_exception(RuntimeError("the audit recorder is not running"))
@@ -78,12 +96,44 @@ class AuditRecorder:
         measures the same recorder with a flushed file as its only durable step)."""
         return append(self.repo, self.node_id, events)
 
+    async def _write_async(self, events: list[dict[str, Any]]) -> list[int]:
+        """`_write` from an event loop (where the backend can)."""
+        return await append_async(self.repo, self.node_id, events)
+
     def close(self) -> None:
         """Write what was submitted, then stop."""
         with self._ready:
             self._closed = True
             self._ready.notify()
         self._thread.join(timeout=30)
+
+
+class _LoopAppender:
+    """The records of the requests on one event loop: those that arrive while an append runs
+    gather and go together in the next."""
+
+    def __init__(self, recorder: AuditRecorder) -> None:
+        self.recorder = recorder
+        self.waiting: list[tuple[dict[str, Any], asyncio.Future[int]]] = []
+        self.task: asyncio.Task[None] | None = None
+
+    def add(self, event: dict[str, Any], future: asyncio.Future[int]) -> None:
+        self.waiting.append((event, future))
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            while self.waiting:
+                batch, self.waiting = self.waiting[:MAX_BATCH], self.waiting[MAX_BATCH:]
+                results: list[Any]
+                try:
+                    results = await self.recorder._write_async([event for event, _ in batch])
+                except Exception as error:  # noqa: BLE001 - every waiting request learns it failed
+                    results = [error] * len(batch)
+                _settle([(future, result) for (_, future), result in zip(batch, results, strict=True)])
+        finally:
+            self.task = None
 
 
 class _LoopWaiter:

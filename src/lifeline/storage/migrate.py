@@ -45,4 +45,14 @@ def apply_pending(conn: Any, dialect: Dialect) -> list[int]:
 
 
 def _statements(script: str) -> list[str]:
-    return [s.strip() for s in script.split(";") if s.strip()]
+    """The script's statements, split at semicolons outside a `$$`-quoted function body."""
+    statements: list[str] = []
+    for i, part in enumerate(script.split("$$")):
+        if i % 2:  # inside a $$ body: it belongs to the statement being built
+            statements[-1] += f"$${part}$$"
+            continue
+        pieces = part.split(";")
+        if statements and i:
+            statements[-1] += pieces.pop(0)
+        statements.extend(pieces)
+    return [s.strip() for s in statements if s.strip()]

@@ -142,6 +142,46 @@ CREATE INDEX search_composite_owner ON search_composite (res_type, res_id);
 CREATE INDEX search_composite_lookup ON search_composite (res_type, param, c1_code, c1_system, c2_value);
 """
 
+# audit_append(node, recorded, contents): the records' first seq. `sha256(text)` is PostgreSQL's
+# own (11+); the hashed text is audit/chain.py's: prev "\n" node "\n" seq "\n" recorded "\n" content.
+_AUDIT_APPEND = """
+CREATE FUNCTION audit_append(p_node TEXT, p_recorded TEXT, p_contents TEXT[]) RETURNS BIGINT
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_seq BIGINT;
+    v_prev TEXT;
+    v_first BIGINT;
+    v_seqs BIGINT[] := '{}';
+    v_prevs TEXT[] := '{}';
+    v_hashes TEXT[] := '{}';
+    v_content TEXT;
+BEGIN
+    SELECT seq, hash INTO v_seq, v_prev FROM audit_head WHERE node_id = p_node FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO audit_head (node_id, seq, hash) VALUES (p_node, 0, repeat('0', 64))
+            ON CONFLICT (node_id) DO NOTHING;
+        SELECT seq, hash INTO v_seq, v_prev FROM audit_head WHERE node_id = p_node FOR UPDATE;
+    END IF;
+    v_first := v_seq + 1;
+    FOREACH v_content IN ARRAY p_contents LOOP
+        v_seq := v_seq + 1;
+        v_seqs := v_seqs || v_seq;
+        v_prevs := v_prevs || v_prev;
+        v_prev := encode(sha256(convert_to(
+            v_prev || E'\\n' || p_node || E'\\n' || v_seq::TEXT || E'\\n' || p_recorded || E'\\n' || v_content,
+            'UTF8')), 'hex');
+        v_hashes := v_hashes || v_prev;
+    END LOOP;
+    INSERT INTO audit_event (node_id, seq, recorded, content, prev_hash, hash)
+        SELECT p_node, r.seq, p_recorded, r.content, r.prev_hash, r.hash
+        FROM unnest(v_seqs, p_contents, v_prevs, v_hashes) AS r(seq, content, prev_hash, hash);
+    UPDATE audit_head SET seq = v_seq, hash = v_prev WHERE node_id = p_node;
+    RETURN v_first;
+END
+$$
+"""
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "resources, versions, change sequence and search indexes", _initial_schema()),
     Migration(2, "composite search index", _COMPOSITE_INDEX),
@@ -272,6 +312,13 @@ MIGRATIONS: list[Migration] = [
         );
         """,
     ),
+    # The audit chain's append, on PostgreSQL, in the database (audit/store.py): one statement
+    # locks the node's head, numbers and hashes the records by the rule of audit/chain.py, writes
+    # them and moves the head. A group commit is one round trip, and the head is locked only
+    # while the database works, never across a round trip to the server. SQLite appends in
+    # Python (its one writer never waits for a lock). Verification always hashes in Python, so a
+    # record hashed here that differed from the rule would fail every chain check.
+    Migration(11, "audit append in the database", "", postgresql=_AUDIT_APPEND),
 ]
 
 # Every index table a resource's rows go to (and are deleted from when it changes).

@@ -32,13 +32,16 @@ class ReadBatcher(Generic[Found]):
         self._most = most  # ids in one query at most
         self._waiting: dict[Key, list[asyncio.Future[Found | None]]] = {}
         self._running = 0
+        self._tasks: set[asyncio.Task[None]] = set()  # held, so that a running batch is never collected
 
     async def read(self, key: Key) -> Found | None:
         future: asyncio.Future[Found | None] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(key, []).append(future)
         if self._running < self._in_flight:
             self._running += 1
-            asyncio.get_running_loop().create_task(self._drain())
+            task = asyncio.get_running_loop().create_task(self._drain())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         return await future
 
     async def _drain(self) -> None:

@@ -8,7 +8,7 @@ versions through a `WriteSession`, and the repository commits them together or n
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, TypeVar
 
@@ -34,6 +34,8 @@ class Repository(abc.ABC):
     reads_never_wait = False
     # True where `write_async` can send a write that needs no reads from an event loop.
     writes_async = False
+    # True where `append_audit_async` appends to an audit chain from an event loop.
+    appends_audit_async = False
     # True where two write transactions really run at once (PostgreSQL), so a bulk load may
     # keep two going; SQLite has one writer at a time.
     parallel_writers = False
@@ -145,6 +147,11 @@ class Repository(abc.ABC):
     ) -> tuple[T, list[StoredVersion]]:
         """`write` from an event loop, for work that only writes (see `writes_async`)."""
         raise NotImplementedError(f"{type(self).__name__} writes through worker threads")
+
+    async def append_audit_async(self, node_id: str, recorded: str, contents: Sequence[str]) -> list[int]:
+        """Append canonical AuditEvent texts to a node's chain in one transaction, from an event
+        loop (see `appends_audit_async`; audit/store.py has the rule)."""
+        raise NotImplementedError(f"{type(self).__name__} appends audit records through worker threads")
 
     async def aclose(self) -> None:  # noqa: B027 - a no-op unless read_async opened something
         """Release what `read_async` opened on the event loop."""

@@ -44,6 +44,9 @@ class Batch:
 class WriteSession(Session):
     # SQLite has one writer at a time: it numbers versions in the writing transaction.
     numbers_at_commit = True
+    # Whether `append_audit` hashes and writes a chain's records in the database (PostgreSQL);
+    # elsewhere audit/store.py does it through the head and event methods below.
+    appends_audit_in_database = False
 
     def __init__(self, conn: Connection, dialect: Dialect, node_id: str, *, outbox: bool = False) -> None:
         super().__init__(conn, dialect)
@@ -122,6 +125,11 @@ class WriteSession(Session):
         """The head (seq, hash) of a node's chain, locked until this transaction ends."""
         row = self._one(f"SELECT seq, hash FROM audit_head WHERE node_id = ?{self.dialect.for_update}", (node_id,))
         return None if row is None else (int(row[0]), str(row[1]))
+
+    def append_audit(self, node_id: str, recorded: str, contents: Sequence[str]) -> list[int]:
+        """Append canonical AuditEvent texts to a node's chain, in the database (see
+        `appends_audit_in_database`)."""
+        raise NotImplementedError(f"{type(self).__name__} appends audit records in audit/store.py")
 
     def start_audit_head(self, node_id: str, genesis: str) -> None:
         self._one(
