@@ -3,9 +3,10 @@
 Issue 6 wants reads with the audit trail at least 85% as fast as reads without it, and also that
 no answer leaves before its record is durable. This server answers exactly as `lifeline serve`
 does, with the same group-commit recorder (audit/recorder.py: the same writer, on the event
-loop for PostgreSQL and in a thread for SQLite, the same hand-over and wait), except that a group of records is made durable in the cheapest way there
-is: appended to a local file and flushed with one `fdatasync`, with no database, no hash chain
-and no index. No design that keeps the durability rule can do better on the same machine, so its read
+loop for PostgreSQL and in a thread for SQLite, the same hand-over and wait), except that a
+group of records is made durable in the cheapest way there is: appended to a local file and
+flushed with one `fdatasync`, with no database, no hash chain and no index. No design that
+keeps the durability rule can do better on the same machine, so its read
 rate, against reads without the trail in the same run, is the ceiling of that ratio.
 
 Usage (from the repository root, with the environment `bench/__main__.py` gives a server):

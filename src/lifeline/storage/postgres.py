@@ -5,8 +5,10 @@ tests use a fresh schema each)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -20,6 +22,7 @@ from lifeline.fhir.errors import BadRequest, StorageUnavailable
 from lifeline.storage.copy_text import encode_rows
 from lifeline.storage.deferred_indexes import RECORD_TABLES
 from lifeline.storage.dialect import POSTGRES, Dialect
+from lifeline.storage.gather import Gatherer
 from lifeline.storage.read_batch import ReadBatcher
 from lifeline.storage.records import StoredVersion
 from lifeline.storage.repository import Repository, RetryableConflict
@@ -139,6 +142,22 @@ class DeferredSession(WriteSession):
         self.batches.extend(batches)
 
 
+def _merged(writes: list[list[Batch]]) -> list[Batch] | None:
+    """The writes' batches as one transaction's, rows of the same insert together; None if one
+    of them does more than plain inserts (no order between them could matter)."""
+    merged: dict[tuple[str, str], Batch] = {}
+    for batches in writes:
+        for batch in batches:
+            if batch.copy_text is not None or batch.tail or not batch.head.startswith("INSERT INTO "):
+                return None
+            same = merged.get((batch.head, batch.row))
+            if same is None:
+                merged[(batch.head, batch.row)] = replace(batch, rows=list(batch.rows))
+            else:
+                same.rows.extend(batch.rows)
+    return list(merged.values())
+
+
 def _render(batch: Batch, mogrify: Callable[..., str], dialect: Dialect) -> str:
     # One mogrify per statement, not per row: psycopg's per-call work dominates small rows.
     assert batch.copy_text is None, "rows in COPY text go by COPY"
@@ -156,6 +175,7 @@ class PostgresRepository(Repository):
         self._conninfo = conninfo
         self._async_pool: AsyncConnectionPool | None = None
         self._reads: ReadBatcher[StoredVersion] | None = None
+        self._writes: Gatherer[list[Batch], None] | None = None
         try:
             with psycopg.connect(conninfo, connect_timeout=5) as probe:
                 if self.schema:
@@ -198,21 +218,16 @@ class PostgresRepository(Repository):
     async def write_async(
         self, work: Callable[[WriteSession], T], *, attempts: int = 5
     ) -> tuple[T, list[StoredVersion]]:
-        """`write` for work that only writes, sent from the event loop in one query."""
+        """`write` for work that only writes, sent from the event loop in one query; plain
+        creates waiting at the same time share one transaction (`_send_together`)."""
+        if self._writes is None:
+            self._writes = Gatherer(self._send_together)
         for attempt in range(attempts):
             session = DeferredSession(self.dialect, self.node_id, outbox=self.keeps_outbox)
             result = work(session)
             stored = session.finish()
             try:
-                async with (await self._async()).connection() as conn:
-                    mogrify = AsyncClientCursor(conn).mogrify
-                    statements = ["BEGIN", *(_render(b, mogrify, self.dialect) for b in session.batches), "COMMIT"]
-                    try:
-                        await conn.execute(";\n".join(statements).encode(), prepare=False)
-                    except BaseException:
-                        if conn.info.transaction_status != TransactionStatus.IDLE:
-                            await conn.execute("ROLLBACK")
-                        raise
+                await self._writes.submit(session.batches)
                 return result, stored
             except _RACES as exc:
                 if attempt == attempts - 1:
@@ -222,6 +237,31 @@ class PostgresRepository(Repository):
             except psycopg.DataError as exc:
                 raise BadRequest(f"A value in the request cannot be stored: {_first_line(exc)}") from exc
         raise AssertionError("unreachable")
+
+    async def _send_together(self, writes: list[list[Batch]]) -> list[None | BaseException]:
+        """Writes that only insert go as one transaction, each table's rows in one statement:
+        one commit and a few statements for them all, where each alone costs its own. If that
+        transaction fails, one of them is at fault: each is then sent alone and gets its own
+        answer. Writes that do more than insert are sent alone, side by side."""
+        merged = _merged(writes) if len(writes) > 1 else None
+        if merged is not None:
+            try:
+                await self._send_async(merged)
+                return [None] * len(writes)
+            except Exception:  # noqa: BLE001, S110 - sent again one by one, below, to find whose it was
+                pass
+        return list(await asyncio.gather(*(self._send_async(w) for w in writes), return_exceptions=True))
+
+    async def _send_async(self, batches: list[Batch]) -> None:
+        async with (await self._async()).connection() as conn:
+            mogrify = AsyncClientCursor(conn).mogrify
+            statements = ["BEGIN", *(_render(b, mogrify, self.dialect) for b in batches), "COMMIT"]
+            try:
+                await conn.execute(";\n".join(statements).encode(), prepare=False)
+            except BaseException:
+                if conn.info.transaction_status != TransactionStatus.IDLE:
+                    await conn.execute("ROLLBACK")
+                raise
 
     async def read_async(self, res_type: str, res_id: str) -> StoredVersion | None:
         # The hottest path of the API: a read by id runs on the event loop with psycopg's async
@@ -260,7 +300,7 @@ class PostgresRepository(Repository):
         return list(range(first, first + len(contents)))
 
     async def aclose(self) -> None:
-        self._reads = None
+        self._reads = self._writes = None
         if self._async_pool is not None:
             await self._async_pool.close()
             self._async_pool = None

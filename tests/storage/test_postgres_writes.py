@@ -1,0 +1,85 @@
+"""Plain creates from the event loop on PostgreSQL (storage/postgres.py `write_async`): those that
+wait at the same time share one transaction, and one bad write among them fails alone."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from lifeline.fhir.errors import BadRequest
+from lifeline.storage.records import PendingVersion
+from tests.conftest import dispose, fresh_repository
+
+
+@pytest.fixture
+def repo(tmp_path):
+    repository = fresh_repository("postgresql", tmp_path)
+    yield repository
+    dispose(repository)
+
+
+def _create(repo, res_id: str, content: str | None = None):
+    text = content or json.dumps({"resourceType": "Basic", "id": res_id, "meta": {"versionId": "1"}})
+
+    def work(session):
+        version = PendingVersion("Basic", res_id, 1, "2026-11-23T08:00:00.000Z", False, text, "POST")
+        session.put(version, None, replaces=False)
+        return res_id
+
+    return repo.write_async(work)
+
+
+def _counting_transactions(repo) -> list[int]:
+    transactions: list[int] = []
+    send = repo._send_async
+
+    async def counted(batches):
+        transactions.append(len(batches))
+        return await send(batches)
+
+    repo._send_async = counted  # the real transaction, counted
+    return transactions
+
+
+def test_creates_waiting_together_go_in_fewer_transactions_and_are_all_stored(repo) -> None:
+    transactions = _counting_transactions(repo)
+
+    async def scenario():
+        try:
+            return await asyncio.gather(*(_create(repo, f"b{n}") for n in range(30)))
+        finally:
+            await repo.aclose()
+
+    results = asyncio.run(scenario())
+    assert [result for result, _ in results] == [f"b{n}" for n in range(30)]
+    assert len(transactions) < 30, "creates that waited together shared a transaction"
+    for n in range(30):
+        stored = repo.read("Basic", f"b{n}")
+        assert stored is not None and json.loads(stored.content)["id"] == f"b{n}"
+    assert len(repo.changes_after(0, 100)) == 30, "every create is one version in the change feed"
+
+
+def test_one_bad_write_among_them_fails_alone_and_leaves_nothing(repo) -> None:
+    transactions = _counting_transactions(repo)
+    unstorable = '{"resourceType": "Basic", "id": "bad", "note": "\\u0000"}'  # JSONB refuses NUL
+
+    async def scenario():
+        try:
+            first = asyncio.ensure_future(_create(repo, "first"))  # takes a slot alone
+            await asyncio.sleep(0)
+            group = [_create(repo, "g1"), _create(repo, "bad", unstorable), _create(repo, "g2")]
+            return [await first, *await asyncio.gather(*group, return_exceptions=True)]
+        finally:
+            await repo.aclose()
+
+    outcomes = asyncio.run(scenario())
+    assert isinstance(outcomes[2], BadRequest), outcomes
+    assert "cannot be stored" in str(outcomes[2])
+    assert [o[0] for i, o in enumerate(outcomes) if i != 2] == ["first", "g1", "g2"]
+    assert repo.read("Basic", "bad") is None
+    assert all(repo.read("Basic", name) is not None for name in ("first", "g1", "g2"))
+    assert [c.res_id for c in repo.changes_after(0, 100)].count("bad") == 0
+    # "first" alone, the three together (refused), then each of the three alone.
+    assert len(transactions) == 5, transactions
