@@ -21,6 +21,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from lifeline.audit.store import append, append_async
+from lifeline.storage.gather import Gatherer
 from lifeline.storage.repository import Repository
 
 MAX_BATCH = 1000
@@ -33,7 +34,7 @@ class AuditRecorder:
         self._pending: list[tuple[dict[str, Any], Future[int] | _LoopWaiter]] = []
         self._ready = threading.Condition()
         self._closed = False
-        self._appenders: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopAppender] = (
+        self._appenders: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Gatherer[dict[str, Any], int]] = (
             weakref.WeakKeyDictionary()
         )
         self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
@@ -50,27 +51,26 @@ class AuditRecorder:
             self._ready.notify()
         return future
 
-    def submit_async(self, event: dict[str, Any]) -> asyncio.Future[int]:
-        """`submit` for a caller on an event loop: the records of one commit are released with
+    async def submit_async(self, event: dict[str, Any]) -> int:
+        """`record` for a caller on an event loop. Where the backend appends from the loop, the
+        records gathered there go together (storage/gather.py, one append in flight per loop);
+        otherwise they go to the writer thread, and the records of one commit are released with
         one wake-up of the loop, not one per record."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[int] = loop.create_future()
         if self.repo.appends_audit_async:
             if self._closed:
-                future.set_exception(RuntimeError("the audit recorder is not running"))
-                return future
+                raise RuntimeError("the audit recorder is not running")
             appender = self._appenders.get(loop)
             if appender is None:
-                appender = self._appenders[loop] = _LoopAppender(self)
-            appender.add(event, future)
-            return future
+                appender = self._appenders[loop] = Gatherer(self._write_async, in_flight=1, most=MAX_BATCH)
+            return await appender.submit(event)
+        future: asyncio.Future[int] = loop.create_future()
         with self._ready:
             if self._closed or not self._thread.is_alive():
-                future.set_exception(RuntimeError("the audit recorder is not running"))
-                return future
+                raise RuntimeError("the audit recorder is not running")
             self._pending.append((event, _LoopWaiter(loop, future)))
             self._ready.notify()
-        return future
+        return await future
 
     def record(self, event: dict[str, Any]) -> int:
         """Queue a record and wait until it is durable (for callers off the event loop)."""
@@ -106,34 +106,6 @@ class AuditRecorder:
             self._closed = True
             self._ready.notify()
         self._thread.join(timeout=30)
-
-
-class _LoopAppender:
-    """The records of the requests on one event loop: those that arrive while an append runs
-    gather and go together in the next."""
-
-    def __init__(self, recorder: AuditRecorder) -> None:
-        self.recorder = recorder
-        self.waiting: list[tuple[dict[str, Any], asyncio.Future[int]]] = []
-        self.task: asyncio.Task[None] | None = None
-
-    def add(self, event: dict[str, Any], future: asyncio.Future[int]) -> None:
-        self.waiting.append((event, future))
-        if self.task is None:
-            self.task = asyncio.get_running_loop().create_task(self._drain())
-
-    async def _drain(self) -> None:
-        try:
-            while self.waiting:
-                batch, self.waiting = self.waiting[:MAX_BATCH], self.waiting[MAX_BATCH:]
-                results: list[Any]
-                try:
-                    results = await self.recorder._write_async([event for event, _ in batch])
-                except Exception as error:  # noqa: BLE001 - every waiting request learns it failed
-                    results = [error] * len(batch)
-                _settle([(future, result) for (_, future), result in zip(batch, results, strict=True)])
-        finally:
-            self.task = None
 
 
 class _LoopWaiter:
