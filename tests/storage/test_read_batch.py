@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from lifeline.fhir.errors import StorageUnavailable
+from lifeline.fhir.errors import BadRequest, StorageUnavailable
 from lifeline.storage.read_batch import Key, ReadBatcher
 from lifeline.storage.records import PendingVersion
 from tests.conftest import dispose, fresh_repository
@@ -30,6 +30,8 @@ class Store:
         await self.gate.wait()
         if ("Basic", "broken") in keys:
             raise StorageUnavailable("PostgreSQL is unavailable: the test broke it")
+        if ("Basic", "refused") in keys:
+            raise BadRequest("A value in the request cannot be searched: the test refused it")
         return {key: self.rows[key] for key in keys if key in self.rows}
 
 
@@ -86,7 +88,27 @@ def test_a_batch_holds_at_most_its_limit_of_ids() -> None:
     asyncio.run(scenario())
 
 
-def test_a_failed_query_fails_each_of_its_reads_and_the_next_read_works() -> None:
+def test_a_value_the_database_refuses_fails_only_its_own_read() -> None:
+    async def scenario() -> None:
+        store = Store(ROWS, held=True)
+        batcher = ReadBatcher(store.fetch, in_flight=1)
+        reads = [asyncio.create_task(batcher.read(("Patient", "1")))]
+        await _settle()
+        asked = [("Basic", "refused"), ("Patient", "2"), ("Patient", "3")]
+        reads += [asyncio.create_task(batcher.read(key)) for key in asked]
+        await _settle()
+        store.gate.set()
+        outcomes = await asyncio.gather(*reads, return_exceptions=True)
+        assert outcomes[0] == "patient 1"  # sent alone, before the others asked
+        assert isinstance(outcomes[1], BadRequest), outcomes
+        assert outcomes[2:] == ["patient 2", "patient 3"]
+        assert store.queries[1] == asked, "the three went together first"
+        assert sorted(store.queries[2:]) == [[key] for key in sorted(asked)], "then each alone"
+
+    asyncio.run(scenario())
+
+
+def test_a_database_that_is_down_fails_the_whole_group_at_once() -> None:
     async def scenario() -> None:
         store = Store(ROWS, held=True)
         batcher = ReadBatcher(store.fetch, in_flight=1)
@@ -96,8 +118,9 @@ def test_a_failed_query_fails_each_of_its_reads_and_the_next_read_works() -> Non
         await _settle()
         store.gate.set()
         outcomes = await asyncio.gather(*reads, return_exceptions=True)
-        assert outcomes[0] == "patient 1"  # sent alone, before the others asked
+        assert outcomes[0] == "patient 1"
         assert all(isinstance(o, StorageUnavailable) for o in outcomes[1:]), outcomes
+        assert len(store.queries) == 2, "no query per reader against a database that is down"
         assert await batcher.read(("Patient", "3")) == "patient 3"
 
     asyncio.run(scenario())
@@ -213,3 +236,22 @@ def test_postgres_a_read_under_load_sees_the_write_committed_before_it(postgres)
 
     seen = asyncio.run(scenario())
     assert all(written == read for written, read in seen), seen
+
+
+def test_postgres_a_refused_id_among_others_fails_alone(postgres) -> None:
+    _put(postgres, "Patient", "p1")
+
+    async def scenario():
+        try:
+            first = asyncio.ensure_future(postgres.read_async("Patient", "busy"))  # takes a slot alone
+            second = asyncio.ensure_future(postgres.read_async("Patient", "busy-too"))
+            await asyncio.sleep(0)
+            group = [postgres.read_async("Patient", "p1"), postgres.read_async("Patient", "a\x00b")]
+            return [await first, await second, *await asyncio.gather(*group, return_exceptions=True)]
+        finally:
+            await postgres.aclose()
+
+    outcomes = asyncio.run(scenario())
+    assert outcomes[:2] == [None, None]
+    assert outcomes[2] is not None and outcomes[2].res_id == "p1"
+    assert isinstance(outcomes[3], BadRequest), outcomes

@@ -15,7 +15,7 @@ Used for reads by id (storage/read_batch.py) and plain creates (storage/postgres
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 Item = TypeVar("Item")
@@ -25,7 +25,7 @@ Result = TypeVar("Result")
 class Gatherer(Generic[Item, Result]):
     def __init__(
         self,
-        run: Callable[[list[Item]], Awaitable[list[Result | BaseException]]],
+        run: Callable[[list[Item]], Awaitable[Sequence[Result | BaseException]]],
         *,
         in_flight: int = 2,
         most: int = 64,
@@ -67,7 +67,7 @@ class Gatherer(Generic[Item, Result]):
             self._running -= 1
 
 
-def _answer(group: list[tuple[Item, asyncio.Future[Result]]], results: list[Result | BaseException]) -> None:
+def _answer(group: list[tuple[Item, asyncio.Future[Result]]], results: Sequence[Result | BaseException]) -> None:
     for (_, future), result in zip(group, results, strict=True):
         if future.done():
             continue  # its caller went away

@@ -241,13 +241,16 @@ class PostgresRepository(Repository):
     async def _send_together(self, writes: list[list[Batch]]) -> list[None | BaseException]:
         """Writes that only insert go as one transaction, each table's rows in one statement:
         one commit and a few statements for them all, where each alone costs its own. If that
-        transaction fails, one of them is at fault: each is then sent alone and gets its own
-        answer. Writes that do more than insert are sent alone, side by side."""
+        transaction is refused, one of them is at fault: each is then sent alone and gets its own
+        answer (a database that is down fails them all at once). Writes that do more than insert
+        are sent alone, side by side."""
         merged = _merged(writes) if len(writes) > 1 else None
         if merged is not None:
             try:
                 await self._send_async(merged)
                 return [None] * len(writes)
+            except (psycopg.OperationalError, PoolTimeout) as error:
+                return [error] * len(writes)  # the database is down or gone: no write is at fault
             except Exception:  # noqa: BLE001, S110 - sent again one by one, below, to find whose it was
                 pass
         return list(await asyncio.gather(*(self._send_async(w) for w in writes), return_exceptions=True))

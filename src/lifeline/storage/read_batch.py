@@ -4,9 +4,11 @@ lookup: sharing it almost doubled PostgreSQL reads under 16 clients (docs/benchm
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
+from lifeline.fhir.errors import BadRequest
 from lifeline.storage.gather import Gatherer
 
 Key = tuple[str, str]  # (resource type, id)
@@ -30,5 +32,17 @@ class ReadBatcher(Generic[Found]):
         return await self._gatherer.submit(key)
 
     async def _run(self, keys: list[Key]) -> list[Found | None | BaseException]:
-        found = await self._fetch(list(dict.fromkeys(keys)))  # an id asked twice is read once
+        unique = list(dict.fromkeys(keys))  # an id asked twice is read once
+        try:
+            found = await self._fetch(unique)
+        except BadRequest:
+            if len(unique) == 1:
+                raise
+            # A value the database refused is one reader's mistake: each is read alone, so the
+            # others get their answers and that reader its error.
+            alone = await asyncio.gather(*(self._fetch([key]) for key in unique), return_exceptions=True)
+            answers = {
+                key: a if isinstance(a, BaseException) else a.get(key) for key, a in zip(unique, alone, strict=True)
+            }
+            return [answers[key] for key in keys]
         return [found.get(key) for key in keys]
