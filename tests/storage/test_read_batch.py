@@ -43,6 +43,16 @@ async def _settle() -> None:
         await asyncio.sleep(0)
 
 
+async def _behind_a_read_alone(batcher: ReadBatcher, keys: list[Key]) -> list[asyncio.Task]:
+    """A read of Patient/1 that takes the one free slot alone, then reads of `keys` that arrive
+    while it runs and so gather behind it."""
+    reads = [asyncio.create_task(batcher.read(("Patient", "1")))]
+    await _settle()
+    reads += [asyncio.create_task(batcher.read(key)) for key in keys]
+    await _settle()
+    return reads
+
+
 def test_a_read_alone_is_sent_at_once_and_a_missing_one_is_none() -> None:
     async def scenario() -> None:
         store = Store(ROWS)
@@ -92,11 +102,8 @@ def test_a_value_the_database_refuses_fails_only_its_own_read() -> None:
     async def scenario() -> None:
         store = Store(ROWS, held=True)
         batcher = ReadBatcher(store.fetch, in_flight=1)
-        reads = [asyncio.create_task(batcher.read(("Patient", "1")))]
-        await _settle()
         asked = [("Basic", "refused"), ("Patient", "2"), ("Patient", "3")]
-        reads += [asyncio.create_task(batcher.read(key)) for key in asked]
-        await _settle()
+        reads = await _behind_a_read_alone(batcher, asked)
         store.gate.set()
         outcomes = await asyncio.gather(*reads, return_exceptions=True)
         assert outcomes[0] == "patient 1"  # sent alone, before the others asked
@@ -112,10 +119,7 @@ def test_a_database_that_is_down_fails_the_whole_group_at_once() -> None:
     async def scenario() -> None:
         store = Store(ROWS, held=True)
         batcher = ReadBatcher(store.fetch, in_flight=1)
-        reads = [asyncio.create_task(batcher.read(("Patient", "1")))]
-        await _settle()
-        reads += [asyncio.create_task(batcher.read(key)) for key in (("Basic", "broken"), ("Patient", "2"))]
-        await _settle()
+        reads = await _behind_a_read_alone(batcher, [("Basic", "broken"), ("Patient", "2")])
         store.gate.set()
         outcomes = await asyncio.gather(*reads, return_exceptions=True)
         assert outcomes[0] == "patient 1"
@@ -130,10 +134,7 @@ def test_a_reader_that_goes_away_leaves_the_others_their_answers() -> None:
     async def scenario() -> None:
         store = Store(ROWS, held=True)
         batcher = ReadBatcher(store.fetch, in_flight=1)
-        reads = [asyncio.create_task(batcher.read(("Patient", "1")))]
-        await _settle()
-        reads += [asyncio.create_task(batcher.read(("Patient", n))) for n in ("2", "2")]
-        await _settle()
+        reads = await _behind_a_read_alone(batcher, [("Patient", "2"), ("Patient", "2")])
         reads[1].cancel()  # its client hung up
         store.gate.set()
         assert await reads[0] == "patient 1"
