@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
+import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lifeline.generate import Options, generate
 from lifeline.search.extract import extract_index, plan_for
 from lifeline.search.index_rows import DateEntry, IndexEntries, ReferenceEntry, StringEntry, TokenEntry
 from lifeline.search.registry import SearchRegistry, default_registry
@@ -126,3 +130,35 @@ def test_odd_data_never_raises(resource_type: str, fields: dict[str, Any]) -> No
 
 def test_the_default_registry_is_used_when_none_is_given() -> None:
     assert extract_index(PATIENT) == extract_index(PATIENT, default_registry())
+
+
+@pytest.fixture(scope="module")
+def region(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    """A few generated patients and the region around them: twenty resource types as real data."""
+    out = tmp_path_factory.mktemp("region")
+    generate(Options(4, 3, out, datetime.date(2026, 11, 23)))
+    return [orjson.loads(line) for path in sorted(out.glob("*.ndjson")) for line in path.read_bytes().splitlines()]
+
+
+def test_a_step_skipped_for_a_resource_would_have_found_nothing(region: list[dict[str, Any]]) -> None:
+    """Extraction walks only the steps whose root keys the resource holds (ExtractionPlan.steps_for);
+    on real data every other step, walked anyway, gives nothing."""
+    registry = default_registry()
+    skipped = 0
+    for resource in region:
+        plan = plan_for(registry, resource["resourceType"])
+        kept = plan.steps_for(resource)
+        for step in plan.steps:
+            if step not in kept:
+                skipped += 1
+                assert step.walk(resource) == [], (resource["resourceType"], step.expression)
+    assert skipped > 5 * len(region)  # most of a type's parameters are absent from one resource
+
+
+def test_resources_of_one_shape_share_their_steps_and_differ_in_values() -> None:
+    first = extract_index({**PATIENT, "gender": "female"})
+    second = extract_index({**PATIENT, "gender": "male"})
+    assert TokenEntry("gender", None, "female") in first.tokens
+    assert TokenEntry("gender", None, "male") in second.tokens
+    without = extract_index({k: v for k, v in PATIENT.items() if k != "gender"})
+    assert [t for t in without.tokens if t.param == "gender"] == []

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from lifeline.search.extract import plan_for
-from lifeline.search.extract.paths import Unsupported, compile_path
+from lifeline.search.extract.paths import Unsupported, compile_path, root_keys
 from lifeline.search.registry import default_registry
 
 CHOICES = default_registry().choice_elements
@@ -124,3 +124,35 @@ def test_fast_path_agrees_with_fhirpathpy_on_sample_resources() -> None:
     ):
         expected = evaluate(OBSERVATION, expression, model=models["r4"])
         assert select(expression) == expected, expression
+
+
+def keyed(*names: str) -> set[str]:
+    """Each name with the keys it has as a choice element of any type (`value` → valueQuantity …)."""
+    return {key for name in names for key in (name, *CHOICES.get(name, ()))}
+
+
+@pytest.mark.parametrize(
+    ("expression", "keys"),
+    [
+        ("Observation.code.coding.code", keyed("code")),
+        ("Observation.subject.where(resolve() is Patient)", keyed("subject")),
+        ("Observation.value", keyed("value")),
+        ("(Observation.value as Quantity)", {"valueQuantity"}),
+        ("Observation.code | Observation.subject", keyed("code", "subject")),
+        ("(Observation.code | Observation.subject).coding", keyed("code", "subject")),
+        ("Observation", None),  # the resource itself, whatever it holds
+        ("Observation.code | Observation", None),
+        ("Observation.extension('http://x/a').value", None),  # a function first
+    ],
+)
+def test_root_keys_name_the_keys_a_walker_starts_from(expression: str, keys: set[str] | None) -> None:
+    walker = compile_path(expression, "Observation", CHOICES)
+    assert root_keys(walker) == (None if keys is None else frozenset(keys))
+    if keys is not None:  # and without them it finds nothing
+        assert walker({k: v for k, v in OBSERVATION.items() if k not in keys}) == []
+
+
+def test_the_boolean_shape_runs_on_every_resource() -> None:
+    # It gives [False] for a Patient without `deceased`: skipping it would lose that entry.
+    walker = compile_path("Patient.deceased.exists() and Patient.deceased != false", "Patient", CHOICES)
+    assert root_keys(walker) is None

@@ -21,6 +21,7 @@ Anything else raises Unsupported and the caller falls back to fhirpathpy.
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -32,6 +33,18 @@ _Step = Callable[[list[Any]], list[Any]]
 
 class Unsupported(Exception):
     """The expression is outside the compiled subset."""
+
+
+# The top-level keys a walker reads first, where it gives nothing on a resource without any of
+# them (see `root_keys`). Walkers are plain closures, so this is kept beside them.
+_ROOT_KEYS: weakref.WeakKeyDictionary[Walker, frozenset[str]] = weakref.WeakKeyDictionary()
+
+
+def root_keys(walker: Walker) -> frozenset[str] | None:
+    """The resource keys `walker` starts from: on a resource holding none of them it returns
+    nothing, so extraction may skip it (a resource has a few of its type's dozens of elements).
+    None when that is not known (a bare root, a function first, the boolean shape, fhirpathpy)."""
+    return _ROOT_KEYS.get(walker)
 
 
 _TOKEN = re.compile(
@@ -156,7 +169,14 @@ class _Parser:
             terms.append(self.term())
         if len(terms) == 1:
             return terms[0]
-        return lambda resource: [v for t in terms for v in t(resource)]
+
+        def walk_union(resource: dict[str, Any]) -> list[Any]:
+            return [v for t in terms for v in t(resource)]
+
+        keys = [root_keys(t) for t in terms]
+        if all(k is not None for k in keys):
+            _ROOT_KEYS[walk_union] = frozenset().union(*(k for k in keys if k is not None))
+        return walk_union
 
     def term(self) -> Walker:
         steps: list[_Step] = []
@@ -254,6 +274,7 @@ def _chain(start: Walker, steps: list[_Step]) -> Walker:
                     break
             return nodes
 
+        _ROOT_KEYS[walk_fields] = frozenset({name, *(choice_keys or ())})
         return walk_fields
     steps_t = tuple(steps)
 
@@ -265,6 +286,9 @@ def _chain(start: Walker, steps: list[_Step]) -> Walker:
             nodes = step(nodes)
         return nodes
 
+    start_keys = root_keys(start)  # a parenthesised union and what follows it
+    if start_keys is not None:
+        _ROOT_KEYS[walk] = start_keys
     return walk
 
 
