@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 
+import psycopg
 import pytest
 
-from lifeline.storage.copy_text import encode_rows, encode_value
+from lifeline.storage.copy_text import encode_rows
 from tests.conftest import dispose, fresh_repository
 
 ROWS = [
@@ -18,11 +19,15 @@ ROWS = [
 
 
 def test_values_are_escaped_as_copy_text_wants() -> None:
-    assert encode_value(None) == "\\N"
-    assert encode_value("a\tb\\c\nd") == "a\\tb\\\\c\\nd"
-    assert encode_rows([("a", 1), ("b", None)]) == "a\t1\nb\t\\N\n"
-    with pytest.raises(TypeError):
-        encode_value(object())
+    assert encode_rows([("a\tb\\c\nd", None)]) == b"a\\tb\\\\c\\nd\t\\N\n"
+    assert encode_rows([("a", 1), ("b", None), ("c", True)]) == b"a\t1\nb\t\\N\nc\tt\n"
+    assert encode_rows([("Ærø",)]) == "Ærø\n".encode()
+    assert encode_rows([]) == b""
+
+
+def test_a_value_of_no_known_type_is_refused() -> None:
+    with pytest.raises(psycopg.ProgrammingError):
+        encode_rows([(object(),)])
 
 
 def test_postgresql_reads_back_what_was_encoded(tmp_path) -> None:

@@ -37,7 +37,7 @@ class Batch:
     rows: list[tuple[Any, ...]]
     tail: str = ""
     copy_into: str | None = None  # "table (columns)" when the batch is a plain insert that COPY may do
-    copy_text: str | None = None  # rows already in COPY text format (PostgreSQL imports), instead of `rows`
+    copy_text: bytes | None = None  # rows already in COPY text format (PostgreSQL imports), instead of `rows`
     copy_from_rows: int | None = None  # go by COPY from this many rows (None: the backend's own threshold)
 
 
@@ -60,7 +60,7 @@ class WriteSession(Session):
         self._upserts: list[tuple[Any, ...]] = []  # new versions of stored ones
         self._replaced: list[tuple[str, str]] = []
         self._index: dict[str, list[tuple[Any, ...]]] = {table: [] for table in INDEX_TABLES}
-        self._index_text: dict[str, list[str]] = {table: [] for table in INDEX_TABLES}
+        self._index_text: dict[str, list[bytes]] = {table: [] for table in INDEX_TABLES}
         self._buffered: set[tuple[str, str]] = set()
         self._later: list[Batch] = []  # other buffered statements (the audit trail's), sent last
 
@@ -269,7 +269,7 @@ class WriteSession(Session):
         if replaces:
             self._replaced.append(key)
         for table, rows in rows_by_table:
-            if isinstance(rows, str):
+            if isinstance(rows, bytes):
                 self._index_text[table].append(rows)
             else:
                 self._index[table].extend(rows)
@@ -342,7 +342,9 @@ class WriteSession(Session):
                 batches.append(Batch(f"INSERT INTO {table} VALUES ", marks, rows, copy_into=table))
         for table, texts in self._index_text.items():
             if texts:
-                batches.append(Batch(f"INSERT INTO {table} VALUES ", "", [], copy_into=table, copy_text="".join(texts)))
+                batches.append(
+                    Batch(f"INSERT INTO {table} VALUES ", "", [], copy_into=table, copy_text=b"".join(texts))
+                )
         self._inserts, self._upserts, self._replaced, self._buffered = [], [], [], set()
         self._index = {table: [] for table in INDEX_TABLES}
         self._index_text = {table: [] for table in INDEX_TABLES}
@@ -441,7 +443,7 @@ class WriteSession(Session):
 
 IndexRows = list[tuple[str, list[tuple[Any, ...]]]]
 # The same rows as COPY text per table (an import's workers make it for PostgreSQL).
-CopyRows = list[tuple[str, str]]
+CopyRows = list[tuple[str, bytes]]
 
 
 def index_rows(key: tuple[str, str], index: IndexEntries) -> IndexRows:
