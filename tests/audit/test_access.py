@@ -3,12 +3,14 @@ ended; and an access that cannot be recorded sends no data."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import threading
 import uuid
 from typing import Any
 
 import orjson
+import pytest
 from starlette.testclient import TestClient
 
 from lifeline.audit.access import patients_in
@@ -21,6 +23,7 @@ from lifeline.fhir.request import FhirRequest
 from lifeline.fhir.service import FhirService
 from lifeline.identity.keys import new_kek
 from lifeline.identity.principal import OPERATOR
+from lifeline.web import fhir_api
 from lifeline.web.app import create_app
 from tests.conftest import assert_outcome, dispose, fresh_repository
 
@@ -97,6 +100,54 @@ def test_an_access_that_cannot_be_recorded_sends_no_data(tmp_path) -> None:
             response = web.get("/fhir/Patient/p1")
         assert_outcome(response, 503, "transient", "audit trail")
         assert "Kjærgaard" not in response.text
+    finally:
+        dispose(repo)
+
+
+def test_an_access_whose_record_cannot_be_written_in_time_sends_no_data(tmp_path, monkeypatch) -> None:
+    """PostgreSQL: another transaction holds the node's chain head, so the record waits; after the
+    API's wait the answer is a 503 without the data, and the chain goes on once the head is free."""
+    monkeypatch.setattr(fhir_api, "AUDIT_WAIT_SECONDS", 0.5)
+    repo = fresh_repository("postgresql", tmp_path)
+    service = FhirService(repo, Settings(issuer="http://testserver", kek=new_kek()))
+    try:
+        body = {"resourceType": "Patient", "id": "p1", "name": [{"family": "Kjærgaard"}]}
+        service.handle(FhirRequest("update", "Patient", "p1", body=body, principal=OPERATOR))
+        token = service.identity.issue(subject="t", client_id="t", scopes="system/*.rs")
+        with TestClient(
+            create_app(service, close_on_shutdown=False),
+            base_url="http://testserver",
+            headers={"Authorization": f"Bearer {token}"},
+        ) as web:
+            assert web.get("/fhir/Patient/p1").status_code == 200  # the head row exists
+            with repo._schema_transaction() as conn:
+                conn.execute("SELECT * FROM audit_head FOR UPDATE")
+                response = web.get("/fhir/Patient/p1")
+                assert_outcome(response, 503, "transient", "audit trail")
+                assert "Kjærgaard" not in response.text
+            assert web.get("/fhir/Patient/p1").status_code == 200
+        assert verify(repo, audit_key_ring(repo)).ok
+    finally:
+        if service.auditor is not None:
+            service.auditor.close()
+        dispose(repo)
+
+
+def test_a_record_text_with_a_newline_is_refused_whole(tmp_path) -> None:
+    """PostgreSQL takes a group's records as one text of lines; canonical JSON escapes newlines,
+    and a text that held one anyway would become two records: it is refused, nothing written."""
+    repo = fresh_repository("postgresql", tmp_path)
+    try:
+
+        async def append() -> None:
+            try:
+                await repo.append_audit_async("central", "2026-11-23T00:00:00.000000Z", ["{}", "{\n}"])
+            finally:
+                await repo.aclose()  # the async pool belongs to this loop
+
+        with pytest.raises(ValueError, match="newline"):
+            asyncio.run(append())
+        assert events_after(repo, "central", 0) == []
     finally:
         dispose(repo)
 

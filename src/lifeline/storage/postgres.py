@@ -35,11 +35,16 @@ _READ_SQL = POSTGRES.sql(read_sql(POSTGRES))
 # Many reads by id in one statement (storage/read_batch.py): every pair of type and id asked is
 # among the rows' (type, id) pairs; the few rows that match one array but not as a pair are
 # dropped by the caller. The primary key answers it with one index scan.
-_READ_MANY_SQL = f"SELECT {current_columns(POSTGRES)} FROM resource WHERE res_type = ANY(%s) AND res_id = ANY(%s)"
+# Lists go as one text of lines (`_lines`), split by the database: psycopg dumps a list as an
+# array in Python, element by element, about 100 us of the event loop's time for five audit
+# records against 17 us for the same texts as one string.
+_READ_MANY_SQL = (
+    f"SELECT {current_columns(POSTGRES)} FROM resource"
+    " WHERE res_type = ANY(string_to_array(%s, chr(10))) AND res_id = ANY(string_to_array(%s, chr(10)))"
+)
 T = TypeVar("T")
-# The audit chain's append (migration 11). The texts go as a binary array: the text form of a
-# thousand JSON texts is escaped character by character in Python.
-_AUDIT_APPEND = "SELECT audit_append(%s, %s, %b)"
+# The audit chain's append (migration 11), its records' texts as lines.
+_AUDIT_APPEND = "SELECT audit_append(%s, %s, string_to_array(%s, chr(10)))"
 _MIGRATION_LOCK = 7_415_001  # pg_advisory_lock key: one migrating process at a time
 # From this many rows a batch goes by COPY (an extra round trip, but far less work per row).
 _COPY_FROM_ROWS = 200
@@ -101,7 +106,7 @@ class PostgresSession(WriteSession):
         return self.conn.execute(self.dialect.sql(sql), params)
 
     def append_audit(self, node_id: str, recorded: str, contents: Sequence[str]) -> list[int]:
-        first = int(self._one(_AUDIT_APPEND, (node_id, recorded, list(contents)))[0])
+        first = int(self._one(_AUDIT_APPEND, (node_id, recorded, _lines(contents, whole=True)))[0])
         return list(range(first, first + len(contents)))
 
     def lock(self, key: str) -> None:
@@ -280,8 +285,8 @@ class PostgresRepository(Repository):
                 if len(keys) == 1:
                     cursor = await conn.execute(_READ_SQL, keys[0])
                 else:
-                    types = sorted({res_type for res_type, _ in keys})
-                    cursor = await conn.execute(_READ_MANY_SQL, (types, [res_id for _, res_id in keys]))
+                    types = _lines(sorted({res_type for res_type, _ in keys}))
+                    cursor = await conn.execute(_READ_MANY_SQL, (types, _lines([res_id for _, res_id in keys])))
                 rows = await cursor.fetchall()
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise StorageUnavailable(f"PostgreSQL is unavailable: {_first_line(exc)}") from exc
@@ -294,7 +299,7 @@ class PostgresRepository(Repository):
         # One statement in autocommit: its own transaction, one round trip, no worker thread.
         try:
             async with (await self._async()).connection() as conn:
-                cursor = await conn.execute(_AUDIT_APPEND, (node_id, recorded, list(contents)))
+                cursor = await conn.execute(_AUDIT_APPEND, (node_id, recorded, _lines(contents, whole=True)))
                 row = await cursor.fetchone()
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise StorageUnavailable(f"PostgreSQL is unavailable: {_first_line(exc)}") from exc
@@ -413,3 +418,13 @@ def _redact(url: str) -> str:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _lines(values: Sequence[str], *, whole: bool = False) -> str:
+    """`values` as one text, a line each, for `string_to_array(%s, chr(10))`. Where each value must
+    arrive whole (`whole`: an audit record's canonical JSON, which escapes its newlines) one with a
+    newline is refused; lookups need not (an id with a newline becomes two ids, and the caller
+    keeps only the rows whose exact type and id were asked)."""
+    if whole and any("\n" in value for value in values):
+        raise ValueError("a value sent as a line holds a newline")
+    return "\n".join(values)

@@ -100,7 +100,8 @@ class FhirApi:
                 address=client[0] if client else None,
                 recorded=self.service.clock(),  # the clock the grants and versions it may name use
             )
-            await asyncio.wait_for(self.service.auditor.submit_async(event), AUDIT_WAIT_SECONDS)
+            async with asyncio.timeout(AUDIT_WAIT_SECONDS):  # in this task: wait_for would start one
+                await self.service.auditor.submit_async(event)
         except Exception:  # noqa: BLE001 - whatever stopped the record, the data stays here
             log.exception("an access could not be recorded in the audit trail")
             status, body, headers = error_answer(
