@@ -13,7 +13,6 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
-from psycopg import AsyncClientCursor, ClientCursor
 from psycopg import errors as pg_errors
 from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
@@ -23,6 +22,7 @@ from lifeline.storage.copy_text import encode_rows
 from lifeline.storage.deferred_indexes import RECORD_TABLES
 from lifeline.storage.dialect import POSTGRES, Dialect
 from lifeline.storage.gather import Gatherer
+from lifeline.storage.literals import Literals
 from lifeline.storage.read_batch import ReadBatcher
 from lifeline.storage.records import StoredVersion
 from lifeline.storage.repository import Repository, RetryableConflict
@@ -64,12 +64,11 @@ class PostgresSession(WriteSession):
         super().__init__(conn, dialect, node_id, outbox=outbox)
         self._begun = False
         self._pg = conn
-        self._render = ClientCursor(conn)
+        self._literals = Literals(conn, dialect)
 
     def _send(self, batches: list[Batch], *, commit: bool) -> None:
         statements = [] if self._begun else ["BEGIN"]
         self._begun = True
-        mogrify = self._render.mogrify
         for batch in batches:
             threshold = _COPY_FROM_ROWS if batch.copy_from_rows is None else batch.copy_from_rows
             if batch.copy_text is not None or (batch.copy_into and len(batch.rows) >= threshold):
@@ -78,7 +77,7 @@ class PostgresSession(WriteSession):
                 with self._pg.cursor().copy(f"COPY {batch.copy_into} FROM STDIN") as copy:
                     copy.write(batch.copy_text if batch.copy_text is not None else encode_rows(batch.rows))
                 continue
-            statements.append(_render(batch, mogrify, self.dialect))
+            statements.append(self._literals.render(batch))
         if commit:
             statements.append("COMMIT")
         self._execute(statements)
@@ -161,13 +160,6 @@ def _merged(writes: list[list[Batch]]) -> list[Batch] | None:
             else:
                 same.rows.extend(batch.rows)
     return list(merged.values())
-
-
-def _render(batch: Batch, mogrify: Callable[..., str], dialect: Dialect) -> str:
-    # One mogrify per statement, not per row: psycopg's per-call work dominates small rows.
-    assert batch.copy_text is None, "rows in COPY text go by COPY"
-    rows = ", ".join([dialect.sql(batch.row)] * len(batch.rows))
-    return mogrify(batch.head + rows + batch.tail, [v for values in batch.rows for v in values])
 
 
 class PostgresRepository(Repository):
@@ -262,8 +254,8 @@ class PostgresRepository(Repository):
 
     async def _send_async(self, batches: list[Batch]) -> None:
         async with (await self._async()).connection() as conn:
-            mogrify = AsyncClientCursor(conn).mogrify
-            statements = ["BEGIN", *(_render(b, mogrify, self.dialect) for b in batches), "COMMIT"]
+            literals = Literals(conn, self.dialect)
+            statements = ["BEGIN", *(literals.render(b) for b in batches), "COMMIT"]
             try:
                 await conn.execute(";\n".join(statements).encode(), prepare=False)
             except BaseException:
