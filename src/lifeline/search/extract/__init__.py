@@ -87,9 +87,9 @@ class ExtractionPlan:
     _by_shape: dict[tuple[str, ...], tuple[_Step, ...]] = field(default_factory=dict, compare=False, repr=False)
 
     def steps_for(self, resource: dict[str, Any]) -> tuple[_Step, ...]:
-        """The steps that can find something in `resource`, in plan order: an Observation has a
-        dozen of its type's sixty-odd elements, and walking the others found nothing at a cost
-        of about half of extraction. Remembered by the resource's keys."""
+        """The steps that can find something in `resource`, in plan order: an Observation holds
+        about eight of the thirty-five elements its type's parameters read, and walking the
+        others found nothing. Remembered by the resource's keys (its shape)."""
         shape = tuple(resource)
         steps = self._by_shape.get(shape)
         if steps is None:
