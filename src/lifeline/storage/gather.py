@@ -9,7 +9,8 @@ one and then go together. So the groups grow with the load, by themselves, and n
 longer than one trip ahead of it. Every item of a group was submitted before the group's trip
 began, so each sees everything committed before it was submitted.
 
-Used for reads by id (storage/read_batch.py) and plain creates (storage/postgres.py).
+Used for reads by id (storage/read_batch.py), plain creates (storage/postgres.py) and the API's
+audit records on PostgreSQL (audit/recorder.py, one append in flight per event loop).
 """
 
 from __future__ import annotations
