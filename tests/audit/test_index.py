@@ -85,3 +85,24 @@ def test_a_chain_indexed_in_batches_is_indexed_whole(tmp_path: Path, monkeypatch
         assert [int(s) for (s,) in seqs] == list(range(1, 11))
     finally:
         dispose(repo)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_value_with_a_nul_is_left_out_of_the_index_and_holds_up_nothing(backend: str, tmp_path: Path) -> None:
+    """`GET /fhir/Patient/a%00b` is recorded naming patient "a\\x00b" (its JSON escapes the NUL).
+    PostgreSQL text cannot hold a NUL, and no search can ask for one: the value is left out, and
+    the record's other values and every later record are indexed."""
+    repo = fresh_repository(backend, tmp_path)
+    try:
+        odd = access_event(
+            FhirRequest("read", "Patient", "a\x00b", principal=OPERATOR), 404, b"", node_id="central", address=None
+        )
+        store.append(repo, "central", [odd, events()[0]])
+        assert index.catch_up(repo) == 2
+        with repo.reading() as session:
+            rows = session._all("SELECT param, value, seq FROM audit_index ORDER BY seq, param, value")
+        first = {(param, value) for param, value, seq in rows if int(seq) == 1}
+        assert first == {(p, v) for p, v in index.index_values(odd) if p != "patient"}
+        assert ("patient", "p1", 2) in {(p, v, int(s)) for p, v, s in rows}
+    finally:
+        dispose(repo)
