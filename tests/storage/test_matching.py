@@ -18,7 +18,7 @@ from lifeline.search.query import compile_match, parse_query
 from lifeline.search.registry import default_registry
 from lifeline.storage.matching import Match, source
 from lifeline.storage.ordering import Page, SortExpression
-from tests.conftest import BACKENDS, dispose, fresh_repository
+from tests.conftest import BACKENDS, TickingClock, dispose, fresh_repository
 
 REGISTRY = default_registry()
 
@@ -65,7 +65,9 @@ def test_a_search_of_every_type_reads_resource() -> None:
 @pytest.fixture(params=BACKENDS)
 def service(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     repo = fresh_repository(request.param, tmp_path)
-    yield FhirService(repo, Settings())
+    # Each write a second later: two writes within one millisecond of the wall clock would tie
+    # on _lastUpdated, and the newest-first order below would then fall back to the id.
+    yield FhirService(repo, Settings(), clock=TickingClock())
     dispose(repo)
 
 
