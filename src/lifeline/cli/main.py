@@ -49,6 +49,8 @@ def serve(
     """Serve the FHIR API (and apply pending schema migrations first)."""
     import uvicorn
 
+    from lifeline.web.http_protocol import OneWriteProtocol
+
     config = settings(
         db=db, host=host, port=port, node_id=site_id or node_id, workers=workers, role=role, central=central
     )
@@ -72,6 +74,7 @@ def serve(
         host=config.host,
         port=config.port,
         workers=config.workers,
+        http=OneWriteProtocol,
         log_level="warning",
         access_log=False,
     )
