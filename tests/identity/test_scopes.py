@@ -116,6 +116,15 @@ def test_scope_set_parses_a_scope_string_and_collapses_duplicates() -> None:
 def test_one_bad_scope_spoils_the_set() -> None:
     with pytest.raises(MalformedScope, match="user/Patient.dr"):
         ScopeSet.parse("openid user/Patient.dr")
+    with pytest.raises(MalformedScope, match="user/Patient.dr"):  # every time: a refusal is not kept
+        ScopeSet.parse("openid user/Patient.dr")
+
+
+def test_a_scope_text_is_parsed_once_and_shared() -> None:
+    text = "user/Encounter.rs openid"
+    first = ScopeSet.parse(text)
+    assert ScopeSet.parse(text) is first  # immutable, so every token with this text shares it
+    assert ScopeSet.parse(text.split()) == first and ScopeSet.parse(text.split()) is not first
 
 
 GRANT = ScopeSet.parse("patient/*.rs user/Observation.cu system/Patient.d user/*.write launch")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 CONTEXTS = ("patient", "user", "system")
 PERMISSIONS = "cruds"
@@ -142,7 +143,12 @@ class ScopeSet:
     @classmethod
     def parse(cls, scopes: str | Iterable[str]) -> ScopeSet:
         """Parse a space-separated OAuth ``scope`` value (or its items); duplicates collapse."""
-        items = scopes.split() if isinstance(scopes, str) else list(scopes)
+        if isinstance(scopes, str) and cls is ScopeSet:
+            return _parse_text(scopes)  # every request's token names its scopes again: parsed once
+        return cls._parse_items(scopes.split() if isinstance(scopes, str) else list(scopes))
+
+    @classmethod
+    def _parse_items(cls, items: list[str]) -> ScopeSet:
         resources: list[ResourceScope] = []
         others: list[str] = []
         for item in items:
@@ -202,3 +208,9 @@ def _check_request(context: str, interaction: str) -> None:
         raise ValueError(f"context must be one of {', '.join(CONTEXTS)}, not {context!r}")
     if len(interaction) != 1 or interaction not in PERMISSIONS:
         raise ValueError(f"interaction must be one of c r u d s, not {interaction!r}")
+
+
+@lru_cache(maxsize=1024)
+def _parse_text(scopes: str) -> ScopeSet:
+    """`ScopeSet.parse` of one scope text, kept: a ScopeSet is immutable, so one can be shared."""
+    return ScopeSet._parse_items(scopes.split())
