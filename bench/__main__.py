@@ -108,6 +108,15 @@ def _bench_backend(backend: str, source: Path, args: argparse.Namespace) -> dict
             result.update({"create_per_s": create.rate, "create_p50_ms": create.p50_ms, "create_p99_ms": create.p99_ms})
             console.print(f"  create: {create.rate:,.0f}/s p50 {create.p50_ms:.2f} ms p99 {create.p99_ms:.2f} ms")
         result["read_fraction_of_floor"] = read.rate / result["floor_per_s"]
+        # The same reads from one server process (`lifeline serve` without --workers): with the
+        # trail, each read costs two trips to the database, shared by the reads and records
+        # that gather while one is under way; one process gathers twice as many as each of two.
+        if args.workers != 1:
+            with _serving(url, port, 1):
+                run_wrk(base, HERE / "wrk" / "read.lua", 5, env)
+                single = run_wrk(base, HERE / "wrk" / "read.lua", args.seconds, env)
+            result.update({"read_one_process_per_s": single.rate, "read_one_process_p99_ms": single.p99_ms})
+            console.print(f"  read from one server process: {single.rate:,.0f}/s p99 {single.p99_ms:.2f} ms")
         # The same reads with authorisation off (LIFELINE_AUTH=off, for this measurement only).
         with _serving(url, port, args.workers, auth="off"):
             run_wrk(base, HERE / "wrk" / "read.lua", 5, env)
@@ -227,6 +236,8 @@ def _print(results: dict) -> None:
         ("read, audit trail on (/s)", "read_per_s", "{:,.0f}"),
         ("read p50 / p99 (ms)", ("read_p50_ms", "read_p99_ms"), "{:.2f} / {:.2f}"),
         ("read, trail on / floor", "read_fraction_of_floor", "{:.0%}"),
+        ("read, trail on, one server process (/s)", "read_one_process_per_s", "{:,.0f}"),
+        ("read, one process p99 (ms)", "read_one_process_p99_ms", "{:.2f}"),
         ("read, audit trail off (/s)", "read_audit_off_per_s", "{:,.0f}"),
         ("read, trail off / floor", "read_audit_off_fraction_of_floor", "{:.0%}"),
         ("read, trail on / off", "read_audit_fraction", "{:.0%}"),
@@ -238,7 +249,8 @@ def _print(results: dict) -> None:
     ]
     for label, keys, shape in rows:
         names = keys if isinstance(keys, tuple) else (keys,)
-        table.add_row(label, *(shape.format(*(r[name] for name in names)) for r in backends.values()))
+        cells = [shape.format(*(r[n] for n in names)) if all(n in r for n in names) else "-" for r in backends.values()]
+        table.add_row(label, *cells)
     console.print(table)
 
 
