@@ -24,7 +24,7 @@ from typing import Any
 from lifeline.audit.chain import canonical
 from lifeline.audit.recorder import AuditRecorder
 from lifeline.web.app import ASGIApp
-from lifeline.web.asgi import app_from_environment
+from lifeline.web.asgi import app_from_environment, run
 
 JOURNALS = os.path.join(tempfile.gettempdir(), "lifeline-bench-ceiling")
 
@@ -56,23 +56,13 @@ def app() -> ASGIApp:
 
 
 def main() -> None:
-    import uvicorn
-
     parser = argparse.ArgumentParser(prog="python -m bench.ceiling")
     parser.add_argument("--db", required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     os.environ.update({"LIFELINE_DB": args.db, "LIFELINE_AUDIT": "on"})
-    uvicorn.run(
-        "bench.ceiling:app",
-        factory=True,
-        host="127.0.0.1",
-        port=args.port,
-        workers=args.workers,
-        log_level="warning",
-        access_log=False,
-    )
+    run("bench.ceiling:app", host="127.0.0.1", port=args.port, workers=args.workers)  # as `lifeline serve` does
 
 
 if __name__ == "__main__":

@@ -47,9 +47,7 @@ def serve(
     central: str = typer.Option(None, "--central", help="A site's central node URL [env LIFELINE_CENTRAL]"),
 ) -> None:
     """Serve the FHIR API (and apply pending schema migrations first)."""
-    import uvicorn
-
-    from lifeline.web.http_protocol import OneWriteProtocol
+    from lifeline.web.asgi import run
 
     config = settings(
         db=db, host=host, port=port, node_id=site_id or node_id, workers=workers, role=role, central=central
@@ -68,16 +66,7 @@ def serve(
     console.print(
         f"Lifeline {config.node_id} ({config.role}) serving http://{config.host}:{config.port}/fhir on {config.db}"
     )
-    uvicorn.run(
-        "lifeline.web.asgi:app_from_environment",
-        factory=True,
-        host=config.host,
-        port=config.port,
-        workers=config.workers,
-        http=OneWriteProtocol,
-        log_level="warning",
-        access_log=False,
-    )
+    run("lifeline.web.asgi:app_from_environment", host=config.host, port=config.port, workers=config.workers)
 
 
 @db_app.command("upgrade")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import uvicorn
+
 from lifeline.config import from_environment
 from lifeline.fhir.service import FhirService
 from lifeline.storage import open_repository
 from lifeline.web.app import ASGIApp, create_app, site_node
+from lifeline.web.http_protocol import OneWriteProtocol
 
 
 def app_from_environment() -> ASGIApp:
@@ -16,3 +19,18 @@ def app_from_environment() -> ASGIApp:
     service.validator.resource_types  # noqa: B018
     service.registry  # noqa: B018
     return create_app(service, site=site_node(service))
+
+
+def run(factory: str, *, host: str, port: int, workers: int) -> None:
+    """uvicorn serving the app that `factory` (module:function) builds, as `lifeline serve` runs
+    it: worker processes, the one-write HTTP protocol, no access log."""
+    uvicorn.run(
+        factory,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        http=OneWriteProtocol,
+        log_level="warning",
+        access_log=False,
+    )
