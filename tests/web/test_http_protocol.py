@@ -58,8 +58,9 @@ def test_the_writes_of_one_turn_reach_the_socket_as_one() -> None:
         assert real.writes == 1
         assert _receive(peer, 42) == b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nbody"
         joined.write(b"next")  # a later turn: its own write
+        joined.writelines([b" and", b" more"])  # joined too, not past what is held
         await asyncio.sleep(0)
-        assert real.writes == 2 and _receive(peer, 4) == b"next"
+        assert real.writes == 2 and _receive(peer, 13) == b"next and more"
         joined.close()
         peer.close()
 
