@@ -30,11 +30,15 @@ class Counting:
         return getattr(self.transport, name)
 
 
-async def _pair() -> tuple[Counting, socket.socket]:
+async def _pair() -> tuple[Counting, JoiningTransport, socket.socket]:
+    """A real transport on one end of a socket pair (its writes counted), the joining transport
+    over it, and the other end."""
+    loop = asyncio.get_running_loop()
     ours, theirs = socket.socketpair()
-    transport, _ = await asyncio.get_running_loop().connect_accepted_socket(asyncio.Protocol, ours)
+    transport, _ = await loop.connect_accepted_socket(asyncio.Protocol, ours)
     theirs.settimeout(5)
-    return Counting(transport), theirs
+    real = Counting(transport)
+    return real, JoiningTransport(real, loop), theirs  # type: ignore[arg-type]
 
 
 def _receive(peer: socket.socket, size: int) -> bytes:
@@ -48,8 +52,7 @@ def _receive(peer: socket.socket, size: int) -> bytes:
 
 def test_the_writes_of_one_turn_reach_the_socket_as_one() -> None:
     async def scenario() -> None:
-        real, peer = await _pair()
-        joined = JoiningTransport(real, asyncio.get_running_loop())  # type: ignore[arg-type]
+        real, joined, peer = await _pair()
         joined.write(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\n")
         joined.write(b"")
         joined.write(b"body")
@@ -69,8 +72,7 @@ def test_the_writes_of_one_turn_reach_the_socket_as_one() -> None:
 
 def test_a_large_write_is_not_held_and_keeps_its_place() -> None:
     async def scenario() -> None:
-        real, peer = await _pair()
-        joined = JoiningTransport(real, asyncio.get_running_loop())  # type: ignore[arg-type]
+        real, joined, peer = await _pair()
         big = bytes(range(256)) * (HOLD_AT_MOST // 256 + 1)
         joined.write(b"head")
         joined.write(big)
@@ -85,8 +87,7 @@ def test_a_large_write_is_not_held_and_keeps_its_place() -> None:
 
 def test_close_sends_what_is_held_first() -> None:
     async def scenario() -> None:
-        real, peer = await _pair()
-        joined = JoiningTransport(real, asyncio.get_running_loop())  # type: ignore[arg-type]
+        real, joined, peer = await _pair()
         joined.write(b"last words")
         joined.close()
         assert joined.is_closing()  # asked of the real transport
@@ -100,8 +101,7 @@ def test_close_sends_what_is_held_first() -> None:
 
 def test_writes_to_a_connection_the_peer_closed_are_dropped() -> None:
     async def scenario() -> None:
-        real, peer = await _pair()
-        joined = JoiningTransport(real, asyncio.get_running_loop())  # type: ignore[arg-type]
+        real, joined, peer = await _pair()
         peer.close()
         real.close()
         joined.write(b"nobody listens")
