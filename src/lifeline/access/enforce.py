@@ -4,14 +4,19 @@ a write all judge a resource the same way."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from lifeline.access import deciding
 from lifeline.access.break_glass import granted_patients
 from lifeline.access.care import care_profile, cared_for_sql
 from lifeline.access.errors import Withheld
 from lifeline.access.family import family_sql
-from lifeline.access.rule import AccessRule
-from lifeline.fhir.errors import FhirError, Forbidden, Issue, NotFound
+from lifeline.access.rule import PATIENT, STAFF, SYSTEM, AccessRule
+from lifeline.access.ties import UNTIED, contains_patient_data, tie, tie_params
+from lifeline.fhir.errors import FhirError, Forbidden, Issue, NotFound, Unprocessable
+from lifeline.identity.scopes import ScopeSet
+from lifeline.search.registry import SearchRegistry
 from lifeline.storage.records import StoredVersion
 from lifeline.storage.session import Session
 
@@ -19,7 +24,7 @@ if TYPE_CHECKING:
     from lifeline.fhir.request import FhirRequest
     from lifeline.fhir.service import FhirService
 
-RESTRICTED = ("staff", "patient")
+RESTRICTED = (STAFF, PATIENT)
 
 
 def restricted(service: FhirService, request: FhirRequest) -> bool:
@@ -29,15 +34,26 @@ def restricted(service: FhirService, request: FhirRequest) -> bool:
 
 
 def rule_for(service: FhirService, session: Session, request: FhirRequest) -> AccessRule | None:
-    """The request's access rule; None when it is not restricted (system principals)."""
+    """The request's access rule; None when nothing is withheld (a system principal whose scopes
+    read every type, or authorisation off)."""
     principal = request.principal
-    if principal is None or not restricted(service, request):
+    if principal is None or service.settings.auth != "required":
         return None
+    readable, launch_types = _scope_reach(principal.scopes, principal.contexts, service.registry)
+    own = principal.patient_id or ""
+    launch = principal.patient
+    if principal.kind == PATIENT and (launch is None or launch == own):
+        launch_types = frozenset()  # a patient's own login: their family's records, as the rule says
+    reach: dict[str, Any] = {"readable": readable, "launch": launch, "launch_types": launch_types}
+    if not restricted(service, request):
+        if readable is None and not launch_types:
+            return None
+        # A system principal has no launch patient to keep to: its scopes limit types only.
+        return AccessRule(SYSTEM, "", (), service.registry, readable=readable, user=principal.subject)
     now = service.clock()
-    if principal.kind == "patient":
-        own = principal.patient_id or ""
+    if principal.kind == PATIENT:
         parts, args = family_sql(own, now)
-        return AccessRule("patient", " UNION ".join(parts), tuple(args), service.registry, patient_id=own)
+        return AccessRule(PATIENT, " UNION ".join(parts), tuple(args), service.registry, patient_id=own, **reach)
     parts, args = [], []
     if principal.practitioner is not None:
         profile = care_profile(session, principal.practitioner, id(service.repo))
@@ -50,19 +66,51 @@ def rule_for(service: FhirService, session: Session, request: FhirRequest) -> Ac
         args += granted
     if not parts:
         parts = ["SELECT g.res_id FROM resource g WHERE 1 = 0"]
-    return AccessRule("staff", " UNION ".join(parts), tuple(args), service.registry, user=principal.subject)
+    return AccessRule(STAFF, " UNION ".join(parts), tuple(args), service.registry, user=principal.subject, **reach)
+
+
+@lru_cache(maxsize=1024)
+def _scope_reach(
+    scopes: ScopeSet, contexts: tuple[str, ...], registry: SearchRegistry
+) -> tuple[frozenset[str] | None, frozenset[str]]:
+    """The types a token's scopes let it read (None: every type), and those it reads only through
+    `patient/` scopes (kept to the launch patient). Read means `r` or `s`: what an include, a
+    history or `$everything` hands over is what a read would."""
+
+    def reads(context: str, res_type: str) -> bool:
+        return scopes.allows(context, res_type, "r") or scopes.allows(context, res_type, "s")
+
+    types = sorted(registry.resource_types)
+    readable = frozenset(t for t in types if any(reads(c, t) for c in contexts))
+    wide = [c for c in contexts if c != "patient"]
+    launch_types = frozenset(
+        t
+        for t in readable
+        if "patient" in contexts and not any(reads(c, t) for c in wide) and (t == "Patient" or tie_params(registry, t))
+    )
+    return (None if len(readable) == len(types) else readable), launch_types
 
 
 def refusal(rule: AccessRule, res_type: str, res_id: str) -> FhirError:
-    """A patient learns nothing (404); staff learn that data exists and how to reach it."""
-    if rule.is_patient:
+    """A patient learns nothing (404); staff learn that data exists and how to reach it; an app
+    learns that its scopes do not reach the type."""
+    if rule.is_patient or (rule.launch_types and (res_type in rule.launch_types or res_type == "Patient")):
         return NotFound(f"{res_type}/{res_id} is not known")
+    if rule.is_system or (rule.readable is not None and res_type not in rule.readable):
+        return Forbidden(f"The access token's scopes do not allow reading {res_type}")
+    if tie(rule.registry, res_type) == UNTIED:
+        return Forbidden(
+            f"{res_type} can hold any patient's data and names no patient Lifeline can judge it by:"
+            " only registered integrations (system scopes) may read it"
+        )
     whose = f"Patient/{res_id}" if res_type == "Patient" else "a patient"
-    how = f"POST Patient/{res_id}/$break-the-glass" if res_type == "Patient" else "POST Patient/{id}/$break-the-glass"
+    target = f"Patient/{res_id}" if res_type == "Patient" else "Patient/{id}"
     return Withheld(
         f"Data exists in the record of {whose}, but no care relationship gives you access to it."
-        f" If you need it to treat the patient, you may break the glass ({how} with a reason);"
-        " the access is logged and reviewed."
+        f" If you need it to treat the patient, you may break the glass: POST {target}/$break-the-glass"
+        " with a Parameters resource holding `reason` (valueCoding, system"
+        " http://terminology.hl7.org/CodeSystem/v3-ActReason, code ETREAT or BTG) and `text` (valueString,"
+        " why, in your words); the access is logged and reviewed."
     )
 
 
@@ -93,35 +141,56 @@ def check_write(
 ) -> None:
     """Refuse a write that touches a record outside the rule: the version it replaces must be
     visible, and every patient the new version belongs to must be allowed. Patients write only
-    in their own compartment; staff may register a new Patient."""
+    in their own compartment, and nothing that decides access (access/deciding.py); staff may
+    register a new Patient, and change what decides access only as entitled, each change a
+    security event in the write's own transaction."""
+    if body is not None:
+        hidden = contains_patient_data(service.registry, body)
+        if hidden:
+            raise Unprocessable(
+                f"A {res_type} holds no patient's data, so it cannot contain a {hidden[0]}: write that as a"
+                " resource of its own, tied to its patient"
+            )
     rule = rule_for(service, session, request)
-    if rule is None:
+    if rule is None or rule.is_system:
         return
+    if tie(service.registry, res_type) == UNTIED:
+        raise refusal(rule, res_type, res_id or "")
     exists = current is not None and not current.deleted
     if exists and not rule.visible(session, res_type, res_id or ""):
         raise refusal(rule, res_type, res_id or "")
-    if body is None:
-        return
-    patients = compartment_patients(service, res_type, res_id, body)
+    before = current if exists else None
+    patients = compartment_patients(service, res_type, res_id, body) if body is not None else set()
+    if before is not None and before.content:
+        import orjson
+
+        patients |= compartment_patients(service, res_type, res_id, orjson.loads(before.content))
     if rule.is_patient:
+        deciding.check_patient(res_type, body, before)
         if patients and patients != {rule.patient_id}:
-            other = sorted(patients - {rule.patient_id})[0]
-            raise NotFound(f"Patient/{other} is not known")
-        if not patients or (res_type == "Patient" and not exists):
+            other = sorted(patients - {rule.patient_id or ""})
+            if other:
+                raise NotFound(f"Patient/{other[0]} is not known")
+        if not patients or (res_type == "Patient" and (not exists or body is None)):
             raise Forbidden("Patients may write only to their own record")
         return
-    if res_type == "Patient" and not exists:
-        return  # registering a new patient reveals nothing
-    outside = sorted(patients - rule.allowed_patients(session, sorted(patients)))
-    if outside:
-        raise refusal(rule, "Patient", outside[0])
+    deciding.check_staff(service, request, res_type)
+    if not (res_type == "Patient" and not exists):  # registering a new patient reveals nothing
+        outside = sorted(patients - rule.allowed_patients(session, sorted(patients)))
+        if rule.launch and res_type in rule.launch_types:
+            outside = sorted({*outside, *(patients - {rule.launch})})
+        if outside:
+            raise refusal(rule, "Patient", outside[0])
+    kind = deciding.change_kind(res_type, body, before)
+    if kind is not None:
+        deciding.record_change(service, session, request, kind, res_type, res_id, patients)
 
 
 def compartment_patients(service: FhirService, res_type: str, res_id: str | None, body: dict[str, Any]) -> set[str]:
     """The Patients whose compartment a resource belongs to, from its own references."""
     from lifeline.search.extract import extract_index
 
-    params = set(service.registry.compartment_params(res_type))
+    params = set(tie_params(service.registry, res_type))
     if res_type == "Patient":
         params.add("link")
     patients = {

@@ -19,7 +19,7 @@ WITHHELD = ("address", "telecom")
 
 def redacted(rule: AccessRule | None, res_type: str, content: str | None) -> dict[str, Any] | None:
     """The resource to show instead of `content`, or None when it is shown as stored."""
-    if rule is None or res_type != "Patient" or content is None:
+    if rule is None or rule.is_system or res_type != "Patient" or content is None:
         return None
     if CONFIDENTIALITY not in content or '"R"' not in content:  # most patients: no parse
         return None

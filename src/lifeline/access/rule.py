@@ -1,15 +1,21 @@
 """The access rule as SQL over `resource r` and the search index tables.
 
 `AccessRule.allowed` is one subquery: the ids of the patients the principal may see (a UNION of
-the care, family and break-the-glass SELECTs). Every resource is then judged by its Patient
-compartment (https://hl7.org/fhir/R4/compartmentdefinition-patient.html):
+the care, family and break-the-glass SELECTs). Every resource is then judged by its tie to
+patients (access/ties.py: the Patient compartment, https://hl7.org/fhir/R4/compartmentdefinition-patient.html,
+and the few ties R4 leaves out of it):
 
 - a Patient: visible when its id is allowed;
-- a resource of a compartment type: visible when none of its compartment references points at a
-  Patient outside the allowed set — and, for patients, when one points at an allowed Patient
-  (a patient sees their compartment, not every unattached Observation);
-- any other resource (Practitioner, Organization, Location, Schedule, Slot, …): visible to staff;
-  to patients only the shared directory types in `PATIENT_SHARED`.
+- a resource of a tied type: visible when none of its tie references points at a Patient outside
+  the allowed set — and, for patients, when one points at an allowed Patient (a patient sees
+  their compartment, not every unattached Observation);
+- a directory resource (Practitioner, Organization, Location, Slot, …): visible to staff; to
+  patients only the directory of their care (`PATIENT_SHARED`);
+- an untied resource (Binary, Bundle, …): visible to system principals only.
+
+On top of that, for every kind of principal (system ones too), the token's scopes: a type they do
+not let it read is never shown, not as an `_include`, not in `$everything`, not in history; and a
+type it reads only through `patient/` scopes shows only the launch patient's compartment.
 
 Cost: the allowed set is computed once per statement (an uncorrelated subquery; each part is
 driven by the index of the links it starts from: search_reference (res_type, param, target_id),
@@ -27,40 +33,72 @@ from typing import Any
 
 import orjson
 
+from lifeline.access.ties import DIRECTORY, PATIENT_SHARED, tie, tie_params, untied_types
 from lifeline.search.registry import SearchRegistry
 from lifeline.storage.session import Session
 
-# The directory a patient may read: who and where their care is given.
-PATIENT_SHARED = (
-    "Practitioner",
-    "PractitionerRole",
-    "Organization",
-    "Location",
-    "HealthcareService",
-    "Endpoint",
-    "Medication",
-)
+STAFF = "staff"
+PATIENT = "patient"
+SYSTEM = "system"  # a registered integration: no care rule, only what its scopes let it read
 
 
 @dataclass(frozen=True)
 class AccessRule:
-    kind: str  # staff | patient
-    allowed: str  # SELECT … of patient ids
+    kind: str  # staff | patient | system
+    allowed: str  # SELECT … of patient ids (unused for system)
     allowed_args: tuple[Any, ...]
     registry: SearchRegistry
     patient_id: str | None = None  # the logged-in patient (patients)
     user: str = ""
+    # The types the token's scopes let it read at all; None: every type (issue 19.9).
+    readable: frozenset[str] | None = None
+    # The launch patient, and the types the token reads only through `patient/` scopes: those
+    # show only the launch patient's compartment (SMART's patient context, enforced).
+    launch: str | None = None
+    launch_types: frozenset[str] = frozenset()
+    # The directory types a patient-like rule shows (a launched app's rule: the whole directory).
+    shared: frozenset[str] = PATIENT_SHARED
 
     @property
     def is_patient(self) -> bool:
-        return self.kind == "patient"
+        return self.kind == PATIENT
+
+    @property
+    def is_system(self) -> bool:
+        return self.kind == SYSTEM
 
     def condition(self, res_type: str | None) -> tuple[str, list[Any]]:
         """SQL over `resource r`: the row is visible (for a search of `res_type`, None: any type)."""
         if res_type is not None:
-            return self._for_type(res_type)
+            if self.readable is not None and res_type not in self.readable:
+                return "1 = 0", []
+            where, args = ("1 = 1", []) if self.is_system else self._for_type(res_type)
+            if res_type in self.launch_types:
+                launch_where, launch_args = self._launch_rule().condition(res_type)
+                where, args = f"({where}) AND ({launch_where})", [*args, *launch_args]
+            return where, args
+        where, args = ("1 = 1", []) if self.is_system else self._for_any_type()
+        if self.readable is not None:
+            marks = ", ".join("?" for _ in self.readable)
+            where, args = f"r.res_type IN ({marks}) AND ({where})", [*sorted(self.readable), *args]
+        if self.launch_types:
+            marks = ", ".join("?" for _ in self.launch_types)
+            launch_where, launch_args = self._launch_rule().condition(None)
+            where = f"({where}) AND (r.res_type NOT IN ({marks}) OR ({launch_where}))"
+            args = [*args, *sorted(self.launch_types), *launch_args]
+        return where, args
+
+    def _launch_rule(self) -> AccessRule:
+        """The launch patient's compartment (and the directory), as a patient would see it."""
+        directory = frozenset(t for t in self.registry.resource_types if tie(self.registry, t) == DIRECTORY)
+        launch = self.launch or ""
+        only = "SELECT CAST(? AS TEXT)"
+        return AccessRule(PATIENT, only, (launch,), self.registry, launch, self.user, shared=directory)
+
+    def _for_any_type(self) -> tuple[str, list[Any]]:
         pairs, pair_args = _pairs(self.registry)
         allowed = list(self.allowed_args)
+        untied = untied_types(self.registry)
         hidden = (
             "NOT EXISTS (SELECT 1 FROM search_reference a WHERE a.res_type = r.res_type AND a.res_id = r.res_id"
             f" AND a.target_type = 'Patient' AND ({pairs}) AND a.target_id NOT IN ({self.allowed}))"
@@ -68,29 +106,31 @@ class AccessRule:
         parts = [f"(r.res_type = 'Patient' AND r.res_id IN ({self.allowed}))"]
         args: list[Any] = [*allowed]
         if self.is_patient:
-            shared = ", ".join("?" for _ in PATIENT_SHARED)
+            shared = ", ".join("?" for _ in self.shared)
             member = (
                 "EXISTS (SELECT 1 FROM search_reference m WHERE m.res_type = r.res_type AND m.res_id = r.res_id"
                 f" AND m.target_type = 'Patient' AND ({pairs.replace('a.', 'm.')})"
                 f" AND m.target_id IN ({self.allowed}))"
             )
             parts.append(f"r.res_type IN ({shared})")
-            args += PATIENT_SHARED
+            args += sorted(self.shared)
             parts.append(f"(r.res_type <> 'Patient' AND {member} AND {hidden})")
             args += [*pair_args, *allowed, *pair_args, *allowed]
         else:
-            parts.append(f"(r.res_type <> 'Patient' AND {hidden})")
-            args += [*pair_args, *allowed]
+            marks = ", ".join("?" for _ in untied)
+            parts.append(f"(r.res_type <> 'Patient' AND r.res_type NOT IN ({marks}) AND {hidden})")
+            args += [*untied, *pair_args, *allowed]
         return "(" + " OR ".join(parts) + ")", args
 
     def _for_type(self, res_type: str) -> tuple[str, list[Any]]:
         allowed = list(self.allowed_args)
         if res_type == "Patient":
             return f"r.res_id IN ({self.allowed})", allowed
-        params = self.registry.compartment_params(res_type)
+        params = tie_params(self.registry, res_type)
         if not params:
-            if self.is_patient and res_type not in PATIENT_SHARED:
-                return "1 = 0", []
+            kind = tie(self.registry, res_type)
+            if kind != DIRECTORY or (self.is_patient and res_type not in self.shared):
+                return "1 = 0", []  # untied types: only system principals
             return "1 = 1", []
         marks = ", ".join("?" for _ in params)
         hidden = (
@@ -108,7 +148,8 @@ class AccessRule:
         return f"{member} AND {hidden}", [res_type, *params, *allowed, *params, *allowed]
 
     def allowed_patients(self, session: Session, patient_ids: list[str]) -> set[str]:
-        """Those of `patient_ids` the principal may see (one statement)."""
+        """Those of `patient_ids` the principal may see (one statement); with a launch patient,
+        that patient at most."""
         if not patient_ids:
             return set()
         marks = ", ".join("?" for _ in patient_ids)
@@ -125,7 +166,9 @@ class AccessRule:
         A deleted resource has no index rows left to judge by, so it is judged by the patients
         its last version named: otherwise its history would be open to every clinician."""
         current = session.read(res_type, res_id)
-        if current is not None and current.deleted and self.registry.compartment_params(res_type):
+        if current is not None and current.deleted and tie_params(self.registry, res_type):
+            if self.readable is not None and res_type not in self.readable:
+                return False
             return self._visible_as_last_written(session, res_type, res_id, current.version_id)
         where, args = self.condition(res_type)
         row = session._one(
@@ -141,13 +184,19 @@ class AccessRule:
             if stored is not None and stored.content is not None and not stored.deleted:
                 break
         else:
-            return not self.is_patient  # never had content: nothing to show but that it was deleted
-        params = set(self.registry.compartment_params(res_type))
+            return not self.is_patient and not self.launch_types  # never had content: only that it was deleted
+        if self.is_system:
+            return True
+        params = set(tie_params(self.registry, res_type))
         index = extract_index(orjson.loads(stored.content), self.registry)
         patients = sorted(
             {e.target_id for e in index.references if e.param in params and e.target_type == "Patient" and e.target_id}
         )
         allowed = self.allowed_patients(session, patients)
+        if res_type in self.launch_types:
+            allowed &= {self.launch or ""}
+            if not patients:
+                return False
         if any(patient not in allowed for patient in patients):
             return False
         return bool(patients) or not self.is_patient
@@ -155,10 +204,10 @@ class AccessRule:
 
 @cache
 def _pairs(registry: SearchRegistry) -> tuple[str, tuple[str, ...]]:
-    """`(a.param = ? AND a.res_type IN (…)) OR …` for every compartment parameter, with its args."""
+    """`(a.param = ? AND a.res_type IN (…)) OR …` for every tie parameter, with its args."""
     by_param: dict[str, list[str]] = {}
     for resource_type in sorted(registry.resource_types):
-        for param in registry.compartment_params(resource_type):
+        for param in tie_params(registry, resource_type):
             by_param.setdefault(param, []).append(resource_type)
     parts: list[str] = []
     args: list[str] = []

@@ -25,6 +25,16 @@ KINDS: dict[str, tuple[tuple[str, str, str], tuple[str, str, str], str]] = {
     "logout": ((DCM, "110114", "User Authentication"), (DCM, "110123", "Logout"), "E"),
     "break-the-glass": ((DCM, "110113", "Security Alert"), (LIFELINE, "break-the-glass", "Break the glass"), "E"),
     "token": ((DCM, "110114", "User Authentication"), (LIFELINE, "token-issue", "Access token issued"), "C"),
+    "access-change": (
+        (DCM, "110137", "User Security Attributes Changed"),
+        (LIFELINE, "access-change", "What decides access was changed"),
+        "U",
+    ),
+    "care-relationship": (
+        (DCM, "110137", "User Security Attributes Changed"),
+        (LIFELINE, "care-relationship", "A care relationship was written by staff"),
+        "U",
+    ),
     "administration": (
         (DCM, "110137", "User Security Attributes Changed"),
         (LIFELINE, "administration", "Administrative action"),

@@ -128,12 +128,20 @@ def check_if_match(request: FhirRequest, current: StoredVersion | None) -> None:
 
 
 def find_matches(
-    service: FhirService, session: Session, res_type: str, criteria: list[tuple[str, str]] | str, limit: int = 2
+    service: FhirService,
+    session: Session,
+    request: FhirRequest,
+    res_type: str,
+    criteria: list[tuple[str, str]] | str,
+    limit: int = 2,
 ) -> list[StoredVersion]:
-    """Resources matching conditional criteria (If-None-Exist, conditional update/delete/reference).
+    """Resources matching conditional criteria (If-None-Exist, conditional update/delete/reference),
+    among those `request`'s principal may see: a record the access rule withholds never matches,
+    so the answer is the same whether it exists or not (issue 19.4).
 
     Unknown parameters are an error here, whatever the handling preference: ignoring one would
     widen the match and write to the wrong resource."""
+    from lifeline.access.enforce import rule_for
     from lifeline.search.query import compile_match, parse_query
 
     params = parse_qsl(criteria, keep_blank_values=True) if isinstance(criteria, str) else criteria
@@ -143,6 +151,9 @@ def find_matches(
     if unknown:
         raise BadRequest(f"Unknown search parameter(s) in conditional criteria for {res_type}: {', '.join(unknown)}")
     match = compile_match(res_type, clauses, service.registry)
+    rule = rule_for(service, session, request)
+    if rule is not None:
+        match = match.and_(*rule.condition(res_type))
     return session.search(res_type, match, after_key=None, limit=limit)
 
 

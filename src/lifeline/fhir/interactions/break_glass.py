@@ -26,6 +26,15 @@ def handle(service: FhirService, request: FhirRequest) -> FhirResponse:
     principal = request.principal
     if principal is None or principal.kind != "staff":
         raise Forbidden("Only staff may break the glass")
+    # Breaking the glass writes a grant on the patient's record: an app that may only read
+    # cannot take one for its user, nor can an app launched for one patient (issue 19.11).
+    if not principal.scopes.allows("user", "Patient", "u"):
+        raise Forbidden(
+            "Breaking the glass needs an app allowed to act for you on patients' records"
+            f" (scope user/Patient.u); this access token has {principal.scopes}"
+        )
+    if not _has_clinical_role(service, principal.practitioner):
+        raise Forbidden("Only staff with an active clinical role (a PractitionerRole) may break the glass")
     reason, text = _parameters(request.body)
     stored = service.repo.read("Patient", request.id)
     if stored is None:
@@ -48,6 +57,15 @@ def handle(service: FhirService, request: FhirRequest) -> FhirResponse:
     )
     outcome = operation_outcome([Issue("information", "informational", message)])
     return FhirResponse(200, resource=outcome)
+
+
+def _has_clinical_role(service: FhirService, practitioner: str | None) -> bool:
+    from lifeline.access.care import care_profile
+
+    if practitioner is None:
+        return False
+    with service.repo.reading() as session:
+        return bool(care_profile(session, practitioner, id(service.repo)).roles)
 
 
 def _parameters(body: Any) -> tuple[str, str]:

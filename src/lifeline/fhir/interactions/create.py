@@ -36,7 +36,7 @@ def execute(
     if request.if_none_exist:
         session.lock(f"create:{res_type}?{request.if_none_exist}")
         existing = writes.single_match(
-            writes.find_matches(service, session, res_type, request.if_none_exist), "If-None-Exist"
+            writes.find_matches(service, session, request, res_type, request.if_none_exist), "If-None-Exist"
         )
         if existing is not None:
             check_visible(service, session, request, existing)
@@ -51,8 +51,8 @@ def execute(
             if request.prefer_return == "minimal":
                 response.raw = None
             return response
-    check_write(service, session, request, res_type, res_id, body, None)
     res_id = res_id or service.new_id()
+    check_write(service, session, request, res_type, res_id, body, None)
     instant = writes.now(service)
     resource, version = writes.store(
         service, session, res_type, res_id, body, previous=None, method="POST", instant=instant

@@ -25,7 +25,7 @@ def execute(service: FhirService, session: WriteSession, request: FhirRequest) -
     res_type = request.resource_type or ""
     if request.id is None:
         match = writes.single_match(
-            writes.find_matches(service, session, res_type, request.params), "Conditional delete"
+            writes.find_matches(service, session, request, res_type, request.params), "Conditional delete"
         )
         if match is None:
             return FhirResponse(204)

@@ -30,7 +30,7 @@ def execute(service: FhirService, session: WriteSession, request: FhirRequest) -
     res_type = request.resource_type or ""
     if request.id is None:
         match = writes.single_match(
-            writes.find_matches(service, session, res_type, request.params), "Conditional patch"
+            writes.find_matches(service, session, request, res_type, request.params), "Conditional patch"
         )
         if match is None:
             raise NotFound(f"Conditional patch: no {res_type} matches the criteria")

@@ -80,7 +80,7 @@ def _transaction(service: FhirService, session: WriteSession, given: list[Entry]
     assigned = _assign_ids(service, session, entries)
     for entry in entries:
         if entry.request.body is not None:
-            _at(entry, lambda e=entry: _rewrite_references(service, session, e.request.body, assigned))
+            _at(entry, lambda e=entry: _rewrite_references(service, session, e.request, e.request.body, assigned))
     responses: dict[int, FhirResponse] = {}
     for entry in sorted(entries, key=lambda e: _ORDER[e.method]):
         module = _IN_TRANSACTION.get(entry.request.interaction)
@@ -110,7 +110,9 @@ def _assign_ids(service: FhirService, session: WriteSession, entries: list[Entry
             if req.if_none_exist:
                 existing = _at(
                     entry,
-                    lambda r=req: writes.find_matches(service, session, r.resource_type or "", r.if_none_exist or ""),
+                    lambda r=req: writes.find_matches(
+                        service, session, r, r.resource_type or "", r.if_none_exist or ""
+                    ),
                 )
                 if len(existing) > 1:
                     raise MultipleMatches(f"Entry {entry.index}: If-None-Exist matches more than one resource")
@@ -119,7 +121,7 @@ def _assign_ids(service: FhirService, session: WriteSession, entries: list[Entry
         elif req.interaction in ("update", "patch", "delete"):
             if req.id is None:
                 matches = _at(
-                    entry, lambda r=req: writes.find_matches(service, session, r.resource_type or "", r.params)
+                    entry, lambda r=req: writes.find_matches(service, session, r, r.resource_type or "", r.params)
                 )
                 if len(matches) > 1:
                     raise MultipleMatches(f"Entry {entry.index}: the conditional criteria match more than one resource")
@@ -144,19 +146,23 @@ def _assign_ids(service: FhirService, session: WriteSession, entries: list[Entry
     return assigned
 
 
-def _rewrite_references(service: FhirService, session: WriteSession, node: Any, assigned: dict[str, str]) -> None:
+def _rewrite_references(
+    service: FhirService, session: WriteSession, asker: FhirRequest, node: Any, assigned: dict[str, str]
+) -> None:
     if isinstance(node, dict):
         for key, value in node.items():
             if key == "reference" and isinstance(value, str):
-                node[key] = _resolve(service, session, value, assigned)
+                node[key] = _resolve(service, session, asker, value, assigned)
             else:
-                _rewrite_references(service, session, value, assigned)
+                _rewrite_references(service, session, asker, value, assigned)
     elif isinstance(node, list):
         for item in node:
-            _rewrite_references(service, session, item, assigned)
+            _rewrite_references(service, session, asker, item, assigned)
 
 
-def _resolve(service: FhirService, session: WriteSession, reference: str, assigned: dict[str, str]) -> str:
+def _resolve(
+    service: FhirService, session: WriteSession, asker: FhirRequest, reference: str, assigned: dict[str, str]
+) -> str:
     if reference in assigned:
         return assigned[reference]
     if reference.startswith(("urn:uuid:", "urn:oid:")):
@@ -164,7 +170,7 @@ def _resolve(service: FhirService, session: WriteSession, reference: str, assign
     if "?" in reference and not reference.startswith(("http://", "https://")):
         res_type, _, query = reference.partition("?")
         service.check_type(res_type)
-        matches = writes.find_matches(service, session, res_type, query)
+        matches = writes.find_matches(service, session, asker, res_type, query)
         if not matches:
             raise BadRequest(f"Conditional reference {reference} matches no resource")
         if len(matches) > 1:

@@ -62,7 +62,8 @@ def _target_id(service: FhirService, session: WriteSession, request: FhirRequest
         return request.id
     res_type = request.resource_type or ""
     session.lock(f"update:{res_type}?{request.params}")
-    match = writes.single_match(writes.find_matches(service, session, res_type, request.params), "Conditional update")
+    matches = writes.find_matches(service, session, request, res_type, request.params)
+    match = writes.single_match(matches, "Conditional update")
     if match is not None:
         if body_id is not None and body_id != match.res_id:
             raise BadRequest(f"The body's id {body_id!r} differs from the id of the matched resource {match.res_id!r}")

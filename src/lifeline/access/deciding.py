@@ -1,0 +1,144 @@
+"""Writes to what decides access (issue 19.2, 19.3): who may make them, and the security event
+each one leaves on the privacy officers' review list.
+
+The access rule reads its answers from the record itself, so whoever writes these resources
+decides who sees what:
+
+- **structure** — PractitionerRole (a clinician's departments and wards), Location (which ward is
+  whose, which bed is in which ward) and Organization (the hierarchy of departments): written by
+  administrators and registered integrations only. A clinician who could write them would give
+  themself any department's patients.
+- **care** — Encounter, EpisodeOfCare, Appointment and CareTeam tie one patient to a department,
+  a ward, a role or a person. Staff write them for patients they may already see (the ordinary
+  write check); each write by a staff member is recorded as a security event naming the patient,
+  so that an access which follows a care relationship the same person made lands on the review
+  list (audit/review.py, kind `self-made-care`).
+- **family and identity** — RelatedPerson (a parent's access to a child), Consent, and a
+  Patient's `identifier` (the CPR number the citizen login matches) and `link`: staff who may see
+  the patient write them, each write a security event on the review list (kind `access-change`).
+  Patients write none of them: of their own Patient they change only their phone numbers and
+  e-mail addresses (`telecom`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from lifeline.fhir.errors import Forbidden
+
+if TYPE_CHECKING:
+    from lifeline.fhir.request import FhirRequest
+    from lifeline.fhir.service import FhirService
+    from lifeline.storage.records import StoredVersion
+    from lifeline.storage.session import Session
+
+STRUCTURE = frozenset({"PractitionerRole", "Location", "Organization"})
+CARE = frozenset({"Encounter", "EpisodeOfCare", "Appointment", "CareTeam"})
+FAMILY = frozenset({"RelatedPerson", "Consent"})
+PATIENT_IDENTITY = ("identifier", "link")
+ADMINISTRATOR = "administrator"
+# What of their own Patient a patient may change; `meta` and `text` are the server's and the
+# narrative's, and `id` is checked by the update itself.
+PATIENT_EDITABLE = frozenset({"telecom", "meta", "text", "id"})
+
+ACCESS_CHANGE = "access-change"
+CARE_RELATIONSHIP = "care-relationship"
+
+
+def check_staff(service: FhirService, request: FhirRequest, res_type: str) -> None:
+    """Refuse a staff member's write to the structure unless they are an administrator."""
+    if res_type in STRUCTURE and not is_administrator(service, request):
+        raise Forbidden(
+            f"{res_type} decides which patients each member of staff may see: only an administrator"
+            " (or a registered integration) may change it"
+        )
+
+
+def check_patient(res_type: str, body: dict[str, Any] | None, current: StoredVersion | None) -> None:
+    """Refuse a patient's write to anything that decides access; of their Patient, telecom only."""
+    if res_type in STRUCTURE or res_type in CARE or res_type in FAMILY:
+        raise Forbidden(f"Patients cannot change {res_type} resources; ask the hospital")
+    if res_type != "Patient" or body is None:
+        return
+    import orjson
+
+    before = orjson.loads(current.content) if current is not None and current.content else {}
+    changed = sorted(
+        name
+        for name in set(before) | set(body)
+        if name not in PATIENT_EDITABLE and _plain(before.get(name)) != _plain(body.get(name))
+    )
+    if changed:
+        raise Forbidden(
+            "Of your own record you may change only your phone numbers and e-mail addresses (telecom),"
+            f" not {', '.join(changed)}"
+        )
+
+
+def change_kind(res_type: str, body: dict[str, Any] | None, current: StoredVersion | None) -> str | None:
+    """The security event a staff member's write leaves: access-change, care-relationship or none."""
+    if res_type in STRUCTURE or res_type in FAMILY:
+        return ACCESS_CHANGE
+    if res_type in CARE:
+        return CARE_RELATIONSHIP
+    if res_type == "Patient":
+        import orjson
+
+        before = orjson.loads(current.content) if current is not None and current.content else {}
+        after = body or {}
+        if any(_plain(before.get(name)) != _plain(after.get(name)) for name in PATIENT_IDENTITY):
+            return ACCESS_CHANGE
+    return None
+
+
+def is_administrator(service: FhirService, request: FhirRequest) -> bool:
+    from lifeline.identity import records
+
+    principal = request.principal
+    if principal is None:
+        return False
+    user = records.get_user(service.repo, principal.subject)
+    return user is not None and user.active and ADMINISTRATOR in user.extra_roles
+
+
+def record_change(
+    service: FhirService,
+    session: Session,
+    request: FhirRequest,
+    kind: str,
+    res_type: str,
+    res_id: str | None,
+    patients: set[str],
+) -> None:
+    """Append the security event of an access-deciding write in the write's own transaction, so
+    it commits with the change or not at all."""
+    from lifeline.audit.events import security_event
+    from lifeline.audit.store import append_in
+    from lifeline.storage.write_session import WriteSession
+
+    if not isinstance(session, WriteSession):
+        return
+    principal = request.principal
+    what = f"{res_type}/{res_id}" if res_id else f"a new {res_type}"
+    verb = "deleted" if request.interaction == "delete" else "wrote"
+    named: list[str | None] = [*sorted(patients)] or [None]
+    events = [
+        security_event(
+            kind,
+            node_id=service.settings.node_id,
+            user=principal.subject if principal else None,
+            fhir_user=principal.fhir_user if principal else None,
+            client_id=principal.client_id if principal else None,
+            patient=patient,
+            text=f"{verb} {what}",
+            recorded=service.clock(),
+        )
+        for patient in named
+    ]
+    append_in(session, service.settings.node_id, events)
+
+
+def _plain(value: Any) -> Any:
+    import orjson
+
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS) if value is not None else None
