@@ -137,3 +137,44 @@ def test_a_care_relationship_written_by_staff_is_recorded(
     written = response.json()["id"]
     made = [e for e in _events(service, "care-relationship") if written in e.get("outcomeDesc", "")]
     assert len(made) == 1 and _patients(made[0]) == {f"Patient/{world['enc']}"}
+
+
+def test_changes_and_self_made_care_are_on_the_review_list(
+    client: Any, service: FhirService, world: dict[str, Any]
+) -> None:
+    """Each change to what decides access is an item; so is opening a record after writing a
+    care relationship for that patient oneself."""
+    officer = f"officer-{world['tag']}"
+    records.put_user(service.repo, records.User(officer, officer, "unused", extra_roles=["privacy-officer"]))
+    reviewer = {
+        "Authorization": "Bearer "
+        + service.identity.issue(
+            subject=officer, client_id="tests", scopes="user/*.rs", fhir_user=f"Practitioner/{officer}", lifetime=600
+        )
+    }
+    kin = {
+        "resourceType": "RelatedPerson",
+        "patient": {"reference": f"Patient/{world['bed']}"},
+        "relationship": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "code": "FTH"}]}],
+    }
+    assert client.post("/fhir/RelatedPerson", json=kin, headers={**FHIR, **world["docA_h"]}).status_code == 201
+    team = {
+        "resourceType": "CareTeam",
+        "status": "active",
+        "subject": {"reference": f"Patient/{world['bed']}"},
+        "participant": [{"member": {"reference": f"Practitioner/{world['docA']}"}}],
+    }
+    assert client.post("/fhir/CareTeam", json=team, headers={**FHIR, **world["docA_h"]}).status_code == 201
+    assert client.get(f"/fhir/Patient/{world['bed']}", headers=world["docA_h"]).status_code == 200
+    listed = client.get("/fhir/AuditEvent/$review?status=all", headers=reviewer)
+    assert listed.status_code == 200, listed.text
+    items = []
+    for entry in listed.json()["entry"]:
+        parts = entry["resource"]["parameter"]
+        kind = next(p["valueCode"] for p in parts if p["name"] == "kind")
+        patients = {p["valueReference"]["reference"] for p in parts if p["name"] == "patient"}
+        staff = next((p["valueReference"]["reference"] for p in parts if p["name"] == "staff"), None)
+        items.append((kind, staff, frozenset(patients)))
+    mine = (f"Practitioner/{world['docA']}", frozenset({f"Patient/{world['bed']}"}))
+    assert ("access-change", *mine) in items
+    assert ("self-made-care", *mine) in items

@@ -6,7 +6,12 @@ version reads, instance history and $everything — not every row a search liste
 - **burst**: a staff member opening more than `burst` different patients within one hour;
 - **colleague**: a staff member opening the record of someone who is on the staff themselves (a
   Practitioner with the patient's CPR number, or with exactly the patient's name);
-- **namesake**: a staff member opening the record of someone with their own family name.
+- **namesake**: a staff member opening the record of someone with their own family name;
+- **access-change**: a change to what decides access (a PractitionerRole, Location or
+  Organization; a RelatedPerson or Consent; a Patient's identifiers or links: access/deciding.py);
+- **self-made-care**: a staff member opening a patient's record after writing a care relationship
+  (Encounter, EpisodeOfCare, Appointment, CareTeam) for that patient themself: the access
+  follows a reason they gave themself.
 
 Marks are `_Review` records (they replicate, so every node's officers share one list); marking a
 break-the-glass item also marks its grant reviewed.
@@ -41,7 +46,7 @@ OPENED = ("read", "vread", "history-instance", "operation")
 @dataclass
 class ReviewItem:
     id: str
-    kind: str  # break-the-glass | burst | colleague | namesake
+    kind: str  # break-the-glass | burst | colleague | namesake | access-change | self-made-care
     practitioner: str | None  # Practitioner/id of the staff member
     user: str | None
     patients: list[str]
@@ -90,6 +95,8 @@ def review_list(repo: Repository, now: datetime, *, days: int, burst: int) -> li
         opened = _openings(session, since)
         items += _bursts(opened, burst)
         items += _people(session, opened)
+        items += _access_changes(session, since)
+        items += _self_made_care(session, since, opened)
         marks = {item.id: _mark(session, item.id) for item in items}
     for item in items:
         mark = marks[item.id]
@@ -238,3 +245,53 @@ def _family(person: dict[str, Any]) -> str:
 def _given(person: dict[str, Any]) -> str:
     names = person.get("name") or [{}]
     return " ".join(names[0].get("given") or []).strip().casefold()
+
+
+def _access_changes(session: Session, since: str) -> list[ReviewItem]:
+    """Every change to what decides access, one item each (the security events of access/deciding.py)."""
+    rows = session._all(
+        "SELECT e.node_id, e.seq, e.recorded, e.content FROM audit_index s JOIN audit_event e"
+        " ON e.node_id = s.node_id AND e.seq = s.seq"
+        " WHERE s.param = 'subtype' AND s.value = 'access-change' AND s.recorded >= ?",
+        [since],
+    )
+    items = []
+    for node_id, seq, recorded, content in rows:
+        event = orjson.loads(content)
+        requestor: dict[str, Any] = next((a for a in event.get("agent") or [] if a.get("requestor")), {})
+        who = (requestor.get("who") or {}).get("reference")
+        patients = [
+            str(e["what"]["reference"]).split("/", 1)[1]
+            for e in event.get("entity") or []
+            if str((e.get("what") or {}).get("reference", "")).startswith("Patient/")
+        ]
+        detail = f"Changed what decides access: {event.get('outcomeDesc', '')}".strip()
+        item_id = f"access-change-{uuid.uuid5(uuid.NAMESPACE_URL, f'{node_id}/{seq}')}"
+        items.append(ReviewItem(item_id, "access-change", who, requestor.get("altId"), patients, str(recorded), detail))
+    return items
+
+
+def _self_made_care(session: Session, since: str, opened: _Opening) -> list[ReviewItem]:
+    """Openings of a patient's record by the staff member who wrote that patient's care relationship."""
+    rows = session._all(
+        "SELECT a.value, p.value, MIN(s.recorded) FROM audit_index s"
+        " JOIN audit_index a ON a.node_id = s.node_id AND a.seq = s.seq AND a.param = 'agent'"
+        " JOIN audit_index p ON p.node_id = s.node_id AND p.seq = s.seq AND p.param = 'patient'"
+        " WHERE s.param = 'subtype' AND s.value = 'care-relationship' AND s.recorded >= ? AND a.value LIKE ?"
+        " GROUP BY a.value, p.value",
+        [since, "Practitioner/%"],
+    )
+    made = {(str(agent), str(patient)): str(first) for agent, patient, first in rows}
+    items = []
+    for (agent, patient), since_made in sorted(made.items()):
+        openings = [
+            opened.first[key]
+            for key, patients in opened.hours.items()
+            if key[0] == agent and patient in patients and opened.first[key][:13] >= since_made[:13]
+        ]
+        if not openings:
+            continue
+        detail = f"Opened the record of Patient/{patient} after writing a care relationship for them at {since_made}"
+        item = _pair_item("self-made-care", agent, patient, min(openings), detail)
+        items.append(item)
+    return items
