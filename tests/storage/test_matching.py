@@ -13,6 +13,7 @@ import pytest
 from lifeline.config import Settings
 from lifeline.fhir.request import FhirRequest
 from lifeline.fhir.service import FhirService
+from lifeline.identity.keys import new_kek
 from lifeline.identity.principal import OPERATOR
 from lifeline.search.query import compile_match, parse_query
 from lifeline.search.registry import default_registry
@@ -67,7 +68,8 @@ def service(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     repo = fresh_repository(request.param, tmp_path)
     # Each write a second later: two writes within one millisecond of the wall clock would tie
     # on _lastUpdated, and the newest-first order below would then fall back to the id.
-    yield FhirService(repo, Settings(), clock=TickingClock())
+    # Its own key-encryption key, which seals the paging cursors: none is made under var/.
+    yield FhirService(repo, Settings(kek=new_kek()), clock=TickingClock())
     dispose(repo)
 
 

@@ -5,11 +5,16 @@ never mistakes the gap for an unknown address."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from lifeline.access.rule import AccessRule
+from lifeline.search.query.withheld import Withholding
+
+if TYPE_CHECKING:
+    from lifeline.fhir.request import FhirRequest
+    from lifeline.fhir.service import FhirService
 
 CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
 OBSERVATION_VALUE = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"
@@ -36,3 +41,13 @@ def redacted(rule: AccessRule | None, res_type: str, content: str | None) -> dic
             contact.pop(name, None)
     resource["meta"] = {**resource["meta"], "security": [*labels, REDACTED]}
     return resource
+
+
+def withholding_for(service: FhirService, request: FhirRequest) -> Withholding | None:
+    """What a staff member or a patient may not see of protected patients, which their searches,
+    sorts and conditional writes must not see either; None for system principals."""
+    from lifeline.access.enforce import restricted
+
+    if not restricted(service, request) or request.principal is None:
+        return None
+    return Withholding("Patient", WITHHELD, CONFIDENTIALITY, "R", request.principal.patient_id)

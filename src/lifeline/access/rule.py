@@ -166,7 +166,8 @@ class AccessRule:
         A deleted resource has no index rows left to judge by, so it is judged by the patients
         its last version named: otherwise its history would be open to every clinician."""
         current = session.read(res_type, res_id)
-        if current is not None and current.deleted and tie_params(self.registry, res_type):
+        # A Patient is judged by its own id, which its deleted row keeps.
+        if current is not None and current.deleted and res_type != "Patient" and tie_params(self.registry, res_type):
             if self.readable is not None and res_type not in self.readable:
                 return False
             return self._visible_as_last_written(session, res_type, res_id, current.version_id)

@@ -64,6 +64,9 @@ def store(
         resource = stamp(resource, res_id, version, instant)
         content = orjson.dumps(resource).decode()
         index = extract_index(resource, service.registry)
+    elif previous is not None and previous.content and session.audit is not None:
+        # A delete leaves no index rows: its audit record names whom the deleted version was about.
+        session.note_references((res_type, res_id), extract_index(orjson.loads(previous.content), service.registry))
     session.put(
         PendingVersion(res_type, res_id, version, instant, resource is None, content, method, node_id),
         index,
@@ -142,6 +145,7 @@ def find_matches(
     Unknown parameters are an error here, whatever the handling preference: ignoring one would
     widen the match and write to the wrong resource."""
     from lifeline.access.enforce import rule_for
+    from lifeline.access.redact import withholding_for
     from lifeline.search.query import compile_match, parse_query
 
     params = parse_qsl(criteria, keep_blank_values=True) if isinstance(criteria, str) else criteria
@@ -150,7 +154,7 @@ def find_matches(
     clauses, unknown = parse_query(res_type, params, service.registry)
     if unknown:
         raise BadRequest(f"Unknown search parameter(s) in conditional criteria for {res_type}: {', '.join(unknown)}")
-    match = compile_match(res_type, clauses, service.registry)
+    match = compile_match(res_type, clauses, service.registry, withholding=withholding_for(service, request))
     rule = rule_for(service, session, request)
     if rule is not None:
         match = match.and_(*rule.condition(res_type))

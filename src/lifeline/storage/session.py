@@ -6,7 +6,7 @@ differ in how they hand out connections and in their `Dialect`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from lifeline.storage.dialect import Dialect
@@ -70,11 +70,13 @@ class Session:
         before: int | None,
         limit: int,
         visible: tuple[str, Sequence[Any]] | None = None,
+        types: Sequence[str] | None = None,
     ) -> list[StoredVersion]:
         """Versions newest first (by write_id), for one resource, one type or the system; `before`
         is the write_id the previous page ended at; `visible` (SQL over `resource r`, and its
-        args) keeps the versions of resources whose current row it accepts."""
-        where, params = _scope(res_type, res_id, "v", visible)
+        args) keeps the versions of resources whose current row it accepts; `types` keeps a
+        system-wide history to those types (`_type`)."""
+        where, params = _scope(res_type, res_id, "v", visible, types)
         if since is not None:
             where.append("v.last_updated >= ?")
             params.append(since)
@@ -104,8 +106,9 @@ class Session:
         res_id: str | None,
         since: str | None,
         visible: tuple[str, Sequence[Any]] | None = None,
+        types: Sequence[str] | None = None,
     ) -> int:
-        where, params = _scope(res_type, res_id, "v", visible)
+        where, params = _scope(res_type, res_id, "v", visible, types)
         if since is not None:
             where.append("v.last_updated >= ?")
             params.append(since)
@@ -207,6 +210,34 @@ class Session:
             sql, args = _filter_reference(sql, [source_type, *args], params, None)
             found.update((r[0], r[1]) for r in self._all(sql, args))
         return sorted(found)
+
+    def patients_referenced(
+        self, resources: Mapping[str, tuple[Sequence[str], Sequence[str]]]
+    ) -> list[tuple[str, str, str]]:
+        """(res_type, res_id, patient id) of every reference to a Patient from the given resources
+        through the given parameters, `{res_type: (ids, params)}`, in one query over the index
+        rows' owner (the patients an answer names, fhir/accessed.py)."""
+        parts: list[str] = []
+        args: list[Any] = []
+        for res_type, (ids, params) in resources.items():
+            if ids and params:
+                parts.append(
+                    f"(s.res_type = ? AND s.res_id IN ({', '.join('?' for _ in ids)})"
+                    f" AND s.param IN ({', '.join('?' for _ in params)}))"
+                )
+                args += [res_type, *ids, *params]
+        if not parts:
+            return []
+        rows = self._all(
+            "SELECT s.res_type, s.res_id, s.target_id FROM search_reference s WHERE s.target_type = 'Patient'"
+            f" AND s.target_id IS NOT NULL AND ({' OR '.join(parts)})",
+            args,
+        )
+        return [(str(r[0]), str(r[1]), str(r[2])) for r in rows]
+
+    def audit_outbox_waiting(self) -> bool:
+        """Whether any write's audit record waits in the outbox for its place in a chain."""
+        return self._one("SELECT 1 FROM audit_outbox LIMIT 1") is not None
 
     def count(self, res_type: str | None, match: Match) -> int:
         rows_sql, args = source(res_type, match)
@@ -374,7 +405,11 @@ def read_sql(dialect: Dialect) -> str:
 
 
 def _scope(
-    res_type: str | None, res_id: str | None, alias: str, visible: tuple[str, Sequence[Any]] | None = None
+    res_type: str | None,
+    res_id: str | None,
+    alias: str,
+    visible: tuple[str, Sequence[Any]] | None = None,
+    types: Sequence[str] | None = None,
 ) -> tuple[list[str], list[Any]]:
     where: list[str] = []
     params: list[Any] = []
@@ -386,6 +421,9 @@ def _scope(
         params.extend(visible[1])
     if res_type is None:
         where.append(fhir_types_only(alias))
+        if types is not None:
+            where.append(f"{alias}.res_type IN ({', '.join('?' for _ in types)})" if types else "1 = 0")
+            params.extend(types)
     else:
         where.append(f"{alias}.res_type = ?")
         params.append(res_type)

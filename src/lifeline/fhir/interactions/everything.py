@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from lifeline.access.enforce import check_visible
 from lifeline.fhir import paging
 from lifeline.fhir.errors import BadRequest, Gone, MethodNotAllowed, NotFound
+from lifeline.fhir.interactions.read import unknown_unless_seen
 from lifeline.fhir.interactions.search import plan_search, searchset
 from lifeline.fhir.request import FhirRequest, FhirResponse
 from lifeline.storage.matching import Match
@@ -42,6 +43,7 @@ def handle(service: FhirService, request: FhirRequest) -> FhirResponse:
         if patient is None:
             raise NotFound(f"Patient/{request.id} is not known")
         if patient.deleted:
+            unknown_unless_seen(service, session, request)  # 404 to whoever could not have seen it
             raise Gone(f"Patient/{request.id} was deleted")
         check_visible(service, session, request, patient)
     where, args = everything_condition(

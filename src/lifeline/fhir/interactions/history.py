@@ -1,6 +1,12 @@
 """history: instance, type and system level, with _since, _at, _count and paging
 (https://hl7.org/fhir/R4/http.html#history). Newest first; pages are cut by write_id (the order
-writes began), so a walk neither repeats nor skips a version while others write."""
+writes began), so a walk neither repeats nor skips a version while others write. A system-level
+history may name its types (`_type`, as the scope gate reads it); each page is kept to them.
+
+Staff and patients see the versions of the resources the access rule shows them. A deleted
+resource has no index rows left for the rule to judge it by (its condition would pass every
+one), so their type and system histories leave deleted resources out; instance history judges a
+deleted resource by its last version (AccessRule.visible)."""
 
 from __future__ import annotations
 
@@ -8,18 +14,19 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from lifeline.access.enforce import refusal, rule_for
+from lifeline.access.enforce import refusal, restricted, rule_for
 from lifeline.access.redact import redacted
 from lifeline.access.rule import AccessRule
 from lifeline.fhir import paging
-from lifeline.fhir.errors import NotFound
+from lifeline.fhir.errors import BadRequest, NotFound
 from lifeline.fhir.request import FhirRequest, FhirResponse
 from lifeline.storage.records import StoredVersion
 
 if TYPE_CHECKING:
     from lifeline.fhir.service import FhirService
 
-_OWN_PARAMS = ("_since", "_at", "_count", "_page", "_format")
+# The parameters a next link carries (and its cursor is bound to).
+_LINKED = ("_since", "_at", "_count", "_type")
 
 
 def handle(service: FhirService, request: FhirRequest) -> FhirResponse:
@@ -27,10 +34,10 @@ def handle(service: FhirService, request: FhirRequest) -> FhirResponse:
     count = paging.count_param(params.get("_count"), service.settings.default_count, service.settings.max_count)
     since = paging.instant_param("_since", params["_since"]) if "_since" in params else None
     at = paging.instant_param("_at", params["_at"]) if "_at" in params else None
-    cursor = paging.decode_cursor(params["_page"]) if "_page" in params else {}
-    before = cursor.get("before")
-    if before is not None and not isinstance(before, int):
-        before = None
+    types = _types(service, request)
+    path = "/".join(p for p in (request.resource_type, request.id, "_history") if p)
+    kept = [(k, v) for k, v in request.params if k in _LINKED]
+    before = _position(service, request, path, kept, params["_page"]) if "_page" in params else None
     with service.repo.reading(snapshot=True) as session:
         if request.id is not None and not session.exists_any_version(request.resource_type or "", request.id):
             raise NotFound(f"{request.resource_type}/{request.id} is not known")
@@ -39,16 +46,26 @@ def handle(service: FhirService, request: FhirRequest) -> FhirResponse:
         if rule is not None:
             if request.id is not None and not rule.visible(session, request.resource_type or "", request.id):
                 raise refusal(rule, request.resource_type or "", request.id)
-            visible = rule.condition(request.resource_type)
+            condition, args = rule.condition(request.resource_type)
+            if request.id is None and restricted(service, request):
+                # The rule reads index rows, which a delete removes: it would pass every deletion.
+                condition = f"NOT r.deleted AND ({condition})"
+            visible = (condition, args)
         rows = session.history(
-            request.resource_type, request.id, since=since, at=at, before=before, limit=count + 1, visible=visible
+            request.resource_type,
+            request.id,
+            since=since,
+            at=at,
+            before=before,
+            limit=count + 1,
+            visible=visible,
+            types=types,
         )
-        total = session.count_history(request.resource_type, request.id, since, visible) if at is None else None
-    path = "/".join(p for p in (request.resource_type, request.id, "_history") if p)
-    kept = [(k, v) for k, v in request.params if k in ("_since", "_at", "_count")]
+        total = session.count_history(request.resource_type, request.id, since, visible, types) if at is None else None
     links = [paging.link("self", request.base, path, request.params)]
     if len(rows) > count and count > 0:
-        token = paging.encode_cursor({"before": rows[count - 1].write_id})
+        seal = paging.CursorSeal.of(service.identity.kek, request.principal)
+        token = seal.seal(path, kept, {"before": rows[count - 1].write_id})
         links.append(paging.link("next", request.base, path, [*kept, ("_page", token)]))
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "history"}
     if total is not None:
@@ -56,6 +73,23 @@ def handle(service: FhirService, request: FhirRequest) -> FhirResponse:
     bundle["link"] = links
     bundle["entry"] = [_entry(request.base, v, rule) for v in rows[:count]]
     return FhirResponse(200, resource=bundle)
+
+
+def _types(service: FhirService, request: FhirRequest) -> tuple[str, ...] | None:
+    if not any(name == "_type" for name, _ in request.params):
+        return None
+    if request.resource_type is not None:
+        raise BadRequest("_type names the types of a system-level history (GET [base]/_history?_type=…) only")
+    return paging.types_param(request.params, service.registry.resource_types)
+
+
+def _position(service: FhirService, request: FhirRequest, path: str, kept: list[tuple[str, str]], token: str) -> int:
+    """The write id the previous page ended at, from a cursor sealed for this history and person."""
+    cursor = paging.CursorSeal.of(service.identity.kek, request.principal).open(path, kept, token)
+    before = cursor.get("before")
+    if not isinstance(before, int) or isinstance(before, bool):  # a bool is an int to Python only
+        raise BadRequest(paging.INVALID_CURSOR)
+    return before
 
 
 def _entry(base: str, version: StoredVersion, rule: AccessRule | None) -> dict[str, Any]:

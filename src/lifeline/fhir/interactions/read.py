@@ -25,8 +25,21 @@ async def handle_async(service: FhirService, request: FhirRequest) -> FhirRespon
 
 
 def execute(service: FhirService, session: Session, request: FhirRequest) -> FhirResponse:
-    response = _answer(request, session.read(request.resource_type or "", request.id or ""))
-    return guarded(service, session, request, response)
+    stored = session.read(request.resource_type or "", request.id or "")
+    if stored is not None and stored.deleted:
+        unknown_unless_seen(service, session, request)
+    return guarded(service, session, request, _answer(request, stored))
+
+
+def unknown_unless_seen(service: FhirService, session: Session, request: FhirRequest) -> None:
+    """A deletion is news only to whoever could have seen the resource: to anyone else the
+    resource is unknown (404), not gone (410). A deleted resource is judged by its last version."""
+    from lifeline.access.enforce import rule_for
+
+    rule = rule_for(service, session, request)
+    res_type, res_id = request.resource_type or "", request.id or ""
+    if rule is not None and not rule.visible(session, res_type, res_id):
+        raise NotFound(f"{res_type}/{res_id} is not known")
 
 
 def guarded(service: FhirService, session: Session, request: FhirRequest, response: FhirResponse) -> FhirResponse:

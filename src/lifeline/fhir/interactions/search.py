@@ -2,9 +2,16 @@
 
 Matching is compiled by lifeline.search.query into SQL over the typed index tables; the result
 side (order, paging, includes, partial resources) is lifeline.search.results. Every page is
-keyset-paged by an opaque cursor holding the position of its last (or first) row, so a walk over
-a stable set neither repeats nor skips a resource while others write. `Patient/{id}/$everything`
-(interactions/everything.py) pages through the same `searchset`.
+keyset-paged by a sealed cursor holding the position of its last (or first) row (fhir/paging.py),
+so a walk over a stable set neither repeats nor skips a resource while others write.
+`Patient/{id}/$everything` (interactions/everything.py) pages through the same `searchset`.
+
+A system-level search may name its types (`_type`, as the scope gate reads it); every page is
+kept to them. For staff and patients the access rule is one more condition of the same WHERE,
+and parameters over elements withheld from them (a protected patient's address) neither match
+nor sort what they may not see (search/query/withheld.py). A staff member searching Patients by
+the Patient's own parameters is told when a patient outside their care matched (they may break
+the glass); no other search says anything of what the rule withheld.
 """
 
 from __future__ import annotations
@@ -16,11 +23,12 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from lifeline.access.enforce import rule_for, suppressed_issue
-from lifeline.access.redact import redacted
+from lifeline.access.redact import redacted, withholding_for
 from lifeline.access.rule import AccessRule
 from lifeline.fhir import paging
 from lifeline.fhir.errors import BadRequest, Issue
 from lifeline.fhir.request import FhirRequest, FhirResponse
+from lifeline.search.query.withheld import Withholding
 from lifeline.search.results.include import IncludeRule, parse_includes, resolve
 from lifeline.search.results.order import parse_sort
 from lifeline.search.results.summary import Selection, apply, parse_selection
@@ -54,6 +62,8 @@ class SearchPlan:
     selection: Selection = field(default_factory=Selection)
     issues: list[Issue] = field(default_factory=list)
     paged: bool = False  # a cursor was given: not the first page
+    # Patients by their own parameters: staff may be told that a patient outside their care matched
+    tells_withheld: bool = False
     # $everything: also return what the page references among these types (mode include)
     referenced_types: frozenset[str] | None = None
 
@@ -63,8 +73,18 @@ def handle(service: FhirService, request: FhirRequest) -> FhirResponse:
     from lifeline.search.query.compartment import check_compartment, member_condition
 
     res_type = request.resource_type
-    clauses, unknown = parse_query(res_type or "Resource", request.params, service.registry)
-    match = compile_match(res_type or "Resource", clauses, service.registry)
+    params = request.params
+    types: tuple[str, ...] | None = None
+    if any(name == "_type" for name, _ in params):
+        if res_type is not None:
+            raise BadRequest("_type names the types of a system-level search (GET [base]?_type=…) only")
+        types = paging.types_param(params, service.registry.resource_types)
+        params = [(name, value) for name, value in params if name != "_type"]
+    withholding = withholding_for(service, request)
+    clauses, unknown = parse_query(res_type or "Resource", params, service.registry)
+    match = compile_match(res_type or "Resource", clauses, service.registry, withholding=withholding)
+    if types is not None:
+        match = match.and_(f"r.res_type IN ({', '.join('?' for _ in types)})", types)
     path = res_type or ""
     if request.compartment is not None:
         compartment_type, compartment_id = request.compartment
@@ -74,7 +94,10 @@ def handle(service: FhirService, request: FhirRequest) -> FhirResponse:
         member, member_args = member_condition(res_type, compartment_id, service.registry)
         match = match.and_(member, member_args)
         path = f"{compartment_type}/{compartment_id}/{res_type}"
-    plan = plan_search(service, request, res_type, match, path, unknown)
+    plan = plan_search(service, request, res_type, match, path, unknown, withholding)
+    plan.tells_withheld = (
+        res_type == "Patient" and request.compartment is None and all(item.link is None for item in clauses)
+    )
     return FhirResponse(200, resource=searchset(service, request, plan))
 
 
@@ -85,6 +108,7 @@ def plan_search(
     match: Match,
     path: str,
     unknown: list[str],
+    withholding: Withholding | None = None,
 ) -> SearchPlan:
     """Parse and check the result parameters; unknown ones are warnings, or a 400 when strict."""
     from lifeline.search.query import RESULT_PARAMETERS
@@ -97,16 +121,15 @@ def plan_search(
     total_mode = first.get("_total", "accurate")
     if total_mode not in ("none", "estimate", "accurate"):
         raise BadRequest(f"_total must be none, estimate or accurate, not {total_mode!r}")
-    order = parse_sort(res_type, values.get("_sort", []), service.registry)
+    order = parse_sort(res_type, values.get("_sort", []), service.registry, withholding)
     page = Page(limit=count + 1)
     paged = "_page" in first
     if paged:
-        cursor = paging.decode_cursor(first["_page"])
+        seal = paging.CursorSeal.of(service.identity.kek, request.principal)
+        cursor = seal.open(path, request.params, first["_page"])
         position = cursor.get("after", cursor.get("before"))
-        if not isinstance(position, list):
-            raise BadRequest("The paging cursor is not valid; follow the Bundle's links as given")
-        if not _fits(position, len(order)):
-            raise BadRequest("The paging cursor does not belong to this search; follow the Bundle's links as given")
+        if not isinstance(position, list) or not _fits(position, len(order)):
+            raise BadRequest(paging.INVALID_CURSOR)
         page = Page(after=position, limit=count + 1) if "after" in cursor else Page(before=position, limit=count + 1)
     includes, unknown_includes = parse_includes(res_type, request.params, service.registry)
     unknown = [
@@ -125,9 +148,10 @@ def plan_search(
 
 
 def _fits(position: list[Any], keys: int) -> bool:
-    """Whether a decoded cursor position has the shape this search writes: a plain value (or
-    null, for a missing one) per sort key, then type and id as text. A tampered cursor must be a
-    400, never a value the database driver cannot bind."""
+    """Whether an opened cursor's position has the shape this search writes: a plain value (or
+    null, for a missing one) per sort key, then type and id as text. Cursors are sealed, so this
+    guards against one this code did not write (another version of it): a 400, never a value the
+    database driver cannot bind."""
     if len(position) != keys + 2 or not all(isinstance(v, str) for v in position[keys:]):
         return False
     return all(v is None or (isinstance(v, str | int | float) and not isinstance(v, bool)) for v in position[:keys])
@@ -146,8 +170,9 @@ def searchset(service: FhirService, request: FhirRequest, plan: SearchPlan) -> d
         if rule is not None:
             condition, condition_args = rule.condition(plan.res_type)
             match = match.and_(condition, condition_args)
-            if not rule.is_patient and not plan.paged and _withheld(session, plan, condition, condition_args):
-                issues.append(suppressed_issue())
+            if plan.tells_withheld and rule.kind == "staff" and not plan.paged:
+                if _withheld(session, plan, condition, condition_args):
+                    issues.append(suppressed_issue())
 
             def visible(
                 keys: list[tuple[str, str]], session: Session = session, rule: AccessRule = rule
@@ -173,7 +198,7 @@ def searchset(service: FhirService, request: FhirRequest, plan: SearchPlan) -> d
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
     if total is not None:
         bundle["total"] = total
-    bundle["link"] = _links(request, plan, rows, more)
+    bundle["link"] = _links(service, request, plan, rows, more)
     entries = [_entry(request.base, stored, "match", plan.selection, rule) for stored in matches]
     entries += [_entry(request.base, stored, "include", plan.selection, rule) for stored in included]
     if issues:
@@ -188,7 +213,7 @@ def searchset(service: FhirService, request: FhirRequest, plan: SearchPlan) -> d
 
 
 def _withheld(session: Session, plan: SearchPlan, condition: str, condition_args: list[Any]) -> bool:
-    """Whether the search matches something the rule withholds (staff are told, not how much).
+    """Whether the search matches a Patient the rule withholds (staff are told, not how much).
     One more query, stopped at the first such row."""
     hidden = plan.match.and_(f"NOT ({condition})", condition_args)
     return bool(session.search(plan.res_type, hidden, after_key=None, limit=1))
@@ -236,7 +261,11 @@ def _entry(
 
 
 def _links(
-    request: FhirRequest, plan: SearchPlan, rows: list[tuple[StoredVersion, list[Any]]], more: bool
+    service: FhirService,
+    request: FhirRequest,
+    plan: SearchPlan,
+    rows: list[tuple[StoredVersion, list[Any]]],
+    more: bool,
 ) -> list[dict[str, str]]:
     kept = [(k, v) for k, v in request.params if k != "_page"]
     links = [paging.link("self", request.base, plan.path, request.params)]
@@ -248,10 +277,14 @@ def _links(
     last_position = rows[-1][1] if rows else (plan.page.before or plan.page.after)
     has_previous = more if plan.page.backwards else plan.paged
     has_next = plan.page.backwards or more
+    cursors: list[tuple[str, dict[str, Any]]] = []
     if has_previous and first_position is not None:
-        token = paging.encode_cursor({"before": first_position})
-        links.append(paging.link("previous", request.base, plan.path, [*kept, ("_page", token)]))
+        cursors.append(("previous", {"before": first_position}))
     if has_next and last_position is not None:
-        token = paging.encode_cursor({"after": last_position})
-        links.append(paging.link("next", request.base, plan.path, [*kept, ("_page", token)]))
+        cursors.append(("next", {"after": last_position}))
+    if cursors:
+        seal = paging.CursorSeal.of(service.identity.kek, request.principal)
+        for relation, cursor in cursors:
+            token = seal.seal(plan.path, kept, cursor)
+            links.append(paging.link(relation, request.base, plan.path, [*kept, ("_page", token)]))
     return links

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lifeline.fhir.errors import Gone, NotFound
-from lifeline.fhir.interactions.read import guarded
+from lifeline.fhir.interactions.read import guarded, unknown_unless_seen
 from lifeline.fhir.request import FhirRequest, FhirResponse
 from lifeline.storage.session import Session
 
@@ -26,6 +26,7 @@ def execute(service: FhirService, session: Session, request: FhirRequest) -> Fhi
     if stored is None:
         raise NotFound(f"{res_type}/{res_id} has no version {vid}")
     if stored.deleted:
+        unknown_unless_seen(service, session, request)
         raise Gone(f"Version {vid} of {res_type}/{res_id} is its deletion")
     response = FhirResponse(200, raw=stored.content, version_id=stored.version_id, last_updated=stored.last_updated)
     return guarded(service, session, request, response)

@@ -27,10 +27,11 @@ from lifeline.clock import system_clock
 from lifeline.fhir.errors import BadRequest
 from lifeline.search.query import chain, clause, driver
 from lifeline.search.query.values import split_unescaped
+from lifeline.search.query.withheld import Withholding
 from lifeline.search.registry import SearchRegistry
 from lifeline.storage.matching import Match
 
-__all__ = ["SearchClause", "parse_query", "compile_match", "compile_where", "RESULT_PARAMETERS"]
+__all__ = ["SearchClause", "parse_query", "compile_match", "compile_where", "RESULT_PARAMETERS", "Withholding"]
 
 # https://hl7.org/fhir/R4/search.html#return and http.html#parameters: not filters, ignored here.
 RESULT_PARAMETERS = frozenset(
@@ -135,12 +136,15 @@ def compile_match(
     registry: SearchRegistry,
     *,
     now: datetime | None = None,
+    withholding: Withholding | None = None,
 ) -> Match:
     """What the clauses match: an SQL condition over `resource r`, with the clause that drives
     the query (lifeline.search.query.driver) apart as a SELECT of ids, marked as the owners of
     index rows or not (lifeline.storage.matching).
 
-    `now` (default: the system clock) anchors the width of date `ap` searches.
+    `now` (default: the system clock) anchors the width of date `ap` searches. `withholding`
+    (withheld.py) keeps parameters over elements the searcher may not see from matching
+    resources that withhold them, however the parameter is reached (directly, chained, `_has`).
     Clauses for parameters the registry does not know raise BadRequest.
     """
     moment = now or system_clock()
@@ -155,16 +159,16 @@ def compile_match(
     owners = True
     for i, item in enumerate(clauses):
         if i == driving and item.code != "_id":
-            ids = _ids(resource_type, item, now_us, registry)
+            ids = _ids(resource_type, item, now_us, registry, withholding)
             # A _has selects reference targets, deleted and never stored ones among them.
             owners = not isinstance(item.link, chain.Has)
             continue
         if item.link is not None:
-            sql, clause_args = chain.condition(resource_type, item.link, item.values, now_us, registry)
+            sql, clause_args = chain.condition(resource_type, item.link, item.values, now_us, registry, withholding)
         else:
             param = registry.get(resource_type, item.code)
             assert param is not None
-            sql, clause_args = clause.condition(param, item.modifier, item.values, now_us, registry)
+            sql, clause_args = clause.condition(param, item.modifier, item.values, now_us, registry, withholding)
         conditions.append(sql)
         args.extend(clause_args)
     where = " AND ".join(conditions) if conditions else ("" if ids is not None else "1 = 1")
@@ -173,13 +177,15 @@ def compile_match(
     return Match(where, tuple(args), ids[0], tuple(ids[1]), owners)
 
 
-def _ids(resource_type: str, item: SearchClause, now_us: int, registry: SearchRegistry) -> tuple[str, list[object]]:
+def _ids(
+    resource_type: str, item: SearchClause, now_us: int, registry: SearchRegistry, withholding: Withholding | None
+) -> tuple[str, list[object]]:
     """The driving clause as a SELECT of the ids of the resources of `resource_type` it matches."""
     if item.link is not None:
-        return chain.ids(resource_type, item.link, item.values, now_us, registry)
+        return chain.ids(resource_type, item.link, item.values, now_us, registry, withholding)
     param = registry.get(resource_type, item.code)
     assert param is not None
-    return clause.matching_ids(param, item.modifier, item.values, resource_type, now_us, registry)
+    return clause.matching_ids(param, item.modifier, item.values, resource_type, now_us, registry, withholding)
 
 
 def compile_where(

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 from lifeline.fhir.errors import BadRequest
 from lifeline.search.query import clause, driver
+from lifeline.search.query.withheld import Withholding
 from lifeline.search.registry import SearchParameter, SearchRegistry
 
 MAX_LINKS = 4  # chain and _has steps in one parameter name
@@ -174,20 +175,26 @@ def rank(resource_type: str, link: Link, values: list[str], registry: SearchRegi
 
 
 def ids(
-    resource_type: str, link: Link, values: list[str], now_us: int, registry: SearchRegistry
+    resource_type: str,
+    link: Link,
+    values: list[str],
+    now_us: int,
+    registry: SearchRegistry,
+    withholding: Withholding | None = None,
 ) -> tuple[str, list[object]]:
-    """A SELECT of the ids of the resources of `resource_type` that the link tree matches."""
+    """A SELECT of the ids of the resources of `resource_type` that the link tree matches
+    (a final parameter over a withheld element: only where it is shown, withheld.py)."""
     if isinstance(link, Final):
         param = _final_param(resource_type, link, registry)
-        return clause.matching_ids(param, link.modifier, values, resource_type, now_us, registry)
+        return clause.matching_ids(param, link.modifier, values, resource_type, now_us, registry, withholding)
     if isinstance(link, Chain):
         selects: list[str] = []
         args: list[object] = []
-        for sql, branch_args in _chain_branches(link, values, now_us, registry):
+        for sql, branch_args in _chain_branches(link, values, now_us, registry, withholding):
             selects.append(f"SELECT s.res_id FROM search_reference s WHERE s.res_type = ? AND s.param = ? AND {sql}")
             args += [resource_type, link.param, *branch_args]
         return " UNION ALL ".join(selects), args
-    body, args = _has_body(link, values, now_us, registry)
+    body, args = _has_body(link, values, now_us, registry, withholding)
     return f"SELECT s.target_id FROM search_reference s WHERE s.target_type = ? AND {body}", [resource_type, *args]
 
 
@@ -197,33 +204,36 @@ def condition(
     values: list[str],
     now_us: int,
     registry: SearchRegistry,
+    withholding: Withholding | None = None,
 ) -> tuple[str, list[object]]:
     """The clause as a boolean over `resource r`: an EXISTS (a driving clause is `ids`)."""
     if isinstance(link, Final):
         param = _final_param(resource_type, link, registry)
-        return clause.condition(param, link.modifier, values, now_us, registry)
+        return clause.condition(param, link.modifier, values, now_us, registry, withholding)
     if isinstance(link, Chain):
-        body, args = _chain_body(link, values, now_us, registry)
+        body, args = _chain_body(link, values, now_us, registry, withholding)
         owner = "s.res_type = r.res_type AND s.res_id = r.res_id"
     else:
-        body, args = _has_body(link, values, now_us, registry)
+        body, args = _has_body(link, values, now_us, registry, withholding)
         owner = "s.target_type = r.res_type AND s.target_id = r.res_id"
     return f"EXISTS (SELECT 1 FROM search_reference s WHERE {owner} AND {body})", args
 
 
 def _chain_branches(
-    link: Chain, values: list[str], now_us: int, registry: SearchRegistry
+    link: Chain, values: list[str], now_us: int, registry: SearchRegistry, withholding: Withholding | None
 ) -> list[tuple[str, list[object]]]:
     """`s.target_type = ? AND s.target_id IN (…)` for each target type the chain follows."""
     branches: list[tuple[str, list[object]]] = []
     for target_type, then in link.targets:
-        sql, then_args = ids(target_type, then, values, now_us, registry)
+        sql, then_args = ids(target_type, then, values, now_us, registry, withholding)
         branches.append((f"s.target_type = ? AND s.target_id IN ({sql})", [target_type, *then_args]))
     return branches
 
 
-def _chain_body(link: Chain, values: list[str], now_us: int, registry: SearchRegistry) -> tuple[str, list[object]]:
-    branches = _chain_branches(link, values, now_us, registry)
+def _chain_body(
+    link: Chain, values: list[str], now_us: int, registry: SearchRegistry, withholding: Withholding | None
+) -> tuple[str, list[object]]:
+    branches = _chain_branches(link, values, now_us, registry, withholding)
     args: list[object] = [link.param]
     for _, branch_args in branches:
         args += branch_args
@@ -232,6 +242,8 @@ def _chain_body(link: Chain, values: list[str], now_us: int, registry: SearchReg
     return "s.param = ? AND (" + " OR ".join(f"({sql})" for sql, _ in branches) + ")", args
 
 
-def _has_body(link: Has, values: list[str], now_us: int, registry: SearchRegistry) -> tuple[str, list[object]]:
-    sql, then_args = ids(link.source, link.then, values, now_us, registry)
+def _has_body(
+    link: Has, values: list[str], now_us: int, registry: SearchRegistry, withholding: Withholding | None
+) -> tuple[str, list[object]]:
+    sql, then_args = ids(link.source, link.then, values, now_us, registry, withholding)
     return f"s.res_type = ? AND s.param = ? AND s.res_id IN ({sql})", [link.source, link.param, *then_args]

@@ -11,6 +11,9 @@ alternatives (OR). Three SQL forms of the same match, all over the typed index t
 
 Negated and :missing=true matches, and `_id`, are not index lookups: matching_ids selects them
 from the resource table (`SELECT r.res_id FROM resource r WHERE … NOT EXISTS …`).
+
+With a `Withholding` (withheld.py), a parameter over a withheld element sees no index rows of a
+resource that withholds it: its index rows are read only where the resource shows the element.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 from lifeline.fhir.errors import BadRequest
 from lifeline.search.query import composite
 from lifeline.search.query.values import unescape
+from lifeline.search.query.withheld import Withholding
 from lifeline.search.registry import SearchParameter, SearchRegistry
 
 TYPES: dict[str, ModuleType] = {**composite.SIMPLE_TYPES, "composite": composite}
@@ -92,12 +96,21 @@ def _index_body(
     return "s.param = ? AND " + (f"({' OR '.join(parts)})" if len(parts) > 1 else parts[0]), args
 
 
+def _shown(param: SearchParameter, withholding: Withholding | None) -> tuple[str, list[object]]:
+    """` AND …` keeping the index rows of resources that show what the parameter reads."""
+    if withholding is None or not withholding.covers(param):
+        return "", []
+    sql, args = withholding.shown("s")
+    return f" AND {sql}", args
+
+
 def condition(
     param: SearchParameter,
     modifier: str | None,
     values: list[str],
     now_us: int,
     registry: SearchRegistry,
+    withholding: Withholding | None = None,
 ) -> tuple[str, list[object]]:
     """The SQL of one clause over `resource r`: an EXISTS over its index table."""
     check_modifier(param, modifier, registry)
@@ -105,12 +118,13 @@ def condition(
     if param.code == "_id":
         return _id_condition(modifier, parsed)
     table: str = TYPES[param.type].TABLE
+    shown, shown_args = _shown(param, withholding)
     if modifier == "missing":
-        sql = _exists(table, "s.param = ?")
-        return (f"NOT {sql}" if parsed[0] else sql), [param.code]
+        sql = _exists(table, "s.param = ?" + shown)
+        return (f"NOT {sql}" if parsed[0] else sql), [param.code, *shown_args]
     body, args = _index_body(param, modifier, parsed, now_us)
-    sql = _exists(table, body)
-    return (f"NOT {sql}" if modifier == "not" else sql), args
+    sql = _exists(table, body + shown)
+    return (f"NOT {sql}" if modifier == "not" else sql), [*args, *shown_args]
 
 
 def matching_ids(
@@ -120,16 +134,19 @@ def matching_ids(
     resource_type: str,
     now_us: int,
     registry: SearchRegistry,
+    withholding: Withholding | None = None,
 ) -> tuple[str, list[object]]:
     """A SELECT of the ids of the current resources of `resource_type` the clause matches."""
     check_modifier(param, modifier, registry)
     parsed = parse_values(param, modifier, values)
     if param.code != "_id" and modifier not in ("not", "missing"):
         body, args = _index_body(param, modifier, parsed, now_us)
-        return f"SELECT s.res_id FROM {TYPES[param.type].TABLE} s WHERE s.res_type = ? AND {body}", [
+        shown, shown_args = _shown(param, withholding)
+        return f"SELECT s.res_id FROM {TYPES[param.type].TABLE} s WHERE s.res_type = ? AND {body}{shown}", [
             resource_type,
             *args,
+            *shown_args,
         ]
     # Index rows exist for current resources only; a negation must list the resources themselves.
-    sql, args = condition(param, modifier, values, now_us, registry)
+    sql, args = condition(param, modifier, values, now_us, registry, withholding)
     return f"SELECT r.res_id FROM resource r WHERE r.res_type = ? AND NOT r.deleted AND {sql}", [resource_type, *args]

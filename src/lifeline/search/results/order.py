@@ -4,12 +4,14 @@
 no `_sort` is given, fall back to type and id, which keeps paging stable. A key is any search
 parameter of the type with an index table, plus `_id` and `_lastUpdated`. A resource can hold
 several values for one parameter: ascending uses its smallest, descending its largest (for dates:
-the earliest start, the latest end), as the spec suggests. Resources without a value come last.
+the earliest start, the latest end), as the spec suggests. Resources without a value come last,
+and so do those that withhold the sorted element from the searcher (search/query/withheld.py).
 """
 
 from __future__ import annotations
 
 from lifeline.fhir.errors import BadRequest
+from lifeline.search.query.withheld import Withholding
 from lifeline.search.registry import SearchRegistry
 from lifeline.storage.ordering import SortExpression
 
@@ -29,7 +31,9 @@ _SORT_VALUES: dict[str, tuple[str, str, str]] = {
 }
 
 
-def parse_sort(resource_type: str | None, values: list[str], registry: SearchRegistry) -> list[SortExpression]:
+def parse_sort(
+    resource_type: str | None, values: list[str], registry: SearchRegistry, withholding: Withholding | None = None
+) -> list[SortExpression]:
     """The sort keys of `_sort` (which may be repeated); an unknown or unsortable key is a 400:
     silently ignoring it would return a page in an order the client did not ask for."""
     keys: list[SortExpression] = []
@@ -39,11 +43,13 @@ def parse_sort(resource_type: str | None, values: list[str], registry: SearchReg
             if not name:
                 continue
             descending = name.startswith("-")
-            keys.append(_key(resource_type, name.lstrip("-"), descending, registry))
+            keys.append(_key(resource_type, name.lstrip("-"), descending, registry, withholding))
     return keys
 
 
-def _key(resource_type: str | None, code: str, descending: bool, registry: SearchRegistry) -> SortExpression:
+def _key(
+    resource_type: str | None, code: str, descending: bool, registry: SearchRegistry, withholding: Withholding | None
+) -> SortExpression:
     if code == "_id":
         return SortExpression("r.res_id", (), descending)
     if code == "_lastUpdated":
@@ -56,4 +62,7 @@ def _key(resource_type: str | None, code: str, descending: bool, registry: Searc
     table, ascending_value, descending_value = _SORT_VALUES[param.type]
     value = descending_value if descending else ascending_value
     sql = f"SELECT {value} FROM {table} s WHERE s.res_type = r.res_type AND s.res_id = r.res_id AND s.param = ?"
+    if withholding is not None and withholding.covers(param):
+        shown, shown_args = withholding.shown("s")
+        return SortExpression(f"{sql} AND {shown}", (code, *shown_args), descending)
     return SortExpression(sql, (code,), descending)
