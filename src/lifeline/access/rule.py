@@ -35,6 +35,7 @@ import orjson
 
 from lifeline.access.ties import DIRECTORY, PATIENT_SHARED, tie, tie_params, untied_types
 from lifeline.search.registry import SearchRegistry
+from lifeline.storage.records import StoredVersion
 from lifeline.storage.session import Session
 
 STAFF = "staff"
@@ -165,7 +166,15 @@ class AccessRule:
 
         A deleted resource has no index rows left to judge by, so it is judged by the patients
         its last version named: otherwise its history would be open to every clinician."""
+        return self.judge(session, res_type, res_id)[1]
+
+    def judge(self, session: Session, res_type: str, res_id: str) -> tuple[bool, bool]:
+        """(whether res_type/res_id exists at all, whether it is visible), by the same queries
+        whatever the answer."""
         current = session.read(res_type, res_id)
+        return current is not None, self._judged(session, res_type, res_id, current)
+
+    def _judged(self, session: Session, res_type: str, res_id: str, current: StoredVersion | None) -> bool:
         # A Patient is judged by its own id, which its deleted row keeps.
         if current is not None and current.deleted and res_type != "Patient" and tie_params(self.registry, res_type):
             if self.readable is not None and res_type not in self.readable:

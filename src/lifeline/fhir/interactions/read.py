@@ -26,9 +26,28 @@ async def handle_async(service: FhirService, request: FhirRequest) -> FhirRespon
 
 def execute(service: FhirService, session: Session, request: FhirRequest) -> FhirResponse:
     stored = session.read(request.resource_type or "", request.id or "")
+    if stored is None:
+        unknown(service, session, request)
     if stored is not None and stored.deleted:
         unknown_unless_seen(service, session, request)
     return guarded(service, session, request, _answer(request, stored))
+
+
+def unknown(service: FhirService, session: Session, request: FhirRequest) -> None:
+    """An absent resource (or version) is judged like a hidden one, by the same queries, so that
+    neither the answer nor the time it takes tells a patient whether a record they may not see
+    exists; a resource that exists outside the rule is refused as usual."""
+    from lifeline.access.enforce import refusal, rule_for
+
+    rule = rule_for(service, session, request)
+    res_type, res_id = request.resource_type or "", request.id or ""
+    if rule is None:
+        return
+    exists, visible = rule.judge(session, res_type, res_id)
+    if exists and not visible:
+        raise refusal(rule, res_type, res_id)
+    if not exists:
+        raise NotFound(f"{res_type}/{res_id} is not known")
 
 
 def unknown_unless_seen(service: FhirService, session: Session, request: FhirRequest) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lifeline.fhir.errors import Gone, NotFound
-from lifeline.fhir.interactions.read import guarded, unknown_unless_seen
+from lifeline.fhir.interactions.read import guarded, unknown, unknown_unless_seen
 from lifeline.fhir.request import FhirRequest, FhirResponse
 from lifeline.storage.session import Session
 
@@ -24,6 +24,8 @@ def execute(service: FhirService, session: Session, request: FhirRequest) -> Fhi
         raise NotFound(f"{res_type}/{res_id} has no version {vid!r}")
     stored = session.vread(res_type, res_id, int(vid))
     if stored is None:
+        # A resource they may not see is unknown to them, not merely without this version.
+        unknown(service, session, request)
         raise NotFound(f"{res_type}/{res_id} has no version {vid}")
     if stored.deleted:
         unknown_unless_seen(service, session, request)
