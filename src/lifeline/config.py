@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, fields
 from urllib.parse import urlsplit
 
@@ -14,6 +15,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     base_url: str = ""  # public base of the FHIR API; empty: derived from each request
+    allowed_hosts: str = ""  # Host headers answered, comma-separated; empty: see allowed_hosts_of
     max_body_bytes: int = 16 * 1024 * 1024
     invariants: str = "warn"  # warn | strict | off
     default_count: int = 50
@@ -54,6 +56,7 @@ ENVIRONMENT = {
     "host": "LIFELINE_HOST",
     "port": "LIFELINE_PORT",
     "base_url": "LIFELINE_BASE_URL",
+    "allowed_hosts": "LIFELINE_ALLOWED_HOSTS",
     "max_body_bytes": "LIFELINE_MAX_BODY_BYTES",
     "invariants": "LIFELINE_INVARIANTS",
     "default_count": "LIFELINE_DEFAULT_COUNT",
@@ -90,6 +93,50 @@ class SettingError(ValueError):
     pass
 
 
+# A Host header: a DNS name or IPv4 address, or an IPv6 address in brackets, and maybe a port.
+_HOST = re.compile(r"(\[[0-9a-f:.]+\]|[a-z0-9_.-]+)(?::([0-9]{1,5}))?")
+_LOOPBACK = ("localhost", "127.0.0.1", "[::1]")
+_ANY_ADDRESS = frozenset({"", "0.0.0.0", "::", "[::]"})  # listen addresses that name no host
+
+Host = tuple[str, int | None]  # name (lower case, IPv6 in brackets) and port; None: any port
+
+
+def parse_host(text: str) -> Host | None:
+    """A Host header's name and port, or None if it is not one."""
+    match = _HOST.fullmatch(text.strip().lower())
+    if match is None:
+        return None
+    port = match.group(2)
+    return match.group(1), int(port) if port else None
+
+
+def allowed_hosts_of(settings: Settings) -> frozenset[Host] | None:
+    """The Host headers this node answers (web/hosts.py); None: any (`LIFELINE_ALLOWED_HOSTS=*`).
+    Unless configured: the hosts of the base URL and the issuer, the loopback names, and the
+    address `serve` listens on, each on any port."""
+    configured = settings.allowed_hosts.strip()
+    if configured == "*":
+        return None
+    if configured:
+        entries = [entry.strip() for entry in configured.split(",") if entry.strip()]
+    else:
+        urls = [url for url in (settings.base_url, settings.issuer) if url]
+        listening = [] if settings.host in _ANY_ADDRESS else [_bracketed(settings.host)]
+        entries = [*(urlsplit(url).netloc.rpartition("@")[2] for url in urls), *_LOOPBACK, *listening]
+    hosts = set()
+    for entry in entries:
+        host = parse_host(entry)
+        if host is None and configured:
+            raise SettingError(f"LIFELINE_ALLOWED_HOSTS: {entry!r} is not a host name (name or name:port)")
+        if host is not None:
+            hosts.add(host if configured else (host[0], None))
+    return frozenset(hosts)
+
+
+def _bracketed(address: str) -> str:
+    return f"[{address}]" if ":" in address and not address.startswith("[") else address
+
+
 def issuer_of(settings: Settings) -> str:
     """This node's token issuer: the setting, else the origin of the public base URL, else
     the address `serve` listens on."""
@@ -99,6 +146,13 @@ def issuer_of(settings: Settings) -> str:
         parts = urlsplit(settings.base_url)
         return f"{parts.scheme}://{parts.netloc}"
     return f"http://{settings.host}:{settings.port}"
+
+
+def to_environment(settings: Settings) -> dict[str, str]:
+    """The LIFELINE_* variables that give `settings` back through from_environment: how `serve`
+    hands its resolved options (command line over environment) to its worker processes."""
+    values = {ENVIRONMENT[f.name]: str(getattr(settings, f.name)) for f in fields(Settings)}
+    return {name: value for name, value in values.items() if value != ""}
 
 
 def from_environment(environ: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -148,4 +202,5 @@ def from_environment(environ: dict[str, str] | None = None, **overrides: object)
     ):
         if getattr(settings, name) < 1:
             raise SettingError(f"{ENVIRONMENT[name]} must be at least 1")
+    allowed_hosts_of(settings)  # a malformed LIFELINE_ALLOWED_HOSTS fails here, with the variable's name
     return settings

@@ -9,8 +9,14 @@ import pytest
 
 from lifeline.fhir.service import FhirService
 from lifeline.identity import records
-from lifeline.identity.login import ENROLMENT_REFUSED, WRONG_CREDENTIALS, LoginFailed, StaffLogin
-from lifeline.identity.passwords import hash_password
+from lifeline.identity.login import (
+    ENROLMENT_REFUSED,
+    WRONG_CREDENTIALS,
+    WRONG_CURRENT_PASSWORD,
+    LoginFailed,
+    StaffLogin,
+)
+from lifeline.identity.passwords import hash_password, verify_password
 from lifeline.identity.records import User
 from lifeline.identity.state import StateCounterStore
 from lifeline.identity.throttle import LoginThrottle
@@ -110,10 +116,26 @@ def test_password_change_follows_the_policy(service: FhirService) -> None:
     login = staff_login(service, Clock())
     user = new_user(service, must_change_password=True)
     with pytest.raises(LoginFailed, match="at least 12"):
-        login.change_password(user.username, "short", "short")
+        login.change_password(user.username, "short", "short", current=None)
     with pytest.raises(LoginFailed, match="differ"):
-        login.change_password(user.username, "a long new passphrase", "a long new passphrasf")
+        login.change_password(user.username, "a long new passphrase", "a long new passphrasf", current=None)
     with pytest.raises(LoginFailed, match="user name"):
-        login.change_password(user.username, user.username + "", user.username)
-    changed = login.change_password(user.username, "a long new passphrase", "a long new passphrase")
+        login.change_password(user.username, user.username + "", user.username, current=None)
+    changed = login.change_password(user.username, "a long new passphrase", "a long new passphrase", current=None)
     assert not changed.must_change_password
+
+
+def test_password_change_asks_the_current_password_under_the_throttle(service: FhirService) -> None:
+    clock = Clock()
+    login, user, where = staff_login(service, clock), new_user(service), address()
+    new = "a long new passphrase"
+    for _ in range(3):
+        with pytest.raises(LoginFailed) as wrong:
+            login.change_password(user.username, new, new, current="not the password", address=where)
+        assert (wrong.value.field, wrong.value.message) == ("current", WRONG_CURRENT_PASSWORD)
+    with pytest.raises(LoginFailed) as delayed:  # the fourth guess waits, even with the right password
+        login.change_password(user.username, new, new, current=PASSWORD, address=where)
+    assert delayed.value.retry_after == 1 and delayed.value.field == "current"
+    clock.now += 1
+    login.change_password(user.username, new, new, current=PASSWORD, address=where)
+    assert verify_password(records.require_user(service.repo, user.username).password, new)

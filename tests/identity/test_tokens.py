@@ -1,4 +1,5 @@
-"""Access tokens: issue, verify, refuse forgeries with a clear reason, survive rotation and clock skew."""
+"""Access tokens: issue, verify, refuse forgeries (one message for the client, the reason for the log),
+survive rotation and clock skew."""
 
 from __future__ import annotations
 
@@ -76,6 +77,7 @@ def refused(verifier: TokenVerifier, token: str, reason: str) -> None:
     with pytest.raises(InvalidToken) as caught:
         verifier.verify(token)
     assert caught.value.reason == reason
+    assert caught.value.message == tokens.TOKEN_REFUSED  # the client never learns which check failed
 
 
 def test_round_trip_carries_every_claim(node_a: tuple[KeyRing, SigningKey], clock: FakeClock) -> None:
@@ -122,9 +124,11 @@ def test_lifetime_must_be_positive(node_a: tuple[KeyRing, SigningKey]) -> None:
         issue(node_a[1], lifetime=0)
 
 
-def test_invalid_token_is_a_401_login_error() -> None:
+def test_invalid_token_is_a_401_login_error_that_keeps_its_reason_to_itself() -> None:
     error = InvalidToken("token expired")
-    assert isinstance(error, FhirError) and (error.status, error.code, error.message) == (401, "login", "token expired")
+    assert isinstance(error, FhirError) and (error.status, error.code) == (401, "login")
+    assert error.message == str(error) == "The access token is not valid or has expired"
+    assert [issue.diagnostics for issue in error.issues] == [error.message] and error.reason == "token expired"
 
 
 def test_tampered_payload_is_refused(node_a: tuple[KeyRing, SigningKey], clock: FakeClock) -> None:
@@ -222,12 +226,57 @@ def test_malformed_token_is_refused(node_a: tuple[KeyRing, SigningKey], clock: F
     refused(verifier_for(node_a[0], clock), token, "malformed token")
 
 
+def _deep(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        _deep(2500),  # past the JSON parser's depth (RecursionError), yet under the length bound
+        b'{"alg": "Ed25519", "kid": ' + _deep(2000) + b', "typ": "at+jwt"}',
+        b"\xff\xfe not UTF-8",
+        b'"a string"',
+        b"null",
+        b'{"alg": "Ed25519", "x": ' + b"9" * 5000 + b"}",  # past Python's integer-digit limit
+    ],
+    ids=["deep-array", "deep-kid", "not-utf8", "string", "null", "huge-number"],
+)
+def test_unreadable_header_is_refused_never_raised(
+    node_a: tuple[KeyRing, SigningKey], clock: FakeClock, header: bytes
+) -> None:
+    ring, key = node_a
+    _, payload, signature = issue(key, clock).split(".")
+    refused(verifier_for(ring, clock), f"{b64(header)}.{payload}.{signature}", "malformed token")
+
+
+def test_token_longer_than_the_bound_is_refused_before_parsing(
+    node_a: tuple[KeyRing, SigningKey], clock: FakeClock
+) -> None:
+    ring, key = node_a
+    header, payload, signature = issue(key, clock).split(".")
+    deep = b64(_deep(5000))  # the finding: a 5,000-deep header
+    assert len(deep) > tokens.MAX_TOKEN_LENGTH
+    refused(verifier_for(ring, clock), f"{deep}.{payload}.{signature}", "token too long")
+    padded = f"{header}.{payload}.{signature}" + "A" * tokens.MAX_TOKEN_LENGTH
+    refused(verifier_for(ring, clock), padded, "token too long")
+
+
+def test_sessions_epoch_travels_in_the_token(node_a: tuple[KeyRing, SigningKey], clock: FakeClock) -> None:
+    ring, key = node_a
+    token = issue(key, clock, sessions_epoch=3)
+    assert parts(token)[1]["sessions_epoch"] == 3
+    assert verifier_for(ring, clock).verify(token).sessions_epoch == 3
+    assert verifier_for(ring, clock).verify(issue(key, clock)).sessions_epoch is None
+
+
 @pytest.mark.parametrize("claim", ["exp", "iat", "sub", "client_id", "scope", "jti"])
 def test_missing_required_claim_is_refused(node_a: tuple[KeyRing, SigningKey], clock: FakeClock, claim: str) -> None:
     ring, key = node_a
     claims = {name: value for name, value in parts(issue(key, clock))[1].items() if name != claim}
-    with pytest.raises(InvalidToken, match=f"malformed token: claim '{claim}'"):
+    with pytest.raises(InvalidToken) as caught:
         verifier_for(ring, clock).verify(sign_claims(key, claims))
+    assert caught.value.reason.startswith(f"malformed token: claim '{claim}'")
 
 
 def test_expired_token_is_refused_after_the_leeway(node_a: tuple[KeyRing, SigningKey], clock: FakeClock) -> None:

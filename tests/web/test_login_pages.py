@@ -13,11 +13,12 @@ import pyotp
 import pytest
 from starlette.testclient import TestClient
 
+from lifeline.config import issuer_of
 from lifeline.fhir.service import FhirService
 from lifeline.identity import records
 from lifeline.identity.citizen import UNAVAILABLE_MESSAGE
-from lifeline.identity.login import ENROLMENT_REFUSED, WRONG_CREDENTIALS
-from lifeline.identity.passwords import hash_password
+from lifeline.identity.login import ENROLMENT_REFUSED, WRONG_CREDENTIALS, WRONG_CURRENT_PASSWORD
+from lifeline.identity.passwords import hash_password, verify_password
 from lifeline.identity.records import User
 from lifeline.web.app import create_app
 from lifeline.web.login import COOKIE
@@ -54,7 +55,9 @@ def browser(service: FhirService, clock: Clock | None = None) -> TestClient:
         await app(scope, receive, send)
 
     where = (f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}", 40000)
-    return TestClient(without_lifespan, follow_redirects=False, client=where)  # type: ignore[arg-type]
+    # At the node's public address (its issuer): a node answers only the hosts it serves (web/hosts.py).
+    address = issuer_of(service.settings)
+    return TestClient(without_lifespan, base_url=address, follow_redirects=False, client=where)  # type: ignore[arg-type]
 
 
 def csrf_of(page: str) -> str:
@@ -184,6 +187,7 @@ def test_temporary_password_must_be_changed(service: FhirService) -> None:
         answer = log_in(web, staff, clock)
         assert (answer.status_code, answer.headers["location"]) == (303, "/login/password")
         page = web.get("/login/password")
+        assert 'id="current"' not in page.text  # the temporary password was checked in this very login
         weak = web.post("/login/password", data={"csrf": csrf_of(page.text), "new": "short", "repeated": "short"})
         assert re.search(r'id="new-error">The password must be at least 12', weak.text)
         new = "a much longer passphrase"
@@ -191,6 +195,38 @@ def test_temporary_password_must_be_changed(service: FhirService) -> None:
         assert done.status_code == 200 and "recovery-codes" in done.text
         assert staff.username in web.get("/login").text
     assert not records.require_user(service.repo, staff.username).must_change_password
+
+
+def test_changing_the_password_asks_for_the_current_one(service: FhirService) -> None:
+    clock, staff = Clock(), add_user(service)
+    new = "a much longer passphrase"
+    with browser(service, clock) as web:
+        log_in(web, staff, clock)
+        page = web.get("/login/password")
+        assert 'id="current"' in page.text and 'autocomplete="current-password"' in page.text
+        form = {"csrf": csrf_of(page.text), "new": new, "repeated": new}
+        for current in ({}, {"current": "not the password"}):  # a session left open is not enough
+            refused = web.post("/login/password", data=form | current)
+            assert refused.status_code == 200
+            assert re.search(
+                rf'id="current"[^>]*>\s*<p class="error" id="current-error">{WRONG_CURRENT_PASSWORD}', refused.text
+            )
+        done = web.post("/login/password", data=form | {"current": PASSWORD})
+        assert done.status_code == 200 and "Your password has been changed" in done.text
+    assert verify_password(records.require_user(service.repo, staff.username).password, new)
+
+
+def test_the_current_password_is_throttled_like_a_login(service: FhirService) -> None:
+    clock, staff = Clock(), add_user(service)
+    with browser(service, clock) as web:
+        log_in(web, staff, clock)
+        page = web.get("/login/password")
+        form = {"csrf": csrf_of(page.text), "new": "a much longer passphrase", "repeated": "a much longer passphrase"}
+        for _ in range(3):
+            web.post("/login/password", data=form | {"current": "a guess"})
+        delayed = web.post("/login/password", data=form | {"current": PASSWORD})
+        assert delayed.status_code == 429 and delayed.headers["retry-after"] == "1"
+        assert 'id="current-error">Too many attempts' in delayed.text
 
 
 def test_enrolment_refused_at_threat_level_high(service: FhirService) -> None:

@@ -17,9 +17,11 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, OKPKey
 from starlette.testclient import TestClient
+from typer.testing import CliRunner
 
+from lifeline.cli.main import app as cli
 from lifeline.fhir.service import FhirService
-from lifeline.identity import records
+from lifeline.identity import records, revocation
 from lifeline.identity.records import Client
 from tests.identity.citizen_provider import CitizenProvider, running_citizen_provider
 from tests.web.test_login_pages import (
@@ -214,6 +216,52 @@ def test_refresh_token_dies_with_log_out_everywhere(service: FhirService, practi
         web.post("/logout/everywhere", data={"csrf": csrf_of(web.get("/login").text)})
         form = {"grant_type": "refresh_token", "client_id": client_id, "refresh_token": refresh}
         assert web.post("/oauth/token", data=form).json()["error"] == "invalid_grant"
+
+
+def _read_until_refused(web: TestClient, path: str, token: str) -> int:
+    """Read until 401, for at most a few times the second a user's state is kept (identity/revocation.py)."""
+    deadline = time.monotonic() + 3 * revocation.STATE_SECONDS + 2
+    while True:
+        status = web.get(path, headers={"Authorization": f"Bearer {token}"}).status_code
+        if status == 401 or time.monotonic() > deadline:
+            return status
+        time.sleep(0.1)
+
+
+def _staff_access_token(web: TestClient, service: FhirService) -> str:
+    client_id = public_client(service, "user/Practitioner.rs")
+    verifier, challenge = pkce()
+    answer = exchange(web, client_id, authorize(web, client_id, "user/Practitioner.rs", challenge), verifier)
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["access_token"])
+
+
+def test_access_token_dies_at_once_when_the_user_is_disabled(service: FhirService, practitioner: str) -> None:
+    clock, staff = Clock(), add_user(service, practitioner)
+    with browser(service, clock) as web:
+        log_in(web, staff, clock)
+        token = _staff_access_token(web, service)
+        path = f"/fhir/Practitioner/{practitioner}"
+        assert web.get(path, headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        disabled = CliRunner().invoke(
+            cli,
+            ["users", "disable", staff.username, "--db", service.repo.url],
+            env={"LIFELINE_KEK": service.settings.kek},
+        )
+        assert disabled.exit_code == 0, disabled.output
+        started = time.monotonic()
+        assert _read_until_refused(web, path, token) == 401  # not after the token's 15 minutes
+        assert time.monotonic() - started < revocation.STATE_SECONDS + 1
+
+
+def test_access_token_dies_with_log_out_everywhere(service: FhirService, practitioner: str) -> None:
+    web, _ = staff_browser(service, practitioner)
+    with web:
+        token = _staff_access_token(web, service)
+        path = f"/fhir/Practitioner/{practitioner}"
+        assert web.get(path, headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        web.post("/logout/everywhere", data={"csrf": csrf_of(web.get("/login").text)})
+        assert _read_until_refused(web, path, token) == 401
 
 
 # Backend services (SMART Backend Services, private_key_jwt).

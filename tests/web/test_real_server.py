@@ -47,8 +47,9 @@ class Server:
 def server(request, tmp_path) -> Iterator[Server]:
     port = _free_port()
     url = database_url(request.param, tmp_path)
-    # The server and the command line share the node's key-encryption key, never stored in the database.
-    env = {**os.environ, "LIFELINE_KEK_FILE": str(tmp_path / "lifeline.kek")}
+    # The server and the command line share the node's key-encryption key, never stored in the database,
+    # and its port: the issuer of the tokens `lifeline token issue` prints is http://127.0.0.1:PORT.
+    env = {**os.environ, "LIFELINE_KEK_FILE": str(tmp_path / "lifeline.kek"), "LIFELINE_PORT": str(port)}
     process = subprocess.Popen(
         [sys.executable, "-m", "lifeline.cli", "serve", "--db", url, "--port", str(port)],
         stdout=subprocess.PIPE,

@@ -18,7 +18,7 @@ from lifeline.cli.common import DB_OPTION, clear_errors, console, open_service, 
 from lifeline.cli.generate import generate
 from lifeline.cli.identity import clients_app, keys_app, token_app, users_app
 from lifeline.cli.sites import sites_app
-from lifeline.config import SettingError
+from lifeline.config import SettingError, to_environment
 
 app = typer.Typer(
     help="Lifeline: the regional health record with a FHIR R4 API.", no_args_is_help=True, add_completion=False
@@ -58,11 +58,9 @@ def serve(
     service = open_service(config, migrate=True)
     service.repo.analyze()
     service.repo.close()
-    # Worker processes rebuild the app from the environment, so hand the settings on there.
-    os.environ.update(
-        {"LIFELINE_DB": config.db, "LIFELINE_NODE_ID": config.node_id, "LIFELINE_ROLE": config.role}
-        | ({"LIFELINE_CENTRAL": config.central} if config.central else {})
-    )
+    # Worker processes rebuild the app from the environment: hand them every resolved setting, so
+    # that --host and --port reach the issuer and the links as surely as --db does.
+    os.environ.update(to_environment(config))
     console.print(
         f"Lifeline {config.node_id} ({config.role}) serving http://{config.host}:{config.port}/fhir on {config.db}"
     )

@@ -56,6 +56,7 @@ from lifeline.storage.repository import Repository
 
 WRONG_CREDENTIALS = "Wrong user name or password."
 WRONG_CODE = "That code is not right, or was already used. Wait for the next code and try again."
+WRONG_CURRENT_PASSWORD = "That is not your current password."
 ENROLMENT_REFUSED = (
     "The threat level is high: new authenticators cannot be enrolled now. Ask your administrator to help you log in."
 )
@@ -273,8 +274,20 @@ class StaffLogin:
         self._succeeded(username, address)
         return user
 
-    def change_password(self, username: str, new: str, repeated: str) -> User:
+    def change_password(
+        self, username: str, new: str, repeated: str, *, current: str | None, address: str | None = None
+    ) -> User:
+        """Set a new password. A logged-in user must give the `current` one (under the throttle, like
+        a login), so that a session left open or stolen cannot take the account over. None only for
+        the change forced right after a temporary password and the second factor were verified in
+        the same login (web/login.py's pending "password" step)."""
+        if current is not None:
+            self._throttle(username, address, "current")
         user = self._user(username)
+        if current is not None:
+            if not verify_password(user.password, current):
+                raise LoginFailed(WRONG_CURRENT_PASSWORD, "current")
+            self.throttle.record_success(username.strip(), client_address(address))
         if new != repeated:
             raise LoginFailed("The two passwords differ.", "repeated")
         problem = check_password_policy(new, user_name=user.username, blocklist=self.blocklist)

@@ -10,6 +10,7 @@ apart from the database and its backups — docs/security.md).
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -22,6 +23,7 @@ from lifeline.identity import keys as keyset
 from lifeline.identity import records
 from lifeline.identity.clock_skew import ClockSkew
 from lifeline.identity.keys import KeyRing, NodeKey, SigningKey
+from lifeline.identity.revocation import StaffRevocation
 from lifeline.identity.state import NodeState
 from lifeline.identity.tokens import AccessToken, EpochClock, InvalidToken, TokenVerifier, issue_token
 from lifeline.storage.repository import Repository
@@ -30,6 +32,7 @@ _SIGNING_KEY = "signing-key"
 _RING_REFRESH_SECONDS = 5  # at most this often, an unknown key id or issuer re-reads the region
 _REGION_REFRESH_SECONDS = 60  # and this often in any case, so that a revoked site's tokens die
 _REREAD = frozenset({"unknown key id", "untrusted issuer", "wrong audience"})
+log = logging.getLogger("lifeline.identity")
 
 
 def load_kek(settings: Settings) -> bytes:
@@ -70,6 +73,7 @@ class NodeIdentity:
         self._verifier: TokenVerifier | None = None
         self._ring_read_at = 0.0
         self._lock = threading.Lock()
+        self.revocation = StaffRevocation(repo, clock)
 
     def _database_time(self) -> float:
         moment = self.repo.server_time()
@@ -150,6 +154,17 @@ class NodeIdentity:
         self._verifier = None
 
     def verify(self, token: str) -> AccessToken:
+        """The token's claims, once it checks out and its staff user still stands (revocation.py);
+        the client learns only that it was refused (tokens.TOKEN_REFUSED), this log why."""
+        try:
+            access = self._verified(token)
+            self.revocation.check(access)
+        except InvalidToken as error:
+            log.info("access token refused: %s", error.reason)
+            raise
+        return access
+
+    def _verified(self, token: str) -> AccessToken:
         if self.clock() - self._ring_read_at > _REGION_REFRESH_SECONDS:
             self._verifier = None  # pick up revoked sites, new sites and retired keys
         verifier = self._current_verifier()
@@ -192,8 +207,10 @@ class NodeIdentity:
         fhir_user: str | None = None,
         patient: str | None = None,
         session_id: str | None = None,
+        sessions_epoch: int | None = None,
         lifetime: int | None = None,
     ) -> str:
+        """An access token signed by this node; a staff user's carries their `sessions_epoch` (revocation.py)."""
         return issue_token(
             self.signing_key(),
             issuer=self.issuer,
@@ -205,6 +222,7 @@ class NodeIdentity:
             fhir_user=fhir_user,
             patient=patient,
             session_id=session_id,
+            sessions_epoch=sessions_epoch,
             clock=self.clock,
         )
 

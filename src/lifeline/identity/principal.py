@@ -54,16 +54,20 @@ class Principal:
         return ("user", "patient")
 
 
-def principal_from_token(token: AccessToken) -> Principal:
+def kind_of(token: AccessToken) -> str:
+    """Whom a token speaks for: a staff user (its subject is their user name), a patient, or a system."""
     fhir_user = token.fhir_user
     if fhir_user is None:
-        kind = SYSTEM
-    elif fhir_user.startswith("Patient/") or fhir_user.startswith("RelatedPerson/"):
-        kind = PATIENT
-    else:
-        kind = STAFF
+        return SYSTEM
+    if fhir_user.startswith("Patient/") or fhir_user.startswith("RelatedPerson/"):
+        return PATIENT
+    return STAFF
+
+
+def principal_from_token(token: AccessToken) -> Principal:
+    fhir_user = token.fhir_user
     return Principal(
-        kind=kind,
+        kind=kind_of(token),
         subject=token.subject,
         client_id=token.client_id,
         scopes=ScopeSet.parse(" ".join(token.scopes)),

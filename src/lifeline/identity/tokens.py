@@ -2,8 +2,16 @@
 
 The claims follow the JWT profile for OAuth access tokens (RFC 9068: ``typ`` ``at+jwt``, iss, aud,
 sub, exp, iat, jti, client_id, scope) plus SMART's ``fhirUser`` and ``patient``, a session id
-``sid`` and the issuing ``node``. Verification trusts nothing in the token before the signature
-has been checked with the key named by ``kid``, and only with that key's own algorithm.
+``sid``, the issuing ``node`` and, for staff, the user's ``sessions_epoch`` when it was issued
+(identity/revocation.py refuses it once the user is disabled or logged out everywhere).
+Verification trusts nothing in the token before the signature has been checked with the key named
+by ``kid``, and only with that key's own algorithm.
+
+Every refusal tells the client the same thing, ``TOKEN_REFUSED`` (RFC 6750 §3.1 ``invalid_token``):
+which check failed (an unknown key id, a signature that does not match, an expiry) would tell a
+forger how far they got. The reason stays on the exception for the server's log. A token longer
+than ``MAX_TOKEN_LENGTH`` or whose header JSON cannot be read (bad base64, bad UTF-8, nesting deep
+enough to exhaust the parser) is refused like any other, never answered with a 500.
 
 Clock skew: exp, nbf and iat are compared with a leeway (default 120 s). A token whose ``iat``
 or ``nbf`` lies further in the future than the leeway is refused even though its ``exp`` is
@@ -40,13 +48,17 @@ TOKEN_TYPE = "at+jwt"
 DEFAULT_LEEWAY = 120
 DEFAULT_LIFETIME = 3600
 DEFAULT_CACHE_SIZE = 10_000
+# Ours are under 1 KiB even with many scopes; a longer one is refused before it is parsed.
+MAX_TOKEN_LENGTH = 8192
+TOKEN_REFUSED = "The access token is not valid or has expired"
 
 
 class InvalidToken(Unauthorized):
-    """Any reason a bearer token is refused; the web layer answers 401 with ``reason``."""
+    """Any reason a bearer token is refused: the client is told only ``TOKEN_REFUSED`` (401);
+    ``reason`` says which check failed, for the server's log."""
 
     def __init__(self, reason: str) -> None:
-        super().__init__(reason)
+        super().__init__(TOKEN_REFUSED)
         self.reason = reason
 
 
@@ -67,6 +79,7 @@ class AccessToken:
     kid: str
     session_id: str | None
     node: str
+    sessions_epoch: int | None = None  # a staff user's sessions epoch at issue (identity/revocation.py)
 
 
 def issue_token(
@@ -81,6 +94,7 @@ def issue_token(
     fhir_user: str | None = None,
     patient: str | None = None,
     session_id: str | None = None,
+    sessions_epoch: int | None = None,
     clock: EpochClock = time.time,
 ) -> str:
     """Sign an access token with this node's active key."""
@@ -99,7 +113,7 @@ def issue_token(
         "scope": scopes if isinstance(scopes, str) else " ".join(scopes),
         "node": key.node_id,
     }
-    optional = {"fhirUser": fhir_user, "patient": patient, "sid": session_id}
+    optional = {"fhirUser": fhir_user, "patient": patient, "sid": session_id, "sessions_epoch": sessions_epoch}
     claims.update({name: value for name, value in optional.items() if value is not None})
     header = {"alg": ALGORITHM, "kid": key.kid, "typ": TOKEN_TYPE}
     return jwt.encode(header, claims, key.private, algorithms=[ALGORITHM])
@@ -146,6 +160,8 @@ class TokenVerifier:
             self._cache.clear()
 
     def verify(self, token: str) -> AccessToken:
+        if len(token) > MAX_TOKEN_LENGTH:
+            raise InvalidToken("token too long")
         now = self.clock()
         with self._lock:
             keys = self._keys
@@ -176,7 +192,7 @@ class TokenVerifier:
             claims = jwt.decode(token, keys.verification_key(key.kid), algorithms=[ALGORITHM]).claims
         except BadSignatureError:
             raise InvalidToken("signature does not match") from None
-        except JoseError:
+        except (JoseError, ValueError, TypeError, RecursionError):
             raise InvalidToken("malformed token") from None
         access = self._check_claims(claims, key, now)
         return _Verified(access, key.not_after)
@@ -213,6 +229,7 @@ class TokenVerifier:
             kid=key.kid,
             session_id=_optional_text(claims, "sid"),
             node=node,
+            sessions_epoch=_number(claims, "sessions_epoch") if "sessions_epoch" in claims else None,
         )
 
 
@@ -240,7 +257,7 @@ def _read_header(token: str) -> dict[str, Any]:
         raise InvalidToken("malformed token")
     try:
         header = json.loads(base64.urlsafe_b64decode(parts[0] + "=" * (-len(parts[0]) % 4)))
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):  # RecursionError: JSON nested past the parser's depth
         raise InvalidToken("malformed token") from None
     if not isinstance(header, dict):
         raise InvalidToken("malformed token")

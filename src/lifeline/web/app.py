@@ -1,5 +1,8 @@
 """The ASGI application: the FHIR API under /fhir (a plain ASGI app), the rest through Starlette
-(the landing page now; the clinician pages, the portal and the status page to come)."""
+(the landing page now; the clinician pages, the portal and the status page to come).
+
+Outermost, the Host check (web/hosts.py) refuses a request naming a host this node does not
+answer for; every answer of the pages forbids framing (web/security_headers.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +21,8 @@ from lifeline.replication.central_client import CentralClient
 from lifeline.replication.site import SiteNode
 from lifeline.web import citizen_login, conflicts_page, login, oauth, passkeys, replication_api
 from lifeline.web.fhir_api import PREFIX, FhirApi
+from lifeline.web.hosts import host_checked
+from lifeline.web.security_headers import with_page_headers
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
@@ -77,7 +82,7 @@ def create_app(
     routes = [Route("/", home), *login.routes(web_login), *passkeys.routes(web_login)]
     routes += [*citizen_login.routes(web_login), *oauth.routes(web_login), *replication_api.routes(service, site)]
     routes += conflicts_page.routes(web_login, site)
-    pages = Starlette(routes=routes, lifespan=lifespan)
+    pages = with_page_headers(Starlette(routes=routes, lifespan=lifespan))
     # SMART discovery lives under the FHIR base but is no FHIR interaction, and needs no token.
     smart_configuration = PREFIX + "/.well-known/smart-configuration"
 
@@ -92,4 +97,4 @@ def create_app(
         else:
             await pages(scope, receive, send)
 
-    return app
+    return host_checked(app, service.settings, PREFIX)

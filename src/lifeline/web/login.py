@@ -323,17 +323,29 @@ def routes(web: WebLogin) -> list[Route]:
 
     def password(request: Request, form: FormData | None) -> Response:
         session = web.session_of(request)
-        if session is None or not ((session.kind == PENDING and session.step == "password") or session.kind == STAFF):
+        forced = session is not None and session.kind == PENDING and session.step == "password"
+        if session is None or not (forced or session.kind == STAFF):
             return RedirectResponse("/login", 303)
+        # The forced change follows a temporary password verified in this very login; any other asks it.
+        ask_current = not forced
         if form is None:
-            return render("password.html", csrf=session.csrf)
+            return render("password.html", csrf=session.csrf, ask_current=ask_current)
         if not csrf_matches(session, form_text(form, "csrf")):
             return csrf_refused()
         assert session.username is not None
         try:
-            user = web.staff.change_password(session.username, form_text(form, "new"), form_text(form, "repeated"))
+            user = web.staff.change_password(
+                session.username,
+                form_text(form, "new"),
+                form_text(form, "repeated"),
+                current=form_text(form, "current") if ask_current else None,
+                address=client_host(request),
+            )
         except LoginFailed as failed:
-            return render("password.html", csrf=session.csrf, errors={failed.field or "new": failed.message})
+            status = 429 if failed.retry_after else 200
+            headers = {"Retry-After": str(failed.retry_after)} if failed.retry_after else None
+            errors = {failed.field if failed.field in ("current", "new", "repeated") else "form": failed.message}
+            return render("password.html", status, headers, csrf=session.csrf, ask_current=ask_current, errors=errors)
         if session.kind == STAFF:
             return render("message.html", title="Password changed", message="Your password has been changed.")
         codes = session.data.get("recovery_codes")

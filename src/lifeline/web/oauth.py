@@ -9,6 +9,8 @@ App Launch v2 (https://hl7.org/fhir/smart-app-launch/app-launch.html, backend-se
   refresh_token (opaque, stored as its SHA-256, rotated at each use; a reused one revokes its whole
   family; dies with the user's sessions epoch or a revoked client), client_credentials for backend
   services authenticating with a private_key_jwt (RS384, ES384, ES256) whose jti is used once.
+  A staff user's access token carries their sessions epoch, so it dies with it too (identity/revocation.py).
+- Every page answer forbids framing (web/security_headers.py): the consent's "Allow" cannot be clickjacked.
 """
 
 from __future__ import annotations
@@ -401,6 +403,8 @@ class AuthorizationServer:
             scopes=str(scopes),
             fhir_user=grant["fhir_user"],
             patient=grant["patient"],
+            # Disabling the user or "log out everywhere" refuses the token at once (identity/revocation.py).
+            sessions_epoch=grant["epoch"] if grant["kind"] == STAFF else None,
         )
         self.web.audit(
             "token", user=subject, fhir_user=grant["fhir_user"], client_id=client.client_id, patient=grant["patient"]
