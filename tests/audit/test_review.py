@@ -57,6 +57,15 @@ def test_the_review_list_and_marking_items_reviewed(client: TestClient, service:
     names = [_person(family, "Anna"), _person(f"Berg{tag}", "Ole")] + [_person(f"Other{n}") for n in range(20)]
     for patient, name in zip(patients, names, strict=True):
         put_resource(client, {"resourceType": "Patient", "id": patient, "name": name})
+    # A clinician (only those break the glass) of a department that cares for none of them.
+    put_resource(client, {"resourceType": "Organization", "id": f"dep-{tag}", "name": "Dermatology"})
+    role = {
+        "resourceType": "PractitionerRole",
+        "id": f"role-{tag}",
+        "practitioner": {"reference": f"Practitioner/{doc}"},
+        "organization": {"reference": f"Organization/dep-{tag}"},
+    }
+    put_resource(client, role)
     doctor = _token(service, subject=f"u-{doc}", scopes="user/*.cruds", fhir_user=f"Practitioner/{doc}")
     body = _parameters(reason=BTG, text="Trauma call")
     for patient in patients:

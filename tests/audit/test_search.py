@@ -36,6 +36,15 @@ def ward(client: TestClient, service: FhirService) -> dict[str, Any]:
             "code": [{"coding": [{"system": "urn:lifeline:staff-role", "code": "physician", "display": "physician"}]}],
         },
     )
+    # The colleague works elsewhere: a clinician (only those break the glass), without care here.
+    put_resource(client, {"resourceType": "Organization", "id": f"elsewhere-{tag}", "name": "Elsewhere"})
+    role = {
+        "resourceType": "PractitionerRole",
+        "id": f"other-role-{tag}",
+        "practitioner": {"reference": f"Practitioner/{ids['other']}"},
+        "organization": {"reference": f"Organization/elsewhere-{tag}"},
+    }
+    put_resource(client, role)
     for patient, encounter in (("p", "enc"), ("q", "encq")):
         put_resource(client, {"resourceType": "Patient", "id": ids[patient]})
         put_resource(
