@@ -44,13 +44,18 @@ def handle(service: FhirService, request: FhirRequest) -> FhirResponse:
         rule = rule_for(service, session, request)
         visible = None
         if rule is not None:
-            if request.id is not None and not rule.visible(session, request.resource_type or "", request.id):
-                raise refusal(rule, request.resource_type or "", request.id)
-            condition, args = rule.condition(request.resource_type)
-            if request.id is None and restricted(service, request):
-                # The rule reads index rows, which a delete removes: it would pass every deletion.
-                condition = f"NOT r.deleted AND ({condition})"
-            visible = (condition, args)
+            if request.id is not None:
+                # One resource, judged as a whole (a deleted one by its last version); the rule's
+                # row condition reads the current row, which a delete leaves without index rows.
+                if not rule.visible(session, request.resource_type or "", request.id):
+                    raise refusal(rule, request.resource_type or "", request.id)
+            else:
+                condition, args = rule.condition(request.resource_type)
+                if restricted(service, request):
+                    # The rule reads index rows, which a delete removes: it would pass every
+                    # deletion. A Patient is judged by its own id, which its deleted row keeps.
+                    condition = f"(NOT r.deleted OR r.res_type = 'Patient') AND ({condition})"
+                visible = (condition, args)
         rows = session.history(
             request.resource_type,
             request.id,

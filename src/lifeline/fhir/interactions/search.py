@@ -170,7 +170,9 @@ def searchset(service: FhirService, request: FhirRequest, plan: SearchPlan) -> d
         if rule is not None:
             condition, condition_args = rule.condition(plan.res_type)
             match = match.and_(condition, condition_args)
-            if plan.tells_withheld and rule.kind == "staff" and not plan.paged:
+            # Staff learn that a patient exists outside their care; an app launched for one
+            # patient learns nothing of the others.
+            if plan.tells_withheld and rule.kind == "staff" and "Patient" not in rule.launch_types and not plan.paged:
                 if _withheld(session, plan, condition, condition_args):
                     issues.append(suppressed_issue())
 
