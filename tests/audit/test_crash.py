@@ -57,7 +57,8 @@ def _serve(db: str, port: int, env: dict[str, str], log: Path) -> subprocess.Pop
 
 
 def test_every_answer_received_before_a_sigkill_has_its_audit_record(db: str, tmp_path: Path) -> None:
-    env = {**os.environ, "LIFELINE_KEK": new_kek()}
+    port = free_port()  # the command line's tokens name the server's issuer, http://127.0.0.1:PORT
+    env = {**os.environ, "LIFELINE_KEK": new_kek(), "LIFELINE_PORT": str(port)}
     patients = tmp_path / "patients.ndjson"
     ids = [f"crash-{n}" for n in range(3000)]
     patients.write_bytes(b"\n".join(orjson.dumps({"resourceType": "Patient", "id": i}) for i in ids) + b"\n")
@@ -68,7 +69,6 @@ def test_every_answer_received_before_a_sigkill_has_its_audit_record(db: str, tm
     lifeline("clients", "add", "reader", "--kind", "backend", "--scope", "system/*.rs", "--jwks", str(jwks),
              "--db", db, env=env)  # fmt: skip
     token = lifeline("token", "issue", "--client", "reader", "--scope", "system/*.rs", "--db", db, env=env)
-    port = free_port()
     process = _serve(db, port, env, tmp_path / "server.log")
     received: list[str] = []
     lock = threading.Lock()

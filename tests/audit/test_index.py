@@ -22,14 +22,24 @@ WHEN = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 def events() -> list[dict[str, Any]]:
     read = FhirRequest("read", "Patient", "p1", principal=OPERATOR)
     search = FhirRequest("search", "Observation", params={"code": ["x"]}, principal=OPERATOR)
-    found = b'{"entry":[{"fullUrl":"http://x/fhir/Patient/p2"},{"subject":{"reference":"Patient/p3"}}]}'
+    found = ["Patient/p2", "Observation/o3"]
+    deleted = FhirRequest("delete", "Observation", "o1", principal=OPERATOR)
     return [
-        access_event(read, 200, b"{}", node_id="central", address="10.0.0.1", recorded=WHEN),
-        access_event(search, 200, found, node_id="central", address=None, recorded=WHEN),
-        access_event(None, 401, b"", node_id="central", address=None, recorded=WHEN),  # anonymous
+        access_event(read, 200, patients=["p1"], node_id="central", address="10.0.0.1", recorded=WHEN),
         access_event(
-            FhirRequest("delete", "Observation", "o1", principal=OPERATOR), 410, b"", node_id="c", address=None
-        ),
+            search,
+            200,
+            resources=found,
+            patients=["p2", "p3"],
+            whose={"Observation/o3": ["p3"]},
+            node_id="central",
+            address=None,
+            recorded=WHEN,
+        ),  # fmt: skip
+        access_event(None, 401, node_id="central", address=None, recorded=WHEN),  # anonymous
+        access_event(deleted, 410, resources=["Observation/o1"], node_id="c", address=None),
+        # A version written names the patient by its own entity, not by the versioned reference.
+        access_event(read, 200, resources=["Patient/p9/_history/2"], patients=["p9"], node_id="c", address=None),
         security_event("login", node_id="central", user="mette", fhir_user="Practitioner/d1", client_id="web"),
         security_event("break-the-glass", node_id="central", user="mette", patient="p4", purpose="ETREAT"),
         security_event("login", node_id="central", outcome="failure", user="nobody"),
@@ -69,7 +79,12 @@ def test_every_backend_indexes_each_record_by_index_values(backend: str, tmp_pat
         numbered += [("central", i + 6, e) for i, e in enumerate(made[7:])]
         expected = {(p, v, node, seq) for node, seq, e in numbered for p, v in index.index_values(e)}
         assert stored == expected
-        assert {("patient", "p3", "central", 2), ("patient", "", "central", 8)} <= stored
+        assert {
+            ("patient", "p3", "central", 2),
+            ("patient", "p9", "central", 5),
+            ("patient", "", "central", 9),
+        } <= stored
+        assert not any(value.startswith("p9/") for _, value, _, _ in stored)
     finally:
         dispose(repo)
 
@@ -95,7 +110,11 @@ def test_a_value_with_a_nul_is_left_out_of_the_index_and_holds_up_nothing(backen
     repo = fresh_repository(backend, tmp_path)
     try:
         odd = access_event(
-            FhirRequest("read", "Patient", "a\x00b", principal=OPERATOR), 404, b"", node_id="central", address=None
+            FhirRequest("read", "Patient", "a\x00b", principal=OPERATOR),
+            404,
+            patients=["a\x00b"],
+            node_id="central",
+            address=None,
         )
         store.append(repo, "central", [odd, events()[0]])
         assert index.catch_up(repo) == 2

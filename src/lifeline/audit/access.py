@@ -1,17 +1,19 @@
 """The audit record of one FHIR interaction (IHE BALP "RESTful activity"): who asked, from where,
 through which app; what they did (the restful interaction and its action code) and how it ended;
-and whose data the answer held.
+whose data the answer held and which resources.
 
-"Whose data" is read from the answer itself: every `Patient/{id}` it references or names as an
-entry's full URL, so a search records each patient it returned, a read of an Observation its
-subject. An answer that references a patient it does not describe (an Observation's `focus`) names
-that patient too: the trail errs towards saying more.
+What the answer held comes from the core's structured account of it (fhir/accessed.py), never
+from its bytes: every patient whose data it holds or whom it was asked about, as an entity with
+role "patient", and every resource it returned or wrote as a "domain resource" entity whose
+`detail` names the patients that resource belongs to, so that a patient can be shown exactly
+which of their records were opened and nothing of anyone else's
+(fhir/interactions/audit_events.py).
 """
 
 from __future__ import annotations
 
 import base64
-import re
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -26,11 +28,17 @@ REST = {
 }
 ENTITY_TYPE = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
 OBJECT_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
-MAX_PATIENTS = 1000  # a page of search results names at most this many (the largest _count)
-# `Patient/{id}"` preceded by a quote (a reference) or a slash (a full URL). The pattern begins
-# with its literal so the scan jumps between candidates: a leading `(?:"|/)` made the engine try
-# every byte, about 0.9 ms for a page of 50 Patients (49 KB) against 0.16 ms.
-_PATIENT = re.compile(rb'Patient/([A-Za-z0-9\-.]{1,64})"')
+PERSON = {"system": ENTITY_TYPE, "code": "1"}
+PATIENT_ROLE = {"system": OBJECT_ROLE, "code": "1"}
+SYSTEM_OBJECT = {"system": ENTITY_TYPE, "code": "2"}
+DOMAIN_RESOURCE = {"system": OBJECT_ROLE, "code": "4"}
+QUERY = {"system": OBJECT_ROLE, "code": "24"}
+# A domain resource entity's `detail` of this type names a patient the resource belongs to.
+OWNER = "patient"
+# A page of search results holds at most 1000 resources (the largest _count); with what it
+# includes an answer may hold more, and its record lists the first this many.
+MAX_PATIENTS = 1000
+MAX_RESOURCES = 1000
 _ACTIONS = {"create": "C", "update": "U", "patch": "U", "delete": "D", "operation": "E", "transaction": "E"}
 
 
@@ -49,31 +57,22 @@ def subtype(request: FhirRequest | None) -> str:
     return interaction
 
 
-def patients_in(request: FhirRequest | None, body: bytes) -> list[str]:
-    found: dict[str, None] = {}
-    if request is not None and request.resource_type == "Patient" and request.id:
-        found[request.id] = None
-    if request is not None and request.compartment is not None and request.compartment[0] == "Patient":
-        found[request.compartment[1]] = None
-    for match in _PATIENT.finditer(body):
-        start = match.start()
-        if start == 0 or body[start - 1] not in b'"/':
-            continue
-        found[match.group(1).decode()] = None
-        if len(found) >= MAX_PATIENTS:
-            break
-    return list(found)
-
-
 def access_event(
     request: FhirRequest | None,
     status: int,
-    body: bytes,
     *,
+    resources: Sequence[str] = (),
+    patients: Sequence[str] = (),
+    whose: Mapping[str, Sequence[str]] | None = None,
     node_id: str,
     address: str | None,
-    recorded: datetime | None = None,
+    recorded: datetime | str | None = None,
 ) -> dict[str, Any]:
+    """The record of one access. `resources` are references (`Type/id`, or `Type/id/_history/n`
+    for a version written); `whose` gives, by reference, the patients each belongs to;
+    `recorded` is a moment or a FHIR instant already (a write's own)."""
+    if not isinstance(recorded, str):
+        recorded = (recorded or datetime.now(UTC)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     principal = request.principal if request is not None else None
     requestor: dict[str, Any] = {
         "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleClass", "code": "PROV"}]},
@@ -91,42 +90,38 @@ def access_event(
     agents = [requestor]
     if principal is not None:
         agents.append({"who": {"display": principal.client_id}, "requestor": False, "name": "application"})
-    code = subtype(request)
     event: dict[str, Any] = {
         "resourceType": "AuditEvent",
         "type": REST,
-        "subtype": [{"system": INTERACTION, "code": code}],
+        "subtype": [{"system": INTERACTION, "code": subtype(request)}],
         "action": _ACTIONS.get(request.interaction if request else "", "R"),
-        "recorded": (recorded or datetime.now(UTC)).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "recorded": recorded,
         "outcome": "0" if status < 400 else "4" if status < 500 else "8",
         "agent": agents,
         "source": {"observer": {"display": node_id}},
     }
-    entities: list[dict[str, Any]] = [
-        {
-            "what": {"reference": f"Patient/{patient}"},
-            "type": {"system": ENTITY_TYPE, "code": "1"},
-            "role": {"system": OBJECT_ROLE, "code": "1"},
-        }
-        for patient in patients_in(request, body)
-    ]
-    if request is not None and request.resource_type and request.id and request.resource_type != "Patient":
-        entities.append(
-            {
-                "what": {"reference": f"{request.resource_type}/{request.id}"},
-                "type": {"system": ENTITY_TYPE, "code": "2"},
-                "role": {"system": OBJECT_ROLE, "code": "4"},
-            }
-        )
+    entities = _entities(resources, patients, whose or {})
     if request is not None and request.interaction == "search" and request.params:
         query = f"{request.resource_type or ''}?{urlencode(request.params)}"
-        entities.append(
-            {
-                "type": {"system": ENTITY_TYPE, "code": "2"},
-                "role": {"system": OBJECT_ROLE, "code": "24"},  # query
-                "query": base64.b64encode(query.encode()).decode(),
-            }
-        )
+        entities.append({"type": SYSTEM_OBJECT, "role": QUERY, "query": base64.b64encode(query.encode()).decode()})
     if entities:
         event["entity"] = entities
     return event
+
+
+def _entities(
+    resources: Sequence[str], patients: Sequence[str], whose: Mapping[str, Sequence[str]]
+) -> list[dict[str, Any]]:
+    named = dict.fromkeys(list(dict.fromkeys(patients))[:MAX_PATIENTS])
+    entities: list[dict[str, Any]] = [
+        {"what": {"reference": f"Patient/{patient}"}, "type": PERSON, "role": PATIENT_ROLE} for patient in named
+    ]
+    for reference in list(dict.fromkeys(resources))[:MAX_RESOURCES]:
+        if reference.startswith("Patient/") and reference[len("Patient/") :] in named:
+            continue  # a Patient read or found is named as the patient
+        entity: dict[str, Any] = {"what": {"reference": reference}, "type": SYSTEM_OBJECT, "role": DOMAIN_RESOURCE}
+        owners = whose.get(reference)
+        if owners:
+            entity["detail"] = [{"type": OWNER, "valueString": patient} for patient in owners]
+        entities.append(entity)
+    return entities

@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from lifeline.audit import store
 from lifeline.audit.chain import AuditRecord
 from lifeline.storage.repository import Repository
 from lifeline.storage.write_session import WriteSession
@@ -35,8 +36,9 @@ def index_values(event: dict[str, Any]) -> Iterator[tuple[str, str]]:
     """The (param, value) pairs of one AuditEvent."""
     for entity in event.get("entity") or []:
         reference = (entity.get("what") or {}).get("reference", "")
-        if reference.startswith("Patient/"):
-            yield "patient", reference[len("Patient/") :]
+        patient = reference[len("Patient/") :]
+        if reference.startswith("Patient/") and "/" not in patient:  # not a version written
+            yield "patient", patient
     for agent in event.get("agent") or []:
         who = agent.get("who") or {}
         if who.get("reference"):
@@ -58,7 +60,9 @@ def index_values(event: dict[str, Any]) -> Iterator[tuple[str, str]]:
 
 
 def catch_up(repo: Repository) -> int:
-    """Index every record not yet indexed, of every node; returns how many were indexed."""
+    """Index every record not yet indexed, of every node (the writes' records waiting in the
+    outbox moved into their chains first); returns how many were indexed."""
+    store.drain_outbox(repo)
     total = 0
     node = ""
     while True:

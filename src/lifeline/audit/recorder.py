@@ -10,21 +10,27 @@ Where the backend appends from an event loop (PostgreSQL: one statement a group)
 records never go to the thread: one task per event loop appends what has gathered there, the
 same way. That spares each record two thread hand-overs and the writer thread's contention for
 the interpreter with the loop that serves the requests.
+
+A write's record is made in the write's own transaction, in the outbox (audit/outbox.py): the
+writer thread moves those into the chain when it starts (what a crash left there) and whenever
+a write asks it to (`drain_soon`), many in one transaction; nobody waits for that.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import weakref
 from concurrent.futures import Future
 from typing import Any
 
-from lifeline.audit.store import append, append_async
+from lifeline.audit.store import append, append_async, drain_outbox
 from lifeline.storage.gather import Gatherer
 from lifeline.storage.repository import Repository
 
 MAX_BATCH = 1000
+log = logging.getLogger("lifeline.audit")
 
 
 class AuditRecorder:
@@ -34,6 +40,7 @@ class AuditRecorder:
         self._pending: list[tuple[dict[str, Any], Future[int] | _LoopWaiter]] = []
         self._ready = threading.Condition()
         self._closed = False
+        self._drain = True  # at start: the records a crash left in the outbox
         self._appenders: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Gatherer[dict[str, Any], int]] = (
             weakref.WeakKeyDictionary()
         )
@@ -76,20 +83,34 @@ class AuditRecorder:
         """Queue a record and wait until it is durable (for callers off the event loop)."""
         return self.submit(event).result()
 
+    def drain_soon(self) -> None:
+        """A write recorded itself in the outbox: move it into the chain soon (nobody waits)."""
+        with self._ready:
+            self._drain = True
+            self._ready.notify()
+
     def _run(self) -> None:
         while True:
             with self._ready:
-                while not self._pending and not self._closed:
+                while not self._pending and not self._drain and not self._closed:
                     self._ready.wait()
-                if not self._pending:
+                drain, self._drain = self._drain, False
+                if not self._pending and not drain:
                     return  # closed, and everything submitted is written
                 batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-            try:
-                seqs = self._write([event for event, _ in batch])
-            except Exception as error:  # noqa: BLE001 - every waiting request learns it failed
-                _release(batch, [error] * len(batch))
-                continue
-            _release(batch, seqs)
+            if batch:  # answers wait for these: before the outbox, which nobody waits for
+                try:
+                    _release(batch, self._write([event for event, _ in batch]))
+                except Exception as error:  # noqa: BLE001 - every waiting request learns it failed
+                    _release(batch, [error] * len(batch))
+            if drain:
+                self._move_outbox()
+
+    def _move_outbox(self) -> None:
+        try:
+            drain_outbox(self.repo)
+        except Exception:  # noqa: BLE001 - the records are durable in the outbox; the next drain moves them
+            log.exception("moving the writes' audit records into the chain failed")
 
     def _write(self, events: list[dict[str, Any]]) -> list[int]:
         """Make one group of records durable: one transaction on the node's chain (bench/ceiling.py

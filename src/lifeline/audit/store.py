@@ -51,6 +51,21 @@ def append_in(
     recorded = instant(clock())
     if session.appends_audit_in_database:
         return session.append_audit(node_id, recorded, contents)
+    return _append_texts(session, node_id, recorded, contents)
+
+
+def append_texts_in(session: WriteSession, node_id: str, contents: Sequence[str], *, clock: Clock = _now) -> None:
+    """Append records already in canonical form (the outbox's, audit/outbox.py) inside a caller's
+    transaction; on PostgreSQL the append travels with the COMMIT."""
+    check_field("node id", node_id)
+    recorded = instant(clock())
+    if session.appends_audit_in_database:
+        session.append_audit_at_commit(node_id, recorded, contents)
+    else:
+        _append_texts(session, node_id, recorded, contents)
+
+
+def _append_texts(session: WriteSession, node_id: str, recorded: str, contents: Sequence[str]) -> list[int]:
     head = session.lock_audit_head(node_id)
     if head is None:  # the node's first record: make the head, then lock it like any other
         session.start_audit_head(node_id, GENESIS)
@@ -78,8 +93,40 @@ async def append_async(
     return await repo.append_audit_async(node_id, instant(clock()), [canonical(event) for event in events])
 
 
+# Outbox records moved into the chains a transaction.
+OUTBOX_BATCH = 500
+
+
+def drain_outbox(repo: Repository) -> int:
+    """Move the writes' records waiting in the outbox (audit/outbox.py) into their nodes' chains,
+    in the order they were written; returns how many. One read when there are none."""
+    with repo.reading() as session:
+        if not session.audit_outbox_waiting():
+            return 0
+    total = 0
+    while True:
+        moved, _ = repo.write(lambda session: drain_outbox_in(session, OUTBOX_BATCH))
+        total += moved
+        if moved < OUTBOX_BATCH:
+            return total
+
+
+def drain_outbox_in(session: WriteSession, limit: int) -> int:
+    """`drain_outbox`'s step: the outbox rows taken and appended in one transaction, so each record
+    is in the outbox or in the chain, never both and never neither."""
+    taken = session.take_audit_outbox(limit)
+    by_node: dict[str, list[str]] = {}
+    for node_id, content in taken:
+        by_node.setdefault(node_id, []).append(content)
+    for node_id, contents in by_node.items():
+        append_texts_in(session, node_id, contents)
+    return len(taken)
+
+
 def events_after(repo: Repository, node_id: str, seq: int, limit: int = 1000) -> list[AuditRecord]:
-    """A node's records after `seq`, in order (what replication will send on)."""
+    """A node's records after `seq`, in order (what replication will send on), the writes' records
+    waiting in the outbox moved into the chain first."""
+    drain_outbox(repo)
     with repo.reading() as session:
         return [AuditRecord.from_row(row) for row in session.audit_events_after(node_id, seq, limit)]
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from lifeline.audit import store
 from lifeline.audit.chain import GENESIS, AuditRecord
 from lifeline.audit.checkpoint import Checkpoint, problem_with
 from lifeline.identity.keys import KeyRing
@@ -69,7 +70,10 @@ class VerifyReport:
 def verify(
     repo: Repository, key_ring: KeyRing, *, page: int = PAGE, on_progress: Callable[[int], None] = lambda n: None
 ) -> VerifyReport:
-    """Check every node's chain, head and checkpoints; `on_progress` hears of each page read."""
+    """Check every node's chain, head and checkpoints; `on_progress` hears of each page read. The
+    writes' records still waiting in the outbox (a crash left them there) are moved into their
+    chains first, so that they are verified too."""
+    store.drain_outbox(repo)
     report = VerifyReport()
     with repo.reading(snapshot=True) as session:
         for node in _nodes(session):

@@ -34,6 +34,8 @@ class FhirRequest:
     warnings: list[Issue] | None = None
     # Who asks (identity/principal.py); None when nobody logged in.
     principal: Principal | None = None
+    # From where: the client's network address, for the audit record.
+    address: str | None = None
 
     @property
     def conditional(self) -> bool:
@@ -49,6 +51,15 @@ class FhirResponse:
     last_updated: str | None = None
     location: str | None = None
     issues: list[Issue] = field(default_factory=list)
+    # What the answer holds, for its audit record (filled by FhirService.handle, fhir/accessed.py):
+    # every resource it returned or wrote, and every patient whose data is in it or whom it was
+    # asked about.
+    accessed: list[tuple[str, str]] = field(default_factory=list)
+    patients: list[str] = field(default_factory=list)
+    whose: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # by resource: its patients
+    # True when the writes' own transactions recorded all of it (audit/outbox.py): the record is
+    # durable with the write, and nothing is left to record.
+    recorded: bool = False
 
     @property
     def has_body(self) -> bool:

@@ -7,17 +7,21 @@ bundles and the tests all call `FhirService.handle`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import ContextVar
 from functools import cache, cached_property
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lifeline.clock import Clock, system_clock
 from lifeline.config import Settings
+from lifeline.fhir import accessed
 from lifeline.fhir.errors import FhirError, MethodNotAllowed, UnknownResourceType
 from lifeline.fhir.request import FhirRequest, FhirResponse
 from lifeline.storage.repository import Repository
+from lifeline.storage.write_session import WRITE_AUDIT
 
 if TYPE_CHECKING:
+    from lifeline.audit.outbox import WriteRecord
     from lifeline.audit.recorder import AuditRecorder
     from lifeline.fhir.validation import Validator
     from lifeline.identity.node import NodeIdentity
@@ -84,6 +88,24 @@ class FhirService:
         authorize.check(request, self.settings.auth == "required")
 
     def handle(self, request: FhirRequest) -> FhirResponse:
+        """Answer one request, with the account of what the answer holds (`FhirResponse.accessed`,
+        `patients`: fhir/accessed.py) and each of its writes' audit records in the write's own
+        transaction (audit/outbox.py). A batch's or transaction's entries, answered inside it,
+        are part of its account."""
+        if _IN_REQUEST.get() or self.settings.audit != "on" or request.interaction == "capabilities":
+            return self._answer(request)
+        written = self._write_record(request)
+        outer = _IN_REQUEST.set(True)
+        audit = WRITE_AUDIT.set(written)
+        try:
+            response = self._answer(request)
+        finally:
+            WRITE_AUDIT.reset(audit)
+            _IN_REQUEST.reset(outer)
+            self._drain_soon(written)
+        return self._accounted(request, response, written)
+
+    def _answer(self, request: FhirRequest) -> FhirResponse:
         self.authorize(request)
         module = _interaction_module(request)
         if request.resource_type == "AuditEvent" and request.interaction in _AUDIT_TRAIL_READS:
@@ -91,6 +113,51 @@ class FhirService:
         if request.resource_type is not None:
             self.check_type(request.resource_type)
         return module.handle(self, request)  # type: ignore[no-any-return]
+
+    def _write_record(self, request: FhirRequest) -> WriteRecord:
+        from lifeline.audit.outbox import WriteRecord
+
+        return WriteRecord(
+            request, accessed.asked_about(request), node_id=self.settings.node_id, registry=self.registry
+        )
+
+    def _accounted(self, request: FhirRequest, response: FhirResponse, written: WriteRecord) -> FhirResponse:
+        accessed.account(self, request, response, written.written)
+        # Recorded with its writes when they are all it holds (reads need a record of their own).
+        response.recorded = bool(written.written) and all(key in written.written for key in response.accessed)
+        return response
+
+    def _drain_soon(self, written: WriteRecord) -> None:
+        """The writes' records are in the outbox: the recorder moves them into the chain soon."""
+        recorder = self.__dict__.get("auditor")  # only a running one: a command leaves it to the server
+        if written.written and recorder is not None:
+            recorder.drain_soon()
+
+    def access_record(
+        self, request: FhirRequest | None, status: int, response: FhirResponse | None, address: str | None = None
+    ) -> dict[str, Any]:
+        """The audit record of an answer from the core's account of it (or, for a failure, of what
+        was asked): audit/access.py. The adapters submit it to the recorder."""
+        from lifeline.audit.access import access_event
+
+        if request is None:
+            keys: list[tuple[str, str]] = []
+            patients: list[str] = []
+            whose: dict[tuple[str, str], list[str]] = {}
+        elif response is None:
+            keys, patients, whose = accessed.requested(request), accessed.asked_about(request), {}
+        else:
+            keys, patients, whose = response.accessed, response.patients, response.whose
+        return access_event(
+            request,
+            status,
+            resources=[f"{res_type}/{res_id}" for res_type, res_id in keys],
+            patients=patients,
+            whose={f"{res_type}/{res_id}": owners for (res_type, res_id), owners in whose.items()},
+            node_id=self.settings.node_id,
+            address=address if address is not None else request.address if request is not None else None,
+            recorded=self.clock(),  # the clock the grants and versions it may name use
+        )
 
     def has_async_form(self, request: FhirRequest) -> bool:
         """Whether `handle_async` can answer: a read by id, and a create that reads nothing
@@ -114,10 +181,22 @@ class FhirService:
         self.authorize(request)
         self.check_type(request.resource_type)
         module = read if request.interaction == "read" else create
-        return await module.handle_async(self, request)
+        if self.settings.audit != "on":
+            return await module.handle_async(self, request)
+        written = self._write_record(request)
+        audit = WRITE_AUDIT.set(written)
+        try:
+            response = await module.handle_async(self, request)
+        finally:
+            WRITE_AUDIT.reset(audit)
+            self._drain_soon(written)
+        # A read's patients come from its content and a create's from its write: no query here.
+        return self._accounted(request, response, written)
 
 
 _WRITES = frozenset({"create", "update", "patch", "delete"})
+# Inside a request being answered (a batch's entries): the outer request accounts for them.
+_IN_REQUEST: ContextVar[bool] = ContextVar("lifeline_in_request", default=False)
 _AUDIT_TRAIL_READS = frozenset({"read", "search"})
 
 

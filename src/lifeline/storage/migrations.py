@@ -319,6 +319,15 @@ MIGRATIONS: list[Migration] = [
     # Python (its one writer never waits for a lock). Verification always hashes in Python, so a
     # record hashed here that differed from the rule would fail every chain check.
     Migration(11, "audit append in the database", "", postgresql=_AUDIT_APPEND),
+    # A write's audit record, in the write's own transaction (audit/outbox.py): committed with the
+    # write or not at all, so a write that commits is never without its record, and the write
+    # does not wait on the chain's head. The recorder moves these rows into the node's chain,
+    # deleting them in the transaction that appends them.
+    Migration(
+        12,
+        "audit outbox of writes",
+        "CREATE TABLE audit_outbox (id {sequence_pk}, node_id TEXT NOT NULL, content TEXT NOT NULL)",
+    ),
 ]
 
 # Every index table a resource's rows go to (and are deleted from when it changes).

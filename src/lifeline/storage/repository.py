@@ -115,6 +115,8 @@ class Repository(abc.ABC):
                 with self._transaction() as session:
                     result = work(session)
                     stored = session.finish()
+                if session.audit is not None:
+                    session.audit.committed(session)
                 return result, stored
             except RetryableConflict:
                 if attempt == attempts - 1:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from lifeline.search.index_rows import IndexEntries
 from lifeline.storage.dialect import Dialect
@@ -25,6 +25,21 @@ _OUTBOX_COLUMNS = "request_tag, res_type, res_id, version_id, deleted, method, l
 # The request a write belongs to, on a site node: the API waits for the centre to take that
 # request's outbox rows before it answers (replication/site.py). None for other writes.
 REQUEST_TAG: ContextVar[str | None] = ContextVar("lifeline_request_tag", default=None)
+
+
+class WriteAudit(Protocol):
+    """The audit record of what a transaction writes, made inside it (audit/outbox.py)."""
+
+    def record(self, session: WriteSession) -> None:
+        """Add the record of `session`'s new versions to its transaction, before the COMMIT."""
+
+    def committed(self, session: WriteSession) -> None:
+        """`session` has committed: its record is durable."""
+
+
+# The audited request whose writes record themselves (set by the FHIR core around one request);
+# None for every other writer (replication, imports by rows, identity records, the trail itself).
+WRITE_AUDIT: ContextVar[WriteAudit | None] = ContextVar("lifeline_write_audit", default=None)
 _RESOURCE_COLUMNS = "res_type, res_id, version_id, last_updated, deleted, content"
 
 
@@ -63,6 +78,10 @@ class WriteSession(Session):
         self._index_text: dict[str, list[bytes]] = {table: [] for table in INDEX_TABLES}
         self._buffered: set[tuple[str, str]] = set()
         self._later: list[Batch] = []  # other buffered statements (the audit trail's), sent last
+        # For the audit record of this transaction's writes (`WRITE_AUDIT`): each written
+        # resource's references to patients, (param, patient id), from its index rows.
+        self.audit = WRITE_AUDIT.get()
+        self.patient_references: dict[tuple[str, str], list[tuple[str, str]]] = {}
 
     # Reads see the transaction's own writes.
     def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
@@ -119,6 +138,22 @@ class WriteSession(Session):
     def purge_state(self, now: int) -> None:
         self._all("DELETE FROM node_state WHERE expires_at <= ? RETURNING name", (now,))
 
+    # The audit outbox (audit/outbox.py): a write's record, committed with the write.
+    def add_audit_outbox(self, node_id: str, content: str) -> None:
+        """A canonical AuditEvent text for `node_id`'s chain, sent with the COMMIT."""
+        self._later.append(Batch("INSERT INTO audit_outbox (node_id, content) VALUES ", "(?, ?)", [(node_id, content)]))
+
+    def take_audit_outbox(self, limit: int) -> list[tuple[str, str]]:
+        """Remove up to `limit` of the oldest outbox records and return them (node_id, content), in
+        the order they were written. Rows another transaction is taking are waited for, not
+        skipped: when this returns, they are in the chain (a reader of the trail sees them all)."""
+        rows = self._all(
+            f"DELETE FROM audit_outbox WHERE id IN (SELECT id FROM audit_outbox ORDER BY id LIMIT ?"
+            f"{self.dialect.for_update}) RETURNING id, node_id, content",
+            (limit,),
+        )
+        return [(str(r[1]), str(r[2])) for r in sorted(rows, key=lambda r: int(r[0]))]
+
     # The audit trail (audit/store.py). The head row is read locked, so that appends to one
     # node's chain take turns on PostgreSQL (SQLite has one writer anyway).
     def lock_audit_head(self, node_id: str) -> tuple[int, str] | None:
@@ -129,6 +164,10 @@ class WriteSession(Session):
     def append_audit(self, node_id: str, recorded: str, contents: Sequence[str]) -> list[int]:
         """Append canonical AuditEvent texts to a node's chain, in the database (see
         `appends_audit_in_database`)."""
+        raise NotImplementedError(f"{type(self).__name__} appends audit records in audit/store.py")
+
+    def append_audit_at_commit(self, node_id: str, recorded: str, contents: Sequence[str]) -> None:
+        """`append_audit`, sent with the COMMIT: the head is locked only while the database works."""
         raise NotImplementedError(f"{type(self).__name__} appends audit records in audit/store.py")
 
     def start_audit_head(self, node_id: str, genesis: str) -> None:
@@ -273,7 +312,17 @@ class WriteSession(Session):
                 self._index_text[table].append(rows)
             else:
                 self._index[table].extend(rows)
+                if self.audit is not None and table == "search_reference":
+                    # rows: (res_type, res_id, param, target_type, target_id, url)
+                    self.patient_references[key] = [(r[2], r[4]) for r in rows if r[3] == "Patient" and r[4]]
         self.pending.append(version)
+
+    def note_references(self, key: tuple[str, str], index: IndexEntries) -> None:
+        """The patients a deleted resource's last version referred to, for the delete's audit
+        record (a delete leaves no index rows to read them from)."""
+        self.patient_references[key] = [
+            (e.param, e.target_id) for e in index.references if e.target_type == "Patient" and e.target_id
+        ]
 
     def put_replicated(
         self, version: PendingVersion, rows_by_table: IndexRows, *, current: bool, reindex: bool = True
@@ -368,6 +417,8 @@ class WriteSession(Session):
         the counter row. Where they do not (PostgreSQL), numbering under a lock held through the
         commit would make every commit wait for the one before it to reach the disk; the versions
         are written unnumbered and storage/sequencing.py numbers them once they have committed."""
+        if self.audit is not None and self.pending:
+            self.audit.record(self)  # the writes' audit record, committed with them
         n = len(self.pending)
         batches = self._take_buffers()
         first = None

@@ -19,7 +19,6 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from lifeline.audit.access import access_event
 from lifeline.fhir.errors import FhirError
 from lifeline.fhir.request import FhirRequest, FhirResponse
 from lifeline.identity.principal import STAFF, Principal
@@ -61,20 +60,20 @@ def routes(web: WebLogin, site: SiteNode | None) -> list[Route]:
 
     def handled(request: FhirRequest, address: str | None) -> FhirResponse:
         """The request through the core, on the audit trail like any API access (with the
-        patients its answer names) before the page shows anything of it."""
+        patients and resources its answer holds) before the page shows anything of it."""
+        request.address = address
         try:
             response = service.handle(request)
         except FhirError as error:
-            record(request, error.status, b"", address)
+            record(request, error.status, None)
             raise
-        body = orjson.dumps(response.resource) if response.resource is not None else (response.raw or "").encode()
-        record(request, response.status, body, address)
+        if not response.recorded:  # a write's record is durable with the write
+            record(request, response.status, response)
         return response
 
-    def record(request: FhirRequest, status_code: int, body: bytes, address: str | None) -> None:
+    def record(request: FhirRequest, status_code: int, response: FhirResponse | None) -> None:
         if service.auditor is not None:
-            node = service.settings.node_id
-            service.auditor.record(access_event(request, status_code, body, node_id=node, address=address))
+            service.auditor.record(service.access_record(request, status_code, response))
 
     def listing(request: Request, session: WebSession, status_code: int = 200, **context: Any) -> Response:
         asking = FhirRequest("operation", operation="$conflicts", principal=principal(session))

@@ -17,7 +17,6 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from lifeline.audit.access import access_event
 from lifeline.fhir import urls
 from lifeline.fhir.errors import (
     BadRequest,
@@ -65,6 +64,7 @@ class FhirApi:
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         request: FhirRequest | None = None
+        response: FhirResponse | None = None
         try:
             request = await self._to_fhir_request(scope, receive)
             if self.site is not None and request.interaction not in _READS:
@@ -73,10 +73,13 @@ class FhirApi:
                 response = await self._handle(request)
             status, body, headers = _to_http(request, response)
         except Exception as error:  # noqa: BLE001 - every failure is answered as an OperationOutcome
+            response = None
             status, body, headers = error_answer(error)
             headers.append(_CONTENT_TYPE)
-        if self.service.auditor is not None and (request is None or request.interaction not in _UNAUDITED):
-            status, body, headers = await self._recorded(scope, request, status, body, headers)
+        audited = request is None or request.interaction not in _UNAUDITED
+        # A write's record is durable with the write (audit/outbox.py): nothing left to wait for.
+        if self.service.auditor is not None and audited and not (response is not None and response.recorded):
+            status, body, headers = await self._recorded(scope, request, response, status, body, headers)
         # Which node answered, and in which mode: a client can tell a site in continuity.
         headers.append(self._node)
         headers.append((b"x-lifeline-mode", (self.site.mode if self.site else "connected").encode()))
@@ -85,21 +88,21 @@ class FhirApi:
         await send({"type": "http.response.body", "body": body})
 
     async def _recorded(
-        self, scope: Scope, request: FhirRequest | None, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
+        self,
+        scope: Scope,
+        request: FhirRequest | None,
+        response: FhirResponse | None,
+        status: int,
+        body: bytes,
+        headers: list[tuple[bytes, bytes]],
     ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         """The answer, once its audit record is durable; if it cannot be recorded, a 503 instead:
-        no clinical data leaves without its record (group commit: audit/recorder.py)."""
+        no clinical data leaves without its record (group commit: audit/recorder.py). The record
+        is built from the core's account of the answer (or of the request, for a failure)."""
         client = scope.get("client")
         assert self.service.auditor is not None
         try:
-            event = access_event(
-                request,
-                status,
-                body,
-                node_id=self.service.settings.node_id,
-                address=client[0] if client else None,
-                recorded=self.service.clock(),  # the clock the grants and versions it may name use
-            )
+            event = self.service.access_record(request, status, response, client[0] if client else None)
             async with asyncio.timeout(AUDIT_WAIT_SECONDS):  # in this task: wait_for would start one
                 await self.service.auditor.submit_async(event)
         except Exception:  # noqa: BLE001 - whatever stopped the record, the data stays here
@@ -168,6 +171,8 @@ class FhirApi:
             if not path.startswith("$") and "/$" not in path:
                 raise BadRequest(f"{method} needs a body")
         request = urls.parse(method, path, params, base)
+        client = scope.get("client")
+        request.address = client[0] if client else None
         request.principal = self._principal(headers.get("authorization"))
         request.body = parsed_body
         request.if_match = headers.get("if-match")

@@ -8,12 +8,15 @@ first, paged by an opaque cursor. Ids are `{node}.{seq}`: the record's place in 
 Who sees what: privacy officers, administrators and system services search everyone's access;
 other staff only their own; a patient only the accesses to their own record, and for them each
 access names the staff member, their role and department, and why (care, or the reason given
-when the glass was broken).
+when the glass was broken; a refused access gives none). A patient is shown only what concerns
+them (issue 19.12): who, when, what was done and how it ended, the patient entities of themself
+and the children they may see, and the resources of those patients; not other patients, not the
+query a staff member typed, not the staff member's login, address or token.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +24,7 @@ import orjson
 
 from lifeline.access.break_glass import GRANT, REASON_SYSTEM
 from lifeline.audit import index
+from lifeline.audit.access import OWNER
 from lifeline.fhir import paging
 from lifeline.fhir.errors import BadRequest, NotFound
 from lifeline.fhir.request import FhirRequest, FhirResponse
@@ -53,7 +57,7 @@ def _read(service: FhirService, request: FhirRequest) -> FhirResponse:
         rows = session.audit_search(" AND ".join(where), args, 1)
         if not rows:
             raise NotFound(f"AuditEvent/{request.id} is not known")
-        return FhirResponse(200, resource=_shown(service, session, request, rows[0], _patient_grants(service, request)))
+        return FhirResponse(200, resource=_shown(service, session, request, rows, _patient_grants(service, request))[0])
 
 
 def _search(service: FhirService, request: FhirRequest) -> FhirResponse:
@@ -93,9 +97,8 @@ def _search(service: FhirService, request: FhirRequest) -> FhirResponse:
     with service.repo.reading() as session:
         rows = session.audit_search(" AND ".join(where) or "1 = 1", args, count + 1)
         entries = [
-            {"fullUrl": f"{request.base}/AuditEvent/{row[0]}.{row[1]}", "resource": shown, "search": {"mode": "match"}}
-            for row in rows[:count]
-            for shown in [_shown(service, session, request, row, grants)]
+            {"fullUrl": f"{request.base}/AuditEvent/{shown['id']}", "resource": shown, "search": {"mode": "match"}}
+            for shown in _shown(service, session, request, rows[:count], grants)
         ]
     links = [paging.link("self", request.base, "AuditEvent", kept)]
     if len(rows) > count:
@@ -168,14 +171,101 @@ def _text(micros: int) -> str:
 
 
 def _shown(
-    service: FhirService, session: Session, request: FhirRequest, row: Sequence[Any], grants: list[dict[str, Any]]
-) -> dict[str, Any]:
-    node_id, seq, _recorded, content = row
-    event: dict[str, Any] = {"id": f"{node_id}.{seq}", **orjson.loads(content)}
+    service: FhirService,
+    session: Session,
+    request: FhirRequest,
+    rows: Sequence[Sequence[Any]],
+    grants: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = [{"id": f"{row[0]}.{row[1]}", **orjson.loads(row[3])} for row in rows]
     principal = request.principal
-    if principal is not None and principal.kind == "patient":
-        _explain(session, event, grants)
-    return event
+    if principal is None or principal.kind != "patient":
+        return events
+    allowed = _family(service, session, request, events)
+    return [_for_patient(session, event, grants, allowed) for event in events]
+
+
+def _family(service: FhirService, session: Session, request: FhirRequest, events: list[dict[str, Any]]) -> set[str]:
+    """Of the patients the records name, those the asking patient may see: themself and the
+    children the access rule gives them (one statement)."""
+    from lifeline.access.enforce import rule_for
+
+    own = request.principal.patient_id if request.principal is not None else None
+    named = {patient for event in events for patient in _patients_named(event)}
+    rule = rule_for(service, session, request)
+    allowed = rule.allowed_patients(session, sorted(named)) if rule is not None and named else set()
+    return allowed | ({own} if own else set())
+
+
+def _patients_named(event: dict[str, Any]) -> Iterator[str]:
+    for entity in event.get("entity") or []:
+        patient = _patient_entity(entity)
+        if patient is not None:
+            yield patient
+        for detail in entity.get("detail") or []:
+            if detail.get("type") == OWNER and isinstance(detail.get("valueString"), str):
+                yield detail["valueString"]
+
+
+def _patient_entity(entity: dict[str, Any]) -> str | None:
+    reference = str((entity.get("what") or {}).get("reference", ""))
+    patient = reference.removeprefix("Patient/")
+    return patient if patient != reference and "/" not in patient else None
+
+
+_SHOWN_TO_PATIENT = (
+    "resourceType",
+    "id",
+    "type",
+    "subtype",
+    "action",
+    "recorded",
+    "outcome",
+    "purposeOfEvent",
+    "source",
+)
+_AGENT_SHOWN_TO_PATIENT = ("type", "role", "requestor", "name", "purposeOfUse")
+
+
+def _for_patient(
+    session: Session, event: dict[str, Any], grants: list[dict[str, Any]], allowed: set[str]
+) -> dict[str, Any]:
+    """The record as the patient sees it: who, when, what and how it ended, and only their own
+    (and their children's) patient entities and resources."""
+    shown = {key: event[key] for key in _SHOWN_TO_PATIENT if key in event}
+    agents = [{**agent, "who": dict(agent.get("who") or {})} for agent in event.get("agent") or []]
+    _explain(session, {**shown, "agent": agents}, grants)
+    shown["agent"] = [_agent_for_patient(session, agent, allowed) for agent in agents]
+    entities = []
+    for entity in event.get("entity") or []:
+        if "query" in entity:
+            continue  # what a staff member typed may name anyone
+        patient = _patient_entity(entity)
+        if patient is not None:
+            if patient in allowed:
+                entities.append(entity)
+            continue
+        owners = [d for d in entity.get("detail") or [] if d.get("type") == OWNER and d.get("valueString") in allowed]
+        if owners:  # a resource of theirs; one of nobody's, or of someone else, is not shown
+            entities.append({**entity, "detail": owners})
+    if entities:
+        shown["entity"] = entities
+    return shown
+
+
+def _agent_for_patient(session: Session, agent: dict[str, Any], allowed: set[str]) -> dict[str, Any]:
+    """Who: a practitioner by reference (named and placed by `_explain`), the patient themself, a
+    relative by name only (their own record is theirs), an app or service by its name."""
+    shown: dict[str, Any] = {key: agent[key] for key in _AGENT_SHOWN_TO_PATIENT if key in agent}
+    who = agent.get("who") or {}
+    reference = str(who.get("reference", ""))
+    if reference.startswith("Practitioner/") or reference.removeprefix("Patient/") in allowed:
+        shown["who"] = {key: who[key] for key in ("reference", "display") if key in who}
+    elif reference:
+        shown["who"] = {"display": _person(session, reference)}
+    else:
+        shown["who"] = {"display": str(who.get("display", "unknown"))}
+    return shown
 
 
 def _patient_grants(service: FhirService, request: FhirRequest) -> list[dict[str, Any]]:
@@ -189,7 +279,9 @@ def _patient_grants(service: FhirService, request: FhirRequest) -> list[dict[str
 
 
 def _explain(session: Session, event: dict[str, Any], grants: list[dict[str, Any]]) -> None:
-    """For the patient: who (name, role, department) and why (care, or the glass broken)."""
+    """For the patient: who (name, role, department) and why: care, or the reason given when the
+    glass was broken. A refused or failed access was not care, and gives no reason."""
+    succeeded = event.get("outcome") == "0"
     for agent in event.get("agent") or []:
         reference = (agent.get("who") or {}).get("reference", "")
         if not reference.startswith("Practitioner/"):
@@ -199,6 +291,8 @@ def _explain(session: Session, event: dict[str, Any], grants: list[dict[str, Any
         roles = _roles(session, practitioner)
         if roles:
             agent["role"] = [{"text": text} for text in roles]
+        if not succeeded:
+            continue
         grant = _grant_at(grants, agent.get("altId"), str(event.get("recorded", "")))
         if grant is not None:
             agent["purposeOfUse"] = [
@@ -212,9 +306,20 @@ def _name(session: Session, practitioner: str) -> str:
     stored = session.read("Practitioner", practitioner)
     if stored is None or not stored.content:
         return f"Practitioner/{practitioner}"
-    names = orjson.loads(stored.content).get("name") or [{}]
-    name = names[0]
-    return name.get("text") or " ".join([*name.get("given", []), name.get("family", "")]).strip() or practitioner
+    return _human_name(orjson.loads(stored.content)) or practitioner
+
+
+def _person(session: Session, reference: str) -> str:
+    """A relative's (a parent's) name, by their Patient or RelatedPerson record."""
+    res_type, _, res_id = reference.partition("/")
+    stored = session.read(res_type, res_id) if res_type in ("Patient", "RelatedPerson") else None
+    name = _human_name(orjson.loads(stored.content)) if stored is not None and stored.content else ""
+    return name or "a relative"
+
+
+def _human_name(resource: dict[str, Any]) -> str:
+    name = (resource.get("name") or [{}])[0]
+    return str(name.get("text") or " ".join([*name.get("given", []), name.get("family", "")]).strip())
 
 
 def _roles(session: Session, practitioner: str) -> list[str]:
