@@ -57,6 +57,7 @@ bench: install-dev
 	$(BIN)/python -m bench.identity
 	$(BIN)/python -m bench.audit
 	$(BIN)/python -m bench.search
+	$(BIN)/python -m bench.access
 	$(BIN)/python -m bench.generate
 	$(BIN)/python -m bench.replication
 

@@ -108,6 +108,9 @@ class PostgresSession(WriteSession):
         first = int(self._one(_AUDIT_APPEND, (node_id, recorded, _lines(contents, whole=True)))[0])
         return list(range(first, first + len(contents)))
 
+    def append_audit_at_commit(self, node_id: str, recorded: str, contents: Sequence[str]) -> None:
+        self._later.append(Batch(_AUDIT_APPEND, "", [(node_id, recorded, _lines(contents, whole=True))]))
+
     def lock(self, key: str) -> None:
         self._one("SELECT pg_advisory_xact_lock(hashtext(?))", (key,))
 
@@ -225,6 +228,8 @@ class PostgresRepository(Repository):
             stored = session.finish()
             try:
                 await self._writes.submit(session.batches)
+                if session.audit is not None:
+                    session.audit.committed(session)
                 return result, stored
             except _RACES as exc:
                 if attempt == attempts - 1:
@@ -308,6 +313,7 @@ class PostgresRepository(Repository):
     async def _configure_async(self, conn: psycopg.AsyncConnection[Any]) -> None:
         if self.schema:
             await conn.execute(f'SET search_path TO "{self.schema}"')
+        await conn.execute("SET jit = off")  # as _configure says
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
         if self.schema:
@@ -318,6 +324,10 @@ class PostgresRepository(Repository):
         # Plan each search with its values; the statement stays parsed. (Reads by id go through
         # the async pool, where a generic plan is right.)
         conn.execute("SET plan_cache_mode = force_custom_plan")
+        # The access rule over every type makes `$everything`'s estimated cost pass the JIT
+        # threshold, and PostgreSQL compiled some 450 functions on every run: 255 ms a page
+        # against 44 ms without (bench/access.py). Lifeline's statements are short; JIT never pays.
+        conn.execute("SET jit = off")
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
