@@ -36,6 +36,7 @@ demo: install
 	$(BIN)/lifeline serve --host 127.0.0.1 --port 8080
 
 lint: install-dev
+	$(BIN)/python tools/check_runtime_deps.py  # src/ imports only what `make demo` installs
 	$(BIN)/ruff check src tests bench tools
 	$(BIN)/ruff format --check src tests bench tools
 	$(BIN)/mypy src
