@@ -6,54 +6,21 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import orjson
-import pytest
 from joserfc.jwk import ECKey
 
 from lifeline.audit import index
 from lifeline.identity.keys import new_kek
 from lifeline.storage import open_repository
-from tests.conftest import BACKENDS, database_url, dispose
+from tests.audit.crashing import serve
 from tests.replication.nodes import free_port, wait_until
 from tests.replication.region import lifeline
 
 READERS = 6
-
-
-@pytest.fixture(params=BACKENDS)
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    url = database_url(str(request.param), tmp_path)
-    yield url
-    dispose(open_repository(url))
-
-
-def _serve(db: str, port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as handle:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "lifeline.cli", "serve", "--db", db, "--port", str(port)],
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
-
-    def answers() -> bool:
-        if process.poll() is not None:
-            raise AssertionError(log.read_text()[-2000:])
-        try:
-            return httpx.get(f"http://127.0.0.1:{port}/fhir/metadata", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_until(answers, 60, "the server to start")
-    return process
 
 
 def test_every_answer_received_before_a_sigkill_has_its_audit_record(db: str, tmp_path: Path) -> None:
@@ -69,7 +36,7 @@ def test_every_answer_received_before_a_sigkill_has_its_audit_record(db: str, tm
     lifeline("clients", "add", "reader", "--kind", "backend", "--scope", "system/*.rs", "--jwks", str(jwks),
              "--db", db, env=env)  # fmt: skip
     token = lifeline("token", "issue", "--client", "reader", "--scope", "system/*.rs", "--db", db, env=env)
-    process = _serve(db, port, env, tmp_path / "server.log")
+    process = serve(db, port, env, tmp_path / "server.log")
     received: list[str] = []
     lock = threading.Lock()
     stop = threading.Event()
@@ -108,7 +75,7 @@ def test_every_answer_received_before_a_sigkill_has_its_audit_record(db: str, tm
     missing = sorted(set(received) - recorded)
     assert not missing, f"{len(missing)} of {len(received)} received answers have no audit record: {missing[:5]}"
     assert len(received) < len(ids), "the kill came after the load; nothing was proven"
-    process = _serve(db, port, env, tmp_path / "server.log")  # and it starts again on its trail
+    process = serve(db, port, env, tmp_path / "server.log")  # and it starts again on its trail
     try:
         assert "audit trail intact" in lifeline("audit", "verify", "--db", db, env=env)
     finally:

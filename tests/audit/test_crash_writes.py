@@ -6,53 +6,20 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import orjson
-import pytest
 from joserfc.jwk import ECKey
 
 from lifeline.identity.keys import new_kek
 from lifeline.storage import open_repository
-from tests.conftest import BACKENDS, database_url, dispose
+from tests.audit.crashing import serve
 from tests.replication.nodes import free_port, wait_until
 from tests.replication.region import lifeline
 
 WRITERS = 8
-
-
-@pytest.fixture(params=BACKENDS)
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    url = database_url(str(request.param), tmp_path)
-    yield url
-    dispose(open_repository(url))
-
-
-def _serve(db: str, port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as handle:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "lifeline.cli", "serve", "--db", db, "--port", str(port)],
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
-
-    def answers() -> bool:
-        if process.poll() is not None:
-            raise AssertionError(log.read_text()[-2000:])
-        try:
-            return httpx.get(f"http://127.0.0.1:{port}/fhir/metadata", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_until(answers, 60, "the server to start")
-    return process
 
 
 def test_every_write_committed_before_a_sigkill_has_its_audit_record(db: str, tmp_path: Path) -> None:
@@ -64,7 +31,7 @@ def test_every_write_committed_before_a_sigkill_has_its_audit_record(db: str, tm
     lifeline("clients", "add", "writer", "--kind", "backend", "--scope", "system/*.cruds", "--jwks", str(jwks),
              "--db", db, env=env)  # fmt: skip
     token = lifeline("token", "issue", "--client", "writer", "--scope", "system/*.cruds", "--db", db, env=env)
-    process = _serve(db, port, env, tmp_path / "server.log")
+    process = serve(db, port, env, tmp_path / "server.log")
     acknowledged: list[str] = []
     lock = threading.Lock()
     stop = threading.Event()
@@ -106,7 +73,7 @@ def test_every_write_committed_before_a_sigkill_has_its_audit_record(db: str, tm
         stop.set()
         for writer in writers:
             writer.join(10)
-    process = _serve(db, port, env, tmp_path / "server.log")  # it moves what the crash left into the chain
+    process = serve(db, port, env, tmp_path / "server.log")  # it moves what the crash left into the chain
     repo = open_repository(db)
     try:
 
