@@ -66,6 +66,12 @@ def test_a_launched_app_keeps_to_its_patient(client: Any, service: FhirService, 
     assert {e["resource"]["id"] for e in found["entry"] if e["search"]["mode"] == "match"} == {world["enc"]}
     unlaunched = _token(service, world, "patient/*.rs")
     assert client.get(f"/fhir/Patient/{world['enc']}", headers=unlaunched).status_code == 404
+    # It writes only to its patient's record too.
+    writer = {**FHIR, **_token(service, world, "patient/*.cruds", patient=world["enc"])}
+    for name, status in (("enc", 201), ("bed", 404)):
+        note = {"resourceType": "Observation", "status": "final", "code": {"text": "pulse"}}
+        note["subject"] = {"reference": f"Patient/{world[name]}"}
+        assert client.post("/fhir/Observation", json=note, headers=writer).status_code == status, name
 
 
 def test_only_a_clinician_with_a_writing_app_breaks_the_glass(

@@ -177,8 +177,8 @@ def check_write(
     deciding.check_staff(service, request, res_type)
     if not (res_type == "Patient" and not exists):  # registering a new patient reveals nothing
         outside = sorted(patients - rule.allowed_patients(session, sorted(patients)))
-        if rule.launch and res_type in rule.launch_types:
-            outside = sorted({*outside, *(patients - {rule.launch})})
+        if res_type in rule.launch_types:  # written through patient/ scopes: the launch patient only
+            outside = sorted({*outside, *(patients - {rule.launch or ""})})
         if outside:
             raise refusal(rule, "Patient", outside[0])
     kind = deciding.change_kind(res_type, body, before)
