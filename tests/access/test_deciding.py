@@ -161,10 +161,18 @@ def test_changes_and_self_made_care_are_on_the_review_list(
     team = {
         "resourceType": "CareTeam",
         "status": "active",
-        "subject": {"reference": f"Patient/{world['bed']}"},
+        "subject": {"reference": f"Patient/{world['epi']}"},
         "participant": [{"member": {"reference": f"Practitioner/{world['docA']}"}}],
     }
     assert client.post("/fhir/CareTeam", json=team, headers={**FHIR, **world["docA_h"]}).status_code == 201
+    admission = {
+        "resourceType": "Encounter",
+        "status": "in-progress",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+        "subject": {"reference": f"Patient/{world['bed']}"},
+        "serviceProvider": {"reference": f"Organization/{world['depA']}"},
+    }
+    assert client.post("/fhir/Encounter", json=admission, headers={**FHIR, **world["docA_h"]}).status_code == 201
     assert client.get(f"/fhir/Patient/{world['bed']}", headers=world["docA_h"]).status_code == 200
     listed = client.get("/fhir/AuditEvent/$review?status=all", headers=reviewer)
     assert listed.status_code == 200, listed.text
@@ -176,5 +184,7 @@ def test_changes_and_self_made_care_are_on_the_review_list(
         staff = next((p["valueReference"]["reference"] for p in parts if p["name"] == "staff"), None)
         items.append((kind, staff, frozenset(patients)))
     mine = (f"Practitioner/{world['docA']}", frozenset({f"Patient/{world['bed']}"}))
-    assert ("access-change", *mine) in items
-    assert ("self-made-care", *mine) in items
+    assert ("access-change", *mine) in items  # the RelatedPerson
+    assert ("self-made-care", *mine) in items  # the Encounter, then the read
+    team_change = ("access-change", f"Practitioner/{world['docA']}", frozenset({f"Patient/{world['epi']}"}))
+    assert team_change in items  # a CareTeam names who may see the patient: always on the list

@@ -8,14 +8,15 @@ decides who sees what:
   whose, which bed is in which ward) and Organization (the hierarchy of departments): written by
   administrators and registered integrations only. A clinician who could write them would give
   themself any department's patients.
-- **care** — Encounter, EpisodeOfCare, Appointment and CareTeam tie one patient to a department,
-  a ward, a role or a person. Staff write them for patients they may already see (the ordinary
-  write check); each write by a staff member is recorded as a security event naming the patient,
-  so that an access which follows a care relationship the same person made lands on the review
-  list (audit/review.py, kind `self-made-care`).
-- **family and identity** — RelatedPerson (a parent's access to a child), Consent, and a
-  Patient's `identifier` (the CPR number the citizen login matches) and `link`: staff who may see
-  the patient write them, each write a security event on the review list (kind `access-change`).
+- **care** — Encounter, EpisodeOfCare and Appointment tie one patient to a department, a ward, a
+  role or a person: the daily work of a hospital. Staff write them for patients they may already
+  see (the ordinary write check); each write by a staff member is recorded as a security event
+  naming the patient, so that an access which follows a care relationship the same person made
+  lands on the review list (audit/review.py, kind `self-made-care`).
+- **membership, family and identity** — CareTeam (it names the people who may see the patient),
+  RelatedPerson (a parent's access to a child), Consent, and a Patient's `identifier` (the CPR
+  number the citizen login matches) and `link`: staff who may see the patient write them, each
+  write a security event on the review list (kind `access-change`).
   Patients write none of them: of their own Patient they change only their phone numbers and
   e-mail addresses (`telecom`).
 """
@@ -33,8 +34,8 @@ if TYPE_CHECKING:
     from lifeline.storage.session import Session
 
 STRUCTURE = frozenset({"PractitionerRole", "Location", "Organization"})
-CARE = frozenset({"Encounter", "EpisodeOfCare", "Appointment", "CareTeam"})
-FAMILY = frozenset({"RelatedPerson", "Consent"})
+CARE = frozenset({"Encounter", "EpisodeOfCare", "Appointment"})
+FAMILY = frozenset({"CareTeam", "RelatedPerson", "Consent"})
 PATIENT_IDENTITY = ("identifier", "link")
 ADMINISTRATOR = "administrator"
 # What of their own Patient a patient may change; `meta` and `text` are the server's and the

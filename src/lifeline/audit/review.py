@@ -8,10 +8,11 @@ version reads, instance history and $everything — not every row a search liste
   Practitioner with the patient's CPR number, or with exactly the patient's name);
 - **namesake**: a staff member opening the record of someone with their own family name;
 - **access-change**: a change to what decides access (a PractitionerRole, Location or
-  Organization; a RelatedPerson or Consent; a Patient's identifiers or links: access/deciding.py);
+  Organization; a CareTeam, RelatedPerson or Consent; a Patient's identifiers or links:
+  access/deciding.py);
 - **self-made-care**: a staff member opening a patient's record after writing a care relationship
-  (Encounter, EpisodeOfCare, Appointment, CareTeam) for that patient themself: the access
-  follows a reason they gave themself.
+  (Encounter, EpisodeOfCare, Appointment) for that patient themself: the access follows a reason
+  they gave themself.
 
 Marks are `_Review` records (they replicate, so every node's officers share one list); marking a
 break-the-glass item also marks its grant reviewed.
