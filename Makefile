@@ -29,8 +29,7 @@ DEMO_REGION := var/demo-region
 demo: install
 	mkdir -p var
 	$(BIN)/lifeline db upgrade
-	test -d $(DEMO_REGION) || { rm -rf $(DEMO_REGION).tmp && \
-	  $(BIN)/lifeline generate --patients 200 --seed 1 --out $(DEMO_REGION).tmp && mv $(DEMO_REGION).tmp $(DEMO_REGION); }
+	test -d $(DEMO_REGION) || $(BIN)/lifeline generate --patients 200 --seed 1 --out $(DEMO_REGION)
 	$(BIN)/lifeline import $(DEMO_REGION)/*.ndjson
 	$(BIN)/python -m lifeline.generate.demo_users
 	$(BIN)/lifeline serve --host 127.0.0.1 --port 8080
@@ -50,6 +49,7 @@ faketime:
 	command -v faketime >/dev/null || (apt-get update && apt-get install -y faketime)
 
 test: lint browser faketime
+	$(PYTHON) tools/fresh_install_check.py  # what make demo meets on a fresh machine
 	$(BIN)/python -m pytest
 
 bench: install-dev

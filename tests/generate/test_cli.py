@@ -11,6 +11,9 @@ def test_generate_prints_a_summary(tmp_path):
     result = run("generate", "--patients", "3", "--seed", "2", "--out", str(tmp_path / "out"), "--today", "2026-11-23")
     assert "Patient" in result.stderr and "total" in result.stderr
     assert (tmp_path / "out" / "Patient.ndjson").read_bytes().count(b"\n") == 3
+    # Written beside the folder and moved there whole: the closing line names the folder itself.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert f"lifeline import {tmp_path / 'out'}/*.ndjson" in " ".join(result.stderr.split())
 
 
 @pytest.mark.parametrize(

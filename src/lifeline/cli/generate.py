@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -33,10 +34,15 @@ def generate(
     from lifeline.generate import Options
     from lifeline.generate import generate as run
 
+    # The files are written beside `out` and moved there whole at the end: a folder that exists
+    # is a complete region, even after an interrupted run (make demo tests only that it exists).
+    target = _empty_folder(out)
+    partial = target.with_name(f"{target.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
     options = Options(
         patients=_positive("--patients", patients),
         seed=seed,
-        out=_empty_folder(out),
+        out=partial,
         today=_date("--today", today) if today else datetime.date.today(),
         start=_date("--start-date", start_date) if start_date else None,
         bundles=bundles,
@@ -57,6 +63,9 @@ def generate(
             progress.update(task, completed=done, description=f"{resources:,} resources, {rate:,.0f}/s")
 
         summary = run(options, advance)
+    if target.exists():
+        target.rmdir()  # empty, as checked
+    partial.rename(target)
     table = Table(title=f"Generated in {out}")
     table.add_column("resource type")
     table.add_column("resources", justify="right")
@@ -64,7 +73,7 @@ def generate(
         table.add_row(res_type, f"{n:,}")
     table.add_row("total", f"{summary.resources:,}", style="bold")
     console.print(table)
-    files = " ".join(str(p) for p in summary.files) if bundles else f"{out}/*.ndjson"
+    files = " ".join(str(target / p.name) for p in summary.files) if bundles else f"{out}/*.ndjson"
     console.print(
         f"{options.patients:,} patients, {summary.resources:,} resources in {summary.seconds:.1f} s "
         f"({summary.resources / max(summary.seconds, 1e-6):,.0f}/s); load with: lifeline import {files}"

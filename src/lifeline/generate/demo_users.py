@@ -51,6 +51,7 @@ def main() -> None:
             records.put_client(repo, records.Client(DEMO_APP, "backend", "system/*.cruds", name="README examples"))
     finally:
         repo.close()
+    print("Lifeline will serve the FHIR API at http://127.0.0.1:8080/fhir; staff log in at http://127.0.0.1:8080/login")
     print(f"Demo users (password {DEMO_PASSWORD}; a TOTP app is enrolled at the first login):")
     for member, department, sees in people:
         print(f"  {member.key:<30} {member.name}, {ROLES[member.role][0]}, {department.name}: {sees}")
