@@ -117,14 +117,14 @@ def _bench_backend(backend: str, source: Path, args: argparse.Namespace) -> dict
                 single = run_wrk(base, HERE / "wrk" / "read.lua", args.seconds, env)
             result.update({"read_one_process_per_s": single.rate, "read_one_process_p99_ms": single.p99_ms})
             console.print(f"  read from one server process: {single.rate:,.0f}/s p99 {single.p99_ms:.2f} ms")
-        # The same reads with authorisation off (LIFELINE_AUTH=off, for this measurement only).
-        with _serving(url, port, args.workers, auth="off"):
+        # The same reads without authorisation (bench/service.py: the product cannot switch it off).
+        with _serving(url, port, args.workers, mode="without-authorisation"):
             run_wrk(base, HERE / "wrk" / "read.lua", 5, env)
             open_read = run_wrk(base, HERE / "wrk" / "read.lua", args.seconds, env)
         result["read_auth_off_per_s"] = open_read.rate
         result["read_auth_fraction"] = read.rate / open_read.rate
-        # And with the audit trail off (LIFELINE_AUDIT=off, for this measurement only).
-        with _serving(url, port, args.workers, audit="off"):
+        # And without the audit trail (bench/service.py again).
+        with _serving(url, port, args.workers, mode="without-trail"):
             run_wrk(base, HERE / "wrk" / "read.lua", 5, env)
             unrecorded = run_wrk(base, HERE / "wrk" / "read.lua", args.seconds, env)
             unrecorded_create = run_wrk(base, HERE / "wrk" / "create.lua", args.seconds, env)
@@ -134,7 +134,7 @@ def _bench_backend(backend: str, source: Path, args: argparse.Namespace) -> dict
         result["create_audit_off_per_s"] = unrecorded_create.rate
         # And with each record made durable in the cheapest way there is (bench/ceiling.py): the
         # most that any audit trail keeping the durability rule could leave of reads here.
-        with _serving(url, port, args.workers, ceiling=True):
+        with _serving(url, port, args.workers, mode="file-trail"):
             run_wrk(base, HERE / "wrk" / "read.lua", 5, env)
             flushed = run_wrk(base, HERE / "wrk" / "read.lua", args.seconds, env)
         shutil.rmtree(ceiling.JOURNALS, ignore_errors=True)  # the flushed files are only for this
@@ -164,11 +164,10 @@ def _bench_backend(backend: str, source: Path, args: argparse.Namespace) -> dict
 
 
 @contextmanager
-def _serving(
-    url: str, port: int, workers: int, auth: str = "required", audit: str = "on", ceiling: bool = False
-) -> Iterator[None]:
-    env = {**os.environ, **server_env(port), "LIFELINE_AUTH": auth, "LIFELINE_AUDIT": audit}
-    serve = ["bench.ceiling"] if ceiling else ["lifeline.cli", "serve"]
+def _serving(url: str, port: int, workers: int, mode: str | None = None) -> Iterator[None]:
+    """`lifeline serve`, or with a `mode` the benchmarks' own server (bench/server.py)."""
+    env = {**os.environ, **server_env(port)}
+    serve = ["bench.server", "--mode", mode] if mode else ["lifeline.cli", "serve"]
     command = [sys.executable, "-m", *serve, "--db", url, "--port", str(port)]
     server = subprocess.Popen(
         [*command, "--workers", str(workers)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env

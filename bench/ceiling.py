@@ -1,20 +1,17 @@
 """The durability ceiling of the audit trail, for `python -m bench` (not a way to run Lifeline).
 
 Issue 6 wants reads with the audit trail at least 85% as fast as reads without it, and also that
-no answer leaves before its record is durable. This server answers exactly as `lifeline serve`
-does, with the same group-commit recorder (audit/recorder.py: the same writer, on the event
-loop for PostgreSQL and in a thread for SQLite, the same hand-over and wait), except that a
-group of records is made durable in the cheapest way there is: appended to a local file and
-flushed with one `fdatasync`, with no database, no hash chain and no index. No design that
-keeps the durability rule can do better on the same machine, so its read
-rate, against reads without the trail in the same run, is the ceiling of that ratio.
-
-Usage (from the repository root, with the environment `bench/__main__.py` gives a server):
-    python -m bench.ceiling --db URL --port N --workers 2"""
+no answer leaves before its record is durable. A server with this recorder
+(`python -m bench.server --mode file-trail`) answers exactly as `lifeline serve` does, with the
+same group-commit recorder (audit/recorder.py: the same writer, on the event loop for PostgreSQL
+and in a thread for SQLite, the same hand-over and wait), except that a group of records is made
+durable in the cheapest way there is: appended to a local file and flushed with one `fdatasync`,
+with no database, no hash chain and no index. No design that keeps the durability rule can do
+better on the same machine, so its read rate, against reads without the trail in the same run,
+is the ceiling of that ratio."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import tempfile
@@ -23,8 +20,6 @@ from typing import Any
 
 from lifeline.audit.chain import canonical
 from lifeline.audit.recorder import AuditRecorder
-from lifeline.web.app import ASGIApp
-from lifeline.web.asgi import app_from_environment, run
 
 JOURNALS = os.path.join(tempfile.gettempdir(), "lifeline-bench-ceiling")
 
@@ -45,25 +40,3 @@ class FileRecorder(AuditRecorder):
     async def _write_async(self, events: list[dict[str, Any]]) -> list[int]:
         # The event loop's group (PostgreSQL's path): the same file, flushed off the loop.
         return await asyncio.to_thread(self._write, events)
-
-
-def app() -> ASGIApp:
-    """The worker's app, with the file recorder in place of the real one."""
-    import lifeline.audit.recorder
-
-    lifeline.audit.recorder.AuditRecorder = FileRecorder  # type: ignore[misc]
-    return app_from_environment()
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.ceiling")
-    parser.add_argument("--db", required=True)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args()
-    os.environ.update({"LIFELINE_DB": args.db, "LIFELINE_AUDIT": "on"})
-    run("bench.ceiling:app", host="127.0.0.1", port=args.port, workers=args.workers)  # as `lifeline serve` does
-
-
-if __name__ == "__main__":
-    main()

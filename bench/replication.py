@@ -66,8 +66,8 @@ from tests.replication.region import Node, Region, Ward, missing_at, patients_of
 
 from bench.__main__ import PG_URL, _machine
 from bench.auth import settings as bench_settings
+from bench.service import BenchService
 from lifeline.config import Settings
-from lifeline.fhir.service import FhirService
 from lifeline.replication import apply, sites
 from lifeline.replication.feed import feed_page
 from lifeline.storage import open_repository
@@ -448,7 +448,7 @@ def measure_floor(central_db: str, site_id: str, site_backend: str, folder: Path
     feed_page with its JSON, which is what the centre serves), and a fresh site store applies the
     same pages (apply_changes, which is what the site does with each page)."""
     repo = open_repository(central_db)
-    central = FhirService(repo, bench_settings(central_db, audit="off"))
+    central = BenchService(repo, bench_settings(central_db), trail="off")
     member = sites.get_site(repo, site_id)
     assert member is not None, f"the centre does not know site {site_id}"
     try:
@@ -477,7 +477,7 @@ def measure_floor(central_db: str, site_id: str, site_backend: str, folder: Path
     site_repo = open_repository(url, node_id="apply-floor")
     try:
         site_repo.migrate()
-        service = FhirService(site_repo, bench_settings(url, node_id="apply-floor", audit="off"))
+        service = BenchService(site_repo, bench_settings(url, node_id="apply-floor"), trail="off")
         service.registry  # noqa: B018 - load the search parameters before timing
         applied = 0.0
         for page in pages:

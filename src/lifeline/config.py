@@ -21,9 +21,7 @@ class Settings:
     default_count: int = 50
     max_count: int = 1000
     workers: int = 1
-    # Identity and access (docs/security.md).
-    auth: str = "required"  # required | off (off: benchmarks of the cost of authorisation only)
-    audit: str = "on"  # on | off (off: benchmarks of the cost of auditing only)
+    # Identity and access (docs/security.md); authorisation and the audit trail are always on.
     issuer: str = ""  # this node's token issuer URL; empty: the origin of base_url, else http://host:port
     trusted_issuers: str = ""  # other nodes' issuer URLs, comma-separated (site nodes)
     kek_file: str = "var/lifeline.kek"  # key-encryption key of secrets at rest; created if missing
@@ -62,8 +60,6 @@ ENVIRONMENT = {
     "default_count": "LIFELINE_DEFAULT_COUNT",
     "max_count": "LIFELINE_MAX_COUNT",
     "workers": "LIFELINE_WORKERS",
-    "auth": "LIFELINE_AUTH",
-    "audit": "LIFELINE_AUDIT",
     "issuer": "LIFELINE_ISSUER",
     "trusted_issuers": "LIFELINE_TRUSTED_ISSUERS",
     "kek_file": "LIFELINE_KEK_FILE",
@@ -86,6 +82,12 @@ ENVIRONMENT = {
     "replication_poll_ms": "LIFELINE_REPLICATION_POLL_MS",
     "central_timeout_ms": "LIFELINE_CENTRAL_TIMEOUT_MS",
     "continuity_after_failures": "LIFELINE_CONTINUITY_AFTER_FAILURES",
+}
+
+# Variables that were settings once: refused, so that whoever set one learns it is gone (issue 20).
+REMOVED = {
+    "LIFELINE_AUTH": "authorisation is always required and cannot be switched off",
+    "LIFELINE_AUDIT": "every access is always recorded in the audit trail, which cannot be switched off",
 }
 
 
@@ -158,6 +160,9 @@ def to_environment(settings: Settings) -> dict[str, str]:
 def from_environment(environ: dict[str, str] | None = None, **overrides: object) -> Settings:
     """Settings from LIFELINE_* variables, then explicit overrides (CLI options) on top."""
     environ = dict(os.environ) if environ is None else environ
+    for name, why in REMOVED.items():
+        if environ.get(name):
+            raise SettingError(f"{name} is no longer a setting: {why}; remove it from the environment")
     values: dict[str, object] = {}
     for f in fields(Settings):
         raw = environ.get(ENVIRONMENT[f.name])
@@ -174,10 +179,6 @@ def from_environment(environ: dict[str, str] | None = None, **overrides: object)
     settings = Settings(**values)  # type: ignore[arg-type]
     if settings.invariants not in ("warn", "strict", "off"):
         raise SettingError(f"LIFELINE_INVARIANTS must be warn, strict or off, not {settings.invariants!r}")
-    if settings.auth not in ("required", "off"):
-        raise SettingError(f"LIFELINE_AUTH must be required or off, not {settings.auth!r}")
-    if settings.audit not in ("on", "off"):
-        raise SettingError(f"LIFELINE_AUDIT must be on or off, not {settings.audit!r}")
     if settings.threat_level not in ("normal", "elevated", "high"):
         raise SettingError(f"LIFELINE_THREAT_LEVEL must be normal, elevated or high, not {settings.threat_level!r}")
     if settings.role not in ("central", "site"):

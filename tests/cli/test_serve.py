@@ -11,8 +11,9 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
-from lifeline.config import from_environment, to_environment
+from lifeline.config import SettingError, from_environment, to_environment
 from lifeline.identity.keys import new_kek
 from tests.replication.nodes import free_port
 
@@ -49,6 +50,25 @@ def test_every_resolved_setting_survives_the_trip_through_the_environment() -> N
     options = {"db": "sqlite:///x.db", "host": "::1", "port": 9123, "workers": 2, "node_id": "central"}
     resolved = from_environment({"LIFELINE_ALLOWED_HOSTS": "a.example:443", "LIFELINE_TOKEN_MINUTES": "5"}, **options)
     assert from_environment(to_environment(resolved)) == resolved
+
+
+@pytest.mark.parametrize("variable", ["LIFELINE_AUTH", "LIFELINE_AUDIT"])
+def test_serve_refuses_the_switches_that_turned_off_authorisation_and_the_trail(tmp_path: Path, variable: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("LIFELINE_AUTH", "LIFELINE_AUDIT")} | {variable: "off"}
+    db = tmp_path / "node.db"
+    command = [sys.executable, "-m", "lifeline.cli", "serve", "--db", f"sqlite:///{db}", "--port", str(free_port())]
+    refused = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert refused.returncode == 1
+    (line,) = refused.stderr.strip().splitlines()
+    assert line.startswith(f"lifeline: error: {variable} is no longer a setting: ") and "cannot be switched off" in line
+    assert not db.exists()  # refused before anything was opened
+
+
+@pytest.mark.parametrize("value", ["off", "required", "on"])
+def test_the_removed_switches_are_refused_whatever_their_value(value: str) -> None:
+    for variable in ("LIFELINE_AUTH", "LIFELINE_AUDIT"):
+        with pytest.raises(SettingError, match=f"^{variable} is no longer a setting"):
+            from_environment({variable: value})
 
 
 def _first_answer(url: str, process: subprocess.Popen[bytes], log: Path) -> dict:

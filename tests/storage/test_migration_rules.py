@@ -10,7 +10,7 @@ from lifeline.storage.migrations import MIGRATIONS
 def test_no_migration_drops_data() -> None:
     destructive = re.compile(r"\b(DROP\s+(TABLE|COLUMN|SCHEMA)|TRUNCATE|DELETE\s+FROM)\b", re.IGNORECASE)
     for migration in MIGRATIONS:
-        for script in (migration.sql, migration.postgresql):
+        for script in (migration.sql, migration.postgresql, migration.sqlite):
             assert not destructive.search(script), f"migration {migration.version} would drop data"
 
 

@@ -53,53 +53,19 @@ def forget_profiles() -> None:
 
 
 def _load(session: Session, practitioner: str) -> CareProfile:
-    roles = _column(
-        session,
-        "SELECT p.res_id FROM search_reference p WHERE p.res_type = 'PractitionerRole' AND p.param = 'practitioner'"
-        " AND p.target_type = 'Practitioner' AND p.target_id = ?"
-        " AND p.res_id NOT IN (SELECT a.res_id FROM search_token a WHERE a.res_type = 'PractitionerRole'"
-        " AND a.param = 'active' AND a.code = 'false')"
-        " AND p.res_id IN (SELECT r.res_id FROM resource r WHERE r.res_type = 'PractitionerRole' AND NOT r.deleted)",
-        [practitioner],
-    )
-    departments = _targets(session, "PractitionerRole", roles, "organization", "Organization")
-    locations = set(_targets(session, "PractitionerRole", roles, "location", "Location"))
+    roles = session.practitioner_roles(practitioner)
+    departments = session.referenced_ids("PractitionerRole", roles, "organization", "Organization")
+    locations = set(session.referenced_ids("PractitionerRole", roles, "location", "Location"))
     if departments:
-        locations |= set(_sources(session, "Location", "organization", "Organization", departments))
+        locations |= set(session.referring_ids("Location", "organization", "Organization", departments))
     frontier = sorted(locations)
     for _ in range(3):  # site > ward > room > bed at most
-        inside = set(_sources(session, "Location", "partof", "Location", frontier)) - locations
+        inside = set(session.referring_ids("Location", "partof", "Location", frontier)) - locations
         if not inside:
             break
         locations |= inside
         frontier = sorted(inside)
     return CareProfile(practitioner, tuple(roles), tuple(departments), tuple(sorted(locations)))
-
-
-def _column(session: Session, sql: str, args: list[Any]) -> list[str]:
-    return sorted({str(row[0]) for row in session._all(sql, args) if row[0] is not None})
-
-
-def _targets(session: Session, res_type: str, ids: list[str], param: str, target_type: str) -> list[str]:
-    if not ids:
-        return []
-    return _column(
-        session,
-        f"SELECT target_id FROM search_reference WHERE res_type = ? AND res_id IN ({_marks(ids)})"
-        " AND param = ? AND target_type = ?",
-        [res_type, *ids, param, target_type],
-    )
-
-
-def _sources(session: Session, res_type: str, param: str, target_type: str, ids: list[str]) -> list[str]:
-    if not ids:
-        return []
-    return _column(
-        session,
-        "SELECT res_id FROM search_reference WHERE res_type = ? AND param = ? AND target_type = ?"
-        f" AND target_id IN ({_marks(ids)})",
-        [res_type, param, target_type, *ids],
-    )
 
 
 def _marks(values: list[str] | tuple[str, ...]) -> str:

@@ -28,16 +28,16 @@ RESTRICTED = (STAFF, PATIENT)
 
 
 def restricted(service: FhirService, request: FhirRequest) -> bool:
-    """Whether the policy applies: a staff member or a patient, with authorisation on."""
+    """Whether the policy applies: a staff member or a patient."""
     principal = request.principal
-    return service.settings.auth == "required" and principal is not None and principal.kind in RESTRICTED
+    return principal is not None and principal.kind in RESTRICTED
 
 
 def rule_for(service: FhirService, session: Session, request: FhirRequest) -> AccessRule | None:
     """The request's access rule; None when nothing is withheld (a system principal whose scopes
-    read every type, or authorisation off)."""
+    read every type)."""
     principal = request.principal
-    if principal is None or service.settings.auth != "required":
+    if principal is None:
         return None
     readable, launch_types = _scope_reach(principal.scopes, principal.contexts, service.registry)
     own = principal.patient_id or ""

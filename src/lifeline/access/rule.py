@@ -153,13 +153,7 @@ class AccessRule:
         that patient at most."""
         if not patient_ids:
             return set()
-        marks = ", ".join("?" for _ in patient_ids)
-        rows = session._all(
-            f"SELECT res_id FROM resource WHERE res_type = 'Patient' AND res_id IN ({marks})"
-            f" AND res_id IN ({self.allowed})",
-            [*patient_ids, *self.allowed_args],
-        )
-        return {str(row[0]) for row in rows}
+        return session.patients_allowed(patient_ids, self.allowed, self.allowed_args)
 
     def visible(self, session: Session, res_type: str, res_id: str) -> bool:
         """Whether the current row of res_type/res_id passes the rule (the search's own SQL).
@@ -181,10 +175,7 @@ class AccessRule:
                 return False
             return self._visible_as_last_written(session, res_type, res_id, current.version_id)
         where, args = self.condition(res_type)
-        row = session._one(
-            f"SELECT 1 FROM resource r WHERE r.res_type = ? AND r.res_id = ? AND ({where})", [res_type, res_id, *args]
-        )
-        return row is not None
+        return session.row_matches(res_type, res_id, where, args)
 
     def _visible_as_last_written(self, session: Session, res_type: str, res_id: str, deleted_at: int) -> bool:
         from lifeline.search.extract import extract_index

@@ -146,21 +146,12 @@ def _glass(grant: Grant) -> ReviewItem:
 
 def _openings(session: Session, since: str) -> _Opening:
     """Which staff member opened which patient's record in which hour (from the audit index)."""
-    marks = ", ".join("?" for _ in OPENED)
-    rows = session._all(
-        "SELECT a.value, p.value, MIN(p.recorded) FROM audit_index p"
-        " JOIN audit_index s ON s.node_id = p.node_id AND s.seq = p.seq AND s.param = 'subtype'"
-        " JOIN audit_index a ON a.node_id = p.node_id AND a.seq = p.seq AND a.param = 'agent'"
-        f" WHERE p.param = 'patient' AND p.recorded >= ? AND s.value IN ({marks}) AND a.value LIKE ?"
-        " GROUP BY a.value, p.value, SUBSTR(p.recorded, 1, 13)",
-        [since, *OPENED, "Practitioner/%"],
-    )
     opened = _Opening()
-    for agent, patient, first in rows:
-        key = (str(agent), str(first)[:13])
-        opened.hours[key].add(str(patient))
+    for agent, patient, first in session.audit_openings(since, OPENED):
+        key = (agent, first[:13])
+        opened.hours[key].add(patient)
         if key not in opened.first or first < opened.first[key]:
-            opened.first[key] = str(first)
+            opened.first[key] = first
     return opened
 
 
@@ -215,26 +206,18 @@ def _staff_member(session: Session, patient: dict[str, Any]) -> str | None:
     """The Practitioner this patient is, if any: by CPR number, else by exactly the same name."""
     for identifier in patient.get("identifier") or []:
         if identifier.get("system") == CPR_SYSTEM and identifier.get("value"):
-            rows = session._all(
-                "SELECT res_id FROM search_token WHERE res_type = 'Practitioner' AND param = 'identifier'"
-                " AND system = ? AND code = ? LIMIT 1",
-                (CPR_SYSTEM, identifier["value"]),
-            )
-            if rows:
-                return str(rows[0][0])
+            staff = session.practitioner_by_identifier(CPR_SYSTEM, identifier["value"])
+            if staff is not None:
+                return staff
     family, given = _family(patient), _given(patient)
     if not family or not given:
         return None
-    rows = session._all(
-        "SELECT res_id FROM search_string WHERE res_type = 'Practitioner' AND param = 'family' AND normalized = ?",
-        (normalize(family),),
-    )
-    for (res_id,) in rows:
-        stored = session.read("Practitioner", str(res_id))
+    for res_id in session.practitioners_by_family(normalize(family)):
+        stored = session.read("Practitioner", res_id)
         if stored and stored.content:
             practitioner = orjson.loads(stored.content)
             if _family(practitioner) == family and _given(practitioner) == given:
-                return str(res_id)
+                return res_id
     return None
 
 
@@ -250,14 +233,8 @@ def _given(person: dict[str, Any]) -> str:
 
 def _access_changes(session: Session, since: str) -> list[ReviewItem]:
     """Every change to what decides access, one item each (the security events of access/deciding.py)."""
-    rows = session._all(
-        "SELECT e.node_id, e.seq, e.recorded, e.content FROM audit_index s JOIN audit_event e"
-        " ON e.node_id = s.node_id AND e.seq = s.seq"
-        " WHERE s.param = 'subtype' AND s.value = 'access-change' AND s.recorded >= ?",
-        [since],
-    )
     items = []
-    for node_id, seq, recorded, content in rows:
+    for node_id, seq, recorded, content in session.audit_access_changes(since):
         event = orjson.loads(content)
         requestor: dict[str, Any] = next((a for a in event.get("agent") or [] if a.get("requestor")), {})
         who = (requestor.get("who") or {}).get("reference")
@@ -274,15 +251,7 @@ def _access_changes(session: Session, since: str) -> list[ReviewItem]:
 
 def _self_made_care(session: Session, since: str, opened: _Opening) -> list[ReviewItem]:
     """Openings of a patient's record by the staff member who wrote that patient's care relationship."""
-    rows = session._all(
-        "SELECT a.value, p.value, MIN(s.recorded) FROM audit_index s"
-        " JOIN audit_index a ON a.node_id = s.node_id AND a.seq = s.seq AND a.param = 'agent'"
-        " JOIN audit_index p ON p.node_id = s.node_id AND p.seq = s.seq AND p.param = 'patient'"
-        " WHERE s.param = 'subtype' AND s.value = 'care-relationship' AND s.recorded >= ? AND a.value LIKE ?"
-        " GROUP BY a.value, p.value",
-        [since, "Practitioner/%"],
-    )
-    made = {(str(agent), str(patient)): str(first) for agent, patient, first in rows}
+    made = {(agent, patient): first for agent, patient, first in session.audit_care_relationships(since)}
     items = []
     for (agent, patient), since_made in sorted(made.items()):
         openings = [

@@ -65,9 +65,8 @@ class FhirService:
 
     @cached_property
     def auditor(self) -> AuditRecorder | None:
-        """Group-committed access records (audit/recorder.py); None with LIFELINE_AUDIT=off."""
-        if self.settings.audit != "on":
-            return None
+        """Group-committed access records (audit/recorder.py). Never None here: only the service
+        the benchmarks build to measure what the trail costs (bench/service.py) keeps none."""
         from lifeline.audit.recorder import AuditRecorder
 
         return AuditRecorder(self.repo, self.settings.node_id)
@@ -85,14 +84,14 @@ class FhirService:
 
         if request.resource_type == "AuditEvent" and request.interaction in _WRITES:
             raise MethodNotAllowed("AuditEvent is written by Lifeline itself and can be read, never written")
-        authorize.check(request, self.settings.auth == "required")
+        authorize.check(request)
 
     def handle(self, request: FhirRequest) -> FhirResponse:
         """Answer one request, with the account of what the answer holds (`FhirResponse.accessed`,
         `patients`: fhir/accessed.py) and each of its writes' audit records in the write's own
         transaction (audit/outbox.py). A batch's or transaction's entries, answered inside it,
         are part of its account."""
-        if _IN_REQUEST.get() or self.settings.audit != "on" or request.interaction == "capabilities":
+        if _IN_REQUEST.get() or request.interaction == "capabilities":
             return self._answer(request)
         written = self._write_record(request)
         outer = _IN_REQUEST.set(True)
@@ -174,15 +173,7 @@ class FhirService:
     async def handle_async(self, request: FhirRequest) -> FhirResponse:
         """The event-loop form of the interactions `has_async_form` names; every other
         interaction runs through `handle` in a worker thread."""
-        from lifeline.fhir.interactions import create, read
-
-        if not self.has_async_form(request):
-            raise FhirError(f"{request.interaction} has no event-loop form here; call handle")
-        self.authorize(request)
-        self.check_type(request.resource_type)
-        module = read if request.interaction == "read" else create
-        if self.settings.audit != "on":
-            return await module.handle_async(self, request)
+        module = self._async_interaction(request)
         written = self._write_record(request)
         audit = WRITE_AUDIT.set(written)
         try:
@@ -192,6 +183,16 @@ class FhirService:
             self._drain_soon(written)
         # A read's patients come from its content and a create's from its write: no query here.
         return self._accounted(request, response, written)
+
+    def _async_interaction(self, request: FhirRequest) -> ModuleType:
+        """The module that answers an event-loop interaction, once the request may be answered."""
+        from lifeline.fhir.interactions import create, read
+
+        if not self.has_async_form(request):
+            raise FhirError(f"{request.interaction} has no event-loop form here; call handle")
+        self.authorize(request)
+        self.check_type(request.resource_type)
+        return read if request.interaction == "read" else create
 
 
 _WRITES = frozenset({"create", "update", "patch", "delete"})

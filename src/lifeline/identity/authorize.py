@@ -40,9 +40,9 @@ def permission(request: FhirRequest) -> str | None:
     return None
 
 
-def check(request: FhirRequest, auth_required: bool) -> None:
+def check(request: FhirRequest) -> None:
     """Refuse a request without a principal (401) or without a scope for it (403)."""
-    if request.interaction in PUBLIC or not auth_required:
+    if request.interaction in PUBLIC:
         return
     principal = request.principal
     if principal is None:

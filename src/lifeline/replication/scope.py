@@ -18,7 +18,7 @@ import orjson
 
 from lifeline.identity.records import USER
 from lifeline.storage.records import StoredVersion
-from lifeline.storage.session import Session, keys_condition
+from lifeline.storage.session import Session
 
 if TYPE_CHECKING:
     from lifeline.fhir.service import FhirService
@@ -36,13 +36,7 @@ def hospital_organisations(session: Session, roots: Sequence[str]) -> set[str]:
     for _ in range(_MAX_DEPTH):
         if not frontier:
             break
-        marks = ", ".join("?" for _ in frontier)
-        rows = session._all(
-            "SELECT res_id FROM search_reference WHERE res_type = 'Organization' AND param = 'partof'"
-            f" AND target_type = 'Organization' AND target_id IN ({marks})",
-            sorted(frontier),
-        )
-        frontier = {str(r[0]) for r in rows} - found
+        frontier = session.organisations_part_of(sorted(frontier)) - found
         found |= frontier
     return found
 
@@ -55,18 +49,7 @@ def patients_in_scope(session: Session, patients: Iterable[str], organisations: 
     in_scope: set[str] = set()
     orgs = sorted(organisations)
     for res_type, provider in _CARE:
-        subjects = _SUBJECT[res_type]
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            rows = session._all(
-                "SELECT DISTINCT s.target_id FROM search_reference s JOIN search_reference o"
-                " ON o.res_type = s.res_type AND o.res_id = s.res_id"
-                f" WHERE s.res_type = ? AND s.param IN ({_marks(subjects)}) AND s.target_type = 'Patient'"
-                f" AND s.target_id IN ({_marks(chunk)}) AND o.param = ? AND o.target_type = 'Organization'"
-                f" AND o.target_id IN ({_marks(orgs)})",
-                [res_type, *subjects, *chunk, provider, *orgs],
-            )
-            in_scope.update(str(r[0]) for r in rows)
+        in_scope |= session.patients_with_care(res_type, _SUBJECT[res_type], wanted, provider, orgs)
     return in_scope
 
 
@@ -109,28 +92,12 @@ def _practitioner(version: StoredVersion) -> str:
 
 def _staff_at(session: Session, practitioners: Iterable[str], organisations: set[str]) -> set[str]:
     """Which practitioners hold a role (PractitionerRole) at one of `organisations`."""
-    return _practitioners_at(session, "s.target_id", sorted({p for p in practitioners if p}), organisations)
+    return session.practitioners_with_role_at(sorted({p for p in practitioners if p}), sorted(organisations))
 
 
 def _practitioners_of_roles(session: Session, roles: list[str], organisations: set[str]) -> set[str]:
     """The practitioners of these PractitionerRoles that are at one of `organisations`."""
-    return _practitioners_at(session, "s.res_id", roles, organisations)
-
-
-def _practitioners_at(session: Session, column: str, values: list[str], organisations: set[str]) -> set[str]:
-    """The practitioners of the PractitionerRoles whose `column` is one of `values` and whose
-    organisation is one of `organisations`."""
-    if not values or not organisations:
-        return set()
-    orgs = sorted(organisations)
-    rows = session._all(
-        "SELECT DISTINCT s.target_id FROM search_reference s JOIN search_reference o"
-        " ON o.res_type = s.res_type AND o.res_id = s.res_id"
-        f" WHERE s.res_type = 'PractitionerRole' AND s.param = 'practitioner' AND {column} IN ({_marks(values)})"
-        f" AND o.param = 'organization' AND o.target_id IN ({_marks(orgs)})",
-        [*values, *orgs],
-    )
-    return {str(r[0]) for r in rows}
+    return session.practitioners_of_roles_at(roles, sorted(organisations))
 
 
 def _users_of(service: FhirService, practitioners: set[str]) -> list[StoredVersion]:
@@ -145,11 +112,7 @@ def _users_of(service: FhirService, practitioners: set[str]) -> list[StoredVersi
 def compartment_keys(session: Session, patient: str) -> list[tuple[str, str]]:
     """The patient and every current resource that refers to them: their compartment, for a
     back-fill (a little more than the compartment is harmless: it is the same record)."""
-    rows = session._all(
-        "SELECT DISTINCT res_type, res_id FROM search_reference WHERE target_type = 'Patient' AND target_id = ?",
-        (patient,),
-    )
-    return sorted({("Patient", patient), *((str(r[0]), str(r[1])) for r in rows)})
+    return sorted({("Patient", patient), *session.referring_to_patient(patient)})
 
 
 def compartment_changes(service: FhirService, patient: str) -> list[StoredVersion]:
@@ -168,22 +131,11 @@ def _patients_of(session: Session, keys: list[tuple[str, str]], registry: Any) -
     for key in keys:
         if key[0] == "Patient":
             owners[key] = {key[1]}
-    for start in range(0, len(keys), 200):
-        condition, args = keys_condition(keys[start : start + 200], "res_type", "res_id")
-        rows = session._all(
-            f"SELECT res_type, res_id, param, target_id FROM search_reference WHERE {condition}"
-            " AND target_type = 'Patient'",
-            args,
-        )
-        for res_type, res_id, param, target in rows:
-            if param in registry.compartment_params(res_type) or (res_type == "Patient" and param == "link"):
-                owners.setdefault((res_type, res_id), set()).add(str(target))
+    for res_type, res_id, param, target in session.references_to_patients(keys):
+        if param in registry.compartment_params(res_type) or (res_type == "Patient" and param == "link"):
+            owners.setdefault((res_type, res_id), set()).add(target)
     return owners
 
 
 def _compartmental(registry: Any, res_type: str) -> bool:
     return not res_type.startswith("_") and (res_type == "Patient" or bool(registry.compartment_params(res_type)))
-
-
-def _marks(values: Sequence[Any]) -> str:
-    return ", ".join("?" for _ in values)

@@ -1,23 +1,38 @@
 """What `GET /status.json` says about a node: who it is, its mode, how fresh its data is, what it
 still has to send, and the conflicts waiting for a clinician (issue 7). Public: it holds no one's
-data, and staff must be able to read it when nothing else works."""
+data, and staff must be able to read it when nothing else works.
+
+Public also means hammered (issue 20). A status is therefore computed from indexed counts and
+writes nothing, and `StatusBoard` computes it at most once a second per process: a flood of
+requests costs one computation a second, and its answers say `max-age=1` so that a cache in
+front may share them. A site's change of mode is shown at once all the same, since that is what
+staff and monitoring watch it for.
+"""
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lifeline.replication import conflicts
+import orjson
 
 if TYPE_CHECKING:
     from lifeline.fhir.service import FhirService
     from lifeline.replication.site import SiteNode
 
+MAX_AGE_SECONDS = 1
+CACHE_CONTROL = f"public, max-age={MAX_AGE_SECONDS}"
+
 
 def node_status(service: FhirService, site: SiteNode | None) -> dict[str, Any]:
-    position = service.repo.sequence() if site is None else 0  # the centre numbers what has committed
     with service.repo.reading() as session:
-        open_conflicts = len(conflicts.open_conflicts(session))
+        open_conflicts = session.open_conflict_count()
+        # The centre's position: what has committed, numbered or about to be (the numbering round
+        # itself is a write, left to the feed).
+        position = session.change_head() if site is None else 0
     status: dict[str, Any] = {
         "node": service.settings.node_id,
         "role": service.settings.role,
@@ -60,3 +75,62 @@ def metrics_text(status: dict[str, Any]) -> bytes:
     for each in ("connected", "continuity", "healing"):
         mode.labels(**labels, mode=each).set(1.0 if status["mode"] == each else 0.0)
     return bytes(generate_latest(registry))
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One computed status, in both of its forms."""
+
+    status: dict[str, Any]
+    json: bytes
+    metrics: bytes
+    expires: float  # on the board's clock
+    mode: Hashable  # the site's mode when it was computed (None at the centre)
+
+
+class StatusBoard:
+    """A node's status as served: computed at most once per `max_age` seconds of `clock` in this
+    process, and again at once when a site's mode changes. While one thread computes, others
+    are given the previous answer rather than waiting for the database in a queue."""
+
+    def __init__(
+        self,
+        service: FhirService,
+        site: SiteNode | None,
+        *,
+        max_age: float = MAX_AGE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.service = service
+        self.site = site
+        self.max_age = max_age
+        self.clock = clock
+        self._computing = threading.Lock()
+        self._latest: Answer | None = None
+
+    def fresh(self) -> Answer | None:
+        """The latest answer if it is still fresh: no I/O, so the event loop may ask."""
+        latest = self._latest
+        if latest is None or self.clock() >= latest.expires or latest.mode != self._mode():
+            return None
+        return latest
+
+    def answer(self) -> Answer:
+        """A fresh answer, computed here if need be (blocking: call from a worker thread)."""
+        if not self._computing.acquire(blocking=self._latest is None):
+            assert self._latest is not None
+            return self._latest  # another thread is computing the next one
+        try:
+            found = self.fresh()
+            if found is None:
+                mode = self._mode()
+                status = node_status(self.service, self.site)
+                expires = self.clock() + self.max_age
+                found = Answer(status, orjson.dumps(status), metrics_text(status), expires, mode)
+                self._latest = found
+            return found
+        finally:
+            self._computing.release()
+
+    def _mode(self) -> Hashable:
+        return None if self.site is None else (self.site.mode, self.site.mode_since)

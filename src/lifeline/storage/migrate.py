@@ -34,6 +34,8 @@ def apply_pending(conn: Any, dialect: Dialect) -> list[int]:
         script = dialect.schema(migration.sql)
         if dialect.name == "postgresql" and migration.postgresql:
             script += ";\n" + migration.postgresql
+        if dialect.name == "sqlite" and migration.sqlite:
+            script += ";\n" + migration.sqlite
         for statement in _statements(script):
             conn.execute(statement)
         conn.execute(

@@ -18,6 +18,7 @@ class Migration:
     name: str
     sql: str  # dialect placeholders: {json} {real} {pattern_ops} {autoinc_pk}
     postgresql: str = ""  # run after `sql` on PostgreSQL only (planner statistics and the like)
+    sqlite: str = ""  # run after `sql` on SQLite only (where the two read JSON differently)
 
 
 _INDEX_TABLES = {
@@ -327,6 +328,18 @@ MIGRATIONS: list[Migration] = [
         12,
         "audit outbox of writes",
         "CREATE TABLE audit_outbox (id {sequence_pk}, node_id TEXT NOT NULL, content TEXT NOT NULL)",
+    ),
+    # The open conflicts (replication/conflicts.py), counted for the public /status.json and
+    # /metrics from this partial index alone (Session.open_conflict_count), never by reading every
+    # conflict ever recorded (issue 20). Its condition must stay written as that count writes it.
+    Migration(
+        13,
+        "open conflicts counted by an index",
+        "",
+        postgresql="CREATE INDEX resource_open_conflict ON resource (res_type, res_id)"
+        " WHERE res_type = '_Conflict' AND content->>'status' = 'open'",
+        sqlite="CREATE INDEX resource_open_conflict ON resource (res_type, res_id)"
+        " WHERE res_type = '_Conflict' AND json_extract(content, '$.status') = 'open'",
     ),
 ]
 

@@ -7,17 +7,16 @@ differ in how they hand out connections and in their `Dialect`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
+from lifeline.storage.access_reads import AccessReads
+from lifeline.storage.audit_reads import AuditReads
 from lifeline.storage.dialect import Dialect
 from lifeline.storage.matching import Match, fhir_types_only, source
 from lifeline.storage.ordering import Page, SortExpression, ordered_query
+from lifeline.storage.reading import Connection, keys_condition
 from lifeline.storage.records import StoredVersion
-
-
-class Connection(Protocol):
-    def execute(self, sql: str, params: Sequence[Any] = ...) -> Any: ...
-
+from lifeline.storage.replication_reads import ReplicationReads
 
 _VERSION_COLUMNS = (
     "res_type, res_id, version_id, last_updated, deleted, {content}, change_seq, method, node_id, write_id"
@@ -31,19 +30,16 @@ _ROW_SELECT = (
 )
 
 
-class Session:
-    """Reads over one connection; inside a write transaction it sees the transaction's own writes."""
+class Session(AccessReads, AuditReads, ReplicationReads):
+    """Reads over one connection; inside a write transaction it sees the transaction's own writes.
+
+    The reads of resources are here; those the access rule, the audit trail and replication
+    need are grouped in access_reads.py, audit_reads.py and replication_reads.py. Only storage
+    runs SQL (`_all`/`_one`, reading.py): other modules call a named method (issue 20)."""
 
     def __init__(self, conn: Connection, dialect: Dialect) -> None:
-        self.conn = conn
-        self.dialect = dialect
+        super().__init__(conn, dialect)
         self._version_columns = _VERSION_COLUMNS.format(content=dialect.json_out)
-
-    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        return list(self.conn.execute(self.dialect.sql(sql), params).fetchall())
-
-    def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self.conn.execute(self.dialect.sql(sql), params).fetchone()
 
     def read(self, res_type: str, res_id: str) -> StoredVersion | None:
         row = self._one(read_sql(self.dialect), (res_type, res_id))
@@ -266,90 +262,6 @@ class Session:
         )
         return None if row is None else str(row[0])
 
-    # The audit trail (audit/): read in (node_id, seq) order over the primary keys.
-    def audit_nodes_after(self, node_id: str) -> str | None:
-        """The next node after `node_id` with audit records, a head or a checkpoint: one index
-        probe per node, where a DISTINCT would read every record."""
-        row = self._one(
-            "SELECT MIN(node_id) FROM (SELECT MIN(node_id) AS node_id FROM audit_event WHERE node_id > ?"
-            " UNION ALL SELECT MIN(node_id) FROM audit_head WHERE node_id > ?"
-            " UNION ALL SELECT MIN(node_id) FROM audit_checkpoint WHERE node_id > ?) AS found",
-            (node_id, node_id, node_id),
-        )
-        return None if row is None or row[0] is None else str(row[0])
-
-    def audit_events_after(self, node_id: str, seq: int, limit: int) -> list[Any]:
-        """Rows (node_id, seq, recorded, content, prev_hash, hash) of one node after `seq`."""
-        return self._all(
-            "SELECT node_id, seq, recorded, content, prev_hash, hash FROM audit_event"
-            " WHERE node_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-            (node_id, seq, limit),
-        )
-
-    def audit_search(self, where: str, params: Sequence[Any], limit: int) -> list[Any]:
-        """Rows (node_id, seq, recorded, content) of audit records matching `where` (over
-        `audit_event e`), newest first (fhir/interactions/audit_events.py)."""
-        return self._all(
-            f"SELECT e.node_id, e.seq, e.recorded, e.content FROM audit_event e WHERE {where}"
-            " ORDER BY e.recorded DESC, e.node_id DESC, e.seq DESC LIMIT ?",
-            [*params, limit],
-        )
-
-    def audit_head(self, node_id: str) -> tuple[int, str] | None:
-        row = self._one("SELECT seq, hash FROM audit_head WHERE node_id = ?", (node_id,))
-        return None if row is None else (int(row[0]), str(row[1]))
-
-    def audit_pruned(self, node_id: str) -> Any:
-        """(seq, hash, before, signature) of where a pruned chain now begins, or None."""
-        return self._one("SELECT seq, hash, before, signature FROM audit_pruned WHERE node_id = ?", (node_id,))
-
-    def audit_last_before(self, node_id: str, before: str) -> Any:
-        """(seq, hash) of a node's last record recorded before `before`, or None."""
-        return self._one(
-            "SELECT seq, hash FROM audit_event WHERE node_id = ? AND seq = (SELECT MAX(seq) FROM audit_event"
-            " WHERE node_id = ? AND recorded < ?)",
-            (node_id, node_id, before),
-        )
-
-    def audit_checkpoints(self, node_id: str) -> list[Any]:
-        """Rows (seq, hash, signed_at, signature) of one node's checkpoints, in seq order."""
-        return self._all(
-            "SELECT seq, hash, signed_at, signature FROM audit_checkpoint WHERE node_id = ? ORDER BY seq", (node_id,)
-        )
-
-    # Replication (replication/): a site's outbox, and the site changes the centre has taken.
-    def outbox_rows(self, limit: int) -> list[Any]:
-        """The oldest unsent local changes: rows (local_seq, request_tag, res_type, res_id,
-        version_id, deleted, method, last_updated, content)."""
-        return self._all(
-            "SELECT local_seq, request_tag, res_type, res_id, version_id, deleted, method, last_updated, content"
-            " FROM replication_outbox ORDER BY local_seq LIMIT ?",
-            (limit,),
-        )
-
-    def outbox_size(self) -> int:
-        return int(self._one("SELECT COUNT(*) FROM replication_outbox")[0])
-
-    def applied_outcomes(self, node_id: str, local_seqs: Sequence[int]) -> dict[int, str]:
-        """What the centre did with each of a site's changes it has taken already."""
-        found: dict[int, str] = {}
-        for start in range(0, len(local_seqs), 500):
-            chunk = list(local_seqs[start : start + 500])
-            marks = ", ".join("?" for _ in chunk)
-            rows = self._all(
-                f"SELECT local_seq, outcome FROM replication_applied WHERE node_id = ? AND local_seq IN ({marks})",
-                [node_id, *chunk],
-            )
-            found.update((int(r[0]), str(r[1])) for r in rows)
-        return found
-
-    def applied_outcome(self, node_id: str, local_seq: int) -> str | None:
-        """What the centre did with a site's change, if it has taken it already."""
-        row = self._one(
-            "SELECT outcome FROM replication_applied WHERE node_id = ? AND local_seq = ?", (node_id, local_seq)
-        )
-        return None if row is None else str(row[0])
-
     def has_resources(self) -> bool:
         """Whether anything was ever written (deleted resources count)."""
         return self._one("SELECT 1 FROM resource LIMIT 1") is not None
@@ -359,6 +271,28 @@ class Session:
 
     def last_change_seq(self) -> int:
         return int(self._one("SELECT last_seq FROM change_counter WHERE id = 1")[0])
+
+    def change_head(self) -> int:
+        """The last change number once every committed version has one: the counter plus the
+        versions still waiting for a number (PostgreSQL numbers after commit, storage/sequencing.py),
+        in one statement and one snapshot, without the numbering round's write (issue 20)."""
+        return int(
+            self._one(
+                "SELECT last_seq + (SELECT COUNT(*) FROM resource_version WHERE change_seq IS NULL)"
+                " FROM change_counter WHERE id = 1"
+            )[0]
+        )
+
+    def open_conflict_count(self) -> int:
+        """How many conflicts wait for a clinician (replication/conflicts.py), from the partial
+        index of migration 13 alone: its condition is written here as it is there, in literals,
+        so that both planners see the index fits."""
+        if self.dialect.name == "postgresql":
+            status = "content->>'status'"
+        else:
+            status = "json_extract(content, '$.status')"
+        sql = f"SELECT COUNT(*) FROM resource WHERE res_type = '_Conflict' AND {status} = 'open'"
+        return int(self._one(sql)[0])
 
 
 def _filter_reference(
@@ -371,21 +305,6 @@ def _filter_reference(
         sql += " AND s.target_type = ?"
         args = [*args, target_type]
     return sql, args
-
-
-def keys_condition(keys: Sequence[tuple[str, str]], type_column: str, id_column: str) -> tuple[str, list[Any]]:
-    """SQL true for rows whose (type, id) is among `keys`, written per type as
-    `type = ? AND id IN (…)`: SQLite does not use an index for a row-value IN over more than one
-    VALUES row, and scans the whole table instead."""
-    by_type: dict[str, list[str]] = {}
-    for res_type, res_id in keys:
-        by_type.setdefault(res_type, []).append(res_id)
-    parts: list[str] = []
-    args: list[Any] = []
-    for res_type, ids in by_type.items():
-        parts.append(f"({type_column} = ? AND {id_column} IN ({', '.join('?' for _ in ids)}))")
-        args += [res_type, *ids]
-    return ("(" + " OR ".join(parts) + ")" if parts else "1 = 0"), args
 
 
 def current_columns(dialect: Dialect, alias: str = "") -> str:

@@ -13,9 +13,11 @@ from lifeline.web.http_protocol import OneWriteProtocol
 
 def app_from_environment() -> ASGIApp:
     config = from_environment()
-    repo = open_repository(config.db, node_id=config.node_id)
-    service = FhirService(repo, config)
-    # Build the definitions now, not on the first request.
+    return app_of(FhirService(open_repository(config.db, node_id=config.node_id), config))
+
+
+def app_of(service: FhirService) -> ASGIApp:
+    """A worker's app around `service`, its definitions built now, not on the first request."""
     service.validator.resource_types  # noqa: B018
     service.registry  # noqa: B018
     return create_app(service, site=site_node(service))

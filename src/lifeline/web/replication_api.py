@@ -2,7 +2,8 @@
 
 `/replication/*` answers registered site nodes only (their credential, replication/sites.py):
 never an app or a user, whatever their token. `/status.json` and `/metrics` are public: they
-hold no one's data, and staff must be able to read them when nothing else works.
+hold no one's data, and staff must be able to read them when nothing else works; they are
+computed at most once a second, from indexed counts, and write nothing (replication/status.py).
 """
 
 from __future__ import annotations
@@ -27,13 +28,18 @@ _JSON = "application/json"
 
 
 def routes(service: FhirService, site: SiteNode | None) -> list[Route]:
+    board = status.StatusBoard(service, site)  # public, so computed at most once a second, however often asked
+    cached = {"cache-control": status.CACHE_CONTROL}
+
+    async def current() -> status.Answer:
+        fresh = board.fresh()  # on the event loop: a flood within the second never takes a thread
+        return fresh if fresh is not None else await run_in_threadpool(board.answer)
+
     async def node_status(request: Request) -> Response:
-        answer = await run_in_threadpool(status.node_status, service, site)
-        return Response(orjson.dumps(answer), media_type=_JSON, headers={"cache-control": "no-store"})
+        return Response((await current()).json, media_type=_JSON, headers=cached)
 
     async def metrics(request: Request) -> Response:
-        answer = await run_in_threadpool(status.node_status, service, site)
-        return Response(status.metrics_text(answer), media_type="text/plain; version=0.0.4")
+        return Response((await current()).metrics, media_type="text/plain; version=0.0.4", headers=cached)
 
     async def changes(request: Request) -> Response:
         lean = request.query_params.get("lean") == "1"

@@ -111,7 +111,7 @@ def _search(service: FhirService, request: FhirRequest) -> FhirResponse:
 def _limits(service: FhirService, request: FhirRequest) -> tuple[list[str], list[Any]]:
     """What the principal may see, as conditions every query carries."""
     principal = request.principal
-    if principal is None or principal.kind == "system" or service.settings.auth != "required":
+    if principal is None or principal.kind == "system":
         return [], []
     if principal.kind == "patient":
         return [_indexed("patient", 1)], ["patient", principal.patient_id or ""]
