@@ -31,7 +31,7 @@ demo: install
 	$(BIN)/lifeline db upgrade
 	test -d $(DEMO_REGION) || $(BIN)/lifeline generate --patients 200 --seed 1 --out $(DEMO_REGION)
 	$(BIN)/lifeline import $(DEMO_REGION)/*.ndjson
-	$(BIN)/python -m lifeline.generate.demo_users
+	$(BIN)/python -m lifeline.cli.demo_users
 	$(BIN)/lifeline serve --host 127.0.0.1 --port 8080
 
 lint: install-dev
@@ -39,6 +39,7 @@ lint: install-dev
 	$(BIN)/ruff check src tests bench tools
 	$(BIN)/ruff format --check src tests bench tools
 	$(BIN)/mypy src
+	$(BIN)/lint-imports  # the import contracts in pyproject.toml: imports flow one way
 
 # The page tests drive a real browser: Debian's chromium and its driver, installed once.
 browser:

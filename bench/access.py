@@ -61,8 +61,8 @@ from bench.auth import settings as bench_settings
 from bench.search import _connect, _page_of, _pct
 from lifeline.access.care import ACTIVE_ENCOUNTER, micros
 from lifeline.access.enforce import rule_for
+from lifeline.errors import FhirError
 from lifeline.fhir import urls
-from lifeline.fhir.errors import FhirError
 from lifeline.fhir.paging import CursorSeal
 from lifeline.fhir.request import FhirRequest
 from lifeline.fhir.service import FhirService

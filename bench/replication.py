@@ -68,7 +68,8 @@ from bench.__main__ import PG_URL, _machine
 from bench.auth import settings as bench_settings
 from bench.service import BenchService
 from lifeline.config import Settings
-from lifeline.replication import apply, sites
+from lifeline.identity import sites
+from lifeline.replication import apply
 from lifeline.replication.feed import feed_page
 from lifeline.storage import open_repository
 

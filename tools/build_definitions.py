@@ -2,7 +2,7 @@
 
 Reads the StructureDefinition snapshots (profiles-types.json, profiles-resources.json) and the
 ValueSets/CodeSystems (valuesets.json) from the shared copy of the FHIR downloads and writes
-``src/lifeline/fhir/definitions/structure.json.gz``: per type its elements (path, cardinality,
+``src/lifeline/definitions/structure.json.gz``: per type its elements (path, cardinality,
 allowed types with choice ``[x]`` expansion, contentReference, required-binding value set), the
 element constraints (key, severity, human, expression), the enumerable required value sets and
 the primitive types' JSON type and regex. The package never reads /work/shared at runtime.
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 SOURCE = Path("/work/shared/fhir-r4")
-OUT = Path(__file__).resolve().parent.parent / "src/lifeline/fhir/definitions/structure.json.gz"
+OUT = Path(__file__).resolve().parent.parent / "src/lifeline/definitions/structure.json.gz"
 FHIR_VERSION = "4.0.1"
 SYSTEM_PREFIX = "http://hl7.org/fhirpath/System."
 FHIR_TYPE_EXT = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type"

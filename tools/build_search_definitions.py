@@ -1,7 +1,7 @@
 """Build the compact search definitions that the lifeline package ships.
 
 Reads the official FHIR R4 (4.0.1) definition files and writes two gzipped JSON files into
-src/lifeline/fhir/definitions/:
+src/lifeline/definitions/:
 
 - search-parameters.json.gz: every SearchParameter (code, base, type, expression, target,
   modifier, comparator, multipleOr/And, component with each definition resolved to its code, url),
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "src" / "lifeline" / "fhir" / "definitions"
+OUT = ROOT / "src" / "lifeline" / "definitions"
 DEFAULT_SOURCE = Path("/work/shared/fhir-r4")
 
 _KEPT = ("url", "code", "base", "type", "expression", "target", "modifier", "comparator", "multipleOr", "multipleAnd")

@@ -2,7 +2,7 @@
 
 `_summary=true` keeps the elements marked `isSummary` in the StructureDefinitions, `_summary=text`
 and `_elements` keep the mandatory ones (min ≥ 1), see https://hl7.org/fhir/R4/search.html#summary.
-Writes ``src/lifeline/fhir/definitions/summary.json.gz``: per resource type the JSON keys (choice
+Writes ``src/lifeline/definitions/summary.json.gz``: per resource type the JSON keys (choice
 elements `value[x]` expanded to `valueQuantity`, `valueString`, …) of its top-level summary and
 mandatory elements. The package never reads /work/shared at runtime.
 
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 SOURCE = Path("/work/shared/fhir-r4")
-OUT = Path(__file__).resolve().parent.parent / "src/lifeline/fhir/definitions/summary.json.gz"
+OUT = Path(__file__).resolve().parent.parent / "src/lifeline/definitions/summary.json.gz"
 
 
 def json_keys(element: dict[str, Any], name: str) -> list[str]:

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from lifeline.errors import NotFound
 from lifeline.fhir import urls
-from lifeline.fhir.errors import NotFound
 from lifeline.fhir.service import FhirService
 from lifeline.identity.principal import principal_from_token
 from lifeline.storage.session import Session

@@ -17,7 +17,7 @@ from lifeline.audit.prune import prune
 from lifeline.audit.verify import verify
 from lifeline.cli.main import app
 from lifeline.config import Settings
-from lifeline.fhir.errors import BadRequest, Conflict
+from lifeline.errors import BadRequest, Conflict
 from lifeline.fhir.service import FhirService
 from lifeline.identity.keys import new_kek
 from lifeline.storage import open_repository

@@ -11,7 +11,7 @@ import pytest
 from bench.service import BenchService
 
 from lifeline.config import Settings
-from lifeline.fhir.errors import Unauthorized
+from lifeline.errors import Unauthorized
 from lifeline.fhir.request import FhirRequest
 from lifeline.fhir.service import FhirService
 from lifeline.identity.principal import OPERATOR

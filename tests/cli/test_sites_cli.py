@@ -8,8 +8,8 @@ from typer.testing import CliRunner
 
 from lifeline.cli.main import app
 from lifeline.config import SettingError, from_environment
+from lifeline.identity import sites
 from lifeline.identity.keys import new_kek
-from lifeline.replication import sites
 from lifeline.storage import open_repository
 from tests.conftest import BACKENDS, database_url, dispose
 

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from lifeline.config import Settings
-from lifeline.fhir.errors import PreconditionFailed
+from lifeline.errors import PreconditionFailed
 from lifeline.fhir.request import FhirRequest
 from lifeline.fhir.service import FhirService
 from lifeline.identity.principal import OPERATOR

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lifeline.config import Settings
-from lifeline.fhir.errors import Unprocessable
+from lifeline.errors import Unprocessable
 from lifeline.fhir.request import FhirRequest
 from lifeline.fhir.service import FhirService
 from lifeline.identity.principal import OPERATOR

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from lifeline.fhir.cpr import CPR_SYSTEM, birth_date, sex
+from lifeline.cpr import CPR_SYSTEM, birth_date, sex
 from lifeline.generate.cpr import century_digits, draw_cpr, passes_modulus_11
 
 

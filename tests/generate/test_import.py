@@ -62,7 +62,7 @@ def test_bundles_are_transactions_the_server_accepts(tmp_path):
 
 
 def test_demo_users_get_logins_and_the_readme_app_is_registered(region, tmp_path, monkeypatch, capsys):
-    from lifeline.generate import demo_users
+    from lifeline.cli import demo_users
     from lifeline.identity import records
     from lifeline.identity.passwords import verify_password
 

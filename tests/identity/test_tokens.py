@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from joserfc import jwt
 
-from lifeline.fhir.errors import FhirError
+from lifeline.errors import FhirError
 from lifeline.identity import tokens
 from lifeline.identity.keys import ALGORITHM, KeyRing, SigningKey, new_signing_key, rotate
 from lifeline.identity.tokens import AccessToken, InvalidToken, TokenVerifier, issue_token

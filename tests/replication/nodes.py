@@ -17,8 +17,8 @@ from starlette.testclient import TestClient
 
 from lifeline.config import Settings
 from lifeline.fhir.service import FhirService
+from lifeline.identity import sites
 from lifeline.identity.keys import new_kek
-from lifeline.replication import sites
 from lifeline.storage import open_repository
 from lifeline.web.app import create_app, site_node
 from tests.conftest import database_url, dispose

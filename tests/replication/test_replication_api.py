@@ -12,7 +12,8 @@ from starlette.testclient import TestClient
 
 from lifeline.audit import store
 from lifeline.fhir.service import FhirService
-from lifeline.replication import feed, sites
+from lifeline.identity import sites
+from lifeline.replication import feed
 from lifeline.storage.records import StoredVersion
 from tests.conftest import assert_outcome, new_patient
 

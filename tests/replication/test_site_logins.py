@@ -10,8 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from lifeline.identity import records
-from lifeline.replication import sites
+from lifeline.identity import records, sites
 from tests.identity.helpers import Clock
 from tests.replication.nodes import CentralNode, SiteNode, wait_until
 from tests.web.test_login_pages import add_user, browser, log_in

@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from lifeline.fhir import conflicts
 from lifeline.fhir.service import FhirService
-from lifeline.replication import conflicts, status
+from lifeline.replication import status
 from lifeline.storage.records import PendingVersion
 from lifeline.storage.session import Session
 from lifeline.storage.write_session import WriteSession

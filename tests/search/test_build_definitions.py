@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = Path("/work/shared/fhir-r4")
-SHIPPED = ROOT / "src" / "lifeline" / "fhir" / "definitions"
+SHIPPED = ROOT / "src" / "lifeline" / "definitions"
 
 
 def _builder():  # type: ignore[no-untyped-def]

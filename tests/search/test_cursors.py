@@ -7,7 +7,7 @@ import base64
 
 import pytest
 
-from lifeline.fhir.errors import BadRequest
+from lifeline.errors import BadRequest
 from lifeline.fhir.paging import CursorSeal, types_param
 from lifeline.identity.keys import load_kek, new_kek
 

@@ -13,10 +13,10 @@ import orjson
 import pytest
 
 from lifeline.search.extract import extract_index
-from lifeline.search.index_rows import COMPOSITE_COLUMNS
 from lifeline.search.query import compile_match, parse_query
 from lifeline.search.registry import default_registry
 from lifeline.storage import migrate, open_repository
+from lifeline.storage.index_rows import COMPOSITE_COLUMNS
 from lifeline.storage.migrations import MIGRATIONS
 from lifeline.storage.records import PendingVersion
 from lifeline.storage.repository import Repository

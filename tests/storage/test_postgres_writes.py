@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from lifeline.fhir.errors import BadRequest
+from lifeline.errors import BadRequest
 from lifeline.storage.records import PendingVersion
 from tests.conftest import dispose, fresh_repository
 

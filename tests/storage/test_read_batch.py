@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from lifeline.fhir.errors import BadRequest, StorageUnavailable
+from lifeline.errors import BadRequest, StorageUnavailable
 from lifeline.storage.read_batch import Key, ReadBatcher
 from lifeline.storage.records import PendingVersion
 from tests.conftest import dispose, fresh_repository

@@ -13,10 +13,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from lifeline.audit.store import events_after
+from lifeline.fhir import conflicts
 from lifeline.fhir.request import FhirRequest
 from lifeline.fhir.service import FhirService
 from lifeline.identity.principal import OPERATOR
-from lifeline.replication import conflicts
 from lifeline.storage.write_session import WriteSession
 from lifeline.web.login import render
 from tests.identity.helpers import Clock

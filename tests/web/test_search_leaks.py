@@ -15,8 +15,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from lifeline.errors import BadRequest
 from lifeline.fhir import paging
-from lifeline.fhir.errors import BadRequest
 from lifeline.fhir.service import FhirService
 from tests.conftest import assert_outcome, put_resource
 from tests.web import hidden_world

@@ -12,7 +12,7 @@ decides who sees what:
   role or a person: the daily work of a hospital. Staff write them for patients they may already
   see (the ordinary write check); each write by a staff member is recorded as a security event
   naming the patient, so that an access which follows a care relationship the same person made
-  lands on the review list (audit/review.py, kind `self-made-care`).
+  lands on the review list (access/review.py, kind `self-made-care`).
 - **membership, family and identity** — CareTeam (it names the people who may see the patient),
   RelatedPerson (a parent's access to a child), Consent, and a Patient's `identifier` (the CPR
   number the citizen login matches) and `link`: staff who may see the patient write them, each
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from lifeline.fhir.errors import Forbidden
+from lifeline.errors import Forbidden
 
 if TYPE_CHECKING:
     from lifeline.fhir.request import FhirRequest

@@ -14,7 +14,7 @@ from lifeline.access.errors import Withheld
 from lifeline.access.family import family_sql
 from lifeline.access.rule import PATIENT, STAFF, SYSTEM, AccessRule
 from lifeline.access.ties import UNTIED, contains_patient_data, tie, tie_params
-from lifeline.fhir.errors import FhirError, Forbidden, Issue, NotFound, Unprocessable
+from lifeline.errors import FhirError, Forbidden, Issue, NotFound, Unprocessable
 from lifeline.identity.scopes import ScopeSet
 from lifeline.search.registry import SearchRegistry
 from lifeline.storage.records import StoredVersion

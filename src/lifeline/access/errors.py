@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lifeline.fhir.errors import Forbidden
+from lifeline.errors import Forbidden
 
 
 class Withheld(Forbidden):

@@ -15,10 +15,12 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from lifeline.fhir.request import FhirRequest
+if TYPE_CHECKING:
+    from lifeline.fhir.request import FhirRequest  # a type only: identity and audit sit below the core
+
 
 INTERACTION = "http://hl7.org/fhir/restful-interaction"
 REST = {

@@ -18,14 +18,15 @@ not clinical data and make no record.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
-from lifeline.access.ties import tie_params
 from lifeline.audit.access import MAX_RESOURCES, access_event
 from lifeline.audit.chain import canonical
-from lifeline.fhir.request import FhirRequest
-from lifeline.search.registry import SearchRegistry
 from lifeline.storage.write_session import WriteSession
+
+if TYPE_CHECKING:
+    from lifeline.fhir.request import FhirRequest  # a type only: identity and audit sit below the core
 
 Key = tuple[str, str]
 
@@ -35,11 +36,15 @@ class WriteRecord:
     carries the record of what it wrote; `written` is what committed, with each resource's
     patients (the request's account takes it from here, fhir/accessed.py)."""
 
-    def __init__(self, request: FhirRequest, asked: Sequence[str], *, node_id: str, registry: SearchRegistry) -> None:
+    def __init__(
+        self, request: FhirRequest, asked: Sequence[str], *, node_id: str, ties: Callable[[str], Iterable[str]]
+    ) -> None:
         self.request = request
         self.asked = list(asked)
         self.node_id = node_id
-        self.registry = registry
+        # The search parameters that tie a type to its patients: the access policy's rule
+        # (access/ties.py), handed down by the core so that the trail does not import the policy.
+        self.ties = ties
         self.written: dict[Key, list[str]] = {}
         self._in_flight: dict[WriteSession, dict[Key, list[str]]] = {}
         self._params: dict[str, set[str]] = {}
@@ -81,5 +86,5 @@ class WriteRecord:
             return [res_id]
         params = self._params.get(res_type)
         if params is None:
-            params = self._params[res_type] = set(tie_params(self.registry, res_type))
+            params = self._params[res_type] = set(self.ties(res_type))
         return list(dict.fromkeys(patient for param, patient in references if param in params))

@@ -21,7 +21,7 @@ from joserfc.errors import BadSignatureError, JoseError
 from lifeline.audit.checkpoint import audit_key_ring
 from lifeline.audit.store import instant
 from lifeline.audit.verify import verify
-from lifeline.fhir.errors import BadRequest, Conflict
+from lifeline.errors import BadRequest, Conflict
 from lifeline.identity.keys import ALGORITHM, KeyRing
 from lifeline.identity.node import NodeIdentity
 from lifeline.storage.repository import Repository

@@ -26,8 +26,8 @@ import orjson
 
 from lifeline.bulk.prepare import Prepared, Preparer, Rejected, prepare_chunk, start_worker
 from lifeline.bulk.sources import SourceItem
+from lifeline.errors import BadRequest, FhirError
 from lifeline.fhir import writes
-from lifeline.fhir.errors import BadRequest, FhirError
 from lifeline.fhir.request import FhirRequest
 from lifeline.fhir.service import FhirService
 from lifeline.identity.principal import OPERATOR

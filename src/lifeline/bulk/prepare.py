@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from lifeline.errors import BadRequest, FhirError, Issue
 from lifeline.fhir import writes
-from lifeline.fhir.errors import BadRequest, FhirError, Issue
 from lifeline.fhir.ids import check_id
 from lifeline.search.extract import extract_index
 from lifeline.storage.copy_text import encode_rows

@@ -11,7 +11,7 @@ from typing import IO, Any
 import ijson
 import orjson
 
-from lifeline.fhir.errors import BadRequest
+from lifeline.errors import BadRequest
 
 
 @dataclass

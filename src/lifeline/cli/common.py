@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from lifeline.config import SettingError, Settings, from_environment
-from lifeline.fhir.errors import FhirError
+from lifeline.errors import FhirError
 from lifeline.fhir.service import FhirService
 from lifeline.storage import open_repository
 

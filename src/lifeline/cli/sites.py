@@ -1,5 +1,5 @@
 """`lifeline sites add|list|revoke`, run on the central node: the hospitals' site nodes that may
-read the region's change feed (replication/sites.py)."""
+read the region's change feed (identity/sites.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from rich.table import Table
 from lifeline.audit import events as audit_events
 from lifeline.cli.common import DB_OPTION, clear_errors, console, open_service, settings
 from lifeline.fhir.service import FhirService
+from lifeline.identity import sites
 from lifeline.identity.principal import OPERATOR
-from lifeline.replication import sites
 
 sites_app = typer.Typer(help="Hospital site nodes (run on the central node).", no_args_is_help=True)
 

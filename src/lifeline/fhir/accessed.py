@@ -27,8 +27,8 @@ import orjson
 
 from lifeline.access.ties import tie_params
 from lifeline.fhir.request import FhirRequest, FhirResponse
-from lifeline.search.index_rows import ReferenceEntry
 from lifeline.search.registry import SearchRegistry
+from lifeline.storage.index_rows import ReferenceEntry
 
 if TYPE_CHECKING:
     from lifeline.fhir.service import FhirService

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from lifeline.fhir.errors import BadRequest
+from lifeline.errors import BadRequest
 
 _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from lifeline.clock import fhir_instant
-from lifeline.fhir.errors import BadRequest
+from lifeline.errors import BadRequest
 
 if TYPE_CHECKING:
     from lifeline.identity.principal import Principal

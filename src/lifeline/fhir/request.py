@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from lifeline.fhir.errors import Issue
+from lifeline.errors import Issue
 
 if TYPE_CHECKING:
     from lifeline.identity.principal import Principal

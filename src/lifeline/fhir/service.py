@@ -6,19 +6,20 @@ bundles and the tests all call `FhirService.handle`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
-from functools import cache, cached_property
+from functools import cache, cached_property, partial
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from lifeline.clock import Clock, system_clock
 from lifeline.config import Settings
+from lifeline.errors import FhirError, MethodNotAllowed, UnknownResourceType
 from lifeline.fhir import accessed
-from lifeline.fhir.errors import FhirError, MethodNotAllowed, UnknownResourceType
 from lifeline.fhir.request import FhirRequest, FhirResponse
 from lifeline.storage.repository import Repository
-from lifeline.storage.write_session import WRITE_AUDIT
+from lifeline.storage.write_session import REQUEST_TAG, WRITE_AUDIT
 
 if TYPE_CHECKING:
     from lifeline.audit.outbox import WriteRecord
@@ -26,6 +27,17 @@ if TYPE_CHECKING:
     from lifeline.fhir.validation import Validator
     from lifeline.identity.node import NodeIdentity
     from lifeline.search.registry import SearchRegistry
+
+
+@contextmanager
+def writes_tagged(tag: str) -> Iterator[None]:
+    """On a site node, the writes made in this context carry `tag` on their outbox rows, so the API
+    can wait for the centre to take that request's writes (replication/site.py)."""
+    token = REQUEST_TAG.set(tag)
+    try:
+        yield
+    finally:
+        REQUEST_TAG.reset(token)
 
 
 class FhirService:
@@ -43,6 +55,14 @@ class FhirService:
         self.settings = settings or Settings()
         self.clock = clock
         self.new_id = new_id or (lambda: str(uuid.uuid4()))
+
+    @classmethod
+    def open(cls, settings: Settings) -> FhirService:
+        """The core over the database `settings` names: how the layers above get a store without
+        importing storage themselves."""
+        from lifeline.storage import open_repository
+
+        return cls(open_repository(settings.db, node_id=settings.node_id), settings)
 
     @cached_property
     def validator(self) -> Validator:
@@ -114,10 +134,14 @@ class FhirService:
         return module.handle(self, request)  # type: ignore[no-any-return]
 
     def _write_record(self, request: FhirRequest) -> WriteRecord:
+        from lifeline.access.ties import tie_params
         from lifeline.audit.outbox import WriteRecord
 
         return WriteRecord(
-            request, accessed.asked_about(request), node_id=self.settings.node_id, registry=self.registry
+            request,
+            accessed.asked_about(request),
+            node_id=self.settings.node_id,
+            ties=partial(tie_params, self.registry),
         )
 
     def _accounted(self, request: FhirRequest, response: FhirResponse, written: WriteRecord) -> FhirResponse:

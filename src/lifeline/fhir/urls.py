@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlsplit
 
-from lifeline.fhir.errors import BadRequest, MethodNotAllowed
+from lifeline.errors import BadRequest, MethodNotAllowed
 from lifeline.fhir.request import FhirRequest
 
 

@@ -9,9 +9,9 @@ from urllib.parse import parse_qsl
 import orjson
 
 from lifeline.clock import fhir_instant
-from lifeline.fhir.errors import BadRequest, Issue, MultipleMatches, PreconditionFailed
-from lifeline.fhir.outcome import operation_outcome
+from lifeline.errors import BadRequest, Issue, MultipleMatches, PreconditionFailed
 from lifeline.fhir.request import FhirRequest, FhirResponse
+from lifeline.outcome import operation_outcome
 from lifeline.storage.records import PendingVersion, StoredVersion
 from lifeline.storage.session import Session
 from lifeline.storage.write_session import WriteSession

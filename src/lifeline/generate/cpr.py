@@ -1,6 +1,6 @@
 """Drawing CPR numbers that follow the real rules but belong to nobody.
 
-The rules (denmark.md; lifeline.fhir.cpr decodes them): DDMMYY then a four-digit serial whose
+The rules (denmark.md; lifeline.cpr decodes them): DDMMYY then a four-digit serial whose
 first digit, with YY, gives the century, and whose last digit is odd for men and even for women.
 Until 1 October 2007 every number passed the modulus-11 check; since then numbers without it are
 issued, so far only for people born on 1 January.
@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime
 import random
 
-from lifeline.fhir.cpr import birth_date
+from lifeline.cpr import birth_date
 
 WEIGHTS = (4, 3, 2, 7, 6, 5, 4, 3, 2, 1)
 MOD11_SHARE = 0.05  # of patients born before 1 October 2007

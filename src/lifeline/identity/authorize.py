@@ -7,9 +7,13 @@ never in the HTTP adapter, so every caller meets them.
 
 from __future__ import annotations
 
-from lifeline.fhir.errors import Forbidden, Unauthorized
-from lifeline.fhir.request import FhirRequest
+from typing import TYPE_CHECKING
+
+from lifeline.errors import Forbidden, Unauthorized
 from lifeline.identity.principal import Principal
+
+if TYPE_CHECKING:
+    from lifeline.fhir.request import FhirRequest  # a type only: identity and audit sit below the core
 
 # Interactions anyone may call: the CapabilityStatement (the discovery documents are not FHIR).
 PUBLIC = frozenset({"capabilities"})

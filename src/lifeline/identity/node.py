@@ -24,6 +24,7 @@ from lifeline.identity import records
 from lifeline.identity.clock_skew import ClockSkew
 from lifeline.identity.keys import KeyRing, NodeKey, SigningKey
 from lifeline.identity.revocation import StaffRevocation
+from lifeline.identity.sites import revoked_sites, site_issuers
 from lifeline.identity.state import NodeState
 from lifeline.identity.tokens import AccessToken, EpochClock, InvalidToken, TokenVerifier, issue_token
 from lifeline.storage.repository import Repository
@@ -125,14 +126,10 @@ class NodeIdentity:
     @property
     def trusted_issuers(self) -> set[str]:
         """This node, the configured issuers (its centre), and every active site of the region
-        (replication/sites.py): one region, whose nodes accept each other's tokens."""
-        from lifeline.replication.sites import site_issuers
-
+        (identity/sites.py): one region, whose nodes accept each other's tokens."""
         return {*self.configured_issuers, *site_issuers(self.repo)}
 
     def key_ring(self) -> KeyRing:
-        from lifeline.replication.sites import revoked_sites
-
         revoked = revoked_sites(self.repo)
         keys: list[NodeKey] = []
         for jwk in records.node_keys(self.repo):

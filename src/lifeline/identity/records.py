@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from lifeline.clock import Clock, fhir_instant, system_clock
-from lifeline.fhir.errors import Conflict, NotFound
+from lifeline.errors import Conflict, NotFound
 from lifeline.storage.records import PendingVersion
 from lifeline.storage.repository import Repository
 from lifeline.storage.write_session import WriteSession

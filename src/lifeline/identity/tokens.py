@@ -40,7 +40,7 @@ from typing import Any
 from joserfc import jwt
 from joserfc.errors import BadSignatureError, JoseError
 
-from lifeline.fhir.errors import Unauthorized
+from lifeline.errors import Unauthorized
 from lifeline.identity.keys import ALGORITHM, KeyRing, NodeKey, SigningKey
 
 EpochClock = Callable[[], float]

@@ -31,7 +31,7 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
-from lifeline.fhir.errors import FhirError
+from lifeline.errors import FhirError
 
 # Errors the webauthn package lets escape on malformed input, besides its own.
 _MALFORMED = (WebAuthnException, ValueError, TypeError, KeyError)

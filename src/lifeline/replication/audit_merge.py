@@ -13,7 +13,7 @@ from typing import Any
 
 from lifeline.audit import store
 from lifeline.audit.chain import GENESIS, AuditRecord
-from lifeline.fhir.errors import BadRequest
+from lifeline.errors import BadRequest
 from lifeline.storage.repository import Repository
 from lifeline.storage.write_session import WriteSession
 

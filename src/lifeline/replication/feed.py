@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from lifeline.fhir.errors import Forbidden
+from lifeline.errors import Forbidden
+from lifeline.identity.sites import Site
 from lifeline.replication import scope
-from lifeline.replication.sites import Site
 from lifeline.storage.records import StoredVersion
 
 if TYPE_CHECKING:

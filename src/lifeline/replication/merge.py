@@ -7,7 +7,7 @@ safer or the later of the two: a login disabled anywhere stays disabled; counter
 "log out everywhere" holds; lists of one-time codes keep only the codes unused on both sides; a
 grant index keeps the grants of both sides; anything else keeps the centre's (an administrator's
 reset there beats a site's older copy). Clinical resources are never merged like this: they are
-conflicts for a clinician (replication/conflicts.py).
+conflicts for a clinician (fhir/conflicts.py).
 """
 
 from __future__ import annotations

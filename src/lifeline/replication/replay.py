@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from lifeline.fhir import writes
-from lifeline.fhir.errors import BadRequest
-from lifeline.replication import conflicts, merge
+from lifeline.errors import BadRequest
+from lifeline.fhir import conflicts, writes
+from lifeline.replication import merge
 from lifeline.replication.apply import unstamped
 from lifeline.storage.records import PendingVersion, StoredVersion
 from lifeline.storage.write_session import WriteSession

@@ -33,10 +33,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from lifeline.identity.sites import get_site
 from lifeline.identity.state import NodeState
 from lifeline.replication import apply, audit_merge
 from lifeline.replication.central_client import CentralClient, CentralRefused, CentralUnreachable
-from lifeline.replication.sites import get_site
 
 if TYPE_CHECKING:
     from lifeline.fhir.service import FhirService

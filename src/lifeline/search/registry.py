@@ -1,7 +1,7 @@
 """The search-parameter registry: which parameters each resource type has, from the R4 definitions.
 
 Built from the official SearchParameter bundle (all 1,378 R4 definitions, compacted into
-lifeline/fhir/definitions/search-parameters.json.gz by tools/build_search_definitions.py) and the
+lifeline/definitions/search-parameters.json.gz by tools/build_search_definitions.py) and the
 Patient CompartmentDefinition. See https://hl7.org/fhir/R4/searchparameter-registry.html and
 https://hl7.org/fhir/R4/search.html#standard.
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from lifeline.fhir.definitions import load
+from lifeline.definitions import load
 
 # Types that are Resource but not DomainResource: they get Resource-level parameters only.
 _NOT_DOMAIN_RESOURCES = frozenset({"Binary", "Bundle", "Parameters"})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from lifeline.fhir.errors import StorageUnavailable
+from lifeline.errors import StorageUnavailable
 from lifeline.storage.repository import Repository
 
 

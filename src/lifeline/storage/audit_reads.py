@@ -1,5 +1,5 @@
 """The reads of the audit trail (audit/): the chains in (node_id, seq) order over the primary
-keys, the search index over them, and the privacy officers' review list (audit/review.py).
+keys, the search index over them, and the privacy officers' review list (access/review.py).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ class AuditReads(Reader):
             "SELECT seq, hash, signed_at, signature FROM audit_checkpoint WHERE node_id = ? ORDER BY seq", (node_id,)
         )
 
-    # The review list (audit/review.py): who opened which record, from the audit index.
+    # The review list (access/review.py): who opened which record, from the audit index.
     def audit_openings(self, since: str, subtypes: Sequence[str]) -> list[tuple[str, str, str]]:
         """(agent, patient, first recorded) of each staff member (Practitioner/…) opening a
         patient's record through one of `subtypes` since `since`, once per hour of opening."""
@@ -99,7 +99,7 @@ class AuditReads(Reader):
         )
         return [(str(agent), str(patient), str(first)) for agent, patient, first in rows]
 
-    # Whether a patient is on the staff (audit/review.py's colleagues), from the search index.
+    # Whether a patient is on the staff (access/review.py's colleagues), from the search index.
     def practitioner_by_identifier(self, system: str, value: str) -> str | None:
         """The id of a Practitioner with this identifier (the first found), if any."""
         rows = self._all(

@@ -107,7 +107,7 @@ def _initial_schema() -> str:
 
 # https://hl7.org/fhir/R4/search.html#composite — one row per combination of component values
 # found in one element, so that `code-value-quantity` pairs a code with its own value. Component k
-# fills the c{k}_ columns of its type (lifeline.search.index_rows.COMPOSITE_LAYOUT; the order of
+# fills the c{k}_ columns of its type (lifeline.storage.index_rows.COMPOSITE_LAYOUT; the order of
 # the columns is that of COMPOSITE_COLUMNS, which COPY relies on). Written out here rather than
 # generated, so that the migration stays what it was when applied. The lookup index ends in the
 # second component's number, the value of the common `code-value-quantity=…|…$gt140`.
@@ -329,7 +329,7 @@ MIGRATIONS: list[Migration] = [
         "audit outbox of writes",
         "CREATE TABLE audit_outbox (id {sequence_pk}, node_id TEXT NOT NULL, content TEXT NOT NULL)",
     ),
-    # The open conflicts (replication/conflicts.py), counted for the public /status.json and
+    # The open conflicts (fhir/conflicts.py), counted for the public /status.json and
     # /metrics from this partial index alone (Session.open_conflict_count), never by reading every
     # conflict ever recorded (issue 20). Its condition must stay written as that count writes it.
     Migration(

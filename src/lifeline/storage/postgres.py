@@ -17,7 +17,7 @@ from psycopg import errors as pg_errors
 from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
-from lifeline.fhir.errors import BadRequest, StorageUnavailable
+from lifeline.errors import BadRequest, StorageUnavailable
 from lifeline.storage.copy_text import encode_rows
 from lifeline.storage.deferred_indexes import RECORD_TABLES
 from lifeline.storage.dialect import POSTGRES, Dialect

@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
-from lifeline.fhir.errors import BadRequest
+from lifeline.errors import BadRequest
 from lifeline.storage.gather import Gatherer
 
 Key = tuple[str, str]  # (resource type, id)

@@ -284,7 +284,7 @@ class Session(AccessReads, AuditReads, ReplicationReads):
         )
 
     def open_conflict_count(self) -> int:
-        """How many conflicts wait for a clinician (replication/conflicts.py), from the partial
+        """How many conflicts wait for a clinician (fhir/conflicts.py), from the partial
         index of migration 13 alone: its condition is written here as it is there, in literals,
         so that both planners see the index fits."""
         if self.dialect.name == "postgresql":

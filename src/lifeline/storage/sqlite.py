@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from lifeline.fhir.errors import StorageUnavailable
+from lifeline.errors import StorageUnavailable
 from lifeline.storage.dialect import SQLITE
 from lifeline.storage.repository import Repository, RetryableConflict
 from lifeline.storage.session import Session

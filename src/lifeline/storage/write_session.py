@@ -14,8 +14,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from lifeline.search.index_rows import IndexEntries
 from lifeline.storage.dialect import Dialect
+from lifeline.storage.index_rows import IndexEntries
 from lifeline.storage.migrations import INDEX_TABLES
 from lifeline.storage.records import PendingVersion, StoredVersion
 from lifeline.storage.session import Connection, Session, current_columns, current_from_row, keys_condition

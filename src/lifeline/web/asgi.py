@@ -6,14 +6,13 @@ import uvicorn
 
 from lifeline.config import from_environment
 from lifeline.fhir.service import FhirService
-from lifeline.storage import open_repository
 from lifeline.web.app import ASGIApp, create_app, site_node
 from lifeline.web.http_protocol import OneWriteProtocol
 
 
 def app_from_environment() -> ASGIApp:
     config = from_environment()
-    return app_of(FhirService(open_repository(config.db, node_id=config.node_id), config))
+    return app_of(FhirService.open(config))
 
 
 def app_of(service: FhirService) -> ASGIApp:

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from lifeline.fhir.errors import FhirError
+from lifeline.errors import FhirError
 from lifeline.fhir.request import FhirRequest, FhirResponse
 from lifeline.identity.principal import STAFF, Principal
 from lifeline.identity.scopes import ScopeSet

@@ -7,8 +7,8 @@ import logging
 
 import orjson
 
-from lifeline.fhir.errors import FhirError, Issue
-from lifeline.fhir.outcome import operation_outcome
+from lifeline.errors import FhirError, Issue
+from lifeline.outcome import operation_outcome
 
 log = logging.getLogger("lifeline.web")
 FHIR_JSON = "application/fhir+json; charset=utf-8"

@@ -17,8 +17,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from lifeline.fhir import urls
-from lifeline.fhir.errors import (
+from lifeline.errors import (
     BadRequest,
     Conflict,
     Issue,
@@ -28,12 +27,12 @@ from lifeline.fhir.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
-from lifeline.fhir.outcome import operation_outcome
+from lifeline.fhir import urls
 from lifeline.fhir.request import FhirRequest, FhirResponse
-from lifeline.fhir.service import FhirService
+from lifeline.fhir.service import FhirService, writes_tagged
 from lifeline.identity.principal import Principal, principal_from_token
+from lifeline.outcome import operation_outcome
 from lifeline.replication.site import SiteNode
-from lifeline.storage.write_session import REQUEST_TAG
 from lifeline.web.errors import FHIR_JSON, error_answer, log
 
 PREFIX = "/fhir"
@@ -127,11 +126,10 @@ class FhirApi:
     async def _written_through(self, request: FhirRequest, site: SiteNode) -> FhirResponse:
         """At a site: write locally, then wait for the centre to take the write (replication/site.py)."""
         tag = site.begin_write()
-        token = REQUEST_TAG.set(tag)
         try:
-            response = await self._handle(request)
+            with writes_tagged(tag):
+                response = await self._handle(request)
         finally:
-            REQUEST_TAG.reset(token)
             outcome = await asyncio.get_running_loop().run_in_executor(self.executor, site.write_through, tag)
         if outcome.state == "rejected":
             message = (

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from lifeline.config import Host, Settings, allowed_hosts_of, parse_host
-from lifeline.fhir.errors import BadRequest
+from lifeline.errors import BadRequest
 from lifeline.web.errors import FHIR_JSON, error_answer
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]

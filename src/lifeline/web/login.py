@@ -29,7 +29,7 @@ from starlette.routing import Route
 
 from lifeline.audit import events as audit_events
 from lifeline.config import issuer_of
-from lifeline.fhir.cpr import CPR_SYSTEM
+from lifeline.cpr import CPR_SYSTEM
 from lifeline.fhir.request import FhirRequest
 from lifeline.fhir.service import FhirService
 from lifeline.identity import records

@@ -1,6 +1,6 @@
 """The replication API between the centre and its site nodes, and every node's status.
 
-`/replication/*` answers registered site nodes only (their credential, replication/sites.py):
+`/replication/*` answers registered site nodes only (their credential, identity/sites.py):
 never an app or a user, whatever their token. `/status.json` and `/metrics` are public: they
 hold no one's data, and staff must be able to read them when nothing else works; they are
 computed at most once a second, from indexed counts, and write nothing (replication/status.py).
@@ -16,8 +16,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from lifeline.fhir.errors import BadRequest, MethodNotAllowed
-from lifeline.replication import audit_merge, feed, replay, sites, status
+from lifeline.errors import BadRequest, MethodNotAllowed
+from lifeline.identity import sites
+from lifeline.replication import audit_merge, feed, replay, status
 from lifeline.web.errors import FHIR_JSON, error_answer
 
 if TYPE_CHECKING:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from lifeline.fhir.errors import InvalidResource
+from lifeline.errors import InvalidResource
 from lifeline.fhir.validation import Validator
 
 

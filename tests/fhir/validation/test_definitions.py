@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from lifeline.fhir.definitions import load
+from lifeline.definitions import load
 from lifeline.fhir.validation.model import definitions
 
 ROOT = Path(__file__).resolve().parents[3]
 SHARED = Path("/work/shared/fhir-r4")
-PACKAGED = ROOT / "src/lifeline/fhir/definitions/structure.json.gz"
+PACKAGED = ROOT / "src/lifeline/definitions/structure.json.gz"
 
 
 def test_loader_reads_package_data() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from lifeline.fhir.errors import Unprocessable
+from lifeline.errors import Unprocessable
 from lifeline.fhir.validation import Validator
 from lifeline.fhir.validation.invariants import Invariants
 from lifeline.fhir.validation.model import Constraint, Model

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from lifeline.fhir.errors import InvalidResource
+from lifeline.errors import InvalidResource
 from lifeline.fhir.validation import Validator
 from tests.fhir.validation import samples
 from tests.fhir.validation.samples import DROP, patched

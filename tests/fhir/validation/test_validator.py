@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from lifeline.fhir.cpr import is_valid_cpr
-from lifeline.fhir.errors import InvalidResource
+from lifeline.cpr import is_valid_cpr
+from lifeline.errors import InvalidResource
 from lifeline.fhir.validation import Validator
 from tests.fhir.validation import samples
 

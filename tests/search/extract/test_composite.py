@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lifeline.search.extract import extract_index, plan_for
-from lifeline.search.index_rows import (
+from lifeline.search.registry import default_registry
+from lifeline.storage.index_rows import (
     COMPOSITE_COLUMNS,
     CompositeEntry,
     NumberEntry,
@@ -19,7 +20,6 @@ from lifeline.search.index_rows import (
     ReferenceEntry,
     TokenEntry,
 )
-from lifeline.search.registry import default_registry
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"

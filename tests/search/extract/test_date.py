@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from lifeline.search.extract.date import add, date_range
-from lifeline.search.index_rows import DATE_MAX, DATE_MIN, DateEntry
+from lifeline.storage.index_rows import DATE_MAX, DATE_MIN, DateEntry
 
 
 def us(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> int:

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from lifeline.generate import Options, generate
 from lifeline.search.extract import extract_index, plan_for
-from lifeline.search.index_rows import DateEntry, IndexEntries, ReferenceEntry, StringEntry, TokenEntry
 from lifeline.search.registry import SearchRegistry, default_registry
+from lifeline.storage.index_rows import DateEntry, IndexEntries, ReferenceEntry, StringEntry, TokenEntry
 
 CPR = "urn:oid:1.2.208.176.1.2"
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from lifeline.search.extract import number, quantity
-from lifeline.search.index_rows import NumberEntry, QuantityEntry
+from lifeline.storage.index_rows import NumberEntry, QuantityEntry
 
 
 @pytest.mark.parametrize(

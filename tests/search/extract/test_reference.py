@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lifeline.search.extract.reference import add, parse_reference, reference_type
-from lifeline.search.index_rows import ReferenceEntry
+from lifeline.storage.index_rows import ReferenceEntry
 
 
 def entries(*values: object) -> list[tuple[str | None, str | None, str | None]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lifeline.search.extract.string import add
-from lifeline.search.index_rows import StringEntry
+from lifeline.storage.index_rows import StringEntry
 
 
 def entries(*values: object) -> list[tuple[str, str]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lifeline.search.extract.token import add
-from lifeline.search.index_rows import TokenEntry
+from lifeline.storage.index_rows import TokenEntry
 
 CPR = "urn:oid:1.2.208.176.1.2"
 

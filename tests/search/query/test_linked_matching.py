@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from lifeline.fhir.errors import BadRequest
+from lifeline.errors import BadRequest
 from lifeline.search.query import compile_where, parse_query
 from lifeline.search.registry import default_registry
 from tests.search.query.database import IndexDatabase, filled_database

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from lifeline.fhir.errors import BadRequest
+from lifeline.errors import BadRequest
 from lifeline.search.query import SearchClause, compile_match, compile_where, parse_query
 from lifeline.search.query.chain import Chain, Final, Has
 from lifeline.search.registry import default_registry

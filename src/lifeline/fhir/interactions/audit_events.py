@@ -25,8 +25,8 @@ import orjson
 from lifeline.access.break_glass import GRANT, REASON_SYSTEM
 from lifeline.audit import index
 from lifeline.audit.access import OWNER
+from lifeline.errors import BadRequest, NotFound
 from lifeline.fhir import paging
-from lifeline.fhir.errors import BadRequest, NotFound
 from lifeline.fhir.request import FhirRequest, FhirResponse
 from lifeline.identity import records
 from lifeline.search.extract.date import date_range

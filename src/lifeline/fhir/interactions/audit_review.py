@@ -1,4 +1,4 @@
-"""`AuditEvent/$review`: the privacy officers' review list (audit/review.py, issue 6).
+"""`AuditEvent/$review`: the privacy officers' review list (access/review.py, issue 6).
 
 - `GET [base]/AuditEvent/$review[?status=open|all]`: a Bundle of Parameters, one per item —
   every break-the-glass and every unusual access of the last `audit_review_days` days, newest
@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from lifeline.audit import review
-from lifeline.fhir.errors import BadRequest, Forbidden, Issue, MethodNotAllowed
+from lifeline.access import review
+from lifeline.errors import BadRequest, Forbidden, Issue, MethodNotAllowed
 from lifeline.fhir.interactions.audit_events import oversees
-from lifeline.fhir.outcome import operation_outcome
 from lifeline.fhir.request import FhirRequest, FhirResponse
+from lifeline.outcome import operation_outcome
 
 if TYPE_CHECKING:
     from lifeline.fhir.service import FhirService

@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lifeline.access import break_glass
-from lifeline.fhir.errors import BadRequest, Forbidden, Gone, Issue, MethodNotAllowed, NotFound
-from lifeline.fhir.outcome import operation_outcome
+from lifeline.errors import BadRequest, Forbidden, Gone, Issue, MethodNotAllowed, NotFound
 from lifeline.fhir.request import FhirRequest, FhirResponse
+from lifeline.outcome import operation_outcome
 
 if TYPE_CHECKING:
     from lifeline.fhir.service import FhirService

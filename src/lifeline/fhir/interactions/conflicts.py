@@ -1,4 +1,4 @@
-"""The reconciliation list of replication conflicts (issue 7, replication/conflicts.py).
+"""The reconciliation list of replication conflicts (issue 7, fhir/conflicts.py).
 
 - `GET [base]/$conflicts` (`status=open` by default, or `all`): a Bundle of Parameters, one per
   conflict on a resource the caller may see, each holding the site's version beside a reference
@@ -18,10 +18,9 @@ import orjson
 from lifeline.access.enforce import check_write, rule_for
 from lifeline.access.redact import redacted
 from lifeline.access.rule import AccessRule
-from lifeline.fhir import writes
-from lifeline.fhir.errors import BadRequest, Conflict, Forbidden, MethodNotAllowed, NotFound
+from lifeline.errors import BadRequest, Conflict, Forbidden, MethodNotAllowed, NotFound
+from lifeline.fhir import conflicts, writes
 from lifeline.fhir.request import FhirRequest, FhirResponse
-from lifeline.replication import conflicts
 from lifeline.storage.write_session import WriteSession
 
 if TYPE_CHECKING:

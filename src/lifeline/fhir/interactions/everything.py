@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lifeline.access.enforce import check_visible
+from lifeline.errors import BadRequest, Gone, MethodNotAllowed, NotFound
 from lifeline.fhir import paging
-from lifeline.fhir.errors import BadRequest, Gone, MethodNotAllowed, NotFound
 from lifeline.fhir.interactions.read import unknown_unless_seen
 from lifeline.fhir.interactions.search import plan_search, searchset
 from lifeline.fhir.request import FhirRequest, FhirResponse

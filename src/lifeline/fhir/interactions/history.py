@@ -17,8 +17,8 @@ import orjson
 from lifeline.access.enforce import refusal, restricted, rule_for
 from lifeline.access.redact import redacted
 from lifeline.access.rule import AccessRule
+from lifeline.errors import BadRequest, NotFound
 from lifeline.fhir import paging
-from lifeline.fhir.errors import BadRequest, NotFound
 from lifeline.fhir.request import FhirRequest, FhirResponse
 from lifeline.storage.records import StoredVersion
 

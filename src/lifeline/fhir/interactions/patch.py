@@ -9,8 +9,8 @@ import jsonpatch
 import orjson
 
 from lifeline.access.enforce import check_write
+from lifeline.errors import BadRequest, Gone, NotFound, Unprocessable
 from lifeline.fhir import writes
-from lifeline.fhir.errors import BadRequest, Gone, NotFound, Unprocessable
 from lifeline.fhir.interactions.update import write
 from lifeline.fhir.request import FhirRequest, FhirResponse
 from lifeline.storage.write_session import WriteSession

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lifeline.fhir.errors import Gone, NotFound
+from lifeline.errors import Gone, NotFound
 from lifeline.fhir.request import FhirRequest, FhirResponse
 from lifeline.storage.records import StoredVersion
 from lifeline.storage.session import Session

@@ -25,8 +25,8 @@ import orjson
 from lifeline.access.enforce import rule_for, suppressed_issue
 from lifeline.access.redact import redacted, withholding_for
 from lifeline.access.rule import AccessRule
+from lifeline.errors import BadRequest, Issue
 from lifeline.fhir import paging
-from lifeline.fhir.errors import BadRequest, Issue
 from lifeline.fhir.request import FhirRequest, FhirResponse
 from lifeline.search.query.withheld import Withholding
 from lifeline.search.results.include import IncludeRule, parse_includes, resolve

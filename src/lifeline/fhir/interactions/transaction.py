@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from lifeline.errors import BadRequest, FhirError, Issue, MultipleMatches
 from lifeline.fhir import urls, writes
-from lifeline.fhir.errors import BadRequest, FhirError, Issue, MultipleMatches
 from lifeline.fhir.interactions import create, delete, patch, read, update, vread
-from lifeline.fhir.outcome import operation_outcome
 from lifeline.fhir.request import FhirRequest, FhirResponse
+from lifeline.outcome import operation_outcome
 from lifeline.storage.write_session import WriteSession
 
 if TYPE_CHECKING:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lifeline.access.enforce import check_write
+from lifeline.errors import BadRequest
 from lifeline.fhir import writes
-from lifeline.fhir.errors import BadRequest
 from lifeline.fhir.ids import check_id
 from lifeline.fhir.request import FhirRequest, FhirResponse
 from lifeline.storage.records import StoredVersion

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from lifeline.fhir.errors import BadRequest, FhirError
-from lifeline.fhir.outcome import operation_outcome
+from lifeline.errors import BadRequest, FhirError
 from lifeline.fhir.request import FhirRequest, FhirResponse
+from lifeline.outcome import operation_outcome
 
 if TYPE_CHECKING:
     from lifeline.fhir.service import FhirService

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lifeline.fhir.errors import Gone, NotFound
+from lifeline.errors import Gone, NotFound
 from lifeline.fhir.interactions.read import guarded, unknown, unknown_unless_seen
 from lifeline.fhir.request import FhirRequest, FhirResponse
 from lifeline.storage.session import Session

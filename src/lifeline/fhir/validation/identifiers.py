@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from lifeline.fhir.cpr import CPR_SYSTEM, birth_date
-from lifeline.fhir.errors import Issue
+from lifeline.cpr import CPR_SYSTEM, birth_date
+from lifeline.errors import Issue
 from lifeline.fhir.validation.model import Hook
 
 

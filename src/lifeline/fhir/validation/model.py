@@ -2,7 +2,7 @@
 
 A Node maps each JSON property name it allows (``valueQuantity``, ``_birthDate``) to a Prop that
 says how to check the value. Datatypes are linked on first use, resources lazily per type; the
-compiled definitions come from ``lifeline/fhir/definitions/structure.json.gz``.
+compiled definitions come from ``lifeline/definitions/structure.json.gz``.
 See https://hl7.org/fhir/R4/elementdefinition.html and https://hl7.org/fhir/R4/json.html
 """
 
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from lifeline.fhir.definitions import load
-from lifeline.fhir.errors import Issue
+from lifeline.definitions import load
+from lifeline.errors import Issue
 from lifeline.fhir.validation.primitives import Checker, build_checkers
 
 # Prop kinds.

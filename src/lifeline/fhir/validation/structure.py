@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from lifeline.fhir.errors import Issue
+from lifeline.errors import Issue
 from lifeline.fhir.validation.model import (
     COMPLEX,
     PRIMITIVE,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from lifeline.fhir.errors import InvalidResource, Issue, Unprocessable
+from lifeline.errors import InvalidResource, Issue, Unprocessable
 from lifeline.fhir.validation.identifiers import HOOKS
 from lifeline.fhir.validation.invariants import Invariants
 from lifeline.fhir.validation.model import Model

@@ -25,8 +25,8 @@ from fhirpathpy.models import models as fhirpath_models
 
 from lifeline.search.extract import composite, date, number, quantity, reference, string, token, uri
 from lifeline.search.extract.paths import Unsupported, Walker, compile_path, root_keys
-from lifeline.search.index_rows import IndexEntries
 from lifeline.search.registry import SearchRegistry, default_registry
+from lifeline.storage.index_rows import IndexEntries
 
 __all__ = ["extract_index", "ExtractionPlan", "plan_for"]
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lifeline.search.extract.paths import Unsupported, Walker, compile_path
-from lifeline.search.index_rows import CompositeEntry, composite_fits
 from lifeline.search.registry import SearchParameter
+from lifeline.storage.index_rows import CompositeEntry, composite_fits
 
 Adder = Callable[[str, list[Any], list[Any]], None]
 

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from lifeline.search.index_rows import DATE_MAX, DATE_MIN, DateEntry
+from lifeline.storage.index_rows import DATE_MAX, DATE_MIN, DateEntry
 
 _SECOND = 1_000_000
 _DAY = 86_400 * _SECOND

@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from lifeline.search.index_rows import NumberEntry
+from lifeline.storage.index_rows import NumberEntry
 
 
 def number_range(value: Any) -> tuple[float, float, float]:

@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from lifeline.search.extract.number import number_range
-from lifeline.search.index_rows import QuantityEntry
+from lifeline.storage.index_rows import QuantityEntry
 
 _UNBOUNDED = sys.float_info.max
 _CURRENCY_SYSTEM = "urn:iso:std:iso:4217"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from lifeline.search.index_rows import ReferenceEntry
+from lifeline.storage.index_rows import ReferenceEntry
 
 # `Type/id` at the end of a reference, after `/` or at the start, an optional version after it.
 _TYPE_ID = re.compile(r"(?:^|/)([A-Z][A-Za-z]{1,63})/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")

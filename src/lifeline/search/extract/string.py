@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from lifeline.search.index_rows import StringEntry
 from lifeline.search.normalize import normalize
+from lifeline.storage.index_rows import StringEntry
 
 # HumanName and Address parts together: the two types share only `text`, `use` and `period`.
 _PARTS = ("family", "given", "prefix", "suffix", "text", "line", "city", "district", "state", "postalCode", "country")

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from lifeline.search.index_rows import TokenEntry
 from lifeline.search.normalize import normalize
+from lifeline.storage.index_rows import TokenEntry
 
 # ContactPoint.system codes; an Identifier.system is a URI and never one of these.
 _CONTACT_SYSTEMS = frozenset({"phone", "fax", "email", "pager", "url", "sms", "other"})

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lifeline.search.index_rows import UriEntry
+from lifeline.storage.index_rows import UriEntry
 
 
 def add(param: str, values: list[Any], out: list[UriEntry]) -> None:

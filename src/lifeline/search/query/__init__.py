@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from lifeline.clock import system_clock
-from lifeline.fhir.errors import BadRequest
+from lifeline.errors import BadRequest
 from lifeline.search.query import chain, clause, driver
 from lifeline.search.query.values import split_unescaped
 from lifeline.search.query.withheld import Withholding

@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from lifeline.fhir.errors import BadRequest
+from lifeline.errors import BadRequest
 from lifeline.search.query import clause, driver
 from lifeline.search.query.withheld import Withholding
 from lifeline.search.registry import SearchParameter, SearchRegistry

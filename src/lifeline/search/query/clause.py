@@ -22,7 +22,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from lifeline.fhir.errors import BadRequest
+from lifeline.errors import BadRequest
 from lifeline.search.query import composite
 from lifeline.search.query.values import unescape
 from lifeline.search.query.withheld import Withholding

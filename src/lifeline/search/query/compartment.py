@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from functools import cache, lru_cache
 
-from lifeline.fhir.errors import BadRequest
+from lifeline.errors import BadRequest
 from lifeline.search.registry import SearchRegistry
 
 COMPARTMENTS = ("Patient",)

@@ -3,7 +3,7 @@ r"""Composite search: `$`-joined component values, matched within one element.
 https://hl7.org/fhir/R4/search.html#composite — `code-value-quantity=http://loinc.org|8480-6$lt130`
 is the token `http://loinc.org|8480-6` and the quantity `lt130`, both true of the same element,
 that is of the same search_composite row: each component has columns of its own there (c1_…,
-c2_…, c3_…; lifeline.search.index_rows.COMPOSITE_LAYOUT). Each part is parsed and matched by the
+c2_…, c3_…; lifeline.storage.index_rows.COMPOSITE_LAYOUT). Each part is parsed and matched by the
 module of its component's type, with that type's syntax and prefixes; `\$` is a dollar inside a
 part. The spec defines no modifiers for composites (:missing is handled by the caller).
 """
@@ -14,11 +14,11 @@ import re
 from types import ModuleType
 from typing import Any
 
-from lifeline.fhir.errors import BadRequest
-from lifeline.search.index_rows import COMPOSITE_LAYOUT, composite_fits
+from lifeline.errors import BadRequest
 from lifeline.search.query import date, number, quantity, reference, string, token, uri
 from lifeline.search.query.values import split_unescaped
 from lifeline.search.registry import SearchParameter
+from lifeline.storage.index_rows import COMPOSITE_LAYOUT, composite_fits
 
 TABLE = "search_composite"
 MODIFIERS: frozenset[str] = frozenset()

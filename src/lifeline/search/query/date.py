@@ -21,7 +21,7 @@ A search value without a time zone is taken as UTC, like an indexed one.
 
 from __future__ import annotations
 
-from lifeline.fhir.errors import BadRequest
+from lifeline.errors import BadRequest
 from lifeline.search.extract.date import date_range
 from lifeline.search.query.values import split_prefix, unescape
 from lifeline.search.registry import SearchParameter

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from lifeline.fhir.errors import BadRequest
+from lifeline.errors import BadRequest
 from lifeline.search.extract.number import number_range
 from lifeline.search.query.values import split_prefix, unescape
 from lifeline.search.registry import SearchParameter

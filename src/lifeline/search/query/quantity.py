@@ -8,7 +8,7 @@ are not converted (no UCUM canonicalization).
 
 from __future__ import annotations
 
-from lifeline.fhir.errors import BadRequest
+from lifeline.errors import BadRequest
 from lifeline.search.query import number
 from lifeline.search.query.values import split_prefix, split_unescaped, unescape
 from lifeline.search.registry import SearchParameter

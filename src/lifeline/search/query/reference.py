@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from lifeline.fhir.errors import BadRequest
+from lifeline.errors import BadRequest
 from lifeline.search.extract.reference import parse_reference
 from lifeline.search.query.values import unescape
 from lifeline.search.registry import SearchParameter

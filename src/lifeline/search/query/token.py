@@ -9,7 +9,7 @@ Codes are compared exactly: case-insensitive code systems are not special-cased.
 
 from __future__ import annotations
 
-from lifeline.fhir.errors import BadRequest
+from lifeline.errors import BadRequest
 from lifeline.search.normalize import normalize
 from lifeline.search.query.values import LIKE_ESCAPE, like_pattern, split_unescaped, unescape
 from lifeline.search.registry import SearchParameter

@@ -8,7 +8,7 @@ and quantity values.
 
 from __future__ import annotations
 
-from lifeline.fhir.errors import BadRequest
+from lifeline.errors import BadRequest
 
 PREFIXES = frozenset({"eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap"})
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lifeline.fhir.errors import BadRequest
+from lifeline.errors import BadRequest
 from lifeline.search.registry import SearchRegistry
 from lifeline.storage.records import StoredVersion
 from lifeline.storage.session import Session

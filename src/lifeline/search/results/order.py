@@ -10,7 +10,7 @@ and so do those that withhold the sorted element from the searcher (search/query
 
 from __future__ import annotations
 
-from lifeline.fhir.errors import BadRequest
+from lifeline.errors import BadRequest
 from lifeline.search.query.withheld import Withholding
 from lifeline.search.registry import SearchRegistry
 from lifeline.storage.ordering import SortExpression

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from lifeline.fhir.definitions import load
-from lifeline.fhir.errors import BadRequest
+from lifeline.definitions import load
+from lifeline.errors import BadRequest
 
 SUBSETTED = {
     "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",

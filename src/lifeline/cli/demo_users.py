@@ -1,7 +1,7 @@
 """The staff to log in as in the demo region: the people of the ward, clinic and theatre that the
-generator fills first (grid.py), so each has a full day today.
+generator fills first (generate/grid.py), so each has a full day today.
 
-Run as `python -m lifeline.generate.demo_users` (make demo does): it gives each of them a login
+Run as `python -m lifeline.cli.demo_users` (make demo does): it gives each of them a login
 (once; their Practitioner must be loaded) with the demo password below, and registers the
 `demo-scripts` app that the README's `lifeline token issue` example uses. Demo only: the data
 and these passwords are for a laptop, never for a server with real patients."""

@@ -6,7 +6,7 @@ import datetime
 
 import pytest
 
-from lifeline.fhir.cpr import birth_date, format_cpr, is_valid_cpr, sex
+from lifeline.cpr import birth_date, format_cpr, is_valid_cpr, sex
 
 # (CPR number, birth date): every cell and boundary of the 7th-digit century table.
 CENTURIES = [

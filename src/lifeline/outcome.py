@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lifeline.fhir.errors import Issue
+from lifeline.errors import Issue
 
 
 def operation_outcome(issues: list[Issue]) -> dict[str, Any]:

@@ -1,7 +1,9 @@
-"""Domain errors of the FHIR core, each carrying its HTTP status and FHIR issue code.
+"""Domain errors, each carrying its HTTP status and FHIR issue code.
 
-They are mapped to an OperationOutcome in exactly one place (lifeline.web.errors), by walking
-the class hierarchy; the core never builds HTTP responses itself.
+Storage, search, identity, the access policy and the core all raise them, so they live below
+every layer (docs/architecture.md, "Which way imports go"). They are mapped to an
+OperationOutcome in exactly one place (lifeline.web.errors), by walking the class hierarchy;
+the core never builds HTTP responses itself.
 See https://hl7.org/fhir/R4/http.html#Status-Codes and https://hl7.org/fhir/R4/valueset-issue-type.html
 """
 

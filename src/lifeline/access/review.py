@@ -31,8 +31,8 @@ import orjson
 from lifeline.access.break_glass import GRANT, Grant
 from lifeline.audit import index
 from lifeline.clock import fhir_instant
-from lifeline.fhir.cpr import CPR_SYSTEM
-from lifeline.fhir.errors import NotFound
+from lifeline.cpr import CPR_SYSTEM
+from lifeline.errors import NotFound
 from lifeline.identity import records
 from lifeline.search.normalize import normalize
 from lifeline.storage.records import PendingVersion

@@ -16,7 +16,7 @@ import secrets
 from dataclasses import asdict, dataclass, field
 
 from lifeline.clock import fhir_instant, system_clock
-from lifeline.fhir.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from lifeline.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from lifeline.identity import records
 from lifeline.storage.repository import Repository
 
