@@ -25,12 +25,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from lifeline.errors import Forbidden
 
 if TYPE_CHECKING:
     from lifeline.fhir.request import FhirRequest
     from lifeline.fhir.service import FhirService
-    from lifeline.storage.records import StoredVersion
     from lifeline.storage.session import Session
 
 STRUCTURE = frozenset({"PractitionerRole", "Location", "Organization"})
@@ -55,15 +56,13 @@ def check_staff(service: FhirService, request: FhirRequest, res_type: str) -> No
         )
 
 
-def check_patient(res_type: str, body: dict[str, Any] | None, current: StoredVersion | None) -> None:
-    """Refuse a patient's write to anything that decides access; of their Patient, telecom only."""
+def check_patient(res_type: str, body: dict[str, Any] | None, before: dict[str, Any]) -> None:
+    """Refuse a patient's write to anything that decides access; of their Patient, telecom only.
+    `before` is the version the write replaces ({} for none)."""
     if res_type in STRUCTURE or res_type in CARE or res_type in FAMILY:
         raise Forbidden(f"Patients cannot change {res_type} resources; ask the hospital")
     if res_type != "Patient" or body is None:
         return
-    import orjson
-
-    before = orjson.loads(current.content) if current is not None and current.content else {}
     changed = sorted(
         name
         for name in set(before) | set(body)
@@ -76,16 +75,13 @@ def check_patient(res_type: str, body: dict[str, Any] | None, current: StoredVer
         )
 
 
-def change_kind(res_type: str, body: dict[str, Any] | None, current: StoredVersion | None) -> str | None:
+def change_kind(res_type: str, body: dict[str, Any] | None, before: dict[str, Any]) -> str | None:
     """The security event a staff member's write leaves: access-change, care-relationship or none."""
     if res_type in STRUCTURE or res_type in FAMILY:
         return ACCESS_CHANGE
     if res_type in CARE:
         return CARE_RELATIONSHIP
     if res_type == "Patient":
-        import orjson
-
-        before = orjson.loads(current.content) if current is not None and current.content else {}
         after = body or {}
         if any(_plain(before.get(name)) != _plain(after.get(name)) for name in PATIENT_IDENTITY):
             return ACCESS_CHANGE
@@ -140,6 +136,4 @@ def record_change(
 
 
 def _plain(value: Any) -> Any:
-    import orjson
-
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS) if value is not None else None

@@ -7,6 +7,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from lifeline.access import deciding
 from lifeline.access.break_glass import granted_patients
 from lifeline.access.care import care_profile, cared_for_sql
@@ -159,12 +161,11 @@ def check_write(
     exists = current is not None and not current.deleted
     if exists and not rule.visible(session, res_type, res_id or ""):
         raise refusal(rule, res_type, res_id or "")
-    before = current if exists else None
+    # The version the write replaces, parsed once: its patients are touched too.
+    before: dict[str, Any] = orjson.loads(current.content) if exists and current and current.content else {}
     patients = compartment_patients(service, res_type, res_id, body) if body is not None else set()
-    if before is not None and before.content:
-        import orjson
-
-        patients |= compartment_patients(service, res_type, res_id, orjson.loads(before.content))
+    if before:
+        patients |= compartment_patients(service, res_type, res_id, before)
     if rule.is_patient:
         deciding.check_patient(res_type, body, before)
         if patients and patients != {rule.patient_id}:

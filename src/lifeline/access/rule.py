@@ -33,7 +33,7 @@ from typing import Any
 
 import orjson
 
-from lifeline.access.ties import DIRECTORY, PATIENT_SHARED, tie, tie_params, untied_types
+from lifeline.access.ties import DIRECTORY, PATIENT_SHARED, directory_types, tie, tie_params, untied_types
 from lifeline.search.registry import SearchRegistry
 from lifeline.storage.records import StoredVersion
 from lifeline.storage.session import Session
@@ -91,7 +91,7 @@ class AccessRule:
 
     def _launch_rule(self) -> AccessRule:
         """The launch patient's compartment (and the directory), as a patient would see it."""
-        directory = frozenset(t for t in self.registry.resource_types if tie(self.registry, t) == DIRECTORY)
+        directory = directory_types(self.registry)
         launch = self.launch or ""
         only = "SELECT CAST(? AS TEXT)"
         return AccessRule(PATIENT, only, (launch,), self.registry, launch, self.user, shared=directory)
@@ -149,8 +149,8 @@ class AccessRule:
         return f"{member} AND {hidden}", [res_type, *params, *allowed, *params, *allowed]
 
     def allowed_patients(self, session: Session, patient_ids: list[str]) -> set[str]:
-        """Those of `patient_ids` the principal may see (one statement); with a launch patient,
-        that patient at most."""
+        """Those of `patient_ids` the principal's allowed set holds (one statement); a launch
+        patient's limit is the caller's to apply (access/enforce.py check_write)."""
         if not patient_ids:
             return set()
         return session.patients_allowed(patient_ids, self.allowed, self.allowed_args)

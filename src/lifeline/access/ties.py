@@ -128,6 +128,12 @@ def untied_types(registry: SearchRegistry) -> tuple[str, ...]:
     return tuple(sorted(t for t, kind in _ties(registry).items() if kind == UNTIED))
 
 
+@cache
+def directory_types(registry: SearchRegistry) -> frozenset[str]:
+    """Every known directory type (an app launched for one patient reads them all)."""
+    return frozenset(t for t, kind in _ties(registry).items() if kind == DIRECTORY)
+
+
 def contains_patient_data(registry: SearchRegistry, resource: dict[str, Any]) -> list[str]:
     """The types of contained resources that would carry patient data inside a directory
     resource (which nobody judges by patient): such a resource is refused at write."""
