@@ -62,6 +62,7 @@ bench: install-dev
 	$(BIN)/python -m bench.access
 	$(BIN)/python -m bench.generate
 	$(BIN)/python -m bench.replication
+	$(BIN)/python -m bench.trail
 
 clean:
 	rm -rf $(VENV) var/*.db var/*.db-wal var/*.db-shm

@@ -2,8 +2,9 @@
 """What `make demo` meets on a fresh machine, checked on every `make test` (issue 20): the runtime
 dependencies alone (no dev extras) installed into a new virtual environment, every module of the
 package imported, and `lifeline serve` started on a new SQLite database, answering
-`/fhir/metadata` and the login page. A module imported by src/ but installed only by the dev
-extras fails here, not on a newcomer's laptop.
+`/fhir/metadata`, the login page, and the landing page in Danish with its stylesheet (the
+translations and static files are package data). A module imported by src/ but installed only
+by the dev extras fails here, not on a newcomer's laptop.
 
 Usage, from the project root: python3 tools/fresh_install_check.py
 Exit 0 when all is well; otherwise one line saying what failed (and the server's log).
@@ -13,6 +14,7 @@ Standard library only: it runs before, and apart from, the project's own environ
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -59,6 +61,23 @@ def fetch(url: str) -> tuple[int, str]:
         return error.code, ""
 
 
+def fetch_text(url: str, headers: dict[str, str]) -> str:
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=2) as response:
+        return str(response.read().decode())
+
+
+def check_package_data(base: str, log_path: Path) -> None:
+    """The landing page in Danish (the .po is package data) and its hashed stylesheet (so is the .css)."""
+    page = fetch_text(f"{base}/", {"Accept-Language": "da"})
+    stylesheet = re.search(r'<link rel="stylesheet" href="(/static/app\.[0-9a-f]+\.css)"', page)
+    if "Log ind" not in page or not stylesheet:
+        fail(f"the landing page is not in Danish or links no stylesheet:\n{page[:2000]}")
+        return
+    status, kind = fetch(base + stylesheet.group(1))
+    if status != 200 or not kind.startswith("text/css"):
+        fail(f"the stylesheet answered {status} {kind}:\n{log_path.read_text()[-3000:]}")
+
+
 def main() -> None:
     root = Path.cwd()
     with tempfile.TemporaryDirectory(prefix="lifeline-fresh-") as folder:
@@ -100,7 +119,8 @@ def main() -> None:
             status, kind = fetch(f"{base}/login")
             if status != 200 or not kind.startswith("text/html"):
                 fail(f"the login page answered {status} {kind}:\n{(work / 'serve.log').read_text()[-3000:]}")
-            print(f"lifeline serve answered /fhir/metadata and /login on a fresh database ({base})")
+            check_package_data(base, work / "serve.log")
+            print(f"lifeline serve answered /fhir/metadata, /login, / (in Danish) and app.css ({base})")
         finally:
             server.terminate()
             try:

@@ -19,7 +19,7 @@ class WrkResult:
 
 def run_wrk(base: str, script: Path, seconds: int, env: dict[str, str], connections: int = 16) -> WrkResult:
     output = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), base],
+        ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), base],
         capture_output=True,
         text=True,
         env=env,

@@ -18,11 +18,11 @@ from lifeline.audit.recorder import AuditRecorder
 from lifeline.audit.store import events_after
 from lifeline.audit.verify import verify
 from lifeline.config import Settings
+from lifeline.fhir import acting
 from lifeline.fhir.request import FhirRequest
 from lifeline.fhir.service import FhirService
 from lifeline.identity.keys import new_kek
 from lifeline.identity.principal import OPERATOR
-from lifeline.web import fhir_api
 from lifeline.web.app import create_app
 from tests.conftest import assert_outcome, dispose, fresh_repository
 
@@ -108,7 +108,7 @@ def test_an_access_that_cannot_be_recorded_sends_no_data(tmp_path) -> None:
 def test_an_access_whose_record_cannot_be_written_in_time_sends_no_data(tmp_path, monkeypatch) -> None:
     """PostgreSQL: another transaction holds the node's chain head, so the record waits; after the
     API's wait the answer is a 503 without the data, and the chain goes on once the head is free."""
-    monkeypatch.setattr(fhir_api, "AUDIT_WAIT_SECONDS", 0.5)
+    monkeypatch.setattr(acting, "AUDIT_WAIT_SECONDS", 0.5)
     repo = fresh_repository("postgresql", tmp_path)
     service = FhirService(repo, Settings(issuer="http://testserver", kek=new_kek()))
     try:

@@ -153,3 +153,54 @@ def test_import_of_gzip_ndjson(tmp_path):
     source.write_bytes(gzip.compress(("\n".join(json.dumps(p) for p in _patients(12)) + "\n").encode()))
     result = run("import", str(source), "--db", url)
     assert "12 written" in result.stderr
+
+
+def _trail(url: str) -> list[dict]:
+    """The audit records of the node, from the chain and from the outbox (an import's writes
+    wait there until a server moves them into the chain)."""
+    from lifeline.audit.store import events_after
+
+    repo = open_repository(url)
+    try:
+        chained = [orjson.loads(row.content) for row in events_after(repo, "central", 0, 1_000_000)]
+        with repo._schema_transaction() as conn:
+            waiting = [orjson.loads(row[0]) for row in conn.execute("SELECT content FROM audit_outbox").fetchall()]
+    finally:
+        dispose(repo)
+    return chained + waiting
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_import_and_export_are_on_the_audit_trail_as_the_operator(backend, tmp_path):
+    """The command line asks through the core's audited entry (fhir/acting.py)."""
+    url = database_url(backend, tmp_path)
+    run("db", "upgrade", "--db", url)
+    ndjson = tmp_path / "patients.ndjson"
+    ndjson.write_text("\n".join(json.dumps(p) for p in _patients(3)) + "\n")
+    run("import", str(ndjson), "--db", url)
+    run("export", "--out", str(tmp_path / "out"), "--db", url)
+    trail = _trail(url)
+    imports = [e for e in trail if e["subtype"][0]["code"] == "import"]
+    named = {x["what"]["reference"] for e in imports for x in e["entity"]}
+    assert {"Patient/p0", "Patient/p1", "Patient/p2", "Patient/p0/_history/1"} <= named
+    assert imports[0]["agent"][0]["altId"].startswith("operator:")
+    exports = [e for e in trail if e["subtype"][0]["code"] == "export"]
+    assert len(exports) == 2  # before anything left, and what left
+
+
+def test_an_export_that_cannot_be_recorded_writes_nothing(tmp_path):
+    url = database_url("sqlite", tmp_path)
+    run("db", "upgrade", "--db", url)
+    ndjson = tmp_path / "patients.ndjson"
+    ndjson.write_text("\n".join(json.dumps(p) for p in _patients(3)) + "\n")
+    run("import", str(ndjson), "--db", url)
+    repo = open_repository(url)
+    with repo._schema_transaction() as conn:  # the trail refuses every record from now on
+        conn.execute("DROP TABLE audit_event")
+    dispose(repo)
+    result = run("export", "--out", str(tmp_path / "out"), "--db", url, check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "lifeline: error: The access could not be recorded in the audit trail, so nothing was sent"
+    ]
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

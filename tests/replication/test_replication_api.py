@@ -217,3 +217,60 @@ def test_the_lean_feed_sends_a_sites_own_internal_records_whole() -> None:
     assert orjson.loads(orjson.dumps(feed._change(internal, "herlev")))["content"] == {"username": "u1"}
     assert "content" not in feed._change(clinical, "herlev") and feed._change(clinical, "herlev")["lean"] is True
     assert orjson.loads(orjson.dumps(feed._change(clinical, "rigshospitalet")))["content"] == {"id": "p1"}
+
+
+def _exchanges(service: FhirService, name: str) -> list[dict[str, Any]]:
+    rows = store.events_after(service.repo, service.settings.node_id, 0, 1_000_000)
+    events = [orjson.loads(row.content) for row in rows]
+    return [e for e in events if e["subtype"][0]["code"] == name]
+
+
+def test_a_feed_page_with_changes_is_on_the_trail_as_the_site_and_an_empty_one_is_not(
+    client: TestClient, service: FhirService, site: Any
+) -> None:
+    """The replication API asks through the core's audited entry as the site (fhir/acting.py)."""
+    site_id, headers = site
+    anonymous = TestClient(client.app, base_url="http://testserver")
+    patient = {**new_patient(), "id": f"feed-{uuid.uuid4().hex[:10]}"}
+    start = anonymous.get("/replication/changes?after=0&limit=0", headers=headers).json()["head"]
+    assert client.put(f"/fhir/Patient/{patient['id']}", json=patient).status_code == 201
+    before = len(_exchanges(service, "replication-feed"))
+    page = anonymous.get(f"/replication/changes?after={start}&limit=1000", headers=headers).json()
+    assert patient["id"] in [c["id"] for c in page["changes"]]
+    recorded = _exchanges(service, "replication-feed")[before:]
+    assert len(recorded) == 1
+    assert recorded[0]["agent"][0]["altId"] == f"site:{site_id}"
+    named = [x["what"]["reference"] for x in recorded[0]["entity"] if "what" in x]
+    assert f"Patient/{patient['id']}/_history/1" in named
+    head = page["head"]
+    # Past the head: nothing of anyone's was sent, and no record is kept of it.
+    assert anonymous.get(f"/replication/changes?after={head}", headers=headers).json()["changes"] == []
+    assert len(_exchanges(service, "replication-feed")) == before + 1
+    # A refused credential is recorded as nobody's.
+    anonymous.get("/replication/changes", headers={"authorization": f"Bearer {site_id}.wrong"})
+    assert _exchanges(service, "replication-feed")[-1]["agent"][0]["who"] == {"display": "anonymous"}
+
+
+def test_a_feed_page_whose_record_cannot_be_written_sends_nothing(backend: str, tmp_path: Any) -> None:
+    from lifeline.config import Settings
+    from lifeline.fhir.request import FhirRequest
+    from lifeline.identity.keys import new_kek
+    from lifeline.identity.principal import OPERATOR
+    from lifeline.web.app import create_app
+    from tests.conftest import dispose, fresh_repository
+
+    repo = fresh_repository(backend, tmp_path)
+    own = FhirService(repo, Settings(issuer="http://testserver", kek=new_kek()))
+    try:
+        body = {"resourceType": "Patient", "id": "p1", "name": [{"family": "Kjærgaard"}]}
+        own.handle(FhirRequest("update", "Patient", "p1", body=body, principal=OPERATOR))
+        credential = sites.add_site(repo, "herlev", "http://herlev.test")
+        with repo._schema_transaction() as conn:  # the trail refuses every record from now on
+            conn.execute("DROP TABLE audit_event")
+        with TestClient(create_app(own, close_on_shutdown=False), base_url="http://testserver") as web:
+            page = web.get("/replication/changes?after=0", headers={"authorization": f"Bearer {credential}"})
+        assert_outcome(page, 503, "transient", "audit trail")
+        assert "Kjærgaard" not in page.text
+    finally:
+        own.auditor.close()
+        dispose(repo)

@@ -90,6 +90,7 @@ def headless_chromium() -> WebDriver:
     options.binary_location = CHROMIUM
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
         options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the console, for CSP reports
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
 

@@ -240,3 +240,28 @@ def test_a_protected_patients_address_is_withheld_from_both_versions(service: Fh
     page = web.get("/conflicts").text
     assert f'id="conflict-{conflict}"' in page
     assert "Hemmelighavn" not in page and "Lønligby" not in page and "REDACTED" in page
+
+
+def test_a_page_whose_access_cannot_be_recorded_shows_no_data(backend: str, tmp_path: Any) -> None:
+    """The page asks through the core's audited entry (fhir/acting.py): when the trail refuses
+    the record, the clinician gets the 503 error page and nothing of the patient."""
+    from lifeline.config import Settings
+    from lifeline.identity.keys import new_kek
+    from tests.conftest import dispose, fresh_repository
+
+    repo = fresh_repository(backend, tmp_path)
+    own = FhirService(repo, Settings(issuer="http://testserver", kek=new_kek()))
+    try:
+        ward = ward_with_conflicts(own)
+        web, _ = _logged_in(own, ward)
+        assert "Centralsen" in web.get("/conflicts").text
+        with repo._schema_transaction() as conn:  # the trail refuses every record from now on
+            conn.execute("DROP TABLE audit_event")
+        page = web.get("/conflicts")
+        assert page.status_code == 503
+        assert "Centralsen" not in page.text and "Sitesen" not in page.text
+    finally:
+        recorder = own.__dict__.get("auditor")
+        if recorder is not None:
+            recorder.close()
+        dispose(repo)

@@ -11,6 +11,7 @@ from starlette.testclient import TestClient
 from lifeline.fhir.service import FhirService
 from lifeline.identity import records
 from lifeline.identity.login import ENROLMENT_REFUSED, PASSKEY_NOT_REGISTERED, PASSKEY_REFUSED
+from lifeline.web.assets import static
 from lifeline.web.login import COOKIE, CSRF_REFUSED
 from tests.identity.authenticator import SoftwareAuthenticator, b64url
 from tests.identity.helpers import PASSWORD, Clock
@@ -61,7 +62,7 @@ def test_register_a_passkey_then_log_in_with_it(service: FhirService) -> None:
     web, staff = logged_in(service, clock)
     with web:
         account = web.get("/login").text
-        assert 'data-passkey="register"' in account and 'src="/static/passkeys.js"' in account
+        assert 'data-passkey="register"' in account and f'src="{static("passkeys.js")}"' in account
         stored = register(web, key)
         assert stored.status_code == 200, stored.text
         assert stored.json() == {"label": "Ward 4 key", "location": "/login"}
@@ -220,6 +221,6 @@ def test_a_user_without_passkeys_is_offered_none(service: FhirService) -> None:
 
 def test_the_script_is_served(service: FhirService) -> None:
     with browser(service) as web:
-        script = web.get("/static/passkeys.js")
+        script = web.get(static("passkeys.js"))
         assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
         assert "navigator.credentials.create" in script.text and "navigator.credentials.get" in script.text

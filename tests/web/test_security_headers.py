@@ -1,8 +1,10 @@
 """Every page forbids framing (web/security_headers.py): the OAuth consent's "Allow" and the login
-forms cannot be laid, invisible, under another site's button (clickjacking)."""
+forms cannot be laid, invisible, under another site's button (clickjacking). Every page carries a
+strict Content-Security-Policy, and a page that may show a person is never stored."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from lifeline.fhir.service import FhirService
@@ -41,3 +43,45 @@ def test_the_consent_and_the_staff_pages_forbid_framing(service: FhirService) ->
             page = web.get(path)
             assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
             assert_not_frameable(page)
+
+
+STRICT = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
+)
+
+
+def assert_strict(answer: Any) -> None:
+    """The whole policy, and the headers that go with it (web/security_headers.py)."""
+    where = answer.request.url
+    assert answer.headers["content-security-policy"] == STRICT, where
+    assert "unsafe-inline" not in answer.headers["content-security-policy"], where
+    assert answer.headers["x-content-type-options"] == "nosniff", where
+    assert answer.headers["referrer-policy"] == "no-referrer", where
+
+
+def test_every_page_has_the_strict_policy_and_no_inline_script_or_style(service: FhirService) -> None:
+    clock, staff = Clock(), add_user(service)
+    with browser(service, clock) as web:
+        anonymous = ["/", "/login", "/login/citizen", "/no/such/page", "/?_format=json", "/status.json"]
+        for path in anonymous:
+            assert_strict(web.get(path))
+        log_in(web, staff, clock)
+        for path in ("/", "/login", "/account", "/conflicts", "/login/password"):
+            page = web.get(path)
+            assert page.status_code == 200, path
+            assert_strict(page)
+            # What the policy would block: the templates must not carry it.
+            assert not re.search(r"<style|style=|<script(?![^>]*\ssrc=)|\son[a-z]+=", page.text), path
+
+
+def test_pages_that_show_a_person_are_not_stored(service: FhirService) -> None:
+    clock, staff = Clock(), add_user(service)
+    with browser(service, clock) as web:
+        assert web.get("/").headers["cache-control"] == "no-store"
+        assert web.get("/login").headers["cache-control"] == "no-store"
+        log_in(web, staff, clock)
+        for path in ("/", "/?_format=json", "/login", "/account", "/conflicts", "/no/such/page"):
+            assert web.get(path).headers["cache-control"] == "no-store", path
+        # The public status says how long it may be shared (replication/status.py), not no-store.
+        assert web.get("/status.json").headers["cache-control"].startswith("public")

@@ -20,7 +20,6 @@ import orjson
 from lifeline.audit.events import security_event
 from lifeline.audit.store import append_in
 from lifeline.clock import fhir_instant
-from lifeline.storage.records import PendingVersion
 from lifeline.storage.repository import Repository
 from lifeline.storage.session import Session
 from lifeline.storage.write_session import WriteSession
@@ -120,6 +119,4 @@ def _put(
 ) -> None:
     if current is None:
         current = session.read_for_update(kind, res_id)
-    version = 1 if current is None else current.version_id + 1
-    pending = PendingVersion(kind, res_id, version, instant, False, orjson.dumps(content).decode(), "PUT")
-    session.put(pending, None, replaces=False)
+    session.put_version(kind, res_id, current, instant, orjson.dumps(content).decode())

@@ -35,7 +35,6 @@ from lifeline.cpr import CPR_SYSTEM
 from lifeline.errors import NotFound
 from lifeline.identity import records
 from lifeline.search.normalize import normalize
-from lifeline.storage.records import PendingVersion
 from lifeline.storage.repository import Repository
 from lifeline.storage.session import Session
 from lifeline.storage.write_session import WriteSession
@@ -116,17 +115,12 @@ def mark_reviewed(repo: Repository, item_id: str, *, by: str, note: str, now: da
             if stored is None or not stored.content:
                 raise NotFound(f"No review item {item_id}")
             grant = {**orjson.loads(stored.content), "reviewed": True}
-            _put(session, GRANT, stored.res_id, grant, mark["at"], stored.version_id + 1)
+            session.put_version(GRANT, stored.res_id, stored, mark["at"], orjson.dumps(grant).decode())
         res_id = records.record_id(REVIEW, item_id)
         current = session.read_for_update(REVIEW, res_id)
-        _put(session, REVIEW, res_id, mark, mark["at"], (current.version_id if current else 0) + 1)
+        session.put_version(REVIEW, res_id, current, mark["at"], orjson.dumps(mark).decode())
 
     repo.write(work)
-
-
-def _put(session: WriteSession, kind: str, res_id: str, content: dict[str, Any], instant: str, version: int) -> None:
-    text = orjson.dumps(content).decode()
-    session.put(PendingVersion(kind, res_id, version, instant, False, text, "PUT"), None, replaces=False)
 
 
 def _mark(session: Session, item_id: str) -> dict[str, Any] | None:

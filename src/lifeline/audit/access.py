@@ -14,15 +14,21 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from lifeline.clock import system_clock
+
 if TYPE_CHECKING:
     from lifeline.fhir.request import FhirRequest  # a type only: identity and audit sit below the core
+    from lifeline.identity.principal import Principal
 
 
 INTERACTION = "http://hl7.org/fhir/restful-interaction"
+# Lifeline's own names for what is no FHIR interaction: replication pages, imports, exports.
+EXCHANGE = "urn:lifeline:exchange"
+ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
 REST = {
     "system": "http://terminology.hl7.org/CodeSystem/audit-event-type",
     "code": "rest",
@@ -69,13 +75,21 @@ def access_event(
     node_id: str,
     address: str | None,
     recorded: datetime | str | None = None,
+    purpose: str | None = None,
+    exchange: str | None = None,
+    principal: Principal | None = None,
+    query: str | None = None,
 ) -> dict[str, Any]:
     """The record of one access. `resources` are references (`Type/id`, or `Type/id/_history/n`
     for a version written); `whose` gives, by reference, the patients each belongs to;
-    `recorded` is a moment or a FHIR instant already (a write's own)."""
+    `recorded` is a moment or a FHIR instant already (a write's own); `purpose` a v3 ActReason
+    code (TREAT, ETREAT, HOPERAT, PATRQT …). An `exchange` that is no FHIR interaction (a
+    replication page, a bulk import) has no request: its name is the subtype, `principal` the
+    one who asked and `query` what was asked, in words."""
     if not isinstance(recorded, str):
-        recorded = (recorded or datetime.now(UTC)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    principal = request.principal if request is not None else None
+        recorded = (recorded or system_clock()).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if request is not None:
+        principal, purpose = request.principal, purpose or request.purpose
     requestor: dict[str, Any] = {
         "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleClass", "code": "PROV"}]},
         "requestor": True,
@@ -95,8 +109,8 @@ def access_event(
     event: dict[str, Any] = {
         "resourceType": "AuditEvent",
         "type": REST,
-        "subtype": [{"system": INTERACTION, "code": subtype(request)}],
-        "action": _ACTIONS.get(request.interaction if request else "", "R"),
+        "subtype": [exchange_subtype(exchange) if exchange else {"system": INTERACTION, "code": subtype(request)}],
+        "action": _ACTIONS.get(request.interaction if request else "", "E" if exchange else "R"),
         "recorded": recorded,
         "outcome": "0" if status < 400 else "4" if status < 500 else "8",
         "agent": agents,
@@ -106,9 +120,18 @@ def access_event(
     if request is not None and request.interaction == "search" and request.params:
         query = f"{request.resource_type or ''}?{urlencode(request.params)}"
         entities.append({"type": SYSTEM_OBJECT, "role": QUERY, "query": base64.b64encode(query.encode()).decode()})
+    if query is not None:
+        entities.append({"type": SYSTEM_OBJECT, "role": QUERY, "query": base64.b64encode(query.encode()).decode()})
     if entities:
         event["entity"] = entities
+    if purpose:
+        event["purposeOfEvent"] = [{"coding": [{"system": ACT_REASON, "code": purpose}]}]
     return event
+
+
+def exchange_subtype(name: str) -> dict[str, str]:
+    """The subtype of an exchange that is no FHIR interaction (`replication-feed`, `import` …)."""
+    return {"system": EXCHANGE, "code": name}
 
 
 def _entities(

@@ -9,10 +9,11 @@ gives its ActReason); what: the patient, when there is one, as an entity with ro
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from lifeline.audit.store import append
+from lifeline.clock import system_clock
 from lifeline.storage.repository import Repository
 
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
@@ -76,7 +77,7 @@ def security_event(
         "type": {"system": type_system, "code": type_code, "display": type_display},
         "subtype": [{"system": sub_system, "code": sub_code, "display": sub_display}],
         "action": action,
-        "recorded": (recorded or datetime.now(UTC)).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "recorded": (recorded or system_clock()).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "outcome": OUTCOMES[outcome],
         "agent": agents,
         "source": {"observer": {"display": node_id}},

@@ -37,9 +37,18 @@ class WriteRecord:
     patients (the request's account takes it from here, fhir/accessed.py)."""
 
     def __init__(
-        self, request: FhirRequest, asked: Sequence[str], *, node_id: str, ties: Callable[[str], Iterable[str]]
+        self,
+        request: FhirRequest,
+        asked: Sequence[str],
+        *,
+        node_id: str,
+        ties: Callable[[str], Iterable[str]],
+        exchange: str | None = None,
     ) -> None:
         self.request = request
+        # A bulk exchange (an import) records every transaction's writes but keeps no account of
+        # them: nobody answers from it, and a region's import would not fit in memory.
+        self.exchange = exchange
         self.asked = list(asked)
         self.node_id = node_id
         # The search parameters that tie a type to its patients: the access policy's rule
@@ -72,13 +81,17 @@ class WriteRecord:
                 node_id=self.node_id,
                 address=self.request.address,
                 recorded=versions[-1].last_updated,  # the write's own instant
+                purpose=self.request.purpose,
+                exchange=self.exchange,
             )
             session.add_audit_outbox(self.node_id, canonical(event))
         if owners:
             self._in_flight[session] = owners
 
     def committed(self, session: WriteSession) -> None:
-        self.written.update(self._in_flight.pop(session, {}))
+        done = self._in_flight.pop(session, {})
+        if self.exchange is None:
+            self.written.update(done)
 
     def _patients_of(self, key: Key, references: Sequence[tuple[str, str]]) -> list[str]:
         res_type, res_id = key

@@ -34,6 +34,7 @@ import orjson
 
 from lifeline.audit import store
 from lifeline.audit.chain import AuditRecord
+from lifeline.clock import epoch_clock
 from lifeline.identity.state import NodeState
 from lifeline.storage.repository import Repository
 
@@ -271,7 +272,7 @@ def cursor_name(sink: Sink) -> str:
 
 
 def load_cursor(repo: Repository, sink: Sink) -> Cursor:
-    stored = NodeState(repo).get(cursor_name(sink), time.time())
+    stored = NodeState(repo).get(cursor_name(sink), epoch_clock())
     return {str(node): int(seq) for node, seq in (stored or {}).items()}
 
 

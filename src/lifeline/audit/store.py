@@ -12,19 +12,14 @@ API's event loop (`append_async`), and the head is never locked across a round t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from lifeline.audit.chain import GENESIS, AuditRecord, canonical, check_field, record_hash
+from lifeline.clock import Clock, system_clock
 from lifeline.storage.repository import Repository
 from lifeline.storage.write_session import WriteSession
-
-Clock = Callable[[], datetime]
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def instant(moment: datetime) -> str:
@@ -32,7 +27,9 @@ def instant(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def append(repo: Repository, node_id: str, events: Sequence[dict[str, Any]], *, clock: Clock = _now) -> list[int]:
+def append(
+    repo: Repository, node_id: str, events: Sequence[dict[str, Any]], *, clock: Clock = system_clock
+) -> list[int]:
     """Append `events` (AuditEvent dicts) to `node_id`'s chain in one transaction; their seqs."""
     check_field("node id", node_id)
     if not events:
@@ -42,7 +39,7 @@ def append(repo: Repository, node_id: str, events: Sequence[dict[str, Any]], *, 
 
 
 def append_in(
-    session: WriteSession, node_id: str, events: Sequence[dict[str, Any]], *, clock: Clock = _now
+    session: WriteSession, node_id: str, events: Sequence[dict[str, Any]], *, clock: Clock = system_clock
 ) -> list[int]:
     """`append` inside a caller's write transaction: the records commit with what they record
     (a break-the-glass grant and its security alert), or neither does."""
@@ -54,7 +51,9 @@ def append_in(
     return _append_texts(session, node_id, recorded, contents)
 
 
-def append_texts_in(session: WriteSession, node_id: str, contents: Sequence[str], *, clock: Clock = _now) -> None:
+def append_texts_in(
+    session: WriteSession, node_id: str, contents: Sequence[str], *, clock: Clock = system_clock
+) -> None:
     """Append records already in canonical form (the outbox's, audit/outbox.py) inside a caller's
     transaction; on PostgreSQL the append travels with the COMMIT."""
     check_field("node id", node_id)
@@ -84,7 +83,7 @@ def _append_texts(session: WriteSession, node_id: str, recorded: str, contents: 
 
 
 async def append_async(
-    repo: Repository, node_id: str, events: Sequence[dict[str, Any]], *, clock: Clock = _now
+    repo: Repository, node_id: str, events: Sequence[dict[str, Any]], *, clock: Clock = system_clock
 ) -> list[int]:
     """`append` from an event loop, where the backend can (`Repository.appends_audit_async`)."""
     check_field("node id", node_id)

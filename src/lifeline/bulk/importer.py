@@ -14,6 +14,7 @@ large enough to fill a batch, preparing the next batch while this one is written
 
 from __future__ import annotations
 
+import contextvars
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -31,7 +32,7 @@ from lifeline.fhir import writes
 from lifeline.fhir.request import FhirRequest
 from lifeline.fhir.service import FhirService
 from lifeline.identity.principal import OPERATOR
-from lifeline.storage.records import PendingVersion, StoredVersion
+from lifeline.storage.records import StoredVersion
 from lifeline.storage.repository import Repository
 from lifeline.storage.write_session import WriteSession
 
@@ -142,7 +143,9 @@ class _Writers:
         for other_keys, future in list(self.running):
             if len(self.running) >= self.parallel or not keys.isdisjoint(other_keys):
                 self._finish(other_keys, future)
-        self.running.append((keys, self.pool.submit(_write, self.service, instant, batch)))
+        # In this thread's context: the write's audit record (fhir/acting.py `writing`) rides along.
+        context = contextvars.copy_context()
+        self.running.append((keys, self.pool.submit(context.run, _write, self.service, instant, batch)))
 
     def drain(self) -> None:
         while self.running:
@@ -245,14 +248,12 @@ def _write(service: FhirService, instant: str, batch: list[Prepared]) -> tuple[i
             res_type, res_id = item.res_type, item.res_id
             current = currents.get((res_type, res_id))
             if current is None:
-                session.put_rows(
-                    PendingVersion(res_type, res_id, 1, instant, False, item.content, "PUT"), item.rows, replaces=False
-                )
+                version = session.put_version(res_type, res_id, None, instant, item.content, index=item.rows).version_id
             elif not current.deleted and _same(current.content, orjson.loads(item.content)):
                 unchanged += 1
                 continue
             else:
-                writes.store(
+                _, version = writes.store(
                     service,
                     session,
                     res_type,
@@ -263,7 +264,6 @@ def _write(service: FhirService, instant: str, batch: list[Prepared]) -> tuple[i
                     instant=instant,
                 )
             # A later duplicate in the same batch replaces this version.
-            version = current.version_id + 1 if current else 1
             currents[(res_type, res_id)] = StoredVersion(res_type, res_id, version, instant, False, None)
             written.append(res_type)
         return unchanged, written

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import functools
+import getpass
+import logging
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import typer
@@ -12,7 +15,9 @@ from rich.console import Console
 
 from lifeline.config import SettingError, Settings, from_environment
 from lifeline.errors import FhirError
+from lifeline.fhir.acting import Acting
 from lifeline.fhir.service import FhirService
+from lifeline.identity.principal import OPERATOR
 from lifeline.storage import open_repository
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -54,3 +59,20 @@ def open_service(config: Settings, *, migrate: bool = False) -> FhirService:
             repo.close()
             raise SettingError(f"the database schema is not up to date; run `lifeline db upgrade --db {config.db}`")
     return FhirService(repo, config)
+
+
+def as_operator(service: FhirService, purpose: str = "HOPERAT") -> Acting:
+    """The core acting as the operator at this terminal (fhir/acting.py): what a command reads,
+    writes or sends out is on the audit trail under their login name, like any person's."""
+    principal = replace(OPERATOR, subject=f"operator:{getpass.getuser()}")
+    # What the server would log with its traceback ends a command as one line (clear_errors).
+    logging.getLogger("lifeline").setLevel(logging.CRITICAL)
+    return service.as_user(principal, None, purpose)
+
+
+def close_service(service: FhirService) -> None:
+    """Close a command's core: the audit records it submitted are written first."""
+    recorder = service.__dict__.get("auditor")  # only one the command started
+    if recorder is not None:
+        recorder.close()
+    service.repo.close()

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from lifeline.cli.common import clear_errors, console
+from lifeline.clock import today as clock_today
 from lifeline.config import SettingError
 
 
@@ -43,7 +44,7 @@ def generate(
         patients=_positive("--patients", patients),
         seed=seed,
         out=partial,
-        today=_date("--today", today) if today else datetime.date.today(),
+        today=_date("--today", today) if today else clock_today(),
         start=_date("--start-date", start_date) if start_date else None,
         bundles=bundles,
         workers=_positive("--workers", workers) if workers is not None else os.cpu_count() or 1,

@@ -14,11 +14,12 @@ from rich.table import Table
 
 from lifeline.bulk.sources import Source
 from lifeline.cli.audit import audit_app
-from lifeline.cli.common import DB_OPTION, clear_errors, console, open_service, settings
+from lifeline.cli.common import DB_OPTION, as_operator, clear_errors, close_service, console, open_service, settings
 from lifeline.cli.generate import generate
 from lifeline.cli.identity import clients_app, keys_app, token_app, users_app
 from lifeline.cli.sites import sites_app
 from lifeline.config import SettingError, to_environment
+from lifeline.fhir.acting import Exchanged
 
 app = typer.Typer(
     help="Lifeline: the regional health record with a FHIR R4 API.", no_args_is_help=True, add_completion=False
@@ -138,7 +139,11 @@ def import_files(
                 else:
                     progress.advance(rebuilding[0])
 
-            with first_load(service.repo, sum(s.size or 0 for s in sources), on_index) as dropped:
+            # Every batch's transaction carries the record of what it wrote (fhir/acting.py).
+            with (
+                as_operator(service).writing("import"),
+                first_load(service.repo, sum(s.size or 0 for s in sources), on_index) as dropped,
+            ):
                 for source in sources:
                     task = progress.add_task(source.path.name, total=source.size or None)
                     counter = _Counter(progress, task, source)
@@ -172,11 +177,16 @@ def export(
     try:
         with service.repo.reading() as session:
             total = session.count_current()
+        # On the trail before anything leaves: a record that cannot be written stops the export.
+        operator = as_operator(service)
+        operator.exchange("export", lambda: Exchanged(None, query=f"all current resources ({total}) to {out}"))
         with _progress() as progress:
             task = progress.add_task("export", total=total)
             counts = export_all(service.repo, out, on_progress=lambda n: progress.advance(task, n))
+        summary = ", ".join(f"{res_type} {n}" for res_type, n in sorted(counts.items()))
+        operator.exchange("export", lambda: Exchanged(None, query=f"exported to {out}: {summary}"))
     finally:
-        service.repo.close()
+        close_service(service)
     console.print(f"exported {sum(counts.values())} resources of {len(counts)} types to {out}")
 
 
@@ -190,7 +200,8 @@ def demo_data(db: str = DB_OPTION) -> None:
 
     service = open_service(settings(db=db), migrate=True)
     try:
-        stats = import_items(service, (SourceItem("demo", r) for r in demo_resources()))
+        with as_operator(service).writing("import"):
+            stats = import_items(service, (SourceItem("demo", r) for r in demo_resources()))
     finally:
         service.repo.close()
     console.print(f"demo data: {stats.written} written, {stats.unchanged} already there")

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from lifeline.storage.matching import Match
-from lifeline.storage.records import PendingVersion, StoredVersion
+from lifeline.storage.records import StoredVersion
 from lifeline.storage.session import Session
 from lifeline.storage.write_session import WriteSession
 
@@ -73,9 +73,7 @@ def conflict_id(site: str, local_seq: int) -> str:
 def put_conflict(
     session: WriteSession, conflict: ConflictRecord, instant: str, *, previous: StoredVersion | None
 ) -> None:
-    version = 1 if previous is None else previous.version_id + 1
-    text = orjson.dumps(asdict(conflict)).decode()
-    session.put(PendingVersion(CONFLICT, conflict.id, version, instant, False, text, "PUT"), None, replaces=False)
+    session.put_version(CONFLICT, conflict.id, previous, instant, orjson.dumps(asdict(conflict)).decode())
 
 
 def load(stored: StoredVersion) -> ConflictRecord:

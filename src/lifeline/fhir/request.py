@@ -36,6 +36,8 @@ class FhirRequest:
     principal: Principal | None = None
     # From where: the client's network address, for the audit record.
     address: str | None = None
+    # Why: a v3 ActReason code (TREAT, ETREAT, HOPERAT, PATRQT …) for the audit record, if known.
+    purpose: str | None = None
 
     @property
     def conditional(self) -> bool:

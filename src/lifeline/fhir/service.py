@@ -6,7 +6,8 @@ bundles and the tests all call `FhirService.handle`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache, cached_property, partial
@@ -24,8 +25,10 @@ from lifeline.storage.write_session import REQUEST_TAG, WRITE_AUDIT
 if TYPE_CHECKING:
     from lifeline.audit.outbox import WriteRecord
     from lifeline.audit.recorder import AuditRecorder
+    from lifeline.fhir.acting import Acting, WriteThrough
     from lifeline.fhir.validation import Validator
     from lifeline.identity.node import NodeIdentity
+    from lifeline.identity.principal import Principal
     from lifeline.search.registry import SearchRegistry
 
 
@@ -55,6 +58,10 @@ class FhirService:
         self.settings = settings or Settings()
         self.clock = clock
         self.new_id = new_id or (lambda: str(uuid.uuid4()))
+        # Set by the server that runs this core (web/app.py): a site node's write-through, and
+        # the worker threads the blocking core and drivers run in for callers on an event loop.
+        self.site: WriteThrough | None = None
+        self.executor: Executor | None = None
 
     @classmethod
     def open(cls, settings: Settings) -> FhirService:
@@ -133,7 +140,7 @@ class FhirService:
             self.check_type(request.resource_type)
         return module.handle(self, request)  # type: ignore[no-any-return]
 
-    def _write_record(self, request: FhirRequest) -> WriteRecord:
+    def _write_record(self, request: FhirRequest, exchange: str | None = None) -> WriteRecord:
         from lifeline.access.ties import tie_params
         from lifeline.audit.outbox import WriteRecord
 
@@ -142,7 +149,20 @@ class FhirService:
             accessed.asked_about(request),
             node_id=self.settings.node_id,
             ties=partial(tie_params, self.registry),
+            exchange=exchange,
         )
+
+    @contextmanager
+    def bulk_writes(self, request: FhirRequest, name: str) -> Iterator[None]:
+        """Inside, every write transaction (an import's rows, written past the interactions)
+        carries the audit record of what it wrote, as `request`'s person: fhir/acting.py."""
+        written = self._write_record(request, exchange=name)
+        audit = WRITE_AUDIT.set(written)
+        try:
+            yield
+        finally:
+            WRITE_AUDIT.reset(audit)
+            self._drain_soon(written)
 
     def _accounted(self, request: FhirRequest, response: FhirResponse, written: WriteRecord) -> FhirResponse:
         accessed.account(self, request, response, written.written)
@@ -157,10 +177,15 @@ class FhirService:
             recorder.drain_soon()
 
     def access_record(
-        self, request: FhirRequest | None, status: int, response: FhirResponse | None, address: str | None = None
+        self,
+        request: FhirRequest | None,
+        status: int,
+        response: FhirResponse | None,
+        address: str | None = None,
+        purpose: str | None = None,
     ) -> dict[str, Any]:
         """The audit record of an answer from the core's account of it (or, for a failure, of what
-        was asked): audit/access.py. The adapters submit it to the recorder."""
+        was asked): audit/access.py. The entry (fhir/acting.py) submits it to the recorder."""
         from lifeline.audit.access import access_event
 
         if request is None:
@@ -180,7 +205,44 @@ class FhirService:
             node_id=self.settings.node_id,
             address=address if address is not None else request.address if request is not None else None,
             recorded=self.clock(),  # the clock the grants and versions it may name use
+            purpose=purpose,
         )
+
+    def exchange_record(
+        self,
+        name: str,
+        status: int,
+        principal: Principal | None,
+        *,
+        resources: Sequence[str],
+        patients: Sequence[str],
+        query: str | None,
+        address: str | None,
+        purpose: str | None,
+    ) -> dict[str, Any]:
+        """The audit record of an exchange that is no FHIR interaction (fhir/acting.py)."""
+        from lifeline.audit.access import access_event
+
+        return access_event(
+            None,
+            status,
+            resources=resources,
+            patients=patients,
+            node_id=self.settings.node_id,
+            address=address,
+            recorded=self.clock(),
+            purpose=purpose,
+            exchange=name,
+            principal=principal,
+            query=query,
+        )
+
+    def as_user(self, principal: Principal | None, address: str | None = None, purpose: str | None = None) -> Acting:
+        """The core acting as `principal`: every call authorised, filtered, audited, written
+        through at a site and counted (fhir/acting.py). The one entry of every caller."""
+        from lifeline.fhir.acting import Acting
+
+        return Acting(self, principal, address, purpose)
 
     def has_async_form(self, request: FhirRequest) -> bool:
         """Whether `handle_async` can answer: a read by id, and a create that reads nothing

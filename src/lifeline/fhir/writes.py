@@ -12,9 +12,9 @@ from lifeline.clock import fhir_instant
 from lifeline.errors import BadRequest, Issue, MultipleMatches, PreconditionFailed
 from lifeline.fhir.request import FhirRequest, FhirResponse
 from lifeline.outcome import operation_outcome
-from lifeline.storage.records import PendingVersion, StoredVersion
+from lifeline.storage.records import StoredVersion
 from lifeline.storage.session import Session
-from lifeline.storage.write_session import WriteSession
+from lifeline.storage.write_session import WriteSession, next_version
 
 if TYPE_CHECKING:
     from lifeline.fhir.service import FhirService
@@ -57,7 +57,7 @@ def store(
     replayed at the centre)."""
     from lifeline.search.extract import extract_index
 
-    version = previous.version_id + 1 if previous else 1
+    version = next_version(previous)  # stamped into meta.versionId before the version is put
     content = None
     index = None
     if resource is not None:
@@ -67,12 +67,18 @@ def store(
     elif previous is not None and previous.content and session.audit is not None:
         # A delete leaves no index rows: its audit record names whom the deleted version was about.
         session.note_references((res_type, res_id), extract_index(orjson.loads(previous.content), service.registry))
-    session.put(
-        PendingVersion(res_type, res_id, version, instant, resource is None, content, method, node_id),
-        index,
-        replaces=previous is not None and not previous.deleted,
+    pending = session.put_version(
+        res_type,
+        res_id,
+        previous,
+        instant,
+        content,
+        deleted=resource is None,
+        method=method,
+        node_id=node_id,
+        index=index,
     )
-    return resource, version
+    return resource, pending.version_id
 
 
 def stamp(resource: dict[str, Any], res_id: str, version: int, instant: str) -> dict[str, Any]:

@@ -17,9 +17,10 @@ from __future__ import annotations
 import logging
 import statistics
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from lifeline.clock import EpochClock, epoch_clock
 
 log = logging.getLogger("lifeline.clock")
 
@@ -49,7 +50,7 @@ class ClockSkew:
         self,
         peers: list[Peer],
         *,
-        clock: Callable[[], float] = time.time,
+        clock: EpochClock = epoch_clock,
         threshold: float = DEFAULT_THRESHOLD,
     ) -> None:
         self.peers = peers

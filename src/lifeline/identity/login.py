@@ -20,7 +20,6 @@ challenge, kept by the caller in the login session, is claimed once in node stat
 from __future__ import annotations
 
 import ipaddress
-import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +27,7 @@ from typing import Any
 
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 
+from lifeline.clock import EpochClock, epoch_clock
 from lifeline.identity import records
 from lifeline.identity.keys import UnsealError, seal_secret, unseal_secret
 from lifeline.identity.passwords import check_password_policy, hash_password, verify_password, verify_unknown_account
@@ -124,8 +124,8 @@ class StaffLogin:
         kek: Callable[[], bytes],
         *,
         threat_level: str = "normal",
-        clock: Callable[[], float] = time.time,
-        code_clock: Callable[[], float] | None = None,
+        clock: EpochClock = epoch_clock,
+        code_clock: EpochClock | None = None,
         blocklist: Collection[str] = (),
         relying_party: RelyingParty | None = None,
     ) -> None:

@@ -13,20 +13,22 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from lifeline.clock import EpochClock, epoch_clock
 from lifeline.config import SettingError, Settings, issuer_of
 from lifeline.identity import keys as keyset
 from lifeline.identity import records
 from lifeline.identity.clock_skew import ClockSkew
 from lifeline.identity.keys import KeyRing, NodeKey, SigningKey
+from lifeline.identity.principal import Principal, site_principal
 from lifeline.identity.revocation import StaffRevocation
-from lifeline.identity.sites import revoked_sites, site_issuers
+from lifeline.identity.sites import Site, revoked_sites, site_issuers
+from lifeline.identity.sites import authenticate as authenticate_site
 from lifeline.identity.state import NodeState
-from lifeline.identity.tokens import AccessToken, EpochClock, InvalidToken, TokenVerifier, issue_token
+from lifeline.identity.tokens import AccessToken, InvalidToken, TokenVerifier, issue_token
 from lifeline.storage.repository import Repository
 
 _SIGNING_KEY = "signing-key"
@@ -55,7 +57,7 @@ def load_kek(settings: Settings) -> bytes:
 
 
 class NodeIdentity:
-    def __init__(self, repo: Repository, settings: Settings, *, clock: EpochClock = time.time) -> None:
+    def __init__(self, repo: Repository, settings: Settings, *, clock: EpochClock = epoch_clock) -> None:
         self.repo = repo
         self.settings = settings
         self.clock = clock
@@ -149,6 +151,12 @@ class NodeIdentity:
         """Read the region's keys and sites again at the next check (every node does so each
         minute anyway: a revoked site's tokens die within it)."""
         self._verifier = None
+
+    def site(self, authorization: str | None) -> tuple[Site, Principal]:
+        """The site node an `Authorization` header's credential belongs to (identity/sites.py),
+        and the principal it acts as through the core: a system, never a person."""
+        found = authenticate_site(self.repo, authorization)
+        return found, site_principal(found)
 
     def verify(self, token: str) -> AccessToken:
         """The token's claims, once it checks out and its staff user still stands (revocation.py);

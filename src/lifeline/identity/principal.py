@@ -14,6 +14,7 @@ meet the same rules. Three kinds:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from lifeline.identity.scopes import ScopeSet
 from lifeline.identity.tokens import AccessToken
@@ -80,3 +81,12 @@ def principal_from_token(token: AccessToken) -> Principal:
 # The operator at the command line (import, demo data): the CLI already holds the database, so it
 # has full trust; its requests still pass the same gates, as this principal.
 OPERATOR = Principal(kind=SYSTEM, subject="operator", client_id="lifeline-cli", scopes=ScopeSet.parse("system/*.cruds"))
+
+
+SITE_CLIENT = "lifeline-site"
+
+
+def site_principal(site: Any) -> Principal:
+    """A site node as it acts through the core's entry (the replication API): a system, with no
+    scopes of its own: the replication exchanges are all it may ask for."""
+    return Principal(kind=SYSTEM, subject=f"site:{site.site_id}", client_id=SITE_CLIENT, scopes=ScopeSet.parse(""))

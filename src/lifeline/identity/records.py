@@ -21,7 +21,6 @@ import orjson
 
 from lifeline.clock import Clock, fhir_instant, system_clock
 from lifeline.errors import Conflict, NotFound
-from lifeline.storage.records import PendingVersion
 from lifeline.storage.repository import Repository
 from lifeline.storage.write_session import WriteSession
 
@@ -125,9 +124,7 @@ def put_record(
         current = session.read_for_update(kind, res_id)
         if current is not None and create and not current.deleted:
             raise Conflict(f"{name} already exists")
-        version = 1 if current is None else current.version_id + 1
-        pending = PendingVersion(kind, res_id, version, fhir_instant(clock()), False, text, "PUT")
-        session.put(pending, None, replaces=False)
+        session.put_version(kind, res_id, current, fhir_instant(clock()), text)
 
     repo.write(work)
 

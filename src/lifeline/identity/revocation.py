@@ -20,9 +20,10 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from lifeline.clock import EpochClock
 from lifeline.identity import records
 from lifeline.identity.principal import STAFF, kind_of
-from lifeline.identity.tokens import AccessToken, EpochClock, InvalidToken
+from lifeline.identity.tokens import AccessToken, InvalidToken
 from lifeline.storage.repository import Repository
 
 STATE_SECONDS = 1.0

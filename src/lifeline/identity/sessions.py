@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from lifeline.clock import EpochClock, epoch_clock
 from lifeline.identity import records
 from lifeline.identity.state import NodeState
 from lifeline.storage.repository import Repository
@@ -70,7 +69,7 @@ def csrf_matches(session: WebSession, token: str | None) -> bool:
 
 class Sessions:
     def __init__(
-        self, repo: Repository, state: NodeState, threat_level: str, *, clock: Callable[[], float] = time.time
+        self, repo: Repository, state: NodeState, threat_level: str, *, clock: EpochClock = epoch_clock
     ) -> None:
         self.repo = repo
         self.state = state

@@ -15,7 +15,7 @@ import re
 import secrets
 from dataclasses import asdict, dataclass, field
 
-from lifeline.clock import fhir_instant, system_clock
+from lifeline.clock import Clock, fhir_instant, system_clock
 from lifeline.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from lifeline.identity import records
 from lifeline.storage.repository import Repository
@@ -43,7 +43,13 @@ def check_site_id(site_id: str) -> str:
 
 
 def add_site(
-    repo: Repository, site_id: str, url: str, *, scope: str = "region", organizations: list[str] | None = None
+    repo: Repository,
+    site_id: str,
+    url: str,
+    *,
+    scope: str = "region",
+    organizations: list[str] | None = None,
+    clock: Clock = system_clock,
 ) -> str:
     """Register a site (or issue a new credential for one); returns the credential, shown once."""
     check_site_id(site_id)
@@ -61,9 +67,9 @@ def add_site(
         scope,
         list(organizations or []),
         True,
-        fhir_instant(system_clock()),
+        fhir_instant(clock()),
     )
-    records.put_record(repo, SITE, site_id, asdict(site))
+    records.put_record(repo, SITE, site_id, asdict(site), clock=clock)
     return f"{site_id}.{secret}"
 
 

@@ -24,11 +24,11 @@ import heapq
 import ipaddress
 import math
 import threading
-import time
 import unicodedata
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
+
+from lifeline.clock import EpochClock, epoch_clock
 
 
 @dataclass(frozen=True)
@@ -181,7 +181,7 @@ class LoginThrottle:
         self,
         store: CounterStore,
         policy: ThrottlePolicy = ThrottlePolicy(),
-        clock: Callable[[], float] = time.time,
+        clock: EpochClock = epoch_clock,
     ) -> None:
         self._store = store
         self._policy = policy

@@ -31,19 +31,18 @@ import binascii
 import json
 import secrets
 import threading
-import time
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from joserfc import jwt
 from joserfc.errors import BadSignatureError, JoseError
 
+from lifeline.clock import EpochClock, epoch_clock
 from lifeline.errors import Unauthorized
 from lifeline.identity.keys import ALGORITHM, KeyRing, NodeKey, SigningKey
 
-EpochClock = Callable[[], float]
 TOKEN_TYPE = "at+jwt"
 DEFAULT_LEEWAY = 120
 DEFAULT_LIFETIME = 3600
@@ -95,7 +94,7 @@ def issue_token(
     patient: str | None = None,
     session_id: str | None = None,
     sessions_epoch: int | None = None,
-    clock: EpochClock = time.time,
+    clock: EpochClock = epoch_clock,
 ) -> str:
     """Sign an access token with this node's active key."""
     if lifetime <= 0:
@@ -135,7 +134,7 @@ class TokenVerifier:
         trusted_issuers: Iterable[str],
         audience: str | Collection[str],
         leeway: int = DEFAULT_LEEWAY,
-        clock: EpochClock = time.time,
+        clock: EpochClock = epoch_clock,
         cache_size: int = DEFAULT_CACHE_SIZE,
     ) -> None:
         self.trusted_issuers = frozenset(trusted_issuers)

@@ -12,11 +12,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pyotp
+
+from lifeline.clock import EpochClock, epoch_clock
 
 ISSUER = "Lifeline"
 STEP_SECONDS = 30
@@ -47,7 +48,7 @@ def verify_totp(
     code: str,
     *,
     last_accepted_step: int | None,
-    clock: Callable[[], float] = time.time,
+    clock: EpochClock = epoch_clock,
 ) -> int | None:
     """The time step the code belongs to if it is valid and not a replay, else None.
 

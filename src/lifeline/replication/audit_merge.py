@@ -9,13 +9,19 @@ chain. A record is never copied twice: the centre takes only what follows its co
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from lifeline.audit import store
 from lifeline.audit.chain import GENESIS, AuditRecord
 from lifeline.errors import BadRequest
+from lifeline.fhir.acting import Exchanged
 from lifeline.storage.repository import Repository
 from lifeline.storage.write_session import WriteSession
+
+if TYPE_CHECKING:
+    from lifeline.fhir.service import FhirService
 
 
 def records_after(repo: Repository, node_id: str, seq: int, limit: int = 1000) -> list[dict[str, Any]]:
@@ -57,3 +63,15 @@ def take_records(repo: Repository, node_id: str, items: list[dict[str, Any]]) ->
 
     new_head, _ = repo.write(work)
     return new_head
+
+
+def exchange(service: FhirService, site_id: str, body: Any) -> Exchanged:
+    """The replication API's audit exchange (fhir/acting.py): with no body, the centre's head of
+    the site's copied chain; with `{"records": [...]}`, the site's next records stored."""
+    if body is None:
+        return Exchanged(orjson.dumps({"seq": copied_head(service.repo, site_id)}), quiet=True)
+    items = body.get("records") if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        raise BadRequest('The body must be {"records": [...]}')
+    head = take_records(service.repo, site_id, items)
+    return Exchanged(orjson.dumps({"seq": head}), query=f"site={site_id}&records={len(items)}&head={head}")

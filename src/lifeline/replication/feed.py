@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from lifeline.errors import Forbidden
+from lifeline.fhir.acting import Exchanged
 from lifeline.identity.sites import Site
 from lifeline.replication import scope
 from lifeline.storage.records import StoredVersion
@@ -30,6 +31,12 @@ def feed_page(service: FhirService, site: Site, after: int, limit: int, *, lean:
     and moves its position to `last` all the same. `lean`: the site's own changes come without
     their content (`"lean": true`): it holds them already, stamped as the centre stamped them
     (replication/replay.py), and asks again without `lean` in the rare case it does not."""
+    return feed_exchange(service, site, after, limit, lean=lean).answer  # type: ignore[no-any-return]
+
+
+def feed_exchange(service: FhirService, site: Site, after: int, limit: int, *, lean: bool = False) -> Exchanged:
+    """`feed_page`, with what it sends for its audit record (fhir/acting.py): the versions, and
+    the page's position; an empty page sends nobody's data and asks for no record."""
     repo = service.repo
     versions = repo.changes_after(after, max(0, min(limit, MAX_PAGE))) if limit > 0 else []
     with repo.reading() as session:
@@ -42,10 +49,15 @@ def feed_page(service: FhirService, site: Site, after: int, limit: int, *, lean:
             versions = scope.filter_page(service, versions, site.organizations)
     own = site.site_id if lean else None
     page = {"after": after, "last": last, "head": head, "changes": [_change(v, own) for v in versions]}
-    return orjson.dumps(page)
+    return Exchanged(
+        orjson.dumps(page),
+        resources=[f"{v.res_type}/{v.res_id}/_history/{v.version_id}" for v in versions if not _internal(v)],
+        query=f"site={site.site_id}&after={after}&last={last}",
+        quiet=not versions,
+    )
 
 
-def compartment_page(service: FhirService, site: Site, patient: str) -> bytes:
+def compartment_page(service: FhirService, site: Site, patient: str) -> Exchanged:
     """A patient's whole compartment as it is now: a site's back-fill (replication/scope.py).
     A hospital-scoped site gets only its own hospital's patients."""
     if site.scope == "hospital":
@@ -54,7 +66,18 @@ def compartment_page(service: FhirService, site: Site, patient: str) -> bytes:
             allowed = scope.patients_in_scope(session, [patient], organisations)
         if not allowed:
             raise Forbidden(f"Patient/{patient} has no care at the hospital of site {site.site_id}")
-    return orjson.dumps({"changes": [_change(v) for v in scope.compartment_changes(service, patient)]})
+    versions = scope.compartment_changes(service, patient)
+    return Exchanged(
+        orjson.dumps({"changes": [_change(v) for v in versions]}),
+        resources=[f"{v.res_type}/{v.res_id}/_history/{v.version_id}" for v in versions if not _internal(v)],
+        patients=[patient],
+        query=f"site={site.site_id}&patient={patient}",
+    )
+
+
+def _internal(version: StoredVersion) -> bool:
+    """Users, apps, keys, grants: Lifeline's own records, no one's clinical data."""
+    return version.res_type.startswith("_")
 
 
 def _change(version: StoredVersion, own: str | None = None) -> dict[str, Any]:

@@ -32,6 +32,7 @@ import orjson
 
 from lifeline.errors import BadRequest
 from lifeline.fhir import conflicts, writes
+from lifeline.fhir.acting import Exchanged
 from lifeline.replication import merge
 from lifeline.replication.apply import unstamped
 from lifeline.storage.records import PendingVersion, StoredVersion
@@ -75,6 +76,28 @@ class SiteChange:
             item.get("content"),
             bool(item.get("synchronous", False)),
         )
+
+
+def exchange(service: FhirService, site_id: str, body: Any) -> Exchanged:
+    """The replication API's outbox exchange (fhir/acting.py): `{"stream", "changes"}` taken, with
+    the versions the site sent for the record (the site recorded its own writes already)."""
+    items = body.get("changes") if isinstance(body, dict) else None
+    stream = body.get("stream") if isinstance(body, dict) else None
+    if not isinstance(items, list) or not isinstance(stream, str):
+        raise BadRequest('The body must be {"stream": "...", "changes": [...]}')
+    try:
+        changes = [SiteChange.from_json(item) for item in items]
+    except (KeyError, TypeError, ValueError) as error:
+        raise BadRequest(f"A change is malformed: {error}") from None
+    taken = take_changes(service, site_id, stream, changes)
+    return Exchanged(
+        orjson.dumps({"outcomes": [t.outcome for t in taken], "stamps": [t.stamp for t in taken]}),
+        resources=[
+            f"{c.res_type}/{c.res_id}/_history/{c.version_id}" for c in changes if not c.res_type.startswith("_")
+        ],
+        query=f"site={site_id}&stream={stream}&changes={len(changes)}",
+        quiet=not changes,
+    )
 
 
 def take_changes(service: FhirService, site_id: str, stream: str, changes: list[SiteChange]) -> list[Taken]:

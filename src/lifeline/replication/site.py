@@ -26,13 +26,13 @@ import threading
 import time
 import uuid
 import zlib
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from lifeline.clock import EpochClock, epoch_clock
 from lifeline.identity.sites import get_site
 from lifeline.identity.state import NodeState
 from lifeline.replication import apply, audit_merge
@@ -71,7 +71,7 @@ class SiteNode:
         *,
         poll_seconds: float = 0.25,
         failures_to_continuity: int = 3,
-        clock: Callable[[], float] = time.time,
+        clock: EpochClock = epoch_clock,
     ) -> None:
         self.service = service
         self.repo = service.repo
@@ -81,7 +81,7 @@ class SiteNode:
         self.failures_to_continuity = failures_to_continuity
         self.clock = clock
         self.repo.keeps_outbox = True
-        self.stream = _stream(service)
+        self.stream = _stream(service, clock())
         self.mode = HEALING if self._outbox_size() else CONNECTED
         self.mode_since = clock()
         self.continuity_since: float | None = None
@@ -381,12 +381,12 @@ def _outbox_change(row: Any, synchronous: bool) -> dict[str, Any]:
     }
 
 
-def _stream(service: FhirService) -> str:
+def _stream(service: FhirService, now: float) -> str:
     """This site database's outbox series: made once, with the database (a site rebuilt from
     scratch numbers its outbox from 1 again, as a new series the centre has never seen)."""
     state = NodeState(service.repo)
-    state.add(_STREAM, uuid.uuid4().hex, None, time.time())
-    stream: str = state.get(_STREAM, time.time())
+    state.add(_STREAM, uuid.uuid4().hex, None, now)
+    stream: str = state.get(_STREAM, now)
     return stream
 
 

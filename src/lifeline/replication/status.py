@@ -36,7 +36,7 @@ def node_status(service: FhirService, site: SiteNode | None) -> dict[str, Any]:
     status: dict[str, Any] = {
         "node": service.settings.node_id,
         "role": service.settings.role,
-        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "time": service.clock().strftime("%Y-%m-%dT%H:%M:%SZ"),
         "openConflicts": open_conflicts,
     }
     if site is None:
@@ -59,6 +59,8 @@ def metrics_text(status: dict[str, Any]) -> bytes:
     """The same figures in the Prometheus text format, for the region's monitoring."""
     from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
+    from lifeline.fhir.acting import METRICS
+
     registry = CollectorRegistry()
     labels = {"node": str(status["node"]), "role": str(status["role"])}
     figures = [
@@ -74,7 +76,8 @@ def metrics_text(status: dict[str, Any]) -> bytes:
     mode = Gauge("lifeline_mode", "1 for the node's current mode", [*labels, "mode"], registry=registry)
     for each in ("connected", "continuity", "healing"):
         mode.labels(**labels, mode=each).set(1.0 if status["mode"] == each else 0.0)
-    return bytes(generate_latest(registry))
+    # And what this process answered through the core's entry (fhir/acting.py).
+    return bytes(generate_latest(registry)) + bytes(generate_latest(METRICS))
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,7 @@ class StatusBoard:
         site: SiteNode | None,
         *,
         max_age: float = MAX_AGE_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.monotonic,  # the cached answer's age, not the time of day
     ) -> None:
         self.service = service
         self.site = site

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
+from lifeline.clock import Clock, system_clock
 from lifeline.storage.dialect import Dialect
 from lifeline.storage.migrations import MIGRATIONS
 
@@ -24,7 +24,7 @@ def pending(conn: Any, dialect: Dialect) -> list[int]:
     return [m.version for m in MIGRATIONS if m.version not in done]
 
 
-def apply_pending(conn: Any, dialect: Dialect) -> list[int]:
+def apply_pending(conn: Any, dialect: Dialect, *, clock: Clock = system_clock) -> list[int]:
     """Apply every migration not yet recorded; the caller holds a transaction and a lock."""
     done = applied_versions(conn, dialect)
     applied: list[int] = []
@@ -40,7 +40,7 @@ def apply_pending(conn: Any, dialect: Dialect) -> list[int]:
             conn.execute(statement)
         conn.execute(
             dialect.sql("INSERT INTO schema_migration (version, name, applied_at) VALUES (?, ?, ?)"),
-            (migration.version, migration.name, datetime.now(UTC).isoformat()),
+            (migration.version, migration.name, clock().isoformat()),
         )
         applied.append(migration.version)
     return applied

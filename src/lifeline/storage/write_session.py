@@ -291,6 +291,32 @@ class WriteSession(Session):
         """Serialise writers that decide on the same key (conditional create); a no-op where the
         backend already has a single writer."""
 
+    def put_version(
+        self,
+        res_type: str,
+        res_id: str,
+        previous: StoredVersion | None,
+        instant: str,
+        content: str | None,
+        *,
+        deleted: bool = False,
+        method: str = "PUT",
+        node_id: str | None = None,
+        index: IndexEntries | IndexRows | CopyRows | None = None,
+    ) -> PendingVersion:
+        """Put the version that follows `previous` (None: the resource is new), numbered by
+        `next_version`: every local writer goes through here (`put_replicated` keeps the numbers
+        another node gave). The previous live version's index rows are replaced when this version
+        brings its own or is a delete; a kind written without an index (identity records, grants,
+        conflicts) has none to replace. `index` may come as rows already (`put_rows`)."""
+        version = PendingVersion(res_type, res_id, next_version(previous), instant, deleted, content, method, node_id)
+        replaces = previous is not None and not previous.deleted and (index is not None or deleted)
+        if index is None or isinstance(index, IndexEntries):
+            self.put(version, index, replaces=replaces)
+        else:
+            self.put_rows(version, index, replaces=replaces)
+        return version
+
     def put(self, version: PendingVersion, index: IndexEntries | None, *, replaces: bool) -> None:
         key = (version.res_type, version.res_id)
         self.put_rows(version, index_rows(key, index) if index is not None else [], replaces=replaces)
@@ -490,6 +516,13 @@ class WriteSession(Session):
                 for p in self.pending
             ],
         )
+
+
+def next_version(previous: StoredVersion | None) -> int:
+    """A resource's next version number: 1 when it is new, else one past the stored one (a
+    deleted resource's history goes on). Writers that stamp meta.versionId into the content
+    before `put_version` read it here."""
+    return 1 if previous is None else previous.version_id + 1
 
 
 IndexRows = list[tuple[str, list[tuple[Any, ...]]]]

@@ -1,8 +1,14 @@
 """The ASGI application: the FHIR API under /fhir (a plain ASGI app), the rest through Starlette
-(the landing page now; the clinician pages, the portal and the status page to come).
+(the landing page, the logins, the conflicts page; the clinician pages, the portal and the status
+page to come).
 
 Outermost, the Host check (web/hosts.py) refuses a request naming a host this node does not
-answer for; every answer of the pages forbids framing (web/security_headers.py)."""
+answer for. A page request then goes through:
+
+    security headers (web/security_headers.py: CSP, no framing, no-store)
+    -> error pages (web/errors.py: any exception -> templates/errors/ or an OperationOutcome)
+    -> the person and the route's access (web/middleware.py, the table in web/routes.py)
+    -> the route (a data function plus a template: web/pages/)"""
 
 from __future__ import annotations
 
@@ -12,16 +18,21 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.responses import PlainTextResponse
-from starlette.routing import Route
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 
 from lifeline.audit.index import Indexer as AuditIndexer
 from lifeline.fhir.service import FhirService
 from lifeline.replication.central_client import CentralClient
 from lifeline.replication.site import SiteNode
-from lifeline.web import citizen_login, conflicts_page, login, oauth, passkeys, replication_api
+from lifeline.replication.status import StatusBoard
+from lifeline.web import assets, i18n, login
+from lifeline.web.errors import http_exception_page, with_error_pages
 from lifeline.web.fhir_api import PREFIX, FhirApi
 from lifeline.web.hosts import host_checked
+from lifeline.web.layout import PageContext, PageUser
+from lifeline.web.middleware import PageMiddleware
+from lifeline.web.routes import page_routes
 from lifeline.web.security_headers import with_page_headers
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
@@ -53,7 +64,10 @@ def create_app(
     # As many threads as the PostgreSQL pool has connections, so no thread waits for one.
     executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="lifeline-core")
     recorder = service.auditor  # the audit writer thread starts with the app
-    fhir_api = FhirApi(service, executor, site)
+    # The core's entry (fhir/acting.py) runs blocking work in these threads and, at a site,
+    # writes through the site node.
+    service.executor, service.site = executor, site
+    fhir_api = FhirApi(service, site)
 
     indexer = AuditIndexer(service.repo) if recorder is not None else None
 
@@ -75,14 +89,36 @@ def create_app(
         if close_on_shutdown:
             service.repo.close()
 
-    async def home(request: object) -> PlainTextResponse:
-        return PlainTextResponse("Lifeline regional health record. FHIR R4 API at /fhir (see /fhir/metadata).\n")
-
     web_login = login.WebLogin(service) if login_clock is None else login.WebLogin(service, login_clock, login_clock)
-    routes = [Route("/", home), *login.routes(web_login), *passkeys.routes(web_login)]
-    routes += [*citizen_login.routes(web_login), *oauth.routes(web_login), *replication_api.routes(service, site)]
-    routes += conflicts_page.routes(web_login, site)
-    pages = with_page_headers(Starlette(routes=routes, lifespan=lifespan))
+    routes, access = page_routes(web_login, site)
+    assets.manifest()  # the static files' hashes, once, at start
+    for language in i18n.LANGUAGES:
+        i18n.translations(language)  # a broken .po stops the start, not a page
+    board = StatusBoard(service, site)
+
+    def warnings() -> dict[str, Any]:
+        skew = service.identity.skew.current()
+        level = service.settings.threat_level
+        return {
+            "skew": abs(round(skew.offset)) if skew.warning(service.identity.skew.threshold) else None,
+            "threat": level if level != "normal" else None,
+        }
+
+    def page_context(user: PageUser, language: str, path: str) -> PageContext:
+        return PageContext(user, language, path, lambda: board.answer().status, warnings)
+
+    middleware = [
+        Middleware(with_error_pages),  # a failure of the middleware itself
+        Middleware(PageMiddleware, web=web_login, routes=routes, access=access, context=page_context),
+        Middleware(with_error_pages),  # the pages' errors, with the person and the language known
+    ]
+    starlette = Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={HTTPException: http_exception_page},
+        lifespan=lifespan,
+    )
+    pages = with_page_headers(starlette)
     # SMART discovery lives under the FHIR base but is no FHIR interaction, and needs no token.
     smart_configuration = PREFIX + "/.well-known/smart-configuration"
 

@@ -11,10 +11,15 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from lifeline.identity.citizen import CitizenLoginError, LoginState
+from lifeline.identity.principal import SYSTEM, Principal
+from lifeline.identity.scopes import ScopeSet
 from lifeline.identity.sessions import PATIENT
-from lifeline.web.login import WebLogin, local_path, threaded
+from lifeline.web.login import WebLogin, client_host, local_path, threaded
 
 NOT_SET_UP = "Patient login is not set up on this server."
+
+# Lifeline's citizen login itself, finding the Patient whose CPR number the identity provider vouched for.
+CITIZEN_LOOKUP = Principal(SYSTEM, "citizen-login", "lifeline-web", ScopeSet.parse("system/Patient.rs"))
 
 
 def routes(web: WebLogin) -> list[Route]:
@@ -43,7 +48,8 @@ def routes(web: WebLogin) -> list[Route]:
         except CitizenLoginError as error:
             web.audit("login", outcome="failure", user="citizen", text=error.message)
             return web.login_form(request, session, error.status, errors={"citizen": error.message})
-        patient = web.patient_for_cpr(identity.cpr)
+        # Lifeline's login looks the citizen up, on the trail like any access (fhir/acting.py).
+        patient = web.patient_for_cpr(identity.cpr, web.service.as_user(CITIZEN_LOOKUP, client_host(request), "PATRQT"))
         if patient is None:
             message = "Lifeline holds no record for you, or more than one; please contact your clinic."
             return web.login_form(request, session, 403, errors={"citizen": message})

@@ -10,7 +10,7 @@ and how old its newest replicated data are (replication/status.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -19,21 +19,17 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from lifeline.errors import FhirError
-from lifeline.fhir.request import FhirRequest, FhirResponse
-from lifeline.identity.principal import STAFF, Principal
-from lifeline.identity.scopes import ScopeSet
-from lifeline.identity.sessions import STAFF as STAFF_SESSION
-from lifeline.identity.sessions import WebSession
-from lifeline.replication import status
-from lifeline.web.login import WebLogin, client_host, csrf_refused, form_text, login_url, render, threaded
+from lifeline.errors import FhirError, Gone, NotFound, StorageUnavailable
+from lifeline.fhir.acting import Acting
+from lifeline.fhir.request import FhirRequest
+from lifeline.web.layout import NO_STORE, render
+from lifeline.web.login import WebLogin, csrf_refused, form_text, threaded
+from lifeline.web.pages import acting, page
 
 if TYPE_CHECKING:
     from lifeline.replication.site import SiteNode
 
 PAGE = "/conflicts"
-CLIENT = "lifeline-web"  # the pages, as the app a staff member works through
-SCOPES = ScopeSet.parse("user/*.cruds")
 MERGED_NOT_JSON = "The merged version is not valid JSON: {error}"
 
 
@@ -53,43 +49,17 @@ class Conflict:
 def routes(web: WebLogin, site: SiteNode | None) -> list[Route]:
     service = web.service
 
-    def principal(session: WebSession) -> Principal:
-        return Principal(
-            kind=STAFF, subject=session.username or "", client_id=CLIENT, scopes=SCOPES, fhir_user=session.fhir_user
-        )
+    def data(request: Request) -> dict[str, Any]:
+        """The page's data (its JSON form with `?_format=json`): the open conflicts this
+        clinician may see, each with the centre's current version beside the site's."""
+        as_clinician = acting(service, request)
+        bundle = as_clinician.handle(FhirRequest("operation", operation="$conflicts")).resource or {}
+        found = [shown(as_clinician, entry["resource"]) for entry in bundle.get("entry", [])]
+        user = request.user
+        return {"conflicts": [asdict(c) for c in found], "csrf": user.csrf, "who": user.username,
+                "resolved": request.query_params.get("resolved")}  # fmt: skip
 
-    def handled(request: FhirRequest, address: str | None) -> FhirResponse:
-        """The request through the core, on the audit trail like any API access (with the
-        patients and resources its answer holds) before the page shows anything of it."""
-        request.address = address
-        try:
-            response = service.handle(request)
-        except FhirError as error:
-            record(request, error.status, None)
-            raise
-        if not response.recorded:  # a write's record is durable with the write
-            record(request, response.status, response)
-        return response
-
-    def record(request: FhirRequest, status_code: int, response: FhirResponse | None) -> None:
-        if service.auditor is not None:
-            service.auditor.record(service.access_record(request, status_code, response))
-
-    def listing(request: Request, session: WebSession, status_code: int = 200, **context: Any) -> Response:
-        asking = FhirRequest("operation", operation="$conflicts", principal=principal(session))
-        bundle = handled(asking, client_host(request)).resource or {}
-        found = [shown(request, session, entry["resource"]) for entry in bundle.get("entry", [])]
-        return render(
-            "conflicts.html",
-            status_code,
-            conflicts=found,
-            csrf=session.csrf,
-            who=session.username,
-            node=status.node_status(service, site),
-            **context,
-        )
-
-    def shown(request: Request, session: WebSession, parameters: dict[str, Any]) -> Conflict:
+    def shown(as_clinician: Acting, parameters: dict[str, Any]) -> Conflict:
         """One conflict as the page shows it; the centre's version read through the core, as the
         clinician (the same redaction as any read, and on the audit trail)."""
         values: dict[str, Any] = {}
@@ -97,11 +67,10 @@ def routes(web: WebLogin, site: SiteNode | None) -> list[Route]:
             values[part["name"]] = next((v for k, v in part.items() if k != "name"), None)
         target = values["target"]["reference"]
         res_type, _, res_id = target.partition("/")
-        reading = FhirRequest("read", res_type, res_id, principal=principal(session))
         try:
-            current = handled(reading, client_host(request))
+            current = as_clinician.handle(FhirRequest("read", res_type, res_id))
             central = _pretty((current.resource or {}) if current.raw is None else orjson.loads(current.raw))
-        except FhirError:  # deleted at the centre
+        except (Gone, NotFound):  # deleted at the centre
             central = ""
         return Conflict(
             id=values["conflict"],
@@ -113,18 +82,14 @@ def routes(web: WebLogin, site: SiteNode | None) -> list[Route]:
             site_text=_pretty(values["siteVersion"]) if values.get("siteVersion") else "",
         )
 
-    def page(request: Request, form: FormData | None) -> Response:
-        session = web.session_of(request)
-        if session is None or session.kind != STAFF_SESSION:
-            return RedirectResponse(login_url(PAGE), 303)
-        return listing(request, session, resolved=request.query_params.get("resolved"))
+    def refused(request: Request, status_code: int, conflict_id: str, error: str) -> Response:
+        """The list again, the error beside the conflict it concerns."""
+        return render("conflicts.html", status_code, NO_STORE, **data(request), failed=conflict_id, error=error)
 
     def resolve(request: Request, form: FormData | None) -> Response:
         session = web.checked(request, form)
         if session is None or form is None:
             return csrf_refused()
-        if session.kind != STAFF_SESSION:
-            return RedirectResponse(login_url(PAGE), 303)
         conflict_id, target, choice = form_text(form, "conflict"), form_text(form, "target"), form_text(form, "choice")
         res_type, _, res_id = target.partition("/")
         parameters: list[dict[str, Any]] = [
@@ -135,24 +100,24 @@ def routes(web: WebLogin, site: SiteNode | None) -> list[Route]:
             try:
                 parameters.append({"name": "resource", "resource": orjson.loads(form_text(form, "merged"))})
             except orjson.JSONDecodeError as error:
-                error_text = MERGED_NOT_JSON.format(error=error)
-                return listing(request, session, 400, failed=conflict_id, error=error_text)
+                return refused(request, 400, conflict_id, MERGED_NOT_JSON.format(error=error))
         asking = FhirRequest(
             "operation",
             res_type or None,
             res_id or None,
             operation="$resolve-conflict",
             body={"resourceType": "Parameters", "parameter": parameters},
-            principal=principal(session),
         )
         try:
-            handled(asking, client_host(request))
+            acting(service, request).handle(asking)
+        except StorageUnavailable:
+            raise  # the error page: nothing more of anyone's is shown
         except FhirError as error:
-            return listing(request, session, error.status, failed=conflict_id, error=str(error))
+            return refused(request, error.status, conflict_id, str(error))
         return RedirectResponse(f"{PAGE}?resolved={target}", 303)
 
     return [
-        Route(PAGE, threaded(page), methods=["GET"]),
+        Route(PAGE, page("conflicts.html", data), methods=["GET"]),
         Route(PAGE, threaded(resolve), methods=["POST"]),
     ]
 

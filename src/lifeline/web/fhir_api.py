@@ -7,9 +7,6 @@ by id is cheap enough that building request and response objects would be a fair
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
-from concurrent.futures import Executor
 from datetime import datetime
 from email.utils import format_datetime
 from typing import Any
@@ -19,128 +16,58 @@ import orjson
 
 from lifeline.errors import (
     BadRequest,
-    Conflict,
-    Issue,
+    FhirError,
     NotAcceptable,
     PayloadTooLarge,
-    StorageUnavailable,
     Unauthorized,
     UnsupportedMediaType,
 )
 from lifeline.fhir import urls
 from lifeline.fhir.request import FhirRequest, FhirResponse
-from lifeline.fhir.service import FhirService, writes_tagged
+from lifeline.fhir.service import FhirService
 from lifeline.identity.principal import Principal, principal_from_token
 from lifeline.outcome import operation_outcome
 from lifeline.replication.site import SiteNode
-from lifeline.web.errors import FHIR_JSON, error_answer, log
+from lifeline.web.errors import FHIR_JSON, error_answer
 
 PREFIX = "/fhir"
 _JSON_TYPES = ("application/fhir+json", "application/json", "application/json-patch+json")
 _XML_FORMATS = ("xml", "text/xml", "application/xml", "application/fhir+xml")
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 _CONTENT_TYPE = (b"content-type", FHIR_JSON.encode())
-# Interactions that only read one row: on a backend whose reads never wait (SQLite in WAL mode)
-# they run on the event loop, sparing the hop to a worker thread; elsewhere a read by id uses the
-# backend's async driver.
-_INLINE = frozenset({"read", "vread", "capabilities"})
-# How long an answer waits for its audit record before it is refused instead (a stuck trail).
-AUDIT_WAIT_SECONDS = 30
-# The CapabilityStatement is public and holds no one's data: its reads are not audited.
-_UNAUDITED = frozenset({"capabilities"})
-# Interactions that never write: a site answers them from its replica with no word to the centre.
-_READS = frozenset({"read", "vread", "search", "history", "capabilities"})
 
 Scope = dict[str, Any]
 
 
 class FhirApi:
-    def __init__(self, service: FhirService, executor: Executor, site: SiteNode | None = None) -> None:
+    def __init__(self, service: FhirService, site: SiteNode | None = None) -> None:
         self.service = service
-        self.executor = executor
         self.site = site
         self._node = (b"x-lifeline-node", service.settings.node_id.encode())
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        request: FhirRequest | None = None
-        response: FhirResponse | None = None
+        """Parse, then answer through the core acting as the token's person (fhir/acting.py),
+        which authorises, filters, writes through at a site and audits: the answer leaves only
+        once its record is durable, else a 503 instead."""
+        client = scope.get("client")
+        address = client[0] if client else None
         try:
-            request = await self._to_fhir_request(scope, receive)
-            if self.site is not None and request.interaction not in _READS:
-                response = await self._written_through(request, self.site)
-            else:
-                response = await self._handle(request)
+            try:
+                request = await self._to_fhir_request(scope, receive)
+            except Exception as error:
+                await self.service.as_user(None, address).refused_before_asking(error, _status_of(error))
+                raise
+            response = await self.service.as_user(request.principal, address).handle_async(request)
             status, body, headers = _to_http(request, response)
         except Exception as error:  # noqa: BLE001 - every failure is answered as an OperationOutcome
-            response = None
             status, body, headers = error_answer(error)
             headers.append(_CONTENT_TYPE)
-        audited = request is None or request.interaction not in _UNAUDITED
-        # A write's record is durable with the write (audit/outbox.py): nothing left to wait for.
-        if self.service.auditor is not None and audited and not (response is not None and response.recorded):
-            status, body, headers = await self._recorded(scope, request, response, status, body, headers)
         # Which node answered, and in which mode: a client can tell a site in continuity.
         headers.append(self._node)
         headers.append((b"x-lifeline-mode", (self.site.mode if self.site else "connected").encode()))
         headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
-
-    async def _recorded(
-        self,
-        scope: Scope,
-        request: FhirRequest | None,
-        response: FhirResponse | None,
-        status: int,
-        body: bytes,
-        headers: list[tuple[bytes, bytes]],
-    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
-        """The answer, once its audit record is durable; if it cannot be recorded, a 503 instead:
-        no clinical data leaves without its record (group commit: audit/recorder.py). The record
-        is built from the core's account of the answer (or of the request, for a failure)."""
-        client = scope.get("client")
-        assert self.service.auditor is not None
-        try:
-            event = self.service.access_record(request, status, response, client[0] if client else None)
-            async with asyncio.timeout(AUDIT_WAIT_SECONDS):  # in this task: wait_for would start one
-                await self.service.auditor.submit_async(event)
-        except Exception:  # noqa: BLE001 - whatever stopped the record, the data stays here
-            log.exception("an access could not be recorded in the audit trail")
-            status, body, headers = error_answer(
-                StorageUnavailable("The access could not be recorded in the audit trail, so nothing was sent")
-            )
-            headers.append(_CONTENT_TYPE)
-        return status, body, headers
-
-    async def _handle(self, request: FhirRequest) -> FhirResponse:
-        service = self.service
-        if service.repo.reads_never_wait and request.interaction in _INLINE:
-            return service.handle(request)
-        if service.has_async_form(request):
-            return await service.handle_async(request)
-        # The core and the database drivers block: they run in worker threads (with this
-        # request's context: a site tags its outbox rows with the request).
-        context = contextvars.copy_context()
-        return await asyncio.get_running_loop().run_in_executor(self.executor, context.run, service.handle, request)
-
-    async def _written_through(self, request: FhirRequest, site: SiteNode) -> FhirResponse:
-        """At a site: write locally, then wait for the centre to take the write (replication/site.py)."""
-        tag = site.begin_write()
-        try:
-            with writes_tagged(tag):
-                response = await self._handle(request)
-        finally:
-            outcome = await asyncio.get_running_loop().run_in_executor(self.executor, site.write_through, tag)
-        if outcome.state == "rejected":
-            message = (
-                "Another hospital changed this record first, and this site had not seen that change yet;"
-                " nothing was saved. Reload it and make your change again."
-            )
-            refused = [
-                Issue("information", "informational", f"Refused by the central node: {r}") for r in outcome.rejected
-            ]
-            raise Conflict(message, [Issue("error", "conflict", message), *refused])
-        return response
 
     async def _to_fhir_request(self, scope: Scope, receive: Any) -> FhirRequest:
         settings = self.service.settings
@@ -191,6 +118,10 @@ class FhirApi:
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("The Authorization header must be 'Bearer' followed by an access token")
         return principal_from_token(self.service.identity.verify(token.strip()))
+
+
+def _status_of(error: BaseException) -> int:
+    return error.status if isinstance(error, FhirError) else 500
 
 
 def _check_accept(params: list[tuple[str, str]], accept: str) -> None:

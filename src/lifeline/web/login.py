@@ -13,47 +13,45 @@ the field they concern.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import orjson
-from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from lifeline.audit import events as audit_events
+from lifeline.clock import epoch_clock
 from lifeline.config import issuer_of
 from lifeline.cpr import CPR_SYSTEM
+from lifeline.fhir.acting import Acting
 from lifeline.fhir.request import FhirRequest
 from lifeline.fhir.service import FhirService
 from lifeline.identity import records
 from lifeline.identity.citizen import CitizenLogin, CitizenLoginConfig
 from lifeline.identity.login import ENROLMENT_REFUSED, LoginFailed, StaffLogin
-from lifeline.identity.principal import OPERATOR
 from lifeline.identity.sessions import ANONYMOUS, PENDING, STAFF, Sessions, WebSession, csrf_matches
 from lifeline.identity.sessions import log_out_everywhere as raise_sessions_epoch
 from lifeline.identity.state import StateCounterStore
 from lifeline.identity.throttle import LoginThrottle
 from lifeline.identity.totp import provisioning_uri
 from lifeline.identity.webauthn_factor import RelyingParty
+from lifeline.web.layout import render
+
+__all__ = ["WebLogin", "render", "routes"]  # render: the pages' one renderer (web/layout.py)
 
 COOKIE = "lifeline-session"
+SESSION_IN_SCOPE = "lifeline.session"
 SECURE_COOKIE = "__Host-lifeline-session"
 CSRF_REFUSED = "This form has expired or did not come from Lifeline. Go back, reload the page and try again."
 _CONTROL = re.compile(r"[\x00-\x20\x7f\\]")
 
-templates = Environment(loader=PackageLoader("lifeline.web", "templates"), autoescape=select_autoescape(["html"]))
 Handler = Callable[[Request, FormData | None], Response]
-
-
-def render(name: str, status: int = 200, headers: dict[str, str] | None = None, **context: Any) -> HTMLResponse:
-    return HTMLResponse(templates.get_template(name).render(**context), status_code=status, headers=headers)
 
 
 def local_path(target: str | None, default: str = "/") -> str:
@@ -85,7 +83,7 @@ class WebLogin:
     """What the pages share: the sessions, the staff login steps and the citizen relying party."""
 
     service: FhirService
-    clock: Callable[[], float] = time.time
+    clock: Callable[[], float] = epoch_clock
     code_clock: Callable[[], float] | None = None  # what phone codes are checked against
     _citizen: CitizenLogin | None = field(default=None, init=False)
 
@@ -129,6 +127,9 @@ class WebLogin:
         return SECURE_COOKIE if request.url.scheme == "https" else COOKIE
 
     def session_of(self, request: Request) -> WebSession | None:
+        if SESSION_IN_SCOPE in request.scope:  # looked up once a request, by web/middleware.py
+            found: WebSession | None = request.scope[SESSION_IN_SCOPE]
+            return found
         return self.sessions.get(request.cookies.get(self.cookie_name(request)))
 
     def with_cookie(self, request: Request, response: Response, session: WebSession) -> Response:
@@ -151,12 +152,11 @@ class WebLogin:
             return None
         return session
 
-    def patient_for_cpr(self, cpr: str) -> str | None:
-        """The id of the Patient with this CPR number, searched through the FHIR core."""
-        request = FhirRequest(
-            "search", "Patient", params=[("identifier", f"{CPR_SYSTEM}|{cpr}"), ("_count", "2")], principal=OPERATOR
-        )
-        bundle = self.service.handle(request).resource or {}
+    def patient_for_cpr(self, cpr: str, asking: Acting) -> str | None:
+        """The id of the one Patient with this CPR number, searched through the core's audited
+        entry as `asking` (a staff member, or the citizen login itself)."""
+        request = FhirRequest("search", "Patient", params=[("identifier", f"{CPR_SYSTEM}|{cpr}"), ("_count", "2")])
+        bundle = asking.handle(request).resource or {}
         matches = []
         for entry in bundle.get("entry", []):
             resource = entry.get("resource")
@@ -351,6 +351,12 @@ def routes(web: WebLogin) -> list[Route]:
         codes = session.data.get("recovery_codes")
         return web.finish(request, session, False, practitioner=user.practitioner, recovery_codes=codes)
 
+    def account(request: Request, form: FormData | None) -> Response:
+        session = web.session_of(request)
+        if session is None or not session.logged_in:  # ended since the middleware looked
+            return RedirectResponse(login_url("/account"), 303)
+        return web.account_page(session)
+
     def logout(request: Request, form: FormData | None) -> Response:
         session = web.checked(request, form)
         if session is None:
@@ -375,6 +381,7 @@ def routes(web: WebLogin) -> list[Route]:
         Route("/login/second-factor", threaded(second_factor), methods=["GET", "POST"]),
         Route("/login/enrol", threaded(enrol), methods=["GET", "POST"]),
         Route("/login/password", threaded(password), methods=["GET", "POST"]),
+        Route("/account", threaded(account), methods=["GET"]),
         Route("/logout", threaded(logout), methods=["POST"]),
         Route("/logout/everywhere", threaded(logout_everywhere), methods=["POST"]),
     ]

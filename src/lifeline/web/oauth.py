@@ -31,6 +31,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from lifeline.errors import BadRequest, Forbidden, Gone, NotFound
+from lifeline.fhir.acting import Acting
+from lifeline.fhir.request import FhirRequest
 from lifeline.identity import records
 from lifeline.identity.keys import ALGORITHM
 from lifeline.identity.passwords import CorruptVerifier, verify_password
@@ -39,6 +42,7 @@ from lifeline.identity.scopes import MalformedScope, ScopeSet, grant_scopes
 from lifeline.identity.sessions import STAFF, WebSession, csrf_matches
 from lifeline.web.fhir_api import PREFIX as FHIR_PREFIX
 from lifeline.web.login import WebLogin, csrf_refused, login_url, render, threaded
+from lifeline.web.pages import acting
 
 CODE_SECONDS = 60
 AUTHORIZE_SECONDS = 10 * 60
@@ -58,6 +62,9 @@ CAPABILITIES = [
     "permission-user",
     "sso-openid-connect",
 ]
+NOT_IN_CARE = (
+    "This patient is not in your care: open their record with break the glass before launching an app for them."
+)
 
 
 class OAuthError(Exception):
@@ -218,7 +225,11 @@ class AuthorizationServer:
         patient = session.patient
         if self._asks_patient(session, ScopeSet.parse(pending["scope"])):
             typed = str(form.get("patient", "")).strip()
-            patient = self._find_patient(typed)
+            try:
+                patient = self._find_patient(typed, acting(self.web.service, request))
+            except Forbidden:
+                errors = {"patient": NOT_IN_CARE}
+                return self.consent(session, client, pending, status=200, errors=errors, patient=typed)
             if patient is None:
                 errors = {"patient": "No patient has this CPR number or id."}
                 return self.consent(session, client, pending, status=200, errors=errors, patient=typed)
@@ -241,12 +252,19 @@ class AuthorizationServer:
         self.state.put(f"code:{_digest(code)}", grant, self.web.clock() + CODE_SECONDS)
         return RedirectResponse(_with_query(redirect_uri, {"code": code, "state": state, "iss": self.issuer}), 303)
 
-    def _find_patient(self, typed: str) -> str | None:
+    def _find_patient(self, typed: str, as_staff: Acting) -> str | None:
+        """The patient a staff member launches an app for, looked up through the core as them:
+        a search finds only patients in their care; a read of one outside it is Forbidden."""
         digits = typed.replace("-", "")
         if len(digits) == 10 and digits.isdigit():
-            return self.web.patient_for_cpr(digits)
-        stored = self.web.service.repo.read("Patient", typed) if typed else None
-        return typed if stored is not None and not stored.deleted else None
+            return self.web.patient_for_cpr(digits, as_staff)
+        if not typed:
+            return None
+        try:
+            as_staff.handle(FhirRequest("read", "Patient", typed))
+        except (NotFound, Gone, BadRequest):
+            return None
+        return typed
 
     # Token endpoint.
 

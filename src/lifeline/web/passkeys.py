@@ -1,14 +1,12 @@
 """Passkeys (WebAuthn) on the login pages: registering one from the account page, and using one
 instead of a code at the second step. The ceremony itself is identity/webauthn_factor.py and
-identity/login.py; these routes speak JSON with static/passkeys.js, which hands the options to
+identity/login.py; these routes speak JSON with static/passkeys.js (served by web/assets.py), which hands the options to
 navigator.credentials and posts the answer back with the session's CSRF token. The challenge stays
 in the session and answers one request."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from functools import cache
-from importlib.resources import files
 from typing import Any
 
 import orjson
@@ -49,11 +47,6 @@ def json_answer(body: dict[str, Any], status: int = 200, headers: dict[str, str]
     # Ceremony options carry a one-time challenge: never cached.
     headers = {"Cache-Control": "no-store"} | (headers or {})
     return Response(orjson.dumps(body), status, headers, media_type="application/json")
-
-
-@cache
-def _passkeys_script() -> bytes:
-    return files("lifeline.web").joinpath("static/passkeys.js").read_bytes()
 
 
 def passkey_refused(failed: LoginFailed) -> Response:
@@ -119,12 +112,7 @@ def routes(web: WebLogin) -> list[Route]:
             return passkey_refused(failed)
         return json_answer({"label": user.passkeys[-1]["label"], "location": "/login"})
 
-    async def passkeys_script(request: Request) -> Response:
-        headers = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
-        return Response(_passkeys_script(), headers=headers, media_type="text/javascript; charset=utf-8")
-
     return [
         Route("/login/second-factor/passkey", threaded_json(passkey_login), methods=["GET", "POST"]),
         Route("/login/passkeys", threaded_json(passkey_registration), methods=["GET", "POST"]),
-        Route("/static/passkeys.js", passkeys_script, methods=["GET"]),
     ]

@@ -8,6 +8,7 @@ computed at most once a second, from indexed counts, and write nothing (replicat
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -16,16 +17,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from lifeline.errors import BadRequest, MethodNotAllowed
-from lifeline.identity import sites
+from lifeline.errors import BadRequest, FhirError, MethodNotAllowed
+from lifeline.fhir.acting import Exchanged
+from lifeline.identity.sites import Site
 from lifeline.replication import audit_merge, feed, replay, status
 from lifeline.web.errors import FHIR_JSON, error_answer
+from lifeline.web.login import client_host
 
 if TYPE_CHECKING:
     from lifeline.fhir.service import FhirService
     from lifeline.replication.site import SiteNode
 
 _JSON = "application/json"
+HOPERAT = "HOPERAT"  # v3 ActReason: healthcare operations (keeping a hospital's replica)
 
 
 def routes(service: FhirService, site: SiteNode | None) -> list[Route]:
@@ -44,41 +48,33 @@ def routes(service: FhirService, site: SiteNode | None) -> list[Route]:
 
     async def changes(request: Request) -> Response:
         lean = request.query_params.get("lean") == "1"
-        return await _answer(request, lambda found, body: feed.feed_page(service, found, *_page(request), lean=lean))
+
+        def page(site: Site, body: Any) -> Exchanged:
+            return feed.feed_exchange(service, site, *_page(request), lean=lean)
+
+        return await _answer(request, "replication-feed", page)
 
     async def compartment(request: Request) -> Response:
-        patient = request.query_params.get("patient", "")
-        if not patient:
-            return await _answer(request, lambda found, body: _missing("patient"))
-        return await _answer(request, lambda found, body: feed.compartment_page(service, found, patient))
+        def page(site: Site, body: Any) -> Exchanged:
+            patient = request.query_params.get("patient", "")
+            if not patient:
+                raise BadRequest("The parameter patient is required")
+            return feed.compartment_page(service, site, patient)
+
+        return await _answer(request, "replication-compartment", page)
 
     async def outbox(request: Request) -> Response:
-        def take(found: sites.Site, body: Any) -> bytes:
-            items = body.get("changes") if isinstance(body, dict) else None
-            stream = body.get("stream") if isinstance(body, dict) else None
-            if not isinstance(items, list) or not isinstance(stream, str):
-                raise BadRequest('The body must be {"stream": "...", "changes": [...]}')
-            try:
-                changes = [replay.SiteChange.from_json(item) for item in items]
-            except (KeyError, TypeError, ValueError) as error:
-                raise BadRequest(f"A change is malformed: {error}") from None
-            taken = replay.take_changes(service, found.site_id, stream, changes)
-            return orjson.dumps({"outcomes": [t.outcome for t in taken], "stamps": [t.stamp for t in taken]})
-
-        return await _answer(request, take)
+        return await _answer(request, "replication-outbox", lambda s, body: replay.exchange(service, s.site_id, body))
 
     async def audit(request: Request) -> Response:
-        def copy(found: sites.Site, body: Any) -> bytes:
-            if body is None:
-                return orjson.dumps({"seq": audit_merge.copied_head(service.repo, found.site_id)})
-            items = body.get("records") if isinstance(body, dict) else None
-            if not isinstance(items, list):
-                raise BadRequest('The body must be {"records": [...]}')
-            return orjson.dumps({"seq": audit_merge.take_records(service.repo, found.site_id, items)})
+        return await _answer(
+            request, "replication-audit", lambda s, body: audit_merge.exchange(service, s.site_id, body)
+        )
 
-        return await _answer(request, copy)
-
-    async def _answer(request: Request, work: Any) -> Response:
+    async def _answer(request: Request, name: str, work: Callable[[Site, Any], Exchanged]) -> Response:
+        """A registered site's exchange, through the core's audited entry as that site: what it
+        sends or takes of anyone's data is on the trail before the answer leaves."""
+        address = client_host(request)
         try:
             if service.settings.role != "central":
                 raise MethodNotAllowed("Only the central node serves the replication API")
@@ -90,9 +86,13 @@ def routes(service: FhirService, site: SiteNode | None) -> list[Route]:
             authorization = request.headers.get("authorization")
 
             def run() -> bytes:
-                found = sites.authenticate(service.repo, authorization)
-                result: bytes = work(found, body)
-                return result
+                try:
+                    site, principal = service.identity.site(authorization)
+                except FhirError as refused:
+                    _record_refusal(service, address, name, refused)
+                    raise
+                answer: bytes = service.as_user(principal, address, HOPERAT).exchange(name, lambda: work(site, body))
+                return answer
 
             return Response(await run_in_threadpool(run), media_type=_JSON)
         except Exception as error:  # noqa: BLE001 - answered in the one error shape
@@ -111,8 +111,17 @@ def routes(service: FhirService, site: SiteNode | None) -> list[Route]:
     ]
 
 
-def _missing(name: str) -> bytes:
-    raise BadRequest(f"The parameter {name} is required")
+def _record_refusal(service: FhirService, address: str | None, name: str, refused: FhirError) -> None:
+    """A refused credential is on the trail too (as nobody: no site was proven)."""
+
+    def refuse() -> Exchanged:
+        raise refused
+
+    try:
+        service.as_user(None, address).exchange(name, refuse)
+    except FhirError as error:
+        if error is not refused:
+            raise
 
 
 def _page(request: Request) -> tuple[int, int]:

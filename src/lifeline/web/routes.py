@@ -1,0 +1,56 @@
+"""Every route outside /fhir, and who may ask for it: the one place where a page is declared public
+or protected (medplum `routes.ts`). web/middleware.py enforces it; `create_app` refuses to start
+with a route missing from the table, so a new page cannot be public by omission.
+
+- PUBLIC: anyone. The login steps are public and check their own pending step; the OAuth, discovery
+  and replication endpoints speak JSON with their own credentials (a client's, a site's).
+- LOGGED_IN: staff or patient. STAFF_ONLY, PATIENT_ONLY: that kind of person only.
+"""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute, Route
+
+from lifeline.replication.site import SiteNode
+from lifeline.web import assets, citizen_login, conflicts_page, login, oauth, passkeys, replication_api
+from lifeline.web.pages import landing
+from lifeline.web.pages.language import language_route
+
+PUBLIC, LOGGED_IN, STAFF_ONLY, PATIENT_ONLY = "public", "logged-in", "staff", "patient"
+
+ACCESS = {
+    "/": PUBLIC,  # the landing page: what to do next, by who is asking
+    "/language": PUBLIC,
+    "/static/{name:path}": PUBLIC,
+    "/login": PUBLIC,
+    "/login/second-factor": PUBLIC,
+    "/login/second-factor/passkey": PUBLIC,
+    "/login/enrol": PUBLIC,
+    "/login/password": PUBLIC,  # also the forced change of a pending login
+    "/login/citizen": PUBLIC,
+    "/login/citizen/callback": PUBLIC,
+    "/login/passkeys": PUBLIC,  # JSON for passkeys.js: answers 401 itself without a staff session
+    "/logout": LOGGED_IN,
+    "/logout/everywhere": LOGGED_IN,
+    "/account": LOGGED_IN,
+    "/conflicts": STAFF_ONLY,
+    "/oauth/authorize": PUBLIC,  # checks the app's request before asking for a login
+    "/oauth/token": PUBLIC,
+    "/.well-known/openid-configuration": PUBLIC,
+    "/fhir/.well-known/smart-configuration": PUBLIC,
+    "/.well-known/jwks.json": PUBLIC,
+}
+
+
+def page_routes(web: login.WebLogin, site: SiteNode | None) -> tuple[list[BaseRoute], dict[str, str]]:
+    """The routes, and the access of each by its path."""
+    replication = replication_api.routes(web.service, site)
+    routes: list[BaseRoute] = [*login.routes(web), *passkeys.routes(web), *citizen_login.routes(web)]
+    routes += [*oauth.routes(web), *conflicts_page.routes(web, site), *assets.routes(), language_route()]
+    paths = {getattr(route, "path", "") for route in [*routes, *replication]}
+    routes.append(Route("/", landing.page(paths, lambda: web.citizen is not None), methods=["GET"]))
+    access = ACCESS | {route.path: PUBLIC for route in replication if isinstance(route, Route)}
+    missing = sorted({getattr(route, "path", "") for route in routes} - set(access))
+    if missing:
+        raise RuntimeError(f"routes without a declared access in web/routes.py: {', '.join(missing)}")
+    return [*routes, *replication], access
