@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -66,33 +67,61 @@ def main() -> None:
     _print(results)
 
 
-def _bench_backend(backend: str, source: Path, args: argparse.Namespace) -> dict[str, float]:
+@dataclass
+class Store:
+    """A benchmark's database, loaded from its NDJSON file, with the Patient ids to read."""
+
+    backend: str
+    url: str
+    ids: Path  # one Patient id a line (the wrk scripts' IDS)
+    patient_ids: list[str]
+    written: int
+    import_seconds: float
+
+    def drop(self) -> None:
+        repo = open_repository(self.url)
+        if hasattr(repo, "drop_schema"):
+            repo.drop_schema()
+        repo.close()
+        if self.url.startswith("sqlite:///"):
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{self.url[len('sqlite:///') :]}{suffix}").unlink(missing_ok=True)
+
+
+def loaded_store(backend: str, source: Path, name: str) -> Store:
+    """A new database of `backend` (a file or a schema named after `name`) loaded as `lifeline
+    import` loads it, settled, with its Patient ids written out."""
     if backend == "sqlite":
-        path = RESULTS / f"bench-{uuid.uuid4().hex[:8]}.db"
-        url = f"sqlite:///{path}"
+        url = f"sqlite:///{RESULTS / f'{name}-{uuid.uuid4().hex[:8]}.db'}"
     else:
-        url = f"{PG_URL}?schema=bench_{uuid.uuid4().hex[:8]}"
+        url = f"{PG_URL}?schema={name}_{uuid.uuid4().hex[:8]}"
     repo = open_repository(url)
     repo.migrate()
     service = FhirService(repo, bench_settings(url))
     service.validator.resource_types  # noqa: B018 - load definitions before timing
     service.registry  # noqa: B018
-    console.print(f"[bold]{backend}[/]: importing {args.resources} resources")
+    console.print(f"[bold]{backend}[/]: importing {source.name}")
     started = time.perf_counter()
     reader = Source(source)
     with first_load(repo, reader.size):  # as `lifeline import` does: an empty store, maybe deferred indexes
         stats = import_items(service, reader.items(), batch_size=1000)
     import_seconds = time.perf_counter() - started
     reader.close()
-    ids = RESULTS / "patient-ids.txt"
+    ids = RESULTS / f"{name}-patient-ids.txt"
     with repo.reading() as session:
         rows = session.search("Patient", Match(), after_key=None, limit=1_000_000)
     ids.write_text("\n".join(r.res_id for r in rows) + "\n")
     repo.close()
     _settle(url)
-    result: dict[str, float] = {"import_per_s": stats.written / import_seconds, "imported": stats.written}
+    return Store(backend, url, ids, [r.res_id for r in rows], stats.written, import_seconds)
+
+
+def _bench_backend(backend: str, source: Path, args: argparse.Namespace) -> dict[str, float]:
+    store = loaded_store(backend, source, "bench")
+    url, ids, stats_written, import_seconds = store.url, store.ids, store.written, store.import_seconds
+    result: dict[str, float] = {"import_per_s": stats_written / import_seconds, "imported": stats_written}
     console.print(f"  import: {result['import_per_s']:,.0f} resources/s")
-    result["floor_per_s"] = raw_lookup_rate(url, [r.res_id for r in rows], seconds=min(args.seconds, 10))
+    result["floor_per_s"] = raw_lookup_rate(url, store.patient_ids, seconds=min(args.seconds, 10))
     console.print(f"  raw driver floor: {result['floor_per_s']:,.0f} lookups/s")
     port = _free_port()
     env = {**os.environ, "IDS": str(ids), "TOKEN": bench_token(url, port)}
@@ -153,13 +182,7 @@ def _bench_backend(backend: str, source: Path, args: argparse.Namespace) -> dict
             f"  read without authorisation: {open_read.rate:,.0f}/s (with it: {result['read_auth_fraction']:.0%})"
         )
     finally:
-        repo = open_repository(url)
-        if hasattr(repo, "drop_schema"):
-            repo.drop_schema()
-        repo.close()
-        if backend == "sqlite":
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
+        store.drop()
     return result
 
 

@@ -23,7 +23,6 @@ import json
 import os
 import shutil
 import subprocess
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,16 +30,10 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import ceiling
-from bench.__main__ import HERE, PG_URL, RESULTS, _free_port, _machine, _serving, _settle
-from bench.auth import settings as bench_settings
+from bench.__main__ import HERE, RESULTS, _free_port, _machine, _serving, loaded_store
 from bench.auth import token as bench_token
 from bench.data import write_ndjson
 from bench.wrk import run_wrk
-from lifeline.bulk.importer import first_load, import_items
-from lifeline.bulk.sources import Source
-from lifeline.fhir.service import FhirService
-from lifeline.storage import open_repository
-from lifeline.storage.matching import Match
 
 console = Console()
 TARGET_CAPACITY = 0.85  # reads with the trail / without, saturated
@@ -72,27 +65,10 @@ def main() -> None:
 
 
 def _measure(backend: str, source: Path, args: argparse.Namespace) -> dict[str, float]:
-    if backend == "sqlite":
-        path = RESULTS / f"trail-{uuid.uuid4().hex[:8]}.db"
-        url = f"sqlite:///{path}"
-    else:
-        url = f"{PG_URL}?schema=trail_{uuid.uuid4().hex[:8]}"
-    repo = open_repository(url)
-    repo.migrate()
-    service = FhirService(repo, bench_settings(url))
-    console.print(f"[bold]{backend}[/]: importing {args.resources} resources")
-    reader = Source(source)
-    with first_load(repo, reader.size):
-        import_items(service, reader.items(), batch_size=1000)
-    reader.close()
-    ids = RESULTS / "trail-patient-ids.txt"
-    with repo.reading() as session:
-        rows = session.search("Patient", Match(), after_key=None, limit=1_000_000)
-    ids.write_text("\n".join(r.res_id for r in rows) + "\n")
-    repo.close()
-    _settle(url)
+    store = loaded_store(backend, source, "trail")
     port = _free_port()
-    env = {**os.environ, "IDS": str(ids), "TOKEN": bench_token(url, port)}
+    url = store.url
+    env = {**os.environ, "IDS": str(store.ids), "TOKEN": bench_token(url, port)}
     base = f"http://127.0.0.1:{port}"
     read, create = HERE / "wrk" / "read.lua", HERE / "wrk" / "create.lua"
     figures: dict[str, float] = {}
@@ -114,13 +90,7 @@ def _measure(backend: str, source: Path, args: argparse.Namespace) -> dict[str, 
                 f" {alone.p50_ms:.2f} ms; create {writes.rate:,.0f}/s, one client p50 {one_writer.p50_ms:.2f} ms"
             )
     finally:
-        repo = open_repository(url)
-        if hasattr(repo, "drop_schema"):
-            repo.drop_schema()
-        repo.close()
-        if backend == "sqlite":
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
+        store.drop()
     shutil.rmtree(ceiling.JOURNALS, ignore_errors=True)  # the flushed files are only for this
     figures["read_capacity_fraction"] = figures["read_trail_per_s"] / figures["read_none_per_s"]
     figures["read_ceiling_fraction"] = figures["read_ceiling_per_s"] / figures["read_none_per_s"]
