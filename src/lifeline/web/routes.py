@@ -13,7 +13,8 @@ from starlette.routing import BaseRoute, Route
 
 from lifeline.replication.site import SiteNode
 from lifeline.web import assets, citizen_login, conflicts_page, login, oauth, passkeys, replication_api
-from lifeline.web.pages import landing
+from lifeline.web.pages import finder, landing
+from lifeline.web.pages.chart import page as chart
 from lifeline.web.pages.language import language_route
 
 PUBLIC, LOGGED_IN, STAFF_ONLY, PATIENT_ONLY = "public", "logged-in", "staff", "patient"
@@ -34,6 +35,8 @@ ACCESS = {
     "/logout/everywhere": LOGGED_IN,
     "/account": LOGGED_IN,
     "/conflicts": STAFF_ONLY,
+    "/find": STAFF_ONLY,
+    "/patients/{id}": STAFF_ONLY,  # the chart of one patient (issue 21)
     "/oauth/authorize": PUBLIC,  # checks the app's request before asking for a login
     "/oauth/token": PUBLIC,
     "/.well-known/openid-configuration": PUBLIC,
@@ -47,6 +50,8 @@ def page_routes(web: login.WebLogin, site: SiteNode | None) -> tuple[list[BaseRo
     replication = replication_api.routes(web.service, site)
     routes: list[BaseRoute] = [*login.routes(web), *passkeys.routes(web), *citizen_login.routes(web)]
     routes += [*oauth.routes(web), *conflicts_page.routes(web, site), *assets.routes(), language_route()]
+    routes += finder.routes(web)
+    routes += chart.routes(web.service)
     paths = {getattr(route, "path", "") for route in [*routes, *replication]}
     routes.append(Route("/", landing.page(paths, lambda: web.citizen is not None), methods=["GET"]))
     access = ACCESS | {route.path: PUBLIC for route in replication if isinstance(route, Route)}
