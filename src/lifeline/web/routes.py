@@ -51,8 +51,8 @@ def page_routes(web: login.WebLogin, site: SiteNode | None) -> tuple[list[BaseRo
     routes: list[BaseRoute] = [*login.routes(web), *passkeys.routes(web), *citizen_login.routes(web)]
     routes += [*oauth.routes(web), *conflicts_page.routes(web, site), *assets.routes(), language_route()]
     routes += finder.routes(web)
-    routes += chart.routes(web.service)
     paths = {getattr(route, "path", "") for route in [*routes, *replication]}
+    routes += chart.routes(web.service, lambda: paths)
     routes.append(Route("/", landing.page(paths, lambda: web.citizen is not None), methods=["GET"]))
     access = ACCESS | {route.path: PUBLIC for route in replication if isinstance(route, Route)}
     missing = sorted({getattr(route, "path", "") for route in routes} - set(access))

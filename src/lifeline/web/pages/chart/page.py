@@ -11,6 +11,7 @@ unknown or malformed id is a 404.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -37,8 +38,13 @@ _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")  # https://hl7.org/fhir/R4/datatypes.h
 VITALS_READ = 60  # the newest vital signs: enough for the latest of each kind
 LABS_READ = 300  # the newest laboratory results, of which the abnormal ones are shown
 COMING_READ = 30
-# The chart's later parts (issue 21), shown as coming until each is built.
+# The chart's later parts (issue 21): each a page at /patients/{id}/<part>, shown as coming until
+# its route exists (web/routes.py hands the app's paths in).
 PARTS = ("results", "vitals", "notes", "imaging", "timeline", "medication")
+
+
+def part_path(part: str) -> str:
+    return f"{PATH}/{part}"
 
 
 class Reader:
@@ -67,10 +73,13 @@ class Reader:
         return matches, included
 
 
-def chart(core: Acting, patient_id: str, today_: date, language: str) -> dict[str, Any]:
-    """What the chart shows of `patient_id` to the person `core` acts as on `today_` (in Danish
-    time), in `language`: the patient read first (Withheld outside their care, NotFound for no
-    such patient), then one search per part of the header and the summary."""
+def chart_header(
+    core: Acting, patient_id: str, today_: date, language: str, built: frozenset[str], showing: str = "summary"
+) -> tuple[Reader, dict[str, Any]]:
+    """What every part of the chart shows at its top: the patient read first (Withheld outside
+    the clinician's care, NotFound for no such patient), then allergies, flags, the current stay
+    and the team; `built` names the parts whose pages exist, `showing` the part shown. Returns
+    the reader for the part's own searches."""
     if not _ID.fullmatch(patient_id):
         raise NotFound(f"Patient/{patient_id} is not known")
     read = Reader(core, patient_id)
@@ -84,6 +93,24 @@ def chart(core: Acting, patient_id: str, today_: date, language: str) -> dict[st
         ("_include", "Encounter:service-provider"),
     )
     teams, _ = read.search("CareTeam", ("status", "active"))
+    return read, {
+        "patient": header.person(patient, today_, language),
+        "allergies": header.allergies(allergies),
+        "flags": header.flags(patient, [f for f in flags if f.get("status") == "active"], language),
+        "stay": header.stay(encounters, places, language),
+        "team": header.team(teams, encounters),
+        "parts": [{"id": part, "available": part in built} for part in PARTS],
+        "showing": showing,
+    }
+
+
+def chart(
+    core: Acting, patient_id: str, today_: date, language: str, built: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """What the chart's summary shows of `patient_id` to the person `core` acts as on `today_`
+    (in Danish time), in `language`: the header (`chart_header`), then one search per part of
+    the summary."""
+    read, top = chart_header(core, patient_id, today_, language, built)
     conditions, _ = read.search("Condition", ("clinical-status", "active"))
     requests, medications = read.search(
         "MedicationRequest", ("status", "active"), ("_include", "MedicationRequest:medication")
@@ -103,27 +130,26 @@ def chart(core: Acting, patient_id: str, today_: date, language: str) -> dict[st
         "ServiceRequest", ("status", "active"), ("occurrence", f"ge{from_today}"), ("_count", str(COMING_READ))
     )
     return {
-        "patient": header.person(patient, today_, language),
-        "allergies": header.allergies(allergies),
-        "flags": header.flags(patient, [f for f in flags if f.get("status") == "active"], language),
-        "stay": header.stay(encounters, places, language),
-        "team": header.team(teams, encounters),
+        **top,
         "problems": summary.problems(conditions, language),
         "medication": summary.medication(requests, statements, {**medications, **more_medications}, language),
         "vitals": summary.vital_signs(vitals, language),
         "abnormal": summary.abnormal_results(labs, language),
         "coming": summary.coming(appointments, orders, language),
-        "parts": [{"id": part, "available": False} for part in PARTS],
+        "parts": [{"id": part, "available": part in built} for part in PARTS],
         "today": from_today,
         "language": language,
     }
 
 
-def routes(service: FhirService) -> list[Route]:
+def routes(service: FhirService, paths: Callable[[], set[str]] = set) -> list[Route]:
+    """The chart's route; `paths` gives the app's route paths, so a part links once it exists."""
+
     def data(request: Request) -> dict[str, Any]:
         context = CURRENT.get()
         language = context.language if context is not None else i18n.DEFAULT
-        return chart(acting(service, request), request.path_params["id"], today(service.clock), language)
+        built = frozenset(part for part in PARTS if part_path(part) in paths())
+        return chart(acting(service, request), request.path_params["id"], today(service.clock), language, built)
 
     shown = page("chart/chart.html", data)
 
