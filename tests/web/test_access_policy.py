@@ -443,3 +443,34 @@ def test_a_deleted_resource_is_judged_by_the_patient_it_named(client: Any, world
     patient = world["patient_h"]("enc")
     assert client.get(f"/fhir/Observation/gone-old-{tag}/_history", headers=patient).status_code == 404
     assert client.get(f"/fhir/Observation/gone-enc-{tag}/_history", headers=patient).status_code == 200
+
+
+def test_break_the_glass_by_cpr_number_when_the_search_only_says_one_exists(
+    client: Any, service: FhirService, world: dict[str, Any]
+) -> None:
+    """A search outside care says only that a patient with the CPR number exists (suppressed):
+    Patient/$break-the-glass with that identifier opens the one record, and names it."""
+    from lifeline.cpr import CPR_SYSTEM
+
+    tag = uuid.uuid4().hex[:8]
+    cpr = f"0101{int(tag[:4], 16) % 100:02d}{int(tag[4:], 16) % 10000:04d}"
+    stranger = f"stranger-{tag}"
+    body = {"resourceType": "Patient", "id": stranger, "identifier": [{"system": CPR_SYSTEM, "value": cpr}]}
+    assert client.put(f"/fhir/Patient/{stranger}", json=body).status_code == 201
+    h = world["staff"]("docA", f"glass-cpr-{tag}")
+    found = client.get("/fhir/Patient", params={"identifier": f"{CPR_SYSTEM}|{cpr}"}, headers=h).json()
+    assert _ids(found) == set() and _suppressed(found)
+    reason = {"name": "reason", "valueCoding": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",
+                                                "code": "ETREAT"}}  # fmt: skip
+    text = {"name": "text", "valueString": "Brought in unconscious; CPR number from the health card"}
+    by_number = {"name": "identifier", "valueIdentifier": {"system": CPR_SYSTEM, "value": cpr}}
+    body = {"resourceType": "Parameters", "parameter": [reason, text, by_number]}
+    granted = client.post("/fhir/Patient/$break-the-glass", json=body, headers=h)
+    assert granted.status_code == 200, granted.text
+    assert granted.headers["content-location"].endswith(f"Patient/{stranger}")
+    assert client.get(f"/fhir/Patient/{stranger}", headers=h).status_code == 200
+    nobody = {"name": "identifier", "valueIdentifier": {"system": CPR_SYSTEM, "value": "3112999999"}}
+    missing = {"resourceType": "Parameters", "parameter": [reason, text, nobody]}
+    assert_outcome(client.post("/fhir/Patient/$break-the-glass", json=missing, headers=h), 404)
+    bare = {"resourceType": "Parameters", "parameter": [reason, text]}
+    assert_outcome(client.post("/fhir/Patient/$break-the-glass", json=bare, headers=h), 400, text="identifier")

@@ -159,7 +159,7 @@ def _to_http(request: FhirRequest, response: FhirResponse) -> tuple[int, bytes, 
         headers.append((b"last-modified", modified.encode()))
     if response.location and response.status == 201:
         headers.append((b"location", response.location.encode()))
-    elif response.location and request.interaction in ("update", "patch", "create"):
+    elif response.location and request.interaction in ("update", "patch", "create", "operation"):
         headers.append((b"content-location", response.location.encode()))
     if response.raw is not None:
         body = response.raw.encode()

@@ -13,7 +13,7 @@ from starlette.routing import BaseRoute, Route
 
 from lifeline.replication.site import SiteNode
 from lifeline.web import assets, citizen_login, conflicts_page, login, oauth, passkeys, replication_api
-from lifeline.web.pages import finder, landing
+from lifeline.web.pages import break_glass, finder, landing
 from lifeline.web.pages.chart import page as chart
 from lifeline.web.pages.language import language_route
 
@@ -36,6 +36,7 @@ ACCESS = {
     "/account": LOGGED_IN,
     "/conflicts": STAFF_ONLY,
     "/find": STAFF_ONLY,
+    "/break-the-glass": STAFF_ONLY,  # the dialogue that opens a record outside care (issue 21)
     "/patients/{id}": STAFF_ONLY,  # the chart of one patient (issue 21)
     "/oauth/authorize": PUBLIC,  # checks the app's request before asking for a login
     "/oauth/token": PUBLIC,
@@ -51,6 +52,7 @@ def page_routes(web: login.WebLogin, site: SiteNode | None) -> tuple[list[BaseRo
     routes: list[BaseRoute] = [*login.routes(web), *passkeys.routes(web), *citizen_login.routes(web)]
     routes += [*oauth.routes(web), *conflicts_page.routes(web, site), *assets.routes(), language_route()]
     routes += finder.routes(web)
+    routes += break_glass.routes(web)
     paths = {getattr(route, "path", "") for route in [*routes, *replication]}
     routes += chart.routes(web.service, lambda: paths)
     routes.append(Route("/", landing.page(paths, lambda: web.citizen is not None), methods=["GET"]))

@@ -298,7 +298,7 @@ def test_a_patient_outside_care_is_refused_with_nothing_of_theirs(service: FhirS
     web, _ = doctor_logged_in(service, ward)
     page = web.get(f"/patients/{ward.theirs}")
     assert page.status_code == 403 and page.headers["content-type"].startswith("text/html")
-    assert "not in your care" in page.text and "$break-the-glass" in page.text
+    assert "not in your care" in page.text and f"/break-the-glass?patient={ward.theirs}" in page.text
     assert ward.theirs_name not in page.text and "0101701235" not in page.text and "010170" not in page.text
     answer = web.get(f"/patients/{ward.theirs}", params={"_format": "json"})
     assert answer.status_code == 403 and ward.theirs_name not in answer.text

@@ -107,6 +107,10 @@
     more.hidden = !found.more;
     withheld.hidden = !found.withheld;
     breakGlass.hidden = !found.outsideCare;
+    if (found.outsideCare) {
+      document.getElementById("break-the-glass-link").href =
+        "/break-the-glass?cpr=" + encodeURIComponent(found.outsideCare.cpr);
+    }
   }
 
   function search(typing) {

@@ -11,7 +11,7 @@ unknown or malformed id is a 404.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
 
@@ -38,6 +38,7 @@ _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")  # https://hl7.org/fhir/R4/datatypes.h
 VITALS_READ = 60  # the newest vital signs: enough for the latest of each kind
 LABS_READ = 300  # the newest laboratory results, of which the abnormal ones are shown
 COMING_READ = 30
+Endpoint = Callable[[Request], Awaitable[Response]]
 # The chart's later parts (issue 21): each a page at /patients/{id}/<part>, shown as coming until
 # its route exists (web/routes.py hands the app's paths in).
 PARTS = ("results", "vitals", "notes", "imaging", "timeline", "medication")
@@ -146,19 +147,33 @@ def routes(service: FhirService, paths: Callable[[], set[str]] = set) -> list[Ro
     """The chart's route; `paths` gives the app's route paths, so a part links once it exists."""
 
     def data(request: Request) -> dict[str, Any]:
-        context = CURRENT.get()
-        language = context.language if context is not None else i18n.DEFAULT
-        built = frozenset(part for part in PARTS if part_path(part) in paths())
-        return chart(acting(service, request), request.path_params["id"], today(service.clock), language, built)
+        built = built_parts(paths())
+        return chart(acting(service, request), request.path_params["id"], today(service.clock), language(), built)
 
-    shown = page("chart/chart.html", data)
+    return [Route(PATH, refusing(service, page("chart/chart.html", data)), methods=["GET"])]
+
+
+def language() -> str:
+    """The reader's language, as the layout chose it for this request."""
+    context = CURRENT.get()
+    return context.language if context is not None else i18n.DEFAULT
+
+
+def built_parts(paths: set[str]) -> frozenset[str]:
+    """The parts of the chart whose pages exist among the app's route `paths`."""
+    return frozenset(part for part in PARTS if part_path(part) in paths)
+
+
+def refusing(service: FhirService, shown: Endpoint) -> Endpoint:
+    """A part of the chart's endpoint: `shown`, or for a patient outside the clinician's care the
+    refusal page (the OperationOutcome when JSON was asked for, as the API answers)."""
 
     async def endpoint(request: Request) -> Response:
         try:
             return await shown(request)
         except Withheld:
             if wants_json(request.scope):
-                raise  # the OperationOutcome, as the API answers (web/errors.py)
+                raise  # web/errors.py answers the OperationOutcome
             return await run_in_threadpool(refused, request)
 
     def refused(request: Request) -> Response:
@@ -166,7 +181,7 @@ def routes(service: FhirService, paths: Callable[[], set[str]] = set) -> list[Ro
         hours = service.settings.break_glass_hours
         return render("chart/refused.html", 403, NO_STORE, patient_id=request.path_params["id"], hours=hours)
 
-    return [Route(PATH, endpoint, methods=["GET"])]
+    return endpoint
 
 
 def _parsed(text: str | bytes) -> dict[str, Any]:
