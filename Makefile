@@ -63,6 +63,7 @@ bench: install-dev
 	$(BIN)/python -m bench.generate
 	$(BIN)/python -m bench.replication
 	$(BIN)/python -m bench.trail
+	$(BIN)/python -m bench.pages
 
 clean:
 	rm -rf $(VENV) var/*.db var/*.db-wal var/*.db-shm

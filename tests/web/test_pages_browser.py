@@ -56,7 +56,7 @@ def test_a_logged_in_doctor_sees_where_to_go_next(driver: WebDriver, site: Site)
     loaded(driver, (By.ID, "places"))
     assert driver.find_element(By.ID, "who").text.startswith(staff.username)
     assert driver.find_element(By.CSS_SELECTOR, "#place-conflicts a").get_attribute("href") == site.base + "/conflicts"
-    assert not driver.find_elements(By.CSS_SELECTOR, "#place-patients a")  # coming, not linked
+    assert driver.find_element(By.CSS_SELECTOR, "#place-patients a").get_attribute("href") == site.base + "/patients"
     assert driver.find_element(By.ID, "mode").text.endswith("connected")
     assert not violations(console(driver))
     driver.find_element(By.CSS_SELECTOR, "#languages a[lang=da]").click()

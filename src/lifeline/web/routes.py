@@ -13,8 +13,10 @@ from starlette.routing import BaseRoute, Route
 
 from lifeline.replication.site import SiteNode
 from lifeline.web import assets, citizen_login, conflicts_page, login, oauth, passkeys, replication_api
-from lifeline.web.pages import break_glass, finder, landing
+from lifeline.web.pages import break_glass, finder, landing, worklist
+from lifeline.web.pages.chart import notes as chart_notes
 from lifeline.web.pages.chart import page as chart
+from lifeline.web.pages.chart import results as chart_results
 from lifeline.web.pages.language import language_route
 
 PUBLIC, LOGGED_IN, STAFF_ONLY, PATIENT_ONLY = "public", "logged-in", "staff", "patient"
@@ -36,8 +38,12 @@ ACCESS = {
     "/account": LOGGED_IN,
     "/conflicts": STAFF_ONLY,
     "/find": STAFF_ONLY,
+    "/patients": STAFF_ONLY,  # my patients: today's worklist (issue 21)
     "/break-the-glass": STAFF_ONLY,  # the dialogue that opens a record outside care (issue 21)
     "/patients/{id}": STAFF_ONLY,  # the chart of one patient (issue 21)
+    "/patients/{id}/results": STAFF_ONLY,  # the chart's laboratory results and their trends
+    "/patients/{id}/results/chart.svg": STAFF_ONLY,  # a trend chart, shown as an image on that page
+    "/patients/{id}/notes": STAFF_ONLY,  # the chart's notes, and the form that writes one
     "/oauth/authorize": PUBLIC,  # checks the app's request before asking for a login
     "/oauth/token": PUBLIC,
     "/.well-known/openid-configuration": PUBLIC,
@@ -53,6 +59,9 @@ def page_routes(web: login.WebLogin, site: SiteNode | None) -> tuple[list[BaseRo
     routes += [*oauth.routes(web), *conflicts_page.routes(web, site), *assets.routes(), language_route()]
     routes += finder.routes(web)
     routes += break_glass.routes(web)
+    routes += worklist.routes(web.service)
+    routes += chart_results.routes(web.service, lambda: paths)  # before `paths`: the chart links to it
+    routes += chart_notes.routes(web, lambda: paths)
     paths = {getattr(route, "path", "") for route in [*routes, *replication]}
     routes += chart.routes(web.service, lambda: paths)
     routes.append(Route("/", landing.page(paths, lambda: web.citizen is not None), methods=["GET"]))

@@ -30,22 +30,20 @@ def test_patients_are_offered_mitid_where_it_is_set_up(service: FhirService) -> 
         assert 'id="login-patient" href="/login/citizen"' in web.get("/").text
 
 
-def test_staff_see_their_places_and_what_is_still_coming(service: FhirService) -> None:
+def test_staff_see_their_places(service: FhirService) -> None:
     with browser(service) as web:
         username = as_staff(service, web)
         body = web.get("/", params={"_format": "json"}).json()
         assert body["login"] is None and body["user"]["username"] == username
         assert body["places"] == [
-            {"id": "patients", "href": "/patients", "available": False},
+            {"id": "patients", "href": "/patients", "available": True},
             {"id": "find", "href": "/find", "available": True},
             {"id": "conflicts", "href": "/conflicts", "available": True},
             {"id": "account", "href": "/account", "available": True},
         ]
         page = web.get("/").text
         assert 'href="/conflicts"' in page and 'href="/account"' in page and 'href="/find"' in page
-        # Pages of issue 21 not built yet: named, marked as coming, never linked.
-        assert 'href="/patients"' not in page
-        assert "My patients" in page and "Find a patient" in page and page.count('class="tag"') == 1
+        assert 'href="/patients"' in page and "My patients" in page and 'class="tag"' not in page
         assert f"Welcome, {username}" in page and 'action="/logout"' in page
 
 

@@ -53,6 +53,7 @@ class Reader:
 
     def __init__(self, core: Acting, patient_id: str) -> None:
         self.core, self.patient_id = core, patient_id
+        self.more = False  # whether the last search had more matches than it returned
 
     def read_patient(self) -> dict[str, Any]:
         answer = self.core.handle(FhirRequest("read", "Patient", self.patient_id))
@@ -64,6 +65,7 @@ class Reader:
         answer = self.core.handle(FhirRequest("search", res_type, params=[subject, *params]))
         # Entries hold the stored JSON as it is (orjson fragments): read them as data.
         bundle = _parsed(orjson.dumps(answer.resource or {}))
+        self.more = any(link.get("relation") == "next" for link in bundle.get("link", []))
         matches, included = [], {}
         for entry in bundle.get("entry", []):
             resource, mode = entry.get("resource") or {}, (entry.get("search") or {}).get("mode")
