@@ -17,6 +17,7 @@ from lifeline.web.pages import break_glass, finder, landing, worklist
 from lifeline.web.pages.chart import notes as chart_notes
 from lifeline.web.pages.chart import page as chart
 from lifeline.web.pages.chart import results as chart_results
+from lifeline.web.pages.chart import vitals as chart_vitals
 from lifeline.web.pages.language import language_route
 
 PUBLIC, LOGGED_IN, STAFF_ONLY, PATIENT_ONLY = "public", "logged-in", "staff", "patient"
@@ -43,6 +44,8 @@ ACCESS = {
     "/patients/{id}": STAFF_ONLY,  # the chart of one patient (issue 21)
     "/patients/{id}/results": STAFF_ONLY,  # the chart's laboratory results and their trends
     "/patients/{id}/results/chart.svg": STAFF_ONLY,  # a trend chart, shown as an image on that page
+    "/patients/{id}/vitals": STAFF_ONLY,  # the chart's vital signs: a flowsheet and curves
+    "/patients/{id}/vitals/chart.svg": STAFF_ONLY,  # a vital sign's curve, shown as an image on that page
     "/patients/{id}/notes": STAFF_ONLY,  # the chart's notes, and the form that writes one
     "/oauth/authorize": PUBLIC,  # checks the app's request before asking for a login
     "/oauth/token": PUBLIC,
@@ -61,6 +64,7 @@ def page_routes(web: login.WebLogin, site: SiteNode | None) -> tuple[list[BaseRo
     routes += break_glass.routes(web)
     routes += worklist.routes(web.service)
     routes += chart_results.routes(web.service, lambda: paths)  # before `paths`: the chart links to it
+    routes += chart_vitals.routes(web.service, lambda: paths)  # before `paths`: the chart links to it
     routes += chart_notes.routes(web, lambda: paths)
     paths = {getattr(route, "path", "") for route in [*routes, *replication]}
     routes += chart.routes(web.service, lambda: paths)
