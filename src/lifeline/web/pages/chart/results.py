@@ -16,21 +16,16 @@ from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Route
 
-from lifeline.access.errors import Withheld
 from lifeline.clock import today
-from lifeline.errors import BadRequest, NotFound
+from lifeline.errors import BadRequest
 from lifeline.fhir.acting import Acting
 from lifeline.fhir.service import FhirService
-from lifeline.web import i18n
 from lifeline.web.pages import acting, page
 from lifeline.web.pages.chart import summary, trend, words
 from lifeline.web.pages.chart.page import (
-    _ID,
     Reader,
     built_parts,
     chart_header,
@@ -46,11 +41,6 @@ TREND_READ = 500  # the results of the tests on one chart
 MOST_COMPARED = 4
 _CODE = re.compile(r"[A-Za-z0-9\-.:_]{1,64}")
 NPU = "urn:oid:1.2.208.176.2.1"
-# The chart's own document: its style inline, nothing else (it is shown as an image).
-SVG_HEADERS = {
-    "Cache-Control": "no-store",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
-}
 
 
 def key_of(code: dict[str, Any] | None) -> str:
@@ -217,32 +207,16 @@ def routes(service: FhirService, paths: Callable[[], set[str]]) -> list[Route]:
         built = built_parts(paths())
         return results(core, request.path_params["id"], today(service.clock), language(), built, chosen)
 
-    def drawn(request: Request) -> Response:
-        patient_id, reader_language = request.path_params["id"], language()
+    def chosen(request: Request) -> list[str]:
         codes = list(dict.fromkeys(request.query_params.getlist("code")))
-        if not _ID.fullmatch(patient_id):
-            raise NotFound(f"Patient/{patient_id} is not known")
         if not codes or len(codes) > MOST_COMPARED:
             raise BadRequest(f"Choose from 1 to {MOST_COMPARED} tests for one chart")
-        read = Reader(acting(service, request), patient_id)
-        read.read_patient()  # first: outside care, nothing else is asked
-        found, _ = _series(read, codes, reader_language)
-        gettext = i18n.translations(reader_language).gettext
-        labels = {
-            "range": gettext("Reference range"),
-            "left": gettext("left axis"),
-            "right": gettext("right axis"),
-            "none": gettext("No results for this test"),
-        }
-        small = request.query_params.get("size") == "small"  # a phone's width: the page's <picture> asks
-        drawn_svg = trend.svg(found, reader_language, labels, small)
-        return Response(drawn_svg, headers=SVG_HEADERS, media_type="image/svg+xml")
+        return codes
 
-    async def chart_image(request: Request) -> Response:
-        try:
-            return await run_in_threadpool(drawn, request)
-        except Withheld:
-            return Response("Not in your care", status_code=403, headers=SVG_HEADERS, media_type="text/plain")
+    def curves(read: Reader, codes: list[str], reader_language: str, gettext: Callable[[str], str]) -> list[Any]:
+        return _series(read, codes, reader_language)[0]
+
+    chart_image = trend.image(service, chosen, curves, "No results for this test")
 
     return [
         Route(PATH, refusing(service, page("chart/results.html", data)), methods=["GET"]),

@@ -8,17 +8,29 @@ config <script> is taken out."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree
 
 import pygal
 from babel.dates import format_date
 from babel.numbers import format_decimal
 from pygal.style import Style
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
 
+from lifeline.access.errors import Withheld
 from lifeline.clock import COPENHAGEN
+from lifeline.errors import NotFound
+from lifeline.web import i18n
+from lifeline.web.pages import acting
 from lifeline.web.pages.chart import summary, words
+from lifeline.web.pages.chart.page import _ID, Reader, language
+
+if TYPE_CHECKING:
+    from lifeline.fhir.service import FhirService
 
 # pygal puts an import hook for its map plugins on sys.meta_path with only the legacy find_module
 # (Kozea/pygal#532, open): every later failed import then warns, and an optional `try: import`
@@ -26,6 +38,11 @@ from lifeline.web.pages.chart import summary, words
 sys.meta_path[:] = [finder for finder in sys.meta_path if not isinstance(finder, pygal.PluginImportFixer)]
 
 SVG = "http://www.w3.org/2000/svg"
+# A chart's own document: its style inline, nothing else (it is shown as an image).
+SVG_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+}
 # Per test: its points' colour and its band's tint, distinct also in grey; at most four tests.
 POINTS = ("#1b4f8a", "#a34400", "#5b2a86", "#0b6168")
 BANDS = ("#cfe0f2", "#f6dcbf", "#e3d6f0", "#d2e8ea")
@@ -185,3 +202,41 @@ def _band(points: list[dict[str, Any]], closed: bool) -> list[tuple[datetime, fl
 def _moment(value: str) -> datetime:
     moment = datetime.fromisoformat(value)
     return (moment if moment.tzinfo else moment.replace(tzinfo=COPENHAGEN)).astimezone(COPENHAGEN)
+
+
+def image(
+    service: FhirService,
+    chosen: Callable[[Request], Any],
+    curves: Callable[[Reader, Any, str, Callable[[str], str]], list[dict[str, Any]]],
+    none: str,
+) -> Callable[[Request], Awaitable[Response]]:
+    """The endpoint of a part's chart image (results, vital signs): the request's choice checked
+    (`chosen`: BadRequest for a bad one), the patient read first as the clinician (outside care:
+    403 and nothing drawn), then the series `curves(reader, choice, language, gettext)` drawn,
+    `none` (a message id) where a series is empty; `?size=small` is a phone's width."""
+
+    def drawn(request: Request) -> Response:
+        patient_id, reader_language = request.path_params["id"], language()
+        if not _ID.fullmatch(patient_id):
+            raise NotFound(f"Patient/{patient_id} is not known")
+        choice = chosen(request)
+        read = Reader(acting(service, request), patient_id)
+        read.read_patient()  # first: outside care, nothing else is asked
+        gettext = i18n.translations(reader_language).gettext
+        found = curves(read, choice, reader_language, gettext)
+        labels = {
+            "range": gettext("Reference range"),
+            "left": gettext("left axis"),
+            "right": gettext("right axis"),
+            "none": gettext(none),
+        }
+        small = request.query_params.get("size") == "small"  # a phone's width: the page's <picture> asks
+        return Response(svg(found, reader_language, labels, small), headers=SVG_HEADERS, media_type="image/svg+xml")
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await run_in_threadpool(drawn, request)
+        except Withheld:
+            return Response("Not in your care", status_code=403, headers=SVG_HEADERS, media_type="text/plain")
+
+    return endpoint

@@ -16,21 +16,17 @@ from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Route
 
-from lifeline.access.errors import Withheld
 from lifeline.clock import today
-from lifeline.errors import BadRequest, NotFound
+from lifeline.errors import BadRequest
 from lifeline.fhir.acting import Acting
 from lifeline.fhir.service import FhirService
-from lifeline.web import i18n
 from lifeline.web.pages import acting, page
 from lifeline.web.pages.chart import summary, trend, words
-from lifeline.web.pages.chart.page import _ID, Reader, built_parts, chart_header, language, part_path, refusing
-from lifeline.web.pages.chart.results import _CODE, SVG_HEADERS, key_of
+from lifeline.web.pages.chart.page import Reader, built_parts, chart_header, language, part_path, refusing
+from lifeline.web.pages.chart.results import _CODE, key_of
 
 PATH = part_path("vitals")
 CHART_PATH = f"{PATH}/chart.svg"
@@ -190,34 +186,17 @@ def routes(service: FhirService, paths: Callable[[], set[str]]) -> list[Route]:
         core, built = acting(service, request), built_parts(paths())
         return vitals(core, request.path_params["id"], today(service.clock), language(), built, page_)
 
-    def drawn(request: Request) -> Response:
-        patient_id, reader_language = request.path_params["id"], language()
+    def chosen(request: Request) -> str:
         code = request.query_params.get("code", "")
-        if not _ID.fullmatch(patient_id):
-            raise NotFound(f"Patient/{patient_id} is not known")
         if not code:
             raise BadRequest("Choose the vital sign to draw: ?code=")
-        read = Reader(acting(service, request), patient_id)
-        read.read_patient()  # first: outside care, nothing else is asked
-        gettext = i18n.translations(reader_language).gettext
-        names = {SYSTOLIC: gettext("Systolic"), DIASTOLIC: gettext("Diastolic")}
-        found = curves(read, code, reader_language, names)
-        labels = {
-            "range": gettext("Reference range"),
-            "left": gettext("left axis"),
-            "right": gettext("right axis"),
-            "none": gettext("No measurements of this kind"),
-        }
-        small = request.query_params.get("size") == "small"
-        return Response(
-            trend.svg(found, reader_language, labels, small), headers=SVG_HEADERS, media_type="image/svg+xml"
-        )
+        return code
 
-    async def chart_image(request: Request) -> Response:
-        try:
-            return await run_in_threadpool(drawn, request)
-        except Withheld:
-            return Response("Not in your care", status_code=403, headers=SVG_HEADERS, media_type="text/plain")
+    def drawn(read: Reader, code: str, reader_language: str, gettext: Callable[[str], str]) -> list[Any]:
+        names = {SYSTOLIC: gettext("Systolic"), DIASTOLIC: gettext("Diastolic")}
+        return curves(read, code, reader_language, names)
+
+    chart_image = trend.image(service, chosen, drawn, "No measurements of this kind")
 
     return [
         Route(PATH, refusing(service, page("chart/vitals.html", data)), methods=["GET"]),
