@@ -91,8 +91,11 @@ class SiteNode:
         backend: str,
         folder: Path,
         site_options: dict[str, Any] | None = None,
+        client: bool = True,
         **settings: Any,
     ) -> None:
+        """`client=False`: no TestClient (and no replication loop) here; the caller serves
+        `.app` itself, a real server whose lifespan runs the loop (the browser tests)."""
         folder.mkdir(parents=True, exist_ok=True)
         url = f"http://{site_id}.test"
         credential = central.add_site(site_id, url, **(site_options or {}))
@@ -116,14 +119,17 @@ class SiteNode:
         self.node = site_node(self.service)
         assert self.node is not None
         self.app = create_app(self.service, close_on_shutdown=False, site=self.node)
-        self.client = TestClient(self.app, base_url=url)
-        self.client.__enter__()
+        self.client: TestClient | None = None
+        if client:
+            self.client = TestClient(self.app, base_url=url)
+            self.client.__enter__()
 
     def token(self) -> str:
         return self.service.identity.issue(subject="tests", client_id="tests", scopes=SCOPES, lifetime=3600)
 
     def close(self) -> None:
-        self.client.__exit__(None, None, None)
+        if self.client is not None:
+            self.client.__exit__(None, None, None)
         if self.service.auditor is not None:
             self.service.auditor.close()
         dispose(self.repo)
