@@ -41,7 +41,8 @@ def test_logins_failed_logins_and_logouts_are_recorded(service: FhirService) -> 
         log_in(web, staff, clock)
         account = web.get("/login")
         assert web.post("/logout", data={"csrf": csrf_of(account.text)}).status_code == 303
-    assert _about(_events(service), staff.username) == [("110122", "4"), ("110122", "0"), ("110123", "0")]
+    logins = [e for e in _about(_events(service), staff.username) if e[0] in ("110122", "110123")]
+    assert logins == [("110122", "4"), ("110122", "0"), ("110123", "0")]  # besides, the top bar's read of their name
     report = verify(service.repo, audit_key_ring(service.repo))
     assert report.ok, report
 

@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import assert_outcome, bundle_link, put_resource
 
 
-def _entries(bundle: dict[str, Any], mode: str = "match") -> list[str]:
+def entries_of(bundle: dict[str, Any], mode: str = "match") -> list[str]:
     return [
         f"{e['resource']['resourceType']}/{e['resource']['id']}"
         for e in bundle.get("entry", [])
@@ -67,21 +67,21 @@ def chart(client: Any) -> dict[str, Any]:
 def test_compartment_search_returns_only_that_patients_resources(client: Any, chart: dict[str, Any]) -> None:
     tag = chart["tag"]
     bundle = client.get(f"/fhir/Patient/{chart['pat']}/Observation").json()
-    assert sorted(_entries(bundle)) == [f"Observation/obs0-{tag}", f"Observation/obs1-{tag}"]
+    assert sorted(entries_of(bundle)) == [f"Observation/obs0-{tag}", f"Observation/obs1-{tag}"]
     assert bundle["total"] == 2
     assert bundle_link(bundle, "self").startswith(f"/fhir/Patient/{chart['pat']}/Observation")  # type: ignore[union-attr]
     filtered = client.get(
         f"/fhir/Patient/{chart['pat']}/Observation", params={"performer": f"Practitioner/{chart['doc']}"}
     )
-    assert _entries(filtered.json()) == [f"Observation/obs0-{tag}"]
+    assert entries_of(filtered.json()) == [f"Observation/obs0-{tag}"]
     own = client.get(f"/fhir/Patient/{chart['pat']}/Patient").json()
-    assert _entries(own) == [f"Patient/{chart['pat']}"]
+    assert entries_of(own) == [f"Patient/{chart['pat']}"]
     posted = client.post(
         f"/fhir/Patient/{chart['other']}/Observation/_search",
         content=b"code=8867-4",
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
-    assert _entries(posted.json()) == [f"Observation/obs2-{tag}"]
+    assert entries_of(posted.json()) == [f"Observation/obs2-{tag}"]
 
 
 def test_compartment_search_errors(client: Any, chart: dict[str, Any]) -> None:
@@ -93,7 +93,7 @@ def test_compartment_search_errors(client: Any, chart: dict[str, Any]) -> None:
 def test_everything_returns_the_compartment_and_what_it_references(client: Any, chart: dict[str, Any]) -> None:
     tag = chart["tag"]
     bundle = client.get(f"/fhir/Patient/{chart['pat']}/$everything").json()
-    assert sorted(_entries(bundle)) == sorted(
+    assert sorted(entries_of(bundle)) == sorted(
         [
             f"Patient/{chart['pat']}",
             f"Observation/obs0-{tag}",
@@ -103,21 +103,21 @@ def test_everything_returns_the_compartment_and_what_it_references(client: Any, 
             f"RelatedPerson/mor-{tag}",
         ]
     )
-    assert _entries(bundle, "include") == [f"Practitioner/{chart['doc']}"]
+    assert entries_of(bundle, "include") == [f"Practitioner/{chart['doc']}"]
     assert bundle["total"] == 6
 
 
 def test_everything_pages_and_filters(client: Any, chart: dict[str, Any]) -> None:
     page = client.get(f"/fhir/Patient/{chart['pat']}/$everything", params={"_count": "2"}).json()
-    walked = _entries(page)
+    walked = entries_of(page)
     while nxt := bundle_link(page, "next"):
         page = client.get(nxt).json()
-        walked += _entries(page)
+        walked += entries_of(page)
     assert len(walked) == len(set(walked)) == 6
     typed = client.get(f"/fhir/Patient/{chart['pat']}/$everything", params={"_type": "Observation,Condition"}).json()
-    assert sorted(t.split("/")[0] for t in _entries(typed)) == ["Condition", "Observation", "Observation"]
+    assert sorted(t.split("/")[0] for t in entries_of(typed)) == ["Condition", "Observation", "Observation"]
     later = client.get(f"/fhir/Patient/{chart['pat']}/$everything", params={"_since": "2999-01-01T00:00:00Z"})
-    assert _entries(later.json()) == []
+    assert entries_of(later.json()) == []
 
 
 def test_everything_errors(client: Any, chart: dict[str, Any]) -> None:

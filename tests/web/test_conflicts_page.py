@@ -78,15 +78,18 @@ def _admit(service: FhirService, encounter: str, patient: str, department: str) 
     assert service.handle(FhirRequest("update", "Encounter", encounter, body=body, principal=OPERATOR)).status == 201
 
 
-def _conflict(service: FhirService, patient: str, site_version: dict[str, Any]) -> str:
+def _conflict(
+    service: FhirService, patient: str, site_version: dict[str, Any] | None, res_type: str = "Patient"
+) -> str:
+    """A conflict on `res_type`/`patient` as replay leaves it (`site_version` None: deleted there)."""
     local_seq = uuid.uuid4().int % 1_000_000
 
     def work(session: WriteSession) -> str:
-        current = session.read_for_update("Patient", patient)
+        current = session.read_for_update(res_type, patient)
         assert current is not None and current.content
         record = conflicts.ConflictRecord(
             conflicts.conflict_id(f"herlev/{uuid.uuid4().hex}", local_seq),
-            "Patient",
+            res_type,
             patient,
             "herlev",
             local_seq,
@@ -99,8 +102,8 @@ def _conflict(service: FhirService, patient: str, site_version: dict[str, Any]) 
         return record.id
 
     conflict_id, _ = service.repo.write(work)
-    flagged = conflicts.flagged(orjson.loads(service.repo.read("Patient", patient).content or "{}"))  # type: ignore[union-attr]
-    service.handle(FhirRequest("update", "Patient", patient, body=flagged, principal=OPERATOR))
+    flagged = conflicts.flagged(orjson.loads(service.repo.read(res_type, patient).content or "{}"))  # type: ignore[union-attr]
+    service.handle(FhirRequest("update", res_type, patient, body=flagged, principal=OPERATOR))
     return conflict_id
 
 
@@ -139,7 +142,7 @@ def test_a_clinician_keeps_the_sites_version_of_their_patients_record(service: F
     # Their own patient's conflict, both versions side by side; never the other patient's.
     assert f"Patient/{ward.mine}" in page.text and f"Patient/{ward.theirs}" not in page.text
     assert "Centralsen" in page.text and "Sitesen" in page.text
-    assert 'id="mode"' in page.text and "connected" in page.text
+    assert '<p class="node" id="mode">Regional centre</p>' in page.text  # the centre, connected
     answer = _resolve(web, ward, csrf_of(page.text), "site")
     assert (answer.status_code, answer.headers["location"]) == (303, f"/conflicts?resolved=Patient/{ward.mine}")
     kept = orjson.loads(service.repo.read("Patient", ward.mine).content or "{}")  # type: ignore[union-attr]
@@ -214,8 +217,8 @@ def test_a_site_working_on_its_own_says_so_at_the_top() -> None:
     }
     page = render("conflicts.html", conflicts=[], csrf="x", who="u", node=node).body.decode()
     assert 'class="banner" id="mode" role="status"' in page
-    assert "herlev is working on its own (continuity)" in page
-    assert "unreachable since 2026-11-23T07:00:00Z" in page and "from 2026-11-23T06:59:58.120Z" in page
+    assert "herlev is working on its own (cut off from the centre)" in page
+    assert "unreachable since 23 Nov 2026, 08:00." in page and "from 23 Nov 2026, 07:59." in page  # Danish time
 
 
 def test_a_protected_patients_address_is_withheld_from_both_versions(service: FhirService, ward: Ward) -> None:
@@ -240,6 +243,14 @@ def test_a_protected_patients_address_is_withheld_from_both_versions(service: Fh
     page = web.get("/conflicts").text
     assert f'id="conflict-{conflict}"' in page
     assert "Hemmelighavn" not in page and "Lønligby" not in page and "REDACTED" in page
+    # What is withheld cannot be merged by this clinician: only a whole side, written by the core.
+    shown = _listed(web, conflict)
+    assert shown["withheld"] and not shown["mergeable"] and f'id="whole-only-{conflict}"' in page
+    assert "Hemmelighavn" not in orjson.dumps(shown).decode() and "12345678" not in orjson.dumps(shown).decode()
+    data = {"csrf": csrf_of(page), "conflict": conflict, "target": f"Patient/{protected}", "choice": "fields"}
+    refused = web.post("/conflicts", data={**data, "field:address": "site"})
+    assert refused.status_code == 400 and f'id="error-{conflict}"' in refused.text
+    assert _conflict_status(service, conflict).status == "open"
 
 
 def test_a_page_whose_access_cannot_be_recorded_shows_no_data(backend: str, tmp_path: Any) -> None:
@@ -265,3 +276,258 @@ def test_a_page_whose_access_cannot_be_recorded_shows_no_data(backend: str, tmp_
         if recorder is not None:
             recorder.close()
         dispose(repo)
+
+
+# ---- Field by field (issue 21): the comparison in clinical words, and the merge it writes ----
+
+
+@dataclass
+class Rich:
+    """A patient in care at the ward's department whose phone, birth date and address differ."""
+
+    id: str
+    conflict: str
+
+
+def rich_conflict(service: FhirService, ward: Ward, site_changes: dict[str, Any] | None = None) -> Rich:
+    patient = f"rich-{uuid.uuid4().hex[:8]}"
+    email = {"system": "email", "value": "c@example.org"}
+    central = {
+        "resourceType": "Patient",
+        "id": patient,
+        "name": [{"family": "Centralsen", "given": [ward.tag]}],
+        "telecom": [{"system": "phone", "value": "11111111"}, email],
+        "gender": "female",
+        "birthDate": "1958-07-25",
+    }
+    request = FhirRequest("update", "Patient", patient, body=central, principal=OPERATOR)
+    assert service.handle(request).status == 201
+    _admit(service, f"enc-{patient}", patient, f"dep-{ward.tag}")
+    site_version = {
+        **central,
+        "meta": {"versionId": "3", "lastUpdated": "2026-11-22T08:30:00Z"},
+        "telecom": [{"system": "phone", "value": "22222222"}, email],
+        "birthDate": "1958-07-26",
+        "address": [{"line": ["Havnegade 1"], "postalCode": "2730", "city": "Herlev"}],
+        **(site_changes or {}),
+    }
+    return Rich(patient, _conflict(service, patient, site_version))
+
+
+def _listed(web: TestClient, conflict_id: str) -> dict[str, Any]:
+    answer = web.get("/conflicts", params={"_format": "json"})
+    assert answer.status_code == 200, answer.text
+    return next(c for c in answer.json()["conflicts"] if c["id"] == conflict_id)
+
+
+def _choose(web: TestClient, rich: Rich, choices: dict[str, str], version: str | None = None) -> Any:
+    shown = _listed(web, rich.conflict)
+    data = {
+        "csrf": csrf_of(web.get("/conflicts").text),
+        "conflict": rich.conflict,
+        "target": f"Patient/{rich.id}",
+        "version": version or shown["central"]["version"],
+        "choice": "fields",
+        **{f"field:{key}": side for key, side in choices.items()},
+    }
+    return web.post("/conflicts", data=data)
+
+
+def _read(service: FhirService, patient: str) -> dict[str, Any]:
+    answer = service.handle(FhirRequest("read", "Patient", patient, principal=OPERATOR))
+    return orjson.loads(answer.raw) if answer.raw is not None else dict(answer.resource or {})
+
+
+def test_the_comparison_lists_what_differs_in_clinical_words(service: FhirService, ward: Ward) -> None:
+    rich = rich_conflict(service, ward)
+    web, staff = _logged_in(service, ward)
+    shown = _listed(web, rich.conflict)
+    events = [orjson.loads(r.content) for r in events_after(service.repo, service.settings.node_id, 0, 1_000_000)]
+    assert any(  # the page's reads are on the trail as the clinician's, naming the patient
+        e["action"] == "R"
+        and any(a.get("altId") == staff.username for a in e["agent"])
+        and any(x.get("what", {}).get("reference") == f"Patient/{rich.id}" for x in e.get("entity", []))
+        for e in events
+    )
+    fields = [(f["key"], f["label"], f["central"], f["site"], f["both"]) for f in shown["fields"]]
+    assert fields == [
+        ("telecom.phone", "Phone", ["phone 11 11 11 11"], ["phone 22 22 22 22"], True),
+        ("birthDate", "Date of birth", ["25 Jul 1958"], ["26 Jul 1958"], False),
+        ("address", "Address", [], ["Havnegade 1, 2730 Herlev"], False),
+    ]
+    assert shown["mergeable"] and shown["type"] == "Patient details" and shown["site"] == "herlev"
+    assert shown["siteVersion"]["version"] == "3" and shown["siteVersion"]["changed"]["text"] == "22 Nov 2026, 09:30"
+    page = web.get("/conflicts").text
+    assert f'id="fields-{rich.conflict}"' in page and "Date of birth" in page and "phone 22 22 22 22" in page
+    assert f'name="field:birthDate" value="central" id="{rich.conflict}-birthDate-central" checked' in page
+    assert 'value="both"' in page.split(f'id="conflict-{rich.conflict}"')[1].split("</table>")[0]
+    danish = web.get("/language", params={"to": "da", "next": "/conflicts"})
+    assert danish.status_code == 303
+    in_danish = _listed(web, rich.conflict)
+    assert [f["label"] for f in in_danish["fields"]] == ["Telefon", "Fødselsdato", "Adresse"]
+    assert in_danish["fields"][0]["central"] == ["telefon 11 11 11 11"] and in_danish["fields"][1]["site"] == [
+        "26.07.1958"
+    ]
+    assert "Gem med disse valg" in web.get("/conflicts").text
+
+
+@pytest.mark.parametrize(
+    ("choices", "resolution", "phones", "born", "city"),
+    [
+        (
+            {"telecom.phone": "central", "birthDate": "site", "address": "site"},
+            "merged",
+            ["11111111"],
+            "1958-07-26",
+            "Herlev",
+        ),
+        ({"telecom.phone": "both", "birthDate": "central"}, "merged", ["11111111", "22222222"], "1958-07-25", None),
+        (
+            {"telecom.phone": "site", "birthDate": "site", "address": "site"},
+            "site",
+            ["22222222"],
+            "1958-07-26",
+            "Herlev",
+        ),
+        ({}, "central", ["11111111"], "1958-07-25", None),
+    ],
+    ids=["mixed", "both-phones", "all-site", "all-centre"],
+)
+def test_a_choice_per_element_writes_exactly_that_merge(
+    service: FhirService,
+    ward: Ward,
+    choices: dict[str, str],
+    resolution: str,
+    phones: list[str],
+    born: str,
+    city: str | None,
+) -> None:
+    rich = rich_conflict(service, ward)
+    web, staff = _logged_in(service, ward)
+    answer = _choose(web, rich, choices)
+    assert (answer.status_code, answer.headers.get("location")) == (303, f"/conflicts?resolved=Patient/{rich.id}"), (
+        answer.text
+    )
+    kept = _read(service, rich.id)
+    assert [p["value"] for p in kept["telecom"] if p["system"] == "phone"] == phones
+    assert [p["value"] for p in kept["telecom"] if p["system"] == "email"] == ["c@example.org"]
+    assert kept["birthDate"] == born and kept["name"][0]["family"] == "Centralsen"
+    assert [a["city"] for a in kept.get("address", [])] == ([city] if city else [])
+    assert conflicts.unflagged(kept) == kept
+    resolved = _conflict_status(service, rich.conflict)
+    assert (resolved.status, resolved.resolution, resolved.resolved_by) == ("resolved", resolution, staff.username)
+
+
+@pytest.mark.parametrize(
+    ("choices", "version", "site_changes", "status", "message"),
+    [
+        (
+            {"birthDate": "nobody"},
+            None,
+            None,
+            400,
+            "Choose the centre&#39;s, the site&#39;s or both for: Date of birth",
+        ),
+        ({"birthDate": "both"}, None, None, 400, "Date of birth"),
+        ({"birthDate": "site"}, "1", None, 409, "The centre&#39;s version changed while you were choosing"),
+        ({"gender": "site"}, None, {"gender": "sometimes"}, 400, "gender"),
+    ],
+    ids=["no-such-side", "both-not-offered", "centre-moved-on", "core-refuses"],
+)
+def test_a_bad_field_choice_is_answered_beside_the_conflict_and_writes_nothing(
+    service: FhirService,
+    ward: Ward,
+    choices: dict[str, str],
+    version: str | None,
+    site_changes: dict[str, Any] | None,
+    status: int,
+    message: str,
+) -> None:
+    rich = rich_conflict(service, ward, site_changes)
+    web, _ = _logged_in(service, ward)
+    before = service.repo.read("Patient", rich.id)
+    answer = _choose(web, rich, choices, version)
+    assert answer.status_code == status, answer.text
+    assert f'id="error-{rich.conflict}"' in answer.text and message in answer.text
+    assert service.repo.read("Patient", rich.id) == before
+    assert _conflict_status(service, rich.conflict).status == "open"
+    key, side = next(iter(choices.items()))
+    if side == "site":  # the clinician's choices are shown again
+        assert f'value="{side}" id="{rich.conflict}-{key}-{side}" checked' in answer.text
+
+
+def test_the_version_named_is_that_of_the_centres_json_shown(service: FhirService, ward: Ward) -> None:
+    rich = rich_conflict(service, ward)
+    web, _ = _logged_in(service, ward)
+    shown = _listed(web, rich.conflict)
+    central = shown["central"]
+    assert central["version"] == orjson.loads(central["json"])["meta"]["versionId"] == "2"
+    assert (central["recorded"], central["movedOn"]) == ("1", False)  # the flag is no change of data
+    page = web.get("/conflicts").text
+    assert "At the centre (version 2)" in page and "&#34;versionId&#34;: &#34;2&#34;" in page
+    assert f'id="moved-{rich.conflict}"' not in page
+    # The centre changes the record again: the page names the newest version and says so.
+    newer = {**_read(service, rich.id), "gender": "other"}
+    service.handle(FhirRequest("update", "Patient", rich.id, body=newer, principal=OPERATOR))
+    moved = _listed(web, rich.conflict)["central"]
+    assert (moved["version"], moved["movedOn"]) == ("3", True)
+    assert orjson.loads(moved["json"])["meta"]["versionId"] == "3"
+    page = web.get("/conflicts").text
+    assert f'id="moved-{rich.conflict}"' in page and "version 1 then, version 3 now" in page
+
+
+def test_a_result_is_compared_by_its_value(service: FhirService, ward: Ward) -> None:
+    observation = f"obs-{ward.tag}"
+    central = {
+        "resourceType": "Observation",
+        "id": observation,
+        "status": "final",
+        "code": {"text": "P-Glukose"},
+        "subject": {"reference": f"Patient/{ward.mine}"},
+        "effectiveDateTime": "2026-11-21T07:00:00Z",
+        "valueQuantity": {"value": 7.2, "unit": "mmol/L"},
+    }
+    assert (
+        service.handle(FhirRequest("update", "Observation", observation, body=central, principal=OPERATOR)).status
+        == 201
+    )
+    site_version = {**central, "valueQuantity": {"value": 8.1, "unit": "mmol/L"}, "status": "amended"}
+    conflict = _conflict(service, observation, site_version, "Observation")
+    web, _ = _logged_in(service, ward)
+    shown = _listed(web, conflict)
+    assert [(f["label"], f["central"], f["site"]) for f in shown["fields"]] == [
+        ("Status", ["final"], ["amended"]),
+        ("Result", ["7.2 mmol/L"], ["8.1 mmol/L"]),
+    ]
+
+
+def test_markup_in_a_value_is_shown_as_text(service: FhirService, ward: Ward) -> None:
+    rich = rich_conflict(service, ward, {"name": [{"family": "<script>alert(1)</script>", "given": ["<b>x</b>"]}]})
+    web, _ = _logged_in(service, ward)
+    assert _listed(web, rich.conflict)["fields"][0]["site"] == ["<b>x</b> <script>alert(1)</script>"]
+    page = web.get("/conflicts").text
+    assert "&lt;b&gt;x&lt;/b&gt; &lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<script>alert" not in page and "<b>x</b>" not in page
+
+
+def test_a_side_deleted_is_said_so_instead_of_compared(service: FhirService, ward: Ward) -> None:
+    conflict = _conflict(service, ward.mine, None)
+    web, _ = _logged_in(service, ward)
+    shown = _listed(web, conflict)
+    assert shown["siteVersion"]["deleted"] and shown["fields"] == [] and not shown["mergeable"]
+    page = web.get("/conflicts").text
+    assert f'id="deleted-{conflict}"' in page and "Deleted at herlev." in page
+
+
+def test_a_patient_outside_care_is_neither_listed_nor_merged(service: FhirService, ward: Ward) -> None:
+    web, _ = _logged_in(service, ward)
+    listed = web.get("/conflicts", params={"_format": "json"}).json()["conflicts"]
+    assert ward.theirs not in orjson.dumps(listed).decode() and "Sitesen" in orjson.dumps(listed).decode()
+    before = service.repo.read("Patient", ward.theirs)
+    with service.repo.reading() as session:
+        theirs = next(c.id for c in conflicts.open_conflicts(session) if c.res_id == ward.theirs)
+    data = {"csrf": csrf_of(web.get("/conflicts").text), "conflict": theirs, "choice": "fields"}
+    answer = web.post("/conflicts", data={**data, "target": f"Patient/{ward.theirs}", "field:name": "site"})
+    assert answer.status_code == 404 and 'id="error"' in answer.text and ward.theirs not in answer.text
+    assert service.repo.read("Patient", ward.theirs) == before
+    assert _conflict_status(service, theirs).status == "open"

@@ -57,7 +57,7 @@ def test_a_logged_in_doctor_sees_where_to_go_next(driver: WebDriver, site: Site)
     assert driver.find_element(By.ID, "who").text.startswith(staff.username)
     assert driver.find_element(By.CSS_SELECTOR, "#place-conflicts a").get_attribute("href") == site.base + "/conflicts"
     assert driver.find_element(By.CSS_SELECTOR, "#place-patients a").get_attribute("href") == site.base + "/patients"
-    assert driver.find_element(By.ID, "mode").text.endswith("connected")
+    assert driver.find_element(By.ID, "mode").text == "Regional centre"  # the centre, connected
     assert not violations(console(driver))
     driver.find_element(By.CSS_SELECTOR, "#languages a[lang=da]").click()
     loaded(driver, (By.XPATH, "//h1[starts-with(text(), 'Velkommen')]"))

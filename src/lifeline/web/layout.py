@@ -100,7 +100,16 @@ def environment(language: str) -> Environment:
     )
     env.install_gettext_translations(i18n.translations(language), newstyle=True)  # type: ignore[attr-defined]
     env.globals["static"] = assets.static
+    env.filters["moment"] = lambda value: _moment(value, language)
     return env
+
+
+def _moment(value: str | None, language: str) -> str:
+    """A moment of the node's status (ISO, UTC) as the reader reads it: Danish time, their style."""
+    from lifeline.web.pages.chart import words  # here: the pages' package imports this module
+
+    shown = words.when(value, language)
+    return shown["text"] if shown else ""
 
 
 def layout() -> dict[str, Any]:

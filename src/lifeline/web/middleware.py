@@ -3,8 +3,9 @@ cookie (identity/sessions.py through WebLogin) becomes a `PageUser` in the ASGI 
 (`request.user`), the language is chosen (web/i18n.py), and the route's access, declared once in
 web/routes.py, is enforced:
 
-- a protected page asked without a login: GET goes to /login?next=<the page> (303); a form sent
-  without one is refused (403, as a form without its CSRF token is);
+- a protected page asked without a login goes to /login?next=<the page> (303); so does a form sent
+  without one (its session ended while the person typed), to the page it came from, where
+  static/drafts.js puts the typed text back; the form itself is not acted on;
 - a staff-only page asked by a patient, or a patient-only one by staff: 403.
 
 Forms still carry the session's CSRF token, checked by each handler (`WebLogin.checked`): the
@@ -14,15 +15,18 @@ middleware says who, the token says the form came from Lifeline.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
+import orjson
 from starlette.authentication import AuthCredentials
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
 from starlette.routing import BaseRoute, Match
 
-from lifeline.errors import Forbidden
+from lifeline.errors import FhirError, Forbidden
+from lifeline.fhir.request import FhirRequest
 from lifeline.identity import records
 from lifeline.identity.sessions import PATIENT as PATIENT_SESSION
 from lifeline.identity.sessions import STAFF as STAFF_SESSION
@@ -31,10 +35,11 @@ from lifeline.web import i18n
 from lifeline.web.errors import send_error_page
 from lifeline.web.layout import ANONYMOUS, CURRENT, PATIENT, STAFF, PageContext, PageUser
 from lifeline.web.login import SESSION_IN_SCOPE, WebLogin, login_url
+from lifeline.web.pages.chart import header
 from lifeline.web.routes import LOGGED_IN, PATIENT_ONLY, PUBLIC, STAFF_ONLY
 
+NAME_KEPT = "practitionerName"  # the session's copy of its practitioner's name
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
-NOT_LOGGED_IN = "This form needs you to be logged in. Log in and try again."
 WRONG_KIND = {STAFF_ONLY: "This page is for staff.", PATIENT_ONLY: "This page is for patients."}
 
 
@@ -45,10 +50,34 @@ def user_of(web: WebLogin, session: WebSession | None) -> PageUser:
     if session.kind == STAFF_SESSION:
         user = records.get_user(web.service.repo, session.username) if session.username else None
         roles = ("staff", *(user.extra_roles if user else ()))
-        name = session.username or ""
-        return PageUser(session, STAFF, session.username, name, session.fhir_user, roles)
+        staff = PageUser(session, STAFF, session.username, session.username or "", session.fhir_user, roles)
+        return replace(staff, display_name=practitioner_name(web, staff) or staff.display_name)
     kind = PATIENT if session.kind == PATIENT_SESSION else ANONYMOUS
     return PageUser(session, kind, session.username, session.fhir_user or "", session.fhir_user, ())
+
+
+def practitioner_name(web: WebLogin, staff: PageUser) -> str | None:
+    """The name of the practitioner a staff login is linked to, as the top bar shows who is
+    logged in: read once per session through the core as that person (on the trail like any
+    read), then kept with the session. None when the login names no practitioner, or it has no
+    name the person may read."""
+    session = staff.session
+    if session is None:
+        return None
+    if NAME_KEPT not in session.data:
+        reference = staff.fhir_user or ""
+        name = ""
+        if reference.startswith("Practitioner/"):
+            asking = FhirRequest("read", "Practitioner", reference.partition("/")[2])
+            try:
+                answer = web.service.as_user(staff.principal, None, staff.purpose).handle(asking)
+                found = orjson.loads(answer.raw) if answer.raw is not None else answer.resource or {}
+                name = header.name(found) if isinstance(found, dict) else ""
+            except FhirError:  # no such practitioner, or not to be read: the login name is shown
+                name = ""
+        session.data[NAME_KEPT] = name
+        web.sessions.save(session)
+    return str(session.data[NAME_KEPT]) or None
 
 
 class PageMiddleware:
@@ -87,9 +116,8 @@ class PageMiddleware:
         try:
             access = self.access_of(scope)
             if access != PUBLIC and not user.is_authenticated:
-                if request.method not in ("GET", "HEAD"):
-                    await send_error_page(scope, receive, send, Forbidden(NOT_LOGGED_IN))
-                    return
+                # To the login and back: a page to its address, a form (its session ended while
+                # the person typed) to the page it was sent from, which static/drafts.js refills.
                 query = scope.get("query_string", b"").decode("latin-1")
                 await RedirectResponse(login_url(path + ("?" + query if query else "")), 303)(scope, receive, send)
                 return

@@ -79,10 +79,6 @@ def routes(service: FhirService, site: SiteNode | None) -> list[Route]:
             if service.settings.role != "central":
                 raise MethodNotAllowed("Only the central node serves the replication API")
             raw = await request.body()
-            try:
-                body = orjson.loads(raw) if raw else None
-            except orjson.JSONDecodeError as error:
-                raise BadRequest(f"The body is not valid JSON: {error}") from None
             authorization = request.headers.get("authorization")
 
             def run() -> bytes:
@@ -91,6 +87,11 @@ def routes(service: FhirService, site: SiteNode | None) -> list[Route]:
                 except FhirError as refused:
                     _record_refusal(service, address, name, refused)
                     raise
+                # Read only for a proven site: to anyone else the answer is the 401, whatever was sent.
+                try:
+                    body = orjson.loads(raw) if raw else None
+                except orjson.JSONDecodeError as error:
+                    raise BadRequest(f"The body is not valid JSON: {error}") from None
                 answer: bytes = service.as_user(principal, address, HOPERAT).exchange(name, lambda: work(site, body))
                 return answer
 

@@ -14,10 +14,16 @@ from starlette.routing import BaseRoute, Route
 from lifeline.replication.site import SiteNode
 from lifeline.web import assets, citizen_login, conflicts_page, login, oauth, passkeys, replication_api
 from lifeline.web.pages import break_glass, finder, landing, worklist
+from lifeline.web.pages.chart import given_form as chart_given
+from lifeline.web.pages.chart import imaging as chart_imaging
+from lifeline.web.pages.chart import medication as chart_medication
 from lifeline.web.pages.chart import notes as chart_notes
+from lifeline.web.pages.chart import orders as chart_orders
 from lifeline.web.pages.chart import page as chart
 from lifeline.web.pages.chart import results as chart_results
+from lifeline.web.pages.chart import timeline as chart_timeline
 from lifeline.web.pages.chart import vitals as chart_vitals
+from lifeline.web.pages.chart import vitals_form as chart_vitals_form
 from lifeline.web.pages.language import language_route
 
 PUBLIC, LOGGED_IN, STAFF_ONLY, PATIENT_ONLY = "public", "logged-in", "staff", "patient"
@@ -47,6 +53,13 @@ ACCESS = {
     "/patients/{id}/vitals": STAFF_ONLY,  # the chart's vital signs: a flowsheet and curves
     "/patients/{id}/vitals/chart.svg": STAFF_ONLY,  # a vital sign's curve, shown as an image on that page
     "/patients/{id}/notes": STAFF_ONLY,  # the chart's notes, and the form that writes one
+    "/patients/{id}/timeline": STAFF_ONLY,  # the chart's encounters and operations across the years
+    "/patients/{id}/timeline/chart.svg": STAFF_ONLY,  # the timeline's overview, shown as an image on that page
+    "/patients/{id}/imaging": STAFF_ONLY,  # the chart's imaging studies and their reports
+    "/patients/{id}/medication": STAFF_ONLY,  # the chart's current and past medication, and doses given
+    "/patients/{id}/vitals/record": STAFF_ONLY,  # the form that records a set of vital signs
+    "/patients/{id}/orders": STAFF_ONLY,  # the patient's orders, and the form that orders a test or a study
+    "/patients/{id}/medication/give": STAFF_ONLY,  # the form that records a dose given
     "/oauth/authorize": PUBLIC,  # checks the app's request before asking for a login
     "/oauth/token": PUBLIC,
     "/.well-known/openid-configuration": PUBLIC,
@@ -66,6 +79,12 @@ def page_routes(web: login.WebLogin, site: SiteNode | None) -> tuple[list[BaseRo
     routes += chart_results.routes(web.service, lambda: paths)  # before `paths`: the chart links to it
     routes += chart_vitals.routes(web.service, lambda: paths)  # before `paths`: the chart links to it
     routes += chart_notes.routes(web, lambda: paths)
+    routes += chart_timeline.routes(web.service, lambda: paths)  # before `paths`: the chart links to it
+    routes += chart_imaging.routes(web.service, lambda: paths)  # before `paths`: the chart links to it
+    routes += chart_medication.routes(web.service, lambda: paths)  # before `paths`: the chart links to it
+    routes += chart_vitals_form.routes(web, lambda: paths)  # the forms that record care (issue 21)
+    routes += chart_orders.routes(web, lambda: paths)
+    routes += chart_given.routes(web, lambda: paths)
     paths = {getattr(route, "path", "") for route in [*routes, *replication]}
     routes += chart.routes(web.service, lambda: paths)
     routes.append(Route("/", landing.page(paths, lambda: web.citizen is not None), methods=["GET"]))

@@ -20,6 +20,7 @@ from lifeline.fhir.service import FhirService
 from lifeline.identity.principal import OPERATOR
 from lifeline.identity.sessions import STAFF
 from lifeline.web import i18n
+from lifeline.web.pages.chart.page import PARTS
 from tests.web.test_login_pages import add_user, browser
 from tests.web.test_middleware import as_patient, logged_in_as
 
@@ -249,7 +250,8 @@ def test_the_summary_shows_what_is_current(service: FhirService, ward: Ward) -> 
         ("appointment", "Ambulant kontrol, kardiologi"),
         ("order", "Ablation"),
     ]
-    assert [p["id"] for p in chart["parts"]] == ["results", "vitals", "notes", "imaging", "timeline", "medication"]
+    assert [p["id"] for p in chart["parts"]] == list(PARTS)
+    assert PARTS == ("results", "vitals", "notes", "imaging", "timeline", "medication", "orders")
     page = web.get(f"/patients/{ward.mine}")
     assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
     for shown in (
@@ -262,6 +264,7 @@ def test_the_summary_shows_what_is_current(service: FhirService, ward: Ward) -> 
         'id="part-results"',
     ):
         assert shown in page.text, shown
+    assert "Isolation: MRSA" in page.text and "Isolation: Isolation" not in page.text  # the flag's words once
 
 
 def test_danish_dates_and_numbers_in_danish(service: FhirService, ward: Ward) -> None:

@@ -127,8 +127,9 @@ def test_the_notes_need_a_staff_login(service: FhirService, ward: Ward) -> None:
     answer = browser(service).get(f"/patients/{ward.mine}/notes")
     assert answer.status_code == 303 and answer.headers["location"].startswith("/login?next=")
     before = len(stored_notes(service, ward.mine))
-    assert browser(service).post(f"/patients/{ward.mine}/notes", data={"text": "x"}).status_code == 403
-    assert len(stored_notes(service, ward.mine)) == before  # an expired session: refused, nothing written
+    sent = browser(service).post(f"/patients/{ward.mine}/notes", data={"text": "x"})
+    assert (sent.status_code, sent.headers["location"]) == (303, f"/login?next=%2Fpatients%2F{ward.mine}%2Fnotes")
+    assert len(stored_notes(service, ward.mine)) == before  # an expired session: to the login, nothing written
 
 
 def test_the_notes_newest_first_decoded_with_author_department_and_type(service: FhirService, ward: Ward) -> None:

@@ -13,8 +13,6 @@ node too, where the create is written through to the centre with its condition.
 from __future__ import annotations
 
 import base64
-import re
-import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,10 +25,10 @@ from lifeline.fhir.acting import Acting
 from lifeline.fhir.request import FhirRequest
 from lifeline.web.login import form_text
 from lifeline.web.pages.chart import header
+from lifeline.web.pages.chart.form_key import KEY, KEY_SYSTEM, new_key
 from lifeline.web.pages.chart.page import Reader
 
 LOINC = "http://loinc.org"
-KEY_SYSTEM = "urn:lifeline:form-key"  # the one-time key of the form a note was written with
 MOST_CHARACTERS = 100_000  # a long discharge summary is a few thousand
 PLAIN_TEXT = "text/plain; charset=utf-8"
 # The kinds of note a clinician writes here: LOINC code -> (LOINC's name, the record's Danish
@@ -42,12 +40,6 @@ NOTE_TYPES = {
     "34111-5": ("Emergency department note", "Akutnotat"),
 }
 DEFAULT_TYPE = "11506-3"
-_KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")
-
-
-def new_key() -> str:
-    """A form's one-time key: random, so two forms never share one."""
-    return secrets.token_urlsafe(18)
 
 
 @dataclass
@@ -77,7 +69,7 @@ def draft_of(form: FormData) -> Draft:
         draft.problems["text"] = "too-long"
     if draft.type not in NOTE_TYPES:
         draft.problems["type"] = "unknown"
-    if not _KEY.fullmatch(draft.key):
+    if not KEY.fullmatch(draft.key):
         # Not from a form this node gave out: a fresh key makes the next press the one that counts.
         draft.problems["key"] = "missing"
         draft.key = new_key()

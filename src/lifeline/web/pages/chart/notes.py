@@ -89,9 +89,9 @@ def notes(
     paging: dict[str, str | None] = {"newer": None, "older": None, "newest": None}
     if (not chosen.type or chosen.type in types) and (not chosen.department or chosen.department in departments):
         bundle = _searched(core, patient_id, _criteria(chosen))
-        included = {_key(r): r for r in _entries(bundle, "include")}
-        shown = [note(d, included, language_) for d in _entries(bundle, "match")]
-        cursors = _cursors(bundle)
+        included = {_key(r): r for r in entries_of(bundle, "include")}
+        shown = [note(d, included, language_) for d in entries_of(bundle, "match")]
+        cursors = page_cursors(bundle)
         paging = {
             "newer": chosen.link(cursors["previous"]) if cursors.get("previous") else None,
             "older": chosen.link(cursors["next"]) if cursors.get("next") else None,
@@ -276,7 +276,7 @@ def _searched(core: Acting, patient_id: str, criteria: list[tuple[str, str]]) ->
     return bundle if isinstance(bundle, dict) else {}
 
 
-def _entries(bundle: dict[str, Any], mode: str) -> list[dict[str, Any]]:
+def entries_of(bundle: dict[str, Any], mode: str) -> list[dict[str, Any]]:
     return [
         e["resource"]
         for e in bundle.get("entry", [])
@@ -288,7 +288,7 @@ def _key(resource: dict[str, Any]) -> str:
     return f"{resource.get('resourceType')}/{resource.get('id')}"
 
 
-def _cursors(bundle: dict[str, Any]) -> dict[str, str]:
+def page_cursors(bundle: dict[str, Any]) -> dict[str, str]:
     """The core's page cursors of a search Bundle's links, by relation (previous, next)."""
     found = {}
     for link in bundle.get("link", []):

@@ -41,7 +41,7 @@ COMING_READ = 30
 Endpoint = Callable[[Request], Awaitable[Response]]
 # The chart's later parts (issue 21): each a page at /patients/{id}/<part>, shown as coming until
 # its route exists (web/routes.py hands the app's paths in).
-PARTS = ("results", "vitals", "notes", "imaging", "timeline", "medication")
+PARTS = ("results", "vitals", "notes", "imaging", "timeline", "medication", "orders")
 
 
 def part_path(part: str) -> str:

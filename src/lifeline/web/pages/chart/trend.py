@@ -168,6 +168,11 @@ def svg(tests: list[dict[str, Any]], language: str, labels: dict[str, str], smal
     )
     for series, _ in added:
         chart.add(series.pop("title"), series.pop("values"), **series)
+    return document(chart)
+
+
+def document(chart: pygal.graph.graph.Graph) -> bytes:
+    """A pygal chart as the SVG document served as an image: without pygal's <script>."""
     tree = chart.render_tree()
     for parent in list(tree.iter()):
         for child in list(parent):

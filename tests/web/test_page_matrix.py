@@ -1,0 +1,202 @@
+"""The pages' authorisation matrix: every route outside /fhir and each of its methods × who asks,
+on both backends. The API's own matrix is tests/access/test_matrix.py; this is its twin for the
+pages, so a new page gets its row here or this test fails (`test_every_page_has_its_row`).
+
+Who asks: a visitor (no session), a patient (their own record, `mine`), a doctor asking about
+their own patient (`mine`, in care) and the same doctor about a patient outside their care
+(`theirs`). What they get, per cell:
+
+- PAGE: 200; for the doctor in care, the patient's name is on it where the page is about them
+- LOGIN: 303 to the login, which leads back to the same address
+- STAFF: 403 "This page is for staff." (a patient at a staff page)
+- REFUSED: 403, and nothing of the patient (not their name) in the answer
+- a number: that status, for routes whose answer to a bare request is their own business (the
+  login steps check their pending step, the OAuth endpoints their client, the replication
+  endpoints a site's credential); their behaviour is tested with them.
+
+Forms are sent with the session's own CSRF token and no fields: a doctor in care gets the form back
+with its problems (400), a doctor outside care the refusal, and nothing is written by anyone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import pytest
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from lifeline.fhir.service import FhirService
+from lifeline.identity.sessions import PATIENT, STAFF
+from lifeline.web import assets, routes
+from lifeline.web.login import WebLogin
+from tests.web.pages.test_chart import Ward, admitted_patient
+from tests.web.test_login_pages import add_user, browser
+from tests.web.test_middleware import logged_in_as
+
+PAGE, LOGIN, STAFF_PAGE, REFUSED = "page", "login", "staff", "refused"
+WHO = ("visitor", "patient", "mine", "theirs")
+
+
+@dataclass(frozen=True)
+class Row:
+    """What each of WHO gets; `query` is added to the address (a chart image's choice)."""
+
+    visitor: str | int
+    patient: str | int
+    mine: str | int
+    theirs: str | int
+    query: str = ""
+
+
+def everyone(answer: int) -> Row:
+    return Row(answer, answer, answer, answer)
+
+
+PUBLIC_PAGE = everyone(200)
+STAFF_ONLY = Row(LOGIN, STAFF_PAGE, PAGE, PAGE)  # a staff page about no one patient
+CHART = Row(LOGIN, STAFF_PAGE, PAGE, REFUSED)  # a page of one patient's chart
+CHART_FORM = Row(LOGIN, STAFF_PAGE, 400, REFUSED)  # a chart form sent empty
+
+MATRIX: dict[tuple[str, str], Row] = {
+    ("GET", "/"): PUBLIC_PAGE,
+    ("GET", "/language"): everyone(400),  # no language named
+    ("GET", "/static/{name:path}"): PUBLIC_PAGE,
+    ("GET", "/login"): PUBLIC_PAGE,
+    ("POST", "/login"): Row(403, 200, 200, 200),  # a visitor has no login page's token; others: the page again
+    ("GET", "/login/second-factor"): everyone(303),  # no pending login: back to its start
+    ("POST", "/login/second-factor"): everyone(303),
+    ("GET", "/login/second-factor/passkey"): everyone(401),
+    ("POST", "/login/second-factor/passkey"): everyone(400),
+    ("GET", "/login/enrol"): everyone(303),
+    ("POST", "/login/enrol"): everyone(303),
+    ("GET", "/login/password"): Row(303, 303, 200, 200),  # staff: change their password
+    ("POST", "/login/password"): Row(303, 303, 200, 200),  # the form again, with its problems
+    ("GET", "/login/citizen"): everyone(404),  # no citizen login configured here
+    ("GET", "/login/citizen/callback"): everyone(404),
+    ("GET", "/login/passkeys"): Row(401, 401, 200, 200),  # a staff member's own passkeys
+    ("POST", "/login/passkeys"): everyone(400),
+    ("POST", "/logout"): Row(LOGIN, 303, 303, 303),  # logged out, to the login
+    ("POST", "/logout/everywhere"): Row(LOGIN, 303, 303, 303),
+    ("GET", "/account"): Row(LOGIN, 200, 200, 200),
+    ("GET", "/conflicts"): STAFF_ONLY,
+    ("POST", "/conflicts"): Row(LOGIN, STAFF_PAGE, 400, 400),  # no conflict named
+    ("GET", "/find"): STAFF_ONLY,
+    ("GET", "/patients"): STAFF_ONLY,
+    ("GET", "/break-the-glass"): Row(LOGIN, STAFF_PAGE, 400, 400),  # no patient named
+    ("POST", "/break-the-glass"): Row(LOGIN, STAFF_PAGE, 400, 400),
+    ("GET", "/patients/{id}"): CHART,
+    ("GET", "/patients/{id}/results"): CHART,
+    ("GET", "/patients/{id}/results/chart.svg"): Row(LOGIN, STAFF_PAGE, PAGE, REFUSED, "code=2823-3"),
+    ("GET", "/patients/{id}/vitals"): CHART,
+    ("GET", "/patients/{id}/vitals/chart.svg"): Row(LOGIN, STAFF_PAGE, PAGE, REFUSED, "code=8867-4"),
+    ("GET", "/patients/{id}/vitals/record"): CHART,
+    ("POST", "/patients/{id}/vitals/record"): CHART_FORM,
+    ("GET", "/patients/{id}/notes"): CHART,
+    ("POST", "/patients/{id}/notes"): CHART_FORM,
+    ("GET", "/patients/{id}/imaging"): CHART,
+    ("GET", "/patients/{id}/timeline"): CHART,
+    ("GET", "/patients/{id}/timeline/chart.svg"): Row(LOGIN, STAFF_PAGE, PAGE, REFUSED),
+    ("GET", "/patients/{id}/medication"): CHART,
+    ("GET", "/patients/{id}/medication/give"): CHART,
+    ("POST", "/patients/{id}/medication/give"): CHART_FORM,
+    ("GET", "/patients/{id}/orders"): CHART,
+    ("POST", "/patients/{id}/orders"): CHART_FORM,
+    ("GET", "/oauth/authorize"): everyone(400),  # no client named
+    ("POST", "/oauth/authorize"): Row(403, 400, 400, 400),  # no CSRF token; no app named
+    ("POST", "/oauth/token"): everyone(401),
+    ("GET", "/.well-known/openid-configuration"): PUBLIC_PAGE,
+    ("GET", "/fhir/.well-known/smart-configuration"): PUBLIC_PAGE,
+    ("GET", "/.well-known/jwks.json"): PUBLIC_PAGE,
+    ("GET", "/status.json"): PUBLIC_PAGE,
+    ("GET", "/metrics"): PUBLIC_PAGE,
+    ("GET", "/replication/changes"): everyone(401),  # a site's credential, or nothing
+    ("GET", "/replication/compartment"): everyone(401),
+    ("POST", "/replication/outbox"): everyone(401),
+    ("GET", "/replication/audit"): everyone(401),
+    ("POST", "/replication/audit"): everyone(401),
+}
+
+
+def app_routes(service: FhirService) -> set[tuple[str, str]]:
+    found, _ = routes.page_routes(WebLogin(service), None)
+    return {
+        (method, route.path)
+        for route in found
+        if isinstance(route, Route)
+        for method in (route.methods or ())
+        if method != "HEAD"
+    }
+
+
+def test_every_page_has_its_row(service: FhirService) -> None:
+    served = app_routes(service)
+    assert sorted(served - set(MATRIX)) == [], "give each new page or form its row in MATRIX"
+    assert sorted(set(MATRIX) - served) == [], "a row for a route that no longer exists"
+
+
+@pytest.fixture(scope="module")
+def ward(service: FhirService) -> Ward:
+    return admitted_patient(service)
+
+
+def asking(service: FhirService, ward: Ward, who: str) -> tuple[TestClient, str]:
+    """A fresh browser for each request (a login page replaces the session it is shown to), and
+    the CSRF token of its session."""
+    web = browser(service)
+    if who == "patient":
+        return web, logged_in_as(service, web, PATIENT, fhir_user=f"Patient/{ward.mine}", patient=ward.mine)
+    if who in ("mine", "theirs"):
+        staff = add_user(service, practitioner=ward.doctor)
+        doctor = f"Practitioner/{ward.doctor}"
+        return web, logged_in_as(service, web, STAFF, username=staff.username, fhir_user=doctor)
+    return web, ""
+
+
+def written(service: FhirService) -> int:
+    """The record's change sequence: how many writes it has taken."""
+    with service.repo.reading() as session:
+        return int(session.change_head())
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(MATRIX), ids=[f"{m} {p}" for m, p in sorted(MATRIX)])
+def test_who_gets_what(service: FhirService, ward: Ward, method: str, path: str) -> None:
+    row = MATRIX[(method, path)]
+    failures = []
+    for who in WHO:
+        expected: str | int = getattr(row, who)
+        patient = ward.theirs if who == "theirs" else ward.mine
+        address = path.replace("{id}", patient).replace("{name:path}", assets.static("app.css")[len("/static/") :])
+        address += f"?{row.query}" if row.query else ""
+        web, csrf = asking(service, ward, who)
+        before = written(service)
+        answer = web.request(method, address, data={"csrf": csrf} if method == "POST" else None)
+        seen = f"{answer.status_code} {answer.headers.get('location', '')}".strip()
+        if method == "POST" and path.startswith("/patients/") and written(service) != before:
+            failures.append(f"{who}: something was written by an empty form")
+        if expected == PAGE:
+            ok = answer.status_code == 200
+            if ok and who == "mine" and path.startswith("/patients/{id}") and not path.endswith(".svg"):
+                ok = "Karen Sørensen" in answer.text
+        elif expected == LOGIN:
+            ok = answer.status_code == 303 and answer.headers["location"] == "/login?next=" + quote(address, safe="")
+        elif expected == STAFF_PAGE:
+            ok = answer.status_code == 403 and "This page is for staff." in answer.text
+        elif expected == REFUSED:
+            ok = answer.status_code == 403 and ward.theirs_name not in answer.text and ward.theirs not in seen
+        else:
+            ok = answer.status_code == expected
+        if not ok:
+            failures.append(f"{who}: expected {expected}, got {seen}")
+    assert not failures, f"{method} {path}: " + "; ".join(failures)
+
+
+def test_the_matrix_can_fail(service: FhirService, ward: Ward) -> None:
+    """The checks above see what they look for: a doctor outside care would fail REFUSED if the
+    chart answered them, and in care PAGE needs the patient's name."""
+    web, _ = asking(service, ward, "mine")
+    mine = web.get(f"/patients/{ward.mine}")
+    assert mine.status_code == 200 and "Karen Sørensen" in mine.text
+    theirs = web.get(f"/patients/{ward.theirs}")
+    assert theirs.status_code == 403 and ward.theirs_name not in theirs.text
