@@ -19,6 +19,7 @@ import uvicorn
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -96,3 +97,10 @@ def headless_chromium() -> WebDriver:
 
 def wait(driver: WebDriver, ignored: tuple[type[Exception], ...] = ()) -> WebDriverWait[WebDriver]:
     return WebDriverWait(driver, WAIT_SECONDS, poll_frequency=POLL_SECONDS, ignored_exceptions=ignored)
+
+
+def press(browser: WebDriver, id_: str) -> None:
+    """Click what may be under a page's sticky header (the chart's) once scrolled to."""
+    element = browser.find_element(By.ID, id_)
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+    element.click()

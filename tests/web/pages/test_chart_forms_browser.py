@@ -18,6 +18,7 @@ from lifeline.identity import records
 from lifeline.identity.principal import OPERATOR
 from lifeline.web.pages.chart import form_key
 from tests.replication.nodes import CentralNode, SiteNode, wait_until
+from tests.web.browser import press
 from tests.web.pages.test_chart import admitted_patient
 from tests.web.pages.test_chart_site_browser import region  # noqa: F401
 from tests.web.test_login_browser import Site, chromium, driver, first_login, loaded, site  # noqa: F401
@@ -30,13 +31,6 @@ const form = document.getElementById("order-form");
 fetch(form.action, {method: "POST", body: new URLSearchParams(new FormData(form)), redirect: "manual"})
   .then((answer) => done(answer.type), (error) => done(String(error)));
 """
-
-
-def press(browser: WebDriver, id_: str) -> None:
-    """Click what may be under the chart's sticky header once scrolled to."""
-    element = browser.find_element(By.ID, id_)
-    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
-    element.click()
 
 
 def test_vital_signs_and_an_order_recorded_once(driver: WebDriver, site: Site) -> None:  # noqa: F811 - the fixture
