@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from typing import Protocol
 
 KEY_SYSTEM = "urn:lifeline:form-key"  # the one-time key of the form a resource was written with
 KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")  # what new_key gives out; anything else is no form of ours
@@ -30,3 +31,16 @@ def identifier(key: str, kind: str = "") -> dict[str, str]:
 def condition(key: str, kind: str = "") -> str:
     """The If-None-Exist criteria that find what the form with `key` already wrote."""
     return f"identifier={KEY_SYSTEM}|{identifier(key, kind)['value']}"
+
+
+class Keyed(Protocol):
+    key: str
+    problems: dict[str, str]
+
+
+def check(draft: Keyed) -> None:
+    """A posted form's key: one this node gave out, or the problem `missing` and a fresh key, so
+    the next press is the one that counts (a form not from us, or a key mangled on the way)."""
+    if not KEY.fullmatch(draft.key):
+        draft.problems["key"] = "missing"
+        draft.key = new_key()

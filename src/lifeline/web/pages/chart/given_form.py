@@ -20,19 +20,15 @@ from typing import Any
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from lifeline.access.errors import Withheld
 from lifeline.clock import COPENHAGEN
-from lifeline.errors import FhirError, StorageUnavailable
 from lifeline.fhir.acting import Acting
 from lifeline.fhir.request import FhirRequest
-from lifeline.web.layout import NO_STORE, render
-from lifeline.web.login import WebLogin, csrf_refused, form_text, threaded
-from lifeline.web.pages import acting, page
-from lifeline.web.pages.chart import form_key, words
-from lifeline.web.pages.chart.page import Reader, built_parts, chart_header, language, part_path, refusing
+from lifeline.web.login import WebLogin, form_text
+from lifeline.web.pages import acting
+from lifeline.web.pages.chart import form_key, recording, words
+from lifeline.web.pages.chart.page import Reader, built_parts, chart_header, language, part_path
 from lifeline.web.pages.chart.vitals_form import Kind, current_encounter, field_time, typed_moment, typed_number
 
 PATH = part_path("medication") + "/give"
@@ -70,6 +66,7 @@ class Draft:
     when: str = ""
     problems: dict[str, str] = field(default_factory=dict)
     refusal: str = ""
+    prescription: dict[str, Any] | None = None  # the active MedicationRequest chosen, as read
 
     def shown(self) -> dict[str, Any]:
         return {"key": self.key, "request": self.request, "dose": self.dose, "unit": self.unit, "route": self.route,
@@ -98,9 +95,7 @@ def draft_of(form: FormData, now: datetime, prescriptions: dict[str, dict[str, A
     _, problem = typed_moment(draft.when, now)
     if problem:
         draft.problems["when"] = problem
-    if not form_key.KEY.fullmatch(draft.key):
-        draft.problems["key"] = "missing"
-        draft.key = form_key.new_key()
+    form_key.check(draft)
     return draft
 
 
@@ -215,33 +210,17 @@ def routes(web: WebLogin, paths: Callable[[], set[str]] = set) -> list[Route]:
         values = giving(core, request.path_params["id"], service.clock(), language(), built, draft, chosen)
         return {**values, "csrf": request.user.csrf}
 
-    def data(request: Request) -> dict[str, Any]:
-        return shown(request, Draft())
-
-    def written(request: Request, form: FormData | None) -> Response:
-        if web.checked(request, form) is None or form is None:
-            return csrf_refused()
-        patient_id = request.path_params["id"]
-        core = acting(service, request)
-        read = Reader(core, patient_id)
+    def drafted(request: Request, form: FormData) -> Draft:
+        read = Reader(acting(service, request), request.path_params["id"])
         read.read_patient()  # first: outside care nothing else is asked, nothing written
         offered = prescriptions(read, language())
         draft = draft_of(form, service.clock(), offered)
-        author = request.user.fhir_user or ""
-        if not author.startswith("Practitioner/"):
-            draft.problems["author"] = "missing"
-        if draft.problems:
-            return render(TEMPLATE, 400, NO_STORE, **shown(request, draft))
-        try:
-            write(core, patient_id, draft, offered[draft.request]["resource"], author, service.clock())
-        except (StorageUnavailable, Withheld):
-            raise  # the error page, or the refusal: nothing of anyone's is shown
-        except FhirError as error:
-            draft.refusal = str(error)
-            return render(TEMPLATE, error.status, NO_STORE, **shown(request, draft))
-        return RedirectResponse(part_path("medication").replace("{id}", patient_id) + "#given", 303)
+        draft.prescription = offered.get(draft.request, {}).get("resource")
+        return draft
 
-    return [
-        Route(PATH, refusing(service, page(TEMPLATE, data)), methods=["GET"]),
-        Route(PATH, refusing(service, threaded(written)), methods=["POST"]),
-    ]
+    def save(request: Request, draft: Draft, author: str) -> str:
+        patient_id = request.path_params["id"]
+        write(acting(service, request), patient_id, draft, draft.prescription or {}, author, service.clock())
+        return part_path("medication").replace("{id}", patient_id) + "#given"
+
+    return recording.routes(web, PATH, TEMPLATE, shown=shown, blank=Draft, drafted=drafted, save=save)

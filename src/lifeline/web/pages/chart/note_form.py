@@ -24,8 +24,8 @@ from lifeline.clock import COPENHAGEN
 from lifeline.fhir.acting import Acting
 from lifeline.fhir.request import FhirRequest
 from lifeline.web.login import form_text
-from lifeline.web.pages.chart import header
-from lifeline.web.pages.chart.form_key import KEY, KEY_SYSTEM, new_key
+from lifeline.web.pages.chart import form_key, header
+from lifeline.web.pages.chart.form_key import KEY_SYSTEM, new_key
 from lifeline.web.pages.chart.page import Reader
 
 LOINC = "http://loinc.org"
@@ -69,10 +69,7 @@ def draft_of(form: FormData) -> Draft:
         draft.problems["text"] = "too-long"
     if draft.type not in NOTE_TYPES:
         draft.problems["type"] = "unknown"
-    if not KEY.fullmatch(draft.key):
-        # Not from a form this node gave out: a fresh key makes the next press the one that counts.
-        draft.problems["key"] = "missing"
-        draft.key = new_key()
+    form_key.check(draft)
     return draft
 
 

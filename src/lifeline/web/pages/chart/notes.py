@@ -23,19 +23,15 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import orjson
 from starlette.datastructures import FormData, QueryParams
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from lifeline.access.errors import Withheld
 from lifeline.clock import today
-from lifeline.errors import FhirError, StorageUnavailable
 from lifeline.fhir.acting import Acting
 from lifeline.fhir.request import FhirRequest
-from lifeline.web.layout import NO_STORE, render
-from lifeline.web.login import WebLogin, csrf_refused, threaded
-from lifeline.web.pages import acting, page
-from lifeline.web.pages.chart import header, note_form, words
-from lifeline.web.pages.chart.page import built_parts, chart_header, language, part_path, refusing
+from lifeline.web.login import WebLogin
+from lifeline.web.pages import acting
+from lifeline.web.pages.chart import header, note_form, recording, words
+from lifeline.web.pages.chart.page import built_parts, chart_header, language, part_path
 
 PATH = part_path("notes")
 TEMPLATE = "chart/notes.html"
@@ -240,33 +236,16 @@ def routes(web: WebLogin, paths: Callable[[], set[str]] = set) -> list[Route]:
         )
         return {**values, "csrf": request.user.csrf}
 
-    def data(request: Request) -> dict[str, Any]:
-        return shown(request, note_form.Draft())
-
-    def written(request: Request, form: FormData | None) -> Response:
-        if web.checked(request, form) is None or form is None:
-            return csrf_refused()
-        draft = note_form.draft_of(form)
-        author = request.user.fhir_user or ""
-        if not author.startswith("Practitioner/"):
-            draft.problems["author"] = "missing"
-        if draft.problems:
-            return render(TEMPLATE, 400, NO_STORE, **shown(request, draft))
+    def save(request: Request, draft: note_form.Draft, author: str) -> str:
         patient_id = request.path_params["id"]
-        try:
-            note_id = note_form.write(acting(service, request), patient_id, draft, author, service.clock())
-        except (StorageUnavailable, Withheld):
-            raise  # the error page, or the refusal: nothing of anyone's is shown
-        except FhirError as error:
-            draft.refusal = str(error)
-            return render(TEMPLATE, error.status, NO_STORE, **shown(request, draft))
+        note_id = note_form.write(acting(service, request), patient_id, draft, author, service.clock())
         where = part_path("notes").replace("{id}", patient_id)
-        return RedirectResponse(f"{where}?{urlencode({'written': note_id})}#note-{note_id}", 303)
+        return f"{where}?{urlencode({'written': note_id})}#note-{note_id}"
 
-    return [
-        Route(PATH, refusing(service, page(TEMPLATE, data)), methods=["GET"]),
-        Route(PATH, refusing(service, threaded(written)), methods=["POST"]),
-    ]
+    def drafted(request: Request, form: FormData) -> note_form.Draft:
+        return note_form.draft_of(form)
+
+    return recording.routes(web, PATH, TEMPLATE, shown=shown, blank=note_form.Draft, drafted=drafted, save=save)
 
 
 def _searched(core: Acting, patient_id: str, criteria: list[tuple[str, str]]) -> dict[str, Any]:

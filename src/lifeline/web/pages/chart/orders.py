@@ -22,19 +22,15 @@ from urllib.parse import urlencode
 import orjson
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from lifeline.access.errors import Withheld
 from lifeline.clock import COPENHAGEN, fhir_instant
-from lifeline.errors import FhirError, StorageUnavailable
 from lifeline.fhir.acting import Acting
 from lifeline.fhir.request import FhirRequest
-from lifeline.web.layout import NO_STORE, render
-from lifeline.web.login import WebLogin, csrf_refused, form_text, threaded
-from lifeline.web.pages import acting, page
-from lifeline.web.pages.chart import form_key, header, words
-from lifeline.web.pages.chart.page import built_parts, chart_header, language, part_path, refusing
+from lifeline.web.login import WebLogin, form_text
+from lifeline.web.pages import acting
+from lifeline.web.pages.chart import form_key, header, recording, words
+from lifeline.web.pages.chart.page import built_parts, chart_header, language, part_path
 from lifeline.web.pages.chart.vitals_form import current_encounter
 
 PATH = part_path("orders")
@@ -125,9 +121,7 @@ def draft_of(form: FormData, today_: date) -> Draft:
         draft.problems["reason"] = "too-long"
     elif not reason and ORDERABLE.get(draft.code, Orderable("", "", "")).category == "imaging":
         draft.problems["reason"] = "missing"  # the radiologist plans the study by the question asked
-    if not form_key.KEY.fullmatch(draft.key):
-        draft.problems["key"] = "missing"
-        draft.key = form_key.new_key()
+    form_key.check(draft)
     return draft
 
 
@@ -231,31 +225,13 @@ def routes(web: WebLogin, paths: Callable[[], set[str]] = set) -> list[Route]:
         values = orders(core, request.path_params["id"], service.clock(), language(), built, draft, written)
         return {**values, "csrf": request.user.csrf}
 
-    def data(request: Request) -> dict[str, Any]:
-        return shown(request, Draft())
+    def drafted(request: Request, form: FormData) -> Draft:
+        return draft_of(form, service.clock().astimezone(COPENHAGEN).date())
 
-    def written(request: Request, form: FormData | None) -> Response:
-        if web.checked(request, form) is None or form is None:
-            return csrf_refused()
-        now = service.clock()
-        draft = draft_of(form, now.astimezone(COPENHAGEN).date())
-        author = request.user.fhir_user or ""
-        if not author.startswith("Practitioner/"):
-            draft.problems["author"] = "missing"
-        if draft.problems:
-            return render(TEMPLATE, 400, NO_STORE, **shown(request, draft))
+    def save(request: Request, draft: Draft, author: str) -> str:
         patient_id = request.path_params["id"]
-        try:
-            order_id = write(acting(service, request), patient_id, draft, author, now)
-        except (StorageUnavailable, Withheld):
-            raise  # the error page, or the refusal: nothing of anyone's is shown
-        except FhirError as error:
-            draft.refusal = str(error)
-            return render(TEMPLATE, error.status, NO_STORE, **shown(request, draft))
+        order_id = write(acting(service, request), patient_id, draft, author, service.clock())
         where = PATH.replace("{id}", patient_id)
-        return RedirectResponse(f"{where}?{urlencode({'written': order_id})}#order-{order_id}", 303)
+        return f"{where}?{urlencode({'written': order_id})}#order-{order_id}"
 
-    return [
-        Route(PATH, refusing(service, page(TEMPLATE, data)), methods=["GET"]),
-        Route(PATH, refusing(service, threaded(written)), methods=["POST"]),
-    ]
+    return recording.routes(web, PATH, TEMPLATE, shown=shown, blank=Draft, drafted=drafted, save=save)

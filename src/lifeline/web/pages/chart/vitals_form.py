@@ -23,19 +23,15 @@ from typing import Any, NamedTuple
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from lifeline.access.errors import Withheld
 from lifeline.clock import COPENHAGEN, fhir_instant
-from lifeline.errors import FhirError, StorageUnavailable
 from lifeline.fhir.acting import Acting
 from lifeline.fhir.request import FhirRequest
-from lifeline.web.layout import NO_STORE, render
-from lifeline.web.login import WebLogin, csrf_refused, form_text, threaded
-from lifeline.web.pages import acting, page
-from lifeline.web.pages.chart import form_key, header, words
-from lifeline.web.pages.chart.page import Reader, built_parts, chart_header, language, part_path, refusing
+from lifeline.web.login import WebLogin, form_text
+from lifeline.web.pages import acting
+from lifeline.web.pages.chart import form_key, header, recording, words
+from lifeline.web.pages.chart.page import Reader, built_parts, chart_header, language, part_path
 
 PATH = part_path("vitals") + "/record"
 TEMPLATE = "chart/vitals_record.html"
@@ -131,9 +127,7 @@ def draft_of(form: FormData, now: datetime) -> Draft:
     _, problem = typed_moment(draft.when, now)
     if problem:
         draft.problems["when"] = problem
-    if not form_key.KEY.fullmatch(draft.key):
-        draft.problems["key"] = "missing"
-        draft.key = form_key.new_key()
+    form_key.check(draft)
     return draft
 
 
@@ -270,29 +264,12 @@ def routes(web: WebLogin, paths: Callable[[], set[str]] = set) -> list[Route]:
         values = recorded(core, request.path_params["id"], language(), built, draft, service.clock())
         return {**values, "csrf": request.user.csrf}
 
-    def data(request: Request) -> dict[str, Any]:
-        return shown(request, Draft())
+    def drafted(request: Request, form: FormData) -> Draft:
+        return draft_of(form, service.clock())
 
-    def written(request: Request, form: FormData | None) -> Response:
-        if web.checked(request, form) is None or form is None:
-            return csrf_refused()
-        draft = draft_of(form, service.clock())
-        author = request.user.fhir_user or ""
-        if not author.startswith("Practitioner/"):
-            draft.problems["author"] = "missing"
-        if draft.problems:
-            return render(TEMPLATE, 400, NO_STORE, **shown(request, draft))
+    def save(request: Request, draft: Draft, author: str) -> str:
         patient_id = request.path_params["id"]
-        try:
-            write(acting(service, request), patient_id, draft, author, service.clock())
-        except (StorageUnavailable, Withheld):
-            raise  # the error page, or the refusal: nothing of anyone's is shown
-        except FhirError as error:
-            draft.refusal = str(error)
-            return render(TEMPLATE, error.status, NO_STORE, **shown(request, draft))
-        return RedirectResponse(part_path("vitals").replace("{id}", patient_id) + "#flowsheet", 303)
+        write(acting(service, request), patient_id, draft, author, service.clock())
+        return part_path("vitals").replace("{id}", patient_id) + "#flowsheet"
 
-    return [
-        Route(PATH, refusing(service, page(TEMPLATE, data)), methods=["GET"]),
-        Route(PATH, refusing(service, threaded(written)), methods=["POST"]),
-    ]
+    return recording.routes(web, PATH, TEMPLATE, shown=shown, blank=Draft, drafted=drafted, save=save)
