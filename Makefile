@@ -41,9 +41,11 @@ lint: install-dev
 	$(BIN)/mypy src
 	$(BIN)/lint-imports  # the import contracts in pyproject.toml: imports flow one way
 
-# The page tests drive a real browser: Debian's chromium and its driver, installed once.
+# The page tests drive a real browser: Debian's chromium and its driver, installed once; the
+# downtime reports' tests render their PDFs with poppler's pdftoppm.
 browser:
 	command -v chromedriver >/dev/null || (apt-get update && apt-get install -y chromium chromium-driver)
+	command -v pdftoppm >/dev/null || (apt-get update && apt-get install -y poppler-utils)
 
 # The replication fault suite skews a site's clock with libfaketime.
 faketime:

@@ -46,6 +46,10 @@ class Settings:
     replication_poll_ms: int = 250  # how often a site pushes its outbox and reads the feed
     central_timeout_ms: int = 1000  # how long a site waits for one answer from the centre
     continuity_after_failures: int = 3  # failed polls in a row that put a site in continuity mode
+    # Downtime reports on paper (downtime/, docs/security.md "Downtime reports").
+    downtime_dir: str = "var/downtime"  # where the encrypted PDFs and their index are written
+    downtime_key: str = ""  # the reports' AES-256 key (base64, 32 bytes; `lifeline downtime key`)
+    downtime_minutes: int = 15  # how often a site node makes them again; 0: never by itself
 
 
 ENVIRONMENT = {
@@ -82,6 +86,9 @@ ENVIRONMENT = {
     "replication_poll_ms": "LIFELINE_REPLICATION_POLL_MS",
     "central_timeout_ms": "LIFELINE_CENTRAL_TIMEOUT_MS",
     "continuity_after_failures": "LIFELINE_CONTINUITY_AFTER_FAILURES",
+    "downtime_dir": "LIFELINE_DOWNTIME_DIR",
+    "downtime_key": "LIFELINE_DOWNTIME_KEY",
+    "downtime_minutes": "LIFELINE_DOWNTIME_MINUTES",
 }
 
 # Variables that were settings once: refused, so that whoever set one learns it is gone (issue 20).

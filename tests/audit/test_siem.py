@@ -183,11 +183,10 @@ class Collector:
                     self.errors.append(error)
                     continue
                 with conn:
-                    if step == "drop":
-                        self.dropped.set()
-                        continue
-                    while chunk := conn.recv(65536):
+                    while step == "read" and (chunk := conn.recv(65536)):
                         self.received += chunk
+                if step == "drop":
+                    self.dropped.set()  # once closed: a client told earlier could still write into it
         except OSError as error:
             self.errors.append(error)
         finally:

@@ -110,6 +110,7 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/fhir/.well-known/smart-configuration"): PUBLIC_PAGE,
     ("GET", "/.well-known/jwks.json"): PUBLIC_PAGE,
     ("GET", "/status.json"): PUBLIC_PAGE,
+    ("GET", "/status"): PUBLIC_PAGE,  # the status page and incidents (issue 23)
     ("GET", "/metrics"): PUBLIC_PAGE,
     ("GET", "/replication/changes"): everyone(401),  # a site's credential, or nothing
     ("GET", "/replication/compartment"): everyone(401),

@@ -341,6 +341,36 @@ MIGRATIONS: list[Migration] = [
         sqlite="CREATE INDEX resource_open_conflict ON resource (res_type, res_id)"
         " WHERE res_type = '_Conflict' AND json_extract(content, '$.status') = 'open'",
     ),
+    # Incidents and their timeline (status/incidents.py, issue 23): node-local, never versioned
+    # nor replicated, written by operators through `lifeline incidents`. The open ones are read
+    # for every /status answer and page banner by the partial index alone.
+    Migration(
+        14,
+        "incidents and their updates",
+        """
+        CREATE TABLE status_incident (
+            id TEXT PRIMARY KEY,
+            title TEXT NOT NULL,
+            impact TEXT NOT NULL,
+            status TEXT NOT NULL,
+            components TEXT NOT NULL,
+            began TEXT NOT NULL,
+            resolved_at TEXT,
+            expected_back TEXT
+        );
+        CREATE INDEX status_incident_open ON status_incident (began) WHERE resolved_at IS NULL;
+        CREATE INDEX status_incident_resolved ON status_incident (resolved_at);
+        CREATE TABLE status_incident_update (
+            incident_id TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            at TEXT NOT NULL,
+            status TEXT NOT NULL,
+            text TEXT NOT NULL,
+            author TEXT NOT NULL,
+            PRIMARY KEY (incident_id, seq)
+        );
+        """,
+    ),
 ]
 
 # Every index table a resource's rows go to (and are deleted from when it changes).

@@ -12,6 +12,7 @@ from typing import Any
 from lifeline.storage.access_reads import AccessReads
 from lifeline.storage.audit_reads import AuditReads
 from lifeline.storage.dialect import Dialect
+from lifeline.storage.incident_rows import IncidentRows
 from lifeline.storage.matching import Match, fhir_types_only, source
 from lifeline.storage.ordering import Page, SortExpression, ordered_query
 from lifeline.storage.reading import Connection, keys_condition
@@ -30,7 +31,7 @@ _ROW_SELECT = (
 )
 
 
-class Session(AccessReads, AuditReads, ReplicationReads):
+class Session(AccessReads, AuditReads, IncidentRows, ReplicationReads):
     """Reads over one connection; inside a write transaction it sees the transaction's own writes.
 
     The reads of resources are here; those the access rule, the audit trail and replication

@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 
 from lifeline.audit.index import Indexer as AuditIndexer
+from lifeline.downtime.schedule import Regenerator
 from lifeline.fhir.service import FhirService
 from lifeline.replication.central_client import CentralClient
 from lifeline.replication.site import SiteNode
@@ -70,6 +71,7 @@ def create_app(
     fhir_api = FhirApi(service, site)
 
     indexer = AuditIndexer(service.repo) if recorder is not None else None
+    downtime = Regenerator.for_node(service)  # a site's paper copies, remade every N minutes
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -77,7 +79,11 @@ def create_app(
             site.start()
         if indexer is not None:
             indexer.start()
+        if downtime is not None:
+            downtime.start()
         yield
+        if downtime is not None:
+            downtime.stop()
         if indexer is not None:
             indexer.stop()
         if site is not None:

@@ -122,7 +122,17 @@ def layout() -> dict[str, Any]:
         "here": page.path,
         "layout_node": _or_none(page.node),
         "warnings": _or_none(page.warnings) or {},
+        "incidents": _or_none(lambda: _incidents(page)) or [],
     }
+
+
+def _incidents(page: PageContext) -> list[dict[str, Any]]:
+    """The open incidents for a logged-in person's banner, from the node's cached board (issue 23)."""
+    if not page.user.is_authenticated:
+        return []
+    from lifeline.web.status_page import banner  # here: that module renders through this one
+
+    return banner(_or_none(page.node))
 
 
 def _or_none(read: Callable[[], Any]) -> Any:

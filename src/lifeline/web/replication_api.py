@@ -23,6 +23,7 @@ from lifeline.identity.sites import Site
 from lifeline.replication import audit_merge, feed, replay, status
 from lifeline.web.errors import FHIR_JSON, error_answer
 from lifeline.web.login import client_host
+from lifeline.web.status_page import board_for, snapshot, status_json
 
 if TYPE_CHECKING:
     from lifeline.fhir.service import FhirService
@@ -35,13 +36,15 @@ HOPERAT = "HOPERAT"  # v3 ActReason: healthcare operations (keeping a hospital's
 def routes(service: FhirService, site: SiteNode | None) -> list[Route]:
     board = status.StatusBoard(service, site)  # public, so computed at most once a second, however often asked
     cached = {"cache-control": status.CACHE_CONTROL}
+    incidents = board_for(service, site)  # components and open incidents, added to /status.json (issue 23)
 
     async def current() -> status.Answer:
         fresh = board.fresh()  # on the event loop: a flood within the second never takes a thread
         return fresh if fresh is not None else await run_in_threadpool(board.answer)
 
     async def node_status(request: Request) -> Response:
-        return Response((await current()).json, media_type=_JSON, headers=cached)
+        answer = await current()
+        return Response(status_json(answer.status, await snapshot(incidents)), media_type=_JSON, headers=cached)
 
     async def metrics(request: Request) -> Response:
         return Response((await current()).metrics, media_type="text/plain; version=0.0.4", headers=cached)

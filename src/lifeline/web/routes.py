@@ -12,7 +12,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Route
 
 from lifeline.replication.site import SiteNode
-from lifeline.web import assets, citizen_login, conflicts_page, login, oauth, passkeys, replication_api
+from lifeline.web import assets, citizen_login, conflicts_page, login, oauth, passkeys, replication_api, status_page
 from lifeline.web.pages import break_glass, finder, landing, worklist
 from lifeline.web.pages.chart import given_form as chart_given
 from lifeline.web.pages.chart import imaging as chart_imaging
@@ -65,6 +65,7 @@ ACCESS = {
     "/.well-known/openid-configuration": PUBLIC,
     "/fhir/.well-known/smart-configuration": PUBLIC,
     "/.well-known/jwks.json": PUBLIC,
+    "/status": PUBLIC,  # the node's components and incidents, for anyone (issue 23)
 }
 
 
@@ -85,6 +86,7 @@ def page_routes(web: login.WebLogin, site: SiteNode | None) -> tuple[list[BaseRo
     routes += chart_vitals_form.routes(web, lambda: paths)  # the forms that record care (issue 21)
     routes += chart_orders.routes(web, lambda: paths)
     routes += chart_given.routes(web, lambda: paths)
+    routes += status_page.routes(web.service, site)  # the public status page (issue 23)
     paths = {getattr(route, "path", "") for route in [*routes, *replication]}
     routes += chart.routes(web.service, lambda: paths)
     routes.append(Route("/", landing.page(paths, lambda: web.citizen is not None), methods=["GET"]))

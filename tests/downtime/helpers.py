@@ -1,0 +1,67 @@
+"""A ward and a clinic to make reports of, and reading a report back (decrypted, as text)."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from pypdf import PdfReader
+
+from lifeline.cpr import CPR_SYSTEM
+from lifeline.downtime import vault
+from lifeline.fhir.service import FhirService
+from tests.web.pages.test_chart import Ward, admitted_patient, put, ref
+
+KEY = vault.new_key()
+TODAY_AT_TEN = "2026-11-22T10:30:00+01:00"  # the test clock's day (tests/conftest.py TickingClock)
+
+
+@dataclass
+class Clinic:
+    id: str
+    name: str
+    patient: str
+
+
+def clinic(service: FhirService) -> Clinic:
+    """An outpatient clinic with one patient booked today (with a phone) and one tomorrow."""
+    tag = uuid.uuid4().hex[:8]
+    place = {
+        "resourceType": "Location",
+        "id": f"clinic-{tag}",
+        "name": f"Ambulatorium, Kardiologi {tag}",
+        "type": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "code": "OF"}]}],
+    }
+    patient = {
+        "resourceType": "Patient",
+        "id": f"out-{tag}",
+        "name": [{"family": "Holm", "given": ["Jens"]}],
+        "identifier": [{"system": CPR_SYSTEM, "value": "0101701235"}],
+        "telecom": [{"system": "phone", "value": "+45 20 30 40 50", "use": "mobile"}],
+    }
+    for id_, start, what in (
+        (f"today-{tag}", TODAY_AT_TEN, "Ambulant kontrol, atrieflimren"),
+        (f"later-{tag}", "2026-11-23T10:30:00+01:00", "Næste dags tid"),
+    ):
+        put(service, place)
+        put(service, patient)
+        put(service, {"resourceType": "Appointment", "id": id_, "status": "booked", "description": what,
+                      "start": start, "end": start, "participant": [
+                          {"actor": ref(f"Patient/out-{tag}"), "status": "accepted"},
+                          {"actor": ref(f"Location/clinic-{tag}"), "status": "accepted"}]})  # fmt: skip
+    return Clinic(f"clinic-{tag}", place["name"], f"out-{tag}")
+
+
+def ward_of(ward: Ward) -> str:
+    return f"ward-{ward.tag}"
+
+
+def pdf_text(sealed: Path, key: str = KEY) -> str:
+    """The text of every page of an encrypted report."""
+    plain = vault.decrypt(vault.key_of(key), sealed.read_bytes())
+    return "\n".join(page.extract_text() or "" for page in PdfReader(io.BytesIO(plain)).pages)
+
+
+__all__ = ["Clinic", "Ward", "admitted_patient", "clinic", "pdf_text", "ward_of"]
