@@ -208,6 +208,8 @@ def test_a_write_on_a_stale_replica_is_refused_and_the_replica_caught_up(central
     the clinician (as any edit race), not a silent overwrite, and the site shows the newer one."""
     site = SiteNode(central, "gentofte", "sqlite", tmp_path / "gentofte", replication_poll_ms=60_000)
     try:
+        # Its first poll done, the next is a minute away: none can bring the centre's edit in between.
+        wait_until(lambda: _caught_up(site), what="the site's first poll")
         token = site.token()
         created = site.client.post("/fhir/Patient", content=orjson.dumps(_patient("Stale")), headers=_headers(token))
         patient = created.json()

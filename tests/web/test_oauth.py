@@ -335,7 +335,8 @@ def test_patient_app_reads_the_patients_own_record(
     patient_id, cpr = new_cpr_patient(client)
     client_id = public_client(service, "openid fhirUser launch/patient patient/Patient.rs user/Patient.rs")
     with browser(citizen_service(service, provider.issuer)) as web:
-        citizen_login(web, provider, cpr)
+        logged_in = citizen_login(web, provider, cpr)
+        assert logged_in.status_code == 303 and logged_in.headers["location"] == "/", logged_in.text  # else: why
         verifier, challenge = pkce()
         code = authorize(web, client_id, "openid launch/patient patient/Patient.rs user/Patient.rs", challenge)
         tokens = exchange(web, client_id, code, verifier).json()
