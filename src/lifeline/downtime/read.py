@@ -16,12 +16,10 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import orjson
-
 from lifeline.clock import COPENHAGEN
 from lifeline.config import SettingError
 from lifeline.fhir.acting import Acting
-from lifeline.fhir.request import FhirRequest
+from lifeline.fhir.found import searched
 
 PHYSICAL_TYPE = "http://terminology.hl7.org/CodeSystem/location-physical-type"
 ROLE_CODE = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
@@ -51,17 +49,8 @@ class Patient:
 
 def search(core: Acting, res_type: str, *params: tuple[str, str]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """A search's matches and what it included (by Type/id), as plain data."""
-    answer = core.handle(FhirRequest("search", res_type, params=[*params, ("_count", str(MOST))]))
-    bundle = orjson.loads(orjson.dumps(answer.resource or {}))
-    matches: list[dict[str, Any]] = []
-    included: dict[str, Any] = {}
-    for entry in bundle.get("entry", []):
-        resource = entry.get("resource") or {}
-        if (entry.get("search") or {}).get("mode") == "include":
-            included[f"{resource.get('resourceType')}/{resource.get('id')}"] = resource
-        else:
-            matches.append(resource)
-    return matches, included
+    answered = searched(core, res_type, [*params, ("_count", str(MOST))])
+    return answered.matches, answered.included
 
 
 def kind(location: dict[str, Any]) -> str | None:
@@ -78,18 +67,16 @@ def kind(location: dict[str, Any]) -> str | None:
 def places(core: Acting) -> list[dict[str, Any]]:
     """The wards and clinics this node's record knows, by name: every page of the Locations (a
     region holds thousands: beds and rooms too, and R4 has no search by physical type)."""
-    found: list[dict[str, Any]] = []
+    places_: list[dict[str, Any]] = []
     params: list[tuple[str, str]] = [("_count", str(MOST))]
     for _ in range(PAGES):  # bounded
-        answer = core.handle(FhirRequest("search", "Location", params=params))
-        bundle = orjson.loads(orjson.dumps(answer.resource or {}))
-        found += [e["resource"] for e in bundle.get("entry", []) if kind(e.get("resource") or {})]
-        following = next((link["url"] for link in bundle.get("link", []) if link.get("relation") == "next"), None)
-        cursor = parse_qs(urlsplit(str(following or "")).query).get("_page")
+        answered = searched(core, "Location", params)
+        places_ += [loc for loc in answered.matches if kind(loc)]
+        cursor = parse_qs(urlsplit(answered.links.get("next", "")).query).get("_page")
         if not cursor:
             break
         params = [("_count", str(MOST)), ("_page", cursor[0])]
-    return sorted(found, key=lambda loc: natural(loc.get("name")))
+    return sorted(places_, key=lambda loc: natural(loc.get("name")))
 
 
 def place(core: Acting, id_: str, wanted: str) -> dict[str, Any]:

@@ -15,14 +15,13 @@ import re
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-import orjson
 from babel.dates import format_time
 from starlette.requests import Request
 from starlette.routing import Route
 
 from lifeline.clock import COPENHAGEN, today
 from lifeline.fhir.acting import Acting
-from lifeline.fhir.request import FhirRequest
+from lifeline.fhir.found import searched
 from lifeline.fhir.service import FhirService
 from lifeline.web.pages import acting, page
 from lifeline.web.pages.chart import header, words
@@ -150,18 +149,8 @@ def _search(
     core: Acting, res_type: str, *params: tuple[str, str]
 ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
     """A search's matches and what it included (by Type/id), as plain data."""
-    bundle = orjson.loads(
-        orjson.dumps(core.handle(FhirRequest("search", res_type, params=list(params))).resource or {})
-    )
-    matches: list[dict[str, Any]] = []
-    included: dict[str, dict[str, Any]] = {}
-    for entry in bundle.get("entry", []):
-        resource = entry.get("resource") or {}
-        if (entry.get("search") or {}).get("mode") == "include":
-            included[f"{resource.get('resourceType')}/{resource.get('id')}"] = resource
-        else:
-            matches.append(resource)
-    return matches, included
+    answered = searched(core, res_type, list(params))
+    return answered.matches, answered.included
 
 
 def _natural(text: str | None) -> list[Any]:

@@ -25,6 +25,7 @@ from lifeline.access.errors import Withheld
 from lifeline.clock import today
 from lifeline.errors import NotFound
 from lifeline.fhir.acting import Acting
+from lifeline.fhir.found import searched
 from lifeline.fhir.request import FhirRequest
 from lifeline.fhir.service import FhirService
 from lifeline.web import i18n
@@ -61,19 +62,9 @@ class Reader:
 
     def search(self, res_type: str, *params: tuple[str, str]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """The matches of one search for the patient, and what it included, by Type/id."""
-        subject = ("patient", self.patient_id)
-        answer = self.core.handle(FhirRequest("search", res_type, params=[subject, *params]))
-        # Entries hold the stored JSON as it is (orjson fragments): read them as data.
-        bundle = _parsed(orjson.dumps(answer.resource or {}))
-        self.more = any(link.get("relation") == "next" for link in bundle.get("link", []))
-        matches, included = [], {}
-        for entry in bundle.get("entry", []):
-            resource, mode = entry.get("resource") or {}, (entry.get("search") or {}).get("mode")
-            if mode == "match":
-                matches.append(resource)
-            elif mode == "include":
-                included[f"{resource.get('resourceType')}/{resource.get('id')}"] = resource
-        return matches, included
+        answered = searched(self.core, res_type, [("patient", self.patient_id), *params])
+        self.more = answered.more
+        return answered.matches, answered.included
 
 
 def chart_header(
