@@ -32,7 +32,8 @@ demo: install
 	test -d $(DEMO_REGION) || $(BIN)/lifeline generate --patients 200 --seed 1 --out $(DEMO_REGION)
 	$(BIN)/lifeline import $(DEMO_REGION)/*.ndjson
 	$(BIN)/python -m lifeline.cli.demo_users
-	$(BIN)/lifeline serve --host 127.0.0.1 --port 8080
+	$(BIN)/lifeline probe account  # the synthetic probe's login (README "Incidents that open by themselves")
+	LIFELINE_PROBE_USER=probe-central $(BIN)/lifeline serve --host 127.0.0.1 --port 8080
 
 lint: install-dev
 	$(BIN)/python tools/check_runtime_deps.py  # src/ imports only what `make demo` installs

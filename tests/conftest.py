@@ -6,6 +6,7 @@ session gets a fresh schema, dropped at the end. Under CI=true the PostgreSQL te
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -27,7 +28,13 @@ PG_URL = os.environ.get("LIFELINE_TEST_PG", "postgresql://postgres@127.0.0.1:543
 BACKENDS = ["sqlite", "postgresql"]
 # The API tests' node: its own key-encryption key (never a file under var/) and the issuer its
 # test client's tokens name.
-TEST_SETTINGS = Settings(max_body_bytes=1024 * 1024, issuer="http://testserver", kek=new_kek())
+# Its health probes never run by themselves (tests/status drive them): an incident they opened
+# would put a banner on other tests' pages.
+TEST_SETTINGS = Settings(max_body_bytes=1024 * 1024, issuer="http://testserver", kek=new_kek(), probe_seconds=0)
+# Nor do those of the nodes the tests start as processes (the region scenarios), unless a test says so.
+os.environ.setdefault("LIFELINE_PROBE_SECONDS", "0")
+# And their JSON logs go to a folder of the test run, never the checkout's var/log.
+os.environ.setdefault("LIFELINE_LOG_DIR", tempfile.mkdtemp(prefix="lifeline-test-logs-"))
 # What the shared test client may do: everything, as a backend service would.
 ALL_ACCESS = "system/*.cruds"
 

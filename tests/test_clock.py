@@ -37,6 +37,9 @@ MEASURES = {
     "generate/driver.py",
     "replication/status.py",
     "status/board.py",  # the status board's cache age
+    "web/request_id.py",  # each request's duration, for its log line and latency histogram
+    "status/watch.py",  # how long each health probe took
+    "status/synthetic.py",  # how long the synthetic probe's login, read and search took
 }
 
 

@@ -50,6 +50,14 @@ class Settings:
     downtime_dir: str = "var/downtime"  # where the encrypted PDFs and their index are written
     downtime_key: str = ""  # the reports' AES-256 key (base64, 32 bytes; `lifeline downtime key`)
     downtime_minutes: int = 15  # how often a site node makes them again; 0: never by itself
+    # Telling the truth in an outage (status/, docs/architecture.md "Status and incidents").
+    log_dir: str = "var/log"  # where the node writes its JSON log lines (lifeline.jsonl); empty: none
+    probe_seconds: int = 60  # how often the node's health probes run; 0: never by themselves
+    probe_user: str = ""  # the synthetic probe's staff login (`lifeline incidents probe-account`); empty: none
+    login_failures_alarm: int = 50  # failed staff logins within 5 minutes that open an incident
+    replication_stall_seconds: int = 120  # a site's replication behind this long opens an incident
+    site_silent_seconds: int = 120  # a site not heard from at the centre this long opens an incident
+    clock_skew_seconds: int = 60  # a node's clock this far from its peers opens an incident
 
 
 ENVIRONMENT = {
@@ -89,6 +97,13 @@ ENVIRONMENT = {
     "downtime_dir": "LIFELINE_DOWNTIME_DIR",
     "downtime_key": "LIFELINE_DOWNTIME_KEY",
     "downtime_minutes": "LIFELINE_DOWNTIME_MINUTES",
+    "log_dir": "LIFELINE_LOG_DIR",
+    "probe_seconds": "LIFELINE_PROBE_SECONDS",
+    "probe_user": "LIFELINE_PROBE_USER",
+    "login_failures_alarm": "LIFELINE_LOGIN_FAILURES_ALARM",
+    "replication_stall_seconds": "LIFELINE_REPLICATION_STALL_SECONDS",
+    "site_silent_seconds": "LIFELINE_SITE_SILENT_SECONDS",
+    "clock_skew_seconds": "LIFELINE_CLOCK_SKEW_SECONDS",
 }
 
 # Variables that were settings once: refused, so that whoever set one learns it is gone (issue 20).

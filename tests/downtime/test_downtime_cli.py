@@ -72,7 +72,7 @@ def test_mistakes_are_one_clear_line(region: tuple[str, Ward, str], tmp_path: Pa
         assert "Traceback" not in said and said.strip().count("\n") == 0, said
         return said
 
-    assert "--ward ID, --clinic ID or --all" in refused("export", "--db", url, "--dir", str(out))
+    assert "--ward ID, --clinic ID, --theatre ID or --all" in refused("export", "--db", url, "--dir", str(out))
     assert "no Location 'nowhere'" in refused("export", "--ward", "nowhere", "--db", url, "--dir", str(out))
     assert "is not a ward" in refused("export", "--ward", clinic_id, "--db", url, "--dir", str(out))
     assert "no downtime key" in refused("export", "--all", "--db", url, "--dir", str(out), key="")

@@ -21,7 +21,7 @@ from lifeline.clock import COPENHAGEN
 from lifeline.downtime import export, labels, read, vault
 from lifeline.fhir.service import FhirService
 from lifeline.identity.principal import OPERATOR
-from tests.downtime.helpers import KEY, Clinic, Ward, admitted_patient, clinic, pdf_text, ward_of
+from tests.downtime.helpers import KEY, Clinic, Ward, admitted_patient, clinic, pdf_text, theatre, ward_of
 from tests.web.pages.test_chart import location, put
 
 NOW = datetime(2026, 11, 22, 11, 15, tzinfo=COPENHAGEN)
@@ -41,10 +41,11 @@ def operator(service: FhirService, name: str = "operator:nurse-it"):  # type: ig
     return service.as_user(replace(OPERATOR, subject=name), None, "HOPERAT")
 
 
-def make(service: FhirService, folder: Path, wards: list[str], clinics: list[str], who: str = "operator:nurse-it"):  # type: ignore[no-untyped-def]
+def make(service: FhirService, folder: Path, wards: list[str], clinics: list[str], who: str = "operator:nurse-it",  # type: ignore[no-untyped-def]
+         theatres: tuple[str, ...] = ()):  # fmt: skip
     settings = replace(service.settings, downtime_dir=str(folder), downtime_key=KEY, node_id="herlev")
     core = operator(service, who)
-    return export.run(core, settings, export.plan(core, wards, clinics, False), NOW)
+    return export.run(core, settings, export.plan(core, wards, clinics, False, theatres), NOW)
 
 
 def test_a_wards_report_holds_the_census_and_each_patients_record(
@@ -81,6 +82,21 @@ def test_a_clinics_report_holds_todays_appointments(service: FhirService, outpat
     assert "10:30" in text and "Jens Holm" in text and "010170-1235" in text
     assert "Ambulant kontrol, atrieflimren" in text and "+45 20 30 40 50" in text
     assert "Næste dags tid" not in text
+
+
+def test_a_theatres_report_holds_todays_planned_operations(service: FhirService, tmp_path: Path) -> None:
+    planned = theatre(service)
+    made = make(service, tmp_path, [], [], theatres=(planned.id,))
+    assert made[0].path == tmp_path / "current" / f"theatre-{planned.id}.pdf.enc" and made[0].count == 1
+    text = pdf_text(made[0].path)
+    assert planned.name in text and "Planned operations 22.11.2026: 1" in text
+    assert "13:00–14:00" in text and "Birthe Lund" in text and "120354-1238" in text and "+45 31 41 59 26" in text, text
+    assert "Appendektomi" in text and "Urgent" in text and "Per Kirurg" in text
+    assert "08:00" not in text  # tomorrow's is not on today's list
+    everything = {loc["id"]: kind for kind, loc in export.plan(operator(service), [], [], True)}
+    assert everything[planned.id] == "theatre"
+    index = (tmp_path / "index.html").read_text()
+    assert f"current/theatre-{planned.id}.pdf.enc" in index and planned.name in index and "Birthe" not in index
 
 
 def test_the_label_sheet_has_unique_identifiers_with_valid_check_digits(
@@ -130,7 +146,9 @@ def test_a_ward_or_clinic_that_is_not_one_is_refused(service: FhirService, ward:
         export.plan(core, ["nowhere"], [], False)
     with pytest.raises(read.DowntimeError, match="is not a ward"):
         export.plan(core, [outpatients.id], [], False)
-    with pytest.raises(read.DowntimeError, match="--ward ID, --clinic ID or --all"):
+    with pytest.raises(read.DowntimeError, match="is not a theatre"):
+        export.plan(core, [], [], False, [outpatients.id])
+    with pytest.raises(read.DowntimeError, match="--ward ID, --clinic ID, --theatre ID or --all"):
         export.plan(core, [], [], False)
     everything = {loc["id"]: kind for kind, loc in export.plan(core, [], [], True)}
     assert everything[ward_of(ward)] == "ward" and everything[outpatients.id] == "clinic"

@@ -70,8 +70,9 @@ class Node:
         command = [*self.wrapper, sys.executable, "-m", "lifeline.cli", "serve", "--db", self.db]
         command += ["--port", str(self.port), *self.args]
         # Its own process group: a kill takes the server's worker processes with it.
+        env = {**self.env, "LIFELINE_LOG_DIR": str(self.log.with_suffix(""))}  # its JSON log beside its output
         self.process = subprocess.Popen(
-            command, stdout=handle, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
+            command, stdout=handle, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
         handle.close()
         wait_until(self._answers, 60, f"{self.name} to start (see {self.log})")

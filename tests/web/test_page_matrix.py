@@ -111,6 +111,12 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/.well-known/jwks.json"): PUBLIC_PAGE,
     ("GET", "/status.json"): PUBLIC_PAGE,
     ("GET", "/status"): PUBLIC_PAGE,  # the status page and incidents (issue 23)
+    ("GET", "/operator/incidents"): Row(LOGIN, STAFF_PAGE, 403, 403),  # operators only (issue 23)
+    ("POST", "/operator/incidents"): Row(LOGIN, STAFF_PAGE, 403, 403),
+    ("POST", "/operator/incidents/{id}"): Row(LOGIN, STAFF_PAGE, 403, 403),
+    ("GET", "/downtime/reentry"): STAFF_ONLY,  # re-entry after a downtime (issue 23)
+    ("GET", "/downtime/reentry/label"): STAFF_ONLY,  # no identifier typed: the box, saying so
+    ("POST", "/downtime/reentry/label"): Row(LOGIN, STAFF_PAGE, 400, 400),  # no identifier named
     ("GET", "/metrics"): PUBLIC_PAGE,
     ("GET", "/replication/changes"): everyone(401),  # a site's credential, or nothing
     ("GET", "/replication/compartment"): everyone(401),

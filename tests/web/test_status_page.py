@@ -110,13 +110,46 @@ def test_the_banner_on_staff_and_patient_pages_and_their_pages_stay_private(calm
         answer = web.get("/account")
         assert answer.headers["cache-control"] == "no-store"
         banner = answer.text[answer.text.index('id="incident"') :].split("</p>")[0]
-        assert 'href="/status"' in banner and "Incident: Logins &lt;script&gt;" in banner
+        assert 'href="/status#incident-' in banner and "Incident: Logins &lt;script&gt;" in banner
         assert "cause identified" in banner and "Expected back: 6 Dec 2026" in banner.replace(",", "")
         mine = web.get("/status")  # as nobody: a shared cache may hand it to anyone
         assert username not in mine.text and 'name="csrf"' not in mine.text
         assert mine.headers["cache-control"] == "public, max-age=10"
+        anchor = banner.split('href="/status#')[1].split('"')[0]
+        assert f'id="{anchor}"' in mine.text  # the banner opens the incident itself
         danish = web.get("/account", headers={"Accept-Language": "da"}).text
         assert "Driftsforstyrrelse: Logins" in danish
     with browser(calm) as web:
         as_patient(calm, web)
         assert 'id="incident"' in web.get("/account").text
+
+
+def test_an_open_incident_tells_per_hospital_how_many_staff_are_affected(calm: FhirService) -> None:
+    """Totals only (no department, role or name), cached with the board, in both languages."""
+    from datetime import UTC, datetime
+
+    from tests.status.test_affected import directory, failed_login, next_second, refused
+
+    names = directory(calm, suffix=" Nord")  # other tests' failures of the same second are elsewhere
+    next_second()
+    opened = incidents.open_incident(  # begun now, by the wall clock the audit trail is recorded by
+        calm.repo, title="Logins fail", impact="critical", components=["staff-login"], text="", author="operator:x"
+    )
+    _forget(calm)
+    now = datetime.now(UTC)
+    for key in ("ann", "bo", "bo", "di"):
+        failed_login(calm, names[key], now)
+    refused(calm, names["cy"], now)
+    with browser(calm) as web:
+        page = web.get("/status").text
+        shown = page[page.index(f'id="affected-{opened.id}"') :].split("</ul>")[0]
+        assert "2 staff at Herlev Hospital Nord could not log in since" in shown
+        assert "1 staff at Holbæk Sygehus Nord could not log in since" in shown
+        assert "1 staff at Herlev Hospital Nord were refused by the record since" in shown
+        assert "Kardiologisk" not in page and "Læge" not in page
+        assert not any(name in page for name in names.values())
+        failed_login(calm, names["cy"], now)
+        _forget(calm)
+        assert "2 staff at Herlev Hospital Nord could not log in" in web.get("/status").text  # cached for 30 s
+        danish = web.get("/status", headers={"Accept-Language": "da"}).text
+        assert "2 ansatte på Herlev Hospital Nord har ikke kunnet logge ind siden" in danish

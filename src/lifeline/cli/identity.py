@@ -29,7 +29,7 @@ users_app = typer.Typer(help="Staff logins.", no_args_is_help=True)
 clients_app = typer.Typer(help="Apps registered to use the API (SMART on FHIR).", no_args_is_help=True)
 token_app = typer.Typer(help="Access tokens for scripts and operations.", no_args_is_help=True)
 keys_app = typer.Typer(help="This node's token signing key.", no_args_is_help=True)
-EXTRA_ROLES = ("privacy-officer", "administrator")
+EXTRA_ROLES = ("privacy-officer", "administrator", "operator")  # operator: the incidents page (issue 23)
 
 
 def _say(text: str) -> None:
@@ -53,7 +53,7 @@ def _temporary_password() -> str:
 def users_add(
     username: str = typer.Argument(..., help="Login name (the generator's staff carry theirs as an identifier)"),
     practitioner: str = typer.Option(..., "--practitioner", help="Id of the user's Practitioner resource"),
-    role: list[str] = typer.Option([], "--role", help="Extra role: privacy-officer or administrator"),
+    role: list[str] = typer.Option([], "--role", help="Extra role: privacy-officer, administrator or operator"),
     db: str = DB_OPTION,
 ) -> None:
     """Add a staff login; prints a temporary password to change at the first login."""

@@ -15,10 +15,12 @@ from rich.table import Table
 from lifeline.bulk.sources import Source
 from lifeline.cli.audit import audit_app
 from lifeline.cli.common import DB_OPTION, as_operator, clear_errors, close_service, console, open_service, settings
+from lifeline.cli.diagnose import diagnose
 from lifeline.cli.downtime import downtime_app
 from lifeline.cli.generate import generate
 from lifeline.cli.identity import clients_app, keys_app, token_app, users_app
 from lifeline.cli.incidents import incidents_app
+from lifeline.cli.probe import probe_app
 from lifeline.cli.sites import sites_app
 from lifeline.config import SettingError, to_environment
 from lifeline.fhir.acting import Exchanged
@@ -36,7 +38,9 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(sites_app, name="sites")
 app.add_typer(downtime_app, name="downtime")
 app.add_typer(incidents_app, name="incidents")
+app.add_typer(probe_app, name="probe")
 app.command("generate")(generate)
+app.command("diagnose")(diagnose)
 
 
 @app.command()

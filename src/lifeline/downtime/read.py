@@ -5,7 +5,9 @@ report run is on the audit trail under whoever asked (the operator, or the site 
 A ward is a Location of physical type "wa" (generate/organisations.py); its inpatients are the
 in-progress inpatient Encounters (class IMP) at that location, their beds the Encounter's
 locations of physical type "bd". A clinic is the Location an Appointment names as a participant
-(generate/logistics.py); its day is the Appointments starting that day.
+(generate/logistics.py); its day is the Appointments starting that day. A theatre is a Location
+of type OR; its day is the operations booked there (an Appointment based on the surgeon's
+ServiceRequest).
 """
 
 from __future__ import annotations
@@ -54,13 +56,16 @@ def search(core: Acting, res_type: str, *params: tuple[str, str]) -> tuple[list[
 
 
 def kind(location: dict[str, Any]) -> str | None:
-    """What a Location is: "ward" (physical type wa) or "clinic" (type OF, an outpatient facility)."""
+    """What a Location is: "ward" (physical type wa), "clinic" (type OF, an outpatient facility)
+    or "theatre" (type OR, an operating room)."""
     physical = {c.get("code") for c in (location.get("physicalType") or {}).get("coding") or []}
     types = {c.get("code") for t in location.get("type") or [] for c in t.get("coding") or []}
     if "wa" in physical:
         return "ward"
     if "OF" in types:
         return "clinic"
+    if "OR" in types:
+        return "theatre"
     return None
 
 
@@ -156,6 +161,46 @@ def clinic_day(core: Acting, clinic: dict[str, Any], day: date) -> list[tuple[di
         if patient is not None:
             shown.append((appointment, patient))
     return shown
+
+
+@dataclass
+class Operation:
+    """One planned operation of a theatre's day: the theatre Appointment, its patient, and the
+    surgeon's order it is based on (generate/logistics.py `planned_operation`), if readable."""
+
+    appointment: dict[str, Any]
+    patient: dict[str, Any]
+    order: dict[str, Any] | None
+
+
+def theatre_day(core: Acting, theatre: dict[str, Any], day: date) -> list[Operation]:
+    """The operations planned in the theatre on `day` (Danish time), the earliest first."""
+    start = datetime.combine(day, time(), COPENHAGEN)
+    found, included = search(
+        core,
+        "Appointment",
+        ("location", f"Location/{theatre['id']}"),
+        ("date", f"ge{start.isoformat()}"),
+        ("date", f"lt{(start + timedelta(days=1)).isoformat()}"),
+        ("status", "proposed,pending,booked,arrived,checked-in"),
+        ("_include", "Appointment:patient"),
+        ("_include", "Appointment:based-on"),
+        ("_sort", "date"),
+    )
+    planned = []
+    for appointment in found:
+        patient = next(
+            (included[ref] for p in appointment.get("participant") or []
+             if (ref := (p.get("actor") or {}).get("reference", "")).startswith("Patient/") and ref in included),
+            None,
+        )  # fmt: skip
+        order = next(
+            (included[r["reference"]] for r in appointment.get("basedOn") or [] if r.get("reference") in included),
+            None,
+        )
+        if patient is not None:
+            planned.append(Operation(appointment, patient, order))
+    return planned
 
 
 def natural(text: str | None) -> list[Any]:

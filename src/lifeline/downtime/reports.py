@@ -11,7 +11,7 @@ from reportlab.platypus import Paragraph, Spacer, Table, TableStyle
 from reportlab.platypus.flowables import Flowable
 
 from lifeline.downtime import pdf, text
-from lifeline.downtime.read import Patient
+from lifeline.downtime.read import Operation, Patient
 
 INACTIVE = {"inactive", "resolved", "refuted", "entered-in-error"}
 ABNORMAL = ("HH", "LL", "AA", "H", "L", "A", "HU", "LU", ">", "<")
@@ -144,6 +144,49 @@ def clinic(name: str, day: date, booked: list[tuple[dict[str, Any], dict[str, An
     headers = ["Time", "Patient", "CPR", "Reason", "Phone"]
     story.append(pdf.table(headers, rows, [14, 45, 26, 65, 30]) if rows else pdf.text("No appointments today."))
     return story
+
+
+# Appointment.priority is a number, 1 the most urgent (generate/logistics.py PRIORITIES);
+# ServiceRequest.priority a code (https://hl7.org/fhir/R4/valueset-request-priority.html).
+PRIORITY_NUMBER = {1: "ACUTE", 2: "ACUTE", 3: "Urgent", 4: "Urgent"}
+PRIORITY_CODE = {"stat": "ACUTE", "asap": "ACUTE", "urgent": "Urgent", "routine": "Elective"}
+
+
+def theatre(name: str, day: date, planned: list[Operation]) -> list[Flowable]:
+    """Today's planned operations: time, patient, CPR, phone, the operation, priority, surgeon."""
+    rows = []
+    for each in planned:
+        appointment, order = each.appointment, each.order or {}
+        booked = ", ".join(map(text.concept, appointment.get("serviceType") or []))
+        operation = text.concept(order.get("code")) or booked or appointment.get("description") or "?"
+        rows.append([
+            f"{text.moment(appointment.get('start'))[-5:]}–{text.moment(appointment.get('end'))[-5:]}".strip("–"),
+            text.name(each.patient), text.cpr(each.patient), text.phone(each.patient), operation,
+            priority(appointment, order), surgeon(appointment, order),
+        ])  # fmt: skip
+    story: list[Flowable] = [pdf.text(f"Planned operations {day.strftime('%d.%m.%Y')}: {len(rows)}", pdf.HEAD)]
+    headers = ["Time", "Patient", "CPR", "Phone", "Operation", "Priority", "Surgeon"]
+    story.append(pdf.table(headers, rows, [25, 26, 26, 30, 31, 18, 24]) if rows
+                 else pdf.text("No operations planned today."))  # fmt: skip
+    return story
+
+
+def priority(appointment: dict[str, Any], order: dict[str, Any]) -> Any:
+    """The operation's priority, an acute one in bold: the order's code, else the booking's number."""
+    number = appointment.get("priority")
+    said = PRIORITY_CODE.get(str(order.get("priority") or "")) or (
+        PRIORITY_NUMBER.get(number, "Elective") if isinstance(number, int) else ""
+    )
+    return pdf.text(said, pdf.STRONG) if said == "ACUTE" else said
+
+
+def surgeon(appointment: dict[str, Any], order: dict[str, Any]) -> str:
+    """The order's performer, else the first practitioner booked (the surgeon, then the anaesthetist)."""
+    for reference in [*(order.get("performer") or []),
+                      *((p.get("actor") or {}) for p in appointment.get("participant") or [])]:  # fmt: skip
+        if str(reference.get("reference") or "").startswith(("Practitioner", "PractitionerRole")):
+            return str(reference.get("display") or "")
+    return ""
 
 
 def label_sheet(identifiers: list[str]) -> list[Flowable]:

@@ -1,14 +1,23 @@
-"""A site node's line to the centre: the replication API, with the site's credential."""
+"""A site node's line to the centre: the replication API, with the site's credential.
+
+Every call carries an `X-Request-ID` (telemetry.py): the one of the context it is made in (a
+clinician's request whose write goes through, or a poll round under `telemetry.correlated()`),
+else a fresh one; the site logs it with the call's answer, the centre with its request line, so
+the two logs join on it."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import httpx
 import orjson
 
+from lifeline import telemetry
+
 _BULK_CHANGES = 100
 _BULK_TIMEOUT_SECONDS = 60.0
+log = logging.getLogger("lifeline.replication.central")
 
 
 class CentralUnreachable(Exception):
@@ -70,6 +79,10 @@ class CentralClient:
         body: dict[str, Any] | None = None,
         bulk: bool = False,
     ) -> dict[str, Any]:
+        request_id = telemetry.current_request_id() or telemetry.new_request_id()
+        headers = {telemetry.HEADER: request_id}
+        if body is not None:
+            headers["content-type"] = "application/json"
         try:
             response = self._http.request(
                 method,
@@ -77,10 +90,32 @@ class CentralClient:
                 params=params,
                 timeout=self._bulk_timeout if bulk else httpx.USE_CLIENT_DEFAULT,
                 content=None if body is None else orjson.dumps(body),
-                headers=None if body is None else {"content-type": "application/json"},
+                headers=headers,
             )
         except httpx.HTTPError as error:
+            # DEBUG: a site cut off fails four polls a second; its change of mode is the warning
+            # (replication/site.py), and this line is there for `lifeline diagnose` when asked for.
+            log.debug(
+                "%s %s to the centre failed: %s",
+                method,
+                path,
+                type(error).__name__,
+                extra={"method": method, "path": path, "request_id": request_id, "error": type(error).__name__},
+            )
             raise CentralUnreachable(f"{type(error).__name__}: {error}") from error
+        log.debug(  # every poll: DEBUG, or the log is four lines a second per site
+            "%s %s to the centre: %d",
+            method,
+            path,
+            response.status_code,
+            extra={
+                "method": method,
+                "path": path,
+                "status": response.status_code,
+                "duration_ms": round(response.elapsed.total_seconds() * 1000, 2),
+                "request_id": request_id,
+            },
+        )
         if response.status_code >= 500:
             raise CentralUnreachable(f"the centre answered {response.status_code}")
         if response.status_code in (401, 403):

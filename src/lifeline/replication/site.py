@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from lifeline import telemetry
 from lifeline.clock import EpochClock, epoch_clock
 from lifeline.identity.sites import get_site
 from lifeline.identity.state import NodeState
@@ -121,7 +122,8 @@ class SiteNode:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.sync_once()
+            with telemetry.correlated():  # one request id for the round's calls to the centre
+                self.sync_once()
             self._wake.wait(self.poll_seconds)
             self._wake.clear()
 

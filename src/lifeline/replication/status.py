@@ -60,6 +60,7 @@ def metrics_text(status: dict[str, Any]) -> bytes:
     from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
     from lifeline.fhir.acting import METRICS
+    from lifeline.telemetry import TELEMETRY
 
     registry = CollectorRegistry()
     labels = {"node": str(status["node"]), "role": str(status["role"])}
@@ -76,8 +77,9 @@ def metrics_text(status: dict[str, Any]) -> bytes:
     mode = Gauge("lifeline_mode", "1 for the node's current mode", [*labels, "mode"], registry=registry)
     for each in ("connected", "continuity", "healing"):
         mode.labels(**labels, mode=each).set(1.0 if status["mode"] == each else 0.0)
-    # And what this process answered through the core's entry (fhir/acting.py).
-    return bytes(generate_latest(registry)) + bytes(generate_latest(METRICS))
+    # And what this process answered through the core's entry (fhir/acting.py), and its HTTP
+    # requests, logins and audit appends (telemetry.py).
+    return bytes(generate_latest(registry)) + bytes(generate_latest(METRICS)) + bytes(generate_latest(TELEMETRY))
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ an update's author is shown as "operator".
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -20,11 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 from lifeline.identity.sites import list_sites
 from lifeline.status import components as parts
-from lifeline.status.incidents import Incident, instant, open_incidents, resolved_incidents
+from lifeline.status.incidents import Incident, Update, instant, open_incidents, resolved_incidents
 
 if TYPE_CHECKING:
     from lifeline.fhir.service import FhirService
 
+log = logging.getLogger("lifeline.status")
 MAX_AGE_SECONDS = 5.0
 CACHE_CONTROL = "public, max-age=10"
 HISTORY_DAYS, HISTORY_MOST = 90, 20
@@ -53,8 +55,10 @@ class IncidentBoard:
         *,
         max_age: float = MAX_AGE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        held: Callable[[], list[Incident]] = list,
     ) -> None:
         self.service, self.node, self.max_age, self.clock = service, node, max_age, clock
+        self.held = held  # incidents the watch holds in memory while the database fails (status/watch.py)
         self._computing = threading.Lock()
         self._latest: Snapshot | None = None
         _BOARDS[str(service.settings.node_id)] = self
@@ -83,14 +87,46 @@ class IncidentBoard:
             self._computing.release()
 
     def _compute(self) -> Snapshot:
-        node = self.node()
-        since = instant(self.service.clock() - timedelta(days=HISTORY_DAYS))
-        with self.service.repo.reading() as session:
-            current = open_incidents(session)
-            history = resolved_incidents(session, since, HISTORY_MOST)
-        sites = [s.site_id for s in list_sites(self.service.repo) if s.active] if node.get("role") == "central" else []
+        """The snapshot; when the database fails, what is known without it: the last incidents
+        read, those the watch holds in memory, and the database's own failure on every service."""
+        settings = self.service.settings
+        held = self.held()
+        try:
+            node = self.node()
+            since = instant(self.service.clock() - timedelta(days=HISTORY_DAYS))
+            with self.service.repo.reading() as session:
+                current = open_incidents(session)
+                history = resolved_incidents(session, since, HISTORY_MOST)
+            central = node.get("role") == "central"
+            sites = [s.site_id for s in list_sites(self.service.repo) if s.active] if central else []
+        except Exception:  # noqa: BLE001 - the page must still tell what it knows
+            log.exception("the status board could not read the database")
+            last = self._latest
+            node = {
+                **(last.node if last is not None else {"node": settings.node_id, "role": settings.role}),
+                "time": instant(self.service.clock()),
+                "database": "unreachable",
+            }
+            current = last.open if last is not None else []
+            history = last.history if last is not None else []
+            sites = [c.site for c in last.components if c.site] if last is not None else []
+            if not any(incident.id.startswith("unrecorded-database") for incident in held):
+                held = [*held, _database_down(node["time"])]
+        current = [*held, *current]
         found = parts.components(node, current, sites)
         return Snapshot(node, current, history, found, self.clock() + self.max_age)
+
+
+def _database_down(now: str) -> Incident:
+    return Incident(
+        id="unrecorded-database",
+        title="The record's database cannot be reached",
+        impact="critical",
+        status="investigating",
+        components=tuple(parts.SERVICES),
+        began=now,
+        updates=(Update(now, "investigating", "The status page could not read the database.", "probe:database"),),
+    )
 
 
 _BOARDS: dict[str, IncidentBoard] = {}
@@ -106,8 +142,13 @@ def public_incident(incident: Incident) -> dict[str, Any]:
     shown = asdict(incident)
     shown["components"] = list(incident.components)
     shown["resolvedAt"], shown["expectedBack"] = shown.pop("resolved_at"), shown.pop("expected_back")
-    shown["updates"] = [{**asdict(u), "author": "operator"} for u in reversed(incident.updates)]
+    shown["updates"] = [{**asdict(u), "author": author(u)} for u in reversed(incident.updates)]
     return shown
+
+
+def author(update: Update) -> str:
+    """Who wrote an update, as the public sees it: "automatic" (a health probe) or "operator"."""
+    return "automatic" if update.author.startswith("probe:") else "operator"
 
 
 def public_json(snapshot: Snapshot) -> dict[str, Any]:

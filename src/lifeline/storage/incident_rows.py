@@ -64,3 +64,16 @@ class IncidentRows(Reader):
             f"INSERT INTO status_incident_update ({UPDATE_COLUMNS}) VALUES ({marks(values)}) RETURNING seq",
             tuple(values),
         )
+
+    def failed_logins_since(self, node_id: str, since: str, most: int) -> int:
+        """How many failed logins this node's audit chain holds recorded at or after `since` (an
+        instant as audit/store.py stores it), counting at most `most`: the health probe's alarm
+        (status/probes.py). Read by the `audit_event_recorded` index; the records are canonical
+        JSON (audit/chain.py), so a failed login's subtype and outcome read as these two texts."""
+        row = self._one(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM audit_event WHERE recorded >= ? AND node_id = ?"
+            " AND content LIKE ? AND content LIKE ?"
+            f" LIMIT {int(most)}) AS failed",
+            (since, node_id, '%"code":"110122"%', '%"outcome":"4"%'),
+        )
+        return int(row[0]) if row is not None else 0

@@ -371,6 +371,35 @@ MIGRATIONS: list[Migration] = [
         );
         """,
     ),
+    # Downtime identifiers (downtime/reentry.py, issue 23): those each label sheet issued, the
+    # patient each was linked to afterwards (by whom, when), and what was entered against each
+    # from paper. Node-local like the incidents: the sheet is printed by, and re-entered at, the
+    # node that made it; what is entered is FHIR, written through the core and replicated.
+    Migration(
+        15,
+        "downtime identifiers and their re-entry",
+        """
+        CREATE TABLE downtime_label (
+            identifier TEXT PRIMARY KEY,
+            site TEXT NOT NULL,
+            sheet TEXT NOT NULL,
+            patient_id TEXT,
+            linked_by TEXT,
+            linked_at TEXT
+        );
+        CREATE INDEX downtime_label_sheet ON downtime_label (sheet);
+        CREATE TABLE downtime_entry (
+            identifier TEXT NOT NULL,
+            form_key TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            resources TEXT NOT NULL,
+            care_time TEXT NOT NULL,
+            entered_by TEXT NOT NULL,
+            entered_at TEXT NOT NULL,
+            PRIMARY KEY (identifier, form_key)
+        );
+        """,
+    ),
 ]
 
 # Every index table a resource's rows go to (and are deleted from when it changes).

@@ -27,14 +27,18 @@ from lifeline.fhir.service import FhirService
 from lifeline.replication.central_client import CentralClient
 from lifeline.replication.site import SiteNode
 from lifeline.replication.status import StatusBoard
+from lifeline.status.board import board_of
 from lifeline.web import assets, i18n, login
 from lifeline.web.errors import http_exception_page, with_error_pages
 from lifeline.web.fhir_api import PREFIX, FhirApi
 from lifeline.web.hosts import host_checked
 from lifeline.web.layout import PageContext, PageUser
 from lifeline.web.middleware import PageMiddleware
+from lifeline.web.request_id import with_request_id
 from lifeline.web.routes import page_routes
 from lifeline.web.security_headers import with_page_headers
+from lifeline.web.status_cache import with_cached_status
+from lifeline.web.watching import watch_for
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
@@ -81,7 +85,11 @@ def create_app(
             indexer.start()
         if downtime is not None:
             downtime.start()
+        if watch is not None:
+            watch.start()
         yield
+        if watch is not None:
+            watch.stop()
         if downtime is not None:
             downtime.stop()
         if indexer is not None:
@@ -97,6 +105,7 @@ def create_app(
 
     web_login = login.WebLogin(service) if login_clock is None else login.WebLogin(service, login_clock, login_clock)
     routes, access = page_routes(web_login, site)
+    watch = watch_for(service, site)  # the health probes that open and resolve incidents (issue 23)
     assets.manifest()  # the static files' hashes, once, at start
     for language in i18n.LANGUAGES:
         i18n.translations(language)  # a broken .po stops the start, not a page
@@ -139,4 +148,7 @@ def create_app(
         else:
             await pages(scope, receive, send)
 
-    return host_checked(app, service.settings, PREFIX)
+    # The public status page from memory while its snapshot holds (web/status_cache.py), after the
+    # Host check; outermost, every request's correlation id, log line and metrics (web/request_id.py).
+    checked = host_checked(with_cached_status(app, board_of(str(service.settings.node_id))), service.settings, PREFIX)
+    return with_request_id(checked, service.settings.node_id)

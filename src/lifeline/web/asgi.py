@@ -6,12 +6,14 @@ import uvicorn
 
 from lifeline.config import from_environment
 from lifeline.fhir.service import FhirService
+from lifeline.telemetry import configure_logging
 from lifeline.web.app import ASGIApp, create_app, site_node
 from lifeline.web.http_protocol import OneWriteProtocol
 
 
 def app_from_environment() -> ASGIApp:
     config = from_environment()
+    configure_logging(config)  # each worker process's JSON log lines (telemetry.py)
     return app_of(FhirService.open(config))
 
 

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from lifeline import telemetry
 from lifeline.identity.citizen import CitizenLoginError, LoginState
 from lifeline.identity.principal import SYSTEM, Principal
 from lifeline.identity.scopes import ScopeSet
@@ -46,14 +47,15 @@ def routes(web: WebLogin) -> list[Route]:
         try:
             identity = citizen.finish(dict(request.query_params), state)
         except CitizenLoginError as error:
-            web.audit("login", outcome="failure", user="citizen", text=error.message)
+            web.audit("login", person="patient", outcome="failure", user="citizen", text=error.message)
             return web.login_form(request, session, error.status, errors={"citizen": error.message})
         # Lifeline's login looks the citizen up, on the trail like any access (fhir/acting.py).
         patient = web.patient_for_cpr(identity.cpr, web.service.as_user(CITIZEN_LOOKUP, client_host(request), "PATRQT"))
         if patient is None:
             message = "Lifeline holds no record for you, or more than one; please contact your clinic."
+            telemetry.count_login(web.service.settings.node_id, "patient", "failure")  # no audit record: no one to name
             return web.login_form(request, session, 403, errors={"citizen": message})
-        web.audit("login", user=identity.subject, fhir_user=f"Patient/{patient}", patient=patient)
+        web.audit("login", person="patient", user=identity.subject, fhir_user=f"Patient/{patient}", patient=patient)
         done = web.sessions.rotate(
             session, PATIENT, username=None, fhir_user=f"Patient/{patient}", patient=patient, data={}
         )

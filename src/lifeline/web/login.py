@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from lifeline import telemetry
 from lifeline.audit import events as audit_events
 from lifeline.clock import epoch_clock
 from lifeline.config import issuer_of
@@ -217,9 +218,14 @@ class WebLogin:
         self.audit("login", user=session.username, fhir_user=f"Practitioner/{practitioner}")
         return done, local_path(session.data.get("next"))
 
-    def audit(self, kind: str, **details: Any) -> None:
-        """A login, failed login or logout on the audit trail, durable before the answer goes."""
-        audit_events.record(self.service.repo, kind, node_id=self.service.settings.node_id, **details)
+    def audit(self, kind: str, *, person: str = "staff", **details: Any) -> None:
+        """A login, failed login or logout on the audit trail, durable before the answer goes;
+        a login is counted too (`person`: staff or patient; telemetry.py, /metrics)."""
+        node = self.service.settings.node_id
+        with telemetry.AUDIT_APPEND.time():
+            audit_events.record(self.service.repo, kind, node_id=node, **details)
+        if kind == "login":
+            telemetry.count_login(node, person, details.get("outcome", "success"))
 
     def finish(self, request: Request, session: WebSession, must_change: bool, **extra: Any) -> Response:
         """The second factor was right: the next step, or the completed login under a new id."""

@@ -20,7 +20,7 @@ from starlette.routing import Route
 from lifeline.errors import BadRequest, FhirError, MethodNotAllowed
 from lifeline.fhir.acting import Exchanged
 from lifeline.identity.sites import Site
-from lifeline.replication import audit_merge, feed, replay, status
+from lifeline.replication import audit_merge, contacts, feed, replay, status
 from lifeline.web.errors import FHIR_JSON, error_answer
 from lifeline.web.login import client_host
 from lifeline.web.status_page import board_for, snapshot, status_json
@@ -90,6 +90,7 @@ def routes(service: FhirService, site: SiteNode | None) -> list[Route]:
                 except FhirError as refused:
                     _record_refusal(service, address, name, refused)
                     raise
+                contacts.of(service.settings.node_id, service.repo).heard(site.site_id)  # the silent-site probe's input
                 # Read only for a proven site: to anyone else the answer is the 401, whatever was sent.
                 try:
                     body = orjson.loads(raw) if raw else None

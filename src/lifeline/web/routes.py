@@ -13,7 +13,7 @@ from starlette.routing import BaseRoute, Route
 
 from lifeline.replication.site import SiteNode
 from lifeline.web import assets, citizen_login, conflicts_page, login, oauth, passkeys, replication_api, status_page
-from lifeline.web.pages import break_glass, finder, landing, worklist
+from lifeline.web.pages import break_glass, finder, landing, operator, reentry, worklist
 from lifeline.web.pages.chart import given_form as chart_given
 from lifeline.web.pages.chart import imaging as chart_imaging
 from lifeline.web.pages.chart import medication as chart_medication
@@ -66,6 +66,10 @@ ACCESS = {
     "/fhir/.well-known/smart-configuration": PUBLIC,
     "/.well-known/jwks.json": PUBLIC,
     "/status": PUBLIC,  # the node's components and incidents, for anyone (issue 23)
+    "/operator/incidents": STAFF_ONLY,  # operators' incidents and who they affect; checks its own role (issue 23)
+    "/operator/incidents/{id}": STAFF_ONLY,  # an update to one incident, or its resolution (issue 23)
+    "/downtime/reentry": STAFF_ONLY,  # the downtime identifiers still to re-enter from paper (issue 23)
+    "/downtime/reentry/label": STAFF_ONLY,  # one identifier: link it to its patient, enter what the paper holds
 }
 
 
@@ -87,6 +91,8 @@ def page_routes(web: login.WebLogin, site: SiteNode | None) -> tuple[list[BaseRo
     routes += chart_orders.routes(web, lambda: paths)
     routes += chart_given.routes(web, lambda: paths)
     routes += status_page.routes(web.service, site)  # the public status page (issue 23)
+    routes += operator.routes(web, site)  # the operators' incidents page (issue 23)
+    routes += reentry.routes(web)  # re-entry after a downtime (issue 23)
     paths = {getattr(route, "path", "") for route in [*routes, *replication]}
     routes += chart.routes(web.service, lambda: paths)
     routes.append(Route("/", landing.page(paths, lambda: web.citizen is not None), methods=["GET"]))

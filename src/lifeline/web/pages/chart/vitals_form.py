@@ -104,8 +104,9 @@ class Draft:
         return {"key": self.key, "when": self.when, "kinds": kinds, "problems": self.problems, "refusal": self.refusal}
 
 
-def draft_of(form: FormData, now: datetime) -> Draft:
-    """The posted form, checked against `now`."""
+def draft_of(form: FormData, now: datetime, oldest: timedelta = OLDEST) -> Draft:
+    """The posted form, checked against `now`: taken at most `oldest` ago (the downtime's
+    re-entry, web/pages/reentry.py, takes older ones)."""
     draft = Draft(key=form_text(form, "key"), when=form_text(form, "when").strip())
     numbers: dict[str, Decimal] = {}
     for name, kind in KINDS.items():
@@ -124,7 +125,7 @@ def draft_of(form: FormData, now: datetime) -> Draft:
         draft.problems["systolic"] = "order"
     if not any(draft.values.values()):
         draft.problems["set"] = "empty"
-    _, problem = typed_moment(draft.when, now)
+    _, problem = typed_moment(draft.when, now, oldest)
     if problem:
         draft.problems["when"] = problem
     form_key.check(draft)

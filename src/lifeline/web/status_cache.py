@@ -1,0 +1,86 @@
+"""`GET /status` answered from memory while the status board's snapshot stays the same (issue 23).
+
+The status page is public and, in an outage, refreshed by everyone: at 1,000 requests a second
+the full path (the page middleware, a template render) took most of the node's CPU from the
+clinicians (bench/status_flood.py). So the complete answer — status, headers, body — is kept per
+language for as long as the board's snapshot it was made from is the one served
+(status/board.py: a few seconds), and repeated as it was, before the page stack is entered. It is
+the same answer a shared cache in front would give (`Cache-Control: public`): rendered as nobody,
+varying by language only. An answer that sets a cookie or is not a 200 is never kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from http.cookies import SimpleCookie
+from typing import Any
+
+from lifeline.status.board import IncidentBoard, Snapshot
+from lifeline.web import i18n
+
+PATH = "/status"
+
+
+@dataclass(frozen=True)
+class Kept:
+    snapshot: Snapshot
+    start: dict[str, Any]  # the http.response.start message
+    body: bytes
+
+
+def with_cached_status(app: Any, board: IncidentBoard | None) -> Any:
+    if board is None:
+        return app
+    kept: dict[str, Kept] = {}
+
+    async def cached(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("path") != PATH or scope.get("method") not in ("GET", "HEAD"):
+            await app(scope, receive, send)
+            return
+        language = _language(scope)
+        current = board.fresh()
+        found = kept.get(language)
+        if current is not None and found is not None and found.snapshot is current:
+            await send(found.start)
+            await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else found.body})
+            return
+        start: dict[str, Any] = {}
+        chunks: list[bytes] = []
+
+        async def keeping(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body") and _keepable(start) and scope["method"] == "GET":
+                    made_from = board.fresh()
+                    if made_from is not None:
+                        kept[language] = Kept(made_from, dict(start), b"".join(chunks))
+            await send(message)
+
+        await app(scope, receive, keeping)
+
+    return cached
+
+
+def _keepable(start: dict[str, Any]) -> bool:
+    return start.get("status") == 200 and not any(name.lower() == b"set-cookie" for name, _ in start.get("headers", []))
+
+
+def _language(scope: dict[str, Any]) -> str:
+    cookie_header, accept = None, None
+    for name, value in scope.get("headers", []):
+        if name == b"cookie":
+            cookie_header = value.decode("latin-1")
+        elif name == b"accept-language":
+            accept = value.decode("latin-1")
+    chosen_cookie = None
+    if cookie_header and i18n.COOKIE in cookie_header:
+        parsed: SimpleCookie = SimpleCookie()
+        try:
+            parsed.load(cookie_header)
+        except Exception:  # noqa: BLE001 - a malformed cookie header: the browser's language then
+            parsed = SimpleCookie()
+        morsel = parsed.get(i18n.COOKIE)
+        chosen_cookie = morsel.value if morsel is not None else None
+    return i18n.chosen(chosen_cookie, accept)
