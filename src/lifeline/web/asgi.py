@@ -7,6 +7,7 @@ import uvicorn
 from lifeline.config import from_environment
 from lifeline.fhir.service import FhirService
 from lifeline.telemetry import configure_logging
+from lifeline.web import status_cache
 from lifeline.web.app import ASGIApp, create_app, site_node
 from lifeline.web.http_protocol import OneWriteProtocol
 
@@ -21,7 +22,9 @@ def app_of(service: FhirService) -> ASGIApp:
     """A worker's app around `service`, its definitions built now, not on the first request."""
     service.validator.resource_types  # noqa: B018
     service.registry  # noqa: B018
-    return create_app(service, site=site_node(service))
+    app = create_app(service, site=site_node(service))
+    status_cache.serve_quickly()  # this process serves this one app: its protocol may repeat /status
+    return app
 
 
 def run(factory: str, *, host: str, port: int, workers: int) -> None:

@@ -12,6 +12,7 @@ varying by language only. An answer that sets a cookie or is not a 200 is never 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from http import HTTPStatus
 from http.cookies import SimpleCookie
 from typing import Any
 
@@ -19,6 +20,7 @@ from lifeline.status.board import IncidentBoard, Snapshot
 from lifeline.web import i18n
 
 PATH = "/status"
+MOST_HOSTS = 16
 
 
 @dataclass(frozen=True)
@@ -26,12 +28,47 @@ class Kept:
     snapshot: Snapshot
     start: dict[str, Any]  # the http.response.start message
     body: bytes
+    head: bytes  # the same status line and headers as HTTP/1.1 bytes (web/http_protocol.py)
+
+
+class Quick:
+    """The kept answers, for the HTTP protocol to repeat before any ASGI work (web/http_protocol.py):
+    only to a GET or HEAD of exactly /status, with a Host header the full path accepted before,
+    while the snapshot they were made from is still the one served."""
+
+    def __init__(self, board: IncidentBoard) -> None:
+        self.board = board
+        self.kept: dict[str, Kept] = {}
+        self.hosts: set[bytes] = set()  # Host headers of requests whose answers were kept
+
+    def answer(self, scope: dict[str, Any]) -> Kept | None:
+        if scope.get("method") not in ("GET", "HEAD") or scope.get("path") != PATH or scope.get("query_string"):
+            return None
+        host = next((value for name, value in scope.get("headers", []) if name == b"host"), None)
+        if host is None or host not in self.hosts:
+            return None
+        found = self.kept.get(_language(scope))
+        current = self.board.fresh()
+        return found if found is not None and current is not None and found.snapshot is current else None
+
+
+QUICK: Quick | None = None  # set in a server process that serves one app (web/asgi.py)
+_LATEST: Quick | None = None
+
+
+def serve_quickly() -> None:
+    """Let this process's HTTP protocol repeat the kept answers of the app made last (`lifeline
+    serve`'s workers make one app each)."""
+    global QUICK
+    QUICK = _LATEST
 
 
 def with_cached_status(app: Any, board: IncidentBoard | None) -> Any:
+    global _LATEST
     if board is None:
         return app
-    kept: dict[str, Kept] = {}
+    quick = _LATEST = Quick(board)
+    kept = quick.kept
 
     async def cached(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope.get("path") != PATH or scope.get("method") not in ("GET", "HEAD"):
@@ -55,12 +92,22 @@ def with_cached_status(app: Any, board: IncidentBoard | None) -> Any:
                 if not message.get("more_body") and _keepable(start) and scope["method"] == "GET":
                     made_from = board.fresh()
                     if made_from is not None:
-                        kept[language] = Kept(made_from, dict(start), b"".join(chunks))
+                        kept[language] = Kept(made_from, dict(start), b"".join(chunks), _head(start))
+                        host = next((value for name, value in scope.get("headers", []) if name == b"host"), None)
+                        if host is not None and len(quick.hosts) < MOST_HOSTS:
+                            quick.hosts.add(host)
             await send(message)
 
         await app(scope, receive, keeping)
 
     return cached
+
+
+def _head(start: dict[str, Any]) -> bytes:
+    status = int(start["status"])
+    lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}".encode()]
+    lines += [bytes(name) + b": " + bytes(value) for name, value in start.get("headers", [])]
+    return b"\r\n".join(lines) + b"\r\n"
 
 
 def _keepable(start: dict[str, Any]) -> bool:
