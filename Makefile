@@ -67,6 +67,7 @@ bench: install-dev
 	$(BIN)/python -m bench.replication
 	$(BIN)/python -m bench.trail
 	$(BIN)/python -m bench.pages
+	$(BIN)/python -m bench.status_flood
 
 clean:
 	rm -rf $(VENV) var/*.db var/*.db-wal var/*.db-shm

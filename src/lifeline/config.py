@@ -52,6 +52,7 @@ class Settings:
     downtime_minutes: int = 15  # how often a site node makes them again; 0: never by itself
     # Telling the truth in an outage (status/, docs/architecture.md "Status and incidents").
     log_dir: str = "var/log"  # where the node writes its JSON log lines (lifeline.jsonl); empty: none
+    log_level: str = "info"  # info | debug (debug adds every replication poll and status scrape)
     probe_seconds: int = 60  # how often the node's health probes run; 0: never by themselves
     probe_user: str = ""  # the synthetic probe's staff login (`lifeline incidents probe-account`); empty: none
     login_failures_alarm: int = 50  # failed staff logins within 5 minutes that open an incident
@@ -98,6 +99,7 @@ ENVIRONMENT = {
     "downtime_key": "LIFELINE_DOWNTIME_KEY",
     "downtime_minutes": "LIFELINE_DOWNTIME_MINUTES",
     "log_dir": "LIFELINE_LOG_DIR",
+    "log_level": "LIFELINE_LOG_LEVEL",
     "probe_seconds": "LIFELINE_PROBE_SECONDS",
     "probe_user": "LIFELINE_PROBE_USER",
     "login_failures_alarm": "LIFELINE_LOGIN_FAILURES_ALARM",
@@ -199,6 +201,8 @@ def from_environment(environ: dict[str, str] | None = None, **overrides: object)
             values[f.name] = raw
     values.update({k: v for k, v in overrides.items() if v is not None})
     settings = Settings(**values)  # type: ignore[arg-type]
+    if settings.log_level not in ("info", "debug"):
+        raise SettingError(f"LIFELINE_LOG_LEVEL must be info or debug, not {settings.log_level!r}")
     if settings.invariants not in ("warn", "strict", "off"):
         raise SettingError(f"LIFELINE_INVARIANTS must be warn, strict or off, not {settings.invariants!r}")
     if settings.threat_level not in ("normal", "elevated", "high"):

@@ -108,7 +108,8 @@ _levels_before: list[int] = []  # the `lifeline` logger's level before configure
 
 def configure_logging(settings: Settings) -> Path | None:
     """Write this process's log as JSON lines to `<log_dir>/lifeline.jsonl` (none if log_dir is
-    empty): Lifeline's own lines from INFO up, other libraries' from WARNING. Called again, it
+    empty): Lifeline's own lines from INFO up (DEBUG with LIFELINE_LOG_LEVEL=debug: every site's
+    poll and every status scrape too), other libraries' from WARNING. Called again, it
     replaces its handler. The file is opened for appending, so the processes of `serve
     --workers N` share it, and `WatchedFileHandler` reopens it after logrotate moves it
     (`lifeline diagnose` reads the rotated `lifeline.jsonl.*` files too). Warnings and errors
@@ -134,7 +135,7 @@ def configure_logging(settings: Settings) -> Path | None:
         root.setLevel(logging.WARNING)
     ours = logging.getLogger("lifeline")
     _levels_before.append(ours.level)
-    ours.setLevel(logging.INFO)
+    ours.setLevel(logging.DEBUG if settings.log_level.strip().lower() == "debug" else logging.INFO)
     return path
 
 

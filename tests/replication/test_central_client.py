@@ -28,7 +28,8 @@ def central(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CentralN
 def log_file(tmp_path: Path) -> Iterator[Path]:
     # One process holds both nodes here: the centre's request lines name it (`node`), the site's
     # calls take the process's node, as they would on the site's own machine.
-    path = telemetry.configure_logging(Settings(log_dir=str(tmp_path / "log"), node_id="herlev"))
+    # At DEBUG: a poll that goes well is a DEBUG line on both sides (LIFELINE_LOG_LEVEL=debug).
+    path = telemetry.configure_logging(Settings(log_dir=str(tmp_path / "log"), node_id="herlev", log_level="debug"))
     assert path is not None
     yield path
     telemetry.stop_logging()
@@ -41,15 +42,18 @@ def lines(path: Path) -> list[dict[str, Any]]:
 def joined(path: Path) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """(site's call, centre's request) pairs with the same request id."""
     found = lines(path)
+    # A poll round's calls share the round's id (replication/site.py): joined by id and path.
     calls = {
-        line["request_id"]: line
+        (line["request_id"], line["path"]): line
         for line in found
         if line["logger"] == "lifeline.replication.central" and line["node"] == "herlev"
     }
     return [
-        (calls[line["request_id"]], line)
+        (calls[(line["request_id"], line["path"])], line)
         for line in found
-        if line["logger"] == "lifeline.request" and line["node"] == "central" and line["request_id"] in calls
+        if line["logger"] == "lifeline.request"
+        and line["node"] == "central"
+        and (line["request_id"], line["path"]) in calls
     ]
 
 
@@ -63,6 +67,11 @@ def test_a_site_poll_is_found_in_the_centres_log(central: CentralNode, tmp_path:
     assert request["path"] == "/replication/changes" and request["route_class"] == "replication"
     assert call["status"] == request["status"] == 200 and call["method"] == request["method"] == "GET"
     assert telemetry.sane_request_id(call["request_id"]) == call["request_id"]
+    # One poll round, one id: the round's calls (feed, audit, ...) share it.
+    paths_by_id: dict[str, set[str]] = {}
+    for each, _ in joined(log_file):
+        paths_by_id.setdefault(each["request_id"], set()).add(each["path"])
+    assert any(len(paths) > 1 for paths in paths_by_id.values()), paths_by_id
     # The feed position is a query string: neither log writes it.
     assert "after=" not in log_file.read_text("utf-8")
 

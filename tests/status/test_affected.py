@@ -225,3 +225,16 @@ def test_counting_a_large_trail_is_fast_enough_to_serve(node: FhirService) -> No
     took = time.perf_counter() - began
     print(f"\naffected over 100,000 records ({node.repo.__class__.__name__}): {took:.2f} s")
     assert found.logins.attempts == 16_000 and found.logins.staff == 4 and found.logins.unknown == 4_000
+
+
+def test_the_synthetic_probe_is_never_counted_as_staff(node: FhirService) -> None:
+    from lifeline.identity.principal import OPERATOR as operator
+    from lifeline.status import synthetic
+
+    names = directory(node)
+    synthetic.make_account(node.as_user(operator, None, "HOPERAT"), node.repo, node.identity.kek, "probe-central")
+    opened = _incident(node)
+    failed_login(node, "probe-central", T0 + timedelta(minutes=1))  # its own incident tells of it
+    failed_login(node, names["ann"], T0 + timedelta(minutes=1))
+    found = affected(node.repo, opened, node=CENTRE, components=[])
+    assert (found.logins.staff, found.logins.attempts, found.logins.unknown) == (1, 1, 0)

@@ -32,6 +32,7 @@ from lifeline.audit.index import catch_up
 from lifeline.identity import records
 from lifeline.status.components import MAJOR, REPLICATION, Component
 from lifeline.status.incidents import Incident
+from lifeline.status.synthetic import PROBE_SYSTEM
 from lifeline.storage.repository import Repository
 from lifeline.storage.session import Session
 
@@ -105,6 +106,13 @@ class Directory:
             user = records.get_user(self.repo, login) if login else None
             self._places[login] = None if user is None else self._of(user.practitioner)
         return self._places[login]
+
+    def probe(self, login: str) -> bool:
+        """Whether `login` is a node's synthetic probe (status/synthetic.py): its failures are its
+        own incident, never counted as a member of staff's."""
+        user = records.get_user(self.repo, login) if login.startswith("probe-") else None
+        practitioner = self._read("Practitioner", user.practitioner) if user and user.practitioner else None
+        return any(i.get("system") == PROBE_SYSTEM for i in (practitioner or {}).get("identifier") or [])
 
     def _of(self, practitioner: str) -> tuple[Place, ...]:
         found: set[Place] = set()
@@ -183,6 +191,8 @@ def tally(
         if reference.startswith("Patient/") or (login and name == "citizen"):
             patient_attempts += 1
             patients.add(reference or name)
+            continue
+        if name and directory.probe(name):
             continue
         places = directory.places(name) if name else None
         if places is None:

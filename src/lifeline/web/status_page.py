@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from lifeline.replication.status import StatusBoard
 from lifeline.status.affected import Affected, AffectedCache, affected
-from lifeline.status.board import CACHE_CONTROL, IncidentBoard, Snapshot, board_of, public_json
+from lifeline.status.board import CACHE_CONTROL, IncidentBoard, Snapshot, author, board_of, public_json
 from lifeline.status.incidents import Incident
 from lifeline.web.layout import CURRENT, render
 from lifeline.web.pages.chart import words
@@ -119,7 +119,8 @@ def _incident(incident: Incident, language: str) -> dict[str, Any]:
         "hours": None if minutes is None else minutes // 60,
         "minutes": None if minutes is None else minutes % 60,
         "updates": [
-            {"at": _when(u.at, language), "status": u.status, "text": u.text} for u in reversed(incident.updates)
+            {"at": _when(u.at, language), "status": u.status, "text": u.text, "automatic": author(u) == "automatic"}
+            for u in reversed(incident.updates)
         ],
     }
 
