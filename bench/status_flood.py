@@ -10,10 +10,12 @@ latency are reported with it.
 The floor, in the same run: the same flood sent to the cheapest server there is for the same
 answer (bench/status_floor.py, its own process on this machine, as a cache in front would be) —
 what the flood's load generator and packets alone cost the reads on two shared cores, which a real
-network would not. Reads alone are measured before and after, and their mean is the baseline.
+network would not. The three (reads alone, under the flood, under the flood at the floor) are
+measured in `--rounds` rounds, so that the machine's drift falls on each alike, and the medians
+compared; the spread of the reads alone is reported as the noise.
 
 Usage: python -m bench.status_flood [--backends sqlite,postgresql] [--resources 20000]
-[--seconds 20] [--rate 1000]. Results go to bench/results/status_flood.json; docs/benchmarks.md
+[--seconds 10] [--rounds 5] [--rate 1000]. Results go to bench/results/status_flood.json; docs/benchmarks.md
 records them.
 """
 
@@ -23,6 +25,7 @@ import argparse
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,7 +51,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.status_flood")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--resources", type=int, default=20_000)
-    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--seconds", type=int, default=10, help="each measurement")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of alone, flooded and floor-flooded")
     parser.add_argument("--rate", type=int, default=1000, help="status requests a second in the flood")
     parser.add_argument("--flood-connections", type=int, default=50)
     parser.add_argument("--workers", type=int, default=2)
@@ -63,13 +67,13 @@ def main() -> None:
     (RESULTS / "status_flood.json").write_text(json.dumps(results, indent=2))
     table = Table(title="/status flood against the clinical reads")
     columns = ("backend", "reads alone /s", "under flood /s", "cost", "floor's cost", "beyond floor", "flood /s")
-    for column in (*columns, "status p99 ms"):
+    for column in (*columns, "status p99 ms", "noise"):
         table.add_column(column)
     for backend, found in results["backends"].items():
         table.add_row(
             backend, f"{found['reads_alone_per_s']:,.0f}", f"{found['reads_flooded_per_s']:,.0f}",
             f"{found['cost']:.1%}", f"{found['floor_cost']:.1%}", f"{found['cost_beyond_floor']:.1%}",
-            f"{found['flood_per_s']:,.0f}", f"{found['status_p99_ms']:.1f}",
+            f"{found['flood_per_s']:,.0f}", f"{found['status_p99_ms']:.1f}", f"{found['alone_spread']:.1%}",
         )  # fmt: skip
     console.print(table)
 
@@ -80,41 +84,49 @@ def _measure(backend: str, source: Path, args: argparse.Namespace) -> dict[str, 
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "IDS": str(store.ids), "TOKEN": bench_token(store.url, port)}
     delay = max(1, round(args.flood_connections * 1000 / args.rate))
+    alone: list[WrkResult] = []
+    flooded: list[WrkResult] = []
+    floored: list[WrkResult] = []
+    statuses: list[WrkResult] = []
     try:
         with _serving(store.url, port, args.workers):
             run_wrk(base, HERE / "wrk" / "read.lua", 5, env)  # warm up
-            before = run_wrk(base, HERE / "wrk" / "read.lua", args.seconds, env)
-            console.print(f"  [{backend}] reads alone: {before.rate:,.0f}/s p99 {before.p99_ms:.1f} ms")
-            flooded, status = _under_flood(base, base, args, delay, env)
-            console.print(
-                f"  [{backend}] reads under a /status flood of {status.rate:,.0f}/s: {flooded.rate:,.0f}/s"
-                f" p99 {flooded.p99_ms:.1f} ms; /status p99 {status.p99_ms:.1f} ms"
-            )
-            with _floor(httpx.get(f"{base}/status").headers, httpx.get(f"{base}/status").content) as floor:
-                floored, floor_status = _under_flood(base, floor, args, delay, env)
-            console.print(
-                f"  [{backend}] reads under the same flood of {floor_status.rate:,.0f}/s at the floor server:"
-                f" {floored.rate:,.0f}/s p99 {floored.p99_ms:.1f} ms"
-            )
-            after = run_wrk(base, HERE / "wrk" / "read.lua", args.seconds, env)
-            console.print(f"  [{backend}] reads alone again: {after.rate:,.0f}/s p99 {after.p99_ms:.1f} ms")
+            page = httpx.get(f"{base}/status")
+            with _floor(page.headers, page.content) as floor:
+                # Rounds of the three, so that the machine's drift falls on each alike; medians.
+                for round_ in range(args.rounds):
+                    alone.append(run_wrk(base, HERE / "wrk" / "read.lua", args.seconds, env))
+                    under, status = _under_flood(base, base, args, delay, env)
+                    flooded.append(under)
+                    statuses.append(status)
+                    floored.append(_under_flood(base, floor, args, delay, env)[0])
+                    console.print(
+                        f"  [{backend}] round {round_ + 1}: reads alone {alone[-1].rate:,.0f}/s, under a /status"
+                        f" flood of {status.rate:,.0f}/s {under.rate:,.0f}/s (p99 {under.p99_ms:.1f} ms; /status"
+                        f" p99 {status.p99_ms:.1f} ms), under the same flood at the floor {floored[-1].rate:,.0f}/s"
+                    )
     finally:
         store.drop()
-    alone = (before.rate + after.rate) / 2
+    base_rate = _median(alone, "rate")
     return {
-        "reads_alone_per_s": alone,
-        "reads_alone_p99_ms": max(before.p99_ms, after.p99_ms),
-        "reads_flooded_per_s": flooded.rate,
-        "reads_flooded_p99_ms": flooded.p99_ms,
-        "cost": 1 - flooded.rate / alone,
-        "reads_floor_flooded_per_s": floored.rate,
-        "floor_cost": 1 - floored.rate / alone,
-        "cost_beyond_floor": (floored.rate - flooded.rate) / alone,
-        "flood_per_s": status.rate,
-        "floor_flood_per_s": floor_status.rate,
-        "status_p50_ms": status.p50_ms,
-        "status_p99_ms": status.p99_ms,
+        "rounds": args.rounds,
+        "reads_alone_per_s": base_rate,
+        "reads_alone_p99_ms": _median(alone, "p99_ms"),
+        "reads_flooded_per_s": _median(flooded, "rate"),
+        "reads_flooded_p99_ms": _median(flooded, "p99_ms"),
+        "cost": 1 - _median(flooded, "rate") / base_rate,
+        "reads_floor_flooded_per_s": _median(floored, "rate"),
+        "floor_cost": 1 - _median(floored, "rate") / base_rate,
+        "cost_beyond_floor": (_median(floored, "rate") - _median(flooded, "rate")) / base_rate,
+        "flood_per_s": _median(statuses, "rate"),
+        "status_p50_ms": _median(statuses, "p50_ms"),
+        "status_p99_ms": _median(statuses, "p99_ms"),
+        "alone_spread": (max(r.rate for r in alone) - min(r.rate for r in alone)) / base_rate,
     }
+
+
+def _median(results: list[WrkResult], field: str) -> float:
+    return float(statistics.median(getattr(result, field) for result in results))
 
 
 def _under_flood(
