@@ -90,8 +90,9 @@ def test_the_open_conflicts_are_counted_without_reading_any_conflict(
     with reads_of_this_thread(monkeypatch) as reads:
         answer = status.node_status(service, None)
     assert answer["openConflicts"] == before + 3
-    # One row per question asked, however many conflicts were ever recorded.
-    assert reads.statements <= 2 and reads.rows == reads.statements
+    # One row per question asked (conflicts, the position, the audit outbox), however many
+    # conflicts were ever recorded.
+    assert reads.statements <= 3 and reads.rows == reads.statements
     waiting[0].status = "resolved"
     _record(service, [waiting[0]])
     assert status.node_status(service, None)["openConflicts"] == before + 2
@@ -150,6 +151,9 @@ def test_a_flood_of_status_requests_computes_once_a_second(
         assert answer.headers["cache-control"] == "public, max-age=1"
     shown = answers[0].json()
     assert shown["mode"] == "connected" and shown["openConflicts"] == computed[0]["openConflicts"]
+    assert f'lifeline_audit_outbox{{node="central",role="central"}} {float(shown["auditOutbox"])}' in (
+        answers[-1].text
+    )
     assert f'lifeline_open_conflicts{{node="central",role="central"}} {float(shown["openConflicts"])}' in (
         answers[-1].text
     )

@@ -30,6 +30,7 @@ CACHE_CONTROL = f"public, max-age={MAX_AGE_SECONDS}"
 def node_status(service: FhirService, site: SiteNode | None) -> dict[str, Any]:
     with service.repo.reading() as session:
         open_conflicts = session.open_conflict_count()
+        outbox = session.audit_outbox_size()
         # The centre's position: what has committed, numbered or about to be (the numbering round
         # itself is a write, left to the feed).
         position = session.change_head() if site is None else 0
@@ -38,6 +39,7 @@ def node_status(service: FhirService, site: SiteNode | None) -> dict[str, Any]:
         "role": service.settings.role,
         "time": service.clock().strftime("%Y-%m-%dT%H:%M:%SZ"),
         "openConflicts": open_conflicts,
+        "auditOutbox": outbox,  # writes' audit records not yet in their chain (audit/outbox.py)
     }
     if site is None:
         status.update(
@@ -70,6 +72,7 @@ def metrics_text(status: dict[str, Any]) -> bytes:
         ("lifeline_replication_behind", "Changes at the centre not yet applied here", status.get("behind", 0)),
         ("lifeline_pending_local_changes", "Local changes not yet taken by the centre", status["pendingLocalChanges"]),
         ("lifeline_open_conflicts", "Conflicts waiting for a clinician", status["openConflicts"]),
+        ("lifeline_audit_outbox", "Writes' audit records waiting for their place in the chain", status["auditOutbox"]),
     ]
     for name, text, value in figures:
         gauge = Gauge(name, text, list(labels), registry=registry)

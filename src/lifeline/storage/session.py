@@ -238,6 +238,12 @@ class Session(AccessReads, AffectedReads, AuditReads, DowntimeRows, IncidentRows
         """Whether any write's audit record waits in the outbox for its place in a chain."""
         return self._one("SELECT 1 FROM audit_outbox LIMIT 1") is not None
 
+    def audit_outbox_size(self, most: int = 100_000) -> int:
+        """How many writes' audit records wait in the outbox (at most `most` counted): a queue
+        length on /metrics, which stays near zero while the trail keeps up."""
+        row = self._one(f"SELECT COUNT(*) FROM (SELECT 1 FROM audit_outbox LIMIT {int(most)}) AS waiting")
+        return int(row[0]) if row is not None else 0
+
     def count(self, res_type: str | None, match: Match) -> int:
         rows_sql, args = source(res_type, match)
         return int(self._one(f"SELECT COUNT(*) FROM {rows_sql}", args)[0])
