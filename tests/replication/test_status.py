@@ -151,9 +151,7 @@ def test_a_flood_of_status_requests_computes_once_a_second(
         assert answer.headers["cache-control"] == "public, max-age=1"
     shown = answers[0].json()
     assert shown["mode"] == "connected" and shown["openConflicts"] == computed[0]["openConflicts"]
-    assert f'lifeline_audit_outbox{{node="central",role="central"}} {float(shown["auditOutbox"])}' in (
-        answers[-1].text
-    )
+    assert f'lifeline_audit_outbox{{node="central",role="central"}} {float(shown["auditOutbox"])}' in (answers[-1].text)
     assert f'lifeline_open_conflicts{{node="central",role="central"}} {float(shown["openConflicts"])}' in (
         answers[-1].text
     )

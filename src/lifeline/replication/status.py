@@ -72,7 +72,11 @@ def metrics_text(status: dict[str, Any]) -> bytes:
         ("lifeline_replication_behind", "Changes at the centre not yet applied here", status.get("behind", 0)),
         ("lifeline_pending_local_changes", "Local changes not yet taken by the centre", status["pendingLocalChanges"]),
         ("lifeline_open_conflicts", "Conflicts waiting for a clinician", status["openConflicts"]),
-        ("lifeline_audit_outbox", "Writes' audit records waiting for their place in the chain", status["auditOutbox"]),
+        (
+            "lifeline_audit_outbox",
+            "Writes' audit records waiting for their place in the chain",
+            status.get("auditOutbox"),
+        ),
     ]
     for name, text, value in figures:
         gauge = Gauge(name, text, list(labels), registry=registry)
