@@ -7,6 +7,7 @@ probing itself each second. Drives each automatic incident and reads what `/stat
 from __future__ import annotations
 
 import shutil
+import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
@@ -35,6 +36,7 @@ def region(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Region]:
         LIFELINE_SITE_SILENT_SECONDS="4",
         LIFELINE_LOGIN_FAILURES_ALARM="5",
         LIFELINE_CLOCK_SKEW_SECONDS="60",
+        LIFELINE_REPLICATION_STALL_SECONDS="3",
     )
     try:
         built.setup(patients=3)
@@ -111,6 +113,36 @@ def _past(node: Node, title: str) -> bool:
     return title in page.partition('id="history"')[2]
 
 
+def test_a_site_that_cannot_apply_the_centres_changes_says_they_arrive_late(region: Region) -> None:
+    """The site reaches the centre but cannot write what it pulls (its database locked by another
+    program): connected, falling behind — and the incident cannot be written either, so it is
+    shown from memory, and written with its start time once the database is free."""
+    herlev = region.sites["herlev"]
+    path = herlev.db.removeprefix("sqlite:///")
+    lock = sqlite3.connect(path, isolation_level=None, timeout=30)
+    lock.execute("BEGIN EXCLUSIVE")  # WAL: the site still reads, nobody else writes
+    try:
+        token = region.token()
+        with httpx.Client(base_url=region.central.url, timeout=10) as client:
+            for n in range(3):
+                patient = {"resourceType": "Patient", "name": [{"family": f"Stall{n}"}], "gender": "female"}
+                answer = client.post(
+                    "/fhir/Patient", json=patient,
+                    headers={"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"},
+                )  # fmt: skip
+                assert answer.status_code == 201, answer.text
+        wait_until(lambda: _titled(herlev, LATE) is not None, 120, "the replication-stall incident")
+        assert herlev.status()["mode"] == "connected" and _component(herlev, "replication") == "degraded"
+        held = _titled(herlev, LATE)
+        assert held is not None and held["id"] == "unrecorded-replication-stall"  # shown from memory
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    wait_until(lambda: _titled(herlev, LATE) is None, 150, "the stall incident to resolve by itself")
+    wait_until(lambda: _past(herlev, LATE), 30, "the stall among the past incidents, written after all")
+
+
+LATE = "Changes from the centre are arriving late"
 CUT_OFF = "Cut off from the regional centre: this hospital works on its own copy"
 SILENT = "No word from the herlev site node"
 SYNTHETIC = "The synthetic login, read and search failed"

@@ -75,8 +75,8 @@ class Watch:
         on_change: Callable[[], None] = lambda: None,  # an incident opened or resolved: refresh the board
         claim: Callable[[int], bool] = lambda round_: True,  # whether this process runs round N
         node_id: str = "",
-        streaks: Callable[[str], int | None] | None = None,
-        keep_streak: Callable[[str, int], None] | None = None,
+        streaks: Callable[[], dict[str, int]] | None = None,
+        keep_streak: Callable[[dict[str, int]], None] | None = None,
     ) -> None:
         self.node_id = node_id
         # Passing runs in a row, shared by the node's server processes where they take turns
@@ -151,13 +151,22 @@ class Watch:
             self._reconcile(found)
             return found
 
-    def streak(self, key: str, here: int, ok: bool) -> int:
-        """The probe's passing runs in a row, this one counted."""
-        known = self.streaks(key) if self.streaks is not None else None
-        found = ((known if known is not None else here) + 1) if ok else 0
-        if self.keep_streak is not None:
-            self.keep_streak(key, found)
-        return found
+    def _known_streaks(self) -> dict[str, int]:
+        """The passing streaks the node's processes keep (one read); {} when they cannot be read."""
+        try:
+            return dict(self.streaks()) if self.streaks is not None else {}
+        except Exception:  # noqa: BLE001 - the database may be what fails: count here then
+            return {}
+
+    def _keep_streaks(self) -> None:
+        """The streaks, for the process that runs the next round: one write, after the round's
+        incidents were dealt with (a database that cannot take writes delays nothing before)."""
+        if self.keep_streak is None:
+            return
+        try:
+            self.keep_streak(dict(self.passing))
+        except Exception:  # noqa: BLE001 - as above
+            log.warning("could not keep the probes' streaks", exc_info=True)
 
     def unrecorded_incidents(self) -> list[Incident]:
         return list(self.unrecorded.values())
@@ -173,9 +182,11 @@ class Watch:
                     self.on_change()
             return
         mine = {key: incident for incident in current if (key := probe_key(incident)) is not None}
+        known = self._known_streaks()
         changed = False
         for finding in found:
-            self.passing[finding.key] = self.streak(finding.key, self.passing.get(finding.key, 0), finding.ok)
+            before = known.get(finding.key, self.passing.get(finding.key, 0))
+            self.passing[finding.key] = before + 1 if finding.ok else 0
             held = self.unrecorded.pop(finding.key, None)
             incident = mine.get(finding.key)
             if incident is None and (not finding.ok or held is not None):
@@ -195,6 +206,7 @@ class Watch:
                 changed = True
         if changed:
             self.on_change()
+        self._keep_streaks()
 
     def _held(self, finding: Finding) -> Incident:
         now = instant(self.clock())

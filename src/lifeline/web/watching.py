@@ -58,8 +58,11 @@ def node_probes(service: FhirService, site: SiteNode | None) -> list[Probe]:
             now = epoch_clock()
             return state.add(f"status-synthetic-round:{round_}", os.getpid(), now + 120, now)
 
-        door = front_door(settings)
-        found.append(synthetic.SyntheticProbe(door, account, code_clock=service.identity.skew.peer_time, claim=claim))
+        door, alone = front_door(settings), settings.workers <= 1  # one process: nothing to share
+        probe = synthetic.SyntheticProbe(
+            door, account, code_clock=service.identity.skew.peer_time, claim=(lambda round_: True) if alone else claim
+        )
+        found.append(probe)
     return found
 
 
@@ -73,23 +76,26 @@ def watch_for(service: FhirService, site: SiteNode | None) -> Watch | None:
     def claim(round_: int) -> bool:  # one server process of the node per round (status/watch.py)
         return state.add(f"status-watch-round:{round_}", os.getpid(), epoch_clock() + 3 * every, epoch_clock())
 
-    def streaks(key: str) -> int | None:
-        found = state.get(f"status-probe-passing:{key}", epoch_clock())
-        return int(found) if isinstance(found, int) else None
+    def streaks() -> dict[str, int]:
+        found = state.get("status-probe-streaks", epoch_clock())
+        return {str(k): int(v) for k, v in found.items()} if isinstance(found, dict) else {}
 
-    def keep_streak(key: str, count: int) -> None:
-        state.put(f"status-probe-passing:{key}", count)
+    def keep_streak(streaks: dict[str, int]) -> None:
+        state.put("status-probe-streaks", streaks)
 
+    # The claims and the shared streaks are for a node of several server processes; one process
+    # (every site node) keeps them in memory, and writes nothing each round.
+    shared = service.settings.workers > 1
     watch = Watch(
         service.repo,
         node_probes(service, site),
         every_seconds=service.settings.probe_seconds,
         clock=service.clock,
         on_change=board.forget if board is not None else (lambda: None),
-        claim=claim,
+        claim=claim if shared else (lambda round_: True),
         node_id=str(service.settings.node_id),
-        streaks=streaks,
-        keep_streak=keep_streak,
+        streaks=streaks if shared else None,
+        keep_streak=keep_streak if shared else None,
     )
     if board is not None:
         board.held = watch.unrecorded_incidents
