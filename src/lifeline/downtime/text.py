@@ -9,20 +9,9 @@ from typing import Any
 
 from lifeline.clock import COPENHAGEN
 from lifeline.cpr import CPR_SYSTEM, format_cpr
+from lifeline.fhir.concepts import concept  # one for the pages and the paper reports
 
 UNITS = {"h": "hour", "d": "day", "wk": "week", "mo": "month", "min": "minute", "s": "second"}
-
-
-def concept(value: dict[str, Any] | None) -> str:
-    """A CodeableConcept in words: its text, else the first coding's display, else its code."""
-    if not value:
-        return ""
-    if value.get("text"):
-        return str(value["text"])
-    for coding in value.get("coding") or []:
-        if coding.get("display"):
-            return str(coding["display"])
-    return next((str(c["code"]) for c in value.get("coding") or [] if c.get("code")), "")
 
 
 def codes(value: dict[str, Any] | None) -> set[str]:

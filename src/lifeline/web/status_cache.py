@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.cookies import SimpleCookie
 from typing import Any
+
+from starlette.requests import cookie_parser
 
 from lifeline.status.board import IncidentBoard, Snapshot
 from lifeline.web import i18n
@@ -44,7 +45,7 @@ class Quick:
     def answer(self, scope: dict[str, Any]) -> Kept | None:
         if scope.get("method") not in ("GET", "HEAD") or scope.get("path") != PATH or scope.get("query_string"):
             return None
-        host = next((value for name, value in scope.get("headers", []) if name == b"host"), None)
+        host = _header(scope, b"host")
         if host is None or host not in self.hosts:
             return None
         found = self.kept.get(_language(scope))
@@ -93,7 +94,7 @@ def with_cached_status(app: Any, board: IncidentBoard | None) -> Any:
                     made_from = board.fresh()
                     if made_from is not None:
                         kept[language] = Kept(made_from, dict(start), b"".join(chunks), _head(start))
-                        host = next((value for name, value in scope.get("headers", []) if name == b"host"), None)
+                        host = _header(scope, b"host")
                         if host is not None and len(quick.hosts) < MOST_HOSTS:
                             quick.hosts.add(host)
             await send(message)
@@ -114,20 +115,13 @@ def _keepable(start: dict[str, Any]) -> bool:
     return start.get("status") == 200 and not any(name.lower() == b"set-cookie" for name, _ in start.get("headers", []))
 
 
+def _header(scope: dict[str, Any], wanted: bytes) -> bytes | None:
+    return next((value for name, value in scope.get("headers", []) if name == wanted), None)
+
+
 def _language(scope: dict[str, Any]) -> str:
-    cookie_header, accept = None, None
-    for name, value in scope.get("headers", []):
-        if name == b"cookie":
-            cookie_header = value.decode("latin-1")
-        elif name == b"accept-language":
-            accept = value.decode("latin-1")
-    chosen_cookie = None
-    if cookie_header and i18n.COOKIE in cookie_header:
-        parsed: SimpleCookie = SimpleCookie()
-        try:
-            parsed.load(cookie_header)
-        except Exception:  # noqa: BLE001 - a malformed cookie header: the browser's language then
-            parsed = SimpleCookie()
-        morsel = parsed.get(i18n.COOKIE)
-        chosen_cookie = morsel.value if morsel is not None else None
-    return i18n.chosen(chosen_cookie, accept)
+    """The request's language as the page middleware chooses it (web/middleware.py), from the
+    raw headers: the remembered choice, else the browser's."""
+    cookies, accept = _header(scope, b"cookie"), _header(scope, b"accept-language")
+    chosen = cookie_parser(cookies.decode("latin-1")).get(i18n.COOKIE) if cookies else None
+    return i18n.chosen(chosen, accept.decode("latin-1") if accept else None)

@@ -6,6 +6,7 @@ shows what they find."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -33,6 +34,16 @@ def front_door(settings: Settings) -> str:
     return f"http://{host if ':' not in host or host.startswith('[') else f'[{host}]'}:{settings.port}"
 
 
+def claims(state: NodeState, name: str, keep_seconds: float) -> Callable[[int], bool]:
+    """Round N's claim in node_state: True for the one server process of the node that took it."""
+
+    def claim(round_: int) -> bool:
+        now = epoch_clock()
+        return state.add(f"{name}:{round_}", os.getpid(), now + keep_seconds, now)
+
+    return claim
+
+
 def node_probes(service: FhirService, site: SiteNode | None) -> list[Probe]:
     settings, repo = service.settings, service.repo
     found: list[Probe] = [
@@ -52,12 +63,7 @@ def node_probes(service: FhirService, site: SiteNode | None) -> list[Probe]:
         def account() -> synthetic.Credentials | None:
             return synthetic.credentials(repo, service.identity.kek, user, epoch_clock())
 
-        state = NodeState(repo)
-
-        def claim(round_: int) -> bool:  # one login per second-factor step on the node
-            now = epoch_clock()
-            return state.add(f"status-synthetic-round:{round_}", os.getpid(), now + 120, now)
-
+        claim = claims(NodeState(repo), "status-synthetic-round", 120)  # one login per TOTP step on the node
         door, alone = front_door(settings), settings.workers <= 1  # one process: nothing to share
         probe = synthetic.SyntheticProbe(
             door, account, code_clock=service.identity.skew.peer_time, claim=(lambda round_: True) if alone else claim
@@ -73,8 +79,7 @@ def watch_for(service: FhirService, site: SiteNode | None) -> Watch | None:
     board = board_of(str(service.settings.node_id))
     state, every = NodeState(service.repo), service.settings.probe_seconds
 
-    def claim(round_: int) -> bool:  # one server process of the node per round (status/watch.py)
-        return state.add(f"status-watch-round:{round_}", os.getpid(), epoch_clock() + 3 * every, epoch_clock())
+    claim = claims(state, "status-watch-round", 3 * every)  # one server process of the node per round
 
     def streaks() -> dict[str, int]:
         found = state.get("status-probe-streaks", epoch_clock())

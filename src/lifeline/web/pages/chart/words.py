@@ -11,23 +11,11 @@ from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal
 
 from lifeline.clock import COPENHAGEN
+from lifeline.fhir.concepts import concept  # one for the pages and the paper reports
 
 DAY = {"da": "dd.MM.yyyy", "en": "d MMM yyyy"}
 MONTH = {"da": "MM.yyyy", "en": "MMM yyyy"}
 MOMENT = {"da": "dd.MM.yyyy HH:mm", "en": "d MMM yyyy, HH:mm"}
-
-
-def concept(value: dict[str, Any] | None) -> str:
-    """A CodeableConcept in words: its text, else the first coding's display, else its code."""
-    if not value:
-        return ""
-    if value.get("text"):
-        return str(value["text"])
-    for coding in value.get("coding") or []:
-        if coding.get("display"):
-            return str(coding["display"])
-    codes = [str(c["code"]) for c in value.get("coding") or [] if c.get("code")]
-    return codes[0] if codes else ""
 
 
 def codes(value: dict[str, Any] | None) -> list[str]:
