@@ -40,6 +40,7 @@ MEASURES = {
     "web/request_id.py",  # each request's duration, for its log line and latency histogram
     "status/watch.py",  # how long each health probe took
     "status/synthetic.py",  # how long the synthetic probe's login, read and search took
+    "imaging/orthanc.py",  # how long Orthanc may take to start and to stop
 }
 
 

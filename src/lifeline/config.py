@@ -59,6 +59,12 @@ class Settings:
     replication_stall_seconds: int = 120  # a site's replication behind this long opens an incident
     site_silent_seconds: int = 120  # a site not heard from at the centre this long opens an incident
     clock_skew_seconds: int = 60  # a node's clock this far from its peers opens an incident
+    # Scans and X-rays (imaging/, docs/architecture.md "Images"): a DICOMweb PACS behind Lifeline.
+    pacs_url: str = ""  # the region's PACS, its DICOMweb base (Orthanc: http://host:8042/dicom-web); empty: none
+    pacs_timeout_ms: int = 5000  # how long one answer from a PACS may take before it counts as down
+    site_pacs_url: str = ""  # a site's own small PACS, where it keeps copies of recent studies; empty: none
+    image_cache_days: int = 30  # a site copies studies this recent of its patients in care ...
+    image_cache_ahead_days: int = 7  # ... with a current stay or an appointment within this many days
 
 
 ENVIRONMENT = {
@@ -106,6 +112,11 @@ ENVIRONMENT = {
     "replication_stall_seconds": "LIFELINE_REPLICATION_STALL_SECONDS",
     "site_silent_seconds": "LIFELINE_SITE_SILENT_SECONDS",
     "clock_skew_seconds": "LIFELINE_CLOCK_SKEW_SECONDS",
+    "pacs_url": "LIFELINE_PACS_URL",
+    "pacs_timeout_ms": "LIFELINE_PACS_TIMEOUT_MS",
+    "site_pacs_url": "LIFELINE_SITE_PACS_URL",
+    "image_cache_days": "LIFELINE_IMAGE_CACHE_DAYS",
+    "image_cache_ahead_days": "LIFELINE_IMAGE_CACHE_AHEAD_DAYS",
 }
 
 # Variables that were settings once: refused, so that whoever set one learns it is gone (issue 20).
@@ -226,8 +237,16 @@ def from_environment(environ: dict[str, str] | None = None, **overrides: object)
         "audit_review_days",
         "audit_burst_patients",
         "audit_retention_years",
+        "pacs_timeout_ms",
+        "image_cache_days",
     ):
         if getattr(settings, name) < 1:
             raise SettingError(f"{ENVIRONMENT[name]} must be at least 1")
+    for name in ("pacs_url", "site_pacs_url"):
+        url = getattr(settings, name)
+        if url and not url.startswith(("http://", "https://")):
+            raise SettingError(
+                f"{ENVIRONMENT[name]} must be a DICOMweb base URL (http://host:port/dicom-web), not {url!r}"
+            )
     allowed_hosts_of(settings)  # a malformed LIFELINE_ALLOWED_HOSTS fails here, with the variable's name
     return settings

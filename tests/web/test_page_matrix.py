@@ -58,6 +58,8 @@ PUBLIC_PAGE = everyone(200)
 STAFF_ONLY = Row(LOGIN, STAFF_PAGE, PAGE, PAGE)  # a staff page about no one patient
 CHART = Row(LOGIN, STAFF_PAGE, PAGE, REFUSED)  # a page of one patient's chart
 CHART_FORM = Row(LOGIN, STAFF_PAGE, 400, REFUSED)  # a chart form sent empty
+IMAGES = Row(LOGIN, STAFF_PAGE, 404, 404)  # an image of a study no ImagingStudy names
+DICOM_PARTS = {"{study}": "2.25.1", "{series}": "2.25.2", "{instance}": "2.25.3", "{frame}": "1"}
 
 MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/"): PUBLIC_PAGE,
@@ -117,6 +119,13 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/downtime/reentry"): STAFF_ONLY,  # re-entry after a downtime (issue 23)
     ("GET", "/downtime/reentry/label"): STAFF_ONLY,  # no identifier typed: the box, saying so
     ("POST", "/downtime/reentry/label"): Row(LOGIN, STAFF_PAGE, 400, 400),  # no identifier named
+    # The image proxy (issue 22): staff only; a study no ImagingStudy they may open names is refused
+    # (tests/web/test_imaging_proxy.py has the study in and outside care, and broken glass).
+    ("GET", "/imaging/studies/{study}/series"): IMAGES,
+    ("GET", "/imaging/studies/{study}/series/{series}/instances"): IMAGES,
+    ("GET", "/imaging/studies/{study}/series/{series}/metadata"): IMAGES,
+    ("GET", "/imaging/studies/{study}/series/{series}/instances/{instance}/rendered"): IMAGES,
+    ("GET", "/imaging/studies/{study}/series/{series}/instances/{instance}/frames/{frame}/rendered"): IMAGES,
     ("GET", "/metrics"): PUBLIC_PAGE,
     ("GET", "/replication/changes"): everyone(401),  # a site's credential, or nothing
     ("GET", "/replication/compartment"): everyone(401),
@@ -175,6 +184,8 @@ def test_who_gets_what(service: FhirService, ward: Ward, method: str, path: str)
         expected: str | int = getattr(row, who)
         patient = ward.theirs if who == "theirs" else ward.mine
         address = path.replace("{id}", patient).replace("{name:path}", assets.static("app.css")[len("/static/") :])
+        for part, value in DICOM_PARTS.items():
+            address = address.replace(part, value)
         address += f"?{row.query}" if row.query else ""
         web, csrf = asking(service, ward, who)
         before = written(service)

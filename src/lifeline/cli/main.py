@@ -19,6 +19,7 @@ from lifeline.cli.diagnose import diagnose
 from lifeline.cli.downtime import downtime_app
 from lifeline.cli.generate import generate
 from lifeline.cli.identity import clients_app, keys_app, token_app, users_app
+from lifeline.cli.images import images_app
 from lifeline.cli.incidents import incidents_app
 from lifeline.cli.probe import probe_app
 from lifeline.cli.sites import sites_app
@@ -39,6 +40,7 @@ app.add_typer(sites_app, name="sites")
 app.add_typer(downtime_app, name="downtime")
 app.add_typer(incidents_app, name="incidents")
 app.add_typer(probe_app, name="probe")
+app.add_typer(images_app, name="images")
 app.command("generate")(generate)
 app.command("diagnose")(diagnose)
 

@@ -164,6 +164,32 @@ class Acting:
         self._count(subtype, 200)
         return done.answer
 
+    async def exchange_async(self, subtype: str, work: Callable[[], Exchanged]) -> Any:
+        """`exchange` for a caller on an event loop: `work` runs in a worker thread (with this
+        request's context), its record is group-committed with others (the image proxy: one
+        record per frame a viewer asks for)."""
+        context = contextvars.copy_context()
+        try:
+            done = await asyncio.get_running_loop().run_in_executor(self.service.executor, context.run, work)
+        except Exception as error:
+            status = _status_of(error)
+            await self._record_async(lambda: self._exchange_event(subtype, status, Exchanged(None)))
+            self._count(subtype, status)
+            raise
+        if not done.quiet:
+            await self._record_async(lambda: self._exchange_event(subtype, 200, done))
+        self._count(subtype, 200)
+        return done.answer
+
+    def within(self, request: FhirRequest) -> FhirResponse:
+        """Answer `request` as this person, authorised and filtered like any call, but with no
+        record of its own: only inside an exchange's `work`, whose record names what it found
+        (a read that cannot be answered raises, and the exchange records the refusal)."""
+        self._bind(request)
+        if request.interaction not in READS:
+            raise ValueError("within() only reads: a write goes through handle()")
+        return self.service.handle(request)
+
     @contextmanager
     def writing(self, name: str) -> Iterator[None]:
         """Bulk writes past the interactions (an import's rows) as this person: each write

@@ -24,6 +24,7 @@ from starlette.middleware import Middleware
 from lifeline.audit.index import Indexer as AuditIndexer
 from lifeline.downtime.schedule import Regenerator
 from lifeline.fhir.service import FhirService
+from lifeline.imaging.stores import Stores
 from lifeline.replication.central_client import CentralClient
 from lifeline.replication.site import SiteNode
 from lifeline.replication.status import StatusBoard
@@ -79,6 +80,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        stores.open()
         if site is not None:
             site.start()
         if indexer is not None:
@@ -96,6 +98,7 @@ def create_app(
             indexer.stop()
         if site is not None:
             site.stop()
+        await stores.aclose()
         executor.shutdown(wait=True)
         if close_on_shutdown and recorder is not None:
             recorder.close()  # every record submitted is written first
@@ -104,7 +107,8 @@ def create_app(
             service.repo.close()
 
     web_login = login.WebLogin(service) if login_clock is None else login.WebLogin(service, login_clock, login_clock)
-    routes, access = page_routes(web_login, site)
+    stores = Stores.of(service.settings)  # the PACS the image proxy asks (issue 22)
+    routes, access = page_routes(web_login, site, stores)
     watch = watch_for(service, site)  # the health probes that open and resolve incidents (issue 23)
     assets.manifest()  # the static files' hashes, once, at start
     for language in i18n.LANGUAGES:

@@ -45,7 +45,7 @@ def error_answer(error: BaseException) -> tuple[int, bytes, list[tuple[bytes, by
 # way the page shows a correlation id, the log line carries it with the exception, and no
 # traceback ever reaches the browser. A request asking for JSON gets the OperationOutcome instead.
 
-JSON_PATHS = ("/replication/", "/oauth/token", "/.well-known/", "/status.json", "/metrics")
+JSON_PATHS = ("/replication/", "/oauth/token", "/.well-known/", "/status.json", "/metrics", "/imaging/")
 UNEXPECTED = "Something went wrong on our side and the request was not completed."
 TITLES = {
     400: "The request could not be understood",

@@ -11,8 +11,19 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
+from lifeline.imaging.stores import Stores
 from lifeline.replication.site import SiteNode
-from lifeline.web import assets, citizen_login, conflicts_page, login, oauth, passkeys, replication_api, status_page
+from lifeline.web import (
+    assets,
+    citizen_login,
+    conflicts_page,
+    imaging_proxy,
+    login,
+    oauth,
+    passkeys,
+    replication_api,
+    status_page,
+)
 from lifeline.web.pages import break_glass, finder, landing, operator, reentry, worklist
 from lifeline.web.pages.chart import given_form as chart_given
 from lifeline.web.pages.chart import imaging as chart_imaging
@@ -70,10 +81,18 @@ ACCESS = {
     "/operator/incidents/{id}": STAFF_ONLY,  # an update to one incident, or its resolution (issue 23)
     "/downtime/reentry": STAFF_ONLY,  # the downtime identifiers still to re-enter from paper (issue 23)
     "/downtime/reentry/label": STAFF_ONLY,  # one identifier: link it to its patient, enter what the paper holds
+    # The DICOMweb calls the image viewer needs, proxied to the PACS as the person (issue 22).
+    "/imaging/studies/{study}/series": STAFF_ONLY,
+    "/imaging/studies/{study}/series/{series}/instances": STAFF_ONLY,
+    "/imaging/studies/{study}/series/{series}/metadata": STAFF_ONLY,
+    "/imaging/studies/{study}/series/{series}/instances/{instance}/rendered": STAFF_ONLY,
+    "/imaging/studies/{study}/series/{series}/instances/{instance}/frames/{frame}/rendered": STAFF_ONLY,
 }
 
 
-def page_routes(web: login.WebLogin, site: SiteNode | None) -> tuple[list[BaseRoute], dict[str, str]]:
+def page_routes(
+    web: login.WebLogin, site: SiteNode | None, stores: Stores | None = None
+) -> tuple[list[BaseRoute], dict[str, str]]:
     """The routes, and the access of each by its path."""
     replication = replication_api.routes(web.service, site)
     routes: list[BaseRoute] = [*login.routes(web), *passkeys.routes(web), *citizen_login.routes(web)]
@@ -93,6 +112,7 @@ def page_routes(web: login.WebLogin, site: SiteNode | None) -> tuple[list[BaseRo
     routes += status_page.routes(web.service, site)  # the public status page (issue 23)
     routes += operator.routes(web, site)  # the operators' incidents page (issue 23)
     routes += reentry.routes(web)  # re-entry after a downtime (issue 23)
+    routes += imaging_proxy.routes(web.service, stores or Stores(None))  # the images, through the node (issue 22)
     paths = {getattr(route, "path", "") for route in [*routes, *replication]}
     routes += chart.routes(web.service, lambda: paths)
     routes.append(Route("/", landing.page(paths, lambda: web.citizen is not None), methods=["GET"]))

@@ -1,0 +1,148 @@
+"""The image proxy (web/imaging_proxy.py) against a real Orthanc, on both backends: a clinician
+reads a rendered frame of their patient's study through Lifeline, with the window they ask for;
+every call is on the audit trail naming the study and the patient; a study of a patient outside
+care and a UID no ImagingStudy names are refused alike, until the glass is broken; bad UIDs and
+parameters get a clear OperationOutcome; a PACS that is down is a 503 that says so."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+from typing import Any
+
+import orjson
+import pytest
+from PIL import Image
+from starlette.testclient import TestClient
+
+from lifeline.audit.store import events_after
+from lifeline.fhir.service import FhirService
+from lifeline.imaging.access import NOT_OPEN
+from lifeline.imaging.orthanc import Orthanc
+from lifeline.imaging.pacs import Pacs
+from tests.pacs import ct_study, orthanc, uid
+from tests.replication.nodes import free_port
+from tests.web.pages.test_break_glass import _csrf, _dialogue
+from tests.web.pages.test_chart import Ward, admitted_patient, doctor_logged_in, put
+
+__all__ = ["orthanc"]  # the fixture, by import
+
+
+def frame_path(study: dict[str, Any], number: int) -> str:
+    uid_ = study["identifier"][0]["value"].removeprefix("urn:oid:")
+    series = study["series"][0]
+    instance = series["instance"][number - 1]["uid"]
+    return f"/imaging/studies/{uid_}/series/{series['uid']}/instances/{instance}/frames/1/rendered"
+
+
+@pytest.fixture
+def imaging_service(service: FhirService, orthanc: Orthanc, monkeypatch: pytest.MonkeyPatch) -> FhirService:
+    monkeypatch.setattr(service, "settings", replace(service.settings, pacs_url=orthanc.url))
+    return service
+
+
+def stored_study(service: FhirService, orthanc: Orthanc, patient: str, slices: int = 12) -> dict[str, Any]:
+    study, datasets = ct_study(patient, "2507582065", slices)
+    Pacs(orthanc.url).store(datasets)
+    put(service, study)
+    return study
+
+
+def imaging_events(service: FhirService) -> list[dict[str, Any]]:
+    rows = events_after(service.repo, service.settings.node_id, 0, 1_000_000)
+    events = [orjson.loads(row.content) for row in rows]
+    return [e for e in events if any(s.get("code") == "imaging" for s in e.get("subtype", []))]
+
+
+def test_a_clinician_sees_a_frame_of_their_patients_study_with_the_window_asked(
+    imaging_service: FhirService, orthanc: Orthanc
+) -> None:
+    service = imaging_service
+    ward = admitted_patient(service)
+    study = stored_study(service, orthanc, ward.mine)
+    web, username = doctor_logged_in(service, ward)
+    soft = web.get(frame_path(study, 10), params={"window": "40,400"}, headers={"accept": "image/png"})
+    assert soft.status_code == 200, soft.text
+    assert soft.headers["content-type"] == "image/png" and soft.headers["cache-control"] == "no-store"
+    image = Image.open(io.BytesIO(soft.content))
+    assert image.size == (256, 256)
+    lung = web.get(frame_path(study, 10), params={"window": "-600,1500"}, headers={"accept": "image/png"})
+    assert lung.status_code == 200 and lung.content != soft.content  # the window changes the picture
+    jpeg = web.get(frame_path(study, 1), params={"viewport": "64,64"})
+    assert jpeg.headers["content-type"] == "image/jpeg" and Image.open(io.BytesIO(jpeg.content)).size[0] <= 64
+    uid_ = study["identifier"][0]["value"].removeprefix("urn:oid:")
+    listed = web.get(f"/imaging/studies/{uid_}/series/{study['series'][0]['uid']}/instances")
+    assert listed.status_code == 200 and len(listed.json()) == 12
+
+    mine = [e for e in imaging_events(service) if any(a.get("altId") == username for a in e["agent"])]
+    assert len(mine) == 4  # every call its own record
+    named = {x["what"]["reference"] for e in mine for x in e.get("entity", []) if "what" in x}
+    assert {f"ImagingStudy/{study['id']}", f"Patient/{ward.mine}"} <= named
+    assert all(e["outcome"] == "0" for e in mine)
+
+
+def test_a_study_outside_care_and_an_unknown_uid_are_refused_alike_until_the_glass_is_broken(
+    imaging_service: FhirService, orthanc: Orthanc
+) -> None:
+    service = imaging_service
+    ward: Ward = admitted_patient(service)
+    theirs = stored_study(service, orthanc, ward.theirs)
+    web, username = doctor_logged_in(service, ward)
+    refused = web.get(frame_path(theirs, 1))
+    unknown = web.get(f"/imaging/studies/{uid()}/series/{uid()}/instances/{uid()}/frames/1/rendered")
+    for answer in (refused, unknown):
+        assert answer.status_code == 404 and answer.headers["content-type"].startswith("application/")
+        assert answer.json()["issue"][0]["diagnostics"] == NOT_OPEN
+    assert refused.content == unknown.content  # nothing says which of the two exists
+    failed = [e for e in imaging_events(service) if any(a.get("altId") == username for a in e["agent"])]
+    assert len(failed) == 2 and all(e["outcome"] != "0" for e in failed)
+
+    form = {"csrf": _csrf(_dialogue(web, f"patient={ward.theirs}")), "patient": ward.theirs, "reason": "ETREAT"}
+    broken = web.post("/break-the-glass", data={**form, "text": "Bevidstløs, CT før operation"}, follow_redirects=False)
+    assert broken.status_code == 303
+    assert web.get(frame_path(theirs, 1)).status_code == 200
+
+
+def test_bad_uids_and_parameters_get_a_clear_outcome(imaging_service: FhirService, orthanc: Orthanc) -> None:
+    service = imaging_service
+    ward = admitted_patient(service)
+    study = stored_study(service, orthanc, ward.mine, slices=2)
+    web, _ = doctor_logged_in(service, ward)
+    path = frame_path(study, 1)
+    for params, words in (
+        ({"window": "wide"}, "window=<centre>,<width>"),
+        ({"viewport": "99999,1"}, "viewport=<width>,<height>"),
+        ({"quality": "0"}, "quality=1..100"),
+        ({"url": "http://elsewhere/"}, "not understood"),
+    ):
+        answer = web.get(path, params=params)
+        assert answer.status_code == 400, (params, answer.text)
+        assert words in answer.json()["issue"][0]["diagnostics"]
+    bad = web.get("/imaging/studies/1.2.x/series")
+    assert bad.status_code == 400 and "not a DICOM Study Instance UID" in bad.text
+    uid_ = study["identifier"][0]["value"].removeprefix("urn:oid:")
+    other_series = web.get(f"/imaging/studies/{uid_}/series/{uid()}/instances")
+    assert other_series.status_code == 404 and "has no series" in other_series.text
+    assert web.get(f"/imaging/studies/{uid_}/series", params={"limit": "5"}).status_code == 400
+
+
+def test_a_pacs_that_is_down_is_a_503_that_says_so(service: FhirService, monkeypatch: pytest.MonkeyPatch) -> None:
+    nobody = f"http://127.0.0.1:{free_port()}/dicom-web"
+    monkeypatch.setattr(service, "settings", replace(service.settings, pacs_url=nobody))
+    ward = admitted_patient(service)
+    study, _ = ct_study(ward.mine, "2507582065", 2)
+    put(service, study)
+    web, _ = doctor_logged_in(service, ward)
+    answer = web.get(frame_path(study, 1))
+    assert answer.status_code == 503 and answer.headers["retry-after"]
+    assert "did not answer" in answer.json()["issue"][0]["diagnostics"]
+
+
+def test_a_node_without_a_pacs_says_so(service: FhirService) -> None:
+    ward = admitted_patient(service)
+    study, _ = ct_study(ward.mine, "2507582065", 2)
+    put(service, study)
+    web: TestClient
+    web, _ = doctor_logged_in(service, ward)
+    answer = web.get(frame_path(study, 1))
+    assert answer.status_code == 503 and "no image store" in answer.text
