@@ -78,7 +78,7 @@ def images_load(
         problems = [*found.problems, *operator.exchange("images-load", checked)]
         if problems:
             for line in problems[: loading.SHOWN_PROBLEMS]:
-                console.print(f"  {line}", markup=False, highlight=False)
+                console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
             more = len(problems) - loading.SHOWN_PROBLEMS
             if more > 0:
                 console.print(f"  … and {more} more", markup=False)

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from lifeline.errors import NotFound
 from lifeline.fhir.acting import Acting
 from lifeline.fhir.request import FhirRequest
@@ -136,7 +138,8 @@ def check(core: Acting, found: Folder) -> list[str]:
 
 
 def _cpr(core: Acting, patient: str) -> str | None:
-    resource = core.within(FhirRequest("read", "Patient", patient.removeprefix("Patient/"))).resource or {}
+    answer = core.within(FhirRequest("read", "Patient", patient.removeprefix("Patient/")))
+    resource = orjson.loads(answer.raw) if answer.raw is not None else answer.resource or {}
     for identifier in resource.get("identifier") or []:
         if identifier.get("system") == CPR_SYSTEM:
             return str(identifier.get("value", "")).replace("-", "")

@@ -118,8 +118,8 @@ class Pacs:
     def down(self, why: object) -> PacsDown:
         what = type(why).__name__ if isinstance(why, Exception) else str(why)
         return PacsDown(
-            f"The image store ({self.name}) did not answer ({what}); the images cannot be shown now."
-            " The report and the rest of the record are not affected."
+            f"The image store ({self.name}) did not answer ({what}); images cannot be shown or stored until"
+            " it does. The reports and the rest of the record are not affected."
         )
 
     # The loader's and a site's calls: blocking, in bulk.
