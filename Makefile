@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 LIFELINE_DB ?= sqlite:///var/lifeline.db
 export LIFELINE_DB
 
-.PHONY: demo test bench lint browser faketime install install-dev clean
+.PHONY: demo test bench lint browser faketime pacs install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,14 +26,21 @@ install-dev: $(VENV)/.installed-dev
 # "today"), imported on every run (safe to re-run: unchanged resources are skipped).
 DEMO_REGION := var/demo-region
 
-demo: install
+# The demo's PACS: Orthanc on loopback over var/pacs, left running between runs
+# (`$(BIN)/lifeline images pacs stop` stops it); the region's images are sent to it once.
+DEMO_PACS := http://127.0.0.1:8142/dicom-web
+
+demo: install pacs
 	mkdir -p var
 	$(BIN)/lifeline db upgrade
+	test -d $(DEMO_REGION)/dicom || rm -rf $(DEMO_REGION)  # made before it had images (issue 22): make it again
 	test -d $(DEMO_REGION) || $(BIN)/lifeline generate --patients 200 --seed 1 --out $(DEMO_REGION)
 	$(BIN)/lifeline import $(DEMO_REGION)/*.ndjson
 	$(BIN)/python -m lifeline.cli.demo_users
 	$(BIN)/lifeline probe account  # the synthetic probe's login (README "Incidents that open by themselves")
-	LIFELINE_PROBE_USER=probe-central $(BIN)/lifeline serve --host 127.0.0.1 --port 8080
+	$(BIN)/lifeline images pacs start --folder var/pacs --port 8142
+	$(BIN)/lifeline images load $(DEMO_REGION)/dicom --pacs $(DEMO_PACS)
+	LIFELINE_PROBE_USER=probe-central LIFELINE_PACS_URL=$(DEMO_PACS) $(BIN)/lifeline serve --host 127.0.0.1 --port 8080
 
 lint: install-dev
 	$(BIN)/python tools/check_runtime_deps.py  # src/ imports only what `make demo` installs
@@ -48,11 +55,16 @@ browser:
 	command -v chromedriver >/dev/null || (apt-get update && apt-get install -y chromium chromium-driver)
 	command -v pdftoppm >/dev/null || (apt-get update && apt-get install -y poppler-utils)
 
+# The image store: Debian's Orthanc and its DICOMweb plugin (make demo and the imaging tests run it).
+pacs:
+	command -v Orthanc >/dev/null && test -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so || \
+		(apt-get update && apt-get install -y orthanc orthanc-dicomweb)
+
 # The replication fault suite skews a site's clock with libfaketime.
 faketime:
 	command -v faketime >/dev/null || (apt-get update && apt-get install -y faketime)
 
-test: lint browser faketime
+test: lint browser faketime pacs
 	$(PYTHON) tools/fresh_install_check.py  # what make demo meets on a fresh machine
 	$(BIN)/python -m pytest
 

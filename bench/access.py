@@ -137,7 +137,7 @@ def _region(patients: int) -> Path:
         shutil.rmtree(partial, ignore_errors=True)
         subprocess.run(
             [sys.executable, "-m", "lifeline.cli", "generate", "--patients", str(patients), "--seed", "1",
-             "--today", TODAY, "--out", str(partial)],
+             "--today", TODAY, "--no-images", "--out", str(partial)],
             check=True,
         )  # fmt: skip
         partial.rename(out)

@@ -71,7 +71,7 @@ def main() -> None:
 
 def _generate(patients: int, out: Path, workers: int) -> dict[str, float]:
     command = [sys.executable, "-m", "lifeline.cli", "generate", "--patients", str(patients), "--seed", "1"]
-    command += ["--out", str(out), "--today", TODAY, "--workers", str(workers)]
+    command += ["--out", str(out), "--today", TODAY, "--workers", str(workers), "--no-images"]  # FHIR alone
     # A small wrapper runs the command and reports ru_maxrss of its descendants: this run's alone.
     wrapper = (
         "import resource, subprocess, sys; subprocess.run(sys.argv[1:]); "

@@ -67,7 +67,8 @@ def main() -> None:
     region = RESULTS / f"pages-region-{args.patients}"
     if not region.exists():
         console.print(f"generating {args.patients} patients into {region}")
-        command = ["-m", "lifeline.cli", "generate", "--patients", str(args.patients), "--seed", "7", "--out"]
+        command = ["-m", "lifeline.cli", "generate", "--patients", str(args.patients), "--seed", "7", "--no-images"]
+        command.append("--out")
         subprocess.run([sys.executable, *command, str(region)], check=True, capture_output=True)
     source = RESULTS / f"pages-region-{args.patients}.ndjson"
     if not source.exists():  # one file, as loaded_store imports one

@@ -92,7 +92,7 @@ def _region(patients: int) -> Path:
         console.print(f"generating a region of {patients} patients into {out}")
         subprocess.run(
             [sys.executable, "-m", "lifeline.cli", "generate", "--patients", str(patients), "--seed", "7",
-             "--today", "2026-11-22", "--out", str(out)],
+             "--today", "2026-11-22", "--no-images", "--out", str(out)],
             check=True,
         )  # fmt: skip
     heavy = out / "zz-heavy-patient.ndjson"

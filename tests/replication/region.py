@@ -131,7 +131,7 @@ class Region:
         lifeline("clients", "add", CLIENT, "--kind", "backend", "--scope", SCOPES, "--jwks", str(jwks),
                  "--db", self.central.db, env=self.env)  # fmt: skip
         out = self.folder / "region"
-        lifeline("generate", "--patients", str(patients), "--seed", "7", "--out", str(out), env=self.env)
+        lifeline("generate", "--patients", str(patients), "--seed", "7", "--no-images", "--out", str(out), env=self.env)
         lifeline("import", *sorted(str(p) for p in out.glob("*.ndjson")), "--db", self.central.db, env=self.env)
         self.token()  # the centre's signing key exists, and replicates, before any site starts
         self.central.start()

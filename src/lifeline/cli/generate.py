@@ -1,4 +1,5 @@
-"""`lifeline generate`: write a synthetic region of Denmark as FHIR R4 NDJSON (or Bundles)."""
+"""`lifeline generate`: write a synthetic region of Denmark as FHIR R4 NDJSON (or Bundles), and
+its images as DICOM files (unless --no-images)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import time
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from lifeline.cli.common import clear_errors, console
@@ -30,6 +31,9 @@ def generate(
         False, "--bundles", help="One transaction Bundle per patient instead of NDJSON per type"
     ),
     workers: int = typer.Option(None, "--workers", help="Processes [default: the number of cores]"),
+    images: bool = typer.Option(
+        True, "--images/--no-images", help="Write a DICOM study for every ImagingStudy, under OUT/dicom"
+    ),
 ) -> None:
     """Generate a synthetic region: hospitals, staff, patients and their records, as FHIR R4."""
     from lifeline.generate import Options
@@ -48,6 +52,7 @@ def generate(
         start=_date("--start-date", start_date) if start_date else None,
         bundles=bundles,
         workers=_positive("--workers", workers) if workers is not None else os.cpu_count() or 1,
+        images=images,
     )
     if options.first_day >= options.today:
         raise SettingError(f"--start-date {options.first_day} must be before --today {options.today}")
@@ -63,7 +68,14 @@ def generate(
             rate = resources / max(time.monotonic() - started, 1e-6)
             progress.update(task, completed=done, description=f"{resources:,} resources, {rate:,.0f}/s")
 
-        summary = run(options, advance)
+        studies: list[TaskID] = []
+
+        def advance_images(done: int, total: int) -> None:
+            if not studies:
+                studies.append(progress.add_task("DICOM studies", total=total))
+            progress.update(studies[0], completed=done)
+
+        summary = run(options, advance, advance_images)
     if target.exists():
         target.rmdir()  # empty, as checked
     partial.rename(target)
@@ -79,6 +91,12 @@ def generate(
         f"{options.patients:,} patients, {summary.resources:,} resources in {summary.seconds:.1f} s "
         f"({summary.resources / max(summary.seconds, 1e-6):,.0f}/s); load with: lifeline import {files}"
     )
+    if summary.images is not None:
+        made = summary.images
+        console.print(
+            f"{made.studies:,} DICOM studies, {made.instances:,} images, {made.bytes / 1e6:,.0f} MB in "
+            f"{summary.image_seconds:.1f} s, in {target / 'dicom'} (for lifeline images load)"
+        )
 
 
 def _positive(name: str, value: int) -> int:

@@ -1,7 +1,8 @@
 """`lifeline generate`: the region first, then the patients in chunks, made in worker processes
 and written in patient order as the chunks come back (a few chunks in flight at most, so memory
 stays flat however many patients). The same options give the same bytes: each chart depends
-only on (seed, patient number, patients, today, start)."""
+only on (seed, patient number, patients, today, start). With `images`, the DICOM files of every
+ImagingStudy follow, made from the written folder (dicom.py)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,16 @@ from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lifeline.generate.chart import Context
 from lifeline.generate.organisations import region_resources
 from lifeline.generate.patient import make_chart
 from lifeline.generate.region import region_plan
 from lifeline.generate.writer import BundleFiles, NdjsonFiles, ndjson_lines, transaction_bundle
+
+if TYPE_CHECKING:
+    from lifeline.generate.dicom import ImageSummary
 
 CHUNK = 50  # patients per piece of work handed to a worker
 HISTORY_YEARS = 8  # the record's default length, before --today
@@ -34,6 +38,7 @@ class Options:
     start: datetime.date | None = None  # default: HISTORY_YEARS before today
     bundles: bool = False
     workers: int = 1
+    images: bool = False  # write a DICOM study per ImagingStudy under out/dicom
 
     @property
     def first_day(self) -> datetime.date:
@@ -50,6 +55,8 @@ class Summary:
     counts: dict[str, int] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
     seconds: float = 0.0
+    images: ImageSummary | None = None
+    image_seconds: float = 0.0
 
     @property
     def resources(self) -> int:
@@ -57,9 +64,14 @@ class Summary:
 
 
 Progress = Callable[[int, int], None]  # (patients done, resources done)
+ImageProgress = Callable[[int, int], None]  # (studies done, studies in all)
 
 
-def generate(options: Options, on_progress: Progress = lambda patients, resources: None) -> Summary:
+def generate(
+    options: Options,
+    on_progress: Progress = lambda patients, resources: None,
+    on_images: ImageProgress = lambda done, total: None,
+) -> Summary:
     started = time.perf_counter()
     options.out.mkdir(parents=True, exist_ok=True)
     summary = Summary()
@@ -86,6 +98,13 @@ def generate(options: Options, on_progress: Progress = lambda patients, resource
     finally:
         summary.files = writer.close()
     summary.seconds = time.perf_counter() - started
+    if options.images:  # numpy and pydicom are imported only here: the chart workers do without
+        from lifeline.generate.dicom import write_images
+
+        total = summary.counts.get("ImagingStudy", 0)
+        on_images(0, total)
+        summary.images = write_images(options.out, total, options.workers, lambda done: on_images(done, total))
+        summary.image_seconds = time.perf_counter() - started - summary.seconds
     return summary
 
 

@@ -1,6 +1,7 @@
 """The region as FHIR resources: Organizations (region, hospital, department) and nested Locations
 (site, department, ward, bed, clinic, theatre) with SOR identifiers, the staff as Practitioner and
-PractitionerRole, the clinics' and theatres' Schedules, and today's free Slots.
+PractitionerRole, the clinics' and theatres' Schedules, today's free Slots, and the Endpoint that
+serves the region's images.
 
 https://hl7.org/fhir/R4/organization.html, https://hl7.org/fhir/R4/location.html"""
 
@@ -26,6 +27,7 @@ from lifeline.generate.codes import (
 from lifeline.generate.days import instant
 from lifeline.generate.hospitals import KINDS, REGIONS
 from lifeline.generate.ids import keyed_id
+from lifeline.generate.imaging import imaging_endpoint
 from lifeline.generate.region import Department, Plan, SitePlan, StaffMember
 
 Resource = dict[str, Any]
@@ -60,6 +62,7 @@ def region_resources(plan: Plan, seed: int, patients: int, today: int) -> Iterat
     yield from _beds(plan, patients)
     yield from free_slots(plan, seed, patients, today)
     yield from _schedules(plan, today)
+    yield imaging_endpoint()
 
 
 def _site(plan: Plan, site: SitePlan) -> Iterator[Resource]:
