@@ -68,7 +68,7 @@ test: lint browser faketime pacs
 	$(PYTHON) tools/fresh_install_check.py  # what make demo meets on a fresh machine
 	$(BIN)/python -m pytest
 
-bench: install-dev
+bench: install-dev pacs
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.identity
@@ -80,6 +80,7 @@ bench: install-dev
 	$(BIN)/python -m bench.trail
 	$(BIN)/python -m bench.pages
 	$(BIN)/python -m bench.status_flood
+	$(BIN)/python -m bench.imaging
 
 clean:
 	rm -rf $(VENV) var/*.db var/*.db-wal var/*.db-shm
