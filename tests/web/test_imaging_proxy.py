@@ -21,6 +21,7 @@ from lifeline.imaging.access import NOT_OPEN
 from lifeline.imaging.orthanc import Orthanc
 from lifeline.imaging.pacs import Pacs
 from tests.pacs import ct_study, orthanc, uid
+from tests.replication.fault_proxy import FaultProxy
 from tests.replication.nodes import free_port
 from tests.web.pages.test_break_glass import _csrf, _dialogue
 from tests.web.pages.test_chart import Ward, admitted_patient, doctor_logged_in, put
@@ -146,3 +147,22 @@ def test_a_node_without_a_pacs_says_so(service: FhirService) -> None:
     web, _ = doctor_logged_in(service, ward)
     answer = web.get(frame_path(study, 1))
     assert answer.status_code == 503 and "no image store" in answer.text
+
+
+def test_a_slow_pacs_is_a_503_within_the_timeout_and_then_rests(
+    service: FhirService, orthanc: Orthanc, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PACS behind a link slower than LIFELINE_PACS_TIMEOUT_MS: the viewer is told within the
+    timeout, and the next frames are refused at once while the store rests, not after another wait."""
+    with FaultProxy("127.0.0.1", orthanc.port) as link:
+        slow = f"http://127.0.0.1:{link.port}/dicom-web"
+        monkeypatch.setattr(service, "settings", replace(service.settings, pacs_url=slow, pacs_timeout_ms=300))
+        ward = admitted_patient(service)
+        study = stored_study(service, orthanc, ward.mine, slices=2)
+        web, _ = doctor_logged_in(service, ward)
+        assert web.get(frame_path(study, 1)).status_code == 200
+        link.slow(2.0)
+        answer = web.get(frame_path(study, 2))
+        assert answer.status_code == 503 and "did not answer (ReadTimeout)" in answer.text
+        again = web.get(frame_path(study, 2))
+        assert again.status_code == 503 and "not a moment ago either" in again.text

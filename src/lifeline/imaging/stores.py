@@ -53,7 +53,7 @@ class Stores:
         now = epoch_clock()
         for pacs in self.ordered():
             if self._resting.get(pacs.base, 0.0) > now:
-                failure = failure or pacs.down("it did not answer a moment ago")
+                failure = failure or pacs.down(f"not a moment ago either; asked again within {RESTING_SECONDS:.0f} s")
                 continue
             try:
                 return await pacs.get(path, params, accept)
