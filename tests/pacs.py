@@ -37,6 +37,15 @@ def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
     pacs.stop()
 
 
+@pytest.fixture(scope="session")
+def site_orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
+    """A second Orthanc for the session: a site node's own small PACS, beside the region's."""
+    pacs = Orthanc(tmp_path_factory.mktemp("site-orthanc"), free_port())
+    pacs.start()
+    yield pacs
+    pacs.stop()
+
+
 @pytest.fixture
 def fresh_orthanc(tmp_path: Path) -> Iterator[Orthanc]:
     pacs = Orthanc(tmp_path / "orthanc", free_port())
@@ -104,9 +113,7 @@ def ct_study(
                 "description": "Thorax 5 mm",
                 "numberOfInstances": slices,
                 "bodySite": CHEST,
-                "instance": [
-                    {"uid": u, "sopClass": CT_CLASS, "number": n} for n, u in enumerate(instances, start=1)
-                ],
+                "instance": [{"uid": u, "sopClass": CT_CLASS, "number": n} for n, u in enumerate(instances, start=1)],
             }
         ],
     }
@@ -122,3 +129,20 @@ def write_files(folder: Path, datasets: list[Dataset]) -> list[Path]:
         ds.save_as(path, enforce_file_format=True)
         paths.append(path)
     return paths
+
+
+def as_files(datasets: list[Dataset]) -> list[Dataset]:
+    """The datasets as `lifeline images load` sends them: read back from DICOM files, preamble and
+    all. Orthanc keeps what it is sent and gives it back as it is, and a WADO-RS retrieve reads
+    each part as a file (a dataset stored without its preamble cannot be retrieved)."""
+    import io
+
+    import pydicom
+
+    files: list[Dataset] = []
+    for dataset in datasets:
+        buffer = io.BytesIO()
+        dataset.save_as(buffer, enforce_file_format=True)
+        buffer.seek(0)
+        files.append(pydicom.dcmread(buffer))
+    return files

@@ -166,3 +166,59 @@ def test_a_slow_pacs_is_a_503_within_the_timeout_and_then_rests(
         assert answer.status_code == 503 and "did not answer (ReadTimeout)" in answer.text
         again = web.get(frame_path(study, 2))
         assert again.status_code == 503 and "not a moment ago either" in again.text
+
+
+def stow_body(datasets: list[Any], extra: list[tuple[str, bytes]] = ()) -> tuple[bytes, str]:  # type: ignore[assignment]
+    """A STOW-RS body: the datasets as application/dicom parts, and any `extra` (type, bytes) parts."""
+    boundary = "lifeline-test-boundary"
+    parts = []
+    for ds in datasets:
+        out = io.BytesIO()
+        ds.save_as(out, enforce_file_format=True)
+        parts.append(("application/dicom", out.getvalue()))
+    chunks = [
+        f"--{boundary}\r\nContent-Type: {kind}\r\n\r\n".encode() + data + b"\r\n" for kind, data in [*parts, *extra]
+    ]
+    body = b"".join(chunks) + f"--{boundary}--\r\n".encode()
+    return body, f'multipart/related; type="application/dicom"; boundary={boundary}'
+
+
+def test_images_from_outside_are_checked_then_stored_or_nothing_is(
+    imaging_service: FhirService, orthanc: Orthanc
+) -> None:
+    """STOW-RS through Lifeline: a CD from another hospital for a study of the doctor's patient is
+    stored whole; a corrupt part, a study of another patient (by CPR), a study outside care or a
+    missing CSRF token stores nothing, with every problem said."""
+    service = imaging_service
+    ward = admitted_patient(service)
+    web, _ = doctor_logged_in(service, ward)
+    csrf = _csrf(web.get("/account").text)
+    study, datasets = ct_study(ward.mine, "2507582065", 3)
+    put(service, study)
+    uid_ = study["identifier"][0]["value"].removeprefix("urn:oid:")
+    body, kind = stow_body(datasets)
+    headers = {"content-type": kind, "x-csrf-token": csrf}
+    assert web.post("/imaging/studies", content=body, headers={"content-type": kind}).status_code == 403
+    assert Pacs(orthanc.url).holds(uid_) == 0
+
+    wrong, wrong_sets = ct_study(ward.mine, "0101701235", 2)  # the files say another person's CPR
+    put(service, wrong)
+    theirs, their_sets = ct_study(ward.theirs, "0101701235", 2)
+    put(service, theirs)
+    bad, kind = stow_body([*datasets, *wrong_sets, *their_sets], [("application/dicom", b"no DICOM here" * 40)])
+    refused = web.post("/imaging/studies", content=bad, headers={**headers, "content-type": kind})
+    assert refused.status_code == 400, refused.text
+    said = [issue["diagnostics"] for issue in refused.json()["issue"]]
+    assert said[0] == "3 problem(s) in the images sent; nothing was stored"
+    assert any("not a DICOM file" in line for line in said)
+    assert any("filed under patient 0101701235" in line for line in said)
+    assert any("no ImagingStudy names it" in line for line in said)  # outside care: as if none
+    assert Pacs(orthanc.url).holds(uid_) == 0  # not even the good study
+
+    stored = web.post("/imaging/studies", content=body, headers=headers)
+    assert stored.status_code == 200, stored.text
+    assert stored.json() == {"studies": 1, "images": 3}
+    assert Pacs(orthanc.url).holds(uid_) == 3
+    assert web.get(frame_path(study, 2)).status_code == 200
+    text = web.post("/imaging/studies", content=b"{}", headers={**headers, "content-type": "application/json"})
+    assert text.status_code == 415 and "multipart/related" in text.text

@@ -31,7 +31,7 @@ from lifeline.fhir.service import FhirService
 from lifeline.identity.sessions import PATIENT, STAFF
 from lifeline.web import assets, routes
 from lifeline.web.login import WebLogin
-from tests.web.pages.test_chart import Ward, admitted_patient
+from tests.web.pages.test_chart import Ward, admitted_patient, put
 from tests.web.test_login_pages import add_user, browser
 from tests.web.test_middleware import logged_in_as
 
@@ -59,6 +59,8 @@ STAFF_ONLY = Row(LOGIN, STAFF_PAGE, PAGE, PAGE)  # a staff page about no one pat
 CHART = Row(LOGIN, STAFF_PAGE, PAGE, REFUSED)  # a page of one patient's chart
 CHART_FORM = Row(LOGIN, STAFF_PAGE, 400, REFUSED)  # a chart form sent empty
 IMAGES = Row(LOGIN, STAFF_PAGE, 404, 404)  # an image of a study no ImagingStudy names
+DICOM_MODALITY = "http://dicom.nema.org/resources/ontology/DCM"
+CT_CLASS = {"system": "urn:ietf:rfc:3986", "code": "urn:oid:1.2.840.10008.5.1.4.1.1.2"}
 DICOM_PARTS = {"{study}": "2.25.1", "{series}": "2.25.2", "{instance}": "2.25.3", "{frame}": "1"}
 
 MATRIX: dict[tuple[str, str], Row] = {
@@ -98,6 +100,7 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/patients/{id}/notes"): CHART,
     ("POST", "/patients/{id}/notes"): CHART_FORM,
     ("GET", "/patients/{id}/imaging"): CHART,
+    ("GET", "/patients/{id}/imaging/{study_id}"): CHART,  # the viewer at a study of the ward's patient (issue 22)
     ("GET", "/patients/{id}/timeline"): CHART,
     ("GET", "/patients/{id}/timeline/chart.svg"): Row(LOGIN, STAFF_PAGE, PAGE, REFUSED),
     ("GET", "/patients/{id}/medication"): CHART,
@@ -121,6 +124,7 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", "/downtime/reentry/label"): Row(LOGIN, STAFF_PAGE, 400, 400),  # no identifier named
     # The image proxy (issue 22): staff only; a study no ImagingStudy they may open names is refused
     # (tests/web/test_imaging_proxy.py has the study in and outside care, and broken glass).
+    ("POST", "/imaging/studies"): Row(LOGIN, STAFF_PAGE, 403, 403),  # STOW-RS: the CSRF token goes in a header
     ("GET", "/imaging/studies/{study}/series"): IMAGES,
     ("GET", "/imaging/studies/{study}/series/{series}/instances"): IMAGES,
     ("GET", "/imaging/studies/{study}/series/{series}/metadata"): IMAGES,
@@ -154,7 +158,20 @@ def test_every_page_has_its_row(service: FhirService) -> None:
 
 @pytest.fixture(scope="module")
 def ward(service: FhirService) -> Ward:
-    return admitted_patient(service)
+    ward = admitted_patient(service)
+    put(service, imaging_study(ward))  # the viewer's {study_id}: a study of `mine`
+    return ward
+
+
+def imaging_study(ward: Ward) -> dict[str, object]:
+    """A study of the ward's patient for the viewer's address; "theirs" is refused at the patient."""
+    return {
+        "resourceType": "ImagingStudy", "id": f"img-{ward.tag}", "status": "available",
+        "subject": {"reference": f"Patient/{ward.mine}"},
+        "identifier": [{"system": "urn:dicom:uid", "value": "urn:oid:2.25.91"}],
+        "series": [{"uid": "2.25.92", "number": 1, "modality": {"system": DICOM_MODALITY, "code": "CT"},
+                    "instance": [{"uid": "2.25.93", "number": 1, "sopClass": CT_CLASS}]}],
+    }  # fmt: skip
 
 
 def asking(service: FhirService, ward: Ward, who: str) -> tuple[TestClient, str]:
@@ -186,6 +203,7 @@ def test_who_gets_what(service: FhirService, ward: Ward, method: str, path: str)
         address = path.replace("{id}", patient).replace("{name:path}", assets.static("app.css")[len("/static/") :])
         for part, value in DICOM_PARTS.items():
             address = address.replace(part, value)
+        address = address.replace("{study_id}", f"img-{ward.tag}")
         address += f"?{row.query}" if row.query else ""
         web, csrf = asking(service, ward, who)
         before = written(service)

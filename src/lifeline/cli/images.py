@@ -1,10 +1,12 @@
-"""`lifeline images pacs start|stop` and `lifeline images load`: the image store (issue 22).
+"""`lifeline images pacs start|stop`, `lifeline images load` and `lifeline images copy`: the image
+store (issue 22).
 
 `pacs start` runs Orthanc (Debian's PACS, with its DICOMweb plugin) over a folder, on loopback,
 in the background; `make demo` starts it and points LIFELINE_PACS_URL at it. `load` sends a
 folder of DICOM (the generator writes one under <region>/dicom) to the PACS by STOW-RS after
 checking every file and every study against its ImagingStudy (imaging/load.py); it can be run
-again at any time: what the PACS holds whole is skipped.
+again at any time: what the PACS holds whole is skipped. `copy` runs one round of a site's copies
+of its patients' recent studies now (imaging/copies.py), read as the operator at this terminal.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from lifeline.cli.common import DB_OPTION, as_operator, clear_errors, close_serv
 from lifeline.errors import Unprocessable
 from lifeline.fhir.acting import Exchanged
 from lifeline.imaging import load as loading
+from lifeline.imaging.copies import ImageCopies
 from lifeline.imaging.orthanc import Orthanc
 from lifeline.imaging.pacs import Pacs
 
@@ -92,6 +95,32 @@ def images_load(
         f"{loaded.stored} studies ({loaded.instances:,} images, {loaded.bytes / 1e6:,.0f} MB) sent to {url};"
         f" {loaded.skipped} already there"
     )
+
+
+@images_app.command("copy")
+@clear_errors
+def images_copy(
+    pacs_url: str = typer.Option("", "--pacs", help="The region's PACS [default: LIFELINE_PACS_URL]"),
+    site_pacs_url: str = typer.Option("", "--site-pacs", help="This site's own PACS [default: LIFELINE_SITE_PACS_URL]"),
+    db: str = DB_OPTION,
+) -> None:
+    """One round of a site's copies of its patients' recent studies, now (the node does one a minute)."""
+    overrides = {"pacs_url": pacs_url or None, "site_pacs_url": site_pacs_url or None}
+    config = settings(db=db, **{name: value for name, value in overrides.items() if value})
+    for url, option, env in ((config.pacs_url, "--pacs", "LIFELINE_PACS_URL"),
+                             (config.site_pacs_url, "--site-pacs", "LIFELINE_SITE_PACS_URL")):  # fmt: skip
+        if not url.startswith(("http://", "https://")):
+            raise Unprocessable(f"name both image stores: {option} http://127.0.0.1:8142/dicom-web (or {env})")
+    service = open_service(config)
+    try:
+        done = ImageCopies(service, config).copy_once(as_operator(service))
+    finally:
+        close_service(service)
+    for uid in done.copied:
+        typer.echo(f"copied {uid}")
+    for uid in done.failed:
+        typer.echo(f"failed {uid}")
+    typer.echo(done.summary())
 
 
 def _progress() -> Progress:

@@ -74,7 +74,7 @@ def read_folder(folder: Path, advance: Callable[[int], None] = lambda n: None) -
         except (InvalidDicomError, OSError, ValueError, EOFError, AttributeError) as error:
             found.problems.append(f"{path}: not a DICOM file ({type(error).__name__})")
             continue
-        problem = _incomplete(dataset)
+        problem = incomplete(dataset)
         if problem:
             found.problems.append(f"{path}: {problem}")
             continue
@@ -87,7 +87,8 @@ def read_folder(folder: Path, advance: Callable[[int], None] = lambda n: None) -
     return found
 
 
-def _incomplete(dataset: Any) -> str | None:
+def incomplete(dataset: Any) -> str | None:
+    """What makes `dataset` no whole image of a study (None: nothing)."""
     for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "PatientID", "Modality"):
         if not str(dataset.get(keyword, "") or ""):
             return f"no {keyword}"
@@ -109,8 +110,14 @@ def _incomplete(dataset: Any) -> str | None:
 
 def check(core: Acting, found: Folder) -> list[str]:
     """Each study's files against the ImagingStudy that names it, asked as `core`'s person."""
+    return check_studies(core, found.headers)
+
+
+def check_studies(core: Acting, studies: dict[str, list[Any]]) -> list[str]:
+    """Each study's datasets (by Study Instance UID) against the ImagingStudy that names it, asked
+    as `core`'s person (inside an exchange: its record names what was checked)."""
     problems: list[str] = []
-    for uid, headers in found.headers.items():
+    for uid, headers in studies.items():
         try:
             study = find_study(core, uid)
         except NotFound:

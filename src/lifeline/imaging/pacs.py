@@ -149,6 +149,9 @@ class Pacs:
         """STOW-RS `datasets` (pydicom Datasets of one study) in one request; refused: PacsRefused."""
         import requests
 
+        for dataset in datasets:  # Part 10 files, as WADO-RS will give them back: with their preamble
+            if getattr(dataset, "preamble", None) is None:
+                dataset.preamble = b"\0" * 128
         try:
             answer = self.client().store_instances(list(datasets))
         except requests.HTTPError as error:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from lifeline.clock import epoch_clock
 from lifeline.config import Settings
-from lifeline.errors import FhirError, NotFound, StorageUnavailable
+from lifeline.errors import NotFound, StorageUnavailable
 from lifeline.imaging.pacs import Answer, Pacs, PacsDown
 
 RESTING_SECONDS = 10.0
@@ -49,22 +49,26 @@ class Stores:
         NotFound in one store asks the next."""
         if not self.configured:
             raise StorageUnavailable("This node has no image store (LIFELINE_PACS_URL); the images cannot be shown.")
-        failure: FhirError | None = None
+        down: PacsDown | None = None
+        missing: NotFound | None = None
         now = epoch_clock()
         for pacs in self.ordered():
             if self._resting.get(pacs.base, 0.0) > now:
-                failure = failure or pacs.down(f"not a moment ago either; asked again within {RESTING_SECONDS:.0f} s")
+                down = pacs.down(f"not a moment ago either; asked again within {RESTING_SECONDS:.0f} s")
                 continue
             try:
                 return await pacs.get(path, params, accept)
-            except PacsDown as down:
+            except PacsDown as error:
                 self._resting[pacs.base] = epoch_clock() + RESTING_SECONDS
-                failure = down
-            except NotFound as missing:
-                failure = failure if isinstance(failure, PacsDown) else missing
-        if isinstance(failure, PacsDown) and self.local is not None:
-            raise StorageUnavailable(NOT_HERE)
-        raise failure or NotFound(path)
+                down = error
+            except NotFound as error:
+                if pacs is self.region:
+                    raise  # the region's PACS holds every study: its "not found" is final
+                missing = error
+        if down is not None:
+            # A site whose own copy is missing (or whose own store is down) and the region out of reach.
+            raise StorageUnavailable(NOT_HERE) if self.local is not None else down
+        raise missing or NotFound(path)
 
     def availability(self, study: str) -> str:
         """Where `study`'s images can be seen from this node, for the pages (blocking; a worker

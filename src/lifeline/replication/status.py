@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -54,7 +55,32 @@ def node_status(service: FhirService, site: SiteNode | None) -> dict[str, Any]:
         )
     else:
         status.update(site.status())
+        copies = image_copies(str(service.settings.node_id))
+        if copies is not None:
+            status["imageCopies"] = copies
     return status
+
+
+def image_copies(node: str) -> dict[str, Any] | None:
+    """A site's last round of copies of its patients' recent studies (imaging/copies.py), as that
+    round published it on this process's telemetry (imaging and replication do not import each
+    other); None before the first round, or where the site keeps no copies."""
+    from lifeline.telemetry import TELEMETRY
+
+    at = TELEMETRY.get_sample_value("lifeline_image_copies_last_round_timestamp_seconds", {"node": node})
+    if at is None:
+        return None
+    figures: dict[str, Any] = {"lastRound": _iso(at)}
+    for figure in ("wanted", "held", "copied", "failed", "left", "missing", "megabytes"):
+        value = TELEMETRY.get_sample_value("lifeline_image_copies_round", {"node": node, "figure": figure})
+        figures[figure] = None if value is None else (value if figure == "megabytes" else int(value))
+    reached = TELEMETRY.get_sample_value("lifeline_image_copies_region_reached", {"node": node})
+    figures["regionPacsReached"] = None if reached is None else reached == 1.0
+    return figures
+
+
+def _iso(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def metrics_text(status: dict[str, Any]) -> bytes:

@@ -24,6 +24,7 @@ from starlette.middleware import Middleware
 from lifeline.audit.index import Indexer as AuditIndexer
 from lifeline.downtime.schedule import Regenerator
 from lifeline.fhir.service import FhirService
+from lifeline.imaging.copies import ImageCopies
 from lifeline.imaging.stores import Stores
 from lifeline.replication.central_client import CentralClient
 from lifeline.replication.site import SiteNode
@@ -77,6 +78,7 @@ def create_app(
 
     indexer = AuditIndexer(service.repo) if recorder is not None else None
     downtime = Regenerator.for_node(service)  # a site's paper copies, remade every N minutes
+    copies = ImageCopies.for_node(service)  # a site's copies of its patients' recent studies (issue 22)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -87,11 +89,15 @@ def create_app(
             indexer.start()
         if downtime is not None:
             downtime.start()
+        if copies is not None:
+            copies.start()
         if watch is not None:
             watch.start()
         yield
         if watch is not None:
             watch.stop()
+        if copies is not None:
+            copies.stop()
         if downtime is not None:
             downtime.stop()
         if indexer is not None:

@@ -13,23 +13,28 @@ viewer's script shows their text).
 
 from __future__ import annotations
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from lifeline.errors import BadRequest, NotFound
-from lifeline.fhir.service import FhirService
+from lifeline.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge, StorageUnavailable
+from lifeline.identity.sessions import csrf_matches
+from lifeline.imaging import upload
 from lifeline.imaging.access import opened
 from lifeline.imaging.pacs import RENDERED_TYPES, checked_uid, rendered_params
 from lifeline.imaging.stores import Stores
 from lifeline.web.layout import NO_STORE
+from lifeline.web.login import WebLogin
 from lifeline.web.pages import acting
 
 PREFIX = "/imaging/studies/{study}"
 DICOM_JSON = "application/dicom+json"
 
 
-def routes(service: FhirService, stores: Stores) -> list[Route]:
+def routes(web: WebLogin, stores: Stores) -> list[Route]:
+    service = web.service
+
     async def proxied(request: Request) -> Response:
         params = request.path_params
         study = checked_uid(params["study"])
@@ -49,9 +54,31 @@ def routes(service: FhirService, stores: Stores) -> list[Route]:
         del instance  # checked above; the PACS finds it under its series
         return Response(answer.body, media_type=answer.media_type, headers=NO_STORE)
 
+    async def stored(request: Request) -> Response:
+        """STOW-RS through Lifeline (imaging/upload.py): checked as the person, then to the PACS."""
+        session = web.session_of(request)
+        if session is None or not csrf_matches(session, request.headers.get("x-csrf-token")):
+            raise Forbidden("send the session's CSRF token in the X-CSRF-Token header: nothing was stored")
+        pacs = stores.region or stores.local
+        if pacs is None:
+            raise StorageUnavailable("This node has no image store (LIFELINE_PACS_URL); nothing was stored.")
+        limit = service.settings.max_body_bytes
+        if int(request.headers.get("content-length") or 0) > limit:
+            raise PayloadTooLarge(f"at most {limit:,} bytes a request (LIFELINE_MAX_BODY_BYTES): send fewer images")
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise PayloadTooLarge(f"at most {limit:,} bytes a request (LIFELINE_MAX_BODY_BYTES): send fewer images")
+        parts = upload.parts_of(request.headers.get("content-type", ""), body)
+        core = acting(service, request)
+        answer = await core.exchange_async("imaging-store", lambda: upload.store(core, pacs, parts))
+        return Response(orjson.dumps(answer), status_code=200, media_type="application/json", headers=NO_STORE)
+
     series_path = PREFIX + "/series/{series}"
     instance_path = series_path + "/instances/{instance}"
     return [
+        Route("/imaging/studies", stored, methods=["POST"]),
         Route(PREFIX + "/series", proxied, methods=["GET"]),
         Route(series_path + "/instances", proxied, methods=["GET"]),
         Route(series_path + "/metadata", proxied, methods=["GET"]),

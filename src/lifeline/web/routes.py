@@ -33,6 +33,7 @@ from lifeline.web.pages.chart import orders as chart_orders
 from lifeline.web.pages.chart import page as chart
 from lifeline.web.pages.chart import results as chart_results
 from lifeline.web.pages.chart import timeline as chart_timeline
+from lifeline.web.pages.chart import viewer as chart_viewer
 from lifeline.web.pages.chart import vitals as chart_vitals
 from lifeline.web.pages.chart import vitals_form as chart_vitals_form
 from lifeline.web.pages.language import language_route
@@ -67,6 +68,7 @@ ACCESS = {
     "/patients/{id}/timeline": STAFF_ONLY,  # the chart's encounters and operations across the years
     "/patients/{id}/timeline/chart.svg": STAFF_ONLY,  # the timeline's overview, shown as an image on that page
     "/patients/{id}/imaging": STAFF_ONLY,  # the chart's imaging studies and their reports
+    "/patients/{id}/imaging/{study_id}": STAFF_ONLY,  # the image viewer: one study's images (issue 22)
     "/patients/{id}/medication": STAFF_ONLY,  # the chart's current and past medication, and doses given
     "/patients/{id}/vitals/record": STAFF_ONLY,  # the form that records a set of vital signs
     "/patients/{id}/orders": STAFF_ONLY,  # the patient's orders, and the form that orders a test or a study
@@ -82,6 +84,7 @@ ACCESS = {
     "/downtime/reentry": STAFF_ONLY,  # the downtime identifiers still to re-enter from paper (issue 23)
     "/downtime/reentry/label": STAFF_ONLY,  # one identifier: link it to its patient, enter what the paper holds
     # The DICOMweb calls the image viewer needs, proxied to the PACS as the person (issue 22).
+    "/imaging/studies": STAFF_ONLY,  # STOW-RS through Lifeline: images from outside, checked first
     "/imaging/studies/{study}/series": STAFF_ONLY,
     "/imaging/studies/{study}/series/{series}/instances": STAFF_ONLY,
     "/imaging/studies/{study}/series/{series}/metadata": STAFF_ONLY,
@@ -104,7 +107,8 @@ def page_routes(
     routes += chart_vitals.routes(web.service, lambda: paths)  # before `paths`: the chart links to it
     routes += chart_notes.routes(web, lambda: paths)
     routes += chart_timeline.routes(web.service, lambda: paths)  # before `paths`: the chart links to it
-    routes += chart_imaging.routes(web.service, lambda: paths)  # before `paths`: the chart links to it
+    routes += chart_imaging.routes(web.service, lambda: paths, stores)  # before `paths`: the chart links to it
+    routes += chart_viewer.routes(web.service, stores or Stores(None), lambda: paths)  # the images (issue 22)
     routes += chart_medication.routes(web.service, lambda: paths)  # before `paths`: the chart links to it
     routes += chart_vitals_form.routes(web, lambda: paths)  # the forms that record care (issue 21)
     routes += chart_orders.routes(web, lambda: paths)
@@ -112,7 +116,7 @@ def page_routes(
     routes += status_page.routes(web.service, site)  # the public status page (issue 23)
     routes += operator.routes(web, site)  # the operators' incidents page (issue 23)
     routes += reentry.routes(web)  # re-entry after a downtime (issue 23)
-    routes += imaging_proxy.routes(web.service, stores or Stores(None))  # the images, through the node (issue 22)
+    routes += imaging_proxy.routes(web, stores or Stores(None))  # the images, through the node (issue 22)
     paths = {getattr(route, "path", "") for route in [*routes, *replication]}
     routes += chart.routes(web.service, lambda: paths)
     routes.append(Route("/", landing.page(paths, lambda: web.citizen is not None), methods=["GET"]))

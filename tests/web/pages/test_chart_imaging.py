@@ -116,7 +116,7 @@ def test_the_studies_newest_first_with_their_reports(service: FhirService, ward:
     assert shown["paging"] == {"newer": None, "older": None, "newest": None}
     page = web.get(f"/patients/{ward.mine}/imaging").text
     assert "X-ray" in page and "preliminary" in page and f'id="images-{xray["id"]}"' in page
-    assert "Images: they come with the image viewer." in page and "2 series, 2 images" in page
+    assert "The record does not say where this study's images are kept." in page and "2 series, 2 images" in page
     assert f'href="/patients/{ward.mine}/imaging"' in web.get(f"/patients/{ward.mine}").text  # the chart's tab
 
 

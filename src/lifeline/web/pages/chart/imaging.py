@@ -2,7 +2,9 @@
 first and `SHOWN` to a page, each with its modality (the DICOM code, named in words by the
 template), body site, date, status, number of series and images, and the radiologist's
 DiagnosticReport: its conclusion and the text of its presented form, its status and who reported
-it. The images themselves come with the image viewer (issue 22): the page keeps their place.
+it. Where the node's image stores hold the study's images (issue 22), each series shows a
+thumbnail that opens the image viewer (viewer.py) at it; where they cannot be seen, the page says
+why in words (the store is out of reach, or holds none of them).
 
 A report points at its study (DiagnosticReport.imagingStudy), not the other way, and R4 has no
 search parameter on that element (https://hl7.org/fhir/R4/diagnosticreport.html#search), so no
@@ -29,10 +31,13 @@ from lifeline.clock import COPENHAGEN, today
 from lifeline.fhir.acting import Acting
 from lifeline.fhir.request import FhirRequest
 from lifeline.fhir.service import FhirService
+from lifeline.imaging.access import study_uid
+from lifeline.imaging.stores import Stores
 from lifeline.web.pages import acting, page
 from lifeline.web.pages.chart import notes, words
 from lifeline.web.pages.chart.notes import entries_of, page_cursors
 from lifeline.web.pages.chart.page import built_parts, chart_header, language, part_path, refusing
+from lifeline.web.pages.chart.series import series_of
 
 PATH = part_path("imaging")
 SHOWN = 10  # studies on one page; older ones a link away
@@ -43,10 +48,17 @@ LABORATORY = "http://terminology.hl7.org/CodeSystem/v2-0074|LAB"
 
 
 def imaging(
-    core: Acting, patient_id: str, today_: date, language_: str, built: frozenset[str], cursor: str = ""
+    core: Acting,
+    patient_id: str,
+    today_: date,
+    language_: str,
+    built: frozenset[str],
+    cursor: str = "",
+    stores: Stores | None = None,
 ) -> dict[str, Any]:
     """What the imaging part shows of `patient_id` to the person `core` acts as: the header, one
-    page of studies (`cursor`: the core's cursor of an older page) with their reports."""
+    page of studies (`cursor`: the core's cursor of an older page) with their reports, and where
+    `stores` hold their images, the series' thumbnails."""
     _, top = chart_header(core, patient_id, today_, language_, built, showing="imaging")
     criteria = [("status:not", HIDDEN), ("_sort", "-started"), ("_count", str(SHOWN))]
     if cursor:
@@ -60,6 +72,8 @@ def imaging(
         for target in report.get("imagingStudy") or []:
             by_study.setdefault(str(target.get("reference", "")), []).append(report)
     shown = [study_of(s, by_study.get(f"ImagingStudy/{s.get('id')}", []), included, language_) for s in studies]
+    for study, resource in zip(shown, studies, strict=True):
+        study["pictures"] = pictures(resource, patient_id, stores or Stores(None))
     return {
         **top,
         "studies": shown,
@@ -100,6 +114,43 @@ def study_of(
         "referrer": (study.get("referrer") or {}).get("display"),
         "place": (study.get("location") or {}).get("display"),
         "reports": shown,
+    }
+
+
+def with_reports(core: Acting, patient_id: str, study: dict[str, Any], language_: str) -> dict[str, Any]:
+    """One study (`study_of`) with the reports about it, read as the part's page reads them."""
+    reports, included, _ = _reports(core, patient_id, [study], newest=True)
+    reference = f"ImagingStudy/{study.get('id')}"
+    about = [r for r in reports if any(t.get("reference") == reference for t in r.get("imagingStudy") or [])]
+    return study_of(study, about, included, language_)
+
+
+def pictures(study: dict[str, Any], patient_id: str, stores: Stores) -> dict[str, Any]:
+    """Whether `study`'s images can be seen from this node (`Stores.availability`, or "no-uid"
+    for a study that names no DICOM study, "not-taken" for one booked and not yet made), the
+    viewer's address, and the series with their thumbnails when they can."""
+    uid = study_uid(study)
+    if study.get("status") in ("registered", "cancelled"):
+        availability = "not-taken"
+    else:
+        availability = stores.availability(uid) if uid else "no-uid"
+    seen = availability in ("here", "region")
+    viewer = f"/patients/{patient_id}/imaging/{study.get('id')}"
+    series = series_of(study) if seen else []
+    return {
+        "availability": availability,
+        "viewer": viewer if seen else None,
+        "series": [
+            {
+                "uid": s["uid"],
+                "modality": s["modality"],
+                "description": s["description"],
+                "images": s["images"],
+                "thumbnail": s["thumbnail"],
+                "href": f"{viewer}?{urlencode({'series': s['uid']})}",
+            }
+            for s in series
+        ],
     }
 
 
@@ -185,12 +236,14 @@ def _searched(core: Acting, res_type: str, patient_id: str, criteria: list[tuple
     return bundle if isinstance(bundle, dict) else {}
 
 
-def routes(service: FhirService, paths: Callable[[], set[str]] = set) -> list[Route]:
-    """The imaging page; `paths` gives the app's route paths (the chart's parts)."""
+def routes(service: FhirService, paths: Callable[[], set[str]] = set, stores: Stores | None = None) -> list[Route]:
+    """The imaging page; `paths` gives the app's route paths (the chart's parts), `stores` the
+    node's image stores (none: the page says this node has no image store)."""
 
     def data(request: Request) -> dict[str, Any]:
         cursor = request.query_params.get("page", "")[:2000]
         core = acting(service, request)
-        return imaging(core, request.path_params["id"], today(service.clock), language(), built_parts(paths()), cursor)
+        patient_id, built = request.path_params["id"], built_parts(paths())
+        return imaging(core, patient_id, today(service.clock), language(), built, cursor, stores)
 
     return [Route(PATH, refusing(service, page("chart/imaging.html", data)), methods=["GET"])]
