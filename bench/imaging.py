@@ -11,7 +11,8 @@ a doctor gets a stay with the patient of the region's largest CT or MR study and
   straight from Orthanc; each round asks another slice with another window, so nothing is a
   repeat of the last answer;
 - scrolling: every image of that series one after the other (one request at a time, as a wheel
-  with no look-ahead), and with 4 in flight (the viewer's look-ahead), through both.
+  with no look-ahead), with 4 in flight (the viewer's look-ahead), and with 16 in flight (many
+  viewers at once: the server's capacity for frames), through both.
 
 Every request through Lifeline is authorised and written to the audit trail before its image is
 sent: that is the cost measured. Usage: python -m bench.imaging [--patients 30] [--rounds 30].
@@ -40,7 +41,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from bench.__main__ import RESULTS, _free_port, _machine
+from bench.__main__ import RESULTS, _free_port, _machine, _wait
 from bench.auth import KEK, server_env
 from bench.auth import settings as bench_settings
 from lifeline.fhir.request import FhirRequest
@@ -57,6 +58,7 @@ from lifeline.web.login import COOKIE
 console = Console()
 WINDOWS = ("40,400,linear", "-600,1500,linear", "300,1500,linear", "40,80,linear")  # as the viewer sends them
 LOOK_AHEAD = 4
+CAPACITY = 16  # many viewers at once: enough to keep the server's core busy (capacity, not one viewer)
 
 
 def main() -> None:
@@ -112,12 +114,7 @@ def _serving(port: int, env: dict[str, str]) -> Iterator[None]:
     command = [sys.executable, "-m", "lifeline.cli", "serve", "--port", str(port)]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
-        for _ in range(600):
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/fhir/metadata", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        _wait(port)
         yield
     finally:
         server.terminate()
@@ -210,7 +207,7 @@ async def _measure(base: str, pacs: str, cookie: str, study: dict[str, Any], rou
             first["lifeline"].append(await first_image(proxy, lifeline, False, n + 1))
             first["orthanc"].append(await first_image(direct, orthanc, False, n + 1))
         scrolling: dict[str, dict[str, float]] = {}
-        for in_flight in (1, LOOK_AHEAD):
+        for in_flight in (1, LOOK_AHEAD, CAPACITY):
             through = [await scroll(proxy, lifeline, in_flight, w) for w in WINDOWS]
             straight = [await scroll(direct, orthanc, in_flight, w) for w in WINDOWS]
             scrolling[f"{in_flight} in flight"] = {
