@@ -56,6 +56,7 @@ def main() -> None:
     for member, department, sees in people:
         print(f"  {member.key:<30} {member.name}, {ROLES[member.role][0]}, {department.name}: {sees}")
     print(f"API token for scripts: .venv/bin/lifeline token issue --client {DEMO_APP} --scope 'system/*.rs'")
+    print("Scans and X-rays: a patient's chart, Imaging, then a study's images (the PACS is Orthanc on 127.0.0.1:8142)")
 
 
 if __name__ == "__main__":
