@@ -73,8 +73,9 @@ class Stores:
     def availability(self, study: str) -> str:
         """Where `study`'s images can be seen from this node, for the pages (blocking; a worker
         thread): "here" (this site's copy), "region" (the region's PACS holds it), "missing" (a
-        PACS answered and holds none), "unreachable" (no store that could hold it answers), or
-        "none" (this node has no image store)."""
+        PACS answered and holds none), "unreachable" (a site: neither its copy nor the region's PACS
+        answers), "down" (the centre: the region's PACS does not answer), or "none" (this node has
+        no image store)."""
         if not self.configured:
             return "none"
         answered = False
@@ -89,7 +90,9 @@ class Stores:
             answered = True
             if held:
                 return "here" if pacs is self.local else "region"
-        return "missing" if answered else "unreachable"
+        if answered:
+            return "missing"
+        return "unreachable" if self.local is not None else "down"
 
     def open(self) -> None:
         for pacs in self.ordered():

@@ -211,9 +211,17 @@ def test_the_chart_shows_thumbnails_or_says_why_not(
     monkeypatch.setattr(service, "settings", replace(service.settings, pacs_url=closed, pacs_timeout_ms=500))
     web, _ = doctor_logged_in(service, ward)  # a new app: its stores are the unreachable one
     page = web.get(f"/patients/{ward.mine}/imaging").text
-    assert "The images of this study are not available at this hospital now; the report is above." in page
+    assert "The image store does not answer now, so the images cannot be shown; the report is above." in page
     viewer = viewer_json(web, ward.mine, held["id"])
-    assert viewer["pictures"]["availability"] == "unreachable" and viewer["current"] is None
+    assert viewer["pictures"]["availability"] == "down" and viewer["current"] is None
+
+    # A site: neither its own copy nor the region's PACS answers.
+    own = f"http://127.0.0.1:{free_port()}/dicom-web"
+    monkeypatch.setattr(service, "settings", replace(service.settings, site_pacs_url=own))
+    web, _ = doctor_logged_in(service, ward)
+    page = web.get(f"/patients/{ward.mine}/imaging").text
+    assert "The images of this study are not available at this hospital now; the report is above." in page
+    assert viewer_json(web, ward.mine, held["id"])["pictures"]["availability"] == "unreachable"
 
 
 def test_the_viewers_reads_are_on_the_trail(imaging_service: FhirService, orthanc: Orthanc) -> None:
