@@ -41,6 +41,7 @@ MEASURES = {
     "status/watch.py",  # how long each health probe took
     "status/synthetic.py",  # how long the synthetic probe's login, read and search took
     "imaging/orthanc.py",  # how long Orthanc may take to start and to stop
+    "storage/sqlite.py",  # how long a reader's statement has run (the statement time limit)
 }
 
 

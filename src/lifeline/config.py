@@ -20,6 +20,7 @@ class Settings:
     invariants: str = "warn"  # warn | strict | off
     default_count: int = 50
     max_count: int = 1000
+    statement_timeout_ms: int = 30000  # a database statement running longer is stopped (TooCostly, 503)
     workers: int = 1
     # Identity and access (docs/security.md); authorisation and the audit trail are always on.
     issuer: str = ""  # this node's token issuer URL; empty: the origin of base_url, else http://host:port
@@ -78,6 +79,7 @@ ENVIRONMENT = {
     "invariants": "LIFELINE_INVARIANTS",
     "default_count": "LIFELINE_DEFAULT_COUNT",
     "max_count": "LIFELINE_MAX_COUNT",
+    "statement_timeout_ms": "LIFELINE_STATEMENT_TIMEOUT_MS",
     "workers": "LIFELINE_WORKERS",
     "issuer": "LIFELINE_ISSUER",
     "trusted_issuers": "LIFELINE_TRUSTED_ISSUERS",
@@ -239,6 +241,7 @@ def from_environment(environ: dict[str, str] | None = None, **overrides: object)
         "audit_retention_years",
         "pacs_timeout_ms",
         "image_cache_days",
+        "statement_timeout_ms",
     ):
         if getattr(settings, name) < 1:
             raise SettingError(f"{ENVIRONMENT[name]} must be at least 1")

@@ -120,6 +120,15 @@ class NotAcceptable(FhirError):
     code = "not-supported"
 
 
+class TooCostly(FhirError):
+    """A statement ran past the node's time limit (LIFELINE_STATEMENT_TIMEOUT_MS) and was stopped:
+    the database is not held by a search whose client has long gone. Retrying may pass at a quieter
+    moment; a narrower search will."""
+
+    status = 503
+    code = "too-costly"
+
+
 class StorageUnavailable(FhirError):
     """The database cannot be reached: a server-side condition, never the client's fault."""
 

@@ -50,7 +50,7 @@ def settings(**overrides: Any) -> Settings:
 
 
 def open_service(config: Settings, *, migrate: bool = False) -> FhirService:
-    repo = open_repository(config.db, node_id=config.node_id)
+    repo = open_repository(config.db, node_id=config.node_id, statement_timeout_ms=config.statement_timeout_ms)
     if migrate:
         repo.migrate()
     else:

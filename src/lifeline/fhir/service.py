@@ -69,7 +69,10 @@ class FhirService:
         importing storage themselves."""
         from lifeline.storage import open_repository
 
-        return cls(open_repository(settings.db, node_id=settings.node_id), settings)
+        return cls(
+            open_repository(settings.db, node_id=settings.node_id, statement_timeout_ms=settings.statement_timeout_ms),
+            settings,
+        )
 
     @cached_property
     def validator(self) -> Validator:

@@ -8,8 +8,10 @@ from lifeline.errors import StorageUnavailable
 from lifeline.storage.repository import Repository
 
 
-def open_repository(url: str, *, node_id: str = "central") -> Repository:
-    """Open the database a URL names: sqlite:///relative/path, sqlite:////absolute/path or postgresql://..."""
+def open_repository(url: str, *, node_id: str = "central", statement_timeout_ms: int = 30000) -> Repository:
+    """Open the database a URL names: sqlite:///relative/path, sqlite:////absolute/path or postgresql://...;
+    every statement on it is stopped after `statement_timeout_ms` (TooCostly), but the schema's own
+    work (migrations, index builds)."""
     scheme = urlsplit(url).scheme
     if scheme == "sqlite":
         from lifeline.storage.sqlite import SQLiteRepository
@@ -17,9 +19,9 @@ def open_repository(url: str, *, node_id: str = "central") -> Repository:
         path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else ""
         if not path:
             raise StorageUnavailable(f"bad SQLite database URL {url!r}: expected sqlite:///path/to/file.db")
-        return SQLiteRepository(url, path, node_id=node_id)
+        return SQLiteRepository(url, path, node_id=node_id, statement_timeout_ms=statement_timeout_ms)
     if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
         from lifeline.storage.postgres import PostgresRepository
 
-        return PostgresRepository(url, node_id=node_id)
+        return PostgresRepository(url, node_id=node_id, statement_timeout_ms=statement_timeout_ms)
     raise StorageUnavailable(f"bad database URL {url!r}: expected sqlite:///PATH or postgresql://USER@HOST/DB")

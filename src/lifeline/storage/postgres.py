@@ -17,7 +17,7 @@ from psycopg import errors as pg_errors
 from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
-from lifeline.errors import BadRequest, StorageUnavailable
+from lifeline.errors import BadRequest, FhirError, StorageUnavailable
 from lifeline.storage.copy_text import encode_rows
 from lifeline.storage.deferred_indexes import RECORD_TABLES
 from lifeline.storage.dialect import POSTGRES, Dialect
@@ -25,7 +25,7 @@ from lifeline.storage.gather import Gatherer
 from lifeline.storage.literals import Literals
 from lifeline.storage.read_batch import ReadBatcher
 from lifeline.storage.records import StoredVersion
-from lifeline.storage.repository import Repository, RetryableConflict
+from lifeline.storage.repository import Repository, RetryableConflict, too_costly
 from lifeline.storage.sequencing import number_committed_versions
 from lifeline.storage.session import Session, current_columns, current_from_row, read_sql
 from lifeline.storage.write_session import Batch, WriteSession
@@ -168,9 +168,12 @@ def _merged(writes: list[list[Batch]]) -> list[Batch] | None:
 class PostgresRepository(Repository):
     dialect = POSTGRES
 
-    def __init__(self, url: str, *, node_id: str = "central", pool_size: int = 16) -> None:
+    def __init__(
+        self, url: str, *, node_id: str = "central", pool_size: int = 16, statement_timeout_ms: int = 30000
+    ) -> None:
         self.url = url
         self.node_id = node_id
+        self.statement_timeout_ms = int(statement_timeout_ms)
         conninfo, self.schema = _split_schema(url)
         self._conninfo = conninfo
         self._async_pool: AsyncConnectionPool | None = None
@@ -235,7 +238,7 @@ class PostgresRepository(Repository):
                 if attempt == attempts - 1:
                     raise RetryableConflict(str(exc)) from exc
             except (psycopg.OperationalError, PoolTimeout) as exc:
-                raise StorageUnavailable(f"PostgreSQL is unavailable: {_first_line(exc)}") from exc
+                raise _unavailable(exc, self.statement_timeout_ms) from exc
             except psycopg.DataError as exc:
                 raise BadRequest(f"A value in the request cannot be stored: {_first_line(exc)}") from exc
         raise AssertionError("unreachable")
@@ -286,7 +289,7 @@ class PostgresRepository(Repository):
                     cursor = await conn.execute(_READ_MANY_SQL, (types, _lines([res_id for _, res_id in keys])))
                 rows = await cursor.fetchall()
         except (psycopg.OperationalError, PoolTimeout) as exc:
-            raise StorageUnavailable(f"PostgreSQL is unavailable: {_first_line(exc)}") from exc
+            raise _unavailable(exc, self.statement_timeout_ms) from exc
         except psycopg.DataError as exc:
             raise BadRequest(f"A value in the request cannot be searched: {_first_line(exc)}") from exc
         found = (current_from_row(row) for row in rows)
@@ -299,7 +302,7 @@ class PostgresRepository(Repository):
                 cursor = await conn.execute(_AUDIT_APPEND, (node_id, recorded, _lines(contents, whole=True)))
                 row = await cursor.fetchone()
         except (psycopg.OperationalError, PoolTimeout) as exc:
-            raise StorageUnavailable(f"PostgreSQL is unavailable: {_first_line(exc)}") from exc
+            raise _unavailable(exc, self.statement_timeout_ms) from exc
         assert row is not None
         first = int(row[0])
         return list(range(first, first + len(contents)))
@@ -314,6 +317,7 @@ class PostgresRepository(Repository):
         if self.schema:
             await conn.execute(f'SET search_path TO "{self.schema}"')
         await conn.execute("SET jit = off")  # as _configure says
+        await conn.execute(f"SET statement_timeout = {self.statement_timeout_ms}")  # as _configure says
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
         if self.schema:
@@ -328,6 +332,10 @@ class PostgresRepository(Repository):
         # threshold, and PostgreSQL compiled some 450 functions on every run: 255 ms a page
         # against 44 ms without (bench/access.py). Lifeline's statements are short; JIT never pays.
         conn.execute("SET jit = off")
+        # No statement holds the database past the limit: a search whose client gave up minutes
+        # ago is stopped (issue 27 saw chained searches run 20-40 minutes). The schema's own work
+        # lifts it (_schema_transaction).
+        conn.execute(f"SET statement_timeout = {self.statement_timeout_ms}")
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
@@ -335,7 +343,7 @@ class PostgresRepository(Repository):
             with self.pool.connection() as conn:
                 yield conn
         except (psycopg.OperationalError, PoolTimeout) as exc:
-            raise StorageUnavailable(f"PostgreSQL is unavailable: {_first_line(exc)}") from exc
+            raise _unavailable(exc, self.statement_timeout_ms) from exc
         except psycopg.DataError as exc:
             # A value PostgreSQL cannot hold or compare (a NUL in a search value, say) comes from
             # the request: the client's mistake, answered 400, never a server error.
@@ -368,6 +376,7 @@ class PostgresRepository(Repository):
     @contextmanager
     def _schema_transaction(self) -> Iterator[psycopg.Connection[Any]]:
         with self._connection() as conn, conn.transaction():
+            conn.execute("SET LOCAL statement_timeout = 0")  # a migration or an index build takes what it takes
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
             yield conn
 
@@ -430,3 +439,11 @@ def _lines(values: Sequence[str], *, whole: bool = False) -> str:
     if whole and any("\n" in value for value in values):
         raise ValueError("a value sent as a line holds a newline")
     return "\n".join(values)
+
+
+def _unavailable(exc: Exception, limit_ms: int = 0) -> FhirError:
+    """An operational failure as the client is told it: a statement stopped at the time limit is
+    the request's cost (TooCostly); anything else, the database's state (StorageUnavailable)."""
+    if isinstance(exc, psycopg.errors.QueryCanceled):
+        return too_costly(limit_ms)
+    return StorageUnavailable(f"PostgreSQL is unavailable: {_first_line(exc)}")

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, TypeVar
 
+from lifeline.errors import TooCostly
 from lifeline.storage import deferred_indexes, migrate
 from lifeline.storage.dialect import Dialect
 from lifeline.storage.matching import Match
@@ -20,6 +21,15 @@ from lifeline.storage.session import Session
 from lifeline.storage.write_session import WriteSession
 
 T = TypeVar("T")
+
+
+def too_costly(limit_ms: int) -> TooCostly:
+    """A statement stopped at the node's time limit, in words a clinician and a client can act on."""
+    return TooCostly(
+        f"The database stopped this request after {limit_ms / 1000:g} s (LIFELINE_STATEMENT_TIMEOUT_MS) and"
+        " nothing was sent or changed. Narrow the search (a patient, a code, a date range, fewer _include),"
+        " or try again when the system is less busy."
+    )
 
 
 class RetryableConflict(Exception):

@@ -9,13 +9,14 @@ from __future__ import annotations
 import fcntl
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from lifeline.errors import StorageUnavailable
 from lifeline.storage.dialect import SQLITE
-from lifeline.storage.repository import Repository, RetryableConflict
+from lifeline.storage.repository import Repository, RetryableConflict, too_costly
 from lifeline.storage.session import Session
 from lifeline.storage.write_session import WriteSession
 
@@ -24,10 +25,19 @@ class SQLiteRepository(Repository):
     dialect = SQLITE
     reads_never_wait = True  # WAL: readers work on a snapshot and never wait for the writer
 
-    def __init__(self, url: str, path: str, *, node_id: str = "central", synchronous: str = "FULL") -> None:
+    def __init__(
+        self,
+        url: str,
+        path: str,
+        *,
+        node_id: str = "central",
+        synchronous: str = "FULL",
+        statement_timeout_ms: int = 30000,
+    ) -> None:
         self.url = url
         self.path = path
         self.node_id = node_id
+        self.statement_timeout_ms = int(statement_timeout_ms)
         self._synchronous = synchronous
         parent = Path(path).parent
         if not parent.is_dir():
@@ -62,21 +72,27 @@ class SQLiteRepository(Repository):
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._connect()
+            _time_limited(conn, self.statement_timeout_ms / 1000)
             self._local.conn = conn
         return conn
 
     @contextmanager
     def reading(self, snapshot: bool = False) -> Iterator[Session]:
         conn = self._reader()
-        if not snapshot:
-            yield Session(conn, self.dialect)
-            return
-        # One snapshot for the whole session, so that a page and its count agree.
-        conn.execute("BEGIN")
         try:
-            yield Session(conn, self.dialect)
-        finally:
-            conn.execute("COMMIT")
+            if not snapshot:
+                yield Session(conn, self.dialect)
+                return
+            # One snapshot for the whole session, so that a page and its count agree.
+            conn.execute("BEGIN")
+            try:
+                yield Session(conn, self.dialect)
+            finally:
+                conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if str(exc) == "interrupted":  # stopped at the time limit (_time_limited)
+                raise too_costly(self.statement_timeout_ms) from exc
+            raise
 
     @contextmanager
     def _exclusive(self) -> Iterator[None]:
@@ -125,3 +141,21 @@ class SQLiteRepository(Repository):
                 conn.close()
             self._connections.clear()
         self._writer_lock_file.close()
+
+
+def _time_limited(conn: sqlite3.Connection, seconds: float) -> None:
+    """Stop any statement on `conn` that runs longer than `seconds` (a reader's: the one writer's
+    statements are the write path, migrations and index builds, which are not cut short). Each
+    statement starts its clock (the trace callback); SQLite asks every 20,000 virtual machine
+    steps whether to go on (the progress handler), and a statement past its time ends with
+    "interrupted"."""
+    deadline = [float("inf")]
+
+    def started(_statement: str) -> None:
+        deadline[0] = time.monotonic() + seconds
+
+    def past_time() -> int:
+        return 1 if time.monotonic() > deadline[0] else 0
+
+    conn.set_trace_callback(started)
+    conn.set_progress_handler(past_time, 20_000)
