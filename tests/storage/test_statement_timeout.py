@@ -70,3 +70,14 @@ def test_the_setting_is_checked() -> None:
     assert from_environment({"LIFELINE_STATEMENT_TIMEOUT_MS": "2500"}).statement_timeout_ms == 2500
     with pytest.raises(SettingError, match="LIFELINE_STATEMENT_TIMEOUT_MS must be at least 1"):
         from_environment({"LIFELINE_STATEMENT_TIMEOUT_MS": "0"})
+
+
+def test_no_limit_for_an_operators_command(backend: str, tmp_path: Path) -> None:
+    """`statement_timeout_ms=0` (the command line's repositories): a long statement runs to its end."""
+    repo = open_repository(database_url(backend, tmp_path), statement_timeout_ms=0)
+    try:
+        quick = {"sqlite": SLOW["sqlite"].replace("200000000", "3000000"), "postgresql": "SELECT pg_sleep(0.5)"}
+        with repo.reading() as session:
+            session._all(quick[backend])  # longer than LIMIT_MS on either backend, and not stopped
+    finally:
+        dispose(repo)

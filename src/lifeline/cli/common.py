@@ -50,7 +50,9 @@ def settings(**overrides: Any) -> Settings:
 
 
 def open_service(config: Settings, *, migrate: bool = False) -> FhirService:
-    repo = open_repository(config.db, node_id=config.node_id, statement_timeout_ms=config.statement_timeout_ms)
+    # An operator's command (a prune, a verify, an analyze) may take what it takes: the limit is
+    # for what the node serves (FhirService.open), and Ctrl+C stops a command.
+    repo = open_repository(config.db, node_id=config.node_id, statement_timeout_ms=0)
     if migrate:
         repo.migrate()
     else:

@@ -85,7 +85,7 @@ def db_upgrade(db: str = DB_OPTION) -> None:
     from lifeline.storage import open_repository
 
     config = settings(db=db)
-    repo = open_repository(config.db, node_id=config.node_id, statement_timeout_ms=config.statement_timeout_ms)
+    repo = open_repository(config.db, node_id=config.node_id, statement_timeout_ms=0)  # migrations: no limit
     try:
         applied = repo.migrate()
     finally:

@@ -10,8 +10,8 @@ from lifeline.storage.repository import Repository
 
 def open_repository(url: str, *, node_id: str = "central", statement_timeout_ms: int = 30000) -> Repository:
     """Open the database a URL names: sqlite:///relative/path, sqlite:////absolute/path or postgresql://...;
-    every statement on it is stopped after `statement_timeout_ms` (TooCostly), but the schema's own
-    work (migrations, index builds)."""
+    every statement on it is stopped after `statement_timeout_ms` (TooCostly; 0: never), but the
+    schema's own work (migrations, index builds)."""
     scheme = urlsplit(url).scheme
     if scheme == "sqlite":
         from lifeline.storage.sqlite import SQLiteRepository

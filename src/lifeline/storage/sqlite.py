@@ -72,7 +72,8 @@ class SQLiteRepository(Repository):
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._connect()
-            _time_limited(conn, self.statement_timeout_ms / 1000)
+            if self.statement_timeout_ms > 0:  # 0: no limit (an operator's command)
+                _time_limited(conn, self.statement_timeout_ms / 1000)
             self._local.conn = conn
         return conn
 
