@@ -42,6 +42,7 @@ MEASURES = {
     "status/synthetic.py",  # how long the synthetic probe's login, read and search took
     "imaging/orthanc.py",  # how long Orthanc may take to start and to stop
     "storage/sqlite.py",  # how long a reader's statement has run (the statement time limit)
+    "storage/postgres.py",  # when this process last analyzed a table (refresh_statistics)
 }
 
 

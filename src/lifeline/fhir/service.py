@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from lifeline.identity.node import NodeIdentity
     from lifeline.identity.principal import Principal
     from lifeline.search.registry import SearchRegistry
+    from lifeline.storage.statistics import StatisticsKeeper
 
 
 @contextmanager
@@ -239,6 +240,13 @@ class FhirService:
             principal=principal,
             query=query,
         )
+
+    def statistics_keeper(self) -> StatisticsKeeper:
+        """The background thread that keeps the planner's statistics of this core's store current
+        (storage/statistics.py), for the node's lifespan to start and stop."""
+        from lifeline.storage.statistics import StatisticsKeeper
+
+        return StatisticsKeeper(self.repo)
 
     def as_user(self, principal: Principal | None, address: str | None = None, purpose: str | None = None) -> Acting:
         """The core acting as `principal`: every call authorised, filtered, audited, written

@@ -6,6 +6,7 @@ tests use a fresh schema each)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -165,6 +166,9 @@ def _merged(writes: list[list[Batch]]) -> list[Batch] | None:
     return list(merged.values())
 
 
+ANALYZE_AGAIN_SECONDS = 30.0  # a table analyzed this recently waits for the next look
+
+
 class PostgresRepository(Repository):
     dialect = POSTGRES
 
@@ -174,6 +178,7 @@ class PostgresRepository(Repository):
         self.url = url
         self.node_id = node_id
         self.statement_timeout_ms = int(statement_timeout_ms)
+        self._analyzed_at: dict[str, float] = {}  # refresh_statistics: when this process last analyzed a table
         conninfo, self.schema = _split_schema(url)
         self._conninfo = conninfo
         self._async_pool: AsyncConnectionPool | None = None
@@ -396,6 +401,29 @@ class PostgresRepository(Repository):
         # This schema's record tables only: a bare ANALYZE would visit every schema of the database.
         with self._connection() as conn:
             conn.execute(f"ANALYZE {', '.join(RECORD_TABLES)}")
+
+    def refresh_statistics(self) -> list[str]:
+        # Autovacuum's own rule (50 rows + 10% of the table changed since the last ANALYZE), for
+        # this schema's record tables; a table never analyzed counts every row it has taken.
+        sql = """
+            SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
+            WHERE s.schemaname = current_schema() AND s.relname = ANY(%s)
+              AND s.n_mod_since_analyze > 50 + 0.1 * GREATEST(c.reltuples, 0)
+            ORDER BY s.relname
+        """
+        # The counts of changes reach the statistics views a few seconds late (each backend reports
+        # when idle, at most once a second), so a table analyzed a moment ago may still look stale:
+        # it waits for the next round rather than be analyzed twice.
+        now = time.monotonic()
+        with self._connection() as conn:
+            found = [str(row[0]) for row in conn.execute(sql, (list(RECORD_TABLES),)).fetchall()]
+            stale = [
+                t for t in found if now - self._analyzed_at.get(t, -ANALYZE_AGAIN_SECONDS) >= ANALYZE_AGAIN_SECONDS
+            ]
+            for table in stale:
+                conn.execute(f'ANALYZE "{table}"')
+                self._analyzed_at[table] = now
+        return stale
 
     def close(self) -> None:
         self.pool.close()

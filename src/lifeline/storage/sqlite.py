@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from lifeline.errors import StorageUnavailable
+from lifeline.storage.deferred_indexes import RECORD_TABLES
 from lifeline.storage.dialect import SQLITE
 from lifeline.storage.repository import Repository, RetryableConflict, too_costly
 from lifeline.storage.session import Session
@@ -135,6 +136,27 @@ class SQLiteRepository(Repository):
         with self._exclusive():
             self._writer.execute("PRAGMA analysis_limit=400")
             self._writer.execute("ANALYZE")
+
+    def refresh_statistics(self) -> list[str]:
+        # The rule PostgreSQL's autovacuum follows (50 rows and 10% more than when the statistics
+        # were taken), with the largest rowid for the row count (an index probe, not a count(*)).
+        # SQLite's own PRAGMA optimize looks only at tables its connection has queried.
+        with self._exclusive():
+            conn = self._writer
+            if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone() is None:
+                conn.execute("ANALYZE sqlite_schema")  # makes the (empty) statistics table
+            stale = []
+            for table in RECORD_TABLES:
+                rows = conn.execute(f'SELECT max(rowid) FROM "{table}"').fetchone()[0] or 0
+                stat = conn.execute("SELECT stat FROM sqlite_stat1 WHERE tbl = ? LIMIT 1", (table,)).fetchone()
+                taken = int(str(stat[0]).split()[0]) if stat and stat[0] else 0
+                if rows > 50 + 1.1 * taken:
+                    stale.append(table)
+            if stale:
+                conn.execute("PRAGMA analysis_limit=400")
+                for table in stale:
+                    conn.execute(f'ANALYZE "{table}"')
+        return stale
 
     def close(self) -> None:
         with self._connections_lock:

@@ -77,6 +77,7 @@ def create_app(
     fhir_api = FhirApi(service, site)
 
     indexer = AuditIndexer(service.repo) if recorder is not None else None
+    statistics = service.statistics_keeper()  # the planner's statistics, kept current (issue 27)
     downtime = Regenerator.for_node(service)  # a site's paper copies, remade every N minutes
     copies = ImageCopies.for_node(service)  # a site's copies of its patients' recent studies (issue 22)
 
@@ -87,6 +88,7 @@ def create_app(
             site.start()
         if indexer is not None:
             indexer.start()
+        statistics.start()
         if downtime is not None:
             downtime.start()
         if copies is not None:
@@ -100,6 +102,7 @@ def create_app(
             copies.stop()
         if downtime is not None:
             downtime.stop()
+        statistics.stop()
         if indexer is not None:
             indexer.stop()
         if site is not None:
