@@ -41,8 +41,8 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from bench.__main__ import RESULTS, _free_port, _machine, _wait
-from bench.auth import KEK, server_env
+from bench.__main__ import RESULTS, _free_port, _machine, _serving
+from bench.auth import KEK
 from bench.auth import settings as bench_settings
 from lifeline.fhir.request import FhirRequest
 from lifeline.fhir.service import FhirService
@@ -86,8 +86,8 @@ def main() -> None:
         study = _largest_study(region)
         cookie = _doctor_for(db, study)
         port = _free_port()
-        server_environment = {**env, **server_env(port), "LIFELINE_PACS_URL": pacs.url}
-        with _serving(port, server_environment):
+        os.environ.update({**env, "LIFELINE_PACS_URL": pacs.url})  # what bench.__main__'s server is given
+        with _serving(db, port, 1):
             base = f"http://127.0.0.1:{port}"
             results = {
                 "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -107,18 +107,6 @@ def _pacs(work: Path) -> Iterator[Orthanc]:
         yield pacs
     finally:
         pacs.stop()
-
-
-@contextmanager
-def _serving(port: int, env: dict[str, str]) -> Iterator[None]:
-    command = [sys.executable, "-m", "lifeline.cli", "serve", "--port", str(port)]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    try:
-        _wait(port)
-        yield
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def _largest_study(region: Path) -> dict[str, Any]:
