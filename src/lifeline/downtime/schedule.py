@@ -2,9 +2,10 @@
 one background thread, started and stopped with the node (as the audit indexer and the
 replication loop are), that runs the same export as `lifeline downtime export --all`.
 
-It reads as the site node itself (`site:<node id>`, read and search only), through the core's
-audited entry, so every run is on the trail. A failed run is logged and tried again next time;
-it never stops the node. Nothing runs when no key is set or the interval is 0."""
+It reads as the site node itself (`site:<node id>`, read and search only: `site_reader` in
+identity/principal.py), through the core's audited entry, so every run is on the trail. A
+failed run is logged and tried again next time; it never stops the node. Nothing runs when no
+key is set or the interval is 0."""
 
 from __future__ import annotations
 
@@ -15,16 +16,10 @@ from collections.abc import Callable
 from lifeline.config import Settings
 from lifeline.downtime import export
 from lifeline.fhir.service import FhirService
-from lifeline.identity.principal import SYSTEM, Principal
-from lifeline.identity.scopes import ScopeSet
+from lifeline.identity.principal import site_reader
 
 log = logging.getLogger("lifeline.downtime")
 CLIENT = "lifeline-downtime"
-
-
-def site_reader(node_id: str) -> Principal:
-    """The site node reading its own record for the paper copies: read and search, nothing else."""
-    return Principal(kind=SYSTEM, subject=f"site:{node_id}", client_id=CLIENT, scopes=ScopeSet.parse("system/*.rs"))
 
 
 class Regenerator:
@@ -60,7 +55,7 @@ class Regenerator:
             self._thread.join()
 
     def run_once(self) -> list[export.Made]:
-        core = self.service.as_user(site_reader(self.settings.node_id), None, "HOPERAT")
+        core = self.service.as_user(site_reader(self.settings.node_id, CLIENT), None, "HOPERAT")
         return export.run(core, self.settings, export.plan(core, [], [], True), self.service.clock())
 
     def _loop(self) -> None:

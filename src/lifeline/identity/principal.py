@@ -90,3 +90,9 @@ def site_principal(site: Any) -> Principal:
     """A site node as it acts through the core's entry (the replication API): a system, with no
     scopes of its own: the replication exchanges are all it may ask for."""
     return Principal(kind=SYSTEM, subject=f"site:{site.site_id}", client_id=SITE_CLIENT, scopes=ScopeSet.parse(""))
+
+
+def site_reader(node_id: str, client_id: str) -> Principal:
+    """A site node reading its own record for its own background work (`client_id` says which:
+    the downtime reports, the image copies): read and search, nothing else."""
+    return Principal(kind=SYSTEM, subject=f"site:{node_id}", client_id=client_id, scopes=ScopeSet.parse("system/*.rs"))

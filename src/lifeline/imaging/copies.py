@@ -46,8 +46,7 @@ from lifeline.errors import NotFound
 from lifeline.fhir.acting import Acting
 from lifeline.fhir.found import searched
 from lifeline.fhir.service import FhirService
-from lifeline.identity.principal import SYSTEM, Principal
-from lifeline.identity.scopes import ScopeSet
+from lifeline.identity.principal import site_reader
 from lifeline.imaging.access import study_uid
 from lifeline.imaging.pacs import Pacs, PacsDown, PacsRefused
 from lifeline.telemetry import TELEMETRY
@@ -91,11 +90,6 @@ REGION_REACHED = Gauge(
     ["node"],
     registry=TELEMETRY,
 )
-
-
-def site_reader(node_id: str) -> Principal:
-    """The site node reading its own record to choose what to copy: read and search, nothing else."""
-    return Principal(kind=SYSTEM, subject=f"site:{node_id}", client_id=CLIENT, scopes=ScopeSet.parse("system/*.rs"))
 
 
 @dataclass(frozen=True)
@@ -246,7 +240,7 @@ class ImageCopies:
 
     def copy_once(self, core: Acting | None = None) -> Round:
         """One round, reading as `core`'s person (the site node itself unless told)."""
-        core = core or self.service.as_user(site_reader(self.node), None, "HOPERAT")
+        core = core or self.service.as_user(site_reader(self.node, CLIENT), None, "HOPERAT")
         done = Round(self.service.clock())
         wanted = wanted_studies(core, done.at, self.settings)
         done.wanted = len(wanted)
