@@ -27,7 +27,7 @@ import orjson
 from lifeline.errors import NotFound
 from lifeline.fhir.acting import Acting
 from lifeline.fhir.request import FhirRequest
-from lifeline.imaging.access import find_study
+from lifeline.imaging.access import Study, find_study
 from lifeline.imaging.pacs import Pacs
 
 CPR_SYSTEM = "urn:oid:1.2.208.176.1.2"
@@ -110,19 +110,23 @@ def incomplete(dataset: Any) -> str | None:
 
 def check(core: Acting, found: Folder) -> list[str]:
     """Each study's files against the ImagingStudy that names it, asked as `core`'s person."""
-    return check_studies(core, found.headers)
+    problems, _ = check_studies(core, found.headers)
+    return problems
 
 
-def check_studies(core: Acting, studies: dict[str, list[Any]]) -> list[str]:
+def check_studies(core: Acting, studies: dict[str, list[Any]]) -> tuple[list[str], list[Study]]:
     """Each study's datasets (by Study Instance UID) against the ImagingStudy that names it, asked
-    as `core`'s person (inside an exchange: its record names what was checked)."""
+    as `core`'s person (inside an exchange: its record names what was checked); the problems, and
+    the ImagingStudies found."""
     problems: list[str] = []
+    named: list[Study] = []
     for uid, headers in studies.items():
         try:
             study = find_study(core, uid)
         except NotFound:
             problems.append(f"study {uid}: no ImagingStudy names it (identifier urn:dicom:uid, urn:oid:{uid})")
             continue
+        named.append(study)
         cpr = _cpr(core, study.patient)
         series = {str(s.get("uid")): s for s in study.resource.get("series") or []}
         for dataset in headers:
@@ -141,7 +145,7 @@ def check_studies(core: Acting, studies: dict[str, list[Any]]) -> list[str]:
             if instances and str(dataset.SOPInstanceUID) not in instances:
                 problems.append(f"{where}: not listed in series {dataset.SeriesInstanceUID} of ImagingStudy/{study.id}")
                 break
-    return problems
+    return problems, named
 
 
 def _cpr(core: Acting, patient: str) -> str | None:

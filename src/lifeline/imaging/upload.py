@@ -106,15 +106,13 @@ def read_parts(parts: list[bytes]) -> tuple[dict[str, list[Any]], list[str]]:
 def store(core: Acting, pacs: Pacs, parts: list[bytes]) -> Exchanged:
     """Check every part and study as `core`'s person, then store each study; the exchange's work
     (its record names the studies and their patients)."""
-    from lifeline.imaging.access import find_study
-
     studies, problems = read_parts(parts)
-    problems += check_studies(core, studies)
+    mismatched, named = check_studies(core, studies)
+    problems += mismatched
     if problems:
         summary = f"{len(problems)} problem(s) in the images sent; nothing was stored"
         issues = [Issue("error", "invalid", summary), *(Issue("error", "invalid", p) for p in problems[:100])]
         raise BadRequest(summary, issues)
-    named = [find_study(core, uid) for uid in studies]
     for datasets in studies.values():
         pacs.store(datasets)
     return Exchanged(
