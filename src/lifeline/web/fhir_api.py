@@ -79,7 +79,7 @@ class FhirApi:
         path = scope["path"][len(PREFIX) :].lstrip("/")
         host = headers.get("host") or "{}:{}".format(*scope.get("server") or ("localhost", 80))
         base = settings.base_url or f"{scope.get('scheme', 'http')}://{host}{PREFIX}"
-        body = await _read_body(receive, headers, settings.max_body_bytes) if method in _WITH_BODY else b""
+        body = await read_body(receive, headers, settings.max_body_bytes) if method in _WITH_BODY else b""
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
         parsed_body = None
         if body:
@@ -131,7 +131,8 @@ def _check_accept(params: list[tuple[str, str]], accept: str) -> None:
         raise NotAcceptable(f"Cannot answer in {accept}; Lifeline speaks application/fhir+json")
 
 
-async def _read_body(receive: Any, headers: dict[str, str], limit: int) -> bytes:
+async def read_body(receive: Any, headers: dict[str, str], limit: int) -> bytes:
+    """A request's whole body, refused (413) past `limit` bytes, declared or sent; headers lower-case."""
     declared = headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"The body is {declared} bytes; the limit is {limit} bytes")

@@ -18,12 +18,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from lifeline.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge, StorageUnavailable
+from lifeline.errors import BadRequest, Forbidden, NotFound, StorageUnavailable
 from lifeline.identity.sessions import csrf_matches
 from lifeline.imaging import upload
 from lifeline.imaging.access import opened
 from lifeline.imaging.pacs import RENDERED_TYPES, checked_uid, rendered_params
 from lifeline.imaging.stores import Stores
+from lifeline.web.fhir_api import read_body
 from lifeline.web.layout import NO_STORE
 from lifeline.web.login import WebLogin
 from lifeline.web.pages import acting
@@ -39,7 +40,8 @@ def routes(web: WebLogin, stores: Stores) -> list[Route]:
         params = request.path_params
         study = checked_uid(params["study"])
         series = checked_uid(params["series"], "Series Instance UID") if "series" in params else None
-        instance = checked_uid(params["instance"], "SOP Instance UID") if "instance" in params else None
+        if "instance" in params:  # checked here; the PACS finds it under its series
+            checked_uid(params["instance"], "SOP Instance UID")
         frame = params.get("frame")
         if frame is not None and not (frame.isdigit() and 0 < int(frame) < 100_000):
             raise NotFound(f"{frame!r} is not a frame number")
@@ -51,7 +53,6 @@ def routes(web: WebLogin, stores: Stores) -> list[Route]:
             raise NotFound(f"the study {study} has no series {series}")
         accept = _rendered_type(request) if rendered else DICOM_JSON
         answer = await stores.get(path, query, accept)
-        del instance  # checked above; the PACS finds it under its series
         return Response(answer.body, media_type=answer.media_type, headers=NO_STORE)
 
     async def stored(request: Request) -> Response:
@@ -62,14 +63,7 @@ def routes(web: WebLogin, stores: Stores) -> list[Route]:
         pacs = stores.region or stores.local
         if pacs is None:
             raise StorageUnavailable("This node has no image store (LIFELINE_PACS_URL); nothing was stored.")
-        limit = service.settings.max_body_bytes
-        if int(request.headers.get("content-length") or 0) > limit:
-            raise PayloadTooLarge(f"at most {limit:,} bytes a request (LIFELINE_MAX_BODY_BYTES): send fewer images")
-        body = b""
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
-                raise PayloadTooLarge(f"at most {limit:,} bytes a request (LIFELINE_MAX_BODY_BYTES): send fewer images")
+        body = await read_body(request.receive, dict(request.headers), service.settings.max_body_bytes)
         parts = upload.parts_of(request.headers.get("content-type", ""), body)
         core = acting(service, request)
         answer = await core.exchange_async("imaging-store", lambda: upload.store(core, pacs, parts))
