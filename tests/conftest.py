@@ -104,6 +104,10 @@ def client(service: FhirService) -> Iterator[TestClient]:
     token = service.identity.issue(subject="tests", client_id="tests", scopes=ALL_ACCESS, lifetime=24 * 3600)
     app = create_app(service, close_on_shutdown=False)
     with TestClient(app, base_url="http://testserver", headers={"Authorization": f"Bearer {token}"}) as test_client:
+        # A read by id opens the repository's async pool (PostgreSQL) on this client's loop, which
+        # lives as long as the session; else a page test's browser, whose loop ends with its
+        # request, may open it first, and the pool cannot be closed at the end.
+        test_client.get("/fhir/Patient/opens-the-async-pool")
         yield test_client
 
 

@@ -27,6 +27,10 @@ from tests.web.pages.test_break_glass import _csrf, _dialogue
 from tests.web.pages.test_chart import Ward, admitted_patient, doctor_logged_in, put
 
 __all__ = ["orthanc"]  # the fixture, by import
+# The image proxy answers on the event loop, and the shared repository's async pool and audit
+# writer belong to the loop that first uses them: the session client's, opened first, not a
+# browser's that closes after one request (tests/conftest.py `client`).
+pytestmark = pytest.mark.usefixtures("client")
 
 
 def frame_path(study: dict[str, Any], number: int) -> str:
@@ -222,3 +226,17 @@ def test_images_from_outside_are_checked_then_stored_or_nothing_is(
     assert web.get(frame_path(study, 2)).status_code == 200
     text = web.post("/imaging/studies", content=b"{}", headers={**headers, "content-type": "application/json"})
     assert text.status_code == 415 and "multipart/related" in text.text
+
+
+def test_images_past_the_body_limit_are_refused_whole(imaging_service: FhirService, orthanc: Orthanc) -> None:
+    service = imaging_service
+    ward = admitted_patient(service)
+    web, _ = doctor_logged_in(service, ward)
+    csrf = _csrf(web.get("/account").text)
+    study, datasets = ct_study(ward.mine, "2507582065", 12)  # 12 slices of 128 KiB: past the 1 MiB limit
+    put(service, study)
+    body, kind = stow_body(datasets)
+    assert len(body) > service.settings.max_body_bytes
+    answer = web.post("/imaging/studies", content=body, headers={"content-type": kind, "x-csrf-token": csrf})
+    assert answer.status_code == 413 and "limit" in answer.json()["issue"][0]["diagnostics"]
+    assert Pacs(orthanc.url).holds(study["identifier"][0]["value"].removeprefix("urn:oid:")) == 0

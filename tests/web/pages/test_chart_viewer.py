@@ -26,6 +26,10 @@ from tests.web.pages.test_chart_imaging import report
 from tests.web.pages.test_chart_results import _about, _position
 
 __all__ = ["orthanc"]  # the fixture, by import
+# The image proxy answers on the event loop, and the shared repository's async pool and audit
+# writer belong to the loop that first uses them: the session client's, opened first, not a
+# browser's that closes after one request (tests/conftest.py `client`).
+pytestmark = pytest.mark.usefixtures("client")
 
 SLICES = 24
 HEAD = {"system": "http://snomed.info/sct", "code": "69536005", "display": "Head structure"}
