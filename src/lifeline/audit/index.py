@@ -13,7 +13,6 @@ key makes indexing a record twice harmless.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +20,7 @@ import orjson
 
 from lifeline.audit import store
 from lifeline.audit.chain import AuditRecord
+from lifeline.rounds import Rounds
 from lifeline.storage.repository import Repository
 from lifeline.storage.write_session import WriteSession
 
@@ -99,26 +99,10 @@ def _index_some(session: WriteSession, node_id: str) -> int:
     return len(records)
 
 
-class Indexer:
-    """Keeps the index close behind the trail, so a search rarely has much to catch up."""
+class Indexer(Rounds):
+    """Keeps the index close behind the trail, so a search rarely has much to catch up (a failed
+    round is no loss: a search catches up itself)."""
 
     def __init__(self, repo: Repository, every_seconds: float = 2.0) -> None:
         self.repo = repo
-        self.every_seconds = every_seconds
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="audit-indexer", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(30)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.every_seconds):
-            try:
-                catch_up(self.repo)
-            except Exception:  # noqa: BLE001 - the next round tries again; a search catches up itself
-                log.exception("indexing the audit trail failed")
+        super().__init__("audit-indexer", lambda: catch_up(repo), every_seconds, log, "indexing the audit trail failed")

@@ -12,8 +12,8 @@ reindexing analyze at their end as before.
 from __future__ import annotations
 
 import logging
-import threading
 
+from lifeline.rounds import Rounds
 from lifeline.storage.repository import Repository
 
 log = logging.getLogger("lifeline.storage")
@@ -21,31 +21,17 @@ log = logging.getLogger("lifeline.storage")
 EVERY_SECONDS = 60.0
 
 
-class StatisticsKeeper:
+class StatisticsKeeper(Rounds):
     """A background thread refreshing `repo`'s stale statistics every `every_seconds`."""
 
     def __init__(self, repo: Repository, every_seconds: float = EVERY_SECONDS) -> None:
         self.repo = repo
-        self.every_seconds = every_seconds
         self.refreshed: list[str] = []  # the tables of the last round that found any
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="lifeline-statistics", daemon=True)
+        failed = "the planner's statistics could not be refreshed"
+        super().__init__("lifeline-statistics", self._refresh, every_seconds, log, failed)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(30)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.every_seconds):
-            try:
-                done = self.repo.refresh_statistics()
-            except Exception:  # noqa: BLE001 - a failed round must not stop the node; the next one tries again
-                log.warning("the planner's statistics could not be refreshed", exc_info=True)
-                continue
-            if done:
-                self.refreshed = done
-                log.info("planner statistics refreshed: %s", ", ".join(done))
+    def _refresh(self) -> None:
+        done = self.repo.refresh_statistics()
+        if done:
+            self.refreshed = done
+            log.info("planner statistics refreshed: %s", ", ".join(done))
