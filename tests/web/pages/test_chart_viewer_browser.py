@@ -124,17 +124,23 @@ def photograph(browser: WebDriver, name: str, width: int, height: int) -> None:
     browser.save_screenshot(str(SHOTS / name))
 
 
+def doctor_with_a_ct(browser: WebDriver, site: Site, orthanc: Orthanc, tmp_path: Path) -> tuple[Ward, dict[str, Any]]:
+    """A ward's patient with the generator's chest CT in the record and the PACS, and the ward's
+    doctor logged in in `browser`."""
+    ward = admitted_patient(site.service)
+    study = generated_chest_ct(site.service, ward, Pacs(orthanc.url), tmp_path)
+    first_login(browser, site, add_user(site.service, practitioner=ward.doctor))
+    return ward, study
+
+
 def test_a_doctor_reads_a_ct_in_the_viewer(
     driver: WebDriver,  # noqa: F811 - the fixture
     site: Site,
     orthanc: Orthanc,
     tmp_path: Path,
 ) -> None:
-    ward = admitted_patient(site.service)
-    study = generated_chest_ct(site.service, ward, Pacs(orthanc.url), tmp_path)
+    ward, study = doctor_with_a_ct(driver, site, orthanc, tmp_path)
     thorax = study["series"][1]
-    staff = add_user(site.service, practitioner=ward.doctor)
-    first_login(driver, site, staff)
     console(driver)
     driver.set_window_size(1366, 900)
 
@@ -217,14 +223,11 @@ def test_a_frame_the_proxy_refuses_is_explained(
     tmp_path: Path,
 ) -> None:
     """An image the store does not hold (listed in the record, never sent): the proxy's words are shown."""
-    ward = admitted_patient(site.service)
-    study = generated_chest_ct(site.service, ward, Pacs(orthanc.url), tmp_path)
+    ward, study = doctor_with_a_ct(driver, site, orthanc, tmp_path)
     thorax = study["series"][1]
     thorax["instance"].append({"uid": uid(), "sopClass": CT_CLASS, "number": 31})
     thorax["numberOfInstances"] = 31
     put(site.service, study)
-    staff = add_user(site.service, practitioner=ward.doctor)
-    first_login(driver, site, staff)
     driver.get(f"{site.base}/patients/{ward.mine}/imaging/{study['id']}?series={thorax['uid']}&image=30")
     loaded(driver, (By.ID, "viewer-image"))
     wait(driver).until(lambda d: shown(d)["drawn"])
