@@ -29,29 +29,28 @@ CHEST = {"system": "http://snomed.info/sct", "code": "51185008", "display": "Tho
 CT_CLASS = {"system": "urn:ietf:rfc:3986", "code": f"urn:oid:{CTImageStorage}"}
 
 
-@pytest.fixture(scope="session")
-def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
-    pacs = Orthanc(tmp_path_factory.mktemp("orthanc"), free_port())
+def running(folder: Path) -> Iterator[Orthanc]:
+    """An Orthanc over `folder` on a free loopback port, for as long as the fixture lives."""
+    pacs = Orthanc(folder, free_port())
     pacs.start()
     yield pacs
     pacs.stop()
+
+
+@pytest.fixture(scope="session")
+def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
+    yield from running(tmp_path_factory.mktemp("orthanc"))
 
 
 @pytest.fixture(scope="session")
 def site_orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
     """A second Orthanc for the session: a site node's own small PACS, beside the region's."""
-    pacs = Orthanc(tmp_path_factory.mktemp("site-orthanc"), free_port())
-    pacs.start()
-    yield pacs
-    pacs.stop()
+    yield from running(tmp_path_factory.mktemp("site-orthanc"))
 
 
 @pytest.fixture
 def fresh_orthanc(tmp_path: Path) -> Iterator[Orthanc]:
-    pacs = Orthanc(tmp_path / "orthanc", free_port())
-    pacs.start()
-    yield pacs
-    pacs.stop()
+    yield from running(tmp_path / "orthanc")
 
 
 def uid() -> str:
