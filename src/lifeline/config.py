@@ -66,6 +66,8 @@ class Settings:
     site_pacs_url: str = ""  # a site's own small PACS, where it keeps copies of recent studies; empty: none
     image_cache_days: int = 30  # a site copies studies this recent of its patients in care ...
     image_cache_ahead_days: int = 7  # ... with a current stay or an appointment within this many days
+    messages_dir: str = ""  # the file sender's folder: each message to a patient as one JSON file; empty: none
+    messages_every_seconds: float = 10.0  # how often the sender looks for messages to patients still to send
 
 
 ENVIRONMENT = {
@@ -119,6 +121,8 @@ ENVIRONMENT = {
     "site_pacs_url": "LIFELINE_SITE_PACS_URL",
     "image_cache_days": "LIFELINE_IMAGE_CACHE_DAYS",
     "image_cache_ahead_days": "LIFELINE_IMAGE_CACHE_AHEAD_DAYS",
+    "messages_dir": "LIFELINE_MESSAGES_DIR",
+    "messages_every_seconds": "LIFELINE_MESSAGES_EVERY_SECONDS",
 }
 
 # Variables that were settings once: refused, so that whoever set one learns it is gone (issue 20).

@@ -10,6 +10,7 @@ import orjson
 
 from lifeline.clock import fhir_instant
 from lifeline.errors import BadRequest, Issue, MultipleMatches, PreconditionFailed
+from lifeline.fhir import rules
 from lifeline.fhir.request import FhirRequest, FhirResponse
 from lifeline.outcome import operation_outcome
 from lifeline.storage.records import StoredVersion
@@ -60,6 +61,9 @@ def store(
     version = next_version(previous)  # stamped into meta.versionId before the version is put
     content = None
     index = None
+    if resource is not None and node_id is None and rules.applies(res_type):
+        # The record's logistics rules (fhir/rules): a double booking is refused before it is put.
+        rules.check(rules.Written(service, session, res_type, res_id, resource, previous, instant))
     if resource is not None:
         resource = stamp(resource, res_id, version, instant)
         content = orjson.dumps(resource).decode()

@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from lifeline.errors import BadRequest
-from lifeline.fhir import conflicts, writes
+from lifeline.errors import BadRequest, FhirError
+from lifeline.fhir import conflicts, rules, writes
 from lifeline.fhir.acting import Exchanged
 from lifeline.replication import merge
 from lifeline.replication.apply import unstamped
@@ -170,7 +170,8 @@ def _decide(
     """The outcome, and the resource's current version after it (None: unchanged)."""
     have = current.version_id if current is not None else 0
     instant = writes.now(service)
-    if have == change.version_id - 1:
+    broken = _breaks_a_rule(service, session, change, current)
+    if have == change.version_id - 1 and not broken:
         return "applied", _write(service, session, site_id, change, change.content, current, instant)
     if _same(current, change.content):
         return "same", None
@@ -191,6 +192,27 @@ def _decide(
         service, session, change.res_type, change.res_id, flagged, previous=current, method="PUT", instant=instant
     )
     return "conflict", _stored(change, version, instant, stamped)
+
+
+def _breaks_a_rule(
+    service: FhirService, session: WriteSession, change: SiteChange, current: StoredVersion | None
+) -> bool:
+    """Whether the site's change breaks one of the record's logistics rules here (fhir/rules): a
+    slot booked at a cut-off site that the centre booked for someone else meanwhile, a bed taken
+    twice. Such a change is never applied beside the other: it is refused while a clinician waits
+    and, after a cut, kept as a conflict for a person to settle (never two patients in one slot)."""
+    if change.deleted or change.content is None or not rules.applies(change.res_type):
+        return False
+    # Judged at the time it was made at the site: a booking made during the cut for that day is no
+    # booking "in the past" when it reaches the centre the next morning.
+    made = change.last_updated
+    written = rules.Written(service, session, change.res_type, change.res_id, change.content, current, made)
+    try:
+        rules.check(written)
+    except FhirError as refusal:
+        log.warning("a change to %s/%s from a site breaks a rule here: %s", change.res_type, change.res_id, refusal)
+        return True
+    return False
 
 
 def _record_conflict(
