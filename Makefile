@@ -81,6 +81,8 @@ bench: install-dev pacs
 	$(BIN)/python -m bench.pages
 	$(BIN)/python -m bench.status_flood
 	$(BIN)/python -m bench.imaging
+	$(BIN)/python -m bench.scheduling
+	$(BIN)/python -m bench.logistics_reduce
 
 clean:
 	rm -rf $(VENV) var/*.db var/*.db-wal var/*.db-shm

@@ -5,10 +5,12 @@ from __future__ import annotations
 import io
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from pypdf import PdfReader
 
+from lifeline.clock import today
 from lifeline.cpr import CPR_SYSTEM
 from lifeline.downtime import vault
 from lifeline.fhir.service import FhirService
@@ -16,6 +18,11 @@ from tests.web.pages.test_chart import Ward, admitted_patient, put, ref
 
 KEY = vault.new_key()
 TODAY_AT_TEN = "2026-11-22T10:30:00+01:00"  # the test clock's day (tests/conftest.py TickingClock)
+
+
+def kept(service: FhirService, start: str) -> str:
+    """Booked, or fulfilled under a clock past its day: a booking in the past is refused (issue 24)."""
+    return "fulfilled" if datetime.fromisoformat(start).date() < today(service.clock) else "booked"
 
 
 @dataclass
@@ -47,8 +54,9 @@ def clinic(service: FhirService) -> Clinic:
     ):
         put(service, place)
         put(service, patient)
-        put(service, {"resourceType": "Appointment", "id": id_, "status": "booked", "description": what,
-                      "start": start, "end": start, "participant": [
+        end = (datetime.fromisoformat(start) + timedelta(minutes=30)).isoformat()  # it ends after it starts
+        put(service, {"resourceType": "Appointment", "id": id_, "status": kept(service, start), "description": what,
+                      "start": start, "end": end, "participant": [
                           {"actor": ref(f"Patient/out-{tag}"), "status": "accepted"},
                           {"actor": ref(f"Location/clinic-{tag}"), "status": "accepted"}]})  # fmt: skip
     return Clinic(f"clinic-{tag}", str(place["name"]), f"out-{tag}")
@@ -92,7 +100,7 @@ def theatre(service: FhirService) -> Theatre:
         put(service, {"resourceType": "ServiceRequest", "id": f"sr-{id_}", "status": "active", "intent": "order",
                       "priority": priority[0], "code": code, "subject": ref(f"Patient/op-{tag}"),
                       "occurrenceDateTime": start, "requester": surgeon, "performer": [surgeon]})  # fmt: skip
-        put(service, {"resourceType": "Appointment", "id": id_, "status": "booked", "serviceType": [code],
+        put(service, {"resourceType": "Appointment", "id": id_, "status": kept(service, start), "serviceType": [code],
                       "priority": priority[1], "description": f"Appendektomi, {place['name']}", "start": start,
                       "end": end, "basedOn": [ref(f"ServiceRequest/sr-{id_}")], "participant": [
                           {"actor": ref(f"Patient/op-{tag}"), "status": "accepted"},

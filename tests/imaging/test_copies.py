@@ -69,8 +69,10 @@ def patient(service: FhirService, *, stay: str | None = None, visit: tuple[str, 
     if visit is not None:
         status, days = visit
         start = (NOW + timedelta(days=days)).isoformat()
+        end = (NOW + timedelta(days=days, minutes=30)).isoformat()  # an appointment ends after it starts
+        why = {"cancelationReason": {"text": "Aflyst af patienten"}} if status == "cancelled" else {}  # said, as asked
         put(service, {"resourceType": "Appointment", "id": f"a-{tag}", "status": status, "start": start,
-                      "end": start, "participant": [{"actor": subject, "status": "accepted"}]})  # fmt: skip
+                      "end": end, "participant": [{"actor": subject, "status": "accepted"}], **why})  # fmt: skip
     return f"p-{tag}"
 
 

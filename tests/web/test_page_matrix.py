@@ -122,6 +122,20 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/downtime/reentry"): STAFF_ONLY,  # re-entry after a downtime (issue 23)
     ("GET", "/downtime/reentry/label"): STAFF_ONLY,  # no identifier typed: the box, saying so
     ("POST", "/downtime/reentry/label"): Row(LOGIN, STAFF_PAGE, 400, 400),  # no identifier named
+    ("GET", "/clinics"): STAFF_ONLY,  # a clinic's list (issue 24)
+    ("POST", "/clinics/arrived"): Row(LOGIN, STAFF_PAGE, 400, 400),  # no appointment named
+    ("GET", "/clinics/book"): STAFF_ONLY,  # free times and booking (issue 24)
+    ("POST", "/clinics/book"): Row(LOGIN, STAFF_PAGE, 400, 400),  # no time and no patient named
+    ("POST", "/clinics/cancel"): Row(LOGIN, STAFF_PAGE, 400, 400),  # no appointment and no reason
+    ("GET", "/theatres"): STAFF_ONLY,  # the theatre board (issue 24)
+    ("POST", "/theatres"): Row(LOGIN, STAFF_PAGE, 400, 400),  # no case named
+    ("GET", "/wards"): STAFF_ONLY,  # choosing a bed board (issue 24)
+    ("GET", "/wards/{id}"): Row(LOGIN, STAFF_PAGE, 404, 404),  # a patient's id names no ward
+    ("POST", "/wards/{id}"): Row(LOGIN, STAFF_PAGE, 404, 404),
+    ("GET", "/logistics/reduce"): STAFF_ONLY,  # reduce to acute care: the choice, for any staff (issue 24)
+    ("POST", "/logistics/reduce"): Row(LOGIN, STAFF_PAGE, 403, 403),  # leads only: the doctor has no role lead
+    ("GET", "/logistics/rebook"): STAFF_ONLY,  # the rebooking proposal (issue 24)
+    ("POST", "/logistics/rebook"): Row(LOGIN, STAFF_PAGE, 400, 400),  # no case named
     # The image proxy (issue 22): staff only; a study no ImagingStudy they may open names is refused
     # (tests/web/test_imaging_proxy.py has the study in and outside care, and broken glass).
     ("POST", "/imaging/studies"): Row(LOGIN, STAFF_PAGE, 403, 403),  # STOW-RS: the CSRF token goes in a header

@@ -47,8 +47,34 @@ ACCESS_CHANGE = "access-change"
 CARE_RELATIONSHIP = "care-relationship"
 
 
-def check_staff(service: FhirService, request: FhirRequest, res_type: str) -> None:
-    """Refuse a staff member's write to the structure unless they are an administrator."""
+# What of a Location staff change in the ward's daily work: a bed's state (occupied, being cleaned,
+# closed; issue 24). It decides nobody's access, so it needs no administrator and leaves no event.
+LOCATION_DAILY = frozenset({"operationalStatus", "meta", "text"})
+
+
+def daily_location_change(res_type: str, body: dict[str, Any] | None, before: dict[str, Any]) -> bool:
+    """A change to an existing Location's operational status and nothing else."""
+    return (
+        res_type == "Location"
+        and body is not None
+        and bool(before)
+        and all(
+            _plain(before.get(n)) == _plain(body.get(n)) for n in set(before) | set(body) if n not in LOCATION_DAILY
+        )
+    )
+
+
+def check_staff(
+    service: FhirService,
+    request: FhirRequest,
+    res_type: str,
+    body: dict[str, Any] | None = None,
+    before: dict[str, Any] | None = None,
+) -> None:
+    """Refuse a staff member's write to the structure unless they are an administrator (a bed's
+    operational status excepted: `daily_location_change`)."""
+    if daily_location_change(res_type, body, before or {}):
+        return
     if res_type in STRUCTURE and not is_administrator(service, request):
         raise Forbidden(
             f"{res_type} decides which patients each member of staff may see: only an administrator"
@@ -77,6 +103,8 @@ def check_patient(res_type: str, body: dict[str, Any] | None, before: dict[str, 
 
 def change_kind(res_type: str, body: dict[str, Any] | None, before: dict[str, Any]) -> str | None:
     """The security event a staff member's write leaves: access-change, care-relationship or none."""
+    if daily_location_change(res_type, body, before):
+        return None
     if res_type in STRUCTURE or res_type in FAMILY:
         return ACCESS_CHANGE
     if res_type in CARE:

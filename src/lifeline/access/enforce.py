@@ -175,7 +175,7 @@ def check_write(
         if not patients or (res_type == "Patient" and (not exists or body is None)):
             raise Forbidden("Patients may write only to their own record")
         return
-    deciding.check_staff(service, request, res_type)
+    deciding.check_staff(service, request, res_type, body, before)
     if not (res_type == "Patient" and not exists):  # registering a new patient reveals nothing
         outside = sorted(patients - rule.allowed_patients(session, sorted(patients)))
         if res_type in rule.launch_types:  # written through patient/ scopes: the launch patient only

@@ -29,7 +29,8 @@ users_app = typer.Typer(help="Staff logins.", no_args_is_help=True)
 clients_app = typer.Typer(help="Apps registered to use the API (SMART on FHIR).", no_args_is_help=True)
 token_app = typer.Typer(help="Access tokens for scripts and operations.", no_args_is_help=True)
 keys_app = typer.Typer(help="This node's token signing key.", no_args_is_help=True)
-EXTRA_ROLES = ("privacy-officer", "administrator", "operator")  # operator: the incidents page (issue 23)
+# operator: the incidents page (issue 23); lead: a head of department who reduces to acute care (issue 24)
+EXTRA_ROLES = ("privacy-officer", "administrator", "operator", "lead")
 
 
 def _say(text: str) -> None:
@@ -53,7 +54,7 @@ def _temporary_password() -> str:
 def users_add(
     username: str = typer.Argument(..., help="Login name (the generator's staff carry theirs as an identifier)"),
     practitioner: str = typer.Option(..., "--practitioner", help="Id of the user's Practitioner resource"),
-    role: list[str] = typer.Option([], "--role", help="Extra role: privacy-officer, administrator or operator"),
+    role: list[str] = typer.Option([], "--role", help="Extra role: privacy-officer, administrator, operator or lead"),
     db: str = DB_OPTION,
 ) -> None:
     """Add a staff login; prints a temporary password to change at the first login."""

@@ -27,16 +27,19 @@ class Found:
 
 
 def searched(core: Acting, res_type: str, params: list[tuple[str, str]]) -> Found:
-    """One search of `res_type` with `params`, as the person `core` acts as may see it."""
-    answer = core.handle(FhirRequest("search", res_type, params=params))
+    """One search of `res_type` with `params`, as the person `core` acts as may see it. Strict: a
+    parameter the server does not know is an error here, never silently left out (which would
+    widen the search to everything the person may see)."""
+    answer = core.handle(FhirRequest("search", res_type, params=params, prefer_handling="strict"))
     bundle = orjson.loads(orjson.dumps(answer.resource or {}))
     matches: list[dict[str, Any]] = []
     included: dict[str, dict[str, Any]] = {}
     for entry in bundle.get("entry", []) if isinstance(bundle, dict) else []:
         resource = entry.get("resource") or {}
-        if (entry.get("search") or {}).get("mode") == "include":
+        mode = (entry.get("search") or {}).get("mode")
+        if mode == "include":
             included[f"{resource.get('resourceType')}/{resource.get('id')}"] = resource
-        else:
+        elif mode != "outcome":  # the search's own warnings are no match
             matches.append(resource)
     links = {str(link.get("relation")): str(link.get("url")) for link in (bundle or {}).get("link", [])}
     return Found(matches, included, links)

@@ -263,6 +263,10 @@ class FhirService:
 
         if restricted(self, request) or request.resource_type == "AuditEvent":
             return False
+        from lifeline.fhir import rules
+
+        if rules.applies(request.resource_type or ""):
+            return False  # a logistics rule reads and locks in the write (fhir/rules): a worker thread's write
         if request.interaction == "read":
             return True
         return request.interaction == "create" and not request.if_none_exist and self.repo.writes_async
@@ -308,6 +312,7 @@ def _audit_events() -> ModuleType:
 def _modules() -> dict[str, ModuleType]:
     from lifeline.fhir import interactions as i
     from lifeline.fhir.interactions import audit_review, break_glass, conflicts
+    from lifeline.fhir.interactions import scheduling as appointment_scheduling  # issue 24
 
     return {
         "read": i.read,
@@ -326,6 +331,7 @@ def _modules() -> dict[str, ModuleType]:
         "$conflicts": conflicts,
         "$review": audit_review,
         "$resolve-conflict": conflicts,
+        **dict.fromkeys(appointment_scheduling.OPERATIONS, appointment_scheduling),  # $find $hold $book $waiting-list
     }
 
 

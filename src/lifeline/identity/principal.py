@@ -96,3 +96,13 @@ def site_reader(node_id: str, client_id: str) -> Principal:
     """A site node reading its own record for its own background work (`client_id` says which:
     the downtime reports, the image copies): read and search, nothing else."""
     return Principal(kind=SYSTEM, subject=f"site:{node_id}", client_id=client_id, scopes=ScopeSet.parse("system/*.rs"))
+
+
+MESSENGER_CLIENT = "lifeline-messenger"
+
+
+def messenger(node_id: str) -> Principal:
+    """A node sending the messages to patients its bookings wrote (logistics/sending.py): it reads
+    the messages and their patients' contact details and marks each message sent; nothing else."""
+    scopes = ScopeSet.parse("system/Communication.rus system/Patient.rs")
+    return Principal(kind=SYSTEM, subject=f"messenger:{node_id}", client_id=MESSENGER_CLIENT, scopes=scopes)

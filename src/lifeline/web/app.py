@@ -26,6 +26,7 @@ from lifeline.downtime.schedule import Regenerator
 from lifeline.fhir.service import FhirService
 from lifeline.imaging.copies import ImageCopies
 from lifeline.imaging.stores import Stores
+from lifeline.logistics.sending import Messenger
 from lifeline.replication.central_client import CentralClient
 from lifeline.replication.site import SiteNode
 from lifeline.replication.status import StatusBoard
@@ -80,6 +81,7 @@ def create_app(
     statistics = service.statistics_keeper()  # the planner's statistics, kept current (issue 27)
     downtime = Regenerator.for_node(service)  # a site's paper copies, remade every N minutes
     copies = ImageCopies.for_node(service)  # a site's copies of its patients' recent studies (issue 22)
+    messages = Messenger.for_node(service)  # the messages to patients, sent when a messages folder is set (issue 24)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -93,9 +95,13 @@ def create_app(
             downtime.start()
         if copies is not None:
             copies.start()
+        if messages is not None:
+            messages.start()
         if watch is not None:
             watch.start()
         yield
+        if messages is not None:
+            messages.stop()
         if watch is not None:
             watch.stop()
         if copies is not None:

@@ -24,7 +24,19 @@ from lifeline.web import (
     replication_api,
     status_page,
 )
-from lifeline.web.pages import break_glass, finder, landing, operator, reentry, worklist
+from lifeline.web.pages import (
+    bed_board,
+    booking,
+    break_glass,
+    clinic_list,
+    finder,
+    landing,
+    operator,
+    reduce_page,
+    reentry,
+    theatre_board,
+    worklist,
+)
 from lifeline.web.pages.chart import given_form as chart_given
 from lifeline.web.pages.chart import imaging as chart_imaging
 from lifeline.web.pages.chart import medication as chart_medication
@@ -83,6 +95,15 @@ ACCESS = {
     "/operator/incidents/{id}": STAFF_ONLY,  # an update to one incident, or its resolution (issue 23)
     "/downtime/reentry": STAFF_ONLY,  # the downtime identifiers still to re-enter from paper (issue 23)
     "/downtime/reentry/label": STAFF_ONLY,  # one identifier: link it to its patient, enter what the paper holds
+    "/clinics": STAFF_ONLY,  # a clinic's list for a day: time, patient, reason, status, arrived (issue 24)
+    "/clinics/arrived": STAFF_ONLY,  # mark a booked patient arrived (issue 24)
+    "/clinics/book": STAFF_ONLY,  # free times of a clinic; book, move or book from the waiting list (issue 24)
+    "/clinics/cancel": STAFF_ONLY,  # cancel an appointment with a reason; the patient is told (issue 24)
+    "/theatres": STAFF_ONLY,  # the theatre board: a day's operations per theatre; move, start, finish (issue 24)
+    "/wards": STAFF_ONLY,  # choosing a ward's bed board: the nurse's departments' wards, or a hospital's (issue 24)
+    "/wards/{id}": STAFF_ONLY,  # a ward's bed board and census; admit, transfer, discharge, clean, block (issue 24)
+    "/logistics/reduce": STAFF_ONLY,  # reduce to acute care: the lead's proposal; checks its own role (issue 24)
+    "/logistics/rebook": STAFF_ONLY,  # the rebooking proposal after a reduction, booked by secretaries (issue 24)
     # The DICOMweb calls the image viewer needs, proxied to the PACS as the person (issue 22).
     "/imaging/studies": STAFF_ONLY,  # STOW-RS through Lifeline: images from outside, checked first
     "/imaging/studies/{study}/series": STAFF_ONLY,
@@ -116,6 +137,10 @@ def page_routes(
     routes += status_page.routes(web.service, site)  # the public status page (issue 23)
     routes += operator.routes(web, site)  # the operators' incidents page (issue 23)
     routes += reentry.routes(web)  # re-entry after a downtime (issue 23)
+    routes += clinic_list.routes(web) + booking.routes(web)  # clinic lists and booking (issue 24)
+    routes += theatre_board.routes(web)  # the theatre board (issue 24)
+    routes += bed_board.routes(web)  # the bed boards (issue 24)
+    routes += reduce_page.routes(web)  # down to acute care and back (issue 24)
     routes += imaging_proxy.routes(web, stores or Stores(None))  # the images, through the node (issue 22)
     paths = {getattr(route, "path", "") for route in [*routes, *replication]}
     routes += chart.routes(web.service, lambda: paths)

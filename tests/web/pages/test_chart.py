@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -14,6 +15,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from lifeline.audit.store import events_after
+from lifeline.clock import today
 from lifeline.cpr import CPR_SYSTEM
 from lifeline.fhir.request import FhirRequest
 from lifeline.fhir.service import FhirService
@@ -98,7 +100,8 @@ def prescription(id_: str, subject: dict[str, str], status: str, drug: dict[str,
 
 def appointment(id_: str, subject: dict[str, str], status: str, what: str, start: str) -> dict[str, Any]:
     resource = {"resourceType": "Appointment", "id": id_, "status": status, "description": what, "start": start}
-    return {**resource, "end": start, "participant": [{"actor": subject, "status": "accepted"}]}
+    end = (datetime.fromisoformat(start) + timedelta(minutes=30)).isoformat()  # an appointment ends after it starts
+    return {**resource, "end": end, "participant": [{"actor": subject, "status": "accepted"}]}
 
 
 def admitted_patient(service: FhirService, name: str = "Karen Sørensen", problem: str = "Atrieflimren") -> Ward:
@@ -106,6 +109,9 @@ def admitted_patient(service: FhirService, name: str = "Karen Sørensen", proble
     isolation flag, a care team, problems, prescriptions, vital signs, laboratory results, an
     appointment and an ordered operation; and a patient with no care there."""
     tag = uuid.uuid4().hex[:8]
+    # Booked while its day is ahead; under a clock past it (a real one), it happened: a booking in
+    # the past is refused (fhir/rules/scheduling.py).
+    coming = "booked" if today(service.clock) <= date(2026, 12, 3) else "fulfilled"
     dep, doctor, mine, theirs = f"dep-{tag}", f"doc-{tag}", f"mine-{tag}", f"theirs-{tag}"
     subject = ref(f"Patient/{mine}")
     role = {"practitioner": ref(f"Practitioner/{doctor}"), "organization": ref(f"Organization/{dep}")}
@@ -161,7 +167,7 @@ def admitted_patient(service: FhirService, name: str = "Karen Sørensen", proble
                     referenceRange=[{"low": mmol(7.3), "high": mmol(9.5)}]),
         observation(f"na-{tag}", subject, "laboratory", "2951-2", "Natrium", effectiveDateTime=morning,
                     valueQuantity=mmol(140), interpretation=[{"coding": [{"code": "N"}]}]),
-        appointment(f"appt-{tag}", subject, "booked", "Ambulant kontrol, kardiologi", "2026-12-03T10:00:00+01:00"),
+        appointment(f"appt-{tag}", subject, coming, "Ambulant kontrol, kardiologi", "2026-12-03T10:00:00+01:00"),
         appointment(f"past-{tag}", subject, "fulfilled", "Forundersøgelse", "2026-01-03T10:00:00+01:00"),
         {"resourceType": "ServiceRequest", "id": f"op-{tag}", "status": "active", "intent": "order",
          "subject": subject, "code": {"text": "Ablation"}, "occurrenceDateTime": "2026-12-10T08:00:00+01:00",

@@ -73,7 +73,9 @@ def _worklist(service: FhirService) -> tuple[TestClient, str, str]:
                   "subject": ref(f"Patient/surgery-{tag}"), "code": {"text": "Appendektomi"}})  # fmt: skip
     _appointment(service, tag, f"surgery-{tag}", doctor_role, morning - timedelta(hours=1),
                  description="Appendektomi, Operationsstue 1", basedOn=[ref(f"ServiceRequest/sr-{tag}")])  # fmt: skip
-    _appointment(service, tag, f"yesterday-{tag}", doctor_role, morning - timedelta(days=1), description="Gammel")
+    # Yesterday's visit happened (fulfilled): a booking in the past is refused (fhir/rules/scheduling.py).
+    _appointment(service, tag, f"yesterday-{tag}", doctor_role, morning - timedelta(days=1), description="Gammel",
+                 status="fulfilled")  # fmt: skip
     web = browser(service)
     staff = add_user(service, practitioner=ids["doctor"])
     logged_in_as(service, web, STAFF, username=staff.username, fhir_user=f"Practitioner/{ids['doctor']}")

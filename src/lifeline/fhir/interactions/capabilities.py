@@ -31,6 +31,19 @@ TYPE_INTERACTIONS = [
 ]
 SYSTEM_INTERACTIONS = ["transaction", "batch", "search-system", "history-system"]
 _EVERYTHING = [{"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"}]
+# The IHE ITI Scheduling operations (issue 24, fhir/interactions/scheduling.py); a patient's existing
+# appointments [ITI-118] are the search Appointment?patient=..., listed with the search parameters.
+_IHE_SCHEDULING = "https://profiles.ihe.net/ITI/Scheduling/OperationDefinition/appointment-"
+_SCHEDULING = [
+    {"name": name, "definition": definition, "documentation": text}
+    for name, definition, text in (
+        ("find", f"{_IHE_SCHEDULING}find", "Free slots as proposed Appointments [ITI-115]"),
+        ("hold", f"{_IHE_SCHEDULING}hold", "Hold a proposed Appointment [ITI-116]"),
+        ("book", f"{_IHE_SCHEDULING}book", "Book, move or cancel (with a reason) an Appointment [ITI-117]"),
+        ("waiting-list", "https://lifeline.example/fhir/OperationDefinition/appointment-waiting-list",
+         "Appointments with status waitlist by priority, then the longest waiting"),
+    )
+]  # fmt: skip
 
 
 def _reference_params(service: FhirService, res_type: str) -> list[str]:
@@ -126,6 +139,7 @@ def _statement(service: FhirService, date: str) -> dict[str, Any]:
                 "operation": [
                     {"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"},
                     *(_EVERYTHING if res_type == "Patient" else []),
+                    *(_SCHEDULING if res_type == "Appointment" else []),
                 ],
             }
         )

@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from lifeline.errors import BadRequest
+from lifeline.errors import BadRequest, Issue, Unprocessable
 
 if TYPE_CHECKING:
     from lifeline.fhir.service import FhirService
@@ -75,6 +75,12 @@ class Written:
 
 
 Checker = Callable[[Written], None]
+
+
+def refused(message: str, element: str) -> Unprocessable:
+    """Every rule's refusal: 422 with issue code `business-rule` and the element named (FHIR's
+    HTTP page keeps 422 for the server's business rules; 409 and 412 stay for version races)."""
+    return Unprocessable(message, [Issue("error", "business-rule", message, [element])])
 
 
 @cache
