@@ -40,7 +40,7 @@ demo: install pacs
 	$(BIN)/lifeline probe account  # the synthetic probe's login (README "Incidents that open by themselves")
 	$(BIN)/lifeline images pacs start --folder var/pacs --port 8142
 	$(BIN)/lifeline images load $(DEMO_REGION)/dicom --pacs $(DEMO_PACS)
-	LIFELINE_PROBE_USER=probe-central LIFELINE_PACS_URL=$(DEMO_PACS) $(BIN)/lifeline serve --host 127.0.0.1 --port 8080
+	LIFELINE_PROBE_USER=probe-central LIFELINE_PACS_URL=$(DEMO_PACS) LIFELINE_MESSAGES_DIR=var/messages $(BIN)/lifeline serve --host 127.0.0.1 --port 8080
 
 lint: install-dev
 	$(BIN)/python tools/check_runtime_deps.py  # src/ imports only what `make demo` installs

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -184,6 +185,42 @@ def _bench_backend(backend: str, source: Path, args: argparse.Namespace) -> dict
     finally:
         store.drop()
     return result
+
+
+def kept_database(backend: str, name: str, sources: list[Path], fresh: bool) -> tuple[str, dict[str, Any]]:
+    """A database kept between runs (bench/results/NAME.db, or the PostgreSQL schema bench_NAME),
+    imported by `lifeline import` from `sources` when empty or when `fresh`; its URL, and the
+    import's seconds (when it ran) and the resources it holds."""
+    url = f"sqlite:///{RESULTS / f'{name}.db'}" if backend == "sqlite" else f"{PG_URL}?schema=bench_{name}"
+    repo = open_repository(url)
+    if fresh and hasattr(repo, "drop_schema"):
+        repo.drop_schema()
+        repo.close()
+        repo = open_repository(url)
+    elif fresh and backend == "sqlite":
+        repo.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{url[len('sqlite:///') :]}{suffix}").unlink(missing_ok=True)
+        repo = open_repository(url)
+    repo.migrate()
+    with repo.reading() as session:
+        stored = session.count_current()
+    repo.close()
+    result: dict[str, Any] = {}
+    if stored == 0:
+        console.print(f"[bold]{backend}[/]: importing {', '.join(p.name for p in sources[:3])}")
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "lifeline.cli", "import", *map(str, sources), "--db", url], check=True)
+        seconds = time.perf_counter() - started
+        repo = open_repository(url)
+        with repo.reading() as session:
+            stored = session.count_current()
+        repo.close()
+        result["import_s"] = seconds
+        result["import_per_s"] = stored / seconds
+        _settle(url)
+    result["resources"] = stored
+    return url, result
 
 
 @contextmanager

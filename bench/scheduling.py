@@ -20,10 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -37,8 +34,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from bench.__main__ import PG_URL, RESULTS, _free_port, _machine, _settle, _wait
-from bench.auth import server_env
+from bench.__main__ import RESULTS, _free_port, _machine, _serving, kept_database
 from bench.auth import settings as bench_settings
 from bench.auth import token as bench_token
 from bench.search import _Floor, _latencies, _pct
@@ -137,43 +133,6 @@ def _region(slots: int, clinics: int) -> Path:
     return out
 
 
-def _database(backend: str, slots: int) -> str:
-    if backend == "sqlite":
-        return f"sqlite:///{RESULTS / f'scheduling-{slots}.db'}"
-    return f"{PG_URL}?schema=bench_scheduling_{slots}"
-
-
-def _loaded(backend: str, source: Path, args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
-    url = _database(backend, args.slots)
-    repo = open_repository(url)
-    if args.fresh and hasattr(repo, "drop_schema"):
-        repo.drop_schema()
-        repo.close()
-        repo = open_repository(url)
-    elif args.fresh and backend == "sqlite":
-        repo.close()
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{url[len('sqlite:///') :]}{suffix}").unlink(missing_ok=True)
-        repo = open_repository(url)
-    repo.migrate()
-    with repo.reading() as session:
-        stored = session.count_current()
-    repo.close()
-    result: dict[str, Any] = {}
-    if stored == 0:
-        console.print(f"[bold]{backend}[/]: importing {source}")
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "lifeline.cli", "import", str(source), "--db", url], check=True)
-        result["import_s"] = time.perf_counter() - started
-        _settle(url)
-        repo = open_repository(url)
-        with repo.reading() as session:
-            stored = session.count_current()
-        repo.close()
-    result["resources"] = stored
-    return url, result
-
-
 def _searches(args: argparse.Namespace) -> list[tuple[int, date]]:
     """(clinic, first day) of each sample: a clinic's next fortnight from a day of the region."""
     rng = random.Random(7)
@@ -187,7 +146,7 @@ def find_params(clinic: int, first: date) -> list[tuple[str, str]]:
     return [
         ("start", _instant(first, 0)),
         ("end", _instant(first + timedelta(days=14), 0)),
-        ("location-reference", f"Location/clinic-{clinic}"),
+        ("location-reference", f"Location/clinic-{clinic}"),  # the IHE name of `location`
     ]
 
 
@@ -202,7 +161,7 @@ FLOOR_FIND = (
 
 
 def _bench_backend(backend: str, source: Path, args: argparse.Namespace) -> dict[str, Any]:
-    url, result = _loaded(backend, source, args)
+    url, result = kept_database(backend, f"scheduling_{args.slots}", [source], args.fresh)
     console.print(f"[bold]{backend}[/]: {result['resources']:,} resources")
     samples = _searches(args)
     service = FhirService(open_repository(url), bench_settings(url))
@@ -214,16 +173,12 @@ def _bench_backend(backend: str, source: Path, args: argparse.Namespace) -> dict
     floor_calls = [[(FLOOR_FIND, (f"schedule-{c}", _micros(d), _micros(d + timedelta(days=14))))] for c, d in samples]
     port = _free_port()
     token = bench_token(url, port)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "lifeline.cli", "serve", "--db", url, "--port", str(port), "--workers", "2"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, **server_env(port)},
-    )
+    auth = {"Authorization": f"Bearer {token}"}
     try:
-        _wait(port)
-        auth = {"Authorization": f"Bearer {token}"}
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}/fhir", timeout=30, headers=auth) as http:
+        with (
+            _serving(url, port, workers=2),
+            httpx.Client(base_url=f"http://127.0.0.1:{port}/fhir", timeout=30, headers=auth) as http,
+        ):
             for call in floor_calls:  # one untimed pass: every sample's pages in memory for all three
                 floor.run(*call)
             found = orjson.loads(orjson.dumps(service.handle(requests[0]).resource))
@@ -249,8 +204,6 @@ def _bench_backend(backend: str, source: Path, args: argparse.Namespace) -> dict
             result["last_slot"] = _race(http, service, args)
             console.print(f"  last slot, {RACERS} clients at once: {result['last_slot']}")
     finally:
-        server.terminate()
-        server.wait(timeout=30)
         service.repo.close()
         floor.close()
     return result

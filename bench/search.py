@@ -41,7 +41,7 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
-from bench.__main__ import _free_port, _machine, _settle, _wait
+from bench.__main__ import _free_port, _machine, _wait, kept_database
 from bench.auth import server_env
 from bench.auth import settings as bench_settings
 from bench.auth import token as bench_token
@@ -143,42 +143,10 @@ def _heavy_patient() -> list[dict[str, Any]]:
     return out
 
 
-def _database(backend: str, patients: int) -> str:
-    if backend == "sqlite":
-        return f"sqlite:///{RESULTS / f'search-{patients}.db'}"
-    return f"{PG_URL}?schema=bench_search_{patients}"
-
-
 def _bench_backend(backend: str, region: Path, args: argparse.Namespace) -> dict[str, Any]:
-    url = _database(backend, args.patients)
-    repo = open_repository(url)
-    if args.fresh and hasattr(repo, "drop_schema"):
-        repo.drop_schema()
-        repo.close()
-        repo = open_repository(url)
-    elif args.fresh and backend == "sqlite":
-        repo.close()
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{url[len('sqlite:///') :]}{suffix}").unlink(missing_ok=True)
-        repo = open_repository(url)
-    repo.migrate()
-    with repo.reading() as session:
-        stored = session.count_current()
-    repo.close()
-    result: dict[str, Any] = {}
-    if stored == 0:
-        files = sorted(str(p) for p in region.glob("*.ndjson*"))
-        console.print(f"[bold]{backend}[/]: importing {region}")
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "lifeline.cli", "import", *files, "--db", url], check=True)
-        seconds = time.perf_counter() - started
-        repo = open_repository(url)
-        with repo.reading() as session:
-            stored = session.count_current()
-        repo.close()
-        result["import_per_s"] = stored / seconds
-        _settle(url)
-    result["resources"] = stored
+    files = sorted(region.glob("*.ndjson*"))
+    url, result = kept_database(backend, f"search_{args.patients}", files, args.fresh)
+    stored = result["resources"]
     console.print(f"[bold]{backend}[/]: {stored:,} resources")
     samples = _samples(url, args.samples)
     service = FhirService(open_repository(url), bench_settings(url))

@@ -214,6 +214,11 @@ def from_environment(environ: dict[str, str] | None = None, **overrides: object)
                 values[f.name] = int(raw)
             except ValueError:
                 raise SettingError(f"{ENVIRONMENT[f.name]} must be a whole number, not {raw!r}") from None
+        elif f.type in ("float", float):
+            try:
+                values[f.name] = float(raw)
+            except ValueError:
+                raise SettingError(f"{ENVIRONMENT[f.name]} must be a number, not {raw!r}") from None
         else:
             values[f.name] = raw
     values.update({k: v for k, v in overrides.items() if v is not None})

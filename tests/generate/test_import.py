@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime, time
 
 import orjson
 import pytest
@@ -14,7 +15,7 @@ from lifeline.fhir.request import FhirRequest
 from lifeline.fhir.service import FhirService
 from lifeline.generate import Options, generate
 from lifeline.identity.principal import OPERATOR
-from tests.conftest import BACKENDS, dispose, fresh_repository
+from tests.conftest import BACKENDS, TickingClock, dispose, fresh_repository
 from tests.generate.conftest import TODAY
 
 
@@ -42,7 +43,8 @@ def test_bundles_are_transactions_the_server_accepts(tmp_path):
     region_bundle, patient_bundles = summary.files
     repo = fresh_repository("sqlite", tmp_path)
     try:
-        service = FhirService(repo, Settings())
+        # The bundles describe the region on the morning of TODAY: its bookings are today's or later.
+        service = FhirService(repo, Settings(), clock=TickingClock(datetime.combine(TODAY, time(5), UTC)))
         # The region's Bundle (5,000 entries) is checked, not run: its resources are imported above.
         region = orjson.loads(region_bundle.read_bytes())
         assert region["type"] == "transaction"
@@ -82,6 +84,8 @@ def test_demo_users_get_logins_and_the_readme_app_is_registered(region, tmp_path
             assert user is not None and user.practitioner == member.practitioner_id
             assert verify_password(user.password, demo_users.DEMO_PASSWORD)
             assert member.key in printed
+            # The surgical department's surgeon leads it: the one demo login that may reduce to acute care.
+            assert user.extra_roles == (["lead"] if member.role == "surgeon" else [])
         assert records.get_client(repo, demo_users.DEMO_APP) is not None
         assert "lifeline token issue --client demo-scripts" in printed
     finally:

@@ -1,21 +1,29 @@
 """A slot booked at a cut-off site and at the centre during the same cut (issue 24): the centre
 keeps its own booking, and the site's becomes a conflict on the reconciliation list, never a
 second patient in the slot. While the site is connected, the same push is refused (the clinician
-at the site is told to reload), as with any edit race (replication/replay.py)."""
+at the site is told to reload), as with any edit race (replication/replay.py). First as pushes to
+the centre's replication API, then end to end with a real centre and site on loopback."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 
+from lifeline.fhir import urls
 from lifeline.fhir.service import FhirService
 from lifeline.identity import sites
-from tests.conftest import new_patient
+from lifeline.identity.principal import OPERATOR
+from tests.conftest import BACKENDS, new_patient
+from tests.replication.nodes import CentralNode, SiteNode, wait_until
+from tests.replication.test_site_cycle import _caught_up, _headers
 
 START, END = "2026-11-30T09:00:00+01:00", "2026-11-30T09:20:00+01:00"
+# The real nodes below read the wall clock: their slot lies ahead of any day these tests run on.
+AHEAD, AHEAD_END = "2036-06-03T09:00:00+02:00", "2036-06-03T09:20:00+02:00"
 
 
 @pytest.fixture
@@ -140,3 +148,72 @@ def test_a_site_booking_of_a_slot_nobody_else_took_is_applied(client: TestClient
     # Made at the site during the cut on the 23rd for the 30th; it reaches the centre later.
     assert _push(client, site, [_change(1, busy, 2), _change(2, booking, 1)]) == ["applied", "applied"]
     assert _booked_in(client, slot) == [f"Patient/{patient['id']}"]
+
+
+@pytest.fixture(params=BACKENDS)
+def centre(request: pytest.FixtureRequest, tmp_path: Any) -> Any:
+    node = CentralNode(str(request.param), tmp_path / "centre")
+    node.start()
+    yield node
+    node.close()
+
+
+def _book(slot: dict[str, Any], patient: str) -> dict[str, Any]:
+    booking = {**_appointment({"id": patient}, slot), "start": slot["start"], "end": slot["end"]}
+    return {"resourceType": "Parameters", "parameter": [{"name": "appointment-resource", "resource": booking}]}
+
+
+def test_a_slot_booked_at_a_cut_off_site_and_at_the_centre_heals_into_one_booking_and_a_conflict(
+    centre: CentralNode, tmp_path: Any
+) -> None:
+    central = centre
+    site = SiteNode(central, "hvidovre", "sqlite", tmp_path / "hvidovre")
+    try:
+        wait_until(lambda: _caught_up(site), what="the site to connect")
+        headers = _headers(site.token())
+
+        def at_site(method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+            answer = site.client.request(method, path, json=body, headers=headers)
+            assert answer.status_code in (200, 201), answer.text
+            result: dict[str, Any] = answer.json()
+            return result
+
+        clinic = at_site("POST", "/fhir/Location", {"resourceType": "Location", "name": "Ambulatorium"})
+        schedule = at_site(
+            "POST", "/fhir/Schedule", {"resourceType": "Schedule", "actor": [{"reference": f"Location/{clinic['id']}"}]}
+        )
+        slot = at_site(
+            "POST",
+            "/fhir/Slot",
+            {"resourceType": "Slot", "schedule": {"reference": f"Schedule/{schedule['id']}"}, "status": "free",
+             "start": AHEAD, "end": AHEAD_END},
+        )  # fmt: skip
+        local, central_patient = (at_site("POST", "/fhir/Patient", new_patient()) for _ in range(2))
+        wait_until(lambda: _caught_up(site), what="the site to hold what it wrote")
+        central.stop()
+        # At the cut-off site: the slot is free in its replica, and the secretary books it.
+        booked_here = at_site("POST", "/fhir/Appointment/$book", _book(slot, local["id"]))
+        assert booked_here["entry"][0]["resource"]["status"] == "booked"
+        # Meanwhile at the centre, through its core: the same slot for another patient.
+        request = urls.parse("POST", "Appointment/$book", [], f"{central.url}/fhir")
+        request.body, request.principal = _book(slot, central_patient["id"]), OPERATOR
+        assert central.service.handle(request).status == 200
+        central.start()
+        wait_until(lambda: _caught_up(site) and site.node.status()["pendingLocalChanges"] == 0, what="healing")
+        token = {"authorization": f"Bearer {central.token()}"}
+        held = httpx.get(
+            f"{central.url}/fhir/Appointment", params={"slot": f"Slot/{slot['id']}", "status": "booked"}, headers=token
+        ).json()
+        assert [e["resource"]["participant"][0]["actor"]["reference"] for e in held.get("entry", [])] == [
+            f"Patient/{central_patient['id']}"
+        ]
+        listed = httpx.get(f"{central.url}/fhir/$conflicts", headers=token).json()
+        targets = [
+            p["valueReference"]["reference"]
+            for e in listed.get("entry", [])
+            for p in e["resource"]["parameter"]
+            if p["name"] == "target"
+        ]
+        assert f"Appointment/{booked_here['entry'][0]['resource']['id']}" in targets
+    finally:
+        site.close()

@@ -16,6 +16,7 @@ from lifeline.identity.passwords import hash_password
 
 DEMO_PASSWORD = "lifeline-demo-2026"  # noqa: S105 - synthetic demo region only
 DEMO_APP = "demo-scripts"
+LEADS = ("surgeon",)  # the surgical department's lead: may reduce it to acute care (issue 24)
 
 
 def demo_users() -> list[tuple[StaffMember, Department, str]]:
@@ -29,10 +30,15 @@ def demo_users() -> list[tuple[StaffMember, Department, str]]:
     radiology = theatre.site.departments["rad"]
     lab = theatre.site.departments["kba"]
     return [
-        (ward.member("nurse", 0), ward, "the ward's inpatients, today"),
+        (ward.member("nurse", 0), ward, "the ward's inpatients, today; the bed board (/wards)"),
         (ward.member("physician", 0), ward, "ward round"),
-        (clinic.member("secretary", 0), clinic, "today's clinic list"),
-        (surgical.member("surgeon", 0), surgical, f"today's operations in {theatre.name}"),
+        (clinic.member("secretary", 0), clinic, "today's clinic list and booking (/clinics)"),
+        (
+            surgical.member("surgeon", 0),
+            surgical,
+            f"today's operations in {theatre.name}, the theatre board (/theatres); leads the department:"
+            " reduce it to acute care (/logistics/reduce)",
+        ),
         (anaesthesia.member("anaesthetist", 0), anaesthesia, f"{theatre.name}"),
         (radiology.member("radiographer", 0), radiology, "imaging"),
         (lab.member("lab-technologist", 0), lab, "laboratory results"),
@@ -46,7 +52,9 @@ def main() -> None:
         people = demo_users()
         for member, _, _ in people:
             if records.get_user(repo, member.key) is None and repo.read("Practitioner", member.practitioner_id):
-                records.put_user(repo, records.User(member.key, member.practitioner_id, hash_password(DEMO_PASSWORD)))
+                lead = ["lead"] if member.role in LEADS else []
+                user = records.User(member.key, member.practitioner_id, hash_password(DEMO_PASSWORD), extra_roles=lead)
+                records.put_user(repo, user)
         if records.get_client(repo, DEMO_APP) is None:
             records.put_client(repo, records.Client(DEMO_APP, "backend", "system/*.cruds", name="README examples"))
     finally:

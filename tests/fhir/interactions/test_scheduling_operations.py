@@ -86,6 +86,17 @@ def test_find_by_service_type(client: TestClient) -> None:
     assert found[0]["serviceType"] == [kind]
 
 
+def test_find_takes_the_ihe_names_and_refuses_a_parameter_it_does_not_know(client: TestClient) -> None:
+    place, other = clinic(client), clinic(client, "Ambulatorium, Tredje sted")
+    mine = free_slot(client, place, at(3, "10:00"), at(3, "10:30"))
+    free_slot(client, other, at(3, "10:00"), at(3, "10:30"))
+    found = find(client, start="2027-03-03", end="2027-03-03", **{"location-reference": f"Location/{place.location}"})
+    assert [a["slot"][0]["reference"] for a in found] == [f"Slot/{mine}"]
+    # A filter left out would answer every clinic's free times as the one asked for.
+    unknown = client.get("/fhir/Appointment/$find", params={"clinic": place.location, "start": "2027-03-03"})
+    assert_outcome(unknown, 400, text="$find does not take clinic")
+
+
 def test_find_refuses_a_bad_date(client: TestClient) -> None:
     assert_outcome(
         client.get("/fhir/Appointment/$find", params={"start": "tomorrow"}), 400, text="start must be a date"

@@ -58,7 +58,7 @@ def test_a_time_is_booked_and_the_patient_arrives(driver: WebDriver, site: Site)
     photograph(driver, "booking-desktop.png", 1280, 800)
     driver.find_element(By.ID, f"book-{place.slots[1]}").click()
     loaded(driver, (By.ID, "cpr-error"))
-    assert "No patient in your care has this CPR number" in driver.find_element(By.ID, "cpr-error").text
+    assert "No patient in your department's care has this CPR number" in driver.find_element(By.ID, "cpr-error").text
     assert read(site.service, "Slot", place.slots[1])["status"] == "free"
     field = driver.find_element(By.ID, "cpr")
     field.clear()

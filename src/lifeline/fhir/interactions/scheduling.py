@@ -44,6 +44,18 @@ FIND_DAYS = 14  # $find without an end looks this far ahead
 MOST_FOUND = 200
 MOST_WAITING = 500
 _ENTRY = re.compile(r"^Entry \d+( \([^)]*\))?: ")
+# What each operation takes. A name it does not take is refused, never left out: a $find that
+# dropped an unknown filter would answer every clinic's free times as if they were the one asked.
+TAKES = {
+    "$find": frozenset(
+        {"start", "end", "location", "schedule", "practitioner", "visit-type", "service-type", "_count"}
+    ),
+    "$hold": frozenset({"appointment-resource", "appointment-reference"}),
+    "$book": frozenset({"appointment-resource", "appointment-reference"}),
+    "$waiting-list": frozenset({"location", "service-type", "_count"}),
+}
+# The IHE ITI Scheduling names of the same parameters ([ITI-115] Find Potential Appointments).
+IHE_NAMES = {"location-reference": "location", "provider-reference": "practitioner"}
 
 
 def handle(service: FhirService, request: FhirRequest) -> FhirResponse:
@@ -345,7 +357,7 @@ def _parameters(request: FhirRequest) -> dict[str, list[Any]]:
         asked.setdefault(name, []).extend(v for v in given.split(",") if v)
     body = request.body
     if body is None:
-        return asked
+        return _known(request, asked)
     if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
         raise BadRequest(f"{request.operation} takes a Parameters resource")
     for parameter in body.get("parameter") or []:
@@ -363,7 +375,21 @@ def _parameters(request: FhirRequest) -> dict[str, list[Any]]:
             )
         if value is not None:
             asked.setdefault(parameter["name"], []).append(value)
-    return asked
+    return _known(request, asked)
+
+
+def _known(request: FhirRequest, asked: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """`asked` under Lifeline's names; an unknown parameter is a clear 400."""
+    known: dict[str, list[Any]] = {}
+    for name, values in asked.items():
+        known.setdefault(IHE_NAMES.get(name, name), []).extend(values)
+    takes = TAKES.get(request.operation or "", frozenset())
+    unknown = sorted(
+        name for name in asked if IHE_NAMES.get(name, name) not in takes and not name.startswith("_format")
+    )
+    if unknown:
+        raise BadRequest(f"{request.operation} does not take {', '.join(unknown)}; it takes {', '.join(sorted(takes))}")
+    return known
 
 
 def _one(asked: dict[str, list[Any]], name: str) -> Any:
