@@ -34,6 +34,7 @@ from bench.__main__ import RESULTS, _machine, loaded_store
 from bench.auth import settings as bench_settings
 from lifeline.bulk.importer import import_items
 from lifeline.bulk.sources import SourceItem
+from lifeline.cli.common import close_service
 from lifeline.clock import today
 from lifeline.fhir.found import searched
 from lifeline.fhir.service import FhirService
@@ -113,7 +114,7 @@ def _measure(backend: str, source: Path, args: argparse.Namespace) -> dict[str, 
             figures[f"confirm, {label}: s"] = seconds
             figures[f"confirm, {label}: ms per case"] = seconds * 1000 / max(1, count)
             console.print(f"  [{backend}] confirm {count} cases, {label}: {seconds:.1f} s")
-        service.repo.close()
+        close_service(service)  # its audit writer first: closing the store under it crashes the process
     finally:
         store.drop()
     return figures

@@ -324,7 +324,9 @@ def _search(
 ) -> list[dict[str, Any]]:
     import orjson
 
-    answer = _ask(service, request, FhirRequest("search", res_type, params=params))
+    # No total: the operations read the matches only, and counting every match costs a second pass.
+    asked = [*params, ("_total", "none")] if not any(name == "_total" for name, _ in params) else params
+    answer = _ask(service, request, FhirRequest("search", res_type, params=asked, prefer_handling="strict"))
     bundle = orjson.loads(orjson.dumps(answer.resource or {}))
     return [
         entry["resource"]
