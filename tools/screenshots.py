@@ -41,6 +41,12 @@ PAGES = {
     "record-vitals": "/patients/{id}/vitals/record",
     "orders": "/patients/{id}/orders",
     "give": "/patients/{id}/medication/give",
+    # Patient logistics (issue 24), each as the demo login who works there (--user); the tests take
+    # the same pages over their own small data as clinic-list-*.png, theatre-board-*.png, ...
+    "demo-clinic-list": "/clinics",
+    "demo-theatre-board": "/theatres",
+    "demo-bed-board": "/wards/{ward}",
+    "demo-reduce": "/logistics/reduce",
 }
 
 
@@ -73,6 +79,17 @@ def shown_patient(base: str, cookie: str) -> str:
     return ids[0]
 
 
+def first_ward(base: str, cookie: str) -> str:
+    """The first ward of the login's own departments (the bed board's)."""
+    with httpx.Client(base_url=base, cookies={COOKIE: cookie}, timeout=30) as client:
+        answer = client.get("/wards", params={"_format": "json"})
+        answer.raise_for_status()
+        mine = answer.json().get("mine") or []
+        if not mine:
+            raise SystemExit("screenshots: the login has no ward of its own")
+        return str(mine[0]["id"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", default="sqlite:///var/lifeline.db")
@@ -82,7 +99,8 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=list(PAGES))
     chosen = parser.parse_args()
     cookie = session_cookie(chosen.db, chosen.user)
-    patient = shown_patient(chosen.base, cookie)
+    patient = shown_patient(chosen.base, cookie) if any("{id}" in PAGES[n] for n in chosen.only) else ""
+    ward = first_ward(chosen.base, cookie) if any("{ward}" in PAGES[n] for n in chosen.only) else ""
     options = Options()
     options.binary_location = "/usr/bin/chromium"  # Debian's, as `make browser` installs it
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--lang=en"):
@@ -95,7 +113,7 @@ def main() -> None:
         for name in chosen.only:
             for size, (width, height) in SIZES.items():
                 driver.set_window_size(width, height)
-                driver.get(chosen.base + PAGES[name].replace("{id}", patient))
+                driver.get(chosen.base + PAGES[name].replace("{id}", patient).replace("{ward}", ward))
                 time.sleep(0.5)  # the charts' images and the finder's script
                 shot = chosen.out / f"{name}-{size}.png"
                 driver.save_screenshot(str(shot))

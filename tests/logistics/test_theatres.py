@@ -19,7 +19,7 @@ from lifeline.identity.principal import STAFF, Principal
 from lifeline.identity.scopes import ScopeSet
 from lifeline.logistics import theatre_actions as actions
 from lifeline.logistics import theatres
-from tests.fhir.rules.test_theatres import ROLE_CODE, Site, book, case, put, ref, theatre_site
+from tests.fhir.rules.test_theatres import PHYSICAL, ROLE_CODE, Site, book, case, put, ref, theatre_site
 
 
 def person(service: FhirService, practitioner: str) -> Acting:
@@ -111,6 +111,34 @@ def test_the_plan_of_a_site_and_day(service: FhirService, site: Site) -> None:
     # No site named: the one whose theatres the person's department runs.
     own = theatres.plan(person(service, site.id("anaesthetist")), site.day, "", site.id("anaesthetist"))
     assert own.site == site.id("site")
+
+
+def test_a_surgeon_whose_department_runs_no_theatre_gets_the_hospital_of_their_ward(
+    service: FhirService, site: Site
+) -> None:
+    # Another hospital with theatres comes first by name; the surgeon works on a ward of this one.
+    other = theatre_site(service)
+    put(service, {"resourceType": "Location", "id": other.id("site"), "name": "Aaa Hospital",
+                  "physicalType": {"coding": [{"system": PHYSICAL, "code": "si"}]}})  # fmt: skip
+    put(service, {"resourceType": "Organization", "id": site.id("kir"), "name": "Kirurgisk"})
+    put(service, {"resourceType": "Location", "id": site.id("wing"), "name": "Kirurgisk fløj",
+                  "partOf": ref(f"Location/{site.id('site')}")})  # fmt: skip
+    put(service, {"resourceType": "Location", "id": site.id("ward"), "name": "Sengeafsnit, Kirurgisk",
+                  "partOf": ref(f"Location/{site.id('wing')}")})  # fmt: skip
+    put(service, {"resourceType": "Practitioner", "id": site.id("kirurg"), "name": [{"family": "Kirurg"}]})
+    put(
+        service,
+        {
+            "resourceType": "PractitionerRole",
+            "id": site.id("role-kirurg"),
+            "active": True,
+            "practitioner": ref(f"Practitioner/{site.id('kirurg')}"),
+            "organization": ref(f"Organization/{site.id('kir')}"),
+            "location": [ref(f"Location/{site.id('ward')}")],
+        },
+    )
+    plan = theatres.plan(person(service, site.id("kirurg")), site.day, "", site.id("kirurg"))
+    assert plan.site == site.id("site")
 
 
 def test_cases_outside_care_are_shown_as_taken_time_only(service: FhirService, site: Site) -> None:

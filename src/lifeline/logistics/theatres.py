@@ -165,7 +165,20 @@ def _own_site(core: Acting, theatres: list[Theatre], practitioner: str | None) -
         return ""
     roles = searched(core, "PractitionerRole", [("practitioner", practitioner), ("active", "true")]).matches
     departments = {reference(role.get("organization")) for role in roles} - {""}
-    return next((t.site for t in theatres if t.site and t.department in departments), "")
+    own = next((t.site for t in theatres if t.site and t.department in departments), "")
+    if own:
+        return own
+    # A surgeon's department rarely runs the theatres (the anaesthetists' does): the hospital of
+    # the places the person works (their wards and clinics) then, with theatres there.
+    places = sorted({reference(p) for role in roles for p in role.get("location") or []} - {""})
+    if not places:
+        return ""
+    ids = ",".join(p.removeprefix("Location/") for p in places)
+    found = searched(core, "Location", [("_id", ids), ("_include:iterate", "Location:partof"), ("_count", str(MOST))])
+    known = {f"Location/{p['id']}": p for p in found.matches} | dict(found.included)
+    with_theatres = {t.site for t in theatres if t.site}
+    sites = (_site(place, known).get("id") or place.get("id") for place in found.matches)
+    return next((site for site in sites if site in with_theatres), "")
 
 
 def _case(
