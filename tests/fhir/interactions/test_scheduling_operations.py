@@ -151,6 +151,18 @@ def test_book_a_taken_slot_is_refused_and_writes_nothing(client: TestClient) -> 
     assert count(client, "Communication", ("recipient", f"Patient/{second}")) == 0
 
 
+def test_the_same_booking_sent_twice_books_once_and_tells_the_patient_once(client: TestClient) -> None:
+    place, who = clinic(client), patient(client)
+    free_slot(client, place, at(4, "10:00"), at(4, "10:30"))
+    proposed = find(client, location=place.location, start=at(4, "10:00"), end=at(4, "10:30"))[0]
+    body = parameters(appointment_resource=with_patient(proposed, who))
+    first = booked(client, client.post("/fhir/Appointment/$book", json=body))
+    again = booked(client, client.post("/fhir/Appointment/$book", json=body))  # a double click, a retry
+    assert again["id"] == first["id"] and again["status"] == "booked"
+    assert count(client, "Appointment", ("patient", f"Patient/{who}")) == 1
+    assert count(client, "Communication", ("recipient", f"Patient/{who}")) == 1
+
+
 def test_cancel_frees_the_slot_and_needs_a_reason(client: TestClient) -> None:
     place, who = clinic(client), patient(client)
     slot = free_slot(client, place, at(4, "09:00"), at(4, "09:30"))

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from babel.dates import format_datetime
 
 from lifeline.clock import COPENHAGEN, fhir_instant, today
-from lifeline.errors import BadRequest, FhirError, MethodNotAllowed, NotFound, Unprocessable
+from lifeline.errors import BadRequest, FhirError, MethodNotAllowed, NotFound, PreconditionFailed, Unprocessable
 from lifeline.fhir import patient_messages as notify
 from lifeline.fhir.request import FhirRequest, FhirResponse
 from lifeline.fhir.rules.scheduling import ACTIVE, moment, patients, slots
@@ -185,7 +185,31 @@ def book(service: FhirService, request: FhirRequest, asked: dict[str, list[Any]]
         if slot.get("status") in ("busy", "busy-tentative"):
             changes.append((key, {**slot, "status": "free"}, version))
     kind = _kind(current, wanted)
-    return _write(service, request, wanted, changes, kind)
+    try:
+        return _write(service, request, wanted, changes, kind)
+    except (Unprocessable, PreconditionFailed):
+        # The same booking sent twice (a double click, a retry after a lost answer): the first
+        # took the slot, so the second finds it taken, by this very patient. Booked once, answered alike.
+        same = _held_by_the_same_patient(service, request, wanted) if current is None else None
+        if same is None:
+            raise
+        return same
+
+
+def _held_by_the_same_patient(
+    service: FhirService, request: FhirRequest, wanted: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The active appointment of `wanted`'s patient that holds exactly its slots, if there is one."""
+    taken, who = slots(wanted), patients(wanted)
+    if wanted.get("status") not in ACTIVE or not taken or len(who) != 1:
+        return None
+    held = _search(
+        service,
+        request,
+        "Appointment",
+        [("slot", ",".join(taken)), ("patient", who[0]), ("status", ",".join(ACTIVE)), ("_count", "10")],
+    )
+    return next((a for a in held if slots(a) == taken and a.get("status") == wanted.get("status")), None)
 
 
 def _kind(current: dict[str, Any] | None, wanted: dict[str, Any]) -> str | None:
