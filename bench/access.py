@@ -55,7 +55,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bench.__main__ import _machine, _settle
+from bench.__main__ import _machine, kept_database
 from bench.auth import KEK
 from bench.auth import settings as bench_settings
 from bench.search import _connect, _page_of, _pct
@@ -74,7 +74,6 @@ from lifeline.storage import open_repository
 from lifeline.storage.session import Session
 
 RESULTS = Path(__file__).parent / "results"
-PG_URL = os.environ.get("LIFELINE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 TODAY = "2026-11-22"
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)  # the service's clock: the region's today
 BASE = "http://localhost/fhir"
@@ -144,47 +143,8 @@ def _region(patients: int) -> Path:
     return out
 
 
-def _database(backend: str, patients: int) -> str:
-    if backend == "sqlite":
-        return f"sqlite:///{RESULTS / f'access-{patients}.db'}"
-    return f"{PG_URL}?schema=bench_access_{patients}"
-
-
-def _imported(backend: str, url: str, region: Path, fresh: bool) -> dict[str, Any]:
-    """The database of the region, imported once (`lifeline import` shows its progress)."""
-    repo = open_repository(url)
-    if fresh:
-        if hasattr(repo, "drop_schema"):
-            repo.drop_schema()
-        repo.close()
-        for suffix in ("", "-wal", "-shm"):
-            if backend == "sqlite":
-                Path(f"{url[len('sqlite:///') :]}{suffix}").unlink(missing_ok=True)
-        repo = open_repository(url)
-    repo.migrate()
-    with repo.reading() as session:
-        stored = session.count_current()
-    repo.close()
-    out: dict[str, Any] = {}
-    if stored == 0:
-        console.print(f"[bold]{backend}[/]: importing {region}")
-        started = time.perf_counter()
-        files = sorted(str(p) for p in region.glob("*.ndjson"))
-        subprocess.run([sys.executable, "-m", "lifeline.cli", "import", *files, "--db", url], check=True)
-        seconds = time.perf_counter() - started
-        repo = open_repository(url)
-        with repo.reading() as session:
-            stored = session.count_current()
-        repo.close()
-        out["import_per_s"] = stored / seconds
-        _settle(url)
-    out["resources"] = stored
-    return out
-
-
 def _bench_backend(backend: str, region: Path, args: argparse.Namespace) -> dict[str, Any]:
-    url = _database(backend, args.patients)
-    result = _imported(backend, url, region, args.fresh)
+    url, result = kept_database(backend, f"access_{args.patients}", sorted(region.glob("*.ndjson")), args.fresh)
     console.print(f"[bold]{backend}[/]: {result['resources']:,} resources")
     service = FhirService(open_repository(url), bench_settings(url), clock=lambda: NOW)
     result["load_before"] = os.getloadavg()[0]
