@@ -89,6 +89,22 @@ class Store:
                 Path(f"{self.url[len('sqlite:///') :]}{suffix}").unlink(missing_ok=True)
 
 
+def generated_region(name: str, patients: int) -> Path:
+    """A region of `patients` generated once (seed 7, no images) into bench/results/NAME-region-N,
+    and its resources as one NDJSON file beside it, as `loaded_store` imports one."""
+    region = RESULTS / f"{name}-region-{patients}"
+    if not region.exists():
+        console.print(f"generating {patients} patients into {region}")
+        command = ["-m", "lifeline.cli", "generate", "--patients", str(patients), "--seed", "7", "--no-images"]
+        subprocess.run([sys.executable, *command, "--out", str(region)], check=True, capture_output=True)
+    source = RESULTS / f"{name}-region-{patients}.ndjson"
+    if not source.exists():
+        with source.open("w") as out:
+            for part in sorted(region.glob("*.ndjson")):
+                out.write(part.read_text())
+    return source
+
+
 def loaded_store(backend: str, source: Path, name: str) -> Store:
     """A new database of `backend` (a file or a schema named after `name`) loaded as `lifeline
     import` loads it, settled, with its Patient ids written out."""

@@ -20,8 +20,6 @@ import argparse
 import json
 import random
 import statistics
-import subprocess
-import sys
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -30,7 +28,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench.__main__ import RESULTS, _machine, loaded_store
+from bench.__main__ import RESULTS, _machine, generated_region, loaded_store
 from bench.auth import settings as bench_settings
 from lifeline.bulk.importer import import_items
 from lifeline.bulk.sources import SourceItem
@@ -56,16 +54,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20)
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
-    region = RESULTS / f"reduce-region-{args.patients}"
-    if not region.exists():
-        console.print(f"generating {args.patients} patients into {region}")
-        command = ["-m", "lifeline.cli", "generate", "--patients", str(args.patients), "--seed", "7", "--no-images"]
-        subprocess.run([sys.executable, *command, "--out", str(region)], check=True, capture_output=True)
-    source = RESULTS / f"reduce-region-{args.patients}.ndjson"
-    if not source.exists():  # one file, as loaded_store imports one
-        with source.open("w") as out:
-            for part in sorted(region.glob("*.ndjson")):
-                out.write(part.read_text())
+    source = generated_region("reduce", args.patients)
     results = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": _machine(),

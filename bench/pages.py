@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,7 +29,7 @@ from rich.progress import Progress
 from rich.table import Table
 from starlette.testclient import TestClient
 
-from bench.__main__ import RESULTS, _machine, loaded_store
+from bench.__main__ import RESULTS, _machine, generated_region, loaded_store
 from bench.auth import settings as bench_settings
 from lifeline.bulk.importer import import_items
 from lifeline.bulk.sources import SourceItem
@@ -64,17 +62,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=60)
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
-    region = RESULTS / f"pages-region-{args.patients}"
-    if not region.exists():
-        console.print(f"generating {args.patients} patients into {region}")
-        command = ["-m", "lifeline.cli", "generate", "--patients", str(args.patients), "--seed", "7", "--no-images"]
-        command.append("--out")
-        subprocess.run([sys.executable, *command, str(region)], check=True, capture_output=True)
-    source = RESULTS / f"pages-region-{args.patients}.ndjson"
-    if not source.exists():  # one file, as loaded_store imports one
-        with source.open("w") as out:
-            for part in sorted(region.glob("*.ndjson")):
-                out.write(part.read_text())
+    source = generated_region("pages", args.patients)
     results = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": _machine(),
