@@ -52,6 +52,7 @@ from lifeline.fhir.service import FhirService
 from lifeline.identity.principal import OPERATOR
 from lifeline.search.registry import default_registry
 from lifeline.storage import open_repository
+from lifeline.storage.postgres import PLANNER_SETTINGS
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
@@ -412,6 +413,8 @@ class _connect:  # noqa: N801 - used as a context manager like a function
         pg = psycopg.connect(PG_URL, autocommit=True)
         pg.execute(f'SET search_path TO "{schema}"')
         pg.execute("SET plan_cache_mode = force_custom_plan")  # as Lifeline's search connections
+        for setting in PLANNER_SETTINGS:
+            pg.execute(setting)
         self._close = pg.close
         return lambda sql, args: pg.execute(
             sql.replace("r.content", "r.content::text").replace("?", "%s"), args

@@ -51,6 +51,20 @@ _MIGRATION_LOCK = 7_415_001  # pg_advisory_lock key: one migrating process at a 
 _COPY_FROM_ROWS = 200
 
 
+# How every Lifeline connection has PostgreSQL price its plans (the benchmarks' raw-SQL floors too).
+PLANNER_SETTINGS = (
+    # The access rule over every type makes `$everything`'s estimated cost pass the JIT
+    # threshold, and PostgreSQL compiled some 450 functions on every run: 255 ms a page
+    # against 44 ms without (bench/access.py). Lifeline's statements are short; JIT never pays.
+    "SET jit = off",
+    # The default (4.0) prices an index probe as a read from a spinning disk. Lifeline's searches
+    # probe the index tables once per candidate resource, from indexes held in memory: priced at
+    # 4.0, a clinic's 4,700 Slots tipped `Appointment/$find` into hashing all 200,000 free-slot
+    # index rows, 150 ms against 25 ms (bench/scheduling.py). 1.1 is the usual value for SSDs.
+    "SET random_page_cost = 1.1",
+)
+
+
 class PostgresSession(WriteSession):
     """A write transaction begun lazily: BEGIN travels with the first statements sent.
 
@@ -321,7 +335,8 @@ class PostgresRepository(Repository):
     async def _configure_async(self, conn: psycopg.AsyncConnection[Any]) -> None:
         if self.schema:
             await conn.execute(f'SET search_path TO "{self.schema}"')
-        await conn.execute("SET jit = off")  # as _configure says
+        for setting in PLANNER_SETTINGS:  # as _configure says
+            await conn.execute(setting)
         await conn.execute(f"SET statement_timeout = {self.statement_timeout_ms}")  # as _configure says
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
@@ -333,10 +348,8 @@ class PostgresRepository(Repository):
         # Plan each search with its values; the statement stays parsed. (Reads by id go through
         # the async pool, where a generic plan is right.)
         conn.execute("SET plan_cache_mode = force_custom_plan")
-        # The access rule over every type makes `$everything`'s estimated cost pass the JIT
-        # threshold, and PostgreSQL compiled some 450 functions on every run: 255 ms a page
-        # against 44 ms without (bench/access.py). Lifeline's statements are short; JIT never pays.
-        conn.execute("SET jit = off")
+        for setting in PLANNER_SETTINGS:
+            conn.execute(setting)
         # No statement holds the database past the limit: a search whose client gave up minutes
         # ago is stopped (issue 27 saw chained searches run 20-40 minutes). The schema's own work
         # lifts it (_schema_transaction).
