@@ -75,3 +75,81 @@ def test_conditional_delete_and_patch(client):
 
 def test_type_level_write_without_criteria_is_refused(client):
     assert_outcome(client.delete("/fhir/Patient"), 405)
+
+
+def test_put_with_if_none_match_star_creates_only_what_does_not_exist(client):
+    """If-None-Match: * on PUT (RFC 9110 §13.1.2): a new resource is created, an existing one is 412."""
+    pid = f"inm-{uuid.uuid4().hex[:12]}"
+    url = f"/fhir/Patient/{pid}"
+    headers = {**FHIR, "If-None-Match": "*"}
+    created = client.put(url, json=new_patient(id=pid), headers=headers)
+    assert created.status_code == 201, created.text
+    refused = client.put(url, json=new_patient(id=pid, gender="male"), headers=headers)
+    assert_outcome(refused, 412, code="conflict", text="If-None-Match")
+    current = client.get(url)
+    assert current.headers["ETag"] == 'W/"1"'
+    assert current.json()["gender"] == "female"
+
+
+def test_conditional_put_with_if_none_match_star_on_a_match_is_412(client):
+    value = uuid.uuid4().hex
+    url = f"/fhir/Patient?identifier=urn:lifeline:test|{value}"
+    assert client.put(url, json=_identified(value), headers=FHIR).status_code == 201
+    assert_outcome(client.put(url, json=_identified(value), headers={**FHIR, "If-None-Match": "*"}), 412)
+    assert client.get(url).json()["entry"][0]["resource"]["meta"]["versionId"] == "1"
+
+
+def test_put_with_if_none_match_naming_the_current_version_is_412(client):
+    pid = f"inm-{uuid.uuid4().hex[:12]}"
+    url = f"/fhir/Patient/{pid}"
+    assert client.put(url, json=new_patient(id=pid), headers=FHIR).status_code == 201
+    assert_outcome(client.put(url, json=new_patient(id=pid), headers={**FHIR, "If-None-Match": 'W/"1"'}), 412)
+    other = client.put(url, json=new_patient(id=pid), headers={**FHIR, "If-None-Match": 'W/"7"'})
+    assert other.status_code == 200, other.text
+
+
+def test_transaction_entry_with_if_none_match_star_on_an_existing_resource_is_412(client):
+    pid = f"inm-{uuid.uuid4().hex[:12]}"
+    assert client.put(f"/fhir/Patient/{pid}", json=new_patient(id=pid), headers=FHIR).status_code == 201
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "resource": new_patient(id=pid, gender="male"),
+                "request": {"method": "PUT", "url": f"Patient/{pid}", "ifNoneMatch": "*"},
+            }
+        ],
+    }
+    assert_outcome(client.post("/fhir", json=bundle, headers=FHIR), 412)
+    assert client.get(f"/fhir/Patient/{pid}").json()["gender"] == "female"
+
+
+def test_create_with_search_parameters_in_the_url_is_refused_naming_if_none_exist(client):
+    """fhirpy's create(identifier=...) and get_or_create put the criteria in the POST's query string."""
+    value = uuid.uuid4().hex
+    criteria = f"identifier=urn:lifeline:test|{value}"
+    first = client.post(f"/fhir/Patient?{criteria}", json=_identified(value), headers=FHIR)
+    assert_outcome(first, 400, code="invalid", text="If-None-Exist")
+    assert "identifier" in first.json()["issue"][0]["diagnostics"]
+    assert client.get(f"/fhir/Patient?{criteria}").json()["total"] == 0
+    # The parameters every interaction takes stay allowed.
+    formatted = client.post("/fhir/Patient?_format=json&_pretty=true", json=_identified(value), headers=FHIR)
+    assert formatted.status_code == 201, formatted.text
+    assert client.get(f"/fhir/Patient?{criteria}").json()["total"] == 1
+
+
+def test_transaction_create_with_search_parameters_in_the_url_is_refused(client):
+    value = uuid.uuid4().hex
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "resource": _identified(value),
+                "request": {"method": "POST", "url": f"Patient?identifier=urn:lifeline:test|{value}"},
+            }
+        ],
+    }
+    assert_outcome(client.post("/fhir", json=bundle, headers=FHIR), 400, text="If-None-Exist")
+    assert client.get(f"/fhir/Patient?identifier=urn:lifeline:test|{value}").json()["total"] == 0

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
+
+import orjson
 
 from tests.conftest import assert_outcome, new_patient
 
@@ -152,3 +155,66 @@ def test_json_patch_errors_write_nothing(client):
     assert_outcome(stale, 412)
     assert client.get(url).json()["meta"]["versionId"] == "1"
     assert_outcome(client.patch(f"/fhir/Patient/{uuid.uuid4()}", json=[], headers=headers), 404)
+
+
+MERGE_PATCH = {"Content-Type": "application/merge-patch+json"}
+
+
+def test_json_merge_patch(client):
+    """RFC 7386: members merge, `null` removes; a new version through the update's write path."""
+    created = create(client, new_patient(active=True, telecom=[{"system": "phone", "value": "12345678"}])).json()
+    url = f"/fhir/Patient/{created['id']}"
+    merge = {"gender": "male", "active": None, "name": [{"family": "Merged"}], "maritalStatus": {"text": "married"}}
+    response = client.patch(url, json=merge, headers={**MERGE_PATCH, "If-Match": 'W/"1"'})
+    assert response.status_code == 200, response.text
+    assert response.headers["ETag"] == 'W/"2"'
+    patched = client.get(url).json()
+    assert patched["gender"] == "male"
+    assert "active" not in patched
+    assert patched["name"] == [{"family": "Merged"}]
+    assert patched["maritalStatus"] == {"text": "married"}
+    assert patched["telecom"] == created["telecom"]
+    assert patched["meta"]["versionId"] == "2"
+    history = client.get(f"{url}/_history").json()
+    assert [e["request"]["method"] for e in history["entry"]] == ["PATCH", "POST"]
+
+
+def test_json_merge_patch_is_checked_like_an_update(client):
+    created = create(client, new_patient()).json()
+    url = f"/fhir/Patient/{created['id']}"
+    assert_outcome(client.patch(url, json={"gender": "male"}, headers={**MERGE_PATCH, "If-Match": 'W/"9"'}), 412)
+    assert_outcome(client.patch(url, json={"gender": "robot"}, headers=MERGE_PATCH), 400)
+    assert_outcome(client.patch(url, json={"hobby": "chess"}, headers=MERGE_PATCH), 400)
+    assert_outcome(client.patch(url, json={"id": "another"}, headers=MERGE_PATCH), 422)
+    assert_outcome(client.patch(url, json=[{"op": "remove", "path": "/gender"}], headers=MERGE_PATCH), 400)
+    assert client.get(url).json()["meta"]["versionId"] == "1"
+
+
+def test_a_merge_patch_sent_as_plain_json_says_which_type_to_use(client):
+    """fhirpy's patch() sends its merge patch as application/json."""
+    created = create(client, new_patient()).json()
+    url = f"/fhir/Patient/{created['id']}"
+    body = assert_outcome(client.patch(url, json={"gender": "male"}, headers={"Content-Type": "application/json"}), 400)
+    text = body["issue"][0]["diagnostics"]
+    assert "application/merge-patch+json" in text and "application/json-patch+json" in text
+    assert client.get(url).json()["gender"] == "female"
+
+
+def test_merge_patch_in_a_transaction(client):
+    created = create(client, new_patient()).json()
+    merge = base64.b64encode(orjson.dumps({"gender": "other", "birthDate": None})).decode()
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "resource": {"resourceType": "Binary", "contentType": "application/merge-patch+json", "data": merge},
+                "request": {"method": "PATCH", "url": f"Patient/{created['id']}"},
+            }
+        ],
+    }
+    response = client.post("/fhir", json=bundle, headers=FHIR)
+    assert response.status_code == 200, response.text
+    patched = client.get(f"/fhir/Patient/{created['id']}").json()
+    assert patched["gender"] == "other"
+    assert "birthDate" not in patched

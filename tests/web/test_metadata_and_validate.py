@@ -49,3 +49,42 @@ def test_validate_a_valid_and_an_invalid_resource(client):
 
 def test_unknown_operation(client):
     assert_outcome(client.post("/fhir/Patient/$everything-else", json={}, headers=FHIR), 405)
+
+
+def test_audit_event_lists_only_what_the_audit_trail_answers(client):
+    """AuditEvent is written by Lifeline alone: its writes are 405 and not listed; what is listed works."""
+    client.post("/fhir/Patient", json=new_patient(), headers=FHIR)  # leaves at least one audit record
+    statement = client.get("/fhir/metadata").json()
+    audit = next(r for r in statement["rest"][0]["resource"] if r["type"] == "AuditEvent")
+    listed = {i["code"] for i in audit["interaction"]}
+    assert listed == {"read", "search-type"}
+    assert audit["conditionalCreate"] is False and audit["conditionalUpdate"] is False
+    assert audit["conditionalDelete"] == "not-supported" and audit["updateCreate"] is False
+    assert audit["versioning"] == "no-version" and audit["readHistory"] is False
+    searched = client.get("/fhir/AuditEvent", params={"_count": "1"})
+    assert searched.status_code == 200, searched.text
+    record = searched.json()["entry"][0]["resource"]
+    assert client.get(f"/fhir/AuditEvent/{record['id']}").status_code == 200
+    for param in audit["searchParam"]:
+        value = {"date": "ge2000-01-01", "patient": "Patient/x", "agent": "tests"}.get(param["name"], "x")
+        found = client.get("/fhir/AuditEvent", params={param["name"]: value}, headers={"Prefer": "handling=strict"})
+        assert found.status_code == 200, (param["name"], found.text)
+    body = {k: v for k, v in record.items() if k not in ("id", "meta")}
+    refused = {
+        "create": client.post("/fhir/AuditEvent", json=body, headers=FHIR),
+        "update": client.put(f"/fhir/AuditEvent/{record['id']}", json=record, headers=FHIR),
+        "patch": client.patch(
+            f"/fhir/AuditEvent/{record['id']}",
+            json=[{"op": "remove", "path": "/outcome"}],
+            headers={"Content-Type": "application/json-patch+json"},
+        ),
+        "delete": client.delete(f"/fhir/AuditEvent/{record['id']}"),
+    }
+    for code, response in refused.items():
+        assert_outcome(response, 405)
+        assert code not in listed
+
+
+def test_patch_formats_list_json_merge_patch(client):
+    statement = client.get("/fhir/metadata").json()
+    assert set(statement["patchFormat"]) == {"application/json-patch+json", "application/merge-patch+json"}

@@ -207,3 +207,100 @@ def test_bundle_errors(client):
     assert_outcome(client.post("/fhir", json={"resourceType": "Bundle", "type": "collection"}, headers=FHIR), 400)
     no_request = {"resourceType": "Bundle", "type": "transaction", "entry": [{"resource": new_patient()}]}
     assert_outcome(client.post("/fhir", json=no_request, headers=FHIR), 400)
+
+
+def test_relative_references_resolve_against_the_entrys_restful_full_url(client):
+    """R4 bundle.html "Resolving references in Bundles" (the Bundle-bundle-references example): in an
+    entry with fullUrl http://example.com/fhir/Observation/1, `Patient/0` is the entry with fullUrl
+    http://example.com/fhir/Patient/0, rewritten to the id the server gave it."""
+    value = uuid.uuid4().hex
+    other_base = "http://example.org/other/fhir"
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "fullUrl": "http://example.com/fhir/Observation/1",
+                "resource": {
+                    "resourceType": "Observation",
+                    "status": "final",
+                    "code": {"text": "pulse"},
+                    "subject": {"reference": "Patient/0"},
+                    "performer": [{"reference": f"{other_base}/Practitioner/9"}],
+                },
+                "request": {"method": "POST", "url": "Observation"},
+            },
+            {
+                "fullUrl": "http://example.com/fhir/Patient/0",
+                "resource": new_patient(identifier=[{"system": "urn:lifeline:test", "value": value}]),
+                "request": {"method": "POST", "url": "Patient"},
+            },
+            {
+                "fullUrl": f"{other_base}/Patient/0",
+                "resource": new_patient(),
+                "request": {"method": "POST", "url": "Patient"},
+            },
+            {
+                # No fullUrl of this base is Patient/0: the reference stays as it is.
+                "fullUrl": "http://example.net/fhir/Observation/2",
+                "resource": {
+                    "resourceType": "Observation",
+                    "status": "final",
+                    "code": {"text": "pulse"},
+                    "subject": {"reference": "Patient/0"},
+                },
+                "request": {"method": "POST", "url": "Observation"},
+            },
+            {
+                # A urn:uuid: fullUrl has no base: Patient/0 is on the server.
+                "fullUrl": f"urn:uuid:{uuid.uuid4()}",
+                "resource": {
+                    "resourceType": "Observation",
+                    "status": "final",
+                    "code": {"text": "pulse"},
+                    "subject": {"reference": "Patient/0"},
+                },
+                "request": {"method": "POST", "url": "Observation"},
+            },
+        ],
+    }
+    response = client.post("/fhir", json=bundle, headers=FHIR)
+    assert response.status_code == 200, response.text
+    entries = response.json()["entry"]
+    patient_id = entries[1]["resource"]["id"]
+    assert patient_id != "0"
+    observation = client.get(f"/fhir/Observation/{entries[0]['resource']['id']}").json()
+    assert observation["subject"]["reference"] == f"Patient/{patient_id}"
+    assert observation["performer"] == [{"reference": f"{other_base}/Practitioner/9"}]
+    assert entries[3]["resource"]["subject"]["reference"] == "Patient/0"
+    assert entries[4]["resource"]["subject"]["reference"] == "Patient/0"
+    found = client.get(f"/fhir/Observation?subject=Patient/{patient_id}").json()
+    assert found["total"] == 1
+
+
+def test_relative_reference_to_an_updated_entry_under_a_restful_full_url(client):
+    pid = f"ref-{uuid.uuid4().hex[:12]}"
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "fullUrl": "http://example.com/fhir/Observation/1",
+                "resource": {
+                    "resourceType": "Observation",
+                    "status": "final",
+                    "code": {"text": "pulse"},
+                    "subject": {"reference": "Patient/a"},
+                },
+                "request": {"method": "POST", "url": "Observation"},
+            },
+            {
+                "fullUrl": "http://example.com/fhir/Patient/a",
+                "resource": new_patient(id=pid),
+                "request": {"method": "PUT", "url": f"Patient/{pid}"},
+            },
+        ],
+    }
+    response = client.post("/fhir", json=bundle, headers=FHIR)
+    assert response.status_code == 200, response.text
+    assert response.json()["entry"][0]["resource"]["subject"]["reference"] == f"Patient/{pid}"

@@ -26,6 +26,10 @@ class FhirRequest:
     params: list[tuple[str, str]] = field(default_factory=list)
     if_match: str | None = None
     if_none_exist: str | None = None
+    # If-None-Match on a write (RFC 9110 §13.1.2): `*` or ETags; a match refuses it (412).
+    if_none_match: str | None = None
+    # The body's media type where it decides the meaning: a PATCH's JSON Patch or JSON Merge Patch.
+    body_format: str | None = None
     prefer_return: str = "representation"  # minimal | representation | OperationOutcome
     prefer_handling: str = "lenient"  # lenient | strict
     base: str = "http://localhost/fhir"

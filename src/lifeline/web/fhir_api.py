@@ -32,6 +32,7 @@ from lifeline.web.errors import FHIR_JSON, error_answer
 
 PREFIX = "/fhir"
 _JSON_TYPES = ("application/fhir+json", "application/json", "application/json-patch+json")
+_MERGE_PATCH = "application/merge-patch+json"  # RFC 7386, for PATCH only (fhir/interactions/patch.py)
 _XML_FORMATS = ("xml", "text/xml", "application/xml", "application/fhir+xml")
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 _CONTENT_TYPE = (b"content-type", FHIR_JSON.encode())
@@ -85,7 +86,9 @@ class FhirApi:
         if body:
             if content_type == "application/x-www-form-urlencoded" and path.endswith("_search"):
                 params.extend(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-            elif content_type and content_type not in _JSON_TYPES:
+            elif content_type == _MERGE_PATCH and method != "PATCH":
+                raise UnsupportedMediaType(f"Content-Type {_MERGE_PATCH} is for PATCH; send application/fhir+json")
+            elif content_type and content_type not in _JSON_TYPES and content_type != _MERGE_PATCH:
                 raise UnsupportedMediaType(f"Content-Type {content_type} is not supported; send application/fhir+json")
             else:
                 try:
@@ -102,6 +105,8 @@ class FhirApi:
         request.body = parsed_body
         request.if_match = headers.get("if-match")
         request.if_none_exist = headers.get("if-none-exist")
+        request.if_none_match = headers.get("if-none-match") if method in _WITH_BODY else None
+        request.body_format = content_type or None
         for preference in headers.get("prefer", "").split(","):
             key, _, value = preference.strip().partition("=")
             if key == "return" and value in ("minimal", "representation", "OperationOutcome"):

@@ -4,15 +4,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
 
 from lifeline.errors import Unprocessable
+from lifeline.fhir.request import FhirRequest
+from lifeline.fhir.service import FhirService
 from lifeline.fhir.validation import Validator
 from lifeline.fhir.validation.invariants import Invariants
 from lifeline.fhir.validation.model import Constraint, Model
 from lifeline.fhir.validation.structure import Target
+from lifeline.identity.principal import OPERATOR
 from tests.fhir.validation import samples
 from tests.fhir.validation.samples import DROP, patched
 
@@ -108,3 +112,68 @@ def test_engine_failures_are_skipped_never_raised(expression: str) -> None:
     target = Target((), node.base, node, patient, "Patient", patient, patient)
     assert invariants.holds(Constraint("tst-x", "error", "test", expression), target) is None
     assert invariants.skipped == {"tst-x": 1}
+
+
+# que-7 is `operator = 'exists' implies (answer is Boolean)`: `Boolean` is the System type, which a
+# FHIR boolean's value has (https://hl7.org/fhir/R4/fhirpath.html#types).
+EXISTS_BOOLEAN = {"item.0.item.1.enableWhen.0": {"question": "1.1", "operator": "exists", "answerBoolean": True}}
+EXISTS_STRING = {"item.0.item.1.enableWhen.0": {"question": "1.1", "operator": "exists", "answerString": "yes"}}
+
+
+def test_que_7_holds_for_exists_with_a_boolean_answer(strict_validator: Validator) -> None:
+    issues = strict_validator.validate(patched(samples.questionnaire, EXISTS_BOOLEAN))
+    assert not any(i.diagnostics.startswith("que-7") for i in issues)
+    assert "que-7" not in strict_validator.skipped_invariants  # evaluated, not skipped
+
+
+def test_que_7_still_refuses_exists_with_a_string_answer(strict_validator: Validator) -> None:
+    with pytest.raises(Unprocessable) as caught:
+        strict_validator.validate(patched(samples.questionnaire, EXISTS_STRING))
+    assert any(
+        i.diagnostics.startswith("que-7") and i.expression == ["Questionnaire.item[0].item[1].enableWhen[0]"]
+        for i in caught.value.issues
+    )
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("active is Boolean", True),
+        ("active is boolean", True),
+        ("active is String", False),
+        ("birthDate is Date", True),
+        ("birthDate is DateTime", False),
+        ("name.family is String", True),
+        ("multipleBirthInteger is Integer", True),
+        ("true is Boolean", True),
+        ("'x' is Boolean", False),
+    ],
+)
+def test_fhir_primitives_are_their_system_types(expression: str, expected: bool) -> None:
+    model = Model()
+    invariants = Invariants(model)
+    patient = {
+        "resourceType": "Patient",
+        "active": True,
+        "birthDate": "1980-01-01",
+        "name": [{"family": "a"}],
+        "multipleBirthInteger": 2,
+    }
+    node = model.node("Patient")
+    target = Target((), node.base, node, patient, "Patient", patient, patient)
+    assert invariants.holds(Constraint("tst-x", "error", "test", f"({expression}) = true"), target) is expected
+    assert not invariants.skipped
+
+
+def test_a_questionnaire_with_exists_and_a_boolean_answer_is_stored_in_strict_mode(service: FhirService) -> None:
+    """The same, through the core's write path on each backend."""
+    strict = FhirService(service.repo, dataclasses.replace(service.settings, invariants="strict"), clock=service.clock)
+    questionnaire = patched(samples.questionnaire, EXISTS_BOOLEAN)
+    response = strict.handle(FhirRequest("create", "Questionnaire", body=questionnaire, principal=OPERATOR))
+    assert response.status == 201
+    with pytest.raises(Unprocessable):
+        strict.handle(
+            FhirRequest(
+                "create", "Questionnaire", body=patched(samples.questionnaire, EXISTS_STRING), principal=OPERATOR
+            )
+        )

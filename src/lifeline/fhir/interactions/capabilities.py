@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import lifeline
+from lifeline.fhir.interactions.patch import PATCH_FORMATS
 from lifeline.fhir.request import FhirRequest, FhirResponse
 
 if TYPE_CHECKING:
@@ -30,6 +31,12 @@ TYPE_INTERACTIONS = [
     "search-type",
 ]
 SYSTEM_INTERACTIONS = ["transaction", "batch", "search-system", "history-system"]
+# AuditEvent is written by Lifeline alone (FhirService.authorize answers a write 405) and answered
+# from the audit trail, which keeps no versions: it is read and searched, by the parameters that
+# interactions/audit_events.py names.
+_AUDIT_TRAIL = "AuditEvent"
+_AUDIT_TRAIL_INTERACTIONS = ["read", "search-type"]
+_AUDIT_TRAIL_PARAMS = frozenset({"patient", "agent", "date", "action", "outcome", "type", "subtype"})
 _EVERYTHING = [{"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"}]
 # The IHE ITI Scheduling operations (issue 24, fhir/interactions/scheduling.py); a patient's existing
 # appointments [ITI-118] are the search Appointment?patient=..., listed with the search parameters.
@@ -143,6 +150,8 @@ def _statement(service: FhirService, date: str) -> dict[str, Any]:
                 ],
             }
         )
+        if res_type == _AUDIT_TRAIL:
+            resources[-1] = _audit_trail(resources[-1])
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -152,7 +161,7 @@ def _statement(service: FhirService, date: str) -> dict[str, Any]:
         "software": {"name": "Lifeline", "version": lifeline.__version__},
         "fhirVersion": lifeline.FHIR_VERSION,
         "format": ["application/fhir+json", "application/json"],
-        "patchFormat": ["application/json-patch+json"],
+        "patchFormat": list(PATCH_FORMATS),
         "rest": [
             {
                 "mode": "server",
@@ -161,4 +170,21 @@ def _statement(service: FhirService, date: str) -> dict[str, Any]:
                 "compartment": ["http://hl7.org/fhir/CompartmentDefinition/patient"],
             }
         ],
+    }
+
+
+def _audit_trail(listed: dict[str, Any]) -> dict[str, Any]:
+    """AuditEvent as the audit trail answers it: no writes, no versions, no includes."""
+    return {
+        **listed,
+        "interaction": [{"code": code} for code in _AUDIT_TRAIL_INTERACTIONS],
+        "versioning": "no-version",
+        "readHistory": False,
+        "updateCreate": False,
+        "conditionalCreate": False,
+        "conditionalUpdate": False,
+        "conditionalDelete": "not-supported",
+        "searchParam": [p for p in listed["searchParam"] if p["name"] in _AUDIT_TRAIL_PARAMS],
+        "searchInclude": [],
+        "searchRevInclude": [],
     }

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lifeline.access.enforce import check_visible, check_write
+from lifeline.errors import BadRequest
 from lifeline.fhir import writes
 from lifeline.fhir.request import FhirRequest, FhirResponse
 from lifeline.storage.write_session import WriteSession
@@ -31,6 +32,7 @@ async def handle_async(service: FhirService, request: FhirRequest) -> FhirRespon
 def execute(
     service: FhirService, session: WriteSession, request: FhirRequest, res_id: str | None = None
 ) -> FhirResponse:
+    check_no_criteria(request)
     body = writes.check_body(service, request)
     res_type = request.resource_type or ""
     if request.if_none_exist:
@@ -58,3 +60,19 @@ def execute(
         service, session, res_type, res_id, body, previous=None, method="POST", instant=instant
     )
     return writes.respond(request, 201, res_type, res_id, resource, version, instant)
+
+
+# The parameters every interaction takes (https://hl7.org/fhir/R4/http.html#parameters).
+GENERAL_PARAMETERS = frozenset({"_format", "_pretty", "_summary", "_elements"})
+
+
+def check_no_criteria(request: FhirRequest) -> None:
+    """A create's URL carries no search: R4 sends the criteria of a conditional create in the
+    If-None-Exist header (https://hl7.org/fhir/R4/http.html#ccreate). Ignoring criteria in the
+    query string (as some clients send them) would create the duplicate they were meant to prevent."""
+    criteria = sorted({name for name, _ in request.params if name not in GENERAL_PARAMETERS})
+    if criteria:
+        raise BadRequest(
+            f"A create takes no search parameters in its URL ({', '.join(criteria)}): to create only when"
+            " nothing matches, send the criteria in the If-None-Exist header (request.ifNoneExist in a Bundle)"
+        )

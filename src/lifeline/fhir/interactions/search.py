@@ -142,7 +142,12 @@ def plan_search(
         for name in unknown
     ]
     if unknown and request.prefer_handling == "strict":
-        raise BadRequest(f"Unknown or unsupported search parameter(s): {', '.join(unknown)}", issues)
+        # Strict handling refuses the search: each ignored parameter is an error, not a warning
+        # (https://hl7.org/fhir/R4/search.html#errors).
+        refused = [
+            Issue("error", "not-supported", f"Unknown or unsupported search parameter {name!r}") for name in unknown
+        ]
+        raise BadRequest(f"Unknown or unsupported search parameter(s): {', '.join(unknown)}", refused)
     selection = parse_selection(values.get("_summary", []), values.get("_elements", []))
     return SearchPlan(res_type, match, path, count, total_mode, page, order, includes, selection, issues, paged=paged)
 

@@ -3,7 +3,10 @@
 A transaction is atomic: every entry is written in one database transaction or none is. Entries
 run in the order the spec sets (DELETE, POST, PUT/PATCH, GET/HEAD); `urn:uuid:` full URLs and
 conditional references (`Patient?identifier=...`) are resolved to the ids the server assigns
-before anything is written. A batch runs each entry on its own.
+before anything is written. A relative reference in an entry whose fullUrl is an absolute RESTful
+URL is resolved against that fullUrl's base first (https://hl7.org/fhir/R4/bundle.html#references):
+in an entry `http://example.com/fhir/Observation/1`, `Patient/0` is the entry
+`http://example.com/fhir/Patient/0` if the Bundle has one. A batch runs each entry on its own.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import base64
 import binascii
 import copy
 import dataclasses
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +32,10 @@ if TYPE_CHECKING:
     from lifeline.fhir.service import FhirService
 
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
+# An absolute RESTful URL [base]/[type]/[id](/_history/[vid]), and a relative reference [type]/[id]
+# (https://hl7.org/fhir/R4/references.html#literal).
+_RESTFUL_URL = re.compile(r"^(https?://.+)/[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}(/_history/[A-Za-z0-9\-.]{1,64})?$")
+_RELATIVE_REFERENCE = re.compile(r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
 _IN_TRANSACTION = {"create": create, "update": update, "patch": patch, "delete": delete, "read": read, "vread": vread}
 
 
@@ -80,7 +88,11 @@ def _transaction(service: FhirService, session: WriteSession, given: list[Entry]
     assigned = _assign_ids(service, session, entries)
     for entry in entries:
         if entry.request.body is not None:
-            _at(entry, lambda e=entry: _rewrite_references(service, session, e.request, e.request.body, assigned))
+            base = _restful_base(entry.full_url)
+            _at(
+                entry,
+                lambda e=entry, b=base: _rewrite_references(service, session, e.request, e.request.body, assigned, b),
+            )
     responses: dict[int, FhirResponse] = {}
     for entry in sorted(entries, key=lambda e: _ORDER[e.method]):
         module = _IN_TRANSACTION.get(entry.request.interaction)
@@ -146,25 +158,44 @@ def _assign_ids(service: FhirService, session: WriteSession, entries: list[Entry
     return assigned
 
 
+def _restful_base(full_url: str | None) -> str | None:
+    """The base of an entry's fullUrl when it is an absolute RESTful URL: `http://example.com/fhir`
+    for `http://example.com/fhir/Patient/0`; None for a `urn:uuid:` or no fullUrl."""
+    found = _RESTFUL_URL.match(full_url or "")
+    return found.group(1) if found else None
+
+
 def _rewrite_references(
-    service: FhirService, session: WriteSession, asker: FhirRequest, node: Any, assigned: dict[str, str]
+    service: FhirService,
+    session: WriteSession,
+    asker: FhirRequest,
+    node: Any,
+    assigned: dict[str, str],
+    base: str | None = None,
 ) -> None:
     if isinstance(node, dict):
         for key, value in node.items():
             if key == "reference" and isinstance(value, str):
-                node[key] = _resolve(service, session, asker, value, assigned)
+                node[key] = _resolve(service, session, asker, value, assigned, base)
             else:
-                _rewrite_references(service, session, asker, value, assigned)
+                _rewrite_references(service, session, asker, value, assigned, base)
     elif isinstance(node, list):
         for item in node:
-            _rewrite_references(service, session, asker, item, assigned)
+            _rewrite_references(service, session, asker, item, assigned, base)
 
 
 def _resolve(
-    service: FhirService, session: WriteSession, asker: FhirRequest, reference: str, assigned: dict[str, str]
+    service: FhirService,
+    session: WriteSession,
+    asker: FhirRequest,
+    reference: str,
+    assigned: dict[str, str],
+    base: str | None = None,
 ) -> str:
     if reference in assigned:
         return assigned[reference]
+    if base is not None and _RELATIVE_REFERENCE.match(reference) and f"{base}/{reference}" in assigned:
+        return assigned[f"{base}/{reference}"]  # the entry the referring entry's own base names
     if reference.startswith(("urn:uuid:", "urn:oid:")):
         raise BadRequest(f"Reference {reference} names no entry of the transaction")
     if "?" in reference and not reference.startswith(("http://", "https://")):
@@ -210,10 +241,13 @@ def _entry(service: FhirService, outer: FhirRequest, index: int, raw: Any) -> En
     service.authorize(sub)  # every entry, before anything is written
     sub.if_none_exist = request_part.get("ifNoneExist")
     sub.if_match = request_part.get("ifMatch")
+    sub.if_none_match = request_part.get("ifNoneMatch")
     if sub.resource_type is not None:
         service.check_type(sub.resource_type)
     resource = raw.get("resource")
     sub.body = _patch_body(index, resource) if method == "PATCH" else resource
+    if method == "PATCH" and isinstance(resource.get("contentType"), str):
+        sub.body_format = resource["contentType"]  # JSON Patch or JSON Merge Patch (interactions/patch.py)
     if method in ("POST", "PUT") and not isinstance(resource, dict):
         raise BadRequest(f"Entry {index}: a {method} entry needs a resource")
     full_url = raw.get("fullUrl")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lifeline.access.enforce import check_write
-from lifeline.errors import BadRequest
+from lifeline.errors import BadRequest, Issue, PreconditionFailed
 from lifeline.fhir import writes
 from lifeline.fhir.ids import check_id
 from lifeline.fhir.request import FhirRequest, FhirResponse
@@ -30,7 +30,24 @@ def execute(service: FhirService, session: WriteSession, request: FhirRequest) -
     current = session.read_for_update(res_type, res_id)
     check_write(service, session, request, res_type, res_id, body, current)
     writes.check_if_match(request, current)
+    check_if_none_match(request, res_type, res_id, current)
     return write(service, session, request, res_type, res_id, body, current)
+
+
+def check_if_none_match(request: FhirRequest, res_type: str, res_id: str, current: StoredVersion | None) -> None:
+    """`If-None-Match: *` writes only a resource that does not exist yet, and `If-None-Match: W/"n"`
+    only over another version: else 412 (RFC 9110 §13.1.2, https://hl7.org/fhir/R4/http.html#concurrency).
+    A deleted resource does not exist."""
+    if request.if_none_match is None or current is None or current.deleted:
+        return
+    tags = [tag.strip() for tag in request.if_none_match.split(",") if tag.strip()]
+    if "*" in tags:
+        message = f"If-None-Match: * but {res_type}/{res_id} exists (version {current.version_id})"
+    elif any(tag.removeprefix("W/").strip('"') == str(current.version_id) for tag in tags):
+        message = f'If-None-Match: W/"{current.version_id}" names the current version of {res_type}/{res_id}'
+    else:
+        return
+    raise PreconditionFailed(message, [Issue("error", "conflict", message)])
 
 
 def write(

@@ -19,6 +19,7 @@ from typing import Any
 import fhirpathpy
 from fhirpathpy.engine.nodes import FP_Type, ResourceNode
 
+from lifeline.definitions import fhirpath_model
 from lifeline.fhir.validation.guards import FALSE, UNKNOWN, Guard, Guards
 from lifeline.fhir.validation.model import Constraint, Model
 from lifeline.fhir.validation.native import NATIVE
@@ -102,9 +103,7 @@ class Invariants:
         expression = constraint.expression
         if expression not in self._compiled:
             if self._fhir_model is None:
-                from fhirpathpy.models import models  # loads the R4 model files on first use
-
-                self._fhir_model = models["r4"]
+                self._fhir_model = fhirpath_model.r4()
             try:
                 self._compiled[expression] = fhirpathpy.compile(expression, self._fhir_model, OPTIONS)
             except Exception:  # unparseable or unsupported: skip, do not fail

@@ -21,8 +21,8 @@ from functools import cache
 from typing import Any
 
 from fhirpathpy import compile as fhirpath_compile
-from fhirpathpy.models import models as fhirpath_models
 
+from lifeline.definitions import fhirpath_model
 from lifeline.search.extract import composite, date, number, quantity, reference, string, token, uri
 from lifeline.search.extract.paths import Unsupported, Walker, compile_path, root_keys
 from lifeline.search.registry import SearchRegistry, default_registry
@@ -45,7 +45,7 @@ _NOT_INDEXED = frozenset({"_id"})
 
 @cache
 def _fhirpath(expression: str) -> Callable[..., list[Any]]:
-    return fhirpath_compile(expression, fhirpath_models["r4"])
+    return fhirpath_compile(expression, fhirpath_model.r4())
 
 
 def _fallback(expression: str) -> Walker:
