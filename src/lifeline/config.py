@@ -18,6 +18,7 @@ class Settings:
     allowed_hosts: str = ""  # Host headers answered, comma-separated; empty: see allowed_hosts_of
     max_body_bytes: int = 16 * 1024 * 1024
     invariants: str = "warn"  # warn | strict | off
+    empty_elements: str = "remove"  # remove (with a warning) | refuse: null and empty values (validation/tidy.py)
     default_count: int = 50
     max_count: int = 1000
     statement_timeout_ms: int = 30000  # a database statement running longer is stopped (TooCostly, 503)
@@ -79,6 +80,7 @@ ENVIRONMENT = {
     "allowed_hosts": "LIFELINE_ALLOWED_HOSTS",
     "max_body_bytes": "LIFELINE_MAX_BODY_BYTES",
     "invariants": "LIFELINE_INVARIANTS",
+    "empty_elements": "LIFELINE_EMPTY_ELEMENTS",
     "default_count": "LIFELINE_DEFAULT_COUNT",
     "max_count": "LIFELINE_MAX_COUNT",
     "statement_timeout_ms": "LIFELINE_STATEMENT_TIMEOUT_MS",
@@ -227,6 +229,8 @@ def from_environment(environ: dict[str, str] | None = None, **overrides: object)
         raise SettingError(f"LIFELINE_LOG_LEVEL must be info or debug, not {settings.log_level!r}")
     if settings.invariants not in ("warn", "strict", "off"):
         raise SettingError(f"LIFELINE_INVARIANTS must be warn, strict or off, not {settings.invariants!r}")
+    if settings.empty_elements not in ("remove", "refuse"):
+        raise SettingError(f"LIFELINE_EMPTY_ELEMENTS must be remove or refuse, not {settings.empty_elements!r}")
     if settings.threat_level not in ("normal", "elevated", "high"):
         raise SettingError(f"LIFELINE_THREAT_LEVEL must be normal, elevated or high, not {settings.threat_level!r}")
     if settings.role not in ("central", "site"):

@@ -79,7 +79,7 @@ class FhirService:
     def validator(self) -> Validator:
         from lifeline.fhir.validation import Validator
 
-        return Validator(invariants=self.settings.invariants)
+        return Validator(invariants=self.settings.invariants, empty_elements=self.settings.empty_elements)
 
     @cached_property
     def registry(self) -> SearchRegistry:

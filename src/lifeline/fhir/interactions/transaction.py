@@ -286,10 +286,11 @@ def _response_entry(response: FhirResponse) -> dict[str, Any]:
         entry["response"]["etag"] = f'W/"{response.version_id}"'
     if response.last_updated:
         entry["response"]["lastModified"] = response.last_updated
-    if response.status >= 400:
+    if response.status >= 400 or response.issues:
+        # For a success: the hints and warnings of the entry (Bundle.entry.response.outcome).
         entry["response"]["outcome"] = operation_outcome(response.issues)
-    elif response.resource is not None:
+    if response.status < 400 and response.resource is not None:
         entry["resource"] = response.resource
-    elif response.raw is not None:
+    elif response.status < 400 and response.raw is not None:
         entry["resource"] = orjson.Fragment(response.raw)
     return entry
