@@ -229,3 +229,24 @@ def test_total_and_count_zero(client: Any, ward: dict[str, Any]) -> None:
     assert zero["total"] == 5 and _ids(zero) == [] and bundle_link(zero, "next") is None
     second = client.get(bundle_link(accurate, "next") or "").json()
     assert second["total"] == 5 and bundle_link(second, "first") is not None
+
+
+def test_a_page_past_the_include_limit_says_so_and_how_to_reach_the_rest(
+    client: Any, ward: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The limit lowered from 1,000 to 2, so that p1's two Observations and p2's one pass it.
+    from lifeline.search.results import include
+
+    tag = ward["tag"]
+    monkeypatch.setattr(include, "MAX_INCLUDED", 2)
+    cut = _search(client, "Patient", family=ward["family"], _revinclude="Observation:subject")
+    assert len(_ids(cut, "include")) == 2
+    outcome = [e["resource"] for e in cut["entry"] if e["search"]["mode"] == "outcome"]
+    assert len(outcome) == 1
+    [issue] = [i for i in outcome[0]["issue"] if i["code"] == "incomplete"]
+    assert issue["severity"] == "warning"
+    assert "only the first 2" in issue["diagnostics"]
+    assert f"Observation?subject=Patient/p1-{tag}" in issue["diagnostics"]
+    whole = _search(client, "Patient", _id=f"p1-{tag}", _revinclude="Observation:subject")
+    assert sorted(_strip(_ids(whole, "include"), tag)) == ["o0", "o1"]
+    assert not [e for e in whole["entry"] if e["search"]["mode"] == "outcome"]  # exactly at the limit: complete

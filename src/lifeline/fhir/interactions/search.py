@@ -199,7 +199,10 @@ def searchset(service: FhirService, request: FhirRequest, plan: SearchPlan) -> d
         if more:
             rows = rows[1:] if plan.page.backwards else rows[: plan.count]
         matches = [stored for stored, _ in rows]
-        included = resolve(session, matches, plan.includes, visible)
+        found = resolve(session, matches, plan.includes, visible)
+        included = found.resources
+        if not found.complete:
+            issues.append(Issue("warning", "incomplete", found.hint(plan.includes, matches)))
         if plan.referenced_types is not None:
             included += _referenced(session, matches, plan.referenced_types, visible)
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}

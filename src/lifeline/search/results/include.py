@@ -9,7 +9,9 @@
 
 Targets are found in the reference index (search_reference), so an include costs one indexed
 query per rule and round, whatever the page size. Only local, current, non-deleted resources are
-included; each resource appears once in a page, as a match if it is one.
+included; each resource appears once in a page, as a match if it is one. A page includes at most
+MAX_INCLUDED resources; past that the page says so (`Included.complete`) and how to reach the
+rest, never silently.
 """
 
 from __future__ import annotations
@@ -79,19 +81,39 @@ def parse_includes(
     return rules, unknown
 
 
+@dataclass
+class Included:
+    resources: list[StoredVersion]
+    complete: bool = True  # False: more than MAX_INCLUDED resources were to be included
+
+    def hint(self, rules: list[IncludeRule], matches: list[StoredVersion]) -> str:
+        """What the page tells the client when it is not complete: how to reach the rest."""
+        text = (
+            f"More than {MAX_INCLUDED} resources were to be included in this page; only the first {MAX_INCLUDED}"
+            " are. Ask for fewer matches a page (_count), or search the included type directly"
+        )
+        rule = next((r for r in rules if r.reverse and r.params is not None and len(r.params) == 1), None)
+        if rule is not None and rule.params is not None and matches:
+            first = matches[0]
+            text += f" (for example {rule.source_type}?{rule.params[0]}={first.res_type}/{first.res_id})"
+        return text + " and page through all of them."
+
+
 def resolve(
     session: Session,
     matches: list[StoredVersion],
     rules: list[IncludeRule],
     visible: Callable[[list[tuple[str, str]]], set[tuple[str, str]]] | None = None,
-) -> list[StoredVersion]:
+) -> Included:
     """The resources the rules add to a page of matches, without duplicates; `visible` (the
-    access policy) keeps those of a list of keys the principal may see."""
+    access policy) keeps those of a list of keys the principal may see. The count that marks a
+    page incomplete is of visible resources only, so it tells nothing of what is hidden."""
     if not rules:
-        return []
+        return Included([])
     seen = {(m.res_type, m.res_id) for m in matches}
     frontier = sorted(seen)
     included: list[StoredVersion] = []
+    complete = True
     for round_number in range(MAX_ROUNDS + 1):
         active = [r for r in rules if r.iterate or round_number == 0]
         if not active or not frontier:
@@ -104,14 +126,16 @@ def resolve(
         if visible is not None and fresh:
             shown = visible(fresh)
             fresh = [k for k in fresh if k in shown]
-        fresh = fresh[: MAX_INCLUDED - len(included)]
+        if len(fresh) > MAX_INCLUDED - len(included):
+            complete = False
+            fresh = fresh[: MAX_INCLUDED - len(included)]
         found = session.read_many(fresh)
         found.sort(key=lambda v: (v.res_type, v.res_id))
         included += found
         frontier = [(v.res_type, v.res_id) for v in found]
         if len(included) >= MAX_INCLUDED:
             break
-    return included
+    return Included(included, complete)
 
 
 def _follow(session: Session, rule: IncludeRule, frontier: list[tuple[str, str]]) -> list[tuple[str, str]]:
