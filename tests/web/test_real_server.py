@@ -150,3 +150,34 @@ def test_fhirpy_create_read_update_history_transaction(server):
     assert observation["subject"]["reference"].startswith("Patient/")
     patient.delete()
     assert httpx.get(f"{server}/Patient/{patient.id}", headers=auth).status_code == 410
+
+
+def test_fhirpy_calls_that_would_make_duplicates_are_refused_with_the_way_to_do_it(server):
+    """fhirpy's create(identifier=...) and get_or_create send their criteria in the POST's query
+    string, and its patch() a merge patch as plain JSON: refused, naming what works, never a
+    second Patient (issue 26)."""
+    from fhirpy.base.exceptions import OperationOutcome
+
+    token = server.token("system/*.cruds")
+    client = SyncFHIRClient(server.base, authorization=f"Bearer {token}")
+    cpr = {"system": "urn:oid:1.2.208.176.1.2", "value": "1207814437"}
+    first = client.resource("Patient", name=[{"family": "Lund"}], identifier=[cpr])
+    first.save()
+    criteria = f"{cpr['system']}|{cpr['value']}"
+    with pytest.raises(OperationOutcome, match="If-None-Exist"):
+        client.resource("Patient", name=[{"family": "Lund"}], identifier=[cpr]).create(identifier=criteria)
+    with pytest.raises(OperationOutcome, match="If-None-Exist"):
+        client.resources("Patient").search(identifier=criteria).get_or_create(
+            client.resource("Patient", name=[{"family": "Lund"}], identifier=[cpr])
+        )
+    assert [p.id for p in client.resources("Patient").search(identifier=criteria).fetch_all()] == [first.id]
+    with pytest.raises(OperationOutcome, match="merge-patch"):
+        first.patch(gender="female")
+    auth = {"Authorization": f"Bearer {token}"}
+    merged = httpx.patch(
+        f"{server.base}/Patient/{first.id}",
+        content=json.dumps({"gender": "female"}),
+        headers={**auth, "Content-Type": "application/merge-patch+json"},
+    )
+    assert merged.status_code == 200, merged.text
+    assert client.reference("Patient", first.id).to_resource()["gender"] == "female"
