@@ -96,6 +96,9 @@ def service(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     repo = fresh_repository(backend, tmp_path_factory.mktemp(backend))
     service = FhirService(repo, TEST_SETTINGS, clock=TickingClock())
     yield service
+    recorder = service.__dict__.get("auditor")  # its thread writes to the store: stopped first
+    if recorder is not None:
+        recorder.close()
     dispose(repo)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from lifeline import jsontext
 from lifeline.audit.events import security_event
 from lifeline.audit.store import append_in
 from lifeline.clock import fhir_instant
@@ -119,4 +120,4 @@ def _put(
 ) -> None:
     if current is None:
         current = session.read_for_update(kind, res_id)
-    session.put_version(kind, res_id, current, instant, orjson.dumps(content).decode())
+    session.put_version(kind, res_id, current, instant, jsontext.dumps(content).decode())

@@ -28,6 +28,7 @@ from typing import Any
 
 import orjson
 
+from lifeline import jsontext
 from lifeline.access.break_glass import GRANT, Grant
 from lifeline.audit import index
 from lifeline.clock import fhir_instant
@@ -115,10 +116,10 @@ def mark_reviewed(repo: Repository, item_id: str, *, by: str, note: str, now: da
             if stored is None or not stored.content:
                 raise NotFound(f"No review item {item_id}")
             grant = {**orjson.loads(stored.content), "reviewed": True}
-            session.put_version(GRANT, stored.res_id, stored, mark["at"], orjson.dumps(grant).decode())
+            session.put_version(GRANT, stored.res_id, stored, mark["at"], jsontext.dumps(grant).decode())
         res_id = records.record_id(REVIEW, item_id)
         current = session.read_for_update(REVIEW, res_id)
-        session.put_version(REVIEW, res_id, current, mark["at"], orjson.dumps(mark).decode())
+        session.put_version(REVIEW, res_id, current, mark["at"], jsontext.dumps(mark).decode())
 
     repo.write(work)
 

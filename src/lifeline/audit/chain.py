@@ -27,12 +27,14 @@ from typing import Any
 
 import orjson
 
+from lifeline import jsontext
+
 GENESIS = "0" * 64  # the prev_hash of a chain's first record
 
 
 def canonical(event: dict[str, Any]) -> str:
     """The AuditEvent as the one text that is stored and hashed."""
-    return orjson.dumps(event, option=orjson.OPT_SORT_KEYS).decode()
+    return jsontext.dumps(event, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def record_hash(prev_hash: str, node_id: str, seq: int, recorded: str, content: str) -> str:

@@ -17,6 +17,7 @@ import orjson
 from joserfc import jws
 from joserfc.errors import BadSignatureError, JoseError
 
+from lifeline import jsontext
 from lifeline.audit.store import instant
 from lifeline.identity import records
 from lifeline.identity.keys import ALGORITHM, KeyRing, KeyRingError, NodeKey, SigningKey
@@ -41,7 +42,7 @@ class Checkpoint:
 
 def sign(key: SigningKey, node_id: str, seq: int, hash_: str, signed_at: str) -> Checkpoint:
     unsigned = Checkpoint(node_id, seq, hash_, signed_at, "")
-    payload = orjson.dumps(unsigned.claims(), option=orjson.OPT_SORT_KEYS)
+    payload = jsontext.dumps(unsigned.claims(), option=orjson.OPT_SORT_KEYS)
     header = {"alg": ALGORITHM, "kid": key.kid, "typ": TYPE}
     signature = jws.serialize_compact(header, payload, key.private, algorithms=[ALGORITHM])
     return Checkpoint(node_id, seq, hash_, signed_at, signature)

@@ -18,6 +18,7 @@ import orjson
 from joserfc import jws
 from joserfc.errors import BadSignatureError, JoseError
 
+from lifeline import jsontext
 from lifeline.audit.checkpoint import audit_key_ring
 from lifeline.audit.store import instant
 from lifeline.audit.verify import verify
@@ -64,7 +65,7 @@ def prune(repo: Repository, identity: NodeIdentity, before: datetime, *, retenti
             if last is None:
                 return 0
             anchor = Anchor(node_id, int(last[0]), str(last[1]), cut)
-            payload = orjson.dumps(anchor.claims(), option=orjson.OPT_SORT_KEYS)
+            payload = jsontext.dumps(anchor.claims(), option=orjson.OPT_SORT_KEYS)
             header = {"alg": ALGORITHM, "kid": key.kid, "typ": TYPE}
             signature = jws.serialize_compact(header, payload, key.private, algorithms=[ALGORITHM])
             return session.prune_audit(node_id, anchor.seq, anchor.hash, cut, signature)

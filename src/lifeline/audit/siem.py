@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from lifeline import jsontext
 from lifeline.audit import store
 from lifeline.audit.chain import AuditRecord
 from lifeline.clock import epoch_clock
@@ -104,7 +105,7 @@ class NdjsonSink:
 
     def send(self, records: Sequence[AuditRecord]) -> None:
         lines = b"".join(
-            orjson.dumps(
+            jsontext.dumps(
                 {
                     "node": r.node_id,
                     "seq": r.seq,

@@ -23,8 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
+from lifeline import jsontext
 from lifeline.bulk.prepare import Prepared, Preparer, Rejected, prepare_chunk, start_worker
 from lifeline.bulk.sources import SourceItem
 from lifeline.errors import BadRequest, FhirError
@@ -249,7 +248,7 @@ def _write(service: FhirService, instant: str, batch: list[Prepared]) -> tuple[i
             current = currents.get((res_type, res_id))
             if current is None:
                 version = session.put_version(res_type, res_id, None, instant, item.content, index=item.rows).version_id
-            elif not current.deleted and _same(current.content, orjson.loads(item.content)):
+            elif not current.deleted and _same(current.content, jsontext.loads(item.content)):
                 unchanged += 1
                 continue
             else:
@@ -258,7 +257,7 @@ def _write(service: FhirService, instant: str, batch: list[Prepared]) -> tuple[i
                     session,
                     res_type,
                     res_id,
-                    orjson.loads(item.content),
+                    jsontext.loads(item.content),
                     previous=current,
                     method="PUT",
                     instant=instant,
@@ -292,7 +291,7 @@ def _run_bundle(service: FhirService, item: SourceItem, stats: ImportStats) -> N
 def _same(stored: str | None, resource: dict[str, Any]) -> bool:
     if stored is None:
         return False
-    return _without_version_meta(orjson.loads(stored)) == _without_version_meta(resource)
+    return _without_version_meta(jsontext.loads(stored)) == _without_version_meta(resource)
 
 
 def _without_version_meta(resource: dict[str, Any]) -> dict[str, Any]:

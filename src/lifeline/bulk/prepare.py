@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from lifeline import jsontext
 from lifeline.errors import BadRequest, FhirError, Issue
 from lifeline.fhir import writes
 from lifeline.fhir.ids import check_id
@@ -66,7 +67,7 @@ class Preparer:
                 check_id(resource["id"])
             else:
                 # Re-running an import must not duplicate: the id comes from the content.
-                canonical = orjson.dumps(resource, option=orjson.OPT_SORT_KEYS).decode()
+                canonical = jsontext.dumps(resource, option=orjson.OPT_SORT_KEYS).decode()
                 resource = {**resource, "id": str(uuid.uuid5(_CONTENT_IDS, canonical))}
         except FhirError as error:
             return Rejected(where, error.message, error.issues)
@@ -75,7 +76,7 @@ class Preparer:
         rows: IndexRows | CopyRows = (
             [(table, encode_rows(table_rows)) for table, table_rows in tuples] if self.copies_text else tuples
         )
-        return Prepared(where, res_type, resource["id"], orjson.dumps(stamped).decode(), rows)
+        return Prepared(where, res_type, resource["id"], jsontext.dumps(stamped).decode(), rows)
 
 
 _worker: Preparer | None = None

@@ -11,6 +11,7 @@ from typing import IO, Any
 import ijson
 import orjson
 
+from lifeline import jsontext
 from lifeline.errors import BadRequest
 
 
@@ -52,7 +53,7 @@ class Source:
             if not line.strip():
                 continue
             try:
-                yield SourceItem(f"{self.path.name}:{number}", orjson.loads(line))
+                yield SourceItem(f"{self.path.name}:{number}", jsontext.loads(line))
             except orjson.JSONDecodeError as exc:
                 raise BadRequest(f"{self.path.name}:{number}: not valid JSON: {exc}") from None
 
@@ -92,6 +93,6 @@ class Source:
 
 def _load(stream: IO[bytes], name: str) -> Any:
     try:
-        return orjson.loads(stream.read())
+        return jsontext.loads(stream.read())
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"{name}: not valid JSON: {exc}") from None

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 
 import orjson
 
+from lifeline import jsontext
 from lifeline.access.ties import tie_params
 from lifeline.fhir.request import FhirRequest, FhirResponse
 from lifeline.search.registry import SearchRegistry
@@ -237,7 +238,7 @@ def _parsed(content: Any) -> dict[str, Any]:
     if isinstance(content, dict):
         return content
     try:
-        parsed = orjson.loads(content if isinstance(content, str | bytes) else orjson.dumps(content))
+        parsed = jsontext.loads(content if isinstance(content, str | bytes) else jsontext.dumps(content))
     except (orjson.JSONDecodeError, TypeError):
         return {}
     return parsed if isinstance(parsed, dict) else {}

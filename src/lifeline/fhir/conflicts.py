@@ -13,8 +13,7 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import orjson
-
+from lifeline import jsontext
 from lifeline.storage.matching import Match
 from lifeline.storage.records import StoredVersion
 from lifeline.storage.session import Session
@@ -73,11 +72,11 @@ def conflict_id(site: str, local_seq: int) -> str:
 def put_conflict(
     session: WriteSession, conflict: ConflictRecord, instant: str, *, previous: StoredVersion | None
 ) -> None:
-    session.put_version(CONFLICT, conflict.id, previous, instant, orjson.dumps(asdict(conflict)).decode())
+    session.put_version(CONFLICT, conflict.id, previous, instant, jsontext.dumps(asdict(conflict)).decode())
 
 
 def load(stored: StoredVersion) -> ConflictRecord:
-    return ConflictRecord(**orjson.loads(stored.content or "{}"))
+    return ConflictRecord(**jsontext.loads(stored.content or "{}"))
 
 
 def all_conflicts(session: Session) -> list[ConflictRecord]:

@@ -8,8 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
+from lifeline import jsontext
 from lifeline.fhir.acting import Acting
 from lifeline.fhir.request import FhirRequest
 
@@ -31,7 +30,7 @@ def searched(core: Acting, res_type: str, params: list[tuple[str, str]]) -> Foun
     parameter the server does not know is an error here, never silently left out (which would
     widen the search to everything the person may see)."""
     answer = core.handle(FhirRequest("search", res_type, params=params, prefer_handling="strict"))
-    bundle = orjson.loads(orjson.dumps(answer.resource or {}))
+    bundle = jsontext.loads(jsontext.dumps(answer.resource or {}))
     matches: list[dict[str, Any]] = []
     included: dict[str, dict[str, Any]] = {}
     for entry in bundle.get("entry", []) if isinstance(bundle, dict) else []:

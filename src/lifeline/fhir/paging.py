@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from lifeline import jsontext
 from lifeline.clock import fhir_instant
 from lifeline.errors import BadRequest
 
@@ -63,7 +64,7 @@ class CursorSeal:
         return cls(kek, "" if principal is None else f"{principal.kind}:{principal.subject}")
 
     def seal(self, path: str, params: Iterable[tuple[str, str]], data: dict[str, Any]) -> str:
-        sealed = _cipher(self.kek).encrypt(orjson.dumps(data), [self._binding(path, params)])
+        sealed = _cipher(self.kek).encrypt(jsontext.dumps(data), [self._binding(path, params)])
         return base64.urlsafe_b64encode(sealed).decode().rstrip("=")
 
     def open(self, path: str, params: Iterable[tuple[str, str]], token: str) -> dict[str, Any]:
@@ -82,12 +83,12 @@ class CursorSeal:
         # Sorted by name only: a client may reorder parameters, never the values of one name
         # (the keys of `_sort=a&_sort=b` are an order).
         kept = sorted(((k, v) for k, v in params if k != "_page"), key=lambda item: item[0])
-        return orjson.dumps([self.who, path, kept])
+        return jsontext.dumps([self.who, path, kept])
 
 
 def encode_cursor(data: dict[str, Any]) -> str:
     """An unsealed cursor, for positions that are the reader's to see anyway (AuditEvent pages)."""
-    return base64.urlsafe_b64encode(orjson.dumps(data)).decode().rstrip("=")
+    return base64.urlsafe_b64encode(jsontext.dumps(data)).decode().rstrip("=")
 
 
 def decode_cursor(token: str) -> dict[str, Any]:

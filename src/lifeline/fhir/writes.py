@@ -6,8 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-import orjson
-
+from lifeline import jsontext
 from lifeline.clock import fhir_instant
 from lifeline.errors import BadRequest, Issue, MultipleMatches, PreconditionFailed
 from lifeline.fhir import rules
@@ -66,11 +65,11 @@ def store(
         rules.check(rules.Written(service, session, res_type, res_id, resource, previous, instant))
     if resource is not None:
         resource = stamp(resource, res_id, version, instant)
-        content = orjson.dumps(resource).decode()
+        content = jsontext.dumps(resource).decode()
         index = extract_index(resource, service.registry)
     elif previous is not None and previous.content and session.audit is not None:
         # A delete leaves no index rows: its audit record names whom the deleted version was about.
-        session.note_references((res_type, res_id), extract_index(orjson.loads(previous.content), service.registry))
+        session.note_references((res_type, res_id), extract_index(jsontext.loads(previous.content), service.registry))
     pending = session.put_version(
         res_type,
         res_id,

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
-import orjson
+from lifeline import jsontext
 
 Resource = dict[str, Any]
 REGION_BUNDLE = "region-bundle.json"
@@ -23,7 +23,7 @@ def ndjson_lines(resources: Iterable[Resource], counts: dict[str, int]) -> dict[
     lines: dict[str, list[bytes]] = {}
     for resource in resources:
         res_type = resource["resourceType"]
-        lines.setdefault(res_type, []).append(orjson.dumps(resource))
+        lines.setdefault(res_type, []).append(jsontext.dumps(resource))
         counts[res_type] = counts.get(res_type, 0) + 1
     return lines
 
@@ -40,7 +40,7 @@ def transaction_bundle(resources: Iterable[Resource], counts: dict[str, int]) ->
                 "request": {"method": "PUT", "url": f"{res_type}/{res_id}"},
             }
         )
-    return orjson.dumps({"resourceType": "Bundle", "type": "transaction", "entry": entries})
+    return jsontext.dumps({"resourceType": "Bundle", "type": "transaction", "entry": entries})
 
 
 class NdjsonFiles:

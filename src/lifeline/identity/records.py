@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from lifeline import jsontext
 from lifeline.clock import Clock, fhir_instant, system_clock
 from lifeline.errors import Conflict, NotFound
 from lifeline.storage.repository import Repository
@@ -118,7 +119,7 @@ def put_record(
     """Write the record's next version (in one transaction, like every write). Records need no
     search index: their id derives from their name."""
     res_id = record_id(kind, name)
-    text = orjson.dumps(content).decode()
+    text = jsontext.dumps(content).decode()
 
     def work(session: WriteSession) -> None:
         current = session.read_for_update(kind, res_id)

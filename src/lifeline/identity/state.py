@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from lifeline import jsontext
 from lifeline.identity.throttle import Counter
 from lifeline.storage.repository import Repository
 from lifeline.storage.write_session import WriteSession
@@ -27,13 +28,13 @@ class NodeState:
         return None if value is None else orjson.loads(value)
 
     def put(self, name: str, value: Any, expires_at: float | None = None) -> None:
-        text = orjson.dumps(value).decode()
+        text = jsontext.dumps(value).decode()
         until = None if expires_at is None else math.ceil(expires_at)
         self.repo.write(lambda session: session.put_state(name, text, until))
 
     def add(self, name: str, value: Any, expires_at: float | None, now: float) -> bool:
         """Store unless already there: False means `name` was used before (a replayed jti)."""
-        text = orjson.dumps(value).decode()
+        text = jsontext.dumps(value).decode()
         until = None if expires_at is None else math.ceil(expires_at)
         stored, _ = self.repo.write(lambda session: session.add_state(name, text, until, int(now)))
         return stored

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from lifeline import jsontext
 from lifeline.errors import NotFound
 from lifeline.fhir.acting import Acting, Exchanged
 from lifeline.fhir.request import FhirRequest
@@ -55,7 +56,7 @@ def find_study(core: Acting, uid: str) -> Study:
     the exchange's record names it); NotFound otherwise."""
     request = FhirRequest("search", "ImagingStudy", params=[("identifier", f"{DICOM_UID}|urn:oid:{uid}")])
     # Entries hold the stored JSON as it is (orjson fragments): read them as data.
-    bundle = orjson.loads(orjson.dumps(core.within(request).resource or {}))
+    bundle = orjson.loads(jsontext.dumps(core.within(request).resource or {}))
     for entry in bundle.get("entry") or []:
         resource = entry.get("resource") or {}
         subject = str((resource.get("subject") or {}).get("reference") or "")

@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
-
+from lifeline import jsontext
 from lifeline.clock import COPENHAGEN, fhir_instant
 from lifeline.errors import BadRequest, Conflict, FhirError, NotFound
 from lifeline.fhir.acting import Acting
@@ -153,7 +152,7 @@ def site_of(core: Acting, place: dict[str, Any]) -> str | None:
 def bed(core: Acting, bed_id: str) -> Bed:
     """One bed, with the version read (for If-Match), or NotFound."""
     answer = core.handle(FhirRequest("read", "Location", bed_id))
-    resource = orjson.loads(answer.raw) if answer.raw is not None else answer.resource or {}
+    resource = jsontext.loads(answer.raw) if answer.raw is not None else answer.resource or {}
     if physical_kind(resource) != BED:
         raise NotFound(f"There is no bed {bed_id}")
     ward_id = str((resource.get("partOf") or {}).get("reference") or "").removeprefix("Location/")
@@ -315,7 +314,7 @@ def _takes_patient(to: Bed) -> None:
 
 def _stay_read(core: Acting, encounter_id: str) -> tuple[dict[str, Any], str]:
     answer = core.handle(FhirRequest("read", "Encounter", encounter_id))
-    encounter: dict[str, Any] = orjson.loads(answer.raw) if answer.raw is not None else answer.resource or {}
+    encounter: dict[str, Any] = jsontext.loads(answer.raw) if answer.raw is not None else answer.resource or {}
     if not in_a_bed(encounter):
         raise Conflict("This stay has ended: the patient is no longer admitted")
     return encounter, f'W/"{answer.version_id}"'
@@ -425,7 +424,7 @@ def _transaction(core: Acting, entries: list[dict[str, Any]]) -> dict[str, Any]:
         error.message = _ENTRY.sub("", error.message)
         error.args = (error.message,)
         raise
-    return orjson.loads(orjson.dumps(answer.resource or {}))  # type: ignore[no-any-return]
+    return jsontext.loads(jsontext.dumps(answer.resource or {}))  # type: ignore[no-any-return]
 
 
 def _seconds(value: str) -> float:

@@ -39,8 +39,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-import orjson
-
+from lifeline import jsontext
 from lifeline.clock import fhir_instant
 from lifeline.errors import BadRequest, Conflict, NotFound
 from lifeline.fhir.acting import Acting
@@ -160,7 +159,7 @@ def undo(core: Acting, task_id: str, version: str, now: datetime) -> bool:
     if step == 0:
         return False
     history = core.handle(FhirRequest("history", "Task", task_id, params=[("_count", "1000")]))
-    bundle = orjson.loads(orjson.dumps(history.resource or {}))
+    bundle = jsontext.loads(jsontext.dumps(history.resource or {}))
     back = next(  # history is newest first: the newest version one step back
         (e["resource"] for e in bundle.get("entry") or []
          if e.get("resource") and _step_of(e["resource"]) == step - 1 and e["resource"].get("status") == EDITABLE),
@@ -274,7 +273,7 @@ def _update(core: Acting, task: dict[str, Any], version: str) -> None:
 
 def _task(core: Acting, task_id: str) -> dict[str, Any]:
     answer = core.handle(FhirRequest("read", "Task", task_id))
-    task = orjson.loads(answer.raw) if answer.raw else dict(answer.resource or {})
+    task = jsontext.loads(answer.raw) if answer.raw else dict(answer.resource or {})
     if _code(task.get("code")) != "reduce-to-acute":
         raise NotFound(f"No proposal {task_id} is known here.")
     return task  # type: ignore[no-any-return]

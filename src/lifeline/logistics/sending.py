@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
+from lifeline import jsontext
 from lifeline.clock import fhir_instant
 from lifeline.errors import FhirError
 from lifeline.fhir.found import searched
@@ -66,7 +67,7 @@ class FileSender:
         name = message.communication.replace("/", "-") + ".json"
         handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=".sending-")
         with os.fdopen(handle, "wb") as out:
-            out.write(orjson.dumps(asdict(message), option=orjson.OPT_INDENT_2))
+            out.write(jsontext.dumps(asdict(message), option=orjson.OPT_INDENT_2))
         os.replace(temporary, self.folder / name)
 
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
+from lifeline import jsontext
 from lifeline.fhir import writes
 from lifeline.search.extract import extract_index
 from lifeline.storage.records import PendingVersion, StoredVersion
@@ -33,7 +32,7 @@ def position(service: FhirService) -> int:
     """The last change number of the centre that this site has applied."""
     with service.repo.reading() as session:
         value = session.state(POSITION, 0)
-    return 0 if value is None else int(orjson.loads(value))
+    return 0 if value is None else int(jsontext.loads(value))
 
 
 def apply_changes(service: FhirService, changes: list[dict[str, Any]], up_to: int | None) -> set[str]:
@@ -69,7 +68,7 @@ def apply_changes(service: FhirService, changes: list[dict[str, Any]], up_to: in
                 change["version"],
                 change["lastUpdated"],
                 bool(change["deleted"]),
-                None if content is None else orjson.dumps(content).decode(),
+                None if content is None else jsontext.dumps(content).decode(),
                 change["method"] or "PUT",
                 change["node"],
             )
@@ -107,8 +106,8 @@ def restamped(
     this is the centre's copy, key for key."""
     if content is None:
         return res_type, res_id, version, stamp, None
-    resource = writes.stamp(orjson.loads(content), res_id, version, stamp)
-    return res_type, res_id, version, stamp, orjson.dumps(resource).decode()
+    resource = writes.stamp(jsontext.loads(content), res_id, version, stamp)
+    return res_type, res_id, version, stamp, jsontext.dumps(resource).decode()
 
 
 def _restamped_here(held: StoredVersion | None, change: dict[str, Any], node_id: str) -> bool:
@@ -128,4 +127,4 @@ def _as_held(held: StoredVersion | None, change: dict[str, Any]) -> bool:
     took and numbered the same): then only the stamps differ, and its search index is right."""
     if held is None or held.deleted or held.version_id != change["version"] or not held.content:
         return False
-    return unstamped(orjson.loads(held.content)) == unstamped(change["content"])
+    return unstamped(jsontext.loads(held.content)) == unstamped(change["content"])

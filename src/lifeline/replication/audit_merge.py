@@ -11,8 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
+from lifeline import jsontext
 from lifeline.audit import store
 from lifeline.audit.chain import GENESIS, AuditRecord
 from lifeline.errors import BadRequest
@@ -69,9 +68,9 @@ def exchange(service: FhirService, site_id: str, body: Any) -> Exchanged:
     """The replication API's audit exchange (fhir/acting.py): with no body, the centre's head of
     the site's copied chain; with `{"records": [...]}`, the site's next records stored."""
     if body is None:
-        return Exchanged(orjson.dumps({"seq": copied_head(service.repo, site_id)}), quiet=True)
+        return Exchanged(jsontext.dumps({"seq": copied_head(service.repo, site_id)}), quiet=True)
     items = body.get("records") if isinstance(body, dict) else None
     if not isinstance(items, list):
         raise BadRequest('The body must be {"records": [...]}')
     head = take_records(service.repo, site_id, items)
-    return Exchanged(orjson.dumps({"seq": head}), query=f"site={site_id}&records={len(items)}&head={head}")
+    return Exchanged(jsontext.dumps({"seq": head}), query=f"site={site_id}&records={len(items)}&head={head}")

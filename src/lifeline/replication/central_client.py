@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import orjson
 
-from lifeline import telemetry
+from lifeline import jsontext, telemetry
 
 _BULK_CHANGES = 100
 _BULK_TIMEOUT_SECONDS = 60.0
@@ -89,7 +89,7 @@ class CentralClient:
                 path,
                 params=params,
                 timeout=self._bulk_timeout if bulk else httpx.USE_CLIENT_DEFAULT,
-                content=None if body is None else orjson.dumps(body),
+                content=None if body is None else jsontext.dumps(body),
                 headers=headers,
             )
         except httpx.HTTPError as error:
@@ -123,7 +123,7 @@ class CentralClient:
         if response.status_code != 200:
             raise CentralRefused(f"the centre answered {response.status_code}: {_text(response)}")
         try:
-            answer: dict[str, Any] = orjson.loads(response.content)
+            answer: dict[str, Any] = jsontext.loads(response.content)
         except orjson.JSONDecodeError as error:
             raise CentralUnreachable("the centre's answer was cut short") from error
         return answer
@@ -131,7 +131,7 @@ class CentralClient:
 
 def _text(response: httpx.Response) -> str:
     try:
-        issues = orjson.loads(response.content).get("issue", [])
+        issues = jsontext.loads(response.content).get("issue", [])
         return "; ".join(str(i.get("diagnostics", "")) for i in issues) or response.text[:200]
     except (orjson.JSONDecodeError, AttributeError):
         return response.text[:200]

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from lifeline import jsontext
 from lifeline.errors import Forbidden
 from lifeline.fhir.acting import Exchanged
 from lifeline.identity.sites import Site
@@ -50,7 +51,7 @@ def feed_exchange(service: FhirService, site: Site, after: int, limit: int, *, l
     own = site.site_id if lean else None
     page = {"after": after, "last": last, "head": head, "changes": [_change(v, own) for v in versions]}
     return Exchanged(
-        orjson.dumps(page),
+        jsontext.dumps(page),
         resources=[f"{v.res_type}/{v.res_id}/_history/{v.version_id}" for v in versions if not _internal(v)],
         query=f"site={site.site_id}&after={after}&last={last}",
         quiet=not versions,
@@ -68,7 +69,7 @@ def compartment_page(service: FhirService, site: Site, patient: str) -> Exchange
             raise Forbidden(f"Patient/{patient} has no care at the hospital of site {site.site_id}")
     versions = scope.compartment_changes(service, patient)
     return Exchanged(
-        orjson.dumps({"changes": [_change(v) for v in versions]}),
+        jsontext.dumps({"changes": [_change(v) for v in versions]}),
         resources=[f"{v.res_type}/{v.res_id}/_history/{v.version_id}" for v in versions if not _internal(v)],
         patients=[patient],
         query=f"site={site.site_id}&patient={patient}",

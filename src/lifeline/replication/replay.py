@@ -28,8 +28,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
+from lifeline import jsontext
 from lifeline.errors import BadRequest, FhirError
 from lifeline.fhir import conflicts, rules, writes
 from lifeline.fhir.acting import Exchanged
@@ -91,7 +90,7 @@ def exchange(service: FhirService, site_id: str, body: Any) -> Exchanged:
         raise BadRequest(f"A change is malformed: {error}") from None
     taken = take_changes(service, site_id, stream, changes)
     return Exchanged(
-        orjson.dumps({"outcomes": [t.outcome for t in taken], "stamps": [t.stamp for t in taken]}),
+        jsontext.dumps({"outcomes": [t.outcome for t in taken], "stamps": [t.stamp for t in taken]}),
         resources=[
             f"{c.res_type}/{c.res_id}/_history/{c.version_id}" for c in changes if not c.res_type.startswith("_")
         ],
@@ -181,13 +180,13 @@ def _decide(
         content = change.content
         if content is not None and current is not None and not current.deleted and current.content:
             before = session.vread(change.res_type, change.res_id, change.version_id - 1)
-            base = orjson.loads(before.content) if before is not None and before.content else None
-            content = merge.merge_record(change.res_type, base, orjson.loads(current.content), content)
+            base = jsontext.loads(before.content) if before is not None and before.content else None
+            content = merge.merge_record(change.res_type, base, jsontext.loads(current.content), content)
         return "applied", _write(service, session, site_id, change, content, current, instant)
     _record_conflict(session, site_id, series, change, have, instant)
     if current is None or current.deleted or not current.content:
         return "conflict", None
-    flagged = conflicts.flagged(orjson.loads(current.content))
+    flagged = conflicts.flagged(jsontext.loads(current.content))
     stamped, version = writes.store(
         service, session, change.res_type, change.res_id, flagged, previous=current, method="PUT", instant=instant
     )
@@ -244,7 +243,7 @@ def _write(
     if change.res_type.startswith("_"):
         # Internal records are stored as they are, with no index (identity/records.py).
         version = (current.version_id if current else 0) + 1
-        text = None if content is None else orjson.dumps(content).decode()
+        text = None if content is None else jsontext.dumps(content).decode()
         pending = PendingVersion(
             change.res_type, change.res_id, version, instant, content is None, text, "PUT", site_id
         )
@@ -266,7 +265,7 @@ def _write(
 
 
 def _stored(change: SiteChange, version: int, instant: str, content: dict[str, Any] | None) -> StoredVersion:
-    text = None if content is None else orjson.dumps(content).decode()
+    text = None if content is None else jsontext.dumps(content).decode()
     return StoredVersion(change.res_type, change.res_id, version, instant, content is None, text)
 
 
@@ -285,6 +284,6 @@ def _same(current: StoredVersion | None, content: dict[str, Any] | None) -> bool
         return False
     if current.deleted or content is None:
         return current.deleted and content is None
-    return unstamped(conflicts.unflagged(orjson.loads(current.content or "{}"))) == unstamped(
+    return unstamped(conflicts.unflagged(jsontext.loads(current.content or "{}"))) == unstamped(
         conflicts.unflagged(content)
     )

@@ -14,8 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
+from lifeline import jsontext
 from lifeline.identity.records import USER
 from lifeline.storage.records import StoredVersion
 from lifeline.storage.session import Session
@@ -87,7 +86,7 @@ def filter_page(service: FhirService, versions: list[StoredVersion], roots: Sequ
 
 
 def _practitioner(version: StoredVersion) -> str:
-    return str(orjson.loads(version.content or "{}").get("practitioner", ""))
+    return str(jsontext.loads(version.content or "{}").get("practitioner", ""))
 
 
 def _staff_at(session: Session, practitioners: Iterable[str], organisations: set[str]) -> set[str]:

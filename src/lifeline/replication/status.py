@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import orjson
+from lifeline import jsontext
 
 if TYPE_CHECKING:
     from lifeline.fhir.service import FhirService
@@ -164,7 +164,7 @@ class StatusBoard:
                 mode = self._mode()
                 status = node_status(self.service, self.site)
                 expires = self.clock() + self.max_age
-                found = Answer(status, orjson.dumps(status), metrics_text(status), expires, mode)
+                found = Answer(status, jsontext.dumps(status), metrics_text(status), expires, mode)
                 self._latest = found
             return found
         finally:

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 
+from lifeline import jsontext
 from lifeline.errors import BadRequest
 from lifeline.status.incidents import Incident, open_incidents, resolved_incidents
 from lifeline.storage.repository import Repository
@@ -232,12 +233,12 @@ def gather(
             extract.note = f"no {LOG_FILE} in {log_dir}"
 
     step("this node's status and metrics")
-    files["this-node/status.json"] = orjson.dumps(status, option=orjson.OPT_INDENT_2)
+    files["this-node/status.json"] = jsontext.dumps(status, option=orjson.OPT_INDENT_2)
     files["this-node/metrics.txt"] = metrics
 
     step("this node's incidents")
     found = incidents_within(repo, window)
-    files["this-node/incidents.json"] = orjson.dumps(
+    files["this-node/incidents.json"] = jsontext.dumps(
         [dataclasses.asdict(incident) for incident in found], option=orjson.OPT_INDENT_2
     )
 
@@ -257,7 +258,7 @@ def gather(
 
     step("the archive")
     manifest = _manifest(window, node_id, role, now, extract, found, answers, files)
-    files = {"manifest.json": orjson.dumps(manifest, option=orjson.OPT_INDENT_2), **files}
+    files = {"manifest.json": jsontext.dumps(manifest, option=orjson.OPT_INDENT_2), **files}
     _write_archive(out, root, files, now)
     return Diagnosis(out, manifest)
 

@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from lifeline import jsontext
 from lifeline.access.redact import REDACTED
 from lifeline.errors import FhirError, Gone, NotFound, StorageUnavailable
 from lifeline.fhir.acting import Acting
@@ -247,5 +248,5 @@ def _side(resource: dict[str, Any] | None, reader: str, version: str | None) -> 
         "version": version or meta.get("versionId"),
         "changed": words.when(meta.get("lastUpdated"), reader),
         "source": meta.get("source"),
-        "json": "" if resource is None else orjson.dumps(resource, option=orjson.OPT_INDENT_2).decode(),
+        "json": "" if resource is None else jsontext.dumps(resource, option=orjson.OPT_INDENT_2).decode(),
     }

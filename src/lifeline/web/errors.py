@@ -10,12 +10,12 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from lifeline import jsontext
 from lifeline.errors import FhirError, Issue
 from lifeline.outcome import operation_outcome
 from lifeline.web.layout import NO_STORE, render
@@ -37,7 +37,7 @@ def error_answer(error: BaseException) -> tuple[int, bytes, list[tuple[bytes, by
     if status == 401:
         # RFC 6750 §3: how to authenticate, and (when a token was sent) why it was refused.
         headers.append((b"www-authenticate", b'Bearer realm="lifeline", error="invalid_token"'))
-    return status, orjson.dumps(operation_outcome(issues)), headers
+    return status, jsontext.dumps(operation_outcome(issues)), headers
 
 
 # The pages (everything outside /fhir): one handler, like datasette's `handle_exception.py`.
@@ -94,7 +94,7 @@ def error_response(scope: Mapping[str, Any], error: BaseException) -> Response:
     if status == 503:
         headers["Retry-After"] = "5"
     if wants_json(scope):
-        body = orjson.dumps(operation_outcome(issues))
+        body = jsontext.dumps(operation_outcome(issues))
         return Response(body, status, headers, media_type="application/fhir+json")
     shown = status if status in TITLES else (500 if status >= 500 else 400)
     return render("errors/error.html", status, headers, code=shown, message=message, correlation=correlation)

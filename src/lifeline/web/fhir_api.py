@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
+from lifeline import jsontext
 from lifeline.errors import (
     BadRequest,
     FhirError,
@@ -92,7 +93,7 @@ class FhirApi:
                 raise UnsupportedMediaType(f"Content-Type {content_type} is not supported; send application/fhir+json")
             else:
                 try:
-                    parsed_body = orjson.loads(body)
+                    parsed_body = jsontext.loads(body)
                 except orjson.JSONDecodeError as exc:
                     raise BadRequest(f"The body is not valid JSON: {exc}") from None
         elif method in ("PUT", "PATCH") or (method == "POST" and not path.endswith("_search")):
@@ -170,9 +171,9 @@ def _to_http(request: FhirRequest, response: FhirResponse) -> tuple[int, bytes, 
     if response.raw is not None:
         body = response.raw.encode()
     elif response.resource is not None:
-        body = orjson.dumps(response.resource)
+        body = jsontext.dumps(response.resource)
     elif response.status >= 400 or request.prefer_return == "OperationOutcome":
-        body = orjson.dumps(operation_outcome(response.issues))
+        body = jsontext.dumps(operation_outcome(response.issues))
     else:
         return response.status, b"", headers
     headers.append(_CONTENT_TYPE)

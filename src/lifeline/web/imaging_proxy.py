@@ -13,11 +13,11 @@ viewer's script shows their text).
 
 from __future__ import annotations
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from lifeline import jsontext
 from lifeline.errors import BadRequest, Forbidden, NotFound, StorageUnavailable
 from lifeline.identity.sessions import csrf_matches
 from lifeline.imaging import upload
@@ -67,7 +67,7 @@ def routes(web: WebLogin, stores: Stores) -> list[Route]:
         parts = upload.parts_of(request.headers.get("content-type", ""), body)
         core = acting(service, request)
         answer = await core.exchange_async("imaging-store", lambda: upload.store(core, pacs, parts))
-        return Response(orjson.dumps(answer), status_code=200, media_type="application/json", headers=NO_STORE)
+        return Response(jsontext.dumps(answer), status_code=200, media_type="application/json", headers=NO_STORE)
 
     series_path = PREFIX + "/series/{series}"
     instance_path = series_path + "/instances/{instance}"

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from lifeline import jsontext
 from lifeline.identity.login import ENROLMENT_REFUSED, LoginFailed, PasskeyCeremony
 from lifeline.identity.sessions import STAFF, WebSession, csrf_matches
 from lifeline.web.login import CSRF_REFUSED, WebLogin, client_host, text_or_none
@@ -46,7 +47,7 @@ def threaded_json(handler: JsonHandler) -> Callable[[Request], Awaitable[Respons
 def json_answer(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:
     # Ceremony options carry a one-time challenge: never cached.
     headers = {"Cache-Control": "no-store"} | (headers or {})
-    return Response(orjson.dumps(body), status, headers, media_type="application/json")
+    return Response(jsontext.dumps(body), status, headers, media_type="application/json")
 
 
 def passkey_refused(failed: LoginFailed) -> Response:

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from lifeline import jsontext
 from lifeline.errors import BadRequest, FhirError, MethodNotAllowed
 from lifeline.fhir.acting import Exchanged
 from lifeline.identity.sites import Site
@@ -93,7 +94,7 @@ def routes(service: FhirService, site: SiteNode | None) -> list[Route]:
                 contacts.of(service.settings.node_id, service.repo).heard(site.site_id)  # the silent-site probe's input
                 # Read only for a proven site: to anyone else the answer is the 401, whatever was sent.
                 try:
-                    body = orjson.loads(raw) if raw else None
+                    body = jsontext.loads(raw) if raw else None
                 except orjson.JSONDecodeError as error:
                     raise BadRequest(f"The body is not valid JSON: {error}") from None
                 answer: bytes = service.as_user(principal, address, HOPERAT).exchange(name, lambda: work(site, body))

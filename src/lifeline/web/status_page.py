@@ -17,12 +17,12 @@ import logging
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from lifeline import jsontext
 from lifeline.replication.status import StatusBoard
 from lifeline.status.affected import Affected, AffectedCache, affected
 from lifeline.status.board import CACHE_CONTROL, IncidentBoard, Snapshot, author, board_of, public_json
@@ -61,7 +61,7 @@ def status_json(status: dict[str, Any], found: Snapshot) -> bytes:
     kept = _MERGED.get(key)
     if kept is not None and kept[0] is status and kept[1] is found:
         return kept[2]
-    merged = orjson.dumps({**status, **public_json(found)})
+    merged = jsontext.dumps({**status, **public_json(found)})
     _MERGED.clear()
     _MERGED[key] = (status, found, merged)
     return merged

@@ -13,6 +13,7 @@ import orjson
 import pytest
 from starlette.testclient import TestClient
 
+from lifeline import jsontext
 from lifeline.clock import COPENHAGEN
 from lifeline.fhir.request import FhirRequest
 from lifeline.fhir.service import FhirService
@@ -249,3 +250,19 @@ def test_a_set_the_core_refuses_is_not_saved_at_all_and_its_words_shown(
     assert 'id="vitals-refused"' in answer.text and "The vital signs were not saved:" in answer.text
     assert "&#39;bogus&#39; is not a valid code" in answer.text and 'name="pulse" value="70"' in answer.text
     assert stored(service, ward.mine) == []
+
+
+def test_a_value_is_stored_with_the_digits_typed(service: FhirService, ward: Ward) -> None:
+    # 37,0 °C is a reading to a tenth: its zero is kept (R4 decimals are never binary floats).
+    web, _, csrf = doctor(service, ward)
+    key = form_json(web, ward.mine)["form"]["key"]
+    when = now_field(service, timedelta(minutes=5))
+    answer = web.post(f"/patients/{ward.mine}/vitals/record",
+                      data={"csrf": csrf, "key": key, "when": when, "temp": "37,0", "weight": "70.50"})  # fmt: skip
+    assert answer.status_code == 303, answer.text
+    written = {o["code"]["coding"][0]["code"]: o for o in stored(service, ward.mine)}
+    for code, text in (("8310-5", "37.0"), ("29463-7", "70.50")):
+        read = service.handle(FhirRequest("read", "Observation", written[code]["id"], principal=OPERATOR))
+        assert f'"value":{text},' in (read.raw or jsontext.dumps(read.resource).decode()).replace(" ", "")
+    flowsheet = web.get(f"/patients/{ward.mine}/vitals", params={"_format": "json"}).json()
+    assert {r["code"]: r for r in flowsheet["rows"]}["8310-5"]["cells"][0]["value"] == "37.0"  # English, its zero shown

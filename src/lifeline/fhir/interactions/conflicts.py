@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
+from lifeline import jsontext
 from lifeline.access.enforce import check_write, rule_for
 from lifeline.access.redact import redacted
 from lifeline.access.rule import AccessRule
@@ -64,7 +63,7 @@ def _shown(conflict: conflicts.ConflictRecord, rule: AccessRule | None) -> dict[
     parameters = conflict.to_parameters()
     if conflict.site_content is None:
         return parameters
-    shown = redacted(rule, conflict.res_type, orjson.dumps(conflict.site_content).decode())
+    shown = redacted(rule, conflict.res_type, jsontext.dumps(conflict.site_content).decode())
     if shown is not None:
         for part in parameters["parameter"]:
             if part["name"] == "siteVersion":
@@ -105,7 +104,7 @@ def _apply(
         )
     current = session.read_for_update(res_type, res_id)
     if choice == "central":
-        content = None if current is None or current.deleted else orjson.loads(current.content or "{}")
+        content = None if current is None or current.deleted else jsontext.loads(current.content or "{}")
     elif choice == "site":
         content = conflict.site_content
     else:

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import jsonpatch
-import orjson
 
+from lifeline import jsontext
 from lifeline.access.enforce import check_write
 from lifeline.errors import BadRequest, Gone, NotFound, Unprocessable
 from lifeline.fhir import writes
@@ -55,7 +55,7 @@ def execute(service: FhirService, session: WriteSession, request: FhirRequest) -
         raise Gone(f"{res_type}/{res_id} was deleted")
     writes.check_if_match(request, current)
     check_if_none_match(request, res_type, res_id, current)
-    patched = apply(orjson.loads(current.content or "{}"))
+    patched = apply(jsontext.loads(current.content or "{}"))
     if not isinstance(patched, dict) or patched.get("resourceType") != res_type or patched.get("id") != res_id:
         raise Unprocessable("A patch must not change the resource's type or id")
     check_write(service, session, request, res_type, res_id, patched, current)

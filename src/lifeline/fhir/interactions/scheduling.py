@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from babel.dates import format_datetime
 
+from lifeline import jsontext
 from lifeline.clock import COPENHAGEN, fhir_instant, today
 from lifeline.errors import BadRequest, FhirError, MethodNotAllowed, NotFound, PreconditionFailed, Unprocessable
 from lifeline.fhir import patient_messages as notify
@@ -346,12 +347,11 @@ def _ask(service: FhirService, outer: FhirRequest, asking: FhirRequest) -> FhirR
 def _search(
     service: FhirService, request: FhirRequest, res_type: str, params: list[tuple[str, str]]
 ) -> list[dict[str, Any]]:
-    import orjson
 
     # No total: the operations read the matches only, and counting every match costs a second pass.
     asked = [*params, ("_total", "none")] if not any(name == "_total" for name, _ in params) else params
     answer = _ask(service, request, FhirRequest("search", res_type, params=asked, prefer_handling="strict"))
-    bundle = orjson.loads(orjson.dumps(answer.resource or {}))
+    bundle = jsontext.loads(jsontext.dumps(answer.resource or {}))
     return [
         entry["resource"]
         for entry in bundle.get("entry", [])
@@ -360,14 +360,13 @@ def _search(
 
 
 def _read_versioned(service: FhirService, request: FhirRequest, key: str) -> tuple[dict[str, Any], str | None]:
-    import orjson
 
     res_type, _, res_id = key.partition("/")
     try:
         answer = _ask(service, request, FhirRequest("read", res_type, id=res_id))
     except NotFound as error:
         raise Unprocessable(f"{key} does not exist") from error
-    resource = orjson.loads(answer.raw) if answer.raw is not None else dict(answer.resource or {})
+    resource = jsontext.loads(answer.raw) if answer.raw is not None else dict(answer.resource or {})
     version = answer.version_id if answer.version_id is not None else (resource.get("meta") or {}).get("versionId")
     return resource, str(version) if version is not None else None
 

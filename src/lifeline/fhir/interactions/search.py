@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from lifeline import jsontext
 from lifeline.access.enforce import rule_for, suppressed_issue
 from lifeline.access.redact import redacted, withholding_for
 from lifeline.access.rule import AccessRule
@@ -262,7 +263,7 @@ def _entry(
     shown = redacted(rule, stored.res_type, stored.content)
     content: Any = orjson.Fragment(stored.content or "{}") if shown is None else shown
     if not selection.whole:
-        content = apply(selection, shown if shown is not None else orjson.loads(stored.content or "{}"))
+        content = apply(selection, shown if shown is not None else jsontext.loads(stored.content or "{}"))
     return {
         "fullUrl": f"{base}/{stored.res_type}/{stored.res_id}",
         "resource": content,

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from lifeline import jsontext
 from lifeline.errors import BadRequest, FhirError, Issue, MultipleMatches
 from lifeline.fhir import urls, writes
 from lifeline.fhir.interactions import create, delete, patch, read, update, vread
@@ -259,7 +260,7 @@ def _patch_body(index: int, resource: Any) -> Any:
     if not isinstance(resource, dict) or resource.get("resourceType") != "Binary":
         raise BadRequest(f"Entry {index}: a PATCH entry needs a Binary resource holding a JSON Patch")
     try:
-        return orjson.loads(base64.b64decode(resource.get("data") or "", validate=True))
+        return jsontext.loads(base64.b64decode(resource.get("data") or "", validate=True))
     except (binascii.Error, ValueError, orjson.JSONDecodeError) as exc:
         raise BadRequest(f"Entry {index}: the Binary does not hold a JSON Patch document: {exc}") from exc
 

@@ -24,6 +24,7 @@ from typing import Any
 from lifeline.fhir.validation import fhirpath_syntax as syntax
 from lifeline.fhir.validation.model import COMPLEX, PRIMITIVE_EXTENSION, RESOURCE, Model, Node
 from lifeline.fhir.validation.structure import Target
+from lifeline.jsontext import Decimal
 
 FALSE, TRUE, EMPTY, UNKNOWN = 0, 1, 2, 3
 Items = list[tuple[Node | None, Any]]
@@ -279,7 +280,7 @@ def _single(items: Items | None) -> Any:
 
 
 def _kind(value: Any) -> type:
-    return float if type(value) is int else type(value)  # 1 = 1.0 in FHIRPath
+    return float if type(value) in (int, Decimal) else type(value)  # 1 = 1.0 in FHIRPath
 
 
 def _parse_path(expr: str) -> tuple[str | None, list[str]] | None:
@@ -336,7 +337,7 @@ def _count_test(items: Items | None, test: Callable[[int, int], bool], value: in
 
 def _ordered(x: Any, y: Any, test: Callable[[Any, Any], bool]) -> int:
     """Numbers, or dates/dateTimes of the same precision; anything subtler goes to the engine."""
-    if type(x) in (int, float) and type(y) in (int, float):
+    if type(x) in (int, float, Decimal) and type(y) in (int, float, Decimal):
         return int(test(x, y))
     if type(x) is not str or type(y) is not str:
         return UNKNOWN

@@ -12,6 +12,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from lifeline.jsontext import Decimal
+
 Checker = Callable[[Any], str | None]
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
@@ -79,7 +81,8 @@ def _boolean(value: Any) -> str | None:
 
 
 def _decimal(value: Any) -> str | None:
-    if type(value) is int or (type(value) is float and math.isfinite(value)):
+    # A Decimal (lifeline.jsontext) is a JSON decimal read with its digits; a float, one built in code.
+    if type(value) is int or (type(value) in (float, Decimal) and math.isfinite(value)):
         return None
     return f"must be a JSON number (decimal), got {_json_type(value)}"
 

@@ -1,8 +1,8 @@
 """Number search values with their implicit precision range.
 
 https://hl7.org/fhir/R4/search.html#number — 100 stands for [99.5, 100.5], 1.50 for
-[1.495, 1.505]: half a unit of the last significant digit either side. A JSON number parsed as a
-float has lost its trailing zeros (1.50 arrives as 1.5); Decimal or string input keeps them.
+[1.495, 1.505]: half a unit of the last significant digit either side. A JSON decimal read by
+lifeline.jsontext keeps its text, trailing zeros and all; a plain float has lost them (1.50 is 1.5).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from lifeline.jsontext import Decimal as JsonDecimal
 from lifeline.storage.index_rows import NumberEntry
 
 
@@ -19,7 +20,9 @@ def number_range(value: Any) -> tuple[float, float, float]:
         raise ValueError("a boolean is not a number")
     if type(value) is int:
         return float(value), value - 0.5, value + 0.5
-    if type(value) is float and value - value == 0:  # finite
+    if type(value) is JsonDecimal:
+        value = value.text
+    elif type(value) is float and value - value == 0:  # finite
         text = repr(value)
         if "e" not in text:
             # The shortest repr keeps exactly the decimals the JSON had (less trailing zeros).

@@ -18,11 +18,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from lifeline import jsontext
 from lifeline.fhir.acting import Acting
 from lifeline.fhir.service import FhirService
 from lifeline.web.errors import wants_json
@@ -45,7 +45,7 @@ def page(template: str, data: Data) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         values = await run_in_threadpool(data, request)
         if wants_json(request.scope):
-            return Response(orjson.dumps(values), headers=NO_STORE, media_type="application/json")
+            return Response(jsontext.dumps(values), headers=NO_STORE, media_type="application/json")
         return await run_in_threadpool(render, template, 200, NO_STORE, **values)
 
     return endpoint

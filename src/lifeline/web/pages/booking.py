@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from lifeline import jsontext
 from lifeline.access.errors import Withheld
 from lifeline.clock import today
 from lifeline.cpr import CPR_SYSTEM, is_valid_cpr
@@ -66,7 +67,7 @@ def operation(
     """An Appointment operation's Bundle, as its resources."""
     asking = FhirRequest("operation", "Appointment", operation=name, params=params or [], body=body)
     answered = core.handle(asking)
-    bundle = orjson.loads(orjson.dumps(answered.resource or {}))
+    bundle = orjson.loads(jsontext.dumps(answered.resource or {}))
     return [e["resource"] for e in bundle.get("entry", []) if isinstance(e.get("resource"), dict)]
 
 

@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from lifeline import jsontext
 from lifeline.access.errors import Withheld
 from lifeline.clock import COPENHAGEN, today
 from lifeline.errors import FhirError, StorageUnavailable
@@ -158,7 +159,7 @@ def _moment(value: Any) -> datetime | None:
 def answer(request: Request, template: str, status: int, values: dict[str, Any]) -> Response:
     """A form's answer: the page again (its problems beside the fields), or its JSON."""
     if wants_json(request.scope):
-        return Response(orjson.dumps(values), status, headers=NO_STORE, media_type="application/json")
+        return Response(jsontext.dumps(values), status, headers=NO_STORE, media_type="application/json")
     return render(template, status, NO_STORE, **values)
 
 

@@ -26,6 +26,7 @@ import orjson
 from starlette.requests import Request
 from starlette.routing import Route
 
+from lifeline import jsontext
 from lifeline.access.redact import REDACTED
 from lifeline.clock import today
 from lifeline.cpr import CPR_SYSTEM, format_cpr, is_valid_cpr
@@ -141,7 +142,7 @@ def routes(web: WebLogin) -> list[Route]:
             answer = acting(service, request).handle(asking).resource or {}
         except BadRequest:  # a name the search cannot take; recorded as refused by the core
             return {**found, "kind": None, "problem": "not-understood"}
-        bundle = orjson.loads(orjson.dumps(answer))  # the entries hold stored JSON text as it is
+        bundle = orjson.loads(jsontext.dumps(answer))  # the entries hold stored JSON text as it is
         entries = bundle.get("entry") or []
         matches = [e["resource"] for e in entries if e.get("search", {}).get("mode") == "match"]
         found["patients"] = [row(patient, on) for patient in sorted(matches, key=_alphabetical)]

@@ -29,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from lifeline import jsontext
 from lifeline.access.errors import Withheld
 from lifeline.clock import COPENHAGEN, today
 from lifeline.cpr import CPR_SYSTEM, format_cpr
@@ -81,7 +82,7 @@ def resources(core: Acting, res_type: str, ids: set[str]) -> dict[str, dict[str,
         answer = core.handle(FhirRequest("search", res_type, params=params)).resource or {}
     except BadRequest:
         return {}
-    bundle = orjson.loads(orjson.dumps(answer))
+    bundle = orjson.loads(jsontext.dumps(answer))
     return {
         e["resource"]["id"]: e["resource"]
         for e in bundle.get("entry") or []
@@ -157,7 +158,7 @@ def search(core: Acting, typed: str, on: date) -> dict[str, Any]:
         answer = core.handle(FhirRequest("search", "Patient", params=query.params())).resource or {}
     except BadRequest:
         return {**found, "problem": "not-understood"}
-    entries = orjson.loads(orjson.dumps(answer)).get("entry") or []
+    entries = orjson.loads(jsontext.dumps(answer)).get("entry") or []
     matches = [e["resource"] for e in entries if e.get("search", {}).get("mode") == "match"]
     found["patients"] = [
         {**finder.row(patient, on), "born": shown_date(patient.get("birthDate"))} for patient in matches
@@ -283,7 +284,7 @@ def routes(web: WebLogin) -> list[Route]:
         if not digits:
             return
         asked = FhirRequest("search", "Patient", params=[("identifier", f"{CPR_SYSTEM}|{digits}"), ("_count", "1")])
-        entries = orjson.loads(orjson.dumps(core.handle(asked).resource or {})).get("entry") or []
+        entries = orjson.loads(jsontext.dumps(core.handle(asked).resource or {})).get("entry") or []
         matched = any(e.get("search", {}).get("mode") == "match" for e in entries)
         withheld = any(
             issue.get("code") == "suppressed"

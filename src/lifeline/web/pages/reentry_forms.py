@@ -15,6 +15,7 @@ from typing import Any
 
 from starlette.datastructures import FormData
 
+from lifeline import jsontext
 from lifeline.clock import COPENHAGEN
 from lifeline.cpr import CPR_SYSTEM, is_valid_cpr
 from lifeline.downtime.reentry import OLDEST
@@ -127,7 +128,7 @@ def dose(core: Acting, draft: Dose, patient_id: str, author: str, now: datetime)
     moment = _moment(draft.when, now)
     encounter = current_encounter(core, patient_id)
     typed = Decimal(draft.dose.replace(" ", "").replace(",", "."))
-    value: int | float = int(typed) if typed == typed.to_integral_value() else float(typed)
+    value = jsontext.of_decimal(typed)
     route, danish = ROUTES[draft.route]
     body = {
         "resourceType": "MedicationAdministration",

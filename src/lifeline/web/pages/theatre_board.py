@@ -22,12 +22,12 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-import orjson
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from lifeline import jsontext
 from lifeline.access.errors import Withheld
 from lifeline.clock import today
 from lifeline.errors import Conflict, FhirError, PreconditionFailed, StorageUnavailable
@@ -95,7 +95,7 @@ def routes(web: WebLogin) -> list[Route]:
                            problem={"case": case_id, **problem})  # fmt: skip
             values["csrf"] = request.user.csrf
             if wants_json(request.scope):
-                return Response(orjson.dumps(values), status, headers=NO_STORE, media_type="application/json")
+                return Response(jsontext.dumps(values), status, headers=NO_STORE, media_type="application/json")
             return render(TEMPLATE, status, NO_STORE, **values)
         query = urlencode({"day": day.isoformat(), "site": site, "done": case_id, "action": action})
         # After a move the timeline shows where the case went; after the others, the case itself.

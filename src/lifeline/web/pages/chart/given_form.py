@@ -22,6 +22,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.routing import Route
 
+from lifeline import jsontext
 from lifeline.clock import COPENHAGEN
 from lifeline.fhir.acting import Acting
 from lifeline.fhir.request import FhirRequest
@@ -154,7 +155,7 @@ def administration(
     """The MedicationAdministration of a checked form, given against `prescription`."""
     medicine = {k: v for k, v in prescription.items() if k in ("medicationCodeableConcept", "medicationReference")}
     typed = Decimal(draft.dose.replace(" ", "").replace(",", "."))
-    value: int | float = int(typed) if typed == typed.to_integral_value() else float(typed)
+    value = jsontext.of_decimal(typed)
     route, danish = ROUTES[draft.route]
     return {
         "resourceType": "MedicationAdministration",

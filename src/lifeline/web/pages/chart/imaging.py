@@ -27,6 +27,7 @@ import orjson
 from starlette.requests import Request
 from starlette.routing import Route
 
+from lifeline import jsontext
 from lifeline.clock import COPENHAGEN, today
 from lifeline.fhir.acting import Acting
 from lifeline.fhir.request import FhirRequest
@@ -232,7 +233,7 @@ def _link(cursor: str | None) -> str:
 def _searched(core: Acting, res_type: str, patient_id: str, criteria: list[tuple[str, str]]) -> dict[str, Any]:
     answer = core.handle(FhirRequest("search", res_type, params=[("patient", patient_id), *criteria]))
     # Entries hold the stored JSON as it is (orjson fragments): read them as data.
-    bundle = orjson.loads(orjson.dumps(answer.resource or {}))
+    bundle = orjson.loads(jsontext.dumps(answer.resource or {}))
     return bundle if isinstance(bundle, dict) else {}
 
 

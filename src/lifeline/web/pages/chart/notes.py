@@ -25,6 +25,7 @@ from starlette.datastructures import FormData, QueryParams
 from starlette.requests import Request
 from starlette.routing import Route
 
+from lifeline import jsontext
 from lifeline.clock import today
 from lifeline.fhir.acting import Acting
 from lifeline.fhir.request import FhirRequest
@@ -251,7 +252,7 @@ def routes(web: WebLogin, paths: Callable[[], set[str]] = set) -> list[Route]:
 def _searched(core: Acting, patient_id: str, criteria: list[tuple[str, str]]) -> dict[str, Any]:
     answer = core.handle(FhirRequest("search", "DocumentReference", params=[("patient", patient_id), *criteria]))
     # Entries hold the stored JSON as it is (orjson fragments): read them as data.
-    bundle = orjson.loads(orjson.dumps(answer.resource or {}))
+    bundle = orjson.loads(jsontext.dumps(answer.resource or {}))
     return bundle if isinstance(bundle, dict) else {}
 
 

@@ -25,6 +25,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.routing import Route
 
+from lifeline import jsontext
 from lifeline.clock import COPENHAGEN, fhir_instant
 from lifeline.fhir.acting import Acting
 from lifeline.fhir.request import FhirRequest
@@ -242,8 +243,7 @@ def _code(loinc: str, display: str, text: str | None = None) -> dict[str, Any]:
 
 def _quantity(typed: str, kind: Kind) -> dict[str, Any]:
     number = Decimal(typed.replace(" ", "").replace(",", "."))
-    value: int | float = int(number) if number == number.to_integral_value() else float(number)
-    return {"value": value, "unit": kind.unit, "system": UCUM, "code": kind.ucum}
+    return {"value": jsontext.of_decimal(number), "unit": kind.unit, "system": UCUM, "code": kind.ucum}
 
 
 def recorded(

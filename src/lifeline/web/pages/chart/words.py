@@ -4,12 +4,14 @@ English: 25 Jul 1958). Babel formats them, as it does the pages' messages (web/i
 
 from __future__ import annotations
 
+import decimal
 from datetime import UTC, date, datetime
 from typing import Any
 
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal
 
+from lifeline import jsontext
 from lifeline.clock import COPENHAGEN
 from lifeline.fhir.concepts import concept  # one for the pages and the paper reports
 
@@ -28,8 +30,15 @@ def coded(value: dict[str, Any] | None, system: str) -> str | None:
 
 
 def number(value: Any, language: str) -> str:
+    """A number in the reader's style, with the digits it was written with (0.40 is 0,40 in Danish:
+    a lab value's trailing zero is its precision)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return str(value)
+    if type(value) is jsontext.Decimal:
+        exact = decimal.Decimal(value.text)
+        places = max(0, -int(exact.as_tuple().exponent))
+        pattern = "#,##0" + ("." + "0" * places if places else "")
+        return str(format_decimal(exact, format=pattern, locale=language, decimal_quantization=False))
     return str(format_decimal(value, locale=language, decimal_quantization=False))
 
 
