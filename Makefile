@@ -11,8 +11,9 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
+# With the demo extra (pyproject.toml): the demo's citizen identity provider.
 $(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
-	$(BIN)/pip install -q -c constraints.txt -e .
+	$(BIN)/pip install -q -c constraints.txt -e '.[demo]'
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
@@ -30,6 +31,12 @@ DEMO_REGION := var/demo-region
 # (`$(BIN)/lifeline images pacs stop` stops it); the region's images are sent to it once.
 DEMO_PACS := http://127.0.0.1:8142/dicom-web
 
+# The demo's patient login: a real OpenID Connect provider on loopback standing in for MitID,
+# left running between runs like the PACS (`$(BIN)/lifeline demo citizen-provider stop` stops it),
+# with demo citizens whose CPR numbers are generated patients'. It accepts any client.
+DEMO_CITIZENS := LIFELINE_CITIZEN_ISSUER=http://127.0.0.1:8143 LIFELINE_CITIZEN_CLIENT_ID=lifeline-demo \
+	LIFELINE_CITIZEN_CLIENT_SECRET=demo-only
+
 demo: install pacs
 	mkdir -p var
 	$(BIN)/lifeline db upgrade
@@ -40,7 +47,8 @@ demo: install pacs
 	$(BIN)/lifeline probe account  # the synthetic probe's login (README "Incidents that open by themselves")
 	$(BIN)/lifeline images pacs start --folder var/pacs --port 8142
 	$(BIN)/lifeline images load $(DEMO_REGION)/dicom --pacs $(DEMO_PACS)
-	LIFELINE_PROBE_USER=probe-central LIFELINE_PACS_URL=$(DEMO_PACS) LIFELINE_MESSAGES_DIR=var/messages $(BIN)/lifeline serve --host 127.0.0.1 --port 8080
+	$(BIN)/lifeline demo citizen-provider start --port 8143 --seed 1
+	$(DEMO_CITIZENS) LIFELINE_PROBE_USER=probe-central LIFELINE_PACS_URL=$(DEMO_PACS) LIFELINE_MESSAGES_DIR=var/messages $(BIN)/lifeline serve --host 127.0.0.1 --port 8080
 
 lint: install-dev
 	$(BIN)/python tools/check_runtime_deps.py  # src/ imports only what `make demo` installs

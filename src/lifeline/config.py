@@ -69,6 +69,9 @@ class Settings:
     image_cache_ahead_days: int = 7  # ... with a current stay or an appointment within this many days
     messages_dir: str = ""  # the file sender's folder: each message to a patient as one JSON file; empty: none
     messages_every_seconds: float = 10.0  # how often the sender looks for messages to patients still to send
+    # The patient portal (issue 25): days a result is held back from the patient, by category code
+    # (access/held_results.py); `default` for any other result. Released at once by a clinician.
+    portal_hold_days: str = "default=3,SP=7,PAT=7,CP=7,CY=7,GE=7,CG=7,RAD=7,CT=7,NMR=7,NMS=7,RUS=7,RX=7,imaging=7"
 
 
 ENVIRONMENT = {
@@ -125,6 +128,7 @@ ENVIRONMENT = {
     "image_cache_ahead_days": "LIFELINE_IMAGE_CACHE_AHEAD_DAYS",
     "messages_dir": "LIFELINE_MESSAGES_DIR",
     "messages_every_seconds": "LIFELINE_MESSAGES_EVERY_SECONDS",
+    "portal_hold_days": "LIFELINE_PORTAL_HOLD_DAYS",
 }
 
 # Variables that were settings once: refused, so that whoever set one learns it is gone (issue 20).
@@ -180,6 +184,43 @@ def allowed_hosts_of(settings: Settings) -> frozenset[Host] | None:
 
 def _bracketed(address: str) -> str:
     return f"[{address}]" if ":" in address and not address.startswith("[") else address
+
+
+# One entry of LIFELINE_PORTAL_HOLD_DAYS: a category code (or `default`) and a whole number of days.
+_HOLD_ENTRY = re.compile(r"([A-Za-z0-9_.-]{1,64})=([0-9]{1,3})")
+MOST_HOLD_DAYS = 365
+
+
+def portal_hold_days(settings: Settings) -> tuple[int, tuple[tuple[str, int], ...]]:
+    """LIFELINE_PORTAL_HOLD_DAYS read: the default days (0 when not named) and the days of each
+    category code named, sorted by code. Malformed: a SettingError naming the entry."""
+    return parse_hold_days(settings.portal_hold_days)
+
+
+def parse_hold_days(text: str) -> tuple[int, tuple[tuple[str, int], ...]]:
+    """`default=3,SP=7,…` as (default days, ((code, days), …)); see portal_hold_days."""
+    example = "for example default=3,SP=7,GE=7,RAD=7"
+    default = 0
+    days: dict[str, int] = {}
+    seen: set[str] = set()
+    for entry in (part.strip() for part in text.split(",")):
+        if not entry:
+            continue
+        match = _HOLD_ENTRY.fullmatch(entry)
+        if match is None or int(match.group(2)) > MOST_HOLD_DAYS:
+            raise SettingError(
+                f"LIFELINE_PORTAL_HOLD_DAYS: {entry!r} is not a category code and 0 to {MOST_HOLD_DAYS} days"
+                f" ({example})"
+            )
+        code, value = match.group(1), int(match.group(2))
+        if code in seen:
+            raise SettingError(f"LIFELINE_PORTAL_HOLD_DAYS names {code!r} twice ({example})")
+        seen.add(code)
+        if code == "default":
+            default = value
+        else:
+            days[code] = value
+    return default, tuple(sorted(days.items()))
 
 
 def issuer_of(settings: Settings) -> str:
@@ -265,4 +306,5 @@ def from_environment(environ: dict[str, str] | None = None, **overrides: object)
                 f"{ENVIRONMENT[name]} must be a DICOMweb base URL (http://host:port/dicom-web), not {url!r}"
             )
     allowed_hosts_of(settings)  # a malformed LIFELINE_ALLOWED_HOSTS fails here, with the variable's name
+    portal_hold_days(settings)  # and a malformed LIFELINE_PORTAL_HOLD_DAYS here
     return settings

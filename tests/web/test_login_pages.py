@@ -306,3 +306,20 @@ def test_provider_down_gives_a_clear_503_and_staff_login_still_works(service: Fh
         assert answer.status_code == 503
         assert UNAVAILABLE_MESSAGE in answer.text.replace("&#39;", "'") and "Traceback" not in answer.text
         assert log_in(web, staff, clock).status_code == 200
+
+
+def test_provider_gone_down_says_when_it_last_worked_and_staff_login_still_works(
+    service: FhirService, client: TestClient
+) -> None:
+    """The login page says plainly that the patient login is down and when it last worked (issue
+    25); the staff form beside it is untouched."""
+    clock, staff = Clock(), add_user(service)
+    with running_citizen_provider(register_client=False) as running:
+        web = browser(citizen_service(service, running.issuer), clock)
+        assert 'id="citizen-down"' not in web.get("/login").text
+        assert web.get("/login/citizen").status_code == 303  # the provider answered: it worked
+    answer = web.get("/login/citizen")  # stopped since: asked afresh, not from the cached discovery
+    assert answer.status_code == 503 and "It last worked at" in answer.text
+    page = web.get("/login").text
+    assert 'id="citizen-down"' in page and "It last worked at" in page and "Staff logins are not affected" in page
+    assert log_in(web, staff, clock).status_code == 200

@@ -36,6 +36,7 @@ from tests.web.test_login_pages import add_user, browser
 from tests.web.test_middleware import logged_in_as
 
 PAGE, LOGIN, STAFF_PAGE, REFUSED = "page", "login", "staff", "refused"
+PATIENT_PAGE = "patient-only"  # 403 "This page is for patients." (staff at the portal)
 WHO = ("visitor", "patient", "mine", "theirs")
 
 
@@ -59,6 +60,7 @@ STAFF_ONLY = Row(LOGIN, STAFF_PAGE, PAGE, PAGE)  # a staff page about no one pat
 CHART = Row(LOGIN, STAFF_PAGE, PAGE, REFUSED)  # a page of one patient's chart
 CHART_FORM = Row(LOGIN, STAFF_PAGE, 400, REFUSED)  # a chart form sent empty
 IMAGES = Row(LOGIN, STAFF_PAGE, 404, 404)  # an image of a study no ImagingStudy names
+PORTAL = Row(LOGIN, PAGE, PATIENT_PAGE, PATIENT_PAGE)  # the patient's own record; no address names a patient
 DICOM_MODALITY = "http://dicom.nema.org/resources/ontology/DCM"
 CT_CLASS = {"system": "urn:ietf:rfc:3986", "code": "urn:oid:1.2.840.10008.5.1.4.1.1.2"}
 DICOM_PARTS = {"{study}": "2.25.1", "{series}": "2.25.2", "{instance}": "2.25.3", "{frame}": "1"}
@@ -93,6 +95,7 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/patients/{id}"): CHART,
     ("GET", "/patients/{id}/results"): CHART,
     ("GET", "/patients/{id}/results/chart.svg"): Row(LOGIN, STAFF_PAGE, PAGE, REFUSED, "code=2823-3"),
+    ("POST", "/patients/{id}/results/release"): CHART_FORM,  # release held-back results (issue 25)
     ("GET", "/patients/{id}/vitals"): CHART,
     ("GET", "/patients/{id}/vitals/chart.svg"): Row(LOGIN, STAFF_PAGE, PAGE, REFUSED, "code=8867-4"),
     ("GET", "/patients/{id}/vitals/record"): CHART,
@@ -144,6 +147,27 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/imaging/studies/{study}/series/{series}/metadata"): IMAGES,
     ("GET", "/imaging/studies/{study}/series/{series}/instances/{instance}/rendered"): IMAGES,
     ("GET", "/imaging/studies/{study}/series/{series}/instances/{instance}/frames/{frame}/rendered"): IMAGES,
+    # The patient portal (issue 25): the patient's own record only (tests/web/pages/test_portal.py
+    # tries another patient's id in the address and the form).
+    ("GET", "/portal"): PORTAL,
+    ("GET", "/portal/contact"): PORTAL,
+    ("POST", "/portal/contact"): Row(LOGIN, 303, PATIENT_PAGE, PATIENT_PAGE),  # no field sent: nothing changes
+    ("GET", "/portal/results"): PORTAL,
+    ("GET", "/portal/results/chart.svg"): Row(LOGIN, PAGE, PATIENT_PAGE, PATIENT_PAGE, "code=2823-3"),
+    ("GET", "/portal/appointments"): PORTAL,
+    # Who looked, and the download (tests/web/pages/portal/ tries another patient's id and cursor).
+    ("GET", "/portal/access-log"): PORTAL,
+    ("GET", "/portal/download"): PORTAL,
+    ("GET", "/portal/download/record.json"): PORTAL,
+    ("GET", "/portal/download/record.pdf"): PORTAL,
+    # Messages (issue 25): {id} is a patient's id here, which names no thread: 404 to whoever may ask
+    # (tests/web/pages/portal/test_messages.py and test_inbox.py try other patients' threads).
+    ("GET", "/portal/messages"): PORTAL,
+    ("GET", "/portal/messages/{id}"): Row(LOGIN, 404, PATIENT_PAGE, PATIENT_PAGE),
+    ("POST", "/portal/messages/{id}"): Row(LOGIN, 404, PATIENT_PAGE, PATIENT_PAGE),
+    ("GET", "/inbox"): STAFF_ONLY,
+    ("GET", "/inbox/{id}"): Row(LOGIN, STAFF_PAGE, 404, 404),
+    ("POST", "/inbox/{id}"): Row(LOGIN, STAFF_PAGE, 404, 404),
     ("GET", "/metrics"): PUBLIC_PAGE,
     ("GET", "/replication/changes"): everyone(401),  # a site's credential, or nothing
     ("GET", "/replication/compartment"): everyone(401),
@@ -223,7 +247,7 @@ def test_who_gets_what(service: FhirService, ward: Ward, method: str, path: str)
         before = written(service)
         answer = web.request(method, address, data={"csrf": csrf} if method == "POST" else None)
         seen = f"{answer.status_code} {answer.headers.get('location', '')}".strip()
-        if method == "POST" and path.startswith("/patients/") and written(service) != before:
+        if method == "POST" and path.startswith(("/patients/", "/portal")) and written(service) != before:
             failures.append(f"{who}: something was written by an empty form")
         if expected == PAGE:
             ok = answer.status_code == 200
@@ -233,6 +257,8 @@ def test_who_gets_what(service: FhirService, ward: Ward, method: str, path: str)
             ok = answer.status_code == 303 and answer.headers["location"] == "/login?next=" + quote(address, safe="")
         elif expected == STAFF_PAGE:
             ok = answer.status_code == 403 and "This page is for staff." in answer.text
+        elif expected == PATIENT_PAGE:
+            ok = answer.status_code == 403 and "This page is for patients." in answer.text
         elif expected == REFUSED:
             ok = answer.status_code == 403 and ward.theirs_name not in answer.text and ward.theirs not in seen
         else:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from lifeline import jsontext
 from lifeline.errors import Forbidden
 
 if TYPE_CHECKING:
@@ -42,6 +43,9 @@ ADMINISTRATOR = "administrator"
 # What of their own Patient a patient may change; `meta` and `text` are the server's and the
 # narrative's, and `id` is checked by the update itself.
 PATIENT_EDITABLE = frozenset({"telecom", "meta", "text", "id"})
+# Of a message, a patient marks only that they have read it (fhir/message_threads.py READ_EXTENSION).
+MESSAGE_MARKABLE = frozenset({"extension", "meta", "text", "id"})
+READ_MARK = "https://lifeline.example/fhir/StructureDefinition/communication-read"
 
 ACCESS_CHANGE = "access-change"
 CARE_RELATIONSHIP = "care-relationship"
@@ -82,11 +86,15 @@ def check_staff(
         )
 
 
-def check_patient(res_type: str, body: dict[str, Any] | None, before: dict[str, Any]) -> None:
-    """Refuse a patient's write to anything that decides access; of their Patient, telecom only.
-    `before` is the version the write replaces ({} for none)."""
+def check_patient(res_type: str, body: dict[str, Any] | None, before: dict[str, Any], own: str | None) -> None:
+    """Refuse a patient's write to anything that decides access; of their Patient, telecom only;
+    of messages, only their own and the read mark on those to them. `before` is the version the
+    write replaces ({} for none); `own` the logged-in patient's id."""
     if res_type in STRUCTURE or res_type in CARE or res_type in FAMILY:
         raise Forbidden(f"Patients cannot change {res_type} resources; ask the hospital")
+    if res_type == "Communication":
+        _check_message(body, before, own)
+        return
     if res_type != "Patient" or body is None:
         return
     changed = sorted(
@@ -99,6 +107,28 @@ def check_patient(res_type: str, body: dict[str, Any] | None, before: dict[str, 
             "Of your own record you may change only your phone numbers and e-mail addresses (telecom),"
             f" not {', '.join(changed)}"
         )
+
+
+def _check_message(body: dict[str, Any] | None, before: dict[str, Any], own: str | None) -> None:
+    """A patient writes a message as themself, and of a message to them changes only whether they
+    have read it (fhir/message_threads.py): never a department's words or its name as sender."""
+    if body is None:
+        raise Forbidden("Patients cannot delete messages")
+    if not before:
+        sender = (body.get("sender") or {}).get("reference")
+        if sender != f"Patient/{own}":
+            raise Forbidden("A message you write is sent by you: its sender must be your own Patient")
+        return
+    changed = sorted(
+        name
+        for name in set(before) | set(body)
+        if name not in MESSAGE_MARKABLE and _plain(before.get(name)) != _plain(body.get(name))
+    )
+    others = [e for e in body.get("extension") or [] if (e or {}).get("url") != READ_MARK]
+    if changed or _plain(others) != _plain(
+        [e for e in before.get("extension") or [] if (e or {}).get("url") != READ_MARK]
+    ):
+        raise Forbidden("Of a message you may change only whether you have read it")
 
 
 def change_kind(res_type: str, body: dict[str, Any] | None, before: dict[str, Any]) -> str | None:
@@ -164,4 +194,4 @@ def record_change(
 
 
 def _plain(value: Any) -> Any:
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS) if value is not None else None
+    return jsontext.dumps(value, option=orjson.OPT_SORT_KEYS) if value is not None else None

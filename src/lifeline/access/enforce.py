@@ -14,6 +14,7 @@ from lifeline.access.break_glass import granted_patients
 from lifeline.access.care import care_profile, cared_for_sql
 from lifeline.access.errors import Withheld
 from lifeline.access.family import family_sql
+from lifeline.access.held_results import Holding
 from lifeline.access.rule import PATIENT, STAFF, SYSTEM, AccessRule
 from lifeline.access.ties import UNTIED, contains_patient_data, tie, tie_params
 from lifeline.errors import FhirError, Forbidden, Issue, NotFound, Unprocessable
@@ -55,7 +56,10 @@ def rule_for(service: FhirService, session: Session, request: FhirRequest) -> Ac
     now = service.clock()
     if principal.kind == PATIENT:
         parts, args = family_sql(own, now)
-        return AccessRule(PATIENT, " UNION ".join(parts), tuple(args), service.registry, patient_id=own, **reach)
+        holding = Holding.of(service.settings, now)  # results not yet released to patients
+        return AccessRule(
+            PATIENT, " UNION ".join(parts), tuple(args), service.registry, patient_id=own, holding=holding, **reach
+        )
     parts, args = [], []
     if principal.practitioner is not None:
         profile = care_profile(session, principal.practitioner, id(service.repo))
@@ -167,7 +171,7 @@ def check_write(
     if before:
         patients |= compartment_patients(service, res_type, res_id, before)
     if rule.is_patient:
-        deciding.check_patient(res_type, body, before)
+        deciding.check_patient(res_type, body, before, rule.patient_id)
         if patients and patients != {rule.patient_id}:
             other = sorted(patients - {rule.patient_id or ""})
             if other:

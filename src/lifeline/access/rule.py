@@ -13,6 +13,9 @@ and the few ties R4 leaves out of it):
   patients only the directory of their care (`PATIENT_SHARED`);
 - an untied resource (Binary, Bundle, …): visible to system principals only.
 
+For patient principals, a result still held back from them (access/held_results.py: its days by
+category since it was issued, unless a clinician released it) is not visible either.
+
 On top of that, for every kind of principal (system ones too), the token's scopes: a type they do
 not let it read is never shown, not as an `_include`, not in `$everything`, not in history; and a
 type it reads only through `patient/` scopes shows only the launch patient's compartment.
@@ -33,6 +36,7 @@ from typing import Any
 
 import orjson
 
+from lifeline.access.held_results import RESULT_TYPES, Holding
 from lifeline.access.ties import DIRECTORY, PATIENT_SHARED, directory_types, tie, tie_params, untied_types
 from lifeline.search.registry import SearchRegistry
 from lifeline.storage.records import StoredVersion
@@ -59,6 +63,8 @@ class AccessRule:
     launch_types: frozenset[str] = frozenset()
     # The directory types a patient-like rule shows (a launched app's rule: the whole directory).
     shared: frozenset[str] = PATIENT_SHARED
+    # Results held back from a patient principal for some days (held_results.py); None: none.
+    holding: Holding | None = None
 
     @property
     def is_patient(self) -> bool:
@@ -77,6 +83,9 @@ class AccessRule:
             if res_type in self.launch_types:
                 launch_where, launch_args = self._launch_rule().condition(res_type)
                 where, args = f"({where}) AND ({launch_where})", [*args, *launch_args]
+            if self.holding is not None and res_type in RESULT_TYPES:
+                held_where, held_args = self.holding.shown(res_type)
+                where, args = f"({where}) AND {held_where}", [*args, *held_args]
             return where, args
         where, args = ("1 = 1", []) if self.is_system else self._for_any_type()
         if self.readable is not None:
@@ -87,6 +96,9 @@ class AccessRule:
             launch_where, launch_args = self._launch_rule().condition(None)
             where = f"({where}) AND (r.res_type NOT IN ({marks}) OR ({launch_where}))"
             args = [*args, *sorted(self.launch_types), *launch_args]
+        if self.holding is not None:
+            held_where, held_args = self.holding.shown_any()
+            where, args = f"({where}) AND {held_where}", [*args, *held_args]
         return where, args
 
     def _launch_rule(self) -> AccessRule:
@@ -200,6 +212,10 @@ class AccessRule:
                 return False
         if any(patient not in allowed for patient in patients):
             return False
+        if self.holding is not None:  # a result deleted while held back stays unseen
+            content = orjson.loads(stored.content)
+            if self.holding.held_until(content, self.registry) is not None:
+                return False
         return bool(patients) or not self.is_patient
 
 

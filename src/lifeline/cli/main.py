@@ -15,6 +15,7 @@ from rich.table import Table
 from lifeline.bulk.sources import Source
 from lifeline.cli.audit import audit_app
 from lifeline.cli.common import DB_OPTION, as_operator, clear_errors, close_service, console, open_service, settings
+from lifeline.cli.demo import demo_app
 from lifeline.cli.diagnose import diagnose
 from lifeline.cli.downtime import downtime_app
 from lifeline.cli.generate import generate
@@ -41,6 +42,7 @@ app.add_typer(downtime_app, name="downtime")
 app.add_typer(incidents_app, name="incidents")
 app.add_typer(probe_app, name="probe")
 app.add_typer(images_app, name="images")
+app.add_typer(demo_app, name="demo")  # the demo region's patient login (issue 25)
 app.command("generate")(generate)
 app.command("diagnose")(diagnose)
 

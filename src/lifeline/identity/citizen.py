@@ -18,6 +18,7 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, NamedTuple, Self
 from urllib.parse import quote
@@ -198,6 +199,14 @@ class CitizenLogin:
         self._metadata: tuple[float, ProviderMetadata] | None = None
         self._keys: tuple[float, KeySet] | None = None
         self._unreachable_until = 0.0
+        # When the provider last answered, and last failed to (UTC): what the login page tells patients.
+        self.last_working: datetime | None = None
+        self.last_failed: datetime | None = None
+
+    @property
+    def down(self) -> bool:
+        """Whether the provider's last answer was a failure (no answer, a timeout, a 5xx)."""
+        return self.last_failed is not None and (self.last_working is None or self.last_failed > self.last_working)
 
     def close(self) -> None:
         if self._owns_http:
@@ -212,7 +221,9 @@ class CitizenLogin:
     def begin(self) -> AuthorisationRequest:
         """Start a login: the URL of the provider's login page and the state to keep in the browser session."""
         try:
-            metadata = self.metadata()
+            # Asked afresh at every start (cached only for `finish`): a provider that went down
+            # since must be said so here, not shown to the patient as a browser's connection error.
+            metadata = self.metadata(fresh=True)
         except CitizenLoginError as error:
             log.warning("citizen login cannot start: %s (%s)", error.reason, error.detail)
             raise
@@ -262,10 +273,10 @@ class CitizenLogin:
         name = claims.get("name")
         return CitizenIdentity(cpr, name if isinstance(name, str) else None, str(claims["sub"]), metadata.issuer)
 
-    def metadata(self) -> ProviderMetadata:
-        """The provider's discovery document, fetched at most once per `metadata_ttl`."""
+    def metadata(self, *, fresh: bool = False) -> ProviderMetadata:
+        """The provider's discovery document, fetched at most once per `metadata_ttl` (`fresh`: now)."""
         now = self._clock().timestamp()
-        if self._metadata is not None and now - self._metadata[0] < self.config.metadata_ttl:
+        if not fresh and self._metadata is not None and now - self._metadata[0] < self.config.metadata_ttl:
             return self._metadata[1]
         url = self.config.issuer.rstrip("/") + "/.well-known/openid-configuration"
         metadata = ProviderMetadata.from_document(_json_document(self._send("GET", url)))
@@ -372,10 +383,12 @@ class CitizenLogin:
             raise self._outage(f"{method} {url}: {type(error).__name__}: {error}") from error
         if response.status_code >= 500:
             raise self._outage(f"{method} {url} answered {response.status_code}")
+        self.last_working = self._clock().astimezone(UTC)
         return response
 
     def _outage(self, detail: str) -> CitizenLoginError:
         self._unreachable_until = self._clock().timestamp() + self.config.retry_after
+        self.last_failed = self._clock().astimezone(UTC)
         return _unavailable(detail)
 
 

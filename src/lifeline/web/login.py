@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from lifeline import telemetry
+from lifeline import jsontext, telemetry
 from lifeline.audit import events as audit_events
 from lifeline.clock import epoch_clock
 from lifeline.config import issuer_of
@@ -122,6 +122,16 @@ class WebLogin:
             self._citizen = CitizenLogin(config)
         return self._citizen
 
+    def citizen_status(self) -> dict[str, Any] | None:
+        """Whether the citizen identity provider failed last time it was asked, and when it last
+        answered (ISO, UTC), for the login page; None when patient login is not set up here. Read
+        from the relying party's memory, never asked now: the staff login page must not wait on it."""
+        citizen = self.citizen
+        if citizen is None:
+            return None
+        working = citizen.last_working.isoformat() if citizen.last_working else None
+        return {"down": citizen.down, "lastWorking": working}
+
     # Sessions and cookies.
 
     def cookie_name(self, request: Request) -> str:
@@ -162,7 +172,7 @@ class WebLogin:
         for entry in bundle.get("entry", []):
             resource = entry.get("resource")
             if isinstance(resource, orjson.Fragment):  # stored JSON passed through as it is
-                resource = orjson.loads(orjson.dumps(resource))
+                resource = orjson.loads(jsontext.dumps(resource))
             if isinstance(resource, dict) and resource.get("resourceType") == "Patient":
                 matches.append(str(resource["id"]))
         return matches[0] if len(matches) == 1 else None
@@ -184,6 +194,7 @@ class WebLogin:
             csrf=session.csrf,
             next=next_path,
             citizen=self.citizen is not None,
+            citizen_status=self.citizen_status(),
             **context,
         )
         return self.with_cookie(request, page, session)

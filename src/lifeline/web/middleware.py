@@ -51,29 +51,32 @@ def user_of(web: WebLogin, session: WebSession | None) -> PageUser:
         user = records.get_user(web.service.repo, session.username) if session.username else None
         roles = ("staff", *(user.extra_roles if user else ()))
         staff = PageUser(session, STAFF, session.username, session.username or "", session.fhir_user, roles)
-        return replace(staff, display_name=practitioner_name(web, staff) or staff.display_name)
+        return replace(staff, display_name=person_name(web, staff) or staff.display_name)
     kind = PATIENT if session.kind == PATIENT_SESSION else ANONYMOUS
-    return PageUser(session, kind, session.username, session.fhir_user or "", session.fhir_user, ())
+    person = PageUser(session, kind, session.username, session.fhir_user or "", session.fhir_user, ())
+    # A patient sees their own name in the top bar, never a Patient/id.
+    return replace(person, display_name=person_name(web, person) or person.display_name) if kind == PATIENT else person
 
 
-def practitioner_name(web: WebLogin, staff: PageUser) -> str | None:
-    """The name of the practitioner a staff login is linked to, as the top bar shows who is
-    logged in: read once per session through the core as that person (on the trail like any
-    read), then kept with the session. None when the login names no practitioner, or it has no
-    name the person may read."""
-    session = staff.session
+def person_name(web: WebLogin, user: PageUser) -> str | None:
+    """The name of the practitioner a staff login is linked to, or of a patient's own Patient, as
+    the top bar shows who is logged in: read once per session through the core as that person
+    (on the trail like any read), then kept with the session. None when the login names no
+    person, or one with no name the person may read."""
+    session = user.session
     if session is None:
         return None
     if NAME_KEPT not in session.data:
-        reference = staff.fhir_user or ""
+        reference = user.fhir_user or ""
         name = ""
-        if reference.startswith("Practitioner/"):
-            asking = FhirRequest("read", "Practitioner", reference.partition("/")[2])
+        res_type, _, res_id = reference.partition("/")
+        if res_type in ("Practitioner", "Patient") and res_id:
+            asking = FhirRequest("read", res_type, res_id)
             try:
-                answer = web.service.as_user(staff.principal, None, staff.purpose).handle(asking)
+                answer = web.service.as_user(user.principal, None, user.purpose).handle(asking)
                 found = orjson.loads(answer.raw) if answer.raw is not None else answer.resource or {}
                 name = header.name(found) if isinstance(found, dict) else ""
-            except FhirError:  # no such practitioner, or not to be read: the login name is shown
+            except FhirError:  # no such person, or not to be read: the login name is shown
                 name = ""
         session.data[NAME_KEPT] = name
         web.sessions.save(session)

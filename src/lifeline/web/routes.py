@@ -30,6 +30,7 @@ from lifeline.web.pages import (
     break_glass,
     clinic_list,
     finder,
+    inbox,
     landing,
     operator,
     reduce_page,
@@ -43,12 +44,16 @@ from lifeline.web.pages.chart import medication as chart_medication
 from lifeline.web.pages.chart import notes as chart_notes
 from lifeline.web.pages.chart import orders as chart_orders
 from lifeline.web.pages.chart import page as chart
+from lifeline.web.pages.chart import release as chart_release
 from lifeline.web.pages.chart import results as chart_results
 from lifeline.web.pages.chart import timeline as chart_timeline
 from lifeline.web.pages.chart import viewer as chart_viewer
 from lifeline.web.pages.chart import vitals as chart_vitals
 from lifeline.web.pages.chart import vitals_form as chart_vitals_form
 from lifeline.web.pages.language import language_route
+from lifeline.web.pages.portal import message_pages as portal_messages
+from lifeline.web.pages.portal import own_data as portal_own_data
+from lifeline.web.pages.portal import pages as portal
 
 PUBLIC, LOGGED_IN, STAFF_ONLY, PATIENT_ONLY = "public", "logged-in", "staff", "patient"
 
@@ -74,6 +79,7 @@ ACCESS = {
     "/patients/{id}": STAFF_ONLY,  # the chart of one patient (issue 21)
     "/patients/{id}/results": STAFF_ONLY,  # the chart's laboratory results and their trends
     "/patients/{id}/results/chart.svg": STAFF_ONLY,  # a trend chart, shown as an image on that page
+    "/patients/{id}/results/release": STAFF_ONLY,  # release held-back results to the patient now (issue 25)
     "/patients/{id}/vitals": STAFF_ONLY,  # the chart's vital signs: a flowsheet and curves
     "/patients/{id}/vitals/chart.svg": STAFF_ONLY,  # a vital sign's curve, shown as an image on that page
     "/patients/{id}/notes": STAFF_ONLY,  # the chart's notes, and the form that writes one
@@ -111,6 +117,20 @@ ACCESS = {
     "/imaging/studies/{study}/series/{series}/metadata": STAFF_ONLY,
     "/imaging/studies/{study}/series/{series}/instances/{instance}/rendered": STAFF_ONLY,
     "/imaging/studies/{study}/series/{series}/instances/{instance}/frames/{frame}/rendered": STAFF_ONLY,
+    # The patient portal (issue 25): the logged-in patient's own record; no address names a patient.
+    "/portal": PATIENT_ONLY,  # contact details, allergies, diagnoses, medication, vaccinations
+    "/portal/contact": PATIENT_ONLY,  # contact details, and the form that changes their phone and e-mail
+    "/portal/results": PATIENT_ONLY,  # laboratory results in words, and one test's trend
+    "/portal/results/chart.svg": PATIENT_ONLY,  # a test's trend chart, shown as an image on that page
+    "/portal/appointments": PATIENT_ONLY,  # upcoming and past appointments, with their place
+    "/portal/messages": PATIENT_ONLY,  # conversations with the departments treating them, and notices
+    "/portal/messages/{id}": PATIENT_ONLY,  # one thread (their own, else 404), and the reply form
+    "/inbox": STAFF_ONLY,  # the messages of the staff member's departments from patients (issue 25)
+    "/inbox/{id}": STAFF_ONLY,  # one thread: answer as the department, or close it (issue 25)
+    "/portal/access-log": PATIENT_ONLY,  # who has looked at my record: staff accesses from the audit trail
+    "/portal/download": PATIENT_ONLY,  # download the whole record: the choice of JSON or PDF
+    "/portal/download/record.json": PATIENT_ONLY,  # the whole record as one FHIR Bundle ($everything)
+    "/portal/download/record.pdf": PATIENT_ONLY,  # the whole record as a readable PDF
 }
 
 
@@ -125,6 +145,7 @@ def page_routes(
     routes += break_glass.routes(web)
     routes += worklist.routes(web.service)
     routes += chart_results.routes(web.service, lambda: paths)  # before `paths`: the chart links to it
+    routes += chart_release.routes(web, lambda: paths)  # results released to the patient now (issue 25)
     routes += chart_vitals.routes(web.service, lambda: paths)  # before `paths`: the chart links to it
     routes += chart_notes.routes(web, lambda: paths)
     routes += chart_timeline.routes(web.service, lambda: paths)  # before `paths`: the chart links to it
@@ -142,6 +163,9 @@ def page_routes(
     routes += bed_board.routes(web)  # the bed boards (issue 24)
     routes += reduce_page.routes(web)  # down to acute care and back (issue 24)
     routes += imaging_proxy.routes(web, stores or Stores(None))  # the images, through the node (issue 22)
+    routes += portal.routes(web)  # the patient portal (issue 25)
+    routes += portal_messages.routes(web) + inbox.routes(web)  # messages: the patient's and the department's
+    routes += portal_own_data.routes(web)  # the portal's access log and download (issue 25)
     paths = {getattr(route, "path", "") for route in [*routes, *replication]}
     routes += chart.routes(web.service, lambda: paths)
     routes.append(Route("/", landing.page(paths, lambda: web.citizen is not None), methods=["GET"]))

@@ -53,8 +53,9 @@ def test_a_patient_sees_their_portal_place(service: FhirService) -> None:
         body = web.get("/", headers={"Accept": "application/json"}).json()
         assert body["user"]["kind"] == "patient" and body["user"]["fhirUser"] == "Patient/pat-7"
         assert body["places"] == [
-            {"id": "portal", "href": "/portal", "available": False},
+            {"id": "portal", "href": "/portal", "available": True},  # the portal's record pages (issue 25)
+            {"id": "messages", "href": "/portal/messages", "available": True},
             {"id": "account", "href": "/account", "available": True},
         ]
         page = web.get("/").text
-        assert "Your health record" in page and 'href="/portal"' not in page and 'href="/conflicts"' not in page
+        assert "Your health record" in page and 'href="/portal"' in page and 'href="/conflicts"' not in page

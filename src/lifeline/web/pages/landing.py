@@ -16,7 +16,7 @@ from lifeline.web.pages import page as page_of
 
 # (id, address): the template names each place in the reader's language.
 STAFF_PLACES = [("patients", "/patients"), ("find", "/find"), ("conflicts", "/conflicts"), ("account", "/account")]
-PATIENT_PLACES = [("portal", "/portal"), ("account", "/account")]
+PATIENT_PLACES = [("portal", "/portal"), ("messages", "/portal/messages"), ("account", "/account")]
 PUBLIC_LINKS = [("status", "/status.json"), ("metadata", "/fhir/metadata")]
 
 

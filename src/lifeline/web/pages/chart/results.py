@@ -19,12 +19,14 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.routing import Route
 
+from lifeline.access.held_results import Holding
 from lifeline.clock import today
 from lifeline.errors import BadRequest
 from lifeline.fhir.acting import Acting
 from lifeline.fhir.service import FhirService
+from lifeline.search.registry import SearchRegistry
 from lifeline.web.pages import acting, page
-from lifeline.web.pages.chart import summary, trend, words
+from lifeline.web.pages.chart import held, summary, trend, words
 from lifeline.web.pages.chart.page import (
     Reader,
     built_parts,
@@ -72,7 +74,7 @@ def results(
     trend_of = _trend(read, chosen or [], {t["code"] for t in tests}, language)
     return {
         **top,
-        "panels": _panels(shown, reports, language),
+        "panels": _panels(shown, reports, language, held.holding_of(core), core.service.registry),
         "tests": tests,
         "older": older,
         "read": RESULTS_READ,
@@ -99,15 +101,20 @@ def _row(observation: dict[str, Any], language: str) -> dict[str, Any]:
 
 
 def _panels(
-    observations: list[dict[str, Any]], reports: dict[str, dict[str, Any]], language: str
+    observations: list[dict[str, Any]],
+    reports: dict[str, dict[str, Any]],
+    language: str,
+    holding: Holding,
+    registry: SearchRegistry,
 ) -> list[dict[str, Any]]:
     """The results by the report that holds them, newest first; results in no report are grouped
-    by when they were taken."""
+    by when they were taken. Each says whether it is still held back from the patient (`held`)."""
     report_of: dict[str, dict[str, Any]] = {}
     for held_by in reports.values():
         for result in held_by.get("result") or []:
             report_of.setdefault(result.get("reference", ""), held_by)
     panels: dict[str, dict[str, Any]] = {}
+    members: dict[str, tuple[dict[str, Any] | None, list[dict[str, Any]]]] = {}
     for observation in observations:
         report = report_of.get(f"Observation/{observation.get('id')}")
         taken = summary.effective(observation)
@@ -124,6 +131,9 @@ def _panels(
                 "rows": [],
             }
         panels[key]["rows"].append(_row(observation, language))
+        members.setdefault(key, (report, []))[1].append(observation)
+    for key, (report, held_back) in members.items():
+        panels[key]["held"] = held.panel_hold(holding, registry, report, held_back, language)
     shown = list(panels.values())
     for panel in shown:
         panel["rows"].sort(key=lambda r: r["name"].lower())

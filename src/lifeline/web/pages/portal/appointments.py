@@ -1,0 +1,61 @@
+"""`/portal/appointments`: the patient's appointments and booked operations, upcoming (the soonest
+first, cancelled ones said so) and past (the newest first), each with its place: the Location the
+appointment names, by its display or, where it has none, its name read through the core as the
+patient (the directory of their own care, access/ties.py). https://hl7.org/fhir/R4/appointment.html
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from lifeline.fhir.acting import Acting
+from lifeline.web.pages.chart import words
+from lifeline.web.pages.portal.record import reader
+
+READ = 200  # the newest appointments on the page
+HIDDEN = ("entered-in-error",)
+GONE = ("cancelled", "noshow")
+
+
+def _place(appointment: dict[str, Any], places: dict[str, dict[str, Any]]) -> str:
+    names = []
+    for participant in appointment.get("participant") or []:
+        actor = participant.get("actor") or {}
+        reference = str(actor.get("reference") or "")
+        if reference.startswith("Location/"):
+            name = actor.get("display") or (places.get(reference) or {}).get("name")
+            if name:
+                names.append(str(name))
+    return ", ".join(names)
+
+
+def appointments(core: Acting, patient_id: str, today_: date, language: str) -> dict[str, Any]:
+    """What `/portal/appointments` shows the patient `core` acts as on `today_` (Danish time)."""
+    read, _ = reader(core, patient_id)
+    found, places = read.search(
+        "Appointment", ("_sort", "-date"), ("_count", str(READ)), ("_include", "Appointment:location")
+    )
+    upcoming: list[dict[str, Any]] = []
+    past: list[dict[str, Any]] = []
+    for appointment in found:
+        status = appointment.get("status")
+        if status in HIDDEN:
+            continue
+        when = words.when(appointment.get("start"), language)
+        operation = bool(appointment.get("basedOn") or appointment.get("serviceType"))
+        what = appointment.get("description") or words.concept((appointment.get("serviceType") or [None])[0])
+        shown = {
+            "id": appointment.get("id"),
+            "what": what or words.concept(appointment.get("appointmentType")),
+            "kind": "operation" if operation else "appointment",
+            "when": when,
+            "where": _place(appointment, places),
+            "status": status,
+            "cancelled": status in GONE,
+            "note": appointment.get("patientInstruction") or "",
+        }
+        start = str(appointment.get("start") or "")[:10]
+        (upcoming if start >= today_.isoformat() and status != "fulfilled" else past).append(shown)
+    upcoming.sort(key=lambda a: words.in_order(a["when"]))
+    return {"upcoming": upcoming, "past": past, "more": read.more, "today": today_.isoformat()}
