@@ -62,6 +62,7 @@ lint: install-dev
 browser:
 	command -v chromedriver >/dev/null || (apt-get update && apt-get install -y chromium chromium-driver)
 	command -v pdftoppm >/dev/null || (apt-get update && apt-get install -y poppler-utils)
+	command -v npm >/dev/null || (apt-get update && apt-get install -y npm)  # fetches axe-core for the accessibility tests
 
 # The image store: Debian's Orthanc and its DICOMweb plugin (make demo and the imaging tests run it).
 pacs:
@@ -91,6 +92,7 @@ bench: install-dev pacs
 	$(BIN)/python -m bench.imaging
 	$(BIN)/python -m bench.scheduling
 	$(BIN)/python -m bench.logistics_reduce
+	$(BIN)/python -m bench.r4_examples
 
 clean:
 	rm -rf $(VENV) var/*.db var/*.db-wal var/*.db-shm
