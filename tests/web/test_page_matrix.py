@@ -155,11 +155,22 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/portal/results"): PORTAL,
     ("GET", "/portal/results/chart.svg"): Row(LOGIN, PAGE, PATIENT_PAGE, PATIENT_PAGE, "code=2823-3"),
     ("GET", "/portal/appointments"): PORTAL,
+    # One appointment and its forms (tests/web/pages/portal/test_appointment_changes.py tries another
+    # patient's appointment, a busy slot, a passed one): an id the patient cannot read is a 404.
+    ("GET", "/portal/appointments/{id}"): Row(LOGIN, 404, PATIENT_PAGE, PATIENT_PAGE),
+    ("POST", "/portal/appointments/{id}/cancel"): Row(LOGIN, 404, PATIENT_PAGE, PATIENT_PAGE),
+    ("POST", "/portal/appointments/{id}/move"): Row(LOGIN, 404, PATIENT_PAGE, PATIENT_PAGE),
+    ("POST", "/portal/appointments/{id}/answer"): Row(LOGIN, 404, PATIENT_PAGE, PATIENT_PAGE),
     # Who looked, and the download (tests/web/pages/portal/ tries another patient's id and cursor).
     ("GET", "/portal/access-log"): PORTAL,
     ("GET", "/portal/download"): PORTAL,
     ("GET", "/portal/download/record.json"): PORTAL,
     ("GET", "/portal/download/record.pdf"): PORTAL,
+    # The portal as an app (tests/web/pages/portal/test_installable.py): the same for everyone.
+    ("GET", "/portal/manifest.webmanifest"): PUBLIC_PAGE,
+    ("GET", "/portal/worker.js"): PUBLIC_PAGE,
+    ("GET", "/portal/offline"): PUBLIC_PAGE,
+    ("POST", "/portal/switch"): Row(LOGIN, 303, PATIENT_PAGE, PATIENT_PAGE),  # no person named: their own record
     # Messages (issue 25): {id} is a patient's id here, which names no thread: 404 to whoever may ask
     # (tests/web/pages/portal/test_messages.py and test_inbox.py try other patients' threads).
     ("GET", "/portal/messages"): PORTAL,

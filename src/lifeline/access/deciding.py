@@ -23,12 +23,13 @@ decides who sees what:
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from lifeline import jsontext
-from lifeline.errors import Forbidden
+from lifeline.errors import Forbidden, Issue, Unprocessable
 
 if TYPE_CHECKING:
     from lifeline.fhir.request import FhirRequest
@@ -90,6 +91,9 @@ def check_patient(res_type: str, body: dict[str, Any] | None, before: dict[str, 
     """Refuse a patient's write to anything that decides access; of their Patient, telecom only;
     of messages, only their own and the read mark on those to them. `before` is the version the
     write replaces ({} for none); `own` the logged-in patient's id."""
+    if res_type == "Appointment":
+        _check_appointment(body, before, own)
+        return
     if res_type in STRUCTURE or res_type in CARE or res_type in FAMILY:
         raise Forbidden(f"Patients cannot change {res_type} resources; ask the hospital")
     if res_type == "Communication":
@@ -129,6 +133,223 @@ def _check_message(body: dict[str, Any] | None, before: dict[str, Any], own: str
         [e for e in before.get("extension") or [] if (e or {}).get("url") != READ_MARK]
     ):
         raise Forbidden("Of a message you may change only whether you have read it")
+
+
+# Of their own booked Appointment a patient changes only these (issue 25): cancel it with a reason,
+# move it to another slot, or answer for themself (participant.status). `_check_appointment` says how.
+APPOINTMENT_CANCEL = frozenset({"status", "cancelationReason", "participant", "meta", "text", "id"})
+APPOINTMENT_MOVE = frozenset({"slot", "start", "end", "minutesDuration", "participant", "meta", "text", "id"})
+PATIENT_ANSWERS = frozenset({"accepted", "declined"})
+# A patient changes an appointment themself until this long before it starts (issue 25); later, the
+# department's phone: the clinic has planned for them, and a time freed so late is seldom filled.
+PATIENT_NOTICE = timedelta(hours=24)
+# On a clinic's Location, valueBoolean false: its patients do not move their appointments themselves
+# (a clinic whose times need a clinician's triage first); they cancel, or call.
+SELF_SERVICE = "https://lifeline.example/fhir/StructureDefinition/patient-self-service"
+# Declining a new time offered after a cancellation puts the appointment back on the rebooking list.
+OFFER_DECLINE = APPOINTMENT_MOVE | {"status", "requestedPeriod"}
+
+
+def _check_appointment(body: dict[str, Any] | None, before: dict[str, Any], own: str | None) -> None:
+    """A patient never creates or deletes an Appointment; of a booked one of their own they may
+    only cancel it (status cancelled with a reason), move it (slot, start, end), answer it (their
+    own participant's status), or decline a new time offered after a cancellation (back to
+    waitlist): never its participants, never a proposed, pending or past one.
+    The scheduling operation adds what needs the clock and the Slots (fhir/interactions/scheduling.py)."""
+    if body is None or not before:
+        raise Forbidden("Patients cannot book or delete appointments; cancel or move your own booked appointment")
+    mine = f"Patient/{own}"
+    if before.get("status") != "booked" or not _names(before, mine):
+        raise Forbidden("You may change only a booked appointment of your own")
+    if _plain(_actors(before)) != _plain(_actors(body)):
+        raise Forbidden("You cannot change who takes part in an appointment")
+    others = [p for p in _parts(body) if _actor(p) != mine]
+    if _plain(others) != _plain([p for p in _parts(before) if _actor(p) != mine]):
+        raise Forbidden("You may answer an appointment only for yourself")
+    answer = next((p.get("status") for p in _parts(body) if _actor(p) == mine), None)
+    earlier = next((p.get("status") for p in _parts(before) if _actor(p) == mine), None)
+    if answer != earlier and answer not in PATIENT_ANSWERS:
+        raise Forbidden("You may accept or decline an appointment, nothing else")
+    status = body.get("status")
+    allowed = APPOINTMENT_CANCEL if status == "cancelled" else APPOINTMENT_MOVE if status == "booked" else None
+    if (
+        status == "waitlist"
+        and earlier == "needs-action"
+        and answer == "declined"
+        and before.get("supportingInformation")
+    ):
+        allowed = OFFER_DECLINE  # a new time offered after a cancellation (logistics/rebook.py), declined
+    if allowed is None:
+        raise Forbidden("You may cancel a booked appointment or move it, nothing else")
+    changed = sorted(n for n in set(before) | set(body) if n not in allowed and _differs(before, body, n))
+    if changed:
+        raise Forbidden(f"Of an appointment you may not change {', '.join(changed)}")
+
+
+def check_patient_booking(
+    service: FhirService,
+    session: Session,
+    res_type: str,
+    res_id: str | None,
+    body: dict[str, Any] | None,
+    before: dict[str, Any],
+    own: str | None,
+) -> None:
+    """What a patient's change to their own booking must keep, whatever the path of the write
+    (the scheduling operation, a plain update, a Bundle), read in the write's transaction without
+    any access filter: an Appointment changed (not merely answered) at least PATIENT_NOTICE before
+    it starts, moved only to a free slot of the same schedule and visit type, and only where the
+    clinic lets patients move; a Slot only as such a change frees or takes it (`_check_slot`)."""
+    if res_type == "Slot":
+        _check_slot(service, session, res_id, body, before, own)
+        return
+    if body is None or not before or res_type != "Appointment":
+        return  # check_patient refuses these
+    moved = _slots(body) != _slots(before) or body.get("start") != before.get("start")
+    if body.get("status") == before.get("status") and not moved:
+        return  # their answer to it (accepted, declined): it changes nothing for the clinic
+    start = _moment(before.get("start"))
+    if start is None or start - service.clock() < PATIENT_NOTICE:
+        hours = int(PATIENT_NOTICE.total_seconds() // 3600)
+        raise _rule(f"An appointment can be changed here until {hours} hours before it starts; call the department",
+                    "Appointment.start")  # fmt: skip
+    if body.get("status") != "booked" or not moved:
+        return
+    clinics = [_actor(p) for p in _parts(before) if _actor(p).startswith("Location/")]
+    if not all(self_service(c) for c in _current(service, session, "Location", clinics)):
+        raise _rule(
+            "This clinic does not let patients move their appointments themselves: call the department",
+            "Appointment.slot",
+        )
+    alike = {_slot_kind(s) for s in _current(service, session, "Slot", _slots(before))}
+    wanted = _current(service, session, "Slot", _slots(body))
+    if len(wanted) != len(_slots(body)) or not wanted:
+        raise _rule("Choose a free time of the same clinic and kind of visit", "Appointment.slot")
+    for slot in wanted:
+        if slot.get("status") != "free" or _slot_kind(slot) not in alike:
+            raise _rule(f"Slot/{slot.get('id')} is not a free time of the same clinic and kind of visit",
+                        "Appointment.slot")  # fmt: skip
+
+
+def self_service(clinic: dict[str, Any]) -> bool:
+    """Whether a clinic (its Location) lets patients move their own appointments (yes, unless it says no)."""
+    return not any(
+        (e or {}).get("url") == SELF_SERVICE and (e or {}).get("valueBoolean") is False
+        for e in clinic.get("extension") or []
+    )
+
+
+def _check_slot(
+    service: FhirService,
+    session: Session,
+    slot_id: str | None,
+    body: dict[str, Any] | None,
+    before: dict[str, Any],
+    own: str | None,
+) -> None:
+    """A patient touches a Slot only as the scheduling operation moves or cancels their own
+    appointment: only its status, free to busy when their own active appointment (written before
+    it in the same transaction) holds it, busy to free when no active appointment holds it."""
+    if body is None or not before:
+        raise Forbidden("Patients cannot create or delete slots")
+    changed = sorted(
+        n for n in set(before) | set(body) if n not in ("status", "meta", "text", "id") and _differs(before, body, n)
+    )
+    turn = (before.get("status"), body.get("status"))
+    if changed or turn not in (("free", "busy"), ("busy", "free")):
+        raise Forbidden("Of a slot you may change only whether it is free, by moving or cancelling your appointment")
+    holders = _active_holders(service, session, f"Slot/{slot_id}")
+    if turn == ("free", "busy") and not any(_names(a, f"Patient/{own}") for a in holders):
+        raise Forbidden("A slot becomes busy only when your own appointment takes it")
+    if turn == ("busy", "free") and holders:
+        raise Forbidden("A slot an appointment holds cannot be freed")
+    if turn == ("busy", "free") and not _let_go(service, session, f"Slot/{slot_id}", before, own):
+        raise Forbidden("A slot becomes free only when your own appointment lets it go")
+
+
+ACTIVE = ("proposed", "pending", "booked", "arrived", "checked-in")
+
+
+def _let_go(service: FhirService, session: Session, slot: str, before: dict[str, Any], own: str | None) -> bool:
+    """Whether the patient's own appointment let `slot` go at its latest change, made no earlier
+    than the slot's own latest change: a slot staff blocked by hand, or took back since, stays busy."""
+    since = str((before.get("meta") or {}).get("lastUpdated") or "")
+    params = [("patient", f"Patient/{own}")] + ([("_lastUpdated", f"ge{since}")] if since else [])
+    for appointment in _search(service, session, "Appointment", params, 50):
+        version = int((appointment.get("meta") or {}).get("versionId") or 0)
+        previous = session.vread("Appointment", str(appointment.get("id")), version - 1) if version > 1 else None
+        if previous is None or not previous.content or previous.deleted:
+            continue
+        held = jsontext.loads(previous.content)
+        was_holding = held.get("status") in ACTIVE and slot in _slots(held)
+        holds = appointment.get("status") in ACTIVE and slot in _slots(appointment)
+        if was_holding and not holds:
+            return True
+    return False
+
+
+def _rule(text: str, element: str) -> Unprocessable:
+    """A business rule of the scheduling (as fhir/rules: 422 `business-rule`, the element named)."""
+    return Unprocessable(text, [Issue("error", "business-rule", text, [element])])
+
+
+def _slots(resource: dict[str, Any]) -> list[str]:
+    return sorted({str((s or {}).get("reference") or "") for s in resource.get("slot") or []} - {""})
+
+
+def _slot_kind(slot: dict[str, Any]) -> str:
+    """A slot's schedule and visit type: a patient moves only between slots alike in both."""
+    return str(_plain([(slot.get("schedule") or {}).get("reference"), slot.get("serviceType")]))
+
+
+def _moment(value: Any) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(value) if isinstance(value, str) and "T" in value else None
+    except ValueError:
+        return None
+    return parsed if parsed is not None and parsed.tzinfo is not None else None
+
+
+def _current(service: FhirService, session: Session, res_type: str, keys: list[str]) -> list[dict[str, Any]]:
+    """The current resources `keys` (Type/id) name, read in the write's transaction without any access filter."""
+    ids = [k.partition("/")[2] for k in keys if k.startswith(f"{res_type}/") and k.partition("/")[2]]
+    return _search(service, session, res_type, [("_id", ",".join(ids))], len(ids)) if ids else []
+
+
+def _active_holders(service: FhirService, session: Session, slot: str) -> list[dict[str, Any]]:
+    """The active appointments holding `slot`."""
+    params = [("slot", slot), ("status", ",".join(ACTIVE))]
+    return _search(service, session, "Appointment", params, 5)
+
+
+def _search(
+    service: FhirService, session: Session, res_type: str, params: list[tuple[str, str]], limit: int
+) -> list[dict[str, Any]]:
+    from lifeline.search.query import compile_match, parse_query
+
+    clauses, _ = parse_query(res_type, params, service.registry)
+    found = session.search(res_type, compile_match(res_type, clauses, service.registry), after_key=None, limit=limit)
+    return [orjson.loads(v.content) for v in found if v.content and not v.deleted]
+
+
+def _parts(appointment: dict[str, Any]) -> list[dict[str, Any]]:
+    return [p for p in appointment.get("participant") or [] if isinstance(p, dict)]
+
+
+def _actor(participant: dict[str, Any]) -> str:
+    return str((participant.get("actor") or {}).get("reference") or "")
+
+
+def _actors(appointment: dict[str, Any]) -> list[Any]:
+    return [{k: v for k, v in p.items() if k != "status"} for p in _parts(appointment)]
+
+
+def _names(appointment: dict[str, Any], patient: str) -> bool:
+    return any(_actor(p) == patient for p in _parts(appointment))
+
+
+def _differs(before: dict[str, Any], body: dict[str, Any], name: str) -> bool:
+    return _plain(before.get(name)) != _plain(body.get(name))
 
 
 def change_kind(res_type: str, body: dict[str, Any] | None, before: dict[str, Any]) -> str | None:

@@ -170,8 +170,13 @@ def check_write(
     patients = compartment_patients(service, res_type, res_id, body) if body is not None else set()
     if before:
         patients |= compartment_patients(service, res_type, res_id, before)
+    if rule.is_patient and res_type == "Slot":  # only as a change to their own booking frees or takes it (issue 25)
+        deciding.check_patient_booking(service, session, res_type, res_id, body, before, rule.patient_id)
+        return
     if rule.is_patient:
         deciding.check_patient(res_type, body, before, rule.patient_id)
+        if res_type == "Appointment":  # the notice, the clinic and the kind of a move (issue 25)
+            deciding.check_patient_booking(service, session, res_type, res_id, body, before, rule.patient_id)
         if patients and patients != {rule.patient_id}:
             other = sorted(patients - {rule.patient_id or ""})
             if other:

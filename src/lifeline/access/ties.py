@@ -111,6 +111,8 @@ DIRECTORY_TYPES = frozenset(
 PATIENT_SHARED = frozenset(
     {"Practitioner", "PractitionerRole", "Organization", "Location", "HealthcareService", "Endpoint", "Medication"}
 )
+# Free and busy times, so a patient can move their own appointment (issue 25); a Slot names no patient.
+PATIENT_SHARED |= frozenset({"Slot"})
 
 
 def tie(registry: SearchRegistry, res_type: str) -> str:

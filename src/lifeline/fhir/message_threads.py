@@ -102,8 +102,10 @@ def thread_of(communication: dict[str, Any]) -> str | None:
 
 
 def department_of(thread: dict[str, Any]) -> str:
-    """The department a thread or notice is with: its sender (an Organization)."""
-    return str((thread.get("sender") or {}).get("reference") or "")
+    """The department a thread or notice is with: its sender, when an Organization ("" for the
+    notice of a change the patient made themself, which they sent)."""
+    sender = str((thread.get("sender") or {}).get("reference") or "")
+    return sender if sender.startswith("Organization/") else ""
 
 
 def text_of(communication: dict[str, Any]) -> str:

@@ -51,9 +51,12 @@ from lifeline.web.pages.chart import viewer as chart_viewer
 from lifeline.web.pages.chart import vitals as chart_vitals
 from lifeline.web.pages.chart import vitals_form as chart_vitals_form
 from lifeline.web.pages.language import language_route
+from lifeline.web.pages.portal import appointment_pages as portal_appointments
+from lifeline.web.pages.portal import installable as portal_installable
 from lifeline.web.pages.portal import message_pages as portal_messages
 from lifeline.web.pages.portal import own_data as portal_own_data
 from lifeline.web.pages.portal import pages as portal
+from lifeline.web.pages.portal import switch as portal_switch
 
 PUBLIC, LOGGED_IN, STAFF_ONLY, PATIENT_ONLY = "public", "logged-in", "staff", "patient"
 
@@ -123,6 +126,10 @@ ACCESS = {
     "/portal/results": PATIENT_ONLY,  # laboratory results in words, and one test's trend
     "/portal/results/chart.svg": PATIENT_ONLY,  # a test's trend chart, shown as an image on that page
     "/portal/appointments": PATIENT_ONLY,  # upcoming and past appointments, with their place
+    "/portal/appointments/{id}": PATIENT_ONLY,  # one of their own appointments: cancel, move, answer an offer
+    "/portal/appointments/{id}/cancel": PATIENT_ONLY,  # cancel it with a reason (the form)
+    "/portal/appointments/{id}/move": PATIENT_ONLY,  # move it to a free time of the same clinic (the form)
+    "/portal/appointments/{id}/answer": PATIENT_ONLY,  # accept or decline a new time offered after a downtime
     "/portal/messages": PATIENT_ONLY,  # conversations with the departments treating them, and notices
     "/portal/messages/{id}": PATIENT_ONLY,  # one thread (their own, else 404), and the reply form
     "/inbox": STAFF_ONLY,  # the messages of the staff member's departments from patients (issue 25)
@@ -131,6 +138,11 @@ ACCESS = {
     "/portal/download": PATIENT_ONLY,  # download the whole record: the choice of JSON or PDF
     "/portal/download/record.json": PATIENT_ONLY,  # the whole record as one FHIR Bundle ($everything)
     "/portal/download/record.pdf": PATIENT_ONLY,  # the whole record as a readable PDF
+    "/portal/switch": PATIENT_ONLY,  # a parent's switch between their own record and a child's under 15
+    # The portal installed as an app (issue 25): fetched without the session, and naming no one.
+    "/portal/manifest.webmanifest": PUBLIC,  # the web app manifest: name, scope /portal, icons
+    "/portal/worker.js": PUBLIC,  # the service worker: keeps only the offline page and static files
+    "/portal/offline": PUBLIC,  # "the portal cannot be reached", shown by the worker
 }
 
 
@@ -166,6 +178,9 @@ def page_routes(
     routes += portal.routes(web)  # the patient portal (issue 25)
     routes += portal_messages.routes(web) + inbox.routes(web)  # messages: the patient's and the department's
     routes += portal_own_data.routes(web)  # the portal's access log and download (issue 25)
+    routes += portal_appointments.routes(web)  # the patient's changes to their own appointments (issue 25)
+    routes += portal_switch.routes(web)  # whose record: a parent's own or a child's under 15 (issue 25)
+    routes += portal_installable.routes()  # the portal as an app: manifest, worker, offline page (issue 25)
     paths = {getattr(route, "path", "") for route in [*routes, *replication]}
     routes += chart.routes(web.service, lambda: paths)
     routes.append(Route("/", landing.page(paths, lambda: web.citizen is not None), methods=["GET"]))

@@ -125,8 +125,10 @@ def test_hold_then_book_tells_the_patient(client: TestClient) -> None:
     assert done["id"] == held["id"] and done["status"] == "booked"
     assert client.get(f"/fhir/Slot/{slot}").json()["status"] == "busy"
     assert messages(client, done["id"]) == ["booked"]
-    message = client.get("/fhir/Communication", params={"about": f"Appointment/{done['id']}"}).json()["entry"][0][
-        "resource"
+    # R4 has no search parameter for Communication.about: the patient's messages, then the one about it.
+    sent = client.get("/fhir/Communication", params={"recipient": f"Patient/{who}"}).json()["entry"]
+    [message] = [
+        e["resource"] for e in sent if {"reference": f"Appointment/{done['id']}"} in e["resource"].get("about", [])
     ]
     assert message["status"] == "preparation" and message["recipient"] == [{"reference": f"Patient/{who}"}]
     assert "kl. 09:00" in message["payload"][0]["contentString"]

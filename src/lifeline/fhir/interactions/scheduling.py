@@ -31,10 +31,20 @@ from typing import TYPE_CHECKING, Any
 from babel.dates import format_datetime
 
 from lifeline import jsontext
+from lifeline.access.deciding import PATIENT_NOTICE, SELF_SERVICE, self_service  # noqa: F401 - the portal's
 from lifeline.clock import COPENHAGEN, fhir_instant, today
-from lifeline.errors import BadRequest, FhirError, MethodNotAllowed, NotFound, PreconditionFailed, Unprocessable
+from lifeline.errors import (
+    BadRequest,
+    FhirError,
+    Forbidden,
+    MethodNotAllowed,
+    NotFound,
+    PreconditionFailed,
+    Unprocessable,
+)
 from lifeline.fhir import patient_messages as notify
 from lifeline.fhir.request import FhirRequest, FhirResponse
+from lifeline.fhir.rules import refused
 from lifeline.fhir.rules.scheduling import ACTIVE, moment, patients, slots
 
 if TYPE_CHECKING:
@@ -164,6 +174,8 @@ def book(service: FhirService, request: FhirRequest, asked: dict[str, list[Any]]
         raise Unprocessable("An appointment must name its patient (a participant that is a Patient)")
     if wanted["status"] != "cancelled" and not slots(wanted):
         raise BadRequest(f"{request.operation} needs the slot to book (Appointment.slot)")
+    if _is_patient(request):
+        _patient_may(service, request, current, wanted, hold=hold)
     wanted.pop("meta", None)
     kept = set(slots(current)) if current is not None and current.get("status") in ACTIVE else set()
     new_slots = set(slots(wanted)) if wanted["status"] != "cancelled" else set()
@@ -172,7 +184,7 @@ def book(service: FhirService, request: FhirRequest, asked: dict[str, list[Any]]
         for participant in wanted.get("participant") or []:
             if ((participant.get("actor") or {}).get("reference") or "").startswith("Patient/"):
                 participant["status"] = "declined"
-    if not wanted.get("created"):
+    if not wanted.get("created") and not _is_patient(request):  # a patient's change keeps the record's own
         wanted["created"] = fhir_instant(service.clock())
     slot_status = "busy-tentative" if wanted["status"] == "pending" else "busy"
     changes: list[tuple[str, dict[str, Any], str | None]] = []  # (Slot/id, new content, its version)
@@ -195,6 +207,23 @@ def book(service: FhirService, request: FhirRequest, asked: dict[str, list[Any]]
         if same is None:
             raise
         return same
+
+
+def _is_patient(request: FhirRequest) -> bool:
+    return request.principal is not None and request.principal.kind == "patient"
+
+
+def _patient_may(
+    service: FhirService, request: FhirRequest, current: dict[str, Any] | None, wanted: dict[str, Any], *, hold: bool
+) -> None:
+    """What a patient may do with $book (issue 25): change a booked appointment of their own, never
+    hold or book a new one. The rest (the notice, the slot's clinic and kind, their own answer
+    only) is the access rule's, whatever the path of the write (access/deciding.py `check_patient_booking`)."""
+    if hold or current is None:
+        raise Forbidden("Patients cannot book or hold new appointments; they cancel or move their own booked ones")
+    if current.get("status") != "booked":
+        status_now = current.get("status")
+        raise refused(f"Only a booked appointment can be changed; this one is {status_now}", "Appointment.status")
 
 
 def _held_by_the_same_patient(
@@ -263,7 +292,8 @@ def _write(
             text = message(kind, appointment)
             entries.append(
                 {
-                    "resource": notify.communication(patient, about, kind, text),
+                    # A patient's own change is told to them as sent by themself (access/deciding.py).
+                    "resource": notify.communication(patient, about, kind, text, _sender(request, patient)),
                     "request": {"method": "POST", "url": "Communication"},
                 }
             )
@@ -273,6 +303,10 @@ def _write(
     if not isinstance(written, dict):
         raise FhirError("The booking was written but its Appointment could not be read back")
     return written
+
+
+def _sender(request: FhirRequest, patient: str) -> dict[str, Any] | None:
+    return {"reference": patient} if _is_patient(request) else None
 
 
 def message(kind: str, appointment: dict[str, Any]) -> str:

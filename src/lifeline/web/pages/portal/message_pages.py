@@ -19,7 +19,7 @@ from lifeline.web.layout import NO_STORE, render
 from lifeline.web.login import WebLogin, client_host, csrf_refused, form_text, threaded
 from lifeline.web.pages import acting, page
 from lifeline.web.pages.chart.page import language
-from lifeline.web.pages.portal import messages, record
+from lifeline.web.pages.portal import messages, people
 
 PATH = "/portal/messages"
 THREAD_PATH = "/portal/messages/{id}"
@@ -30,11 +30,11 @@ def routes(web: WebLogin) -> list[Route]:
     service = web.service
 
     def listed(request: Request) -> dict[str, Any]:
-        return messages.threads_of(acting(service, request), record.own_id(request.user), language())
+        return messages.threads_of(acting(service, request), people.shown_id(web, request), language())
 
     def opened(request: Request) -> dict[str, Any]:
         core = messages.writer(service, request.user, client_host(request))
-        own = record.own_id(request.user)
+        own = people.shown_id(web, request)
         shown = messages.thread(core, own, request.path_params["id"], service.clock(), language())
         return {**shown, "sent": request.query_params.get("sent") == "1", "csrf": request.user.csrf}
 
@@ -43,7 +43,7 @@ def routes(web: WebLogin) -> list[Route]:
             return csrf_refused()
         core = messages.writer(service, request.user, client_host(request))
         thread_id = request.path_params["id"]
-        own = record.own_id(request.user)
+        own = people.shown_id(web, request, people.REPLY)
         text, key = form_text(form, "text"), form_text(form, "key")
         shown = messages.reply(core, own, thread_id, text, key, service.clock(), language())
         if "written" in shown:

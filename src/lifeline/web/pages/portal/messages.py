@@ -185,7 +185,9 @@ def thread(core: Acting, patient_id: str, thread_id: str, now: datetime, languag
     names = searched(core, "Organization", [("_id", department.split("/", 1)[1])]).matches if department else []
     name = str((names[0] if names else {}).get("name") or "")
     unread = [m for m in messages if (m.get("sender") or {}).get("reference") != mine and not threads.read_at(m)]
-    _mark_read(core, unread, now)
+    # The read mark is the recipient's own: a parent reading a child's thread leaves it unread.
+    if core.principal is not None and core.principal.patient_id == patient_id:
+        _mark_read(core, unread, now)
     fresh = {str(m.get("id")) for m in unread}
     why_not = (
         NOTICE

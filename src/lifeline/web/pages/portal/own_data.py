@@ -19,8 +19,7 @@ from lifeline.web.layout import NO_STORE, render
 from lifeline.web.login import WebLogin
 from lifeline.web.pages import acting, page
 from lifeline.web.pages.chart.page import language
-from lifeline.web.pages.portal import access_log, download, record_pdf
-from lifeline.web.pages.portal.record import own_id
+from lifeline.web.pages.portal import access_log, download, people, record_pdf
 
 PATHS = (access_log.PATH, "/portal/download", "/portal/download/record.json", "/portal/download/record.pdf")
 
@@ -35,7 +34,7 @@ def routes(web: WebLogin) -> list[Route]:
         typed = {"from": from_text[:40], "to": to_text[:40]}
         if not problems:
             core = acting(service, request)
-            own_id(request.user)  # a patient's session, or the page refuses
+            people.shown_id(web, request, people.ACCESS_LOG)  # a patient's own, or the page refuses
             try:
                 shown = access_log.access_log(core, start, end, query.get("after") or None, language())
                 return 200, {**shown, "typed": typed}
@@ -53,7 +52,7 @@ def routes(web: WebLogin) -> list[Route]:
     def downloaded(request: Request, extension: str) -> Response:
         core = acting(service, request)
         made = service.clock()
-        bundle = download.whole_record(core, own_id(request.user), made)
+        bundle = download.whole_record(core, people.shown_id(web, request), made)
         name = download.file_name(made, extension)
         headers = {**NO_STORE, "Content-Disposition": f'attachment; filename="{name}"'}
         if extension == "json":
@@ -68,7 +67,7 @@ def routes(web: WebLogin) -> list[Route]:
         return await run_in_threadpool(downloaded, request, "pdf")
 
     def download_page(request: Request) -> dict[str, Any]:
-        own_id(request.user)
+        people.shown_id(web, request)
         return {"json": PATHS[2], "pdf": PATHS[3]}
 
     return [

@@ -21,7 +21,7 @@ from lifeline.web.login import WebLogin, client_host, csrf_refused, threaded
 from lifeline.web.pages import acting, page
 from lifeline.web.pages.chart import trend
 from lifeline.web.pages.chart.page import language
-from lifeline.web.pages.portal import appointments, contact, record, results
+from lifeline.web.pages.portal import appointments, contact, people, record, results
 
 PATHS = ("/portal", "/portal/contact", "/portal/results", "/portal/results/chart.svg", "/portal/appointments")
 SAVED = "saved"
@@ -32,10 +32,10 @@ def routes(web: WebLogin) -> list[Route]:
 
     def overview(request: Request) -> dict[str, Any]:
         core = acting(service, request)
-        return record.record(core, record.own_id(request.user), today(service.clock), language())
+        return record.record(core, people.shown_id(web, request), today(service.clock), language())
 
     def contact_page(request: Request) -> dict[str, Any]:
-        shown = contact.form(acting(service, request), record.own_id(request.user))
+        shown = contact.form(acting(service, request), people.shown_id(web, request))
         return {**shown, "saved": request.query_params.get(SAVED) == "1", "csrf": request.user.csrf}
 
     def contact_change(request: Request, form: FormData | None) -> Response:
@@ -43,7 +43,7 @@ def routes(web: WebLogin) -> list[Route]:
             return csrf_refused()
         core = contact.writer(service, request.user, client_host(request))
         typed = [value if isinstance(value := form.get(name), str) else None for name in ("phone", "email")]
-        shown = contact.change(core, record.own_id(request.user), *typed)
+        shown = contact.change(core, people.shown_id(web, request, people.CONTACT), *typed)
         if shown["saved"]:
             return RedirectResponse(f"/portal/contact?{SAVED}=1", 303)
         status = 400  # the form again, each problem beside its field
@@ -53,11 +53,11 @@ def routes(web: WebLogin) -> list[Route]:
 
     def results_page(request: Request) -> dict[str, Any]:
         core, chosen = acting(service, request), request.query_params.get("code")
-        return results.results(core, record.own_id(request.user), language(), chosen)
+        return results.results(core, people.shown_id(web, request), language(), chosen)
 
     def chart_image(request: Request, form: FormData | None) -> Response:
         code = results.chosen_code(request.query_params.getlist("code"))
-        read, _ = record.reader(acting(service, request), record.own_id(request.user))
+        read, _ = record.reader(acting(service, request), people.shown_id(web, request))
         reader_language = language()
         gettext = i18n.translations(reader_language).gettext
         labels = {
@@ -73,7 +73,7 @@ def routes(web: WebLogin) -> list[Route]:
 
     def appointments_page(request: Request) -> dict[str, Any]:
         core = acting(service, request)
-        return appointments.appointments(core, record.own_id(request.user), today(service.clock), language())
+        return appointments.appointments(core, people.shown_id(web, request), today(service.clock), language())
 
     return [
         Route("/portal", page("portal/record.html", overview), methods=["GET"]),
