@@ -41,6 +41,7 @@ MEASURES = {
     "status/watch.py",  # how long each health probe took
     "status/synthetic.py",  # how long the synthetic probe's login, read and search took
     "imaging/orthanc.py",  # how long Orthanc may take to start and to stop
+    "demo/citizen_provider.py",  # how long the demo's identity provider may take to start
     "storage/sqlite.py",  # how long a reader's statement has run (the statement time limit)
     "storage/postgres.py",  # when this process last analyzed a table (refresh_statistics)
 }

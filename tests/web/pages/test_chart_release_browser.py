@@ -12,6 +12,7 @@ from pathlib import Path
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.ui import WebDriverWait
 
 from lifeline.access.held_results import is_released
 from tests.web.browser import press
@@ -47,8 +48,9 @@ def test_a_held_report_is_released_to_the_patient(driver: WebDriver, site: Site)
     driver.set_window_size(1280, 800)
     button = held.find_element(By.CSS_SELECTOR, "button[type=submit]").get_attribute("id")
     press(driver, str(button))
+    # The page pressed on has #reports too: wait for the redirect to the page after the release.
+    WebDriverWait(driver, 20).until(lambda d: d.current_url.endswith(f"/patients/{ward.mine}/results#reports"))
     loaded(driver, (By.ID, "reports"), "release-problem")
-    assert driver.current_url.endswith(f"/patients/{ward.mine}/results#reports")
     assert not driver.find_elements(*mine)
     assert is_released(stored(site.service, "DiagnosticReport", report))
     entries = console(driver)

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.ui import WebDriverWait
 
 from lifeline.config import Settings
 from lifeline.fhir.service import FhirService
@@ -129,7 +131,9 @@ def test_a_citizen_logs_in_reads_their_record_and_changes_their_phone(
     submit(driver, {"phone-input": "12"})  # too short: said beside the field
     loaded(driver, (By.ID, "phone-error"))
     photographed(driver, "contact-error")
+    first_answer = driver.find_element(By.ID, "phone-error")
     submit(driver, {"phone-input": "+45 20 12 34 56", "email-input": "karen@example.dk"})
+    WebDriverWait(driver, 20).until(staleness_of(first_answer))  # the page before still says the error
     loaded(driver, (By.ID, "saved"), "phone-error")
     assert driver.find_element(By.ID, "phone").text == "+45 20 12 34 56"
     photographed(driver, "contact")

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.identity.citizen_provider import PROVIDER_WARNINGS, CitizenProvider
 from tests.web.pages.portal.test_messages import conversation
@@ -63,7 +65,9 @@ def test_a_patient_answers_and_the_department_answers_back(
     loaded(driver, (By.ID, "reply-error"))
     assert "Write your message" in driver.find_element(By.ID, "reply-error").text
     photographed(driver, "portal-messages-empty")
+    first_answer = driver.find_element(By.ID, "reply-error")
     submit(driver, {"reply-text": "Det er 150/95 i dag.\nSkal jeg gøre noget?"})
+    WebDriverWait(driver, 20).until(staleness_of(first_answer))  # the page before still says the error
     loaded(driver, (By.ID, "sent"), "reply-error")
     assert "Skal jeg gøre noget?" in driver.find_element(By.ID, "messages").text
     photographed(driver, "portal-messages-thread")
