@@ -170,6 +170,8 @@ def test_every_portal_page_shows_the_chosen_child(service: FhirService, family: 
         assert f"Parent{family.tag}" not in page.text.split("<main", 1)[1], path  # the top bar: who logged in
     record = json_of(web, "/portal")
     assert record["patient"]["name"] == f"Emma Child{family.tag}"
+    page = web.get("/portal").text  # said of the child, and no form to change the child's contacts
+    assert "recorded about Emma." in page and "recorded about you" not in page and 'id="change-contact"' not in page
     assert [v["vaccine"] for v in record["vaccinations"]] == [f"Vaccine {family.young}"]
     assert [t["name"] for t in json_of(web, "/portal/results")["tests"]] == [f"Hæmoglobin {family.young}"]
     assert [t["topic"] for t in json_of(web, "/portal/messages")["threads"]] == [f"Topic {family.tag}"]
