@@ -206,7 +206,11 @@ def _copied(central: CentralNode, site: SiteNode) -> int:
 def test_a_write_on_a_stale_replica_is_refused_and_the_replica_caught_up(central: CentralNode, tmp_path: Path) -> None:
     """While connected, an edit made on a version the centre has already replaced is a 409 for
     the clinician (as any edit race), not a silent overwrite, and the site shows the newer one."""
-    site = SiteNode(central, "gentofte", "sqlite", tmp_path / "gentofte", replication_poll_ms=60_000)
+    # A centre slower than the tests' half second would rightly count as down (the site keeps the
+    # write: tested elsewhere); this test is about the stale version, so the site waits longer.
+    site = SiteNode(
+        central, "gentofte", "sqlite", tmp_path / "gentofte", replication_poll_ms=60_000, central_timeout_ms=10_000
+    )
     try:
         # Its first poll done, the next is a minute away: none can bring the centre's edit in between.
         wait_until(lambda: _caught_up(site), what="the site's first poll")
