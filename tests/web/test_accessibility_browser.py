@@ -33,7 +33,8 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from tests.identity.citizen_provider import PROVIDER_WARNINGS, CitizenProvider
 from tests.web.pages.portal.test_access_log import looked_at
 from tests.web.pages.portal.test_messages import conversation
-from tests.web.pages.test_chart import Ward
+from tests.web.pages.portal.test_notes_and_scans import note, pathology
+from tests.web.pages.test_chart import Ward, put
 from tests.web.pages.test_portal import add_portal_data
 from tests.web.pages.test_portal_browser import CPR, SIZES, log_in_as_citizen, provider, site  # noqa: F401
 from tests.web.test_login_browser import Site, chromium, driver, loaded  # noqa: F401
@@ -47,6 +48,8 @@ PORTAL_PAGES = {
     "/portal/results": "tests",
     "/portal/results?code=2823-3": "trend-values",
     "/portal/appointments": "past",
+    "/portal/notes": "notes",
+    "/portal/imaging": "nav-imaging",
     "/portal/messages": "threads",
     "/portal/messages/t-{tag}": "messages",
     "/portal/access-log": "show-period",
@@ -157,6 +160,9 @@ def karen(site: Site, provider: CitizenProvider) -> Iterator[Ward]:  # noqa: F81
     ward = looked_at(site.service)
     add_portal_data(site.service, ward)
     conversation(site.service, ward)
+    for day in (3, 4):
+        put(site.service, note(ward, f"a11y-note-{day}", day, "Stuegang.\nHar det godt."))
+    put(site.service, pathology(ward))
     provider.add_citizen({"cpr": CPR, "name": "Karen Sørensen"}, subject=f"karen-a11y-{ward.tag}")
     yield ward
 

@@ -59,7 +59,7 @@ PUBLIC_PAGE = everyone(200)
 STAFF_ONLY = Row(LOGIN, STAFF_PAGE, PAGE, PAGE)  # a staff page about no one patient
 CHART = Row(LOGIN, STAFF_PAGE, PAGE, REFUSED)  # a page of one patient's chart
 CHART_FORM = Row(LOGIN, STAFF_PAGE, 400, REFUSED)  # a chart form sent empty
-IMAGES = Row(LOGIN, STAFF_PAGE, 404, 404)  # an image of a study no ImagingStudy names
+IMAGES = Row(LOGIN, 404, 404, 404)  # an image of a study no ImagingStudy names (a patient: theirs with a report)
 PORTAL = Row(LOGIN, PAGE, PATIENT_PAGE, PATIENT_PAGE)  # the patient's own record; no address names a patient
 DICOM_MODALITY = "http://dicom.nema.org/resources/ontology/DCM"
 CT_CLASS = {"system": "urn:ietf:rfc:3986", "code": "urn:oid:1.2.840.10008.5.1.4.1.1.2"}
@@ -155,6 +155,11 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/portal/results"): PORTAL,
     ("GET", "/portal/results/chart.svg"): Row(LOGIN, PAGE, PATIENT_PAGE, PATIENT_PAGE, "code=2823-3"),
     ("GET", "/portal/appointments"): PORTAL,
+    # Notes and reports (tests/web/pages/portal/test_notes_and_scans.py): the viewer's study is the
+    # patient's own, but without a report they may read its images are "not found" to them.
+    ("GET", "/portal/notes"): PORTAL,
+    ("GET", "/portal/imaging"): PORTAL,
+    ("GET", "/portal/imaging/{study_id}"): Row(LOGIN, 404, PATIENT_PAGE, PATIENT_PAGE),
     # One appointment and its forms (tests/web/pages/portal/test_appointment_changes.py tries another
     # patient's appointment, a busy slot, a passed one): an id the patient cannot read is a 404.
     ("GET", "/portal/appointments/{id}"): Row(LOGIN, 404, PATIENT_PAGE, PATIENT_PAGE),

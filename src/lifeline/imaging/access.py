@@ -7,6 +7,11 @@ trail as an `imaging` exchange naming that study and its patient, and what was a
 The study is found by its identifier (system `urn:dicom:uid`, value `urn:oid:<uid>`), searched as
 the person: a study outside their care and a UID that no ImagingStudy names are refused alike,
 with one message, so the answer says nothing of whether the study exists.
+
+A patient (or a parent acting for a child) sees their own scan's images only beside a report on it
+that they may read (`reports_about`): the report is the result, held back from the portal as
+results are (access/held_results.py), and the images wait with it; until then the study is refused
+to them with the same message.
 https://hl7.org/fhir/R4/imagingstudy.html#notes (the Study Instance UID as identifier)
 """
 
@@ -21,8 +26,11 @@ from lifeline import jsontext
 from lifeline.errors import NotFound
 from lifeline.fhir.acting import Acting, Exchanged
 from lifeline.fhir.request import FhirRequest
+from lifeline.identity.principal import PATIENT
 
 DICOM_UID = "urn:dicom:uid"
+LABORATORY = "http://terminology.hl7.org/CodeSystem/v2-0074|LAB"
+REPORTS_READ = 200  # a patient's reports other than the laboratory's: a long life's worth
 NOT_OPEN = (
     "No imaging study you may open has this Study Instance UID. If the patient is outside your care,"
     " open their chart and break the glass first."
@@ -61,8 +69,45 @@ def find_study(core: Acting, uid: str) -> Study:
         resource = entry.get("resource") or {}
         subject = str((resource.get("subject") or {}).get("reference") or "")
         if resource.get("resourceType") == "ImagingStudy" and subject.startswith("Patient/"):
-            return Study(str(resource["id"]), uid, subject, resource)
+            study = Study(str(resource["id"]), uid, subject, resource)
+            if core.principal is not None and core.principal.kind == PATIENT:
+                if not reported(core, subject.removeprefix("Patient/"), study.id):
+                    break  # a patient sees a scan's images with its report (issue 25)
+            return study
     raise NotFound(NOT_OPEN)
+
+
+def reports_about(core: Acting, patient_id: str, study_id: str | None = None) -> list[dict[str, Any]]:
+    """The reports other than laboratory ones on `patient_id`'s record that `core`'s person may
+    read, newest first (at most REPORTS_READ); with `study_id`, only those about that ImagingStudy.
+
+    A patient sees a scan's images only beside a report they may read: the report is the result,
+    held back as results are (access/held_results.py: imaging 7 days unless a clinician releases it
+    sooner), and a picture without its radiologist's words explains nothing. R4 has no search
+    parameter on DiagnosticReport.imagingStudy, so the reference is matched here."""
+    params = [
+        ("patient", patient_id),
+        ("category:not", LABORATORY),
+        ("status:not", "entered-in-error"),
+        ("_sort", "-date"),
+        ("_count", str(REPORTS_READ)),
+    ]
+    answer = core.handle(FhirRequest("search", "DiagnosticReport", params=params))
+    bundle = orjson.loads(jsontext.dumps(answer.resource or {}))
+    reports = [
+        e["resource"]
+        for e in bundle.get("entry") or []
+        if (e.get("search") or {}).get("mode", "match") == "match" and isinstance(e.get("resource"), dict)
+    ]
+    if study_id is None:
+        return reports
+    about = f"ImagingStudy/{study_id}"
+    return [r for r in reports if any((t or {}).get("reference") == about for t in r.get("imagingStudy") or [])]
+
+
+def reported(core: Acting, patient_id: str, study_id: str) -> bool:
+    """Whether `core`'s person may read a report about the study (`reports_about`)."""
+    return bool(reports_about(core, patient_id, study_id))
 
 
 async def opened(core: Acting, uid: str, asked: str) -> Study:

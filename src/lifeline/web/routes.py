@@ -55,6 +55,7 @@ from lifeline.web.pages.portal import appointment_pages as portal_appointments
 from lifeline.web.pages.portal import installable as portal_installable
 from lifeline.web.pages.portal import message_pages as portal_messages
 from lifeline.web.pages.portal import own_data as portal_own_data
+from lifeline.web.pages.portal import report_pages as portal_reports
 from lifeline.web.pages.portal import pages as portal
 from lifeline.web.pages.portal import switch as portal_switch
 
@@ -113,18 +114,22 @@ ACCESS = {
     "/wards/{id}": STAFF_ONLY,  # a ward's bed board and census; admit, transfer, discharge, clean, block (issue 24)
     "/logistics/reduce": STAFF_ONLY,  # reduce to acute care: the lead's proposal; checks its own role (issue 24)
     "/logistics/rebook": STAFF_ONLY,  # the rebooking proposal after a reduction, booked by secretaries (issue 24)
-    # The DICOMweb calls the image viewer needs, proxied to the PACS as the person (issue 22).
+    # The DICOMweb calls the image viewer needs, proxied to the PACS as the person (issue 22); a
+    # patient reaches their own scans beside a report they may read (imaging/access.py, issue 25).
     "/imaging/studies": STAFF_ONLY,  # STOW-RS through Lifeline: images from outside, checked first
-    "/imaging/studies/{study}/series": STAFF_ONLY,
-    "/imaging/studies/{study}/series/{series}/instances": STAFF_ONLY,
-    "/imaging/studies/{study}/series/{series}/metadata": STAFF_ONLY,
-    "/imaging/studies/{study}/series/{series}/instances/{instance}/rendered": STAFF_ONLY,
-    "/imaging/studies/{study}/series/{series}/instances/{instance}/frames/{frame}/rendered": STAFF_ONLY,
+    "/imaging/studies/{study}/series": LOGGED_IN,
+    "/imaging/studies/{study}/series/{series}/instances": LOGGED_IN,
+    "/imaging/studies/{study}/series/{series}/metadata": LOGGED_IN,
+    "/imaging/studies/{study}/series/{series}/instances/{instance}/rendered": LOGGED_IN,
+    "/imaging/studies/{study}/series/{series}/instances/{instance}/frames/{frame}/rendered": LOGGED_IN,
     # The patient portal (issue 25): the logged-in patient's own record; no address names a patient.
     "/portal": PATIENT_ONLY,  # contact details, allergies, diagnoses, medication, vaccinations
     "/portal/contact": PATIENT_ONLY,  # contact details, and the form that changes their phone and e-mail
     "/portal/results": PATIENT_ONLY,  # laboratory results in words, and one test's trend
     "/portal/results/chart.svg": PATIENT_ONLY,  # a test's trend chart, shown as an image on that page
+    "/portal/notes": PATIENT_ONLY,  # the notes the hospitals have written, once signed
+    "/portal/imaging": PATIENT_ONLY,  # scans and other reports (not the laboratory's), once released
+    "/portal/imaging/{study_id}": PATIENT_ONLY,  # one scan's images, beside its report
     "/portal/appointments": PATIENT_ONLY,  # upcoming and past appointments, with their place
     "/portal/appointments/{id}": PATIENT_ONLY,  # one of their own appointments: cancel, move, answer an offer
     "/portal/appointments/{id}/cancel": PATIENT_ONLY,  # cancel it with a reason (the form)
@@ -178,6 +183,7 @@ def page_routes(
     routes += portal.routes(web)  # the patient portal (issue 25)
     routes += portal_messages.routes(web) + inbox.routes(web)  # messages: the patient's and the department's
     routes += portal_own_data.routes(web)  # the portal's access log and download (issue 25)
+    routes += portal_reports.routes(web, stores or Stores(None))  # notes, scans and their images (issue 25)
     routes += portal_appointments.routes(web)  # the patient's changes to their own appointments (issue 25)
     routes += portal_switch.routes(web)  # whose record: a parent's own or a child's under 15 (issue 25)
     routes += portal_installable.routes()  # the portal as an app: manifest, worker, offline page (issue 25)

@@ -32,7 +32,7 @@ from lifeline.clock import COPENHAGEN, today
 from lifeline.fhir.acting import Acting
 from lifeline.fhir.request import FhirRequest
 from lifeline.fhir.service import FhirService
-from lifeline.imaging.access import study_uid
+from lifeline.imaging.access import LABORATORY, study_uid
 from lifeline.imaging.stores import Stores
 from lifeline.web.pages import acting, page
 from lifeline.web.pages.chart import notes, words
@@ -45,7 +45,6 @@ SHOWN = 10  # studies on one page; older ones a link away
 REPORTS_READ = 200  # the reports read around one page's studies
 REPORT_LATER = timedelta(days=31)  # how long after its study a report may be dated
 HIDDEN = "entered-in-error"  # a study or report recorded in error is not shown
-LABORATORY = "http://terminology.hl7.org/CodeSystem/v2-0074|LAB"
 
 
 def imaging(
@@ -126,17 +125,18 @@ def with_reports(core: Acting, patient_id: str, study: dict[str, Any], language_
     return study_of(study, about, included, language_)
 
 
-def pictures(study: dict[str, Any], patient_id: str, stores: Stores) -> dict[str, Any]:
+def pictures(study: dict[str, Any], patient_id: str, stores: Stores, viewer: str | None = None) -> dict[str, Any]:
     """Whether `study`'s images can be seen from this node (`Stores.availability`, or "no-uid"
     for a study that names no DICOM study, "not-taken" for one booked and not yet made), the
-    viewer's address, and the series with their thumbnails when they can."""
+    viewer's address (`viewer`, else the chart's), and the series with their thumbnails when they
+    can."""
     uid = study_uid(study)
     if study.get("status") in ("registered", "cancelled"):
         availability = "not-taken"
     else:
         availability = stores.availability(uid) if uid else "no-uid"
     seen = availability in ("here", "region")
-    viewer = f"/patients/{patient_id}/imaging/{study.get('id')}"
+    viewer = viewer or f"/patients/{patient_id}/imaging/{study.get('id')}"
     series = series_of(study) if seen else []
     return {
         "availability": availability,

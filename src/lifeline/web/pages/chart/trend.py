@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree
 
 import pygal
+import pygal.etree
 from babel.dates import format_date
 from babel.numbers import format_decimal
 from pygal.style import Style
@@ -28,6 +29,10 @@ from lifeline.web import i18n
 from lifeline.web.pages import acting
 from lifeline.web.pages.chart import summary, words
 from lifeline.web.pages.chart.page import _ID, Reader, language
+
+# pygal builds its tree with lxml where lxml is installed (a dependency of other packages may
+# bring it); the charts are serialised with the standard library's ElementTree, so build with it.
+pygal.etree.etree.to_etree()
 
 if TYPE_CHECKING:
     from lifeline.fhir.service import FhirService

@@ -40,7 +40,7 @@ from lifeline.web.pages.chart.page import built_parts, chart_header, language, p
 from lifeline.web.pages.chart.series import WINDOWS, rendered, series_of, windows_for
 
 PATH = part_path("imaging") + "/{study_id}"
-_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")  # https://hl7.org/fhir/R4/datatypes.html#id
+STUDY_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")  # https://hl7.org/fhir/R4/datatypes.html#id
 NO_STUDY = "This patient's record has no imaging study {id}."
 
 
@@ -63,13 +63,13 @@ def viewer(
     seen = pictures(resource, patient_id, stores)
     uid = study_uid(resource)
     series = series_of(resource)
-    current = _chosen_series(series, asked.get("series"))
+    current = chosen_series(series, asked.get("series"))
     base = part_path("imaging").replace("{id}", patient_id) + f"/{study_id}"
     for one in series:
         one["href"] = f"{base}?{urlencode({'series': one['uid']})}"
         one["current"] = current is not None and one["uid"] == current["uid"]
         one["started"] = words.when(one["started"] or resource.get("started"), language_)
-    shown = _shown(uid, current, asked, base) if current is not None and seen["viewer"] else None
+    shown = shown_image(uid, current, asked, base) if current is not None and seen["viewer"] else None
     return {
         **top,
         "study": {**study, "uid": uid},
@@ -84,7 +84,7 @@ def viewer(
 def _study(core: Acting, patient_id: str, study_id: str) -> dict[str, Any]:
     """The ImagingStudy `study_id`, if it is `patient_id`'s; not found otherwise, also when it is
     another's outside the clinician's care (their chart would say so, not this address)."""
-    if not _ID.fullmatch(study_id):
+    if not STUDY_ID.fullmatch(study_id):
         raise NotFound(NO_STUDY.format(id=study_id[:80]))
     try:
         answer = core.handle(FhirRequest("read", "ImagingStudy", study_id))
@@ -97,7 +97,7 @@ def _study(core: Acting, patient_id: str, study_id: str) -> dict[str, Any]:
     return resource  # type: ignore[no-any-return]
 
 
-def _chosen_series(series: list[dict[str, Any]], asked: str | None) -> dict[str, Any] | None:
+def chosen_series(series: list[dict[str, Any]], asked: str | None) -> dict[str, Any] | None:
     """The series asked for, or without a choice the study's largest (the first of equals: a
     scout of one image is passed over for the series it planned)."""
     if asked is not None:
@@ -108,7 +108,7 @@ def _chosen_series(series: list[dict[str, Any]], asked: str | None) -> dict[str,
     return max(series, key=lambda s: len(s["instances"]), default=None)
 
 
-def _shown(uid: str | None, series: dict[str, Any], asked: Mapping[str, str], base: str) -> dict[str, Any] | None:
+def shown_image(uid: str | None, series: dict[str, Any], asked: Mapping[str, str], base: str) -> dict[str, Any] | None:
     """The image shown of `series`: its number, the window, the proxy's address of it, and the
     links to the neighbours and the other windows; None when the record lists no image of it."""
     instances = series["instances"]
