@@ -5,6 +5,7 @@ record that keeps changing while it is copied is a clear 409, never a half copy 
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from lifeline.identity.principal import Principal
 from lifeline.web import i18n
 from lifeline.web.pages.portal import download
 from tests.web.pages.portal.test_access_log import patient_web
+from tests.web.pages.portal.test_notes_and_scans import note, pathology
 from tests.web.pages.test_chart import Ward, admitted_patient, mmol, observation, put
 
 JSON_PATH, PDF_PATH = "/portal/download/record.json", "/portal/download/record.pdf"
@@ -43,7 +45,9 @@ def ward(service: FhirService) -> Ward:
         valueQuantity=mmol(4.9),
         referenceRange=[{"low": mmol(3.5), "high": mmol(4.6)}],
     )  # fmt: skip (released: older than the hold; the ward's newest results are still held back)
-    for resource in (immunization, patient, earlier):
+    signed = note(ward, "signed", 3, "Stuegang.\nHar det godt <ingen> brystsmerter.")
+    draft = note(ward, "draft", 4, "Kladde til epikrise", docStatus="preliminary")
+    for resource in (immunization, patient, earlier, signed, draft, pathology(ward)):
         put(service, resource)
     return ward
 
@@ -115,18 +119,25 @@ def test_the_pdf_holds_the_sections_in_plain_words(
     text = pdf_text(answer.content, tmp_path)
     say = i18n.translations(language).gettext
     for heading in ("Contact details", "Allergies", "Diagnoses", "Medication", "Vaccinations", "Test results",
-                    "Appointments", "Date of birth", "Normal range"):  # fmt: skip
+                    "Appointments", "Date of birth", "Normal range", "Scans and reports",
+                    "Notes from the hospital", "Conclusion:"):  # fmt: skip
         assert say(heading) in text, (heading, text)
     assert "Karen Sørensen" in text and "+45 20 12 34 56" in text and "Penicillin" in text
     assert "Atrieflimren" in text and "Apixaban" in text and "Influenzavaccine" in text
     assert "3.5–4.6 mmol/L" in text or "3,5–4,6 mmol/L" in text
     assert "Forundersøgelse" in text and "Ibuprofen" not in text  # stopped: no current medication
     assert say("above the normal range") in text and "Hæmoglobin" not in text  # held back: too new
+    assert "Godartet." in text and "Stuegang." in text and "Har det godt <ingen> brystsmerter." in text
+    assert "Kladde" not in text  # a draft is not released to the patient
     assert ward.theirs_name not in text and say("once per %(unit)s") % {"unit": say("day")} in text
     if language == "da":
-        assert "Fødselsdato: 25.07.1958" in text and "22. november 2026 kl." in text and "Side 1 af 1" in text
+        assert (
+            "Fødselsdato: 25.07.1958" in text
+            and "22. november 2026 kl." in text
+            and re.search(r"Side 1 af [12]\b", text)
+        )
     else:
-        assert "Date of birth: 25 Jul 1958" in text and "Page 1 of 1" in text
+        assert "Date of birth: 25 Jul 1958" in text and re.search(r"Page 1 of [12]\b", text)
 
 
 def test_a_record_that_keeps_changing_is_a_clear_409(

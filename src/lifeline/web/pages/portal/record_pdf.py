@@ -2,7 +2,8 @@
 (downtime/pdf.py: its styles, tables and sections, and its "page x of y" canvas) from the Bundle
 the patient downloads (download.py), so the paper holds what the JSON holds: name and date of
 birth, contact details, allergies, diagnoses, medication, vaccinations, results with their
-reference range, and appointments, in plain words in the page's language (English or Danish).
+reference range, reports on scans and samples, signed notes, and appointments, in plain words in
+the page's language (English or Danish).
 https://docs.reportlab.com/reportlab/userguide/
 """
 
@@ -12,11 +13,12 @@ import io
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from xml.sax.saxutils import escape
 
 from babel.dates import format_datetime
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
-from reportlab.platypus import SimpleDocTemplate, Spacer
+from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer
 from reportlab.platypus.flowables import Flowable
 
 from lifeline.clock import COPENHAGEN
@@ -24,7 +26,9 @@ from lifeline.downtime import pdf
 from lifeline.fhir.concepts import concept
 from lifeline.web import i18n
 from lifeline.web.pages.chart import header, summary, words
+from lifeline.web.pages.chart.notes import text_of
 from lifeline.web.pages.portal.download import resources
+from lifeline.web.pages.portal.notes import RELEASED
 
 Say = Callable[[str], str]
 NOT_A_DIAGNOSIS = ("entered-in-error", "refuted")
@@ -55,6 +59,8 @@ def record_pdf(bundle: dict[str, Any], language: str, made: datetime) -> bytes:
         (say("Medication"), _medication(found, included, language, say)),
         (say("Vaccinations"), _vaccinations(found.get("Immunization") or [], language, say)),
         (say("Test results"), _results(found.get("Observation") or [], language, say)),
+        (say("Scans and reports"), _reports(found.get("DiagnosticReport") or [], language, say)),
+        (say("Notes from the hospital"), _notes(found.get("DocumentReference") or [], included, language, say)),
         (say("Appointments"), _appointments(found.get("Appointment") or [], included, language, say)),
     ):
         story += pdf.section(title, parts)
@@ -173,6 +179,53 @@ def _results(found: list[dict[str, Any]], language: str, say: Say) -> list[Flowa
         return _none(say, "No test results recorded.")
     head = [say("Test"), say("Result"), say("Normal range"), say("Meaning"), say("Taken")]
     return [pdf.table(head, _newest_first(rows), [34, 25, 31, 52, 38])]
+
+
+def _reports(found: list[dict[str, Any]], language: str, say: Say) -> list[Flowable]:
+    """Reports other than the laboratory's (their values are the results above): what was done,
+    when, the conclusion and the report's own text."""
+    rows: list[tuple[str, list[Flowable]]] = []
+    for report in found:
+        categories = {c for category in report.get("category") or [] for c in words.codes(category)}
+        if report.get("status") in NOT_A_RESULT or "LAB" in categories:
+            continue
+        when = words.when(report.get("effectiveDateTime") or report.get("issued"), language)
+        parts = [pdf.text(" · ".join(p for p in (concept(report.get("code")) or "?", _text(when)) if p), pdf.LABEL)]
+        if report.get("conclusion"):
+            parts.append(pdf.text(f"{say('Conclusion:')} {report['conclusion']}", pdf.SMALL))
+        for form in report.get("presentedForm") or []:
+            written = text_of(form).get("text") if isinstance(form, dict) else None
+            if written:
+                parts.append(_lines(written))
+        rows.append((words.in_order(when), parts))
+    if not rows:
+        return _none(say, "No reports on scans or samples recorded.")
+    return [part for _, parts in sorted(rows, key=lambda keyed: keyed[0], reverse=True) for part in parts]
+
+
+def _notes(found: list[dict[str, Any]], included: dict[str, dict[str, Any]], language: str, say: Say) -> list[Flowable]:
+    """The signed, current notes, newest first: kind, when, department, and the whole text."""
+    rows: list[tuple[str, list[Flowable]]] = []
+    for document in found:
+        if document.get("status") != "current" or document.get("docStatus") not in RELEASED:
+            continue
+        attachment = next((c.get("attachment") or {} for c in document.get("content") or []), {})
+        when = words.when(document.get("date") or attachment.get("creation"), language)
+        custodian = document.get("custodian") or {}
+        department = included.get(str(custodian.get("reference", "")), {}).get("name") or custodian.get("display")
+        heading = [concept(document.get("type")) or say("Note"), _text(when), str(department or "")]
+        written = text_of(attachment).get("text")
+        parts = [pdf.text(" · ".join(p for p in heading if p), pdf.LABEL)]
+        parts.append(_lines(written) if written else pdf.text(say("The text cannot be shown here."), pdf.SMALL))
+        rows.append((words.in_order(when), parts))
+    if not rows:
+        return _none(say, "No notes recorded.")
+    return [part for _, parts in sorted(rows, key=lambda keyed: keyed[0], reverse=True) for part in parts]
+
+
+def _lines(written: str) -> Paragraph:
+    """Recorded text with its line breaks, markup in it printed as text."""
+    return Paragraph(escape(written).replace("\n", "<br/>"), pdf.SMALL)
 
 
 def _appointments(
