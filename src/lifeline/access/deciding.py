@@ -23,6 +23,7 @@ decides who sees what:
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +56,7 @@ CARE_RELATIONSHIP = "care-relationship"
 # What of a Location staff change in the ward's daily work: a bed's state (occupied, being cleaned,
 # closed; issue 24). It decides nobody's access, so it needs no administrator and leaves no event.
 LOCATION_DAILY = frozenset({"operationalStatus", "meta", "text"})
+SLOT_TURNABLE = frozenset({"status", "meta", "text", "id"})  # a patient's move frees or takes a slot
 
 
 def daily_location_change(res_type: str, body: dict[str, Any] | None, before: dict[str, Any]) -> bool:
@@ -63,9 +65,7 @@ def daily_location_change(res_type: str, body: dict[str, Any] | None, before: di
         res_type == "Location"
         and body is not None
         and bool(before)
-        and all(
-            _plain(before.get(n)) == _plain(body.get(n)) for n in set(before) | set(body) if n not in LOCATION_DAILY
-        )
+        and not _changed_outside(before, body, LOCATION_DAILY)
     )
 
 
@@ -101,11 +101,7 @@ def check_patient(res_type: str, body: dict[str, Any] | None, before: dict[str, 
         return
     if res_type != "Patient" or body is None:
         return
-    changed = sorted(
-        name
-        for name in set(before) | set(body)
-        if name not in PATIENT_EDITABLE and _plain(before.get(name)) != _plain(body.get(name))
-    )
+    changed = _changed_outside(before, body, PATIENT_EDITABLE)
     if changed:
         raise Forbidden(
             "Of your own record you may change only your phone numbers and e-mail addresses (telecom),"
@@ -123,11 +119,7 @@ def _check_message(body: dict[str, Any] | None, before: dict[str, Any], own: str
         if sender != f"Patient/{own}":
             raise Forbidden("A message you write is sent by you: its sender must be your own Patient")
         return
-    changed = sorted(
-        name
-        for name in set(before) | set(body)
-        if name not in MESSAGE_MARKABLE and _plain(before.get(name)) != _plain(body.get(name))
-    )
+    changed = _changed_outside(before, body, MESSAGE_MARKABLE)
     others = [e for e in body.get("extension") or [] if (e or {}).get("url") != READ_MARK]
     if changed or _plain(others) != _plain(
         [e for e in before.get("extension") or [] if (e or {}).get("url") != READ_MARK]
@@ -181,7 +173,7 @@ def _check_appointment(body: dict[str, Any] | None, before: dict[str, Any], own:
         allowed = OFFER_DECLINE  # a new time offered after a cancellation (logistics/rebook.py), declined
     if allowed is None:
         raise Forbidden("You may cancel a booked appointment or move it, nothing else")
-    changed = sorted(n for n in set(before) | set(body) if n not in allowed and _differs(before, body, n))
+    changed = _changed_outside(before, body, allowed)
     if changed:
         raise Forbidden(f"Of an appointment you may not change {', '.join(changed)}")
 
@@ -252,9 +244,7 @@ def _check_slot(
     it in the same transaction) holds it, busy to free when no active appointment holds it."""
     if body is None or not before:
         raise Forbidden("Patients cannot create or delete slots")
-    changed = sorted(
-        n for n in set(before) | set(body) if n not in ("status", "meta", "text", "id") and _differs(before, body, n)
-    )
+    changed = _changed_outside(before, body, SLOT_TURNABLE)
     turn = (before.get("status"), body.get("status"))
     if changed or turn not in (("free", "busy"), ("busy", "free")):
         raise Forbidden("Of a slot you may change only whether it is free, by moving or cancelling your appointment")
@@ -348,8 +338,12 @@ def _names(appointment: dict[str, Any], patient: str) -> bool:
     return any(_actor(p) == patient for p in _parts(appointment))
 
 
-def _differs(before: dict[str, Any], body: dict[str, Any], name: str) -> bool:
-    return _plain(before.get(name)) != _plain(body.get(name))
+def _changed_outside(before: dict[str, Any], body: dict[str, Any], allowed: Collection[str]) -> list[str]:
+    """The elements, in order, that differ between `before` and `body` but for those `allowed`
+    (each compared as its JSON text with the keys sorted)."""
+    return sorted(
+        n for n in set(before) | set(body) if n not in allowed and _plain(before.get(n)) != _plain(body.get(n))
+    )
 
 
 def change_kind(res_type: str, body: dict[str, Any] | None, before: dict[str, Any]) -> str | None:
