@@ -49,3 +49,12 @@ def page(template: str, data: Data) -> Callable[[Request], Awaitable[Response]]:
         return await run_in_threadpool(render, template, 200, NO_STORE, **values)
 
     return endpoint
+
+
+def answered(request: Request, template: str, status: int, values: dict[str, Any]) -> Response:
+    """A form's answer that is not a redirect (its problems beside their fields, usually 400):
+    `values` through `template` with `status`, or as JSON when the request asks for JSON, as
+    `page()` answers. Blocking: for a form's handler in a worker thread."""
+    if wants_json(request.scope):
+        return Response(jsontext.dumps(values), status, NO_STORE, media_type="application/json")
+    return render(template, status, NO_STORE, **values)

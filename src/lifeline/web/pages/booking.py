@@ -33,11 +33,11 @@ from lifeline.fhir.acting import Acting
 from lifeline.fhir.found import searched
 from lifeline.fhir.request import FhirRequest
 from lifeline.web.login import WebLogin, csrf_refused, form_text, threaded
-from lifeline.web.pages import acting, page
+from lifeline.web.pages import acting, answered, page
 from lifeline.web.pages.chart import header, words
 from lifeline.web.pages.chart.page import language
 from lifeline.web.pages.clinic_list import PATH as LIST_PATH
-from lifeline.web.pages.clinic_list import answer, appointment_row, clinics, day_asked, own_clinic
+from lifeline.web.pages.clinic_list import appointment_row, clinics, day_asked, own_clinic
 
 PATH = "/clinics/book"
 CANCEL_PATH = "/clinics/cancel"
@@ -201,7 +201,7 @@ def routes(web: WebLogin) -> list[Route]:
         return shown(request, request.query_params)
 
     def refused(request: Request, form: FormData, status: int, problems: dict[str, str], refusal: str = "") -> Response:
-        return answer(request, TEMPLATE, status, shown(request, form, problems, refusal))
+        return answered(request, TEMPLATE, status, shown(request, form, problems, refusal))
 
     def listed(booked: dict[str, Any], clinic: str) -> Response:
         day = str(booked.get("start") or "")[:10]

@@ -24,17 +24,14 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from lifeline import jsontext
 from lifeline.access.errors import Withheld
 from lifeline.clock import COPENHAGEN, today
 from lifeline.errors import FhirError, StorageUnavailable
 from lifeline.fhir.acting import Acting
 from lifeline.fhir.found import searched
 from lifeline.fhir.request import FhirRequest
-from lifeline.web.errors import wants_json
-from lifeline.web.layout import NO_STORE, render
 from lifeline.web.login import WebLogin, csrf_refused, form_text, threaded
-from lifeline.web.pages import acting, page
+from lifeline.web.pages import acting, answered, page
 from lifeline.web.pages.chart import header, words
 from lifeline.web.pages.chart.page import language
 
@@ -156,13 +153,6 @@ def _moment(value: Any) -> datetime | None:
         return None
 
 
-def answer(request: Request, template: str, status: int, values: dict[str, Any]) -> Response:
-    """A form's answer: the page again (its problems beside the fields), or its JSON."""
-    if wants_json(request.scope):
-        return Response(jsontext.dumps(values), status, headers=NO_STORE, media_type="application/json")
-    return render(template, status, NO_STORE, **values)
-
-
 def routes(web: WebLogin) -> list[Route]:
     service = web.service
 
@@ -213,13 +203,13 @@ def routes(web: WebLogin) -> list[Route]:
             return csrf_refused()
         appointment_id, version = form_text(form, "appointment"), form_text(form, "version")
         if not ID.fullmatch(appointment_id):
-            return answer(request, "clinic_list.html", 400, shown(request, form, {"appointment": "missing"}))
+            return answered(request, "clinic_list.html", 400, shown(request, form, {"appointment": "missing"}))
         core = acting(service, request)
         try:
             current = core.handle(FhirRequest("read", "Appointment", id=appointment_id))
             body = orjson.loads(current.raw) if current.raw is not None else dict(current.resource or {})
             if body.get("status") != "booked":
-                return answer(request, "clinic_list.html", 409, shown(request, form, {"appointment": "not-booked"}))
+                return answered(request, "clinic_list.html", 409, shown(request, form, {"appointment": "not-booked"}))
             body["status"] = "arrived"
             for participant in body.get("participant") or []:
                 if ((participant.get("actor") or {}).get("reference") or "").startswith("Patient/"):
@@ -231,7 +221,7 @@ def routes(web: WebLogin) -> list[Route]:
         except (StorageUnavailable, Withheld):
             raise
         except FhirError as error:
-            return answer(request, "clinic_list.html", error.status, shown(request, form, refusal=error.message))
+            return answered(request, "clinic_list.html", error.status, shown(request, form, refusal=error.message))
         back = {k: v for k in ("clinic", "day", "practitioner") if (v := form_text(form, k))}
         return RedirectResponse(f"{PATH}?{urlencode({**back, 'done': appointment_id})}#row-{appointment_id}", 303)
 

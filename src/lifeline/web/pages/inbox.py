@@ -21,17 +21,14 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from lifeline import jsontext
 from lifeline.clock import today
 from lifeline.errors import Conflict, NotFound, PreconditionFailed
 from lifeline.fhir import message_threads as threads
 from lifeline.fhir.acting import Acting
 from lifeline.fhir.found import searched
 from lifeline.fhir.request import FhirRequest
-from lifeline.web.errors import wants_json
-from lifeline.web.layout import NO_STORE, render
 from lifeline.web.login import WebLogin, csrf_refused, form_text, threaded
-from lifeline.web.pages import acting, page
+from lifeline.web.pages import acting, answered, page
 from lifeline.web.pages.chart import form_key, header, words
 from lifeline.web.pages.chart.page import language
 from lifeline.web.pages.portal.messages import ReplyDraft, read, written_id
@@ -272,9 +269,7 @@ def routes(web: WebLogin) -> list[Route]:
         shown = answer(core, practitioner(request), thread_id, text, key, service.clock(), language())
         if "written" in shown:
             return RedirectResponse(f"{PATH}/{thread_id}?{urlencode({'sent': '1'})}#message-{shown['written']}", 303)
-        if wants_json(request.scope):
-            return Response(jsontext.dumps(shown), 400, NO_STORE, media_type="application/json")
-        return render(THREAD_TEMPLATE, 400, NO_STORE, **shown, sent=False, csrf=request.user.csrf)
+        return answered(request, THREAD_TEMPLATE, 400, {**shown, "sent": False, "csrf": request.user.csrf})
 
     return [
         Route(PATH, page(TEMPLATE, listed), methods=["GET"]),

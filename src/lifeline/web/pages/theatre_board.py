@@ -27,17 +27,14 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from lifeline import jsontext
 from lifeline.access.errors import Withheld
 from lifeline.clock import today
 from lifeline.errors import Conflict, FhirError, PreconditionFailed, StorageUnavailable
 from lifeline.fhir.acting import Acting
 from lifeline.logistics import theatre_actions as actions
 from lifeline.logistics import theatres as plans
-from lifeline.web.errors import wants_json
-from lifeline.web.layout import NO_STORE, render
 from lifeline.web.login import WebLogin, csrf_refused, form_text, threaded
-from lifeline.web.pages import acting, page
+from lifeline.web.pages import acting, answered, page
 from lifeline.web.pages.chart import header
 from lifeline.web.pages.chart.page import language
 
@@ -94,9 +91,7 @@ def routes(web: WebLogin) -> list[Route]:
             values = board(core, day, site, today(service.clock), language(), practitioner=_practitioner(request),
                            problem={"case": case_id, **problem})  # fmt: skip
             values["csrf"] = request.user.csrf
-            if wants_json(request.scope):
-                return Response(jsontext.dumps(values), status, headers=NO_STORE, media_type="application/json")
-            return render(TEMPLATE, status, NO_STORE, **values)
+            return answered(request, TEMPLATE, status, values)
         query = urlencode({"day": day.isoformat(), "site": site, "done": case_id, "action": action})
         # After a move the timeline shows where the case went; after the others, the case itself.
         return RedirectResponse(f"{PATH}?{query}" + ("" if action == "move" else f"#case-{case_id}"), 303)

@@ -16,12 +16,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from lifeline import jsontext
 from lifeline.errors import NotFound
-from lifeline.web.errors import wants_json
-from lifeline.web.layout import NO_STORE, render
 from lifeline.web.login import WebLogin, client_host, csrf_refused, form_text, threaded
-from lifeline.web.pages import page
+from lifeline.web.pages import answered, page
 from lifeline.web.pages.chart.page import language
 from lifeline.web.pages.portal import appointment_changes as changes
 from lifeline.web.pages.portal.record import own_id
@@ -49,7 +46,7 @@ def routes(web: WebLogin) -> list[Route]:
         done = request.query_params.get("done")
         return {**found, "done": done if done in DONE else None, "csrf": request.user.csrf}
 
-    def answered(what: str) -> Any:
+    def changed(what: str) -> Any:
         def handler(request: Request, form: FormData | None) -> Response:
             if web.checked(request, form) is None or form is None:
                 return csrf_refused()
@@ -67,15 +64,13 @@ def routes(web: WebLogin) -> list[Route]:
                 done = "accepted" if accept else "declined"
             if "done" in result:
                 return RedirectResponse(f"/portal/appointments/{appointment_id}?{urlencode({'done': done})}", 303)
-            if wants_json(request.scope):
-                return Response(jsontext.dumps(result), 400, NO_STORE, media_type="application/json")
-            return render(TEMPLATE, 400, NO_STORE, **result, done=None, csrf=request.user.csrf)
+            return answered(request, TEMPLATE, 400, {**result, "done": None, "csrf": request.user.csrf})
 
         return handler
 
     return [
         Route(PATH, page(TEMPLATE, shown), methods=["GET"]),
-        Route(f"{PATH}/cancel", threaded(answered("cancelled")), methods=["POST"]),
-        Route(f"{PATH}/move", threaded(answered("moved")), methods=["POST"]),
-        Route(f"{PATH}/answer", threaded(answered("answer")), methods=["POST"]),
+        Route(f"{PATH}/cancel", threaded(changed("cancelled")), methods=["POST"]),
+        Route(f"{PATH}/move", threaded(changed("moved")), methods=["POST"]),
+        Route(f"{PATH}/answer", threaded(changed("answer")), methods=["POST"]),
     ]

@@ -13,11 +13,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from lifeline import jsontext
-from lifeline.web.errors import wants_json
-from lifeline.web.layout import NO_STORE, render
 from lifeline.web.login import WebLogin, client_host, csrf_refused, form_text, threaded
-from lifeline.web.pages import acting, page
+from lifeline.web.pages import acting, answered, page
 from lifeline.web.pages.chart.page import language
 from lifeline.web.pages.portal import messages, people
 
@@ -38,7 +35,7 @@ def routes(web: WebLogin) -> list[Route]:
         shown = messages.thread(core, own, request.path_params["id"], service.clock(), language())
         return {**shown, "sent": request.query_params.get("sent") == "1", "csrf": request.user.csrf}
 
-    def answered(request: Request, form: FormData | None) -> Response:
+    def replied(request: Request, form: FormData | None) -> Response:
         if web.checked(request, form) is None or form is None:
             return csrf_refused()
         core = messages.writer(service, request.user, client_host(request))
@@ -49,12 +46,10 @@ def routes(web: WebLogin) -> list[Route]:
         if "written" in shown:
             where = f"{PATH}/{thread_id}?{urlencode({'sent': '1'})}#message-{shown['written']}"
             return RedirectResponse(where, 303)
-        if wants_json(request.scope):
-            return Response(jsontext.dumps(shown), 400, NO_STORE, media_type="application/json")
-        return render(THREAD_TEMPLATE, 400, NO_STORE, **shown, sent=False, csrf=request.user.csrf)
+        return answered(request, THREAD_TEMPLATE, 400, {**shown, "sent": False, "csrf": request.user.csrf})
 
     return [
         Route(PATH, page(TEMPLATE, listed), methods=["GET"]),
         Route(THREAD_PATH, page(THREAD_TEMPLATE, opened), methods=["GET"]),
-        Route(THREAD_PATH, threaded(answered), methods=["POST"]),
+        Route(THREAD_PATH, threaded(replied), methods=["POST"]),
     ]

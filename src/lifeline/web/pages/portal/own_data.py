@@ -14,10 +14,9 @@ from starlette.routing import Route
 
 from lifeline import jsontext
 from lifeline.errors import BadRequest
-from lifeline.web.errors import wants_json
-from lifeline.web.layout import NO_STORE, render
+from lifeline.web.layout import NO_STORE
 from lifeline.web.login import WebLogin
-from lifeline.web.pages import acting, page
+from lifeline.web.pages import acting, answered, page
 from lifeline.web.pages.chart.page import language
 from lifeline.web.pages.portal import access_log, download, people, record_pdf
 
@@ -45,9 +44,7 @@ def routes(web: WebLogin) -> list[Route]:
 
     async def log_page(request: Request) -> Response:
         status, values = await run_in_threadpool(log_data, request)
-        if wants_json(request.scope):
-            return Response(jsontext.dumps(values), status, NO_STORE, media_type="application/json")
-        return await run_in_threadpool(render, "portal/access_log.html", status, NO_STORE, **values)
+        return await run_in_threadpool(answered, request, "portal/access_log.html", status, values)
 
     def downloaded(request: Request, extension: str) -> Response:
         core = acting(service, request)

@@ -12,13 +12,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from lifeline import jsontext
 from lifeline.clock import today
 from lifeline.web import i18n
-from lifeline.web.errors import wants_json
-from lifeline.web.layout import NO_STORE, render
 from lifeline.web.login import WebLogin, client_host, csrf_refused, threaded
-from lifeline.web.pages import acting, page
+from lifeline.web.pages import acting, answered, page
 from lifeline.web.pages.chart import trend
 from lifeline.web.pages.chart.page import language
 from lifeline.web.pages.portal import appointments, contact, people, record, results
@@ -46,10 +43,8 @@ def routes(web: WebLogin) -> list[Route]:
         shown = contact.change(core, people.shown_id(web, request, people.CONTACT), *typed)
         if shown["saved"]:
             return RedirectResponse(f"/portal/contact?{SAVED}=1", 303)
-        status = 400  # the form again, each problem beside its field
-        if wants_json(request.scope):
-            return Response(jsontext.dumps(shown), status, NO_STORE, media_type="application/json")
-        return render("portal/contact.html", status, NO_STORE, **shown, csrf=request.user.csrf)
+        # The form again, each problem beside its field.
+        return answered(request, "portal/contact.html", 400, {**shown, "csrf": request.user.csrf})
 
     def results_page(request: Request) -> dict[str, Any]:
         core, chosen = acting(service, request), request.query_params.get("code")
