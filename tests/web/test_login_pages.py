@@ -103,14 +103,51 @@ def test_first_login_enrols_totp_then_totp_is_asked_every_time(service: FhirServ
 def test_session_cookie_is_replaced_at_login(service: FhirService) -> None:
     clock, staff = Clock(), add_user(service)
     with browser(service, clock) as web:
-        header = web.get("/login").headers["set-cookie"]
-        planted = web.cookies[COOKIE]
+        page = web.get("/login")
+        header = page.headers["set-cookie"]  # the form's own cookie: no session yet
+        assert COOKIE not in web.cookies
+        web.post("/login", data={"csrf": csrf_of(page.text), "username": staff.username, "password": "wrong"})
+        planted = web.cookies[COOKIE]  # a form was posted: now there is a session, to be replaced
         log_in(web, staff, clock)
         assert web.cookies[COOKIE] != planted
     with browser(service, clock) as attacker:
         attacker.cookies.set(COOKIE, planted)
         assert staff.username not in attacker.get("/login").text
     assert "httponly" in header.lower() and "samesite=lax" in header.lower() and "path=/" in header.lower()
+
+
+def test_showing_the_login_page_writes_nothing(service: FhirService, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flood of GET /login wrote a session row each (issue 28): the page now writes nothing,
+    its form token is bound to a cookie of its own, and only a posted form starts a session."""
+    writes: list[str] = []
+    real_write = service.repo.write
+
+    def counted(work: Any, *args: Any, **kwargs: Any) -> Any:
+        writes.append(getattr(work, "__qualname__", "?"))
+        return real_write(work, *args, **kwargs)
+
+    staff = add_user(service)
+    with browser(service) as web:
+        monkeypatch.setattr(service.repo, "write", counted)
+        pages = [web.get("/login") for _ in range(20)]
+        assert writes == [] and COOKIE not in web.cookies
+        assert len({csrf_of(p.text) for p in pages}) == 1  # one form cookie, kept while it is fresh
+        answer = web.post("/login", data={"csrf": csrf_of(pages[-1].text), "username": staff.username,
+                                          "password": PASSWORD})  # fmt: skip
+        assert answer.status_code in (200, 303) and COOKIE in web.cookies and writes
+
+
+def test_a_form_token_works_only_with_its_own_cookie(service: FhirService) -> None:
+    staff = add_user(service)
+    with browser(service) as mine, browser(service) as theirs:
+        token = csrf_of(theirs.get("/login").text)
+        mine.get("/login")
+        sent = {"csrf": token, "username": staff.username, "password": PASSWORD}
+        assert mine.post("/login", data=sent).status_code == 403  # another browser's token
+        assert browser(service).post("/login", data=sent).status_code == 403  # no cookie at all
+        forged = {**sent, "csrf": "form." + "A" * 43}
+        assert theirs.post("/login", data=forged).status_code == 403
+        assert theirs.post("/login", data=sent).status_code in (200, 303)  # its own cookie: accepted
 
 
 def test_wrong_password_and_unknown_user_read_the_same(service: FhirService) -> None:
@@ -284,9 +321,11 @@ def test_patient_logs_in_through_the_citizen_provider(
     patient_id, cpr = new_cpr_patient(client)
     with browser(citizen_service(service, provider.issuer)) as web:
         web.get("/login")
+        assert COOKIE not in web.cookies  # the page wrote nothing; the MitID button starts the login
+        begun = web.get("/login/citizen", params={"next": "/somewhere"})
         planted = web.cookies[COOKIE]
         done = citizen_login(web, provider, cpr, "/somewhere")
-        assert (done.status_code, done.headers["location"]) == (303, "/somewhere")
+        assert (done.status_code, done.headers["location"]) == (303, "/somewhere") and begun.status_code == 303
         assert web.cookies[COOKIE] != planted
         assert f"Patient/{patient_id}" in web.get("/login").text
 

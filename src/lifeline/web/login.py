@@ -33,7 +33,7 @@ from lifeline.cpr import CPR_SYSTEM
 from lifeline.fhir.acting import Acting
 from lifeline.fhir.request import FhirRequest
 from lifeline.fhir.service import FhirService
-from lifeline.identity import records
+from lifeline.identity import form_tokens, records
 from lifeline.identity.citizen import CitizenLogin, CitizenLoginConfig
 from lifeline.identity.login import ENROLMENT_REFUSED, LoginFailed, StaffLogin
 from lifeline.identity.sessions import ANONYMOUS, PENDING, STAFF, Sessions, WebSession, csrf_matches
@@ -49,6 +49,8 @@ __all__ = ["WebLogin", "render", "routes"]  # render: the pages' one renderer (w
 COOKIE = "lifeline-session"
 SESSION_IN_SCOPE = "lifeline.session"
 SECURE_COOKIE = "__Host-lifeline-session"
+# The login form's own cookie, shown without a session (identity/form_tokens.py).
+FORM_COOKIE, SECURE_FORM_COOKIE = "lifeline-login-form", "__Host-lifeline-login-form"
 CSRF_REFUSED = "This form has expired or did not come from Lifeline. Go back, reload the page and try again."
 _CONTROL = re.compile(r"[\x00-\x20\x7f\\]")
 
@@ -87,6 +89,7 @@ class WebLogin:
     clock: Callable[[], float] = epoch_clock
     code_clock: Callable[[], float] | None = None  # what phone codes are checked against
     _citizen: CitizenLogin | None = field(default=None, init=False)
+    _form_hmac_key: bytes | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         identity = self.service.identity
@@ -183,21 +186,67 @@ class WebLogin:
 
     # Steps the login pages share.
 
-    def login_form(self, request: Request, session: WebSession, status: int = 200, **context: Any) -> Response:
+    def login_form(self, request: Request, session: WebSession | None, status: int = 200, **context: Any) -> Response:
+        """The login page, with the CSRF token of `session`, or without one (None: a visitor with
+        no login under way) a form token bound to a cookie of its own: showing the page writes
+        nothing (identity/form_tokens.py)."""
         next_path = local_path(context.pop("next", None) or request.query_params.get("next"))
         headers = {"Retry-After": str(context.pop("retry_after"))} if context.get("retry_after") else None
         context.pop("retry_after", None)
+        cookie = None
+        if session is None:
+            cookie = request.cookies.get(self._form_cookie_name(request))
+            if not form_tokens.cookie_fresh(cookie, self.clock()):
+                cookie = form_tokens.new_cookie(self.clock())
         page = render(
             "login.html",
             status,
             headers,
-            csrf=session.csrf,
+            csrf=session.csrf if session is not None else form_tokens.token_for(self._form_key(), str(cookie)),
             next=next_path,
             citizen=self.citizen is not None,
             citizen_status=self.citizen_status(),
             **context,
         )
-        return self.with_cookie(request, page, session)
+        if session is not None:
+            return self.with_cookie(request, page, session)
+        secure = request.url.scheme == "https"
+        page.set_cookie(
+            self._form_cookie_name(request),
+            str(cookie),
+            max_age=form_tokens.LIFETIME,
+            path="/",
+            secure=secure,
+            httponly=True,
+            samesite="lax",
+        )
+        return page
+
+    def form_session(self, request: Request) -> WebSession | None:
+        """The login under way in this browser (anonymous or pending), if any; never creates one."""
+        session = self.session_of(request)
+        return session if session is not None and session.kind in (ANONYMOUS, PENDING) else None
+
+    def posted_login(self, request: Request, form: FormData | None) -> WebSession | None:
+        """The session a login form was posted from: its own, if its CSRF token is right, or, for a
+        form shown without a session, a new anonymous session if the form's token matches its
+        cookie (the first row a visitor writes: a form was posted). None: refused."""
+        session = self.checked(request, form)
+        if session is not None:
+            return session
+        token = form.get("csrf") if form is not None else None
+        cookie = request.cookies.get(self._form_cookie_name(request))
+        if form_tokens.token_matches(self._form_key(), cookie, token if isinstance(token, str) else None, self.clock()):
+            return self.sessions.create(ANONYMOUS)
+        return None
+
+    def _form_cookie_name(self, request: Request) -> str:
+        return SECURE_FORM_COOKIE if request.url.scheme == "https" else FORM_COOKIE
+
+    def _form_key(self) -> bytes:
+        if self._form_hmac_key is None:
+            self._form_hmac_key = form_tokens.form_key(self.service.identity.kek)
+        return self._form_hmac_key
 
     def anonymous(self, request: Request) -> WebSession:
         session = self.session_of(request)
@@ -256,11 +305,11 @@ def routes(web: WebLogin) -> list[Route]:
         session = web.session_of(request)
         if session is not None and session.logged_in:
             return web.account_page(session)
-        return web.login_form(request, web.anonymous(request))
+        return web.login_form(request, web.form_session(request))  # writes nothing
 
     def login_submit(request: Request, form: FormData | None) -> Response:
         assert form is not None
-        session = web.checked(request, form)
+        session = web.posted_login(request, form)
         if session is None:
             return csrf_refused()
         username, password = str(form.get("username", "")), str(form.get("password", ""))
