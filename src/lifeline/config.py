@@ -72,6 +72,9 @@ class Settings:
     # The patient portal (issue 25): days a result is held back from the patient, by category code
     # (access/held_results.py); `default` for any other result. Released at once by a clinician.
     portal_hold_days: str = "default=3,SP=7,PAT=7,CP=7,CY=7,GE=7,CG=7,RAD=7,CT=7,NMR=7,NMS=7,RUS=7,RX=7,imaging=7"
+    # FHIR Bulk Data $export (bulk/export_jobs.py, issue 26).
+    export_keep_hours: int = 24  # how long an export's status and files are kept after its kick-off
+    export_file_lines: int = 100_000  # resources per NDJSON file of an export; more make another file
 
 
 ENVIRONMENT = {
@@ -129,6 +132,8 @@ ENVIRONMENT = {
     "messages_dir": "LIFELINE_MESSAGES_DIR",
     "messages_every_seconds": "LIFELINE_MESSAGES_EVERY_SECONDS",
     "portal_hold_days": "LIFELINE_PORTAL_HOLD_DAYS",
+    "export_keep_hours": "LIFELINE_EXPORT_KEEP_HOURS",
+    "export_file_lines": "LIFELINE_EXPORT_FILE_LINES",
 }
 
 # Variables that were settings once: refused, so that whoever set one learns it is gone (issue 20).

@@ -400,6 +400,39 @@ MIGRATIONS: list[Migration] = [
         );
         """,
     ),
+    # FHIR Bulk Data $export (bulk/export_jobs.py, issue 26): each job's state, and its NDJSON
+    # files in parts of at most a few thousand lines, in the database so that any process of the
+    # node can answer a poll or a download and a restart loses nothing. Expired with the job.
+    Migration(
+        16,
+        "bulk data export jobs and their files",
+        """
+        CREATE TABLE bulk_export_job (
+            id TEXT PRIMARY KEY,
+            client_id TEXT NOT NULL,
+            request TEXT NOT NULL,
+            parameters TEXT NOT NULL,
+            status TEXT NOT NULL,
+            transaction_time TEXT,
+            created TEXT NOT NULL,
+            expires TEXT NOT NULL,
+            heartbeat TEXT,
+            progress TEXT,
+            error TEXT,
+            manifest TEXT
+        );
+        CREATE INDEX bulk_export_job_expires ON bulk_export_job (expires);
+        CREATE TABLE bulk_export_part (
+            job_id TEXT NOT NULL,
+            file_no INTEGER NOT NULL,
+            part_no INTEGER NOT NULL,
+            res_type TEXT NOT NULL,
+            lines INTEGER NOT NULL,
+            content TEXT NOT NULL,
+            PRIMARY KEY (job_id, file_no, part_no)
+        );
+        """,
+    ),
 ]
 
 # Every index table a resource's rows go to (and are deleted from when it changes).

@@ -14,6 +14,7 @@ from lifeline.storage.affected_reads import AffectedReads
 from lifeline.storage.audit_reads import AuditReads
 from lifeline.storage.dialect import Dialect
 from lifeline.storage.downtime_rows import DowntimeRows
+from lifeline.storage.export_rows import ExportRows
 from lifeline.storage.incident_rows import IncidentRows
 from lifeline.storage.matching import Match, fhir_types_only, source
 from lifeline.storage.ordering import Page, SortExpression, ordered_query
@@ -33,7 +34,7 @@ _ROW_SELECT = (
 )
 
 
-class Session(AccessReads, AffectedReads, AuditReads, DowntimeRows, IncidentRows, ReplicationReads):
+class Session(AccessReads, AffectedReads, AuditReads, DowntimeRows, ExportRows, IncidentRows, ReplicationReads):
     """Reads over one connection; inside a write transaction it sees the transaction's own writes.
 
     The reads of resources are here; those the access rule, the audit trail and replication

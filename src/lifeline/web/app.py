@@ -32,6 +32,8 @@ from lifeline.replication.site import SiteNode
 from lifeline.replication.status import StatusBoard
 from lifeline.status.board import board_of
 from lifeline.web import assets, i18n, login
+from lifeline.web.bulk_export_api import BulkExportApi
+from lifeline.web.bulk_export_api import handles as bulk_export_path
 from lifeline.web.errors import http_exception_page, with_error_pages
 from lifeline.web.fhir_api import PREFIX, FhirApi
 from lifeline.web.hosts import host_checked
@@ -76,6 +78,7 @@ def create_app(
     # writes through the site node.
     service.executor, service.site = executor, site
     fhir_api = FhirApi(service, site)
+    bulk_export = BulkExportApi(service)  # FHIR Bulk Data $export (issue 26)
 
     indexer = AuditIndexer(service.repo) if recorder is not None else None
     statistics = service.statistics_keeper()  # the planner's statistics, kept current (issue 27)
@@ -163,6 +166,9 @@ def create_app(
             and path != smart_configuration
             and (path == PREFIX or path.startswith(PREFIX + "/"))
         ):
+            if bulk_export_path(path):
+                await bulk_export(scope, receive, send)
+                return
             await fhir_api(scope, receive, send)
         else:
             await pages(scope, receive, send)

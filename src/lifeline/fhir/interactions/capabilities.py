@@ -38,6 +38,12 @@ _AUDIT_TRAIL = "AuditEvent"
 _AUDIT_TRAIL_INTERACTIONS = ["read", "search-type"]
 _AUDIT_TRAIL_PARAMS = frozenset({"patient", "agent", "date", "action", "outcome", "type", "subtype"})
 _EVERYTHING = [{"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"}]
+# FHIR Bulk Data $export (issue 26, bulk/export_jobs.py, web/bulk_export_api.py).
+_BULK_DATA = "http://hl7.org/fhir/uv/bulkdata"
+_EXPORT = {
+    level: [{"name": "export", "definition": f"{_BULK_DATA}/OperationDefinition/{name}"}]
+    for level, name in (("system", "export"), ("Patient", "patient-export"), ("Group", "group-export"))
+}
 # The IHE ITI Scheduling operations (issue 24, fhir/interactions/scheduling.py); a patient's existing
 # appointments [ITI-118] are the search Appointment?patient=..., listed with the search parameters.
 _IHE_SCHEDULING = "https://profiles.ihe.net/ITI/Scheduling/OperationDefinition/appointment-"
@@ -147,6 +153,7 @@ def _statement(service: FhirService, date: str) -> dict[str, Any]:
                     {"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"},
                     *(_EVERYTHING if res_type == "Patient" else []),
                     *(_SCHEDULING if res_type == "Appointment" else []),
+                    *_EXPORT.get(res_type, []),
                 ],
             }
         )
@@ -162,12 +169,14 @@ def _statement(service: FhirService, date: str) -> dict[str, Any]:
         "fhirVersion": lifeline.FHIR_VERSION,
         "format": ["application/fhir+json", "application/json"],
         "patchFormat": list(PATCH_FORMATS),
+        "instantiates": [f"{_BULK_DATA}/CapabilityStatement/bulk-data"],
         "rest": [
             {
                 "mode": "server",
                 "resource": resources,
                 "interaction": [{"code": code} for code in SYSTEM_INTERACTIONS],
                 "compartment": ["http://hl7.org/fhir/CompartmentDefinition/patient"],
+                "operation": _EXPORT["system"],
             }
         ],
     }
