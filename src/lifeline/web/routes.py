@@ -55,8 +55,8 @@ from lifeline.web.pages.portal import appointment_pages as portal_appointments
 from lifeline.web.pages.portal import installable as portal_installable
 from lifeline.web.pages.portal import message_pages as portal_messages
 from lifeline.web.pages.portal import own_data as portal_own_data
-from lifeline.web.pages.portal import report_pages as portal_reports
 from lifeline.web.pages.portal import pages as portal
+from lifeline.web.pages.portal import report_pages as portal_reports
 from lifeline.web.pages.portal import switch as portal_switch
 
 PUBLIC, LOGGED_IN, STAFF_ONLY, PATIENT_ONLY = "public", "logged-in", "staff", "patient"
