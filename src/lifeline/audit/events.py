@@ -41,6 +41,12 @@ KINDS: dict[str, tuple[tuple[str, str, str], tuple[str, str, str], str]] = {
         (LIFELINE, "administration", "Administrative action"),
         "U",
     ),
+    # A minute's requests without valid credentials from one address (audit/unauthenticated.py).
+    "unauthenticated": (
+        (DCM, "110114", "User Authentication"),
+        (LIFELINE, "unauthenticated", "Requests without valid credentials"),
+        "E",
+    ),
 }
 OUTCOMES = {"success": "0", "failure": "4", "serious": "8"}
 

@@ -71,6 +71,11 @@ UNRECORDED = Counter(
     "Answers withheld (503) because their audit record could not be made durable",
     registry=METRICS,
 )
+UNAUTHENTICATED = Counter(
+    "lifeline_unauthenticated_requests",
+    "Requests without valid credentials, answered 401 and summarised in the audit trail per address and minute",
+    registry=METRICS,
+)
 
 
 class WriteThrough(Protocol):
@@ -144,7 +149,8 @@ class Acting:
     async def refused_before_asking(self, error: BaseException, status: int) -> None:
         """Record a request that failed before it could be put to the core (a bad token, a body
         that is no JSON): who and from where is all there is to say."""
-        await self._record_async(lambda: self.service.access_record(None, status, None, self.address, self.purpose))
+        if not self._tallied(status):
+            await self._record_async(lambda: self.service.access_record(None, status, None, self.address, self.purpose))
         self._count("unknown", status)
 
     # Exchanges that are no FHIR interaction.
@@ -251,13 +257,22 @@ class Acting:
 
     def _refused(self, request: FhirRequest, error: BaseException) -> None:
         status = _status_of(error)
-        if request.interaction not in UNAUDITED:
+        if request.interaction not in UNAUDITED and not self._tallied(status):
             self._record(lambda: self.service.access_record(request, status, None, self.address, self.purpose))
         self._count(request.interaction, status)
 
+    def _tallied(self, status: int) -> bool:
+        """A 401 to nobody (no token, or one that does not hold) is counted per address and minute,
+        one audit record for each (audit/unauthenticated.py), not one record per request."""
+        if status != 401 or self.principal is not None:
+            return False
+        UNAUTHENTICATED.inc()
+        self.service.unauthenticated.note(self.address)
+        return True
+
     async def _refused_async(self, request: FhirRequest, error: BaseException) -> None:
         status = _status_of(error)
-        if request.interaction not in UNAUDITED:
+        if request.interaction not in UNAUDITED and not self._tallied(status):
             await self._record_async(
                 lambda: self.service.access_record(request, status, None, self.address, self.purpose)
             )

@@ -6,8 +6,9 @@ bundles and the tests all call `FhirService.handle`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache, cached_property, partial
@@ -25,12 +26,22 @@ from lifeline.storage.write_session import REQUEST_TAG, WRITE_AUDIT
 if TYPE_CHECKING:
     from lifeline.audit.outbox import WriteRecord
     from lifeline.audit.recorder import AuditRecorder
+    from lifeline.audit.unauthenticated import UnauthenticatedTally
     from lifeline.fhir.acting import Acting, WriteThrough
     from lifeline.fhir.validation import Validator
     from lifeline.identity.node import NodeIdentity
     from lifeline.identity.principal import Principal
     from lifeline.search.registry import SearchRegistry
     from lifeline.storage.statistics import StatisticsKeeper
+
+
+def _summary_written(done: Future[int]) -> None:
+    """A summary of unauthenticated requests that could not be written is logged and counted."""
+    if done.exception() is not None:
+        from lifeline.fhir.acting import UNRECORDED
+
+        logging.getLogger("lifeline.audit").error("a summary of unauthenticated requests was not recorded")
+        UNRECORDED.inc()
 
 
 @contextmanager
@@ -101,6 +112,19 @@ class FhirService:
         from lifeline.audit.recorder import AuditRecorder
 
         return AuditRecorder(self.repo, self.settings.node_id)
+
+    @cached_property
+    def unauthenticated(self) -> UnauthenticatedTally:
+        """The requests without valid credentials, summarised per address and minute instead of
+        one audit record each (audit/unauthenticated.py, issue 28)."""
+        from lifeline.audit.unauthenticated import UnauthenticatedTally
+
+        def submit(event: dict[str, Any]) -> None:
+            auditor = self.auditor
+            if auditor is not None:
+                auditor.submit(event).add_done_callback(_summary_written)
+
+        return UnauthenticatedTally(self.settings.node_id, self.clock, submit)
 
     def check_type(self, resource_type: str | None) -> str:
         if resource_type is None or not self.validator.is_resource_type(resource_type):

@@ -118,6 +118,7 @@ def create_app(
             site.stop()
         await stores.aclose()
         executor.shutdown(wait=True)
+        service.unauthenticated.flush()  # the last minutes' unauthenticated requests, before the trail closes
         if close_on_shutdown and recorder is not None:
             recorder.close()  # every record submitted is written first
         await service.repo.aclose()
