@@ -94,6 +94,7 @@ bench: install-dev pacs
 	$(BIN)/python -m bench.logistics_reduce
 	$(BIN)/python -m bench.r4_examples
 	$(BIN)/python -m bench.bulk_export
+	$(BIN)/python -m bench.binary
 
 clean:
 	rm -rf $(VENV) var/*.db var/*.db-wal var/*.db-shm

@@ -4,8 +4,9 @@ Each principal's grid gives one letter per column of the world (matrix_world.COL
 
     child: current updated deleted | teen: current updated deleted | protected
 
-for a resource type, or for a group of them (`CLINICAL`: the compartment types and Device;
-`UNTIED`: Binary and Bundle); a row for a single type wins over its group's. The letters:
+for a resource type, or for a group of them (`CLINICAL`: the compartment types, Device, and a
+Binary whose securityContext names the patient; `UNTIED`: Bundle); a row for a single type wins
+over its group's. The letters:
 
     S  shown: read 200 (a deleted one 410), vread and history 200, found by every search
     H  hidden with a hint (staff outside care): 403 `suppressed` (a deleted one: read 404,
@@ -20,10 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.access.matrix_world import CLINICAL, COLUMNS, EXTRA, TYPES, UNTIED, World
+from tests.access.matrix_world import CLINICAL, COLUMNS, CONTEXT, EXTRA, TYPES, UNTIED, World
 
 STAFF, PATIENT, SYSTEM = "staff", "patient", "system"
-GROUPS = {"CLINICAL": (*CLINICAL, *EXTRA), "UNTIED": UNTIED}
+GROUPS = {"CLINICAL": (*CLINICAL, *EXTRA, *CONTEXT), "UNTIED": UNTIED}
 ALL = None  # every resource type
 WITHHELD, SHOWN = "withheld", "shown"
 
@@ -80,7 +81,8 @@ class Who:
             patient=ids[self.launch] if self.launch else None,
             lifetime=3600,
         )
-        return {"Authorization": f"Bearer {token}"}
+        # FHIR JSON, also for a Binary (else its content in its own type: web/binary.py).
+        return {"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"}
 
 
 def _only(types: str) -> frozenset[str]:

@@ -40,8 +40,9 @@ FHIR_JSON = {"Content-Type": "application/fhir+json"}
 # The resource types that can carry a patient's data, by their tie (access/ties.py).
 CLINICAL = ("Observation", "Condition", "Encounter", "AllergyIntolerance", "DiagnosticReport", "DocumentReference")
 EXTRA = ("Device",)  # tied by `Device.patient`, outside the R4 Patient compartment
-UNTIED = ("Binary", "Bundle")  # may hold anyone's data, name no patient the index sees
-TYPES = ("Patient", *CLINICAL, *EXTRA, *UNTIED)
+CONTEXT = ("Binary",)  # judged as the resource its securityContext names: here the cell's patient
+UNTIED = ("Bundle",)  # may hold anyone's data, names no patient the index sees
+TYPES = ("Patient", *CLINICAL, *EXTRA, *CONTEXT, *UNTIED)
 # The columns of the matrix: (owner, state).
 COLUMNS = (
     ("child", "current"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from lifeline.access.ties import COMPARTMENT, DIRECTORY, PATIENT, UNTIED, tie, tie_params
+from lifeline.access.ties import COMPARTMENT, CONTEXT, DIRECTORY, PATIENT, UNTIED, tie, tie_params
 from lifeline.search.registry import default_registry
 from tests.conftest import assert_outcome, put_resource
 
@@ -20,11 +20,12 @@ def test_every_type_has_a_decided_tie() -> None:
     assert kinds["Observation"] == COMPARTMENT and kinds["Device"] == COMPARTMENT
     assert tie_params(registry, "Device") == ("patient",)
     assert kinds["Practitioner"] == DIRECTORY and kinds["Slot"] == DIRECTORY
-    for untied in ("Binary", "Bundle", "Linkage", "MessageHeader", "Subscription", "Parameters"):
+    for untied in ("Bundle", "Linkage", "MessageHeader", "Subscription", "Parameters"):
         assert kinds[untied] == UNTIED, untied
+    assert kinds["Binary"] == CONTEXT  # judged as the resource its securityContext names
     assert tie(registry, "SomethingNew") == UNTIED  # unknown types are refused until decided
-    # Every type is one of the four kinds, and a tied type has at least one tie parameter.
-    assert set(kinds.values()) == {PATIENT, COMPARTMENT, DIRECTORY, UNTIED}
+    # Every type is one of the five kinds, and a tied type has at least one tie parameter.
+    assert set(kinds.values()) == {PATIENT, COMPARTMENT, DIRECTORY, CONTEXT, UNTIED}
     assert all(tie_params(registry, t) for t, kind in kinds.items() if kind == COMPARTMENT)
 
 
@@ -34,9 +35,8 @@ def _untied(world: dict[str, Any]) -> list[dict[str, Any]]:
         {
             "resourceType": "Binary",
             "id": f"bin-{tag}",
-            "contentType": "text/plain",
-            "securityContext": {"reference": f"Patient/{old}"},
-            "data": base64.b64encode(b"discharge letter").decode(),
+            "contentType": "text/plain",  # no securityContext: nothing to judge it by
+            "data": base64.b64encode(f"discharge letter of Patient/{old}".encode()).decode(),
         },
         {
             "resourceType": "Bundle",

@@ -16,7 +16,7 @@ from lifeline.access.errors import Withheld
 from lifeline.access.family import family_sql
 from lifeline.access.held_results import Holding
 from lifeline.access.rule import PATIENT, STAFF, SYSTEM, AccessRule
-from lifeline.access.ties import UNTIED, contains_patient_data, tie, tie_params
+from lifeline.access.ties import CONTEXT, UNTIED, contains_patient_data, context_target, tie, tie_params
 from lifeline.errors import FhirError, Forbidden, Issue, NotFound, Unprocessable
 from lifeline.identity.scopes import ScopeSet
 from lifeline.search.registry import SearchRegistry
@@ -92,7 +92,9 @@ def _scope_reach(
     launch_types = frozenset(
         t
         for t in readable
-        if "patient" in contexts and not any(reads(c, t) for c in wide) and (t == "Patient" or tie_params(registry, t))
+        if "patient" in contexts
+        and not any(reads(c, t) for c in wide)
+        and (t == "Patient" or tie_params(registry, t) or tie(registry, t) == CONTEXT)
     )
     return (None if len(readable) == len(types) else readable), launch_types
 
@@ -104,6 +106,13 @@ def refusal(rule: AccessRule, res_type: str, res_id: str) -> FhirError:
         return NotFound(f"{res_type}/{res_id} is not known")
     if rule.is_system or (rule.readable is not None and res_type not in rule.readable):
         return Forbidden(f"The access token's scopes do not allow reading {res_type}")
+    if tie(rule.registry, res_type) == CONTEXT:
+        return Withheld(
+            f"{res_type}/{res_id} is shown to whoever may see the resource its securityContext names, and you"
+            " may not see that one (without a securityContext, only registered integrations may read it). If it"
+            " is a patient's and you need it to treat them, you may break the glass: POST"
+            " Patient/{id}/$break-the-glass; the access is logged and reviewed."
+        )
     if tie(rule.registry, res_type) == UNTIED:
         return Forbidden(
             f"{res_type} can hold any patient's data and names no patient Lifeline can judge it by:"
@@ -165,6 +174,9 @@ def check_write(
     exists = current is not None and not current.deleted
     if exists and not rule.visible(session, res_type, res_id or ""):
         raise refusal(rule, res_type, res_id or "")
+    if tie(service.registry, res_type) == CONTEXT:
+        _check_context(service, session, rule, res_type, body)
+        return
     # The version the write replaces, parsed once: its patients are touched too.
     before: dict[str, Any] = orjson.loads(current.content) if exists and current and current.content else {}
     patients = compartment_patients(service, res_type, res_id, body) if body is not None else set()
@@ -194,6 +206,39 @@ def check_write(
     kind = deciding.change_kind(res_type, body, before)
     if kind is not None:
         deciding.record_change(service, session, request, kind, res_type, res_id, patients)
+
+
+def _check_context(
+    service: FhirService, session: Session, rule: AccessRule, res_type: str, body: dict[str, Any] | None
+) -> None:
+    """A person writes a Binary only with a securityContext that names a current resource they may
+    see (a patient: one of their own record): it decides who else will see the Binary."""
+    if body is None:
+        return  # a delete: the Binary it removes was visible
+    target = context_target(body)
+    if target is None:
+        raise Forbidden(
+            f"A {res_type} without a securityContext could hold anyone's data: only registered integrations"
+            " may write one. Name the resource it belongs to (a DocumentReference, the Patient) in securityContext"
+            " (with a raw upload: the X-Security-Context header)"
+        )
+    target_type, target_id = target
+    if tie(service.registry, target_type) in (CONTEXT, UNTIED):
+        raise Unprocessable(
+            f"securityContext {target_type}/{target_id}: a {target_type} names no patient Lifeline can judge"
+            f" the {res_type} by; name the DocumentReference or the Patient it belongs to"
+        )
+    current = session.read(target_type, target_id)
+    if current is None or current.deleted or not current.content or not rule.visible(session, target_type, target_id):
+        # The same answer whether it does not exist or the person may not see it.
+        raise Unprocessable(f"securityContext {target_type}/{target_id} names no resource you may see")
+    if rule.is_patient:
+        if target_type == "Patient":
+            patients = {target_id}
+        else:
+            patients = compartment_patients(service, target_type, target_id, orjson.loads(current.content))
+        if patients != {rule.patient_id}:
+            raise Forbidden("Patients may write only to their own record")
 
 
 def compartment_patients(service: FhirService, res_type: str, res_id: str | None, body: dict[str, Any]) -> set[str]:

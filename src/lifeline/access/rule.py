@@ -11,7 +11,11 @@ and the few ties R4 leaves out of it):
   their compartment, not every unattached Observation);
 - a directory resource (Practitioner, Organization, Location, Slot, …): visible to staff; to
   patients only the directory of their care (`PATIENT_SHARED`);
-- an untied resource (Binary, Bundle, …): visible to system principals only.
+- a Binary (ties.CONTEXT): visible when its securityContext names a current resource that is
+  visible by the rules above (a Patient, a tied resource, a directory one); one step only, so a
+  Binary naming a Binary or a Bundle, or naming nothing, is for system principals. For patients,
+  a Binary naming a result (which may be held back, below) is not followed either;
+- an untied resource (Bundle, …): visible to system principals only.
 
 For patient principals, a result still held back from them (access/held_results.py: its days by
 category since it was issued, unless a clinician released it) is not visible either.
@@ -37,7 +41,20 @@ from typing import Any
 import orjson
 
 from lifeline.access.held_results import RESULT_TYPES, Holding
-from lifeline.access.ties import DIRECTORY, PATIENT_SHARED, directory_types, tie, tie_params, untied_types
+from lifeline.access.ties import (
+    COMPARTMENT,
+    CONTEXT,
+    CONTEXT_PARAMS,
+    DIRECTORY,
+    PATIENT_SHARED,
+    UNTIED,
+    context_target,
+    context_types,
+    directory_types,
+    tie,
+    tie_params,
+    untied_types,
+)
 from lifeline.search.registry import SearchRegistry
 from lifeline.storage.records import StoredVersion
 from lifeline.storage.session import Session
@@ -111,7 +128,8 @@ class AccessRule:
     def _for_any_type(self) -> tuple[str, list[Any]]:
         pairs, pair_args = _pairs(self.registry)
         allowed = list(self.allowed_args)
-        untied = untied_types(self.registry)
+        contextual = context_types(self.registry)
+        untied = (*untied_types(self.registry), *contextual)  # a Binary is judged apart, below
         hidden = (
             "NOT EXISTS (SELECT 1 FROM search_reference a WHERE a.res_type = r.res_type AND a.res_id = r.res_id"
             f" AND a.target_type = 'Patient' AND ({pairs}) AND a.target_id NOT IN ({self.allowed}))"
@@ -133,7 +151,55 @@ class AccessRule:
             marks = ", ".join("?" for _ in untied)
             parts.append(f"(r.res_type <> 'Patient' AND r.res_type NOT IN ({marks}) AND {hidden})")
             args += [*untied, *pair_args, *allowed]
+        if contextual:
+            by_context, context_args = self._by_context()
+            parts.append(f"(r.res_type IN ({', '.join('?' for _ in contextual)}) AND {by_context})")
+            args += [*contextual, *context_args]
         return "(" + " OR ".join(parts) + ")", args
+
+    def _by_context(self) -> tuple[str, list[Any]]:
+        """A Binary whose securityContext (`sc`) names a current resource (`t`) the rules above
+        show. Flat, with joins, rather than the rule nested in itself: SQLite's parser takes about
+        a dozen nested subqueries, and a search already nests the rule several deep. The left join
+        `a` finds a tie to a patient outside the allowed set (the rule's `hidden`), `m` one inside
+        (the rule's `member`, for patients): one probe of the reference index per Binary."""
+        pairs, pair_args = _pairs(self.registry)
+        allowed = list(self.allowed_args)
+        params = sorted(set(CONTEXT_PARAMS.values()))
+        tied = _compartment_types(self.registry, self.holding is not None)
+        joins = (
+            "JOIN resource t ON t.res_type = sc.target_type AND t.res_id = sc.target_id AND NOT t.deleted"
+            " LEFT JOIN search_reference a ON a.res_type = sc.target_type AND a.res_id = sc.target_id"
+            f" AND sc.target_type <> 'Patient' AND a.target_type = 'Patient' AND ({pairs})"
+            f" AND a.target_id NOT IN ({self.allowed})"
+        )
+        args: list[Any] = [*pair_args, *allowed]
+        shown = f"(sc.target_type = 'Patient' AND sc.target_id IN ({self.allowed}))"
+        shown_args: list[Any] = [*allowed]
+        tied_marks = ", ".join("?" for _ in tied)
+        if self.is_patient:
+            joins += (
+                " LEFT JOIN search_reference m ON m.res_type = sc.target_type AND m.res_id = sc.target_id"
+                f" AND m.target_type = 'Patient' AND ({pairs.replace('a.', 'm.')}) AND m.target_id IN ({self.allowed})"
+            )
+            args += [*pair_args, *allowed]
+            shown += f" OR (sc.target_type IN ({tied_marks}) AND m.res_id IS NOT NULL)"
+        else:
+            shown += f" OR sc.target_type IN ({tied_marks})"
+        shown_args += tied
+        directory = sorted(self.shared) if self.is_patient else sorted(directory_types(self.registry))
+        shown += f" OR sc.target_type IN ({', '.join('?' for _ in directory)})"
+        shown_args += directory
+        readable = ""
+        if self.readable is not None:  # the scopes must reach the named resource's type too
+            readable = f" AND sc.target_type IN ({', '.join('?' for _ in self.readable) or 'NULL'})"
+            shown_args += sorted(self.readable)
+        where = (
+            f"EXISTS (SELECT 1 FROM search_reference sc {joins} WHERE sc.res_type = r.res_type"
+            f" AND sc.res_id = r.res_id AND sc.param IN ({', '.join('?' for _ in params)}) AND a.res_id IS NULL"
+            f" AND ({shown}){readable})"
+        )
+        return where, [*args, *params, *shown_args]
 
     def _for_type(self, res_type: str) -> tuple[str, list[Any]]:
         allowed = list(self.allowed_args)
@@ -142,6 +208,8 @@ class AccessRule:
         params = tie_params(self.registry, res_type)
         if not params:
             kind = tie(self.registry, res_type)
+            if kind == CONTEXT:
+                return self._by_context()
             if kind != DIRECTORY or (self.is_patient and res_type not in self.shared):
                 return "1 = 0", []  # untied types: only system principals
             return "1 = 1", []
@@ -186,8 +254,22 @@ class AccessRule:
             if self.readable is not None and res_type not in self.readable:
                 return False
             return self._visible_as_last_written(session, res_type, res_id, current.version_id)
+        if current is not None and current.deleted and tie(self.registry, res_type) == CONTEXT:
+            if self.readable is not None and res_type not in self.readable:
+                return False
+            return self._context_as_last_written(session, res_type, res_id, current.version_id)
         where, args = self.condition(res_type)
         return session.row_matches(res_type, res_id, where, args)
+
+    def _context_as_last_written(self, session: Session, res_type: str, res_id: str, deleted_at: int) -> bool:
+        """A deleted Binary, as the resource its last version's securityContext names is now."""
+        if self.is_system:
+            return True
+        stored = _last_content(session, res_type, res_id, deleted_at)
+        target = context_target(orjson.loads(stored.content)) if stored and stored.content else None
+        if target is None or tie(self.registry, target[0]) in (CONTEXT, UNTIED):
+            return False
+        return self.visible(session, *target)
 
     def _visible_as_last_written(self, session: Session, res_type: str, res_id: str, deleted_at: int) -> bool:
         from lifeline.search.extract import extract_index
@@ -217,6 +299,23 @@ class AccessRule:
             if self.holding.held_until(content, self.registry) is not None:
                 return False
         return bool(patients) or not self.is_patient
+
+
+def _last_content(session: Session, res_type: str, res_id: str, deleted_at: int) -> StoredVersion | None:
+    """The last version with content before the delete at version `deleted_at`."""
+    for version in range(deleted_at - 1, 0, -1):
+        stored = session.vread(res_type, res_id, version)
+        if stored is not None and stored.content is not None and not stored.deleted:
+            return stored
+    return None
+
+
+@cache
+def _compartment_types(registry: SearchRegistry, holding: bool) -> tuple[str, ...]:
+    """The tied types other than Patient a securityContext may name; under a `holding` (patients)
+    no result type, which may be held back from them (access/held_results.py)."""
+    types = (t for t in registry.resource_types if t != "Patient" and tie(registry, t) == COMPARTMENT)
+    return tuple(sorted(t for t in types if not (holding and t in RESULT_TYPES)))
 
 
 @cache

@@ -1,6 +1,6 @@
 """How every R4 resource type is tied to a patient, decided once for all 147 types (issue 19.7).
 
-The access rule judges a resource by the patients it is tied to. There are four kinds of tie:
+The access rule judges a resource by the patients it is tied to. There are five kinds of tie:
 
 - **patient**: the Patient itself;
 - **compartment**: the references the Patient compartment definition names
@@ -11,11 +11,16 @@ The access rule judges a resource by the patients it is tied to. There are four 
 - **directory**: types that describe who gives care, where, and with what, or that define
   knowledge (Practitioner, Location, ValueSet …): no patient's data. Staff read them; patients
   read the directory of their care (`PATIENT_SHARED`);
+- **context**: a Binary, judged as the resource its `securityContext` names (R4: "a proxy of the
+  security sensitivity to use when deciding and enforcing access control rules for the Binary",
+  https://hl7.org/fhir/R4/binary-definitions.html#Binary.securityContext). That reference is
+  indexed (`security-context`, search/registry.py) and the rule follows it one step. A Binary
+  without one, or naming another Binary or an untied resource, is for system principals;
 - **untied**: types that can carry anyone's data and name no patient the index can see — a
-  Binary (its `securityContext` is not searchable), a Bundle (a document or collection of other
-  resources), a Linkage, a MessageHeader, a Subscription (its criteria name patients) … They are
-  refused to staff and patients: only system principals (registered integrations) read or
-  write them. A type Lifeline does not know is untied: new types are refused until decided.
+  Bundle (a document or collection of other resources), a Linkage, a MessageHeader, a
+  Subscription (its criteria name patients) … They are refused to staff and patients: only
+  system principals (registered integrations) read or write them. A type Lifeline does not
+  know is untied: new types are refused until decided.
 """
 
 from __future__ import annotations
@@ -29,6 +34,10 @@ PATIENT = "patient"
 COMPARTMENT = "compartment"
 DIRECTORY = "directory"
 UNTIED = "untied"
+CONTEXT = "context"
+
+# Types judged as the resource their securityContext names, by the index parameter that holds it.
+CONTEXT_PARAMS: dict[str, str] = {"Binary": "security-context"}
 
 # Types outside the R4 Patient compartment whose own search parameters name the patient.
 EXTRA: dict[str, tuple[str, ...]] = {
@@ -116,7 +125,7 @@ PATIENT_SHARED |= frozenset({"Slot"})
 
 
 def tie(registry: SearchRegistry, res_type: str) -> str:
-    """The kind of tie of `res_type`: patient, compartment, directory or untied."""
+    """The kind of tie of `res_type`: patient, compartment, directory, context or untied."""
     return _ties(registry).get(res_type, UNTIED)
 
 
@@ -125,9 +134,34 @@ def tie_params(registry: SearchRegistry, res_type: str) -> tuple[str, ...]:
     return _params(registry).get(res_type, ())
 
 
+def record_params(registry: SearchRegistry, res_type: str) -> tuple[str, ...]:
+    """The parameters whose Patient references name a written resource's patients in its audit
+    record: its tie parameters, and a Binary's securityContext (when that names a Patient)."""
+    context = CONTEXT_PARAMS.get(res_type)
+    return (*tie_params(registry, res_type), context) if context else tie_params(registry, res_type)
+
+
 def untied_types(registry: SearchRegistry) -> tuple[str, ...]:
     """Every known type refused to staff and patients, sorted (for SQL lists)."""
     return tuple(sorted(t for t, kind in _ties(registry).items() if kind == UNTIED))
+
+
+def context_target(resource: dict[str, Any]) -> tuple[str, str] | None:
+    """(type, id) of the local resource a Binary's securityContext names, else None (none, a
+    contained or an absolute reference: nothing Lifeline can judge it by)."""
+    from lifeline.search.extract.reference import parse_reference
+
+    context = resource.get("securityContext")
+    reference = context.get("reference") if isinstance(context, dict) else None
+    parsed = parse_reference(reference) if isinstance(reference, str) else None
+    if parsed is None or parsed[2] is not None or not parsed[0] or not parsed[1]:
+        return None
+    return parsed[0], parsed[1]
+
+
+def context_types(registry: SearchRegistry) -> tuple[str, ...]:
+    """Every known type judged by its securityContext, sorted (for SQL lists)."""
+    return tuple(sorted(t for t, kind in _ties(registry).items() if kind == CONTEXT))
 
 
 @cache
@@ -159,6 +193,8 @@ def _ties(registry: SearchRegistry) -> dict[str, str]:
             ties[res_type] = COMPARTMENT
         elif res_type in DIRECTORY_TYPES:
             ties[res_type] = DIRECTORY
+        elif res_type in CONTEXT_PARAMS and registry.get(res_type, CONTEXT_PARAMS[res_type]) is not None:
+            ties[res_type] = CONTEXT
         else:
             ties[res_type] = UNTIED
     return ties

@@ -7,7 +7,8 @@ structure, never its bytes: the resource read or written, the entries of a searc
 stored (their transactions recorded it already, audit/outbox.py).
 
 A Patient is its own patient; a resource of another type belongs to the patients its Patient
-compartment references name (https://hl7.org/fhir/R4/compartmentdefinition-patient.html). Those
+compartment references name (https://hl7.org/fhir/R4/compartmentdefinition-patient.html); a Binary
+to those of the resource its securityContext names (access/ties.py), found in the index. Those
 are read from the search index, in one query for the whole answer, because what was returned may
 leave them out (`_elements`, `_summary`); and from the returned content where that is whole and
 the index does not describe it: a version (vread, history: older versions and deletions have no
@@ -26,10 +27,11 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 import orjson
 
 from lifeline import jsontext
-from lifeline.access.ties import tie_params
+from lifeline.access.ties import CONTEXT_PARAMS, tie_params
 from lifeline.fhir.request import FhirRequest, FhirResponse
 from lifeline.search.registry import SearchRegistry
 from lifeline.storage.index_rows import ReferenceEntry
+from lifeline.storage.session import Session
 
 if TYPE_CHECKING:
     from lifeline.fhir.service import FhirService
@@ -178,12 +180,17 @@ def _patients(service: FhirService, found: dict[Key, list[str] | None], contents
     registry = service.registry
     params_of: dict[str, list[str]] = {}
     asked: dict[str, tuple[list[str], list[str]]] = {}
+    by_context: dict[str, list[str]] = {}
     for key, patients in found.items():
         if patients is not None:
             continue
         res_type, res_id = key
         if res_type == "Patient":
             found[key] = [res_id]
+            continue
+        if res_type in CONTEXT_PARAMS:
+            found[key] = []
+            by_context.setdefault(res_type, []).append(res_id)
             continue
         params = params_of.get(res_type)
         if params is None:
@@ -194,14 +201,40 @@ def _patients(service: FhirService, found: dict[Key, list[str] | None], contents
         found[key] = []
         if params and res_type not in _NOT_INDEXED:
             asked.setdefault(res_type, ([], params))[0].append(res_id)
-    if not asked:
+    if not asked and not by_context:
         return
     with service.repo.reading() as session:
         rows = session.patients_referenced(asked)
+        if by_context:
+            rows += _context_patients(session, registry, by_context)
     for res_type, res_id, patient in rows:
         owners = found[(res_type, res_id)]
         if owners is not None and patient not in owners:
             owners.append(patient)
+
+
+def _context_patients(
+    session: Session, registry: SearchRegistry, ids: dict[str, list[str]]
+) -> list[tuple[str, str, str]]:
+    """(type, id, patient) of each Binary's patients: those of the resource its securityContext
+    names, as the access rule judges it (access/rule.py), in two queries over the index."""
+    named: list[tuple[str, str, str, str]] = []  # type, id, target type, target id
+    for res_type, res_ids in ids.items():
+        named += [
+            (res_type, i, t, t_id) for i, t, t_id in session.references_by(res_type, res_ids, CONTEXT_PARAMS[res_type])
+        ]
+    targets: dict[str, tuple[list[str], list[str]]] = {}
+    for _, _, target_type, target_id in named:
+        if target_type != "Patient" and tie_params(registry, target_type):
+            targets.setdefault(target_type, ([], list(tie_params(registry, target_type))))[0].append(target_id)
+    whose: dict[tuple[str, str], list[str]] = {}
+    for target_type, target_id, patient in session.patients_referenced(targets) if targets else []:
+        whose.setdefault((target_type, target_id), []).append(patient)
+    rows = []
+    for res_type, res_id, target_type, target_id in named:
+        patients = [target_id] if target_type == "Patient" else whose.get((target_type, target_id), [])
+        rows += [(res_type, res_id, patient) for patient in patients]
+    return rows
 
 
 def _referenced(registry: SearchRegistry, res_type: str, contents: list[Any]) -> list[str]:

@@ -169,14 +169,14 @@ class FhirService:
         return module.handle(self, request)  # type: ignore[no-any-return]
 
     def _write_record(self, request: FhirRequest, exchange: str | None = None) -> WriteRecord:
-        from lifeline.access.ties import tie_params
+        from lifeline.access.ties import record_params
         from lifeline.audit.outbox import WriteRecord
 
         return WriteRecord(
             request,
             accessed.asked_about(request),
             node_id=self.settings.node_id,
-            ties=partial(tie_params, self.registry),
+            ties=partial(record_params, self.registry),
             exchange=exchange,
         )
 

@@ -177,9 +177,22 @@ class SearchRegistry:
         return list(self._compartment.get(resource_type, ()))
 
 
+# Binary.securityContext, which R4 gives no search parameter: indexed so that the access rule can
+# judge a Binary as the resource it names (https://hl7.org/fhir/R4/binary.html#security,
+# access/ties.py), and so that a client can find a document's Binary.
+SECURITY_CONTEXT: dict[str, Any] = {
+    "code": "security-context",
+    "type": "reference",
+    "base": ["Binary"],
+    "expression": "Binary.securityContext",
+    "url": "https://lifeline.example/fhir/SearchParameter/Binary-security-context",
+}
+
+
 @cache
 def default_registry() -> SearchRegistry:
-    """The registry of all R4 search parameters, loaded once per process."""
+    """The registry of all R4 search parameters (and Lifeline's own few), loaded once per process."""
     data = load("search-parameters")
     compartment = load("compartment-patient")
-    return SearchRegistry(data["parameters"], data["resourceTypes"], data["choiceElements"], compartment["resource"])
+    parameters = [*data["parameters"], SECURITY_CONTEXT]
+    return SearchRegistry(parameters, data["resourceTypes"], data["choiceElements"], compartment["resource"])

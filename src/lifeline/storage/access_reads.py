@@ -56,6 +56,18 @@ class AccessReads(Reader):
             [res_type, *ids, param, target_type],
         )
 
+    def references_by(self, res_type: str, ids: Sequence[str], param: str) -> list[tuple[str, str, str]]:
+        """(res_id, target type, target id) of the local references these `res_type` resources make
+        through `param` (the resource a Binary's securityContext names, for its audit record)."""
+        if not ids:
+            return []
+        rows = self._all(
+            "SELECT res_id, target_type, target_id FROM search_reference WHERE res_type = ?"
+            f" AND res_id IN ({marks(ids)}) AND param = ? AND target_type IS NOT NULL AND target_id IS NOT NULL",
+            [res_type, *ids, param],
+        )
+        return [(str(row[0]), str(row[1]), str(row[2])) for row in rows]
+
     def referring_ids(self, res_type: str, param: str, target_type: str, ids: Sequence[str]) -> list[str]:
         """The ids of the `res_type` resources that refer to any of these `target_type` resources
         through `param` (the rooms of a ward: Location.partof)."""

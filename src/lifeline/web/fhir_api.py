@@ -29,6 +29,7 @@ from lifeline.fhir.service import FhirService
 from lifeline.identity.principal import Principal, principal_from_token
 from lifeline.outcome import operation_outcome
 from lifeline.replication.site import SiteNode
+from lifeline.web import binary
 from lifeline.web.errors import FHIR_JSON, error_answer
 
 PREFIX = "/fhir"
@@ -60,7 +61,8 @@ class FhirApi:
                 await self.service.as_user(None, address).refused_before_asking(error, _status_of(error))
                 raise
             response = await self.service.as_user(request.principal, address).handle_async(request)
-            status, body, headers = _to_http(request, response)
+            content = binary.content_answer(request, response, _header(scope, b"accept"))
+            status, body, headers = _to_http(request, response, content)
         except Exception as error:  # noqa: BLE001 - every failure is answered as an OperationOutcome
             status, body, headers = error_answer(error)
             headers.append(_CONTENT_TYPE)
@@ -76,15 +78,21 @@ class FhirApi:
         headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
         query = scope.get("query_string", b"")
         params = parse_qsl(query.decode("latin-1"), keep_blank_values=True) if query else []
-        _check_accept(params, headers.get("accept", ""))
         method = scope["method"]
         path = scope["path"][len(PREFIX) :].lstrip("/")
+        # A Binary is read in its own type too (web/binary.py): its Accept is judged by what it holds.
+        _check_accept(params, "" if binary.is_binary_read(method, path) else headers.get("accept", ""))
         host = headers.get("host") or "{}:{}".format(*scope.get("server") or ("localhost", 80))
         base = settings.base_url or f"{scope.get('scheme', 'http')}://{host}{PREFIX}"
         body = await read_body(receive, headers, settings.max_body_bytes) if method in _WITH_BODY else b""
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
         parsed_body = None
-        if body:
+        if body and binary.is_raw_upload(method, path, content_type):
+            raw_type = headers.get("content-type", "").strip()
+            parsed_body = binary.from_upload(body, raw_type, headers.get("x-security-context"), path)
+            content_type = "application/fhir+json"  # what the core is handed: the Binary resource
+            del body  # the resource holds the content now, once
+        elif body:
             if content_type == "application/x-www-form-urlencoded" and path.endswith("_search"):
                 params.extend(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
             elif content_type == _MERGE_PATCH and method != "PATCH":
@@ -95,6 +103,8 @@ class FhirApi:
                 try:
                     parsed_body = jsontext.loads(body)
                 except orjson.JSONDecodeError as exc:
+                    if not content_type and binary.is_binary_write(method, path):
+                        raise BadRequest(binary.NO_TYPE) from None
                     raise BadRequest(f"The body is not valid JSON: {exc}") from None
         elif method in ("PUT", "PATCH") or (method == "POST" and not path.endswith("_search")):
             if not path.startswith("$") and "/$" not in path:
@@ -157,7 +167,14 @@ async def read_body(receive: Any, headers: dict[str, str], limit: int) -> bytes:
             return b"".join(chunks)
 
 
-def _to_http(request: FhirRequest, response: FhirResponse) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+def _header(scope: Scope, name: bytes) -> str:
+    return next((value.decode("latin-1") for key, value in scope["headers"] if key == name), "")
+
+
+def _to_http(
+    request: FhirRequest, response: FhirResponse, content: binary.Content | None = None
+) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    """The answer as HTTP: FHIR JSON, or `content`, a Binary in its own type (web/binary.py)."""
     headers: list[tuple[bytes, bytes]] = []
     if response.version_id is not None:
         headers.append((b"etag", f'W/"{response.version_id}"'.encode()))
@@ -168,6 +185,8 @@ def _to_http(request: FhirRequest, response: FhirResponse) -> tuple[int, bytes, 
         headers.append((b"location", response.location.encode()))
     elif response.location and request.interaction in ("update", "patch", "create", "operation"):
         headers.append((b"content-location", response.location.encode()))
+    if content is not None:
+        return response.status, content.body, [*headers, *content.headers]
     if response.raw is not None:
         body = response.raw.encode()
     elif response.resource is not None:

@@ -88,3 +88,13 @@ def test_every_r4_primitive_has_a_checker() -> None:
         "integer", "markdown", "oid", "positiveInt", "string", "time", "unsignedInt", "uri", "url", "uuid",
         "xhtml",
     }  # fmt: skip
+
+
+def test_base64_binary_has_no_string_cap_and_is_checked_in_one_pass() -> None:
+    """An attachment is bounded by the body limit, not the 1 MB of a string; R4's regex is kept:
+    groups of four from its alphabet, whitespace between groups (issue 26)."""
+    check = CHECKERS["base64Binary"]
+    assert check("QUJD" * (3 * 1024 * 1024)) is None  # 12 MB of base64, a scanned letter
+    assert check("aGVs bG8=\n") is None
+    for bad in ("aGVsbG8", "aGVs*G8=", "aGVs\x0bbG8=", "", 7):
+        assert check(bad) is not None, bad

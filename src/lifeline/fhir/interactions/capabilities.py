@@ -114,6 +114,14 @@ def _security(service: FhirService) -> dict[str, Any]:
     }
 
 
+# https://hl7.org/fhir/R4/binary.html#rest, as web/binary.py and access/ties.py carry it out.
+_BINARY = (
+    "Also written and read in its own format: create or update with the content's own Content-Type (and"
+    " X-Security-Context: a reference), read with an Accept other than FHIR JSON. Shown to whoever may see the"
+    " resource its securityContext names; attachments up to the server's body limit."
+)
+
+
 def _search_param(param: SearchParameter) -> dict[str, Any]:
     entry = {"name": param.code, "definition": param.url, "type": param.type}
     if param.type == "reference":
@@ -159,6 +167,8 @@ def _statement(service: FhirService, date: str) -> dict[str, Any]:
         )
         if res_type == _AUDIT_TRAIL:
             resources[-1] = _audit_trail(resources[-1])
+        if res_type == "Binary":
+            resources[-1]["documentation"] = _BINARY
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
