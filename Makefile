@@ -93,6 +93,7 @@ bench: install-dev pacs
 	$(BIN)/python -m bench.scheduling
 	$(BIN)/python -m bench.logistics_reduce
 	$(BIN)/python -m bench.r4_examples
+	$(BIN)/python -m bench.transactions
 	$(BIN)/python -m bench.bulk_export
 	$(BIN)/python -m bench.binary
 

@@ -59,6 +59,8 @@ def corpus() -> list[dict[str, Any]]:
     return resources
 
 
+CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 WHEN = {"question": "1", "operator": "exists", "answerBoolean": True}
 EXTRA: list[dict[str, Any]] = [
     {
@@ -87,6 +89,16 @@ EXTRA: list[dict[str, Any]] = [
         "onsetAge": {"value": -1, "unit": "a", "system": samples.UCUM, "code": "a"},
         "abatementAge": {"value": 3, "unit": "years"},
     },
+    *(
+        {
+            "resourceType": "Condition",
+            "subject": {"reference": "Patient/p-1"},
+            "abatementDateTime": "2024-03-01",
+            "clinicalStatus": {"coding": [{"system": CLINICAL, "code": clinical}, {"code": "resolved"}]},
+            "verificationStatus": {"coding": [{"system": VERIFICATION, "code": verification}]},
+        }
+        for clinical, verification in (("resolved", "confirmed"), ("active", "entered-in-error"))
+    ),
     {
         "resourceType": "Task",
         "status": "draft",
@@ -144,6 +156,7 @@ def test_guards_agree_with_fhirpathpy(model: Model, guards: Guards) -> None:
 
 CPT_2 = "value.empty() or system.exists()"
 REF_1 = "reference.startsWith('#').not() or (reference.substring(1) in %rootResource.contained.id)"
+CODED = "coding.where(system = 'x' and (code = 'y' or code = 'z')).exists()"
 PER_1 = "start.hasValue().not() or end.hasValue().not() or (start <= end)"
 
 
@@ -173,6 +186,11 @@ PER_1 = "start.hasValue().not() or end.hasValue().not() or (start <= end)"
         ("Period", "start.where(true).exists()", {}, FALSE),
         ("Period", "start.where(true).exists()", {"start": "2020"}, UNKNOWN),
         ("Period", "unknownName.exists()", {"start": "2020"}, UNKNOWN),
+        ("CodeableConcept", CODED, {"coding": [{"system": "x", "code": "b"}, {"system": "x", "code": "y"}]}, TRUE),
+        ("CodeableConcept", CODED, {"coding": [{"system": "x", "code": "b"}, {"code": "y"}]}, FALSE),
+        ("CodeableConcept", CODED, {"text": "t"}, FALSE),
+        ("CodeableConcept", CODED, {"coding": [{"system": "x", "_code": {"extension": []}}]}, UNKNOWN),
+        ("CodeableConcept", f"{CODED[: -len('.exists()')]}.empty()", {"coding": [{"system": "x", "code": "y"}]}, FALSE),
     ],
 )
 def test_three_valued_answers(

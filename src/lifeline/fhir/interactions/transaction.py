@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import copy
 import dataclasses
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -79,20 +79,18 @@ def handle(service: FhirService, request: FhirRequest) -> FhirResponse:
 
 def _transaction(service: FhirService, session: WriteSession, given: list[Entry]) -> list[FhirResponse]:
     # Identities and references are decided on copies: if the database makes the work run again
-    # (a race with another writer), it starts from the Bundle as the client sent it.
+    # (a race with another writer), it starts from the Bundle as the client sent it. A body is
+    # copied only where a reference in it changes (`_rewritten`): nothing below writes into it.
     entries = [
-        dataclasses.replace(
-            e, request=dataclasses.replace(e.request, body=copy.deepcopy(e.request.body), params=list(e.request.params))
-        )
-        for e in given
+        dataclasses.replace(e, request=dataclasses.replace(e.request, params=list(e.request.params))) for e in given
     ]
     assigned = _assign_ids(service, session, entries)
+    references = _References(service, session, assigned)
     for entry in entries:
         if entry.request.body is not None:
             base = _restful_base(entry.full_url)
-            _at(
-                entry,
-                lambda e=entry, b=base: _rewrite_references(service, session, e.request, e.request.body, assigned, b),
+            entry.request.body = _at(
+                entry, lambda e=entry, b=base: _rewritten(e.request.body, lambda r: references.resolve(e.request, r, b))
             )
     responses: dict[int, FhirResponse] = {}
     for entry in sorted(entries, key=lambda e: _ORDER[e.method]):
@@ -147,7 +145,7 @@ def _assign_ids(service: FhirService, session: WriteSession, entries: list[Entry
                     continue
                 req.params = []
                 if isinstance(req.body, dict) and req.interaction == "update":
-                    req.body["id"] = req.id
+                    req.body = {**req.body, "id": req.id}  # a copy: the Bundle as sent stays as it was
             identity = f"{req.resource_type}/{req.id}"
         if identity is None:
             continue
@@ -166,49 +164,72 @@ def _restful_base(full_url: str | None) -> str | None:
     return found.group(1) if found else None
 
 
-def _rewrite_references(
-    service: FhirService,
-    session: WriteSession,
-    asker: FhirRequest,
-    node: Any,
-    assigned: dict[str, str],
-    base: str | None = None,
-) -> None:
+def _rewritten(node: Any, resolve: Callable[[str], str]) -> Any:
+    """`node` with every `reference` resolved: a new dict or list on the path to each reference
+    that changes, the very same object wherever nothing does (no copy of a whole body)."""
     if isinstance(node, dict):
+        changed: dict[str, Any] | None = None
         for key, value in node.items():
             if key == "reference" and isinstance(value, str):
-                node[key] = _resolve(service, session, asker, value, assigned, base)
+                new = resolve(value)
+            elif isinstance(value, (dict, list)):
+                new = _rewritten(value, resolve)
             else:
-                _rewrite_references(service, session, asker, value, assigned, base)
-    elif isinstance(node, list):
-        for item in node:
-            _rewrite_references(service, session, asker, item, assigned, base)
+                continue
+            if new is not value:
+                if changed is None:
+                    changed = dict(node)
+                changed[key] = new
+        return node if changed is None else changed
+    if isinstance(node, list):
+        items: list[Any] | None = None
+        for i, item in enumerate(node):
+            if isinstance(item, (dict, list)):
+                new = _rewritten(item, resolve)
+                if new is not item:
+                    if items is None:
+                        items = list(node)
+                    items[i] = new
+        return node if items is None else items
+    return node
 
 
-def _resolve(
-    service: FhirService,
-    session: WriteSession,
-    asker: FhirRequest,
-    reference: str,
-    assigned: dict[str, str],
-    base: str | None = None,
-) -> str:
-    if reference in assigned:
-        return assigned[reference]
-    if base is not None and _RELATIVE_REFERENCE.match(reference) and f"{base}/{reference}" in assigned:
-        return assigned[f"{base}/{reference}"]  # the entry the referring entry's own base names
-    if reference.startswith(("urn:uuid:", "urn:oid:")):
-        raise BadRequest(f"Reference {reference} names no entry of the transaction")
-    if "?" in reference and not reference.startswith(("http://", "https://")):
+class _References:
+    """Resolves the references of a transaction's entries to the ids it assigned. A conditional
+    reference is searched once per asker: every entry's references are resolved before anything is
+    written, so the same criteria find the same resource each time (Synthea's bundles repeat
+    `Practitioner?identifier=...` in every encounter)."""
+
+    def __init__(self, service: FhirService, session: WriteSession, assigned: dict[str, str]) -> None:
+        self.service = service
+        self.session = session
+        self.assigned = assigned
+        self.conditional: dict[tuple[int, str], str] = {}
+
+    def resolve(self, asker: FhirRequest, reference: str, base: str | None = None) -> str:
+        assigned = self.assigned
+        if reference in assigned:
+            return assigned[reference]
+        if base is not None and _RELATIVE_REFERENCE.match(reference) and f"{base}/{reference}" in assigned:
+            return assigned[f"{base}/{reference}"]  # the entry the referring entry's own base names
+        if reference.startswith(("urn:uuid:", "urn:oid:")):
+            raise BadRequest(f"Reference {reference} names no entry of the transaction")
+        if "?" in reference and not reference.startswith(("http://", "https://")):
+            key = (id(asker.principal), reference)
+            if key not in self.conditional:
+                self.conditional[key] = self._search(asker, reference)
+            return self.conditional[key]
+        return reference
+
+    def _search(self, asker: FhirRequest, reference: str) -> str:
         res_type, _, query = reference.partition("?")
-        service.check_type(res_type)
-        matches = writes.find_matches(service, session, asker, res_type, query)
+        self.service.check_type(res_type)
+        matches = writes.find_matches(self.service, self.session, asker, res_type, query)
         if not matches:
             raise BadRequest(f"Conditional reference {reference} matches no resource")
         if len(matches) > 1:
             raise MultipleMatches(f"Conditional reference {reference} matches more than one resource")
         return f"{res_type}/{matches[0].res_id}"
-    return reference
 
 
 def _batch(service: FhirService, request: FhirRequest, raw_entries: list[Any]) -> FhirResponse:

@@ -8,9 +8,10 @@ and then fhirpathpy evaluates the expression. Answers follow FHIRPath's three-va
 EMPTY for the empty collection. Understood: ``and or xor implies``, ``not()``, comparisons with
 a literal, between two booleans, between two dates or numbers and of ``count()``, and paths from
 ``$this``, ``%resource`` or ``%rootResource`` ending in ``exists() empty() hasValue() count()
-startsWith() contains() matches() all()``. Equivalence with fhirpathpy is tested on sample data;
-one deliberate difference: dateTimes in different zones are compared as instants, as FHIRPath
-says, where fhirpathpy 2.2 ignores the zone offsets.
+startsWith() contains() matches() all()``, also after a ``where()`` whose criteria is one of
+these. Equivalence with fhirpathpy is tested on sample data; one deliberate difference: dateTimes
+in different zones are compared as instants, as FHIRPath says, where fhirpathpy 2.2 ignores the
+zone offsets.
 See https://hl7.org/fhirpath/N1/#boolean-logic
 """
 
@@ -194,6 +195,9 @@ class Guards:
         name, args, prefix = expr[dot + 1 : start], expr[start + 1 : -1].strip(), expr[:dot]
         if name in ("exists", "empty") and not args:
             exists = name == "exists"
+            selected = self._where(prefix)
+            if selected is not None:  # e.g. coding.where(system = 'x' and code = 'y').exists() (con-4, con-5)
+                return lambda n, v, env: _presence(selected(n, v, env), exists, True)
             exact = True  # after where()/select() only "absent" is certain: strip them, remembering it
             while prefix.endswith(")"):
                 open_at = syntax.opening(prefix)
@@ -224,6 +228,19 @@ class Guards:
         if name == "matches":  # regex dialects differ: only "absent gives empty" is certain here
             return lambda n, v, env: EMPTY if _single(path(n, v, env)) is _ABSENT else UNKNOWN
         return _unknown
+
+    def _where(self, expr: str) -> Path | None:
+        """``<path>.where(<criteria>)`` whose criteria a guard decides: the items it selects; None
+        for any other shape. An item the criteria cannot decide makes the selection unknown."""
+        open_at = syntax.opening(expr)
+        dot = expr.rfind(".", 0, open_at) if open_at > 0 else -1
+        if dot < 0 or expr[dot + 1 : open_at] != "where":
+            return None
+        path = self._path(expr[:dot])
+        criteria = self._boolean(expr[open_at + 1 : -1])
+        if path is None or criteria is _unknown:
+            return None
+        return lambda n, v, env: _selected(path(n, v, env), criteria, env)
 
     def _path(self, expr: str) -> Path | None:
         """A resolver for ``a.b.c`` from $this, %resource or %rootResource; None if not a plain path."""
@@ -358,6 +375,20 @@ def _instant(text: str) -> datetime.datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo is not None else None
+
+
+def _selected(items: Items | None, criteria: Guard, env: Target) -> Items | None:
+    # where() keeps the items the criteria is true for; false or empty drops one.
+    if items is None:
+        return None
+    chosen: Items = []
+    for node, value in items:
+        result = criteria(node, value, env)
+        if result == UNKNOWN:
+            return None
+        if result == TRUE:
+            chosen.append((node, value))
+    return chosen
 
 
 def _all(items: Items | None, criteria: Guard, env: Target) -> int:
