@@ -15,6 +15,7 @@ from lifeline.identity.throttle import (
     LoginThrottle,
     Refused,
     ThrottlePolicy,
+    TrustedDevice,
     account_key,
     address_key,
 )
@@ -253,3 +254,39 @@ def test_memory_store_stays_bounded_when_the_same_keys_are_rewritten() -> None:
 def test_memory_store_refuses_a_useless_bound() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         InMemoryCounterStore(max_entries=0)
+
+
+# Known devices (identity/device_cookies.py, issue 28): an attack elsewhere cannot lock them out.
+
+
+def test_a_known_device_gets_past_the_account_delay_and_the_address_limit() -> None:
+    clock = FixedClock()
+    gate = throttle(clock, address_limit=5)
+    for n in range(12):  # an attacker behind the hospital's NAT address, at the clinician's and others'
+        gate.check_attempt("lise" if n % 2 else f"user-{n}", ADDRESS)
+    assert isinstance(gate.check_attempt("lise", ADDRESS), Refused)  # a browser the node does not know
+    assert isinstance(gate.check_attempt("karen", ADDRESS), Refused)  # the address is full
+    assert isinstance(gate.check_attempt("lise", ADDRESS, device="ward-pc"), TrustedDevice)
+    gate.record_success("lise", ADDRESS, device="ward-pc")
+
+
+def test_a_known_device_that_keeps_failing_is_judged_as_any_other() -> None:
+    clock = FixedClock()
+    gate = throttle(clock, device_failures=3)
+    decisions = [gate.check_attempt("lise", ADDRESS, device="stolen-laptop") for _ in range(3)]
+    assert all(isinstance(d, TrustedDevice) for d in decisions)
+    fourth = gate.check_attempt("lise", ADDRESS, device="stolen-laptop")
+    assert isinstance(fourth, Allowed)  # no longer trusted: the account's own count goes on
+    for _ in range(3):
+        gate.check_attempt("lise", ADDRESS, device="stolen-laptop")
+    assert isinstance(gate.check_attempt("lise", ADDRESS, device="stolen-laptop"), Refused)
+
+
+def test_success_on_a_known_device_resets_it_and_gives_the_address_slot_back() -> None:
+    clock, store = FixedClock(), DictStore()
+    gate = throttle(clock, store, device_failures=3, address_limit=2)
+    for _ in range(2):
+        assert isinstance(gate.check_attempt("lise", ADDRESS, device="ward-pc"), TrustedDevice)
+        gate.record_success("lise", ADDRESS, device="ward-pc")
+    assert not [k for k in store.entries if k.startswith("device:")]
+    assert isinstance(gate.check_attempt("karen", ADDRESS), Allowed)  # the address's slots came back

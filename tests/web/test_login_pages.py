@@ -21,7 +21,7 @@ from lifeline.identity.login import ENROLMENT_REFUSED, WRONG_CREDENTIALS, WRONG_
 from lifeline.identity.passwords import hash_password, verify_password
 from lifeline.identity.records import User
 from lifeline.web.app import create_app
-from lifeline.web.login import COOKIE
+from lifeline.web.login import COOKIE, DEVICE_COOKIE
 from tests.identity.citizen_provider import PROVIDER_WARNINGS, CitizenProvider, running_citizen_provider
 from tests.identity.helpers import CHEAP, PASSWORD, Clock
 
@@ -174,6 +174,29 @@ def test_repeated_failures_are_delayed(service: FhirService) -> None:
         assert "Too many attempts" in refused.text
         clock.now += 2
         assert web.post("/login", data=form).status_code == 303
+
+
+def test_an_attack_from_the_hospitals_address_does_not_lock_out_a_known_device(service: FhirService) -> None:
+    """Issue 28: 40 wrong passwords from one address (a hospital's NAT address: every browser there
+    reads as one) locked every login behind it. A browser that has logged in before carries a
+    device cookie, and the throttle judges its attempts by their own count."""
+    clock, staff = Clock(), add_user(service)
+    with browser(service, clock) as ward_pc, browser(service, clock) as attacker, browser(service, clock) as new_pc:
+        log_in(ward_pc, staff, clock)
+        assert DEVICE_COOKIE in ward_pc.cookies
+        ward_pc.cookies.delete(COOKIE)  # logged out; the device is still known
+        clock.now += 60
+        for n in range(40):
+            page = attacker.get("/login")
+            name = staff.username if n % 2 else f"nobody-{n}"
+            attacker.post("/login", data={"csrf": csrf_of(page.text), "username": name, "password": "guess"})
+        page = new_pc.get("/login")
+        form = {"csrf": csrf_of(page.text), "username": staff.username, "password": PASSWORD}
+        assert new_pc.post("/login", data=form).status_code == 429  # a browser the node does not know waits
+        new_pc.cookies.set(DEVICE_COOKIE, "1800000000.forged.0000.AAAA")  # a made-up cookie is no device
+        assert new_pc.post("/login", data=form).status_code == 429
+        done = log_in(ward_pc, staff, clock)  # the clinician's usual browser gets in
+        assert done.status_code == 303 and staff.username in ward_pc.get("/login").text
 
 
 def test_missing_or_wrong_csrf_token_is_refused(service: FhirService) -> None:

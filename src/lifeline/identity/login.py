@@ -28,12 +28,12 @@ from typing import Any
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 
 from lifeline.clock import EpochClock, epoch_clock
-from lifeline.identity import records
+from lifeline.identity import device_cookies, records
 from lifeline.identity.keys import UnsealError, seal_secret, unseal_secret
 from lifeline.identity.passwords import check_password_policy, hash_password, verify_password, verify_unknown_account
 from lifeline.identity.records import User
 from lifeline.identity.state import NodeState
-from lifeline.identity.throttle import Allowed, LoginThrottle
+from lifeline.identity.throttle import LoginThrottle, Refused
 from lifeline.identity.totp import (
     STEP_SECONDS,
     consume_recovery_code,
@@ -141,9 +141,12 @@ class StaffLogin:
         self.blocklist = blocklist
         self.relying_party = relying_party  # who passkeys are bound to; None: no passkeys here
 
-    def check_password(self, username: str, password: str, address: str | None) -> tuple[User, str]:
-        """The user and the step due next (second-factor or enrol); raises LoginFailed."""
-        self._throttle(username, address, "password")
+    def check_password(
+        self, username: str, password: str, address: str | None, device: str | None = None
+    ) -> tuple[User, str]:
+        """The user and the step due next (second-factor or enrol); raises LoginFailed. `device`: the
+        browser's device cookie, if any (identity/device_cookies.py)."""
+        self._throttle(username, address, "password", device)
         user = records.get_user(self.repo, username.strip())
         if user is None or not user.active:
             verify_unknown_account(password)  # the same time and answer as a wrong password
@@ -160,11 +163,13 @@ class StaffLogin:
         secret = new_totp_secret()
         return Enrolment(secret, provisioning_uri(secret, user.username))
 
-    def confirm_enrolment(self, username: str, secret: str, code: str, address: str | None) -> tuple[User, list[str]]:
+    def confirm_enrolment(
+        self, username: str, secret: str, code: str, address: str | None, device: str | None = None
+    ) -> tuple[User, list[str]]:
         """Store the authenticator once a code from it is right; returns the recovery codes to show once."""
         if self.threat_level == "high":
             raise LoginFailed(ENROLMENT_REFUSED)
-        self._throttle(username, address, "code")
+        self._throttle(username, address, "code", device)
         user = self._user(username)
         if user.totp_secret:
             raise LoginFailed("An authenticator is already enrolled for this user.")
@@ -176,12 +181,12 @@ class StaffLogin:
         user.totp_step = step
         user.recovery_codes = list(recovery.verifiers)
         records.put_user(self.repo, user)
-        self._succeeded(username, address)
+        self._succeeded(username, address, device)
         return user, list(recovery.codes)
 
-    def second_factor(self, username: str, code: str, address: str | None) -> User:
+    def second_factor(self, username: str, code: str, address: str | None, device: str | None = None) -> User:
         """Check a TOTP code or a recovery code; raises LoginFailed."""
-        self._throttle(username, address, "code")
+        self._throttle(username, address, "code", device)
         user = self._user(username)
         if not user.totp_secret:
             raise LoginFailed("No authenticator is enrolled for this user.", "code")
@@ -199,7 +204,7 @@ class StaffLogin:
                 raise LoginFailed(WRONG_CODE, "code")
             user.recovery_codes = list(left)
         records.put_user(self.repo, user)
-        self._succeeded(username, address)
+        self._succeeded(username, address, device)
         return user
 
     def begin_passkey_registration(self, username: str) -> PasskeyCeremony:
@@ -256,10 +261,12 @@ class StaffLogin:
         ceremony = authentication_options(rp, credentials=passkeys_of(user))
         return PasskeyCeremony(ceremony.options, {"challenge": bytes_to_base64url(ceremony.challenge)})
 
-    def passkey_second_factor(self, username: str, response: dict[str, Any], kept: Any, address: str | None) -> User:
+    def passkey_second_factor(
+        self, username: str, response: dict[str, Any], kept: Any, address: str | None, device: str | None = None
+    ) -> User:
         """Check a passkey's answer instead of a code, under the same throttle; raises LoginFailed."""
         rp = self._relying_party()
-        self._throttle(username, address, "passkey")
+        self._throttle(username, address, "passkey", device)
         challenge = self._kept_challenge(kept, PASSKEY_REFUSED)
         user = self._user(username)
         credentials = passkeys_of(user)
@@ -271,7 +278,7 @@ class StaffLogin:
             raise LoginFailed(PASSKEY_REFUSED, "passkey") from None
         user.passkeys[index] = user.passkeys[index] | {"sign_count": verified.sign_count, "last_used": self._instant()}
         records.put_user(self.repo, user)
-        self._succeeded(username, address)
+        self._succeeded(username, address, device)
         return user
 
     def change_password(
@@ -321,15 +328,28 @@ class StaffLogin:
     def _instant(self) -> str:
         return datetime.fromtimestamp(self.clock(), UTC).isoformat(timespec="seconds")
 
-    def _throttle(self, username: str, address: str | None, field: str) -> None:
-        decision = self.throttle.check_attempt(username.strip(), client_address(address))
-        if not isinstance(decision, Allowed):
+    def _throttle(self, username: str, address: str | None, field: str, device: str | None = None) -> None:
+        known = self._device(username, device)
+        decision = self.throttle.check_attempt(username.strip(), client_address(address), known)
+        if isinstance(decision, Refused):
             raise LoginFailed(_retry_message(decision.retry_after), field, decision.retry_after)
 
-    def _succeeded(self, username: str, address: str | None) -> None:
+    def _succeeded(self, username: str, address: str | None, device: str | None = None) -> None:
         # Both counted attempts of this login (password and code) are given back.
+        known = self._device(username, device)
         for _ in range(2):
-            self.throttle.record_success(username.strip(), client_address(address))
+            self.throttle.record_success(username.strip(), client_address(address), known)
+
+    def _device(self, username: str, cookie: str | None) -> str | None:
+        """The id of the browser's device cookie when it is known for this user, else None."""
+        return device_cookies.trusted_device(self._device_key(), cookie, username.strip(), self.clock())
+
+    def device_cookie(self, username: str) -> str:
+        """A new device cookie for a browser that has just completed a login as `username`."""
+        return device_cookies.issue(self._device_key(), username.strip(), self.clock())
+
+    def _device_key(self) -> bytes:
+        return device_cookies.device_key(self.kek())
 
     def _claim(self, name: str, lifetime: float = 4 * STEP_SECONDS) -> bool:
         now = self.clock()

@@ -13,6 +13,11 @@ section 3.2.2, rate limiting):
 An allowed attempt is counted as a failure at once and refunded by record_success; that way a burst of
 parallel requests cannot all pass before the first one has failed.
 
+A browser with a device cookie for the user (identity/device_cookies.py, OWASP's device cookies) is judged
+by its own counter instead: neither the account's delay nor the address's limit applies to it, so an
+attacker elsewhere cannot lock out a clinician at their usual workstation. After `device_failures` failed
+attempts in a row the device is judged like any other browser.
+
 The account key is derived from the user name alone, never from whether the account exists, so refusals
 look the same for real and made-up names (no enumeration).
 """
@@ -134,6 +139,7 @@ class ThrottlePolicy:
     failure_memory_seconds: float = 24 * 3600.0
     address_limit: int = 30
     address_window_seconds: float = 5 * 60.0
+    device_failures: int = 10  # failed attempts in a row before a known device is judged as any other
 
 
 @dataclass(frozen=True)
@@ -152,13 +158,23 @@ class Refused:
     scope: Literal["account", "address"]
 
 
-Decision = Allowed | Refused
+@dataclass(frozen=True)
+class TrustedDevice:
+    """The attempt comes from a device known for the user: it may go on, counted against the device."""
+
+
+Decision = Allowed | Refused | TrustedDevice
 
 
 def account_key(user_name: str) -> str:
     """The store key for a user name: case and Unicode form folded, hashed so no name is stored."""
     folded = unicodedata.normalize("NFKC", user_name).strip().casefold()
     return "account:" + hashlib.sha256(folded.encode("utf-8")).hexdigest()
+
+
+def device_key(device: str) -> str:
+    """The store key for a known device's failures (its random id, hashed to a fixed length)."""
+    return "device:" + hashlib.sha256(device.encode("utf-8")).hexdigest()
 
 
 def address_key(address: str) -> str:
@@ -196,12 +212,26 @@ class LoginThrottle:
         doublings = min(failures - policy.free_failures, 62)  # beyond any cap; keeps the float finite
         return min(policy.first_delay_seconds * 2.0**doublings, policy.max_delay_seconds)
 
-    def check_attempt(self, user_name: str, address: str) -> Decision:
-        """Allowed (and counted as a failure until record_success), or Refused with the wait in seconds."""
+    def check_attempt(self, user_name: str, address: str, device: str | None = None) -> Decision:
+        """Allowed (and counted as a failure until record_success), or Refused with the wait in seconds;
+        TrustedDevice for a `device` known for this user (its id from a valid device cookie) that has not
+        failed too often: counted against the device, never refused by the account's or address's limit."""
         policy = self._policy
         account, client = account_key(user_name), address_key(address)
         with self._lock:
             now = self._clock()
+            if device is not None:
+                known = self._store.get(device_key(device), now) or Counter(0, now)
+                if known.count < policy.device_failures:
+                    # Counted against the device, and on the address's window like any attempt (so that
+                    # record_success gives back what it took), but never refused by either limit.
+                    self._store.put(
+                        device_key(device), Counter(known.count + 1, now), now + policy.failure_memory_seconds
+                    )
+                    window = self._store.get(client, now) or Counter(0, now)
+                    ends = window.at + policy.address_window_seconds
+                    self._store.put(client, Counter(window.count + 1, window.at), ends)
+                    return TrustedDevice()
             failures = self._store.get(account, now) or Counter(0, now)
             window = self._store.get(client, now) or Counter(0, now)
 
@@ -222,12 +252,15 @@ class LoginThrottle:
             self._store.put(client, Counter(window.count + 1, window.at), window_ends_at)
             return Allowed()
 
-    def record_success(self, user_name: str, address: str) -> None:
-        """The credentials were right: reset the account's failures and give back the address slot."""
+    def record_success(self, user_name: str, address: str, device: str | None = None) -> None:
+        """The credentials were right: reset the account's failures (and the device's), and give back
+        the address slot."""
         account, client = account_key(user_name), address_key(address)
         with self._lock:
             now = self._clock()
             self._store.delete(account)
+            if device is not None:
+                self._store.delete(device_key(device))
             window = self._store.get(client, now)
             if window is not None and window.count > 0:
                 ends_at = window.at + self._policy.address_window_seconds

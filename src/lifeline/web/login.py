@@ -33,7 +33,7 @@ from lifeline.cpr import CPR_SYSTEM
 from lifeline.fhir.acting import Acting
 from lifeline.fhir.request import FhirRequest
 from lifeline.fhir.service import FhirService
-from lifeline.identity import form_tokens, records
+from lifeline.identity import device_cookies, form_tokens, records
 from lifeline.identity.citizen import CitizenLogin, CitizenLoginConfig
 from lifeline.identity.login import ENROLMENT_REFUSED, LoginFailed, StaffLogin
 from lifeline.identity.sessions import ANONYMOUS, PENDING, STAFF, Sessions, WebSession, csrf_matches
@@ -51,6 +51,8 @@ SESSION_IN_SCOPE = "lifeline.session"
 SECURE_COOKIE = "__Host-lifeline-session"
 # The login form's own cookie, shown without a session (identity/form_tokens.py).
 FORM_COOKIE, SECURE_FORM_COOKIE = "lifeline-login-form", "__Host-lifeline-login-form"
+# A browser that has completed a staff login, known to the login throttle (identity/device_cookies.py).
+DEVICE_COOKIE, SECURE_DEVICE_COOKIE = "lifeline-device", "__Host-lifeline-device"
 CSRF_REFUSED = "This form has expired or did not come from Lifeline. Go back, reload the page and try again."
 _CONTROL = re.compile(r"[\x00-\x20\x7f\\]")
 
@@ -292,8 +294,30 @@ class WebLogin:
         renewed, target = self.completed(session, must_change, extra["practitioner"])
         if renewed.kind == STAFF and extra.get("recovery_codes"):
             page = render("recovery_codes.html", codes=extra["recovery_codes"], next=target)
-            return self.with_cookie(request, page, renewed)
-        return self.with_cookie(request, RedirectResponse(target, 303), renewed)
+            return self.remember_device(request, self.with_cookie(request, page, renewed), session.username)
+        return self.remember_device(
+            request, self.with_cookie(request, RedirectResponse(target, 303), renewed), session.username
+        )
+
+    def device_of(self, request: Request) -> str | None:
+        """The browser's device cookie, if it sent one (judged by the login, identity/login.py)."""
+        return request.cookies.get(SECURE_DEVICE_COOKIE if request.url.scheme == "https" else DEVICE_COOKIE)
+
+    def remember_device(self, request: Request, response: Response, username: str | None) -> Response:
+        """After a password and a second factor were right: this browser is known for `username`, so
+        an attacker elsewhere cannot throttle its logins (identity/device_cookies.py)."""
+        if username:
+            secure = request.url.scheme == "https"
+            response.set_cookie(
+                SECURE_DEVICE_COOKIE if secure else DEVICE_COOKIE,
+                self.staff.device_cookie(username),
+                max_age=device_cookies.MAX_AGE,
+                path="/",
+                secure=secure,
+                httponly=True,
+                samesite="lax",
+            )
+        return response
 
 
 def csrf_refused() -> Response:
@@ -315,7 +339,7 @@ def routes(web: WebLogin) -> list[Route]:
         username, password = str(form.get("username", "")), str(form.get("password", ""))
         next_path = local_path(str(form.get("next", "")))
         try:
-            user, step = web.staff.check_password(username, password, client_host(request))
+            user, step = web.staff.check_password(username, password, client_host(request), web.device_of(request))
             data: dict[str, Any] = {"next": next_path}
             if step == "enrol":
                 enrolment = web.staff.begin_enrolment(user)
@@ -350,7 +374,9 @@ def routes(web: WebLogin) -> list[Route]:
             return csrf_refused()
         assert session.username is not None
         try:
-            user = web.staff.second_factor(session.username, form_text(form, "code"), client_host(request))
+            user = web.staff.second_factor(
+                session.username, form_text(form, "code"), client_host(request), web.device_of(request)
+            )
         except LoginFailed as failed:
             web.audit(
                 "login", outcome="failure", user=session.username, address=client_host(request), text=failed.message
@@ -377,7 +403,7 @@ def routes(web: WebLogin) -> list[Route]:
             return csrf_refused()
         try:
             user, codes = web.staff.confirm_enrolment(
-                session.username, secret, form_text(form, "code"), client_host(request)
+                session.username, secret, form_text(form, "code"), client_host(request), web.device_of(request)
             )
         except LoginFailed as failed:
             return render("enrol.html", 429 if failed.retry_after else 200, errors={"code": failed.message}, **context)

@@ -85,11 +85,13 @@ def routes(web: WebLogin) -> list[Route]:
         try:
             if not isinstance(answer, dict):
                 raise LoginFailed("The passkey sent no answer. Try again.", "passkey")
-            user = web.staff.passkey_second_factor(session.username, answer, kept, client_host(request))
+            device = web.device_of(request)
+            user = web.staff.passkey_second_factor(session.username, answer, kept, client_host(request), device)
         except LoginFailed as failed:
             return passkey_refused(failed)
         renewed, target = web.completed(session, user.must_change_password, user.practitioner)
-        return web.with_cookie(request, json_answer({"location": target}), renewed)
+        answered = web.with_cookie(request, json_answer({"location": target}), renewed)
+        return web.remember_device(request, answered, session.username)
 
     def passkey_registration(request: Request, body: Any) -> Response:
         """GET: options for navigator.credentials.create(); POST: its answer, stored with the user."""
