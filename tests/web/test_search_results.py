@@ -231,6 +231,23 @@ def test_total_and_count_zero(client: Any, ward: dict[str, Any]) -> None:
     assert second["total"] == 5 and bundle_link(second, "first") is not None
 
 
+def test_the_total_is_counted_once_and_carried_by_the_cursor(client: Any) -> None:
+    """Issue 27: every page recounted the whole match set. The first page counts; its cursors carry
+    the count (sealed: a client cannot change it), so a later page says the same total even when a
+    match was added meanwhile, and the pages reached through the links say it too."""
+    family = f"Talvej{uuid.uuid4().hex[:8]}"
+    for n in range(5):
+        put_resource(client, {"resourceType": "Patient", "id": f"t{n}-{family}", "name": [{"family": family}]})
+    first = _search(client, "Patient", family=family, _count="2", _sort="_id")
+    assert first["total"] == 5
+    put_resource(client, {"resourceType": "Patient", "id": f"t9-{family}", "name": [{"family": family}]})
+    second = client.get(bundle_link(first, "next") or "").json()
+    assert second["total"] == 5  # carried, not counted again
+    back = client.get(bundle_link(second, "previous") or "").json()
+    assert back["total"] == 5
+    assert _search(client, "Patient", family=family, _count="2")["total"] == 6  # a new search counts anew
+
+
 def test_a_page_past_the_include_limit_says_so_and_how_to_reach_the_rest(
     client: Any, ward: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:

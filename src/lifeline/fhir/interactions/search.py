@@ -63,6 +63,9 @@ class SearchPlan:
     selection: Selection = field(default_factory=Selection)
     issues: list[Issue] = field(default_factory=list)
     paged: bool = False  # a cursor was given: not the first page
+    # The total the first page counted, carried by the cursor: a later page does not count again
+    # (issue 27: every page of 43,000 Observations recounted them, 7 s a page).
+    carried_total: int | None = None
     # Patients by their own parameters: staff may be told that a patient outside their care matched
     tells_withheld: bool = False
     # $everything: also return what the page references among these types (mode include)
@@ -125,6 +128,7 @@ def plan_search(
     order = parse_sort(res_type, values.get("_sort", []), service.registry, withholding)
     page = Page(limit=count + 1)
     paged = "_page" in first
+    carried_total = None
     if paged:
         seal = paging.CursorSeal.of(service.identity.kek, request.principal)
         cursor = seal.open(path, request.params, first["_page"])
@@ -132,6 +136,8 @@ def plan_search(
         if not isinstance(position, list) or not _fits(position, len(order)):
             raise BadRequest(paging.INVALID_CURSOR)
         page = Page(after=position, limit=count + 1) if "after" in cursor else Page(before=position, limit=count + 1)
+        carried = cursor.get("total")
+        carried_total = carried if isinstance(carried, int) and not isinstance(carried, bool) and carried >= 0 else None
     includes, unknown_includes = parse_includes(res_type, request.params, service.registry)
     unknown = [
         *unknown,
@@ -150,7 +156,10 @@ def plan_search(
         ]
         raise BadRequest(f"Unknown or unsupported search parameter(s): {', '.join(unknown)}", refused)
     selection = parse_selection(values.get("_summary", []), values.get("_elements", []))
-    return SearchPlan(res_type, match, path, count, total_mode, page, order, includes, selection, issues, paged=paged)
+    return SearchPlan(
+        res_type, match, path, count, total_mode, page, order, includes, selection, issues, paged=paged,
+        carried_total=carried_total if paged else None,
+    )  # fmt: skip
 
 
 def _fits(position: list[Any], keys: int) -> bool:
@@ -165,7 +174,7 @@ def _fits(position: list[Any], keys: int) -> bool:
 
 def searchset(service: FhirService, request: FhirRequest, plan: SearchPlan) -> dict[str, Any]:
     """The searchset Bundle of one page of `plan`."""
-    counting = plan.selection.count_only or plan.total_mode == "accurate"
+    counting = plan.selection.count_only or (plan.total_mode == "accurate" and plan.carried_total is None)
     issues = list(plan.issues)
     with service.repo.reading() as session:
         # The access policy (lifeline/access) is one more condition of the same WHERE, so the
@@ -187,7 +196,7 @@ def searchset(service: FhirService, request: FhirRequest, plan: SearchPlan) -> d
             ) -> set[tuple[str, str]]:
                 return _visible_keys(session, rule, keys)
 
-        total: int | None = None
+        total: int | None = plan.carried_total if plan.total_mode == "accurate" else None
         if plan.count == 0 or plan.selection.count_only:
             rows: list[tuple[StoredVersion, list[Any]]] = []
             if counting:
@@ -195,7 +204,8 @@ def searchset(service: FhirService, request: FhirRequest, plan: SearchPlan) -> d
         else:
             # The page and its total are read by one query (each row carries the total), so
             # they agree; the database finds every match to order them anyway.
-            rows, total = session.search_page(plan.res_type, match, plan.order, plan.page, with_total=counting)
+            rows, counted = session.search_page(plan.res_type, match, plan.order, plan.page, with_total=counting)
+            total = counted if counting else total
         more = len(rows) > plan.count
         if more:
             rows = rows[1:] if plan.page.backwards else rows[: plan.count]
@@ -209,7 +219,7 @@ def searchset(service: FhirService, request: FhirRequest, plan: SearchPlan) -> d
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
     if total is not None:
         bundle["total"] = total
-    bundle["link"] = _links(service, request, plan, rows, more)
+    bundle["link"] = _links(service, request, plan, rows, more, total)
     entries = [_entry(request.base, stored, "match", plan.selection, rule) for stored in matches]
     entries += [_entry(request.base, stored, "include", plan.selection, rule) for stored in included]
     if issues:
@@ -277,6 +287,7 @@ def _links(
     plan: SearchPlan,
     rows: list[tuple[StoredVersion, list[Any]]],
     more: bool,
+    total: int | None = None,
 ) -> list[dict[str, str]]:
     kept = [(k, v) for k, v in request.params if k != "_page"]
     links = [paging.link("self", request.base, plan.path, request.params)]
@@ -289,10 +300,11 @@ def _links(
     has_previous = more if plan.page.backwards else plan.paged
     has_next = plan.page.backwards or more
     cursors: list[tuple[str, dict[str, Any]]] = []
+    carried = {"total": total} if total is not None else {}  # counted once, on the first page
     if has_previous and first_position is not None:
-        cursors.append(("previous", {"before": first_position}))
+        cursors.append(("previous", {"before": first_position, **carried}))
     if has_next and last_position is not None:
-        cursors.append(("next", {"after": last_position}))
+        cursors.append(("next", {"after": last_position, **carried}))
     if cursors:
         seal = paging.CursorSeal.of(service.identity.kek, request.principal)
         for relation, cursor in cursors:
