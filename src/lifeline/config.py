@@ -75,6 +75,12 @@ class Settings:
     # FHIR Bulk Data $export (bulk/export_jobs.py, issue 26).
     export_keep_hours: int = 24  # how long an export's status and files are kept after its kick-off
     export_file_lines: int = 100_000  # resources per NDJSON file of an export; more make another file
+    # Slow clients and shutdown (web/http_protocol.py, web/health.py, issue 28; docs/operations.md).
+    request_read_seconds: float = 15.0  # a request's head, and each stretch of its body, must arrive within this
+    max_header_bytes: int = 32 * 1024  # a request line and headers larger than this get 431
+    keep_alive_seconds: int = 5  # an idle kept-alive connection is closed after this
+    shutdown_seconds: int = 30  # on SIGTERM, requests in flight get this long to finish
+    ready_timeout_ms: int = 2000  # /readyz: how long the database may take to answer
 
 
 ENVIRONMENT = {
@@ -134,6 +140,11 @@ ENVIRONMENT = {
     "portal_hold_days": "LIFELINE_PORTAL_HOLD_DAYS",
     "export_keep_hours": "LIFELINE_EXPORT_KEEP_HOURS",
     "export_file_lines": "LIFELINE_EXPORT_FILE_LINES",
+    "request_read_seconds": "LIFELINE_REQUEST_READ_SECONDS",
+    "max_header_bytes": "LIFELINE_MAX_HEADER_BYTES",
+    "keep_alive_seconds": "LIFELINE_KEEP_ALIVE_SECONDS",
+    "shutdown_seconds": "LIFELINE_SHUTDOWN_SECONDS",
+    "ready_timeout_ms": "LIFELINE_READY_TIMEOUT_MS",
 }
 
 # Variables that were settings once: refused, so that whoever set one learns it is gone (issue 20).
@@ -301,6 +312,10 @@ def from_environment(environ: dict[str, str] | None = None, **overrides: object)
         "pacs_timeout_ms",
         "image_cache_days",
         "statement_timeout_ms",
+        "max_header_bytes",
+        "keep_alive_seconds",
+        "shutdown_seconds",
+        "ready_timeout_ms",
     ):
         if getattr(settings, name) < 1:
             raise SettingError(f"{ENVIRONMENT[name]} must be at least 1")
@@ -310,6 +325,8 @@ def from_environment(environ: dict[str, str] | None = None, **overrides: object)
             raise SettingError(
                 f"{ENVIRONMENT[name]} must be a DICOMweb base URL (http://host:port/dicom-web), not {url!r}"
             )
+    if settings.request_read_seconds <= 0:
+        raise SettingError("LIFELINE_REQUEST_READ_SECONDS must be more than 0")
     allowed_hosts_of(settings)  # a malformed LIFELINE_ALLOWED_HOSTS fails here, with the variable's name
     portal_hold_days(settings)  # and a malformed LIFELINE_PORTAL_HOLD_DAYS here
     return settings

@@ -191,7 +191,7 @@ AUDIT_APPEND = Histogram(
 
 _FHIR = "/fhir"
 _LOGIN_PREFIXES = ("/login", "/logout", "/oauth/")
-_STATUS_PATHS = frozenset({"/status", "/status.json", "/metrics"})
+_STATUS_PATHS = frozenset({"/status", "/status.json", "/metrics", "/healthz", "/readyz"})
 
 
 def route_class(path: str, status: int) -> str:

@@ -77,7 +77,14 @@ def serve(
     console.print(
         f"Lifeline {config.node_id} ({config.role}) serving http://{config.host}:{config.port}/fhir on {config.db}"
     )
-    run("lifeline.web.asgi:app_from_environment", host=config.host, port=config.port, workers=config.workers)
+    run(
+        "lifeline.web.asgi:app_from_environment",
+        host=config.host,
+        port=config.port,
+        workers=config.workers,
+        keep_alive_seconds=config.keep_alive_seconds,
+        shutdown_seconds=config.shutdown_seconds,
+    )
 
 
 @db_app.command("upgrade")

@@ -80,6 +80,12 @@ class Repository(abc.ABC):
         with self._schema_transaction() as conn:
             return migrate.pending(conn, self.dialect)
 
+    def migrations_missing(self) -> list[int]:
+        """`pending_migrations` from one plain read, without the schema lock or a write: the
+        readiness check (status/readiness.py) asks it often, and it fails if the database does not answer."""
+        with self.reading() as session:
+            return session.migrations_missing()
+
     @contextmanager
     def indexes_deferred(self, on_index: Callable[[str], None] = lambda name: None) -> Iterator[int]:
         """Run a first load with the secondary indexes dropped, and build them at the end (see

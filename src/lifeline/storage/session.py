@@ -17,6 +17,7 @@ from lifeline.storage.downtime_rows import DowntimeRows
 from lifeline.storage.export_rows import ExportRows
 from lifeline.storage.incident_rows import IncidentRows
 from lifeline.storage.matching import Match, fhir_types_only, source
+from lifeline.storage.migrations import MIGRATIONS
 from lifeline.storage.ordering import Page, SortExpression, ordered_query
 from lifeline.storage.reading import Connection, keys_condition
 from lifeline.storage.records import StoredVersion
@@ -44,6 +45,11 @@ class Session(AccessReads, AffectedReads, AuditReads, DowntimeRows, ExportRows, 
     def __init__(self, conn: Connection, dialect: Dialect) -> None:
         super().__init__(conn, dialect)
         self._version_columns = _VERSION_COLUMNS.format(content=dialect.json_out)
+
+    def migrations_missing(self) -> list[int]:
+        """The versions of storage/migrations.py not in the schema's ledger (storage/migrate.py)."""
+        done = {int(row[0]) for row in self._all("SELECT version FROM schema_migration")}
+        return [m.version for m in MIGRATIONS if m.version not in done]
 
     def read(self, res_type: str, res_id: str) -> StoredVersion | None:
         row = self._one(read_sql(self.dialect), (res_type, res_id))

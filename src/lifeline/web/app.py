@@ -31,11 +31,13 @@ from lifeline.replication.central_client import CentralClient
 from lifeline.replication.site import SiteNode
 from lifeline.replication.status import StatusBoard
 from lifeline.status.board import board_of
+from lifeline.status.readiness import ReadinessCheck
 from lifeline.web import assets, i18n, login
 from lifeline.web.bulk_export_api import BulkExportApi
 from lifeline.web.bulk_export_api import handles as bulk_export_path
 from lifeline.web.errors import http_exception_page, with_error_pages
 from lifeline.web.fhir_api import PREFIX, FhirApi
+from lifeline.web.health import with_health
 from lifeline.web.hosts import host_checked
 from lifeline.web.layout import PageContext, PageUser
 from lifeline.web.middleware import PageMiddleware
@@ -117,6 +119,7 @@ def create_app(
         if site is not None:
             site.stop()
         await stores.aclose()
+        readiness.close()
         executor.shutdown(wait=True)
         service.unauthenticated.flush()  # the last minutes' unauthenticated requests, before the trail closes
         if close_on_shutdown and recorder is not None:
@@ -133,6 +136,7 @@ def create_app(
     for language in i18n.LANGUAGES:
         i18n.translations(language)  # a broken .po stops the start, not a page
     board = StatusBoard(service, site)
+    readiness = ReadinessCheck(service.repo, service.settings.ready_timeout_ms / 1000)  # /readyz (issue 28)
 
     def warnings() -> dict[str, Any]:
         skew = service.identity.skew.current()
@@ -175,6 +179,7 @@ def create_app(
             await pages(scope, receive, send)
 
     # The public status page from memory while its snapshot holds (web/status_cache.py), after the
-    # Host check; outermost, every request's correlation id, log line and metrics (web/request_id.py).
+    # Host check; the health probes before it (web/health.py); outermost, every request's correlation
+    # id, log line and metrics (web/request_id.py).
     checked = host_checked(with_cached_status(app, board_of(str(service.settings.node_id))), service.settings, PREFIX)
-    return with_request_id(checked, service.settings.node_id)
+    return with_request_id(with_health(checked, readiness), service.settings.node_id)

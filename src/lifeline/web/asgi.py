@@ -7,14 +7,15 @@ import uvicorn
 from lifeline.config import from_environment
 from lifeline.fhir.service import FhirService
 from lifeline.telemetry import configure_logging
-from lifeline.web import status_cache
+from lifeline.web import http_protocol, status_cache
 from lifeline.web.app import ASGIApp, create_app, site_node
-from lifeline.web.http_protocol import OneWriteProtocol
+from lifeline.web.http_protocol import Limits, OneWriteProtocol
 
 
 def app_from_environment() -> ASGIApp:
     config = from_environment()
     configure_logging(config)  # each worker process's JSON log lines (telemetry.py)
+    http_protocol.LIMITS = Limits(config.request_read_seconds, config.max_header_bytes)  # this worker's
     return app_of(FhirService.open(config))
 
 
@@ -27,9 +28,13 @@ def app_of(service: FhirService) -> ASGIApp:
     return app
 
 
-def run(factory: str, *, host: str, port: int, workers: int) -> None:
+def run(
+    factory: str, *, host: str, port: int, workers: int, keep_alive_seconds: int = 5, shutdown_seconds: int = 30
+) -> None:
     """uvicorn serving the app that `factory` (module:function) builds, as `lifeline serve` runs
-    it: worker processes, the one-write HTTP protocol, no access log."""
+    it: worker processes, the one-write HTTP protocol, no access log. Idle kept-alive connections
+    close after `keep_alive_seconds`; on SIGTERM the listening socket closes at once and the
+    requests in flight get `shutdown_seconds` to finish (issue 28)."""
     uvicorn.run(
         factory,
         factory=True,
@@ -39,4 +44,6 @@ def run(factory: str, *, host: str, port: int, workers: int) -> None:
         http=OneWriteProtocol,
         log_level="warning",
         access_log=False,
+        timeout_keep_alive=keep_alive_seconds,
+        timeout_graceful_shutdown=shutdown_seconds,
     )

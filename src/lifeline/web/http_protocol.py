@@ -8,12 +8,19 @@ transport is wrapped so that everything written in one turn of the event loop le
 at the end of that turn: a response head and a body sent in the same step (as Starlette sends
 them) go in one call. Large writes are not held (flow control stays the real transport's), and
 nothing is held across a close.
+
+It also ends slow clients (issue 28), which uvicorn's httptools protocol does not: a request's
+head must arrive within `Limits.read_seconds` of its first byte (or of the connection's opening)
+and be at most `Limits.head_bytes` long (431), and its body must keep coming at
+`BODY_BYTES_PER_SECOND` at least, measured every `read_seconds` (408). Idle keep-alive
+connections are uvicorn's own `timeout_keep_alive` (web/asgi.py `run`).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
@@ -22,6 +29,36 @@ from lifeline import telemetry
 from lifeline.web import status_cache
 
 HOLD_AT_MOST = 64 * 1024  # bytes; a write that would make the held data larger goes at once
+# A body slower than this is a slow client, not a slow link: 16 MiB (the body limit) takes 17 minutes.
+BODY_BYTES_PER_SECOND = 16 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How long a request's head and each stretch of its body may take, and how large a head may be
+    (LIFELINE_REQUEST_READ_SECONDS, LIFELINE_MAX_HEADER_BYTES)."""
+
+    read_seconds: float = 15.0
+    head_bytes: int = 32 * 1024
+
+
+LIMITS = Limits()  # each worker sets this process's from its settings (web/asgi.py)
+
+
+def _answer(status: bytes, text: bytes) -> bytes:
+    """A plain-text answer that closes the connection, for a request the app never sees."""
+    return (
+        b"HTTP/1.1 " + status + b"\r\ncontent-type: text/plain; charset=utf-8\r\nconnection: close\r\n"
+        b"content-length: " + str(len(text)).encode() + b"\r\n\r\n" + text
+    )
+
+
+class HeadTooLarge(Exception):
+    """A head that arrived whole, in one read, and is over the limit."""
+
+
+TOO_SLOW = _answer(b"408 Request Timeout", b"The request did not arrive in time")
+HEAD_TOO_LARGE = _answer(b"431 Request Header Fields Too Large", b"The request line and headers are too large")
 
 
 class OneWriteProtocol(HttpToolsProtocol):
@@ -33,6 +70,97 @@ class OneWriteProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self.transport = JoiningTransport(transport, self.loop)  # type: ignore[assignment]
+        self._limits = LIMITS
+        self._reading = "head"  # head (from the first byte, or the opening), body, or done (all arrived)
+        self._head_size = 0  # bytes received while a head is being read: a head that never ends
+        self._head_length = 0  # the request line's and headers' length, as parsed
+        self._body_size = 0  # of the request being read, since its deadline was last armed
+        self._read_deadline: asyncio.TimerHandle | None = None
+        self._arm_read_deadline()
+
+    # The read deadline: armed when a request starts, cancelled when all of it has arrived.
+
+    def _arm_read_deadline(self) -> None:
+        if self._read_deadline is not None:
+            self._read_deadline.cancel()
+        self._read_deadline = self.loop.call_later(self._limits.read_seconds, self._read_too_slow)
+
+    def _cancel_read_deadline(self) -> None:
+        if self._read_deadline is not None:
+            self._read_deadline.cancel()
+            self._read_deadline = None
+
+    def _read_too_slow(self) -> None:
+        self._read_deadline = None
+        if self.transport.is_closing():
+            return
+        answered = False
+        if self._reading == "body" and self.cycle is not None:
+            fast_enough = self._body_size >= BODY_BYTES_PER_SECOND * self._limits.read_seconds
+            # Paused, or a client waiting for its 100 Continue: the app is the slow one.
+            if fast_enough or self.flow.read_paused or self.cycle.waiting_for_100_continue:
+                self._body_size = 0
+                self._arm_read_deadline()
+                return
+            answered = self.cycle.response_started
+            self.cycle.disconnected = True  # the app's receive() now says so, and its answer goes nowhere
+            self.cycle.message_event.set()
+        if not answered and (self._reading == "body" or self._head_size):  # an idle new connection just closes
+            self.transport.write(TOO_SLOW)
+        self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        if self._reading == "body":
+            self._body_size += len(data)
+        else:
+            self._head_size += len(data)
+        super().data_received(data)
+        if self._reading == "head" and self._head_size > self._limits.head_bytes and not self.transport.is_closing():
+            self._cancel_read_deadline()
+            self.transport.write(HEAD_TOO_LARGE)
+            self.transport.close()
+
+    def send_400_response(self, msg: str) -> None:
+        if self._head_length > self._limits.head_bytes:  # the parser stopped at on_headers_complete
+            self.transport.write(HEAD_TOO_LARGE)
+            self.transport.close()
+            return
+        super().send_400_response(msg)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._head_length = 0
+        if self._reading == "done":  # the next request on a kept-alive connection
+            self._reading = "head"
+            self._arm_read_deadline()
+
+    def on_url(self, url: bytes) -> None:
+        self._head_length += len(url)
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_length += len(name) + len(value) + 4
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._reading, self._body_size = "body", 0
+        if self._head_length > self._limits.head_bytes:
+            self._cancel_read_deadline()
+            raise HeadTooLarge  # the parser stops, and the request never reaches the app (send_400_response)
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._reading, self._head_size = "done", 0
+        self._cancel_read_deadline()
+        super().on_message_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_read_deadline()
+        super().connection_lost(exc)
+
+    def handle_websocket_upgrade(self) -> None:
+        self._cancel_read_deadline()  # the connection is the WebSocket protocol's from now on
+        super().handle_websocket_upgrade()
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
         quick = status_cache.QUICK
