@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from lifeline.bulk.sources import Source
+from lifeline.cli import backup as backup_commands
 from lifeline.cli.audit import audit_app
 from lifeline.cli.common import DB_OPTION, as_operator, clear_errors, close_service, console, open_service, settings
 from lifeline.cli.demo import demo_app
@@ -32,6 +33,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+backup_commands.add_to(db_app)  # `lifeline db backup` and `lifeline db restore` (issue 28)
 app.add_typer(users_app, name="users")
 app.add_typer(clients_app, name="clients")
 app.add_typer(token_app, name="token")
