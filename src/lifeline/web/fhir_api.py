@@ -29,7 +29,7 @@ from lifeline.fhir.service import FhirService
 from lifeline.identity.principal import Principal, principal_from_token
 from lifeline.outcome import operation_outcome
 from lifeline.replication.site import SiteNode
-from lifeline.web import binary
+from lifeline.web import binary, metadata_answer
 from lifeline.web.errors import FHIR_JSON, error_answer
 
 PREFIX = "/fhir"
@@ -61,15 +61,19 @@ class FhirApi:
                 await self.service.as_user(None, address).refused_before_asking(error, _status_of(error))
                 raise
             response = await self.service.as_user(request.principal, address).handle_async(request)
-            content = binary.content_answer(request, response, _header(scope, b"accept"))
-            status, body, headers = _to_http(request, response, content)
+            if request.interaction == "capabilities" and response.raw is not None:
+                status, body, headers = _public_statement(scope, response.raw)
+            else:
+                content = binary.content_answer(request, response, _header(scope, b"accept"))
+                status, body, headers = _to_http(request, response, content)
         except Exception as error:  # noqa: BLE001 - every failure is answered as an OperationOutcome
             status, body, headers = error_answer(error)
             headers.append(_CONTENT_TYPE)
         # Which node answered, and in which mode: a client can tell a site in continuity.
         headers.append(self._node)
         headers.append((b"x-lifeline-mode", (self.site.mode if self.site else "connected").encode()))
-        headers.append((b"content-length", str(len(body)).encode()))
+        if status != 304:  # a 304's length would be its 200's (RFC 9110 §8.6): none is said
+            headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
@@ -169,6 +173,14 @@ async def read_body(receive: Any, headers: dict[str, str], limit: int) -> bytes:
 
 def _header(scope: Scope, name: bytes) -> str:
     return next((value.decode("latin-1") for key, value in scope["headers"] if key == name), "")
+
+
+def _public_statement(scope: Scope, text: str) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    """The CapabilityStatement from its kept bytes: ETag, 304, gzip, public (web/metadata_answer.py)."""
+    status, body, headers = metadata_answer.answer(
+        text, _header(scope, b"if-none-match"), _header(scope, b"accept-encoding")
+    )
+    return status, body, headers if status == 304 else [*headers, _CONTENT_TYPE]
 
 
 def _to_http(

@@ -4,16 +4,27 @@ The CapabilityStatement is generated from what this server really does: the reso
 validator knows, the interactions the core dispatches, and the search parameters of the registry
 that the query compiler can search (composites included; special ones such as `near` are not).
 R4 has no element for chaining and `_has` (https://hl7.org/fhir/R4/search.html#chaining): the
-documentation of each reference parameter says they are supported."""
+documentation of each reference parameter says they are supported.
+
+The statement is public, the same for everyone, and large (about 800 KB): a flood of requests for
+it, each built and serialised anew, took the clinicians' throughput (issue 28). So its JSON text is
+made once per server (this Lifeline, its settings), base URL and `_summary` form, and the same text
+returned until the process ends; its `date` is when it was made. The HTTP adapter keeps its bytes,
+compressed copy and ETag beside it (web/metadata_answer.py). `_summary=true` keeps the elements
+R4's StructureDefinition marks isSummary, at every depth (https://hl7.org/fhir/R4/search.html#summary)."""
 
 from __future__ import annotations
 
-from functools import lru_cache
+import threading
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 import lifeline
+from lifeline import jsontext
+from lifeline.errors import BadRequest
 from lifeline.fhir.interactions.patch import PATCH_FORMATS
 from lifeline.fhir.request import FhirRequest, FhirResponse
+from lifeline.search.results.summary import SUBSETTED, Selection, apply, parse_selection
 
 if TYPE_CHECKING:
     from lifeline.fhir.service import FhirService
@@ -80,10 +91,86 @@ def _revincludes(service: FhirService, res_type: str) -> list[str]:
 
 
 def handle(service: FhirService, request: FhirRequest) -> FhirResponse:
-    statement = dict(_statement(service, service.clock().date().isoformat()))
-    statement["implementation"] = {"description": f"Lifeline node {service.settings.node_id}", "url": request.base}
-    statement["rest"] = [{**statement["rest"][0], "security": _security(service)}]
-    return FhirResponse(200, resource=statement)
+    """The statement's JSON text, made once (see the module's docstring) and sent as it is."""
+    summary = _summary_form([value for key, value in request.params if key == "_summary"])
+    return FhirResponse(200, raw=published(service, request.base, summary))
+
+
+def statement(service: FhirService, base: str, date: str) -> dict[str, Any]:
+    """The whole CapabilityStatement of this node, as answered at `base`, dated `date`."""
+    built = dict(_statement(service, date))
+    built["implementation"] = {"description": f"Lifeline node {service.settings.node_id}", "url": base}
+    built["rest"] = [{**built["rest"][0], "security": _security(service)}]
+    return built
+
+
+# The forms kept: a few per base URL, and the Host check (web/hosts.py) admits few bases.
+_MOST_KEPT = 32
+_kept: OrderedDict[tuple[Any, ...], str] = OrderedDict()
+_making = threading.Lock()
+
+
+def published(service: FhirService, base: str, summary: str) -> str:
+    """The statement's JSON text in `summary` form ("false", "true" or "text"), made on first use."""
+    settings = service.settings
+    key = (service, lifeline.__version__, settings.node_id, service.identity.issuer, base, summary)
+    with _making:
+        text = _kept.get(key)
+        if text is None:
+            whole = statement(service, base, service.clock().date().isoformat())
+            shown = whole if summary == "false" else _summarised(whole, summary)
+            text = _kept[key] = jsontext.dumps(shown).decode()
+            while len(_kept) > _MOST_KEPT:
+                _kept.popitem(last=False)
+        return text
+
+
+def _summary_form(values: list[str]) -> str:
+    """`_summary` of GET metadata: true or text trim it, false or data (it has no text) leave it whole."""
+    selection = parse_selection(values, [])  # a bad value is a 400, as for any resource
+    if selection.count_only:
+        raise BadRequest("_summary=count is for searches; ask GET metadata with _summary=true or false")
+    return "false" if selection.whole or selection.summary == "data" else str(selection.summary)
+
+
+# R4 CapabilityStatement elements below the top level marked isSummary (profiles-resources.json;
+# rest.operation is rest.resource.operation). `modifierExtension` is kept wherever it is.
+_SUMMARY_PATHS = frozenset(
+    {
+        "software.name", "software.version", "software.releaseDate",
+        "implementation.description", "implementation.url", "implementation.custodian",
+        "rest.mode", "rest.security", "rest.security.cors", "rest.security.service",
+        "rest.resource", "rest.resource.type", "rest.resource.profile", "rest.resource.supportedProfile",
+        "rest.resource.operation", "rest.resource.operation.name", "rest.resource.operation.definition",
+        "rest.operation", "rest.operation.name", "rest.operation.definition",
+        "messaging.supportedMessage", "messaging.supportedMessage.mode", "messaging.supportedMessage.definition",
+        "document.mode", "document.profile",
+    }
+)  # fmt: skip
+
+
+def _summarised(whole: dict[str, Any], summary: str) -> dict[str, Any]:
+    """The top level as search/results/summary.py trims any resource (and tags it SUBSETTED), and
+    for `true` the nested elements by _SUMMARY_PATHS."""
+    trimmed = apply(Selection(summary=summary), whole)
+    if summary != "true":
+        return trimmed
+    kept = {key: _nested(value, key) for key, value in trimmed.items()}
+    if "meta" not in kept:  # nothing was left out at the top level, only below it
+        kept["meta"] = {"tag": [SUBSETTED]}
+    return kept
+
+
+def _nested(value: Any, path: str) -> Any:
+    if isinstance(value, list):
+        return [_nested(item, path) for item in value]
+    if not isinstance(value, dict) or not any(p.startswith(path + ".") for p in _SUMMARY_PATHS):
+        return value  # a leaf, or an element whose every part is summary (a Coding, a CodeableConcept)
+    return {
+        key: _nested(item, f"{path}.{key}")
+        for key, item in value.items()
+        if key == "modifierExtension" or f"{path}.{key}" in _SUMMARY_PATHS
+    }
 
 
 def _security(service: FhirService) -> dict[str, Any]:
@@ -132,7 +219,6 @@ def _search_param(param: SearchParameter) -> dict[str, Any]:
     return entry
 
 
-@lru_cache(maxsize=4)
 def _statement(service: FhirService, date: str) -> dict[str, Any]:
     from lifeline.search.query.clause import searchable
 
