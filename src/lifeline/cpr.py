@@ -34,7 +34,7 @@ def birth_date(cpr: str) -> datetime.date:
         raise ValueError(f"a CPR number is a string of 10 digits, got {type(cpr).__name__}")
     if len(cpr) != 10:
         raise ValueError(f"a CPR number is 10 digits without hyphen, got {len(cpr)} characters")
-    if not (cpr.isascii() and cpr.isdigit()):
+    if not (cpr.isascii() and cpr.isdecimal()):
         raise ValueError("a CPR number has only digits (no hyphen or spaces)")
     day, month, yy, seventh = int(cpr[0:2]), int(cpr[2:4]), int(cpr[4:6]), int(cpr[6])
     year = _century(seventh, yy) + yy

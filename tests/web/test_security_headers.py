@@ -85,3 +85,17 @@ def test_pages_that_show_a_person_are_not_stored(service: FhirService) -> None:
             assert web.get(path).headers["cache-control"] == "no-store", path
         # The public status says how long it may be shared (replication/status.py), not no-store.
         assert web.get("/status.json").headers["cache-control"].startswith("public")
+
+
+def test_fhir_answers_are_not_stored_but_the_capability_statement(client: Any) -> None:
+    """A read carries Last-Modified: without a Cache-Control a browser may keep it on disk by
+    heuristic (RFC 9111 §4.2.2). Every FHIR answer says no-store, a refusal too; only the
+    CapabilityStatement, the same for everyone, may be shared."""
+    patient = {"resourceType": "Patient", "id": "cache-check", "name": [{"family": "Lagersen"}]}
+    assert client.put("/fhir/Patient/cache-check", json=patient).status_code in (200, 201)
+    for path in ("/fhir/Patient/cache-check", "/fhir/Patient?family=Lagersen", "/fhir/Patient/cache-check/_history"):
+        answer = client.get(path)
+        assert answer.status_code == 200 and answer.headers["cache-control"] == "no-store", path
+    assert client.get("/fhir/Patient/no-such-one").headers["cache-control"] == "no-store"
+    assert client.get("/fhir/Patient", params={"_count": "²"}).status_code == 400  # not a 500
+    assert client.get("/fhir/metadata").headers["cache-control"].startswith("public")

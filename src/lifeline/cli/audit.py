@@ -101,7 +101,7 @@ def _address(text: str) -> tuple[str, int]:
     """HOST:PORT, or [IPv6]:PORT."""
     host, _, port = text.rpartition(":")
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not host or not port.isdecimal() or not 0 < int(port) < 65536:
         raise SiemError(f"not a syslog address (HOST:PORT): {text!r}")
     return host, int(port)
 

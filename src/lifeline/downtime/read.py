@@ -205,4 +205,4 @@ def theatre_day(core: Acting, theatre: dict[str, Any], day: date) -> list[Operat
 
 def natural(text: str | None) -> list[Any]:
     """ "Seng 2" before "Seng 10"."""
-    return [int(part) if part.isdigit() else part.lower() for part in _NATURAL.split(text or "")]
+    return [int(part) if part.isdecimal() else part.lower() for part in _NATURAL.split(text or "")]

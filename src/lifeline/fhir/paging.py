@@ -41,7 +41,7 @@ _CURSOR_KEY_INFO = b"lifeline paging cursor v1"
 def count_param(value: str | None, default: int, maximum: int) -> int:
     if value is None:
         return default
-    if not value.isdigit():
+    if not value.isdecimal():
         raise BadRequest(f"_count must be a whole number of 0 or more, not {value!r}")
     return min(int(value), maximum)
 

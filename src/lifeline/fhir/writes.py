@@ -122,7 +122,7 @@ def expected_version(if_match: str | None) -> int | None:
     if text.startswith("W/"):
         text = text[2:]
     text = text.strip('"')
-    if not text.isdigit():
+    if not text.isdecimal():
         raise BadRequest(f'If-Match must be an ETag like W/"3", not {if_match!r}')
     return int(text)
 

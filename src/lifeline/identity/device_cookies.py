@@ -53,7 +53,7 @@ def trusted_device(key: bytes, cookie: str | None, user_name: str, now: float) -
         return None
     issued, device, user, mac = cookie.split(".")
     body = f"{issued}.{device}.{user}"
-    if not issued.isdigit() or not hmac.compare_digest(_mac(key, body), mac):
+    if not issued.isdecimal() or not hmac.compare_digest(_mac(key, body), mac):
         return None
     if user != _user(user_name) or not 0 <= now - int(issued) <= MAX_AGE:
         return None

@@ -40,7 +40,7 @@ def token_for(key: bytes, cookie: str) -> str:
 def cookie_fresh(cookie: str | None, now: float) -> bool:
     """Whether `cookie` is a form cookie made within LIFETIME of `now`."""
     made, _, rest = (cookie or "").partition(".")
-    if not made.isdigit() or len(rest) < 32 or len(cookie or "") > 200:
+    if not made.isdecimal() or len(rest) < 32 or len(cookie or "") > 200:
         return False
     return 0 <= now - int(made) <= LIFETIME
 

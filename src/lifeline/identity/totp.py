@@ -57,7 +57,7 @@ def verify_totp(
     Spaces the user typed between digit groups are ignored.
     """
     typed = "".join(code.split())
-    if len(typed) != DIGITS or not typed.isascii() or not typed.isdigit():
+    if len(typed) != DIGITS or not typed.isascii() or not typed.isdecimal():
         return None
     totp = pyotp.TOTP(secret, digits=DIGITS, interval=STEP_SECONDS)
     current = int(clock()) // STEP_SECONDS

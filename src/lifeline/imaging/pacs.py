@@ -49,7 +49,7 @@ def rendered_params(params: dict[str, str]) -> dict[str, str]:
             allowed[name] = value if value.count(",") == 2 else f"{value},linear"
         elif name == "viewport" and _VIEWPORT.fullmatch(value):
             allowed[name] = value
-        elif name == "quality" and value.isdigit() and 1 <= int(value) <= 100:
+        elif name == "quality" and value.isdecimal() and 1 <= int(value) <= 100:
             allowed[name] = value
         else:
             raise BadRequest(

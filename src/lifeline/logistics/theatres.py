@@ -351,7 +351,7 @@ def _span(case: Case) -> str:
 
 
 def _natural(text: str) -> list[Any]:
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+    return [int(part) if part.isdecimal() else part for part in re.split(r"(\d+)", text)]
 
 
 def within_day(start: time, minutes: int) -> bool:

@@ -38,6 +38,9 @@ _MERGE_PATCH = "application/merge-patch+json"  # RFC 7386, for PATCH only (fhir/
 _XML_FORMATS = ("xml", "text/xml", "application/xml", "application/fhir+xml")
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 _CONTENT_TYPE = (b"content-type", FHIR_JSON.encode())
+# Every FHIR answer but the public CapabilityStatement (web/metadata_answer.py): a browser must not
+# keep a patient's data on disk by heuristic because a read carried Last-Modified (RFC 9111 §4.2.2).
+_NO_STORE = (b"cache-control", b"no-store")
 
 Scope = dict[str, Any]
 
@@ -69,6 +72,8 @@ class FhirApi:
         except Exception as error:  # noqa: BLE001 - every failure is answered as an OperationOutcome
             status, body, headers = error_answer(error)
             headers.append(_CONTENT_TYPE)
+        if not any(name == b"cache-control" for name, _ in headers):
+            headers.append(_NO_STORE)  # someone's record, or a refusal about it: never kept by a cache
         # Which node answered, and in which mode: a client can tell a site in continuity.
         headers.append(self._node)
         headers.append((b"x-lifeline-mode", (self.site.mode if self.site else "connected").encode()))
@@ -154,7 +159,7 @@ def _check_accept(params: list[tuple[str, str]], accept: str) -> None:
 async def read_body(receive: Any, headers: dict[str, str], limit: int) -> bytes:
     """A request's whole body, refused (413) past `limit` bytes, declared or sent; headers lower-case."""
     declared = headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
+    if declared and declared.isdecimal() and int(declared) > limit:
         raise PayloadTooLarge(f"The body is {declared} bytes; the limit is {limit} bytes")
     chunks: list[bytes] = []
     size = 0

@@ -43,7 +43,7 @@ def routes(web: WebLogin, stores: Stores) -> list[Route]:
         if "instance" in params:  # checked here; the PACS finds it under its series
             checked_uid(params["instance"], "SOP Instance UID")
         frame = params.get("frame")
-        if frame is not None and not (frame.isdigit() and 0 < int(frame) < 100_000):
+        if frame is not None and not (frame.isdecimal() and 0 < int(frame) < 100_000):
             raise NotFound(f"{frame!r} is not a frame number")
         path = request.url.path.removeprefix("/imaging")
         rendered = path.endswith("/rendered")

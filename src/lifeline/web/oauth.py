@@ -256,7 +256,7 @@ class AuthorizationServer:
         """The patient a staff member launches an app for, looked up through the core as them:
         a search finds only patients in their care; a read of one outside it is Forbidden."""
         digits = typed.replace("-", "")
-        if len(digits) == 10 and digits.isdigit():
+        if len(digits) == 10 and digits.isdecimal():
             return self.web.patient_for_cpr(digits, as_staff)
         if not typed:
             return None

@@ -48,7 +48,7 @@ def handle(service: FhirService, request: FhirRequest) -> FhirResponse:
 
 def _read(service: FhirService, request: FhirRequest) -> FhirResponse:
     node_id, _, seq = (request.id or "").rpartition(".")
-    if not node_id or not seq.isdigit():
+    if not node_id or not seq.isdecimal():
         raise NotFound(f"AuditEvent/{request.id} is not known")
     where, args = _limits(service, request)
     where.append("e.node_id = ? AND e.seq = ?")

@@ -20,7 +20,7 @@ def handle(service: FhirService, request: FhirRequest) -> FhirResponse:
 
 def execute(service: FhirService, session: Session, request: FhirRequest) -> FhirResponse:
     res_type, res_id, vid = request.resource_type or "", request.id or "", request.version_id or ""
-    if not vid.isdigit():
+    if not vid.isdecimal():
         raise NotFound(f"{res_type}/{res_id} has no version {vid!r}")
     stored = session.vread(res_type, res_id, int(vid))
     if stored is None:

@@ -322,4 +322,4 @@ def _listed(found: list[dict[str, Any]]) -> list[dict[str, str]]:
 
 def _natural(text: str | None) -> list[Any]:
     """ "Seng 2" before "Seng 10"."""
-    return [int(part) if part.isdigit() else part.lower() for part in _NUMBERS.split(text or "")]
+    return [int(part) if part.isdecimal() else part.lower() for part in _NUMBERS.split(text or "")]

@@ -225,7 +225,7 @@ def routes(web: WebLogin) -> list[Route]:
         if not existing:
             if not cpr:
                 problems["cpr"] = "missing"
-            elif not cpr.isdigit() or len(cpr) != 10:
+            elif not cpr.isdecimal() or len(cpr) != 10:
                 problems["cpr"] = "format"
             elif not is_valid_cpr(cpr):
                 problems["cpr"] = "invalid"

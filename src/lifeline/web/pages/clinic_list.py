@@ -216,7 +216,7 @@ def routes(web: WebLogin) -> list[Route]:
                     participant["status"] = "accepted"
             body.pop("meta", None)
             asking = FhirRequest("update", "Appointment", id=appointment_id, body=body, prefer_return="minimal")
-            asking.if_match = f'W/"{version}"' if version.isdigit() else None
+            asking.if_match = f'W/"{version}"' if version.isdecimal() else None
             core.handle(asking)
         except (StorageUnavailable, Withheld):
             raise

@@ -95,7 +95,7 @@ def understood(typed: str, on: date) -> Query:
     names: list[str] = []
     dates: list[str | None] = []  # each part written as a date: the date, or None if it is none
     for part in _SEPARATORS.split(text):
-        if any(ch.isdigit() for ch in part):
+        if any(ch.isdecimal() for ch in part):
             dates.append(_birth_date(part, on))
         elif part:
             names.append(part)

@@ -186,7 +186,7 @@ def newcomer_draft(form: FormData, today: date) -> Newcomer:
     if not draft.family:
         draft.problems["family"] = "missing"
     digits = draft.cpr.replace("-", "").replace(" ", "")
-    if digits and not (digits.isdigit() and len(digits) == 10 and is_valid_cpr(digits)):
+    if digits and not (digits.isdecimal() and len(digits) == 10 and is_valid_cpr(digits)):
         draft.problems["cpr"] = "bad"
     if draft.born:
         try:

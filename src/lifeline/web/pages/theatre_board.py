@@ -187,7 +187,7 @@ def _practitioner(request: Request) -> str | None:
 
 
 def _minutes(text: str) -> int:
-    return int(text) if text.isdigit() and len(text) < 5 else 0
+    return int(text) if text.isdecimal() and len(text) < 5 else 0
 
 
 def _chosen(text: str, default: date) -> date:

@@ -155,4 +155,4 @@ def _search(
 
 def _natural(text: str | None) -> list[Any]:
     """ "Seng 2" before "Seng 10"."""
-    return [int(part) if part.isdigit() else part.lower() for part in _NATURAL.split(text or "")]
+    return [int(part) if part.isdecimal() else part.lower() for part in _NATURAL.split(text or "")]

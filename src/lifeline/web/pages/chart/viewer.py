@@ -162,7 +162,7 @@ def _number_asked(asked: str | None, count: int) -> int:
     """The image number in the address (1 without one), within the series' `count`."""
     if asked is None:
         return 1
-    if not asked.isdigit() or not 1 <= int(asked) <= count:
+    if not asked.isdecimal() or not 1 <= int(asked) <= count:
         raise BadRequest(f"There is no image {asked[:20]!r} in this series: it has images 1 to {count}.")
     return int(asked)
 
