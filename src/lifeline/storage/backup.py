@@ -50,15 +50,7 @@ def backup(url: str, out: Path) -> Taken:
     if backend == "sqlite":
         if not Path(target).is_file():
             raise StorageUnavailable(f"there is no SQLite database at {target}")
-        source = sqlite3.connect(f"file:{target}?mode=ro", uri=True)
-        try:
-            copy = sqlite3.connect(out)
-            try:
-                source.backup(copy, pages=_PAGES)
-            finally:
-                copy.close()
-        finally:
-            source.close()
+        _sqlite_copy(Path(target), out)
     else:
         command = [_tool("pg_dump"), "--format=custom", "--no-owner", "--no-privileges", f"--file={out}"]
         command += [f"--schema={schema}"] if schema else []
@@ -79,15 +71,7 @@ def restore(source: Path, url: str) -> str:
         if Path(target).exists() and Path(target).stat().st_size > 0:
             raise BadRequest(f"{target} exists: a backup is restored into a new database file only")
         Path(target).parent.mkdir(parents=True, exist_ok=True)
-        backup_db = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
-        try:
-            restored = sqlite3.connect(target)
-            try:
-                backup_db.backup(restored, pages=_PAGES)
-            finally:
-                restored.close()
-        finally:
-            backup_db.close()
+        _sqlite_copy(source, Path(target))
         return backend
     if not head.startswith(PG_DUMP_MAGIC):
         raise BadRequest(f"{source} is no PostgreSQL backup (pg_dump --format=custom)")
@@ -95,6 +79,19 @@ def restore(source: Path, url: str) -> str:
     _run([_tool("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error", f"--dbname={target}", str(source)],
          "pg_restore")  # fmt: skip
     return backend
+
+
+def _sqlite_copy(source: Path, target: Path) -> None:
+    """SQLite's online backup from `source` (opened read-only) into `target`: one consistent copy."""
+    reading = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    try:
+        written = sqlite3.connect(target)
+        try:
+            reading.backup(written, pages=_PAGES)
+        finally:
+            written.close()
+    finally:
+        reading.close()
 
 
 def _where(url: str) -> tuple[str, str, str | None]:

@@ -21,12 +21,13 @@ from urllib.parse import parse_qsl
 from lifeline import jsontext
 from lifeline.bulk import export_jobs, export_walk
 from lifeline.bulk.export_jobs import ExportJob
-from lifeline.errors import BadRequest, FhirError, Issue, MethodNotAllowed, Unauthorized
+from lifeline.errors import BadRequest, FhirError, Issue, MethodNotAllowed
 from lifeline.fhir.acting import Exchanged
 from lifeline.fhir.service import FhirService
-from lifeline.identity.principal import Principal, principal_from_token
+from lifeline.identity.principal import Principal
 from lifeline.outcome import operation_outcome
 from lifeline.web.errors import FHIR_JSON, error_answer
+from lifeline.web.fhir_api import bearer_principal
 
 PREFIX = "/fhir"
 NDJSON = "application/fhir+ndjson"
@@ -162,12 +163,7 @@ class BulkExportApi:
         await send({"type": "http.response.body", "body": b""})
 
     def _principal(self, authorization: str | None) -> Principal | None:
-        if not authorization:
-            return None
-        scheme, _, token = authorization.strip().partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthorized("The Authorization header must be 'Bearer' followed by an access token")
-        return principal_from_token(self.service.identity.verify(token.strip()))
+        return bearer_principal(self.service, authorization)
 
 
 def _check_kickoff_headers(headers: dict[str, str]) -> None:

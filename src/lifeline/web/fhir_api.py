@@ -136,13 +136,17 @@ class FhirApi:
         return request
 
     def _principal(self, authorization: str | None) -> Principal | None:
-        """The verified bearer token's principal (the core decides what it may do)."""
-        if not authorization:
-            return None
-        scheme, _, token = authorization.strip().partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthorized("The Authorization header must be 'Bearer' followed by an access token")
-        return principal_from_token(self.service.identity.verify(token.strip()))
+        return bearer_principal(self.service, authorization)
+
+
+def bearer_principal(service: FhirService, authorization: str | None) -> Principal | None:
+    """The verified bearer token's principal (the core decides what it may do); None without one."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("The Authorization header must be 'Bearer' followed by an access token")
+    return principal_from_token(service.identity.verify(token.strip()))
 
 
 def _status_of(error: BaseException) -> int:

@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 from selenium.webdriver.common.by import By
@@ -43,7 +44,13 @@ def provider() -> Iterator[CitizenProvider]:
 @pytest.fixture(scope="module")
 def site(backend: str, tmp_path_factory: pytest.TempPathFactory, provider: CitizenProvider) -> Iterator[Site]:
     """The real app on a loopback port with the patient login set up against the provider."""
-    repo = fresh_repository(backend, tmp_path_factory.mktemp(f"portal-{backend}"))
+    yield from portal_site(backend, tmp_path_factory.mktemp(f"portal-{backend}"), provider)
+
+
+def portal_site(backend: str, folder: Path, provider: CitizenProvider, **more: Any) -> Iterator[Site]:
+    """The real app on a loopback port, its patient login against `provider`, its clock fixed
+    (TickingClock); `more`: further settings (a PACS, say)."""
+    repo = fresh_repository(backend, folder)
     try:
         with closing(listening_socket()) as sock:
             port = sock.getsockname()[1]
@@ -55,6 +62,7 @@ def site(backend: str, tmp_path_factory: pytest.TempPathFactory, provider: Citiz
                 citizen_issuer=provider.issuer,
                 citizen_client_id="lifeline",
                 citizen_client_secret="secret",
+                **more,
             )
             service = FhirService(repo, settings, clock=TickingClock())
             with serving(create_app(service, close_on_shutdown=False), sock) as base:

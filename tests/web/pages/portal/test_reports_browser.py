@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
-from contextlib import closing
 from datetime import timedelta
 
 import pytest
@@ -18,20 +17,16 @@ from selenium.webdriver.remote.webdriver import WebDriver, WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
 from lifeline.clock import COPENHAGEN, fhir_instant
-from lifeline.config import Settings
 from lifeline.fhir.service import FhirService
-from lifeline.identity.keys import new_kek
 from lifeline.imaging.orthanc import Orthanc
 from lifeline.imaging.pacs import Pacs
-from lifeline.web.app import create_app
-from tests.conftest import TickingClock, dispose, fresh_repository
+from tests.conftest import TickingClock
 from tests.identity.citizen_provider import PROVIDER_WARNINGS, CitizenProvider
 from tests.pacs import ct_study, orthanc
-from tests.web.browser import listening_socket, serving
 from tests.web.pages.test_chart import Ward, admitted_patient, mmol, observation, put, ref
 from tests.web.pages.test_chart_imaging import report
 from tests.web.pages.test_portal import add_portal_data
-from tests.web.pages.test_portal_browser import CPR, SIZES, log_in_as_citizen, photographed, provider
+from tests.web.pages.test_portal_browser import CPR, SIZES, log_in_as_citizen, photographed, portal_site, provider
 from tests.web.test_login_browser import Site, chromium, driver, loaded  # noqa: F401
 from tests.web.test_pages_browser import console, violations
 
@@ -44,25 +39,9 @@ def site(
     backend: str, tmp_path_factory: pytest.TempPathFactory, provider: CitizenProvider, orthanc: Orthanc
 ) -> Iterator[Site]:
     """The real app on a loopback port, with the patient login and the PACS, on a clock of its own."""
-    repo = fresh_repository(backend, tmp_path_factory.mktemp(f"portal-reports-{backend}"))
-    try:
-        with closing(listening_socket()) as sock:
-            port = sock.getsockname()[1]
-            settings = Settings(
-                max_body_bytes=1024 * 1024,
-                issuer=f"http://localhost:{port}",
-                kek=new_kek(),
-                probe_seconds=0,
-                citizen_issuer=provider.issuer,
-                citizen_client_id="lifeline",
-                citizen_client_secret="secret",
-                pacs_url=orthanc.url,
-            )
-            service = FhirService(repo, settings, clock=TickingClock())
-            with serving(create_app(service, close_on_shutdown=False), sock) as base:
-                yield Site(base, service)
-    finally:
-        dispose(repo)
+    yield from portal_site(
+        backend, tmp_path_factory.mktemp(f"portal-reports-{backend}"), provider, pacs_url=orthanc.url
+    )
 
 
 def add_notes_and_a_scan(service: FhirService, ward: Ward, pacs: Pacs) -> None:
