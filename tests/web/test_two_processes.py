@@ -16,10 +16,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from lifeline.identity.keys import new_kek
-from tests.conftest import database_url, require_postgres
+from tests.conftest import PG_URL, database_url, require_postgres
 from tests.replication.nodes import free_port
 from tests.web.test_login_pages import csrf_of
 
@@ -82,11 +83,6 @@ def two(tmp_path: Path) -> Iterator[tuple[list[str], str]]:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(10)
-        subprocess.run([*LIFELINE, "db", "upgrade"], env=env, capture_output=True, check=False, timeout=60)
-        import psycopg
-
-        from tests.conftest import PG_URL
-
         schema = url.rsplit("schema=", 1)[1]
         with psycopg.connect(PG_URL, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
