@@ -2,20 +2,22 @@
 
 `start` runs the demo's OpenID Connect provider on loopback in the background (demo/citizen_provider.py)
 with demo citizens whose CPR numbers are those of generated patients: a mother of a newborn (the
-family the generator makes, generate/grid.py `family_role`) and adults with a clinic appointment,
-a stay on a ward or an operation (`grid_role`), read from the record as the operator at this
+family the generator makes, generate/grid.py `family_role`), adults with a clinic appointment,
+a stay on a ward or an operation (`grid_role`), and one with a scan whose report the portal shows
+(past its hold, with the scan's images in the demo PACS), read from the record as the operator at this
 terminal, so the choice is on the audit trail. It prints how to log in as each. `make demo` runs
 it before `lifeline serve`, and serves with the LIFELINE_CITIZEN_* settings it prints.
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import orjson
 import typer
 
+from lifeline import jsontext
 from lifeline.cli.common import as_operator, clear_errors, close_service, open_service, settings
 from lifeline.clock import today
 from lifeline.demo import citizen_provider
@@ -43,7 +45,11 @@ ABOUT = {
     "clinic": "a clinic appointment in the demo days",
     "bed": "admitted to a ward",
     "theatre": "an operation in the demo days",
+    "scan": "a scan with the radiologist's report and its images (Scans and reports)",
 }
+GENERATED_MOST = 2000  # generated patients a scan's patient is looked for among (make demo: about 200)
+SCAN_AGE = timedelta(days=8)  # a report this old is past the portal's 7-day hold of imaging results
+RADIOLOGY = "http://terminology.hl7.org/CodeSystem/v2-0074|RAD"
 
 
 def _adult(patient: dict[str, object], on: date) -> bool:
@@ -71,7 +77,32 @@ def demo_citizens(core: Acting, seed: int, on: date) -> list[DemoCitizen]:
         name = name_of(patient)
         subject = "-".join(name.lower().split()[:1] + [str(index)])
         (mothers if role == "mother" else adults).append(DemoCitizen(subject, number, name, ABOUT.get(role, "")))
-    return [*mothers[:1], *adults[:ADULTS]]
+    chosen = [*mothers[:1], *adults[:ADULTS]]
+    scanned = _scanned(core, seed, on, {c.cpr for c in chosen})
+    return [*chosen, *([scanned] if scanned else [])]
+
+
+def _scanned(core: Acting, seed: int, on: date, taken: set[str]) -> DemoCitizen | None:
+    """An adult generated patient with a radiologist's report the portal already shows (the newest
+    past the hold), so that a demo citizen sees Scans and reports with images."""
+    generated = {keyed_id(seed, "Patient", index): index for index in range(GENERATED_MOST)}
+    params = [("category", RADIOLOGY), ("issued", f"lt{(on - SCAN_AGE).isoformat()}"), ("_sort", "-issued"),
+              ("_count", "200")]  # fmt: skip
+    answer = core.handle(FhirRequest("search", "DiagnosticReport", params=params))
+    bundle = orjson.loads(jsontext.dumps(answer.resource or {}))
+    for entry in bundle.get("entry") or []:
+        reference = str(((entry.get("resource") or {}).get("subject") or {}).get("reference") or "")
+        patient_id = reference.removeprefix("Patient/")
+        if patient_id not in generated:
+            continue
+        read = core.handle(FhirRequest("read", "Patient", patient_id))
+        patient = orjson.loads(read.raw) if read.raw is not None else dict(read.resource or {})
+        number = (shown_cpr(patient) or "").replace("-", "")
+        if number and number not in taken and _adult(patient, on):
+            name = name_of(patient)
+            subject = "-".join(name.lower().split()[:1] + [str(generated[patient_id])])
+            return DemoCitizen(subject, number, name, ABOUT["scan"])
+    return None
 
 
 @provider_app.command("start")

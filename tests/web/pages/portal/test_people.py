@@ -323,3 +323,18 @@ def test_a_parent_opens_a_childs_thread_and_leaves_it_unread(service: FhirServic
     assert [m["text"] for m in opened["messages"]] == ["Emma har det godt."]
     stored = service.handle(FhirRequest("read", "Communication", f"m-{family.tag}", principal=OPERATOR))
     assert threads.read_at(jsontext.loads(stored.raw or b"{}")) is None
+
+
+def test_a_demo_citizen_has_a_scan_the_portal_shows(demo_region: FhirService) -> None:
+    """make demo's citizens include one whose radiologist's report is past its hold, so that the
+    portal's Scans and reports has something to show (its images come from the demo's PACS)."""
+    service = demo_region
+    citizens = demo_citizens(service.as_user(OPERATOR, None, "PATRQT"), 1, DEMO_DAY)
+    scanned = [c for c in citizens if c.about.startswith("a scan")]
+    assert len(scanned) == 1 and len({c.cpr for c in citizens}) == len(citizens)
+    index = int(scanned[0].subject.rsplit("-", 1)[1])
+    patient_id = keyed_id(1, "Patient", index)
+    web = browser(service)
+    logged_in_as(service, web, PATIENT, fhir_user=f"Patient/{patient_id}", patient=patient_id)
+    reports = json_of(web, "/portal/imaging")["reports"]
+    assert any(r["category"] == "scan" and r["scans"] for r in reports)
