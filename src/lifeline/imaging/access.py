@@ -71,20 +71,24 @@ def find_study(core: Acting, uid: str) -> Study:
         if resource.get("resourceType") == "ImagingStudy" and subject.startswith("Patient/"):
             study = Study(str(resource["id"]), uid, subject, resource)
             if core.principal is not None and core.principal.kind == PATIENT:
-                if not reported(core, subject.removeprefix("Patient/"), study.id):
+                if not reports_about(core, subject.removeprefix("Patient/"), study.id, within=True):
                     break  # a patient sees a scan's images with its report (issue 25)
             return study
     raise NotFound(NOT_OPEN)
 
 
-def reports_about(core: Acting, patient_id: str, study_id: str | None = None) -> list[dict[str, Any]]:
+def reports_about(
+    core: Acting, patient_id: str, study_id: str | None = None, *, within: bool = False
+) -> list[dict[str, Any]]:
     """The reports other than laboratory ones on `patient_id`'s record that `core`'s person may
     read, newest first (at most REPORTS_READ); with `study_id`, only those about that ImagingStudy.
 
     A patient sees a scan's images only beside a report they may read: the report is the result,
     held back as results are (access/held_results.py: imaging 7 days unless a clinician releases it
     sooner), and a picture without its radiologist's words explains nothing. R4 has no search
-    parameter on DiagnosticReport.imagingStudy, so the reference is matched here."""
+    parameter on DiagnosticReport.imagingStudy, so the reference is matched here. `within`: inside
+    an exchange's work (the image proxy's), whose one record names the study and its patient, so
+    each image a patient pages through is not a second record."""
     params = [
         ("patient", patient_id),
         ("category:not", LABORATORY),
@@ -92,7 +96,8 @@ def reports_about(core: Acting, patient_id: str, study_id: str | None = None) ->
         ("_sort", "-date"),
         ("_count", str(REPORTS_READ)),
     ]
-    answer = core.handle(FhirRequest("search", "DiagnosticReport", params=params))
+    request = FhirRequest("search", "DiagnosticReport", params=params)
+    answer = core.within(request) if within else core.handle(request)
     bundle = orjson.loads(jsontext.dumps(answer.resource or {}))
     reports = [
         e["resource"]
@@ -103,11 +108,6 @@ def reports_about(core: Acting, patient_id: str, study_id: str | None = None) ->
         return reports
     about = f"ImagingStudy/{study_id}"
     return [r for r in reports if any((t or {}).get("reference") == about for t in r.get("imagingStudy") or [])]
-
-
-def reported(core: Acting, patient_id: str, study_id: str) -> bool:
-    """Whether `core`'s person may read a report about the study (`reports_about`)."""
-    return bool(reports_about(core, patient_id, study_id))
 
 
 async def opened(core: Acting, uid: str, asked: str) -> Study:

@@ -161,8 +161,11 @@ def test_the_scans_are_on_the_trail_as_the_patients(imaging_service: FhirService
     old, _ = scans(service, ward, Pacs(orthanc.url))
     web, _ = patient_browser(service, ward.mine)
     viewer = json_of(web, f"/portal/imaging/{old['id']}")
+    before = len(events_after(service.repo, service.settings.node_id, 0, 10_000_000))
     assert web.get(viewer["current"]["src"]).status_code == 200
     events = [orjson.loads(r.content) for r in events_after(service.repo, service.settings.node_id, 0, 10_000_000)]
+    # One record an image: the report that lets the patient see it is looked up inside that record.
+    assert [s["code"] for e in events[before:] for s in e.get("subtype", [])] == ["imaging"]
     images = [
         e
         for e in events
