@@ -129,6 +129,14 @@ class TooCostly(FhirError):
     code = "too-costly"
 
 
+class ClientGone(FhirError):
+    """The client disconnected while its request ran, and the request's database work was stopped
+    (lifeline/cancel.py). Nobody reads the answer; the status is the audit trail's (nginx's 499)."""
+
+    status = 499
+    code = "incomplete"
+
+
 class StorageUnavailable(FhirError):
     """The database cannot be reached: a server-side condition, never the client's fault."""
 

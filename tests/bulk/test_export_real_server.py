@@ -5,9 +5,6 @@ plain httpx (no FHIR client library has bulk support)."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,9 +17,8 @@ from joserfc import jwt
 from joserfc.jwk import ECKey
 
 from lifeline import jsontext
-from lifeline.storage import open_repository
-from tests.conftest import BACKENDS, database_url, dispose
-from tests.web.test_real_server import _free_port, lifeline
+from tests.conftest import BACKENDS, database_url
+from tests.web.real_server import serving
 
 
 @dataclass
@@ -55,39 +51,12 @@ class Backend:
 
 @pytest.fixture(params=BACKENDS)
 def backend_service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    port = _free_port()
-    url = database_url(request.param, tmp_path)
-    env = {**os.environ, "LIFELINE_KEK_FILE": str(tmp_path / "lifeline.kek"), "LIFELINE_PORT": str(port)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "lifeline.cli", "serve", "--db", url, "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    origin = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):  # up to 30 s for start-up
-            if process.poll() is not None:
-                raise AssertionError(process.stdout.read().decode() if process.stdout else "server exited")
-            try:
-                if httpx.get(f"{origin}/fhir/metadata", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError("server did not start")
+    with serving(database_url(request.param, tmp_path), tmp_path) as served:
         key = ECKey.generate_key("P-384", parameters={"kid": uuid.uuid4().hex}, private=True)
         jwks = tmp_path / "exporter.jwks.json"
         jwks.write_text(json.dumps({"keys": [key.as_dict(private=False)]}))
-        lifeline("clients", "add", "exporter", "--kind", "backend", "--scope", "system/*.cruds", "--jwks", str(jwks),
-                 "--db", url, env=env)  # fmt: skip
-        yield Backend(origin, "exporter", key)
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-        if process.stdout is not None:
-            process.stdout.close()
-        dispose(open_repository(url))
+        served.cli("clients", "add", "exporter", "--kind", "backend", "--scope", "system/*.cruds", "--jwks", str(jwks))
+        yield Backend(served.origin, "exporter", key)
 
 
 def test_a_backend_service_exports_over_http(backend_service: Backend) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
+import psycopg
 import pytest
 
 from lifeline.config import SettingError, from_environment
@@ -17,7 +18,7 @@ from lifeline.errors import TooCostly
 from lifeline.storage import open_repository
 from lifeline.storage.repository import Repository
 from lifeline.web.errors import error_answer
-from tests.conftest import BACKENDS, database_url, dispose
+from tests.conftest import BACKENDS, PG_URL, database_url, dispose
 
 LIMIT_MS = 300
 # A statement that runs for seconds on either backend, with no table behind it.
@@ -43,6 +44,12 @@ def test_a_read_past_the_limit_is_stopped_and_the_connection_goes_on(limited: tu
         session._all(SLOW[backend])
     assert stopped.value.status == 503 and stopped.value.code == "too-costly"
     assert "stopped this request after 0.3 s" in stopped.value.message and "Narrow the search" in stopped.value.message
+    if backend == "postgresql":  # stopped in the database, not only abandoned by this process
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            left = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query = %s", (SLOW[backend],)
+            ).fetchone()
+        assert left is not None and left[0] == 0, "the stopped query is still running in PostgreSQL"
     with repo.reading() as session:  # the same connection (thread) serves the next read
         assert session._one("SELECT 1")[0] == 1
     with repo.reading(snapshot=True) as session:

@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -16,69 +11,31 @@ import pytest
 from fhirpy import SyncFHIRClient
 from joserfc.jwk import ECKey
 
-from lifeline.storage import open_repository
-from tests.conftest import BACKENDS, database_url, dispose
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def lifeline(*args: str, env: dict[str, str]) -> str:
-    done = subprocess.run([sys.executable, "-m", "lifeline.cli", *args], capture_output=True, text=True, env=env)
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
+from tests.conftest import BACKENDS, database_url
+from tests.web.real_server import Served, serving
 
 
 @dataclass
 class Server:
     base: str
-    db: str
-    env: dict[str, str]
+    served: Served
 
     def token(self, scope: str) -> str:
         """An operator's token, as the README shows: `lifeline token issue` for a registered app."""
-        return lifeline("token", "issue", "--client", "integration", "--scope", scope, "--db", self.db, env=self.env)
+        return self.served.cli("token", "issue", "--client", "integration", "--scope", scope)
 
 
 @pytest.fixture(params=BACKENDS)
 def server(request, tmp_path) -> Iterator[Server]:
-    port = _free_port()
-    url = database_url(request.param, tmp_path)
     # The server and the command line share the node's key-encryption key, never stored in the database,
     # and its port: the issuer of the tokens `lifeline token issue` prints is http://127.0.0.1:PORT.
-    env = {**os.environ, "LIFELINE_KEK_FILE": str(tmp_path / "lifeline.kek"), "LIFELINE_PORT": str(port)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "lifeline.cli", "serve", "--db", url, "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}/fhir"
-    try:
-        for _ in range(300):  # up to 30 s for start-up
-            if process.poll() is not None:
-                raise AssertionError(process.stdout.read().decode() if process.stdout else "server exited")
-            try:
-                if httpx.get(f"{base}/metadata", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError("server did not start")
+    with serving(database_url(request.param, tmp_path), tmp_path) as served:
         jwks = tmp_path / "integration.jwks.json"
         jwks.write_text(json.dumps({"keys": [ECKey.generate_key("P-256").as_dict(private=False)]}))
-        lifeline("clients", "add", "integration", "--kind", "backend", "--scope", "system/*.cruds", "--jwks", str(jwks),
-                 "--db", url, env=env)  # fmt: skip
-        yield Server(base, url, env)
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-        if process.stdout is not None:
-            process.stdout.close()
-        dispose(open_repository(url))  # the test's PostgreSQL schema goes with it
+        served.cli(
+            "clients", "add", "integration", "--kind", "backend", "--scope", "system/*.cruds", "--jwks", str(jwks)
+        )
+        yield Server(served.base, served)
 
 
 def test_without_a_token_only_the_capability_statement_answers(server):

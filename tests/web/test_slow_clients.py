@@ -5,67 +5,30 @@ closes, a request in flight finishes, and one that never will does not hold the 
 
 from __future__ import annotations
 
-import os
 import select
 import signal
 import socket
-import subprocess
-import sys
 import time
-from collections.abc import Generator, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from lifeline.storage import open_repository
-from tests.conftest import BACKENDS, database_url, dispose
-from tests.replication.nodes import free_port
+from tests.conftest import BACKENDS, database_url
+from tests.web.real_server import Served, serving
 
 READ_SECONDS = 2  # the servers' LIFELINE_REQUEST_READ_SECONDS: short, so the tests are
 PACE = 0.5  # seconds between a slow client's bytes
 MOST_BYTES = 60  # a slow client gives up after this many (30 s): never an endless loop
 
 
-@dataclass
-class Served:
-    port: int
-    process: subprocess.Popen[bytes]
-
-
-def _serve(tmp_path: Path, backend: str, **env: str) -> Generator[Served, None, None]:
-    port = free_port()
-    url = database_url(backend, tmp_path)
-    environment = {**os.environ, "LIFELINE_KEK_FILE": str(tmp_path / "lifeline.kek"), "LIFELINE_PORT": str(port)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "lifeline.cli", "serve", "--db", url, "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**environment, **env},
-    )
-    try:
-        for _ in range(300):  # up to 30 s for start-up
-            assert process.poll() is None, "the server exited"
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError("server did not start")
-        yield Served(port, process)
-    finally:
-        if process.poll() is None:
-            process.terminate()
-        process.wait(timeout=30)
-        dispose(open_repository(url))
-
-
 @pytest.fixture(scope="module", params=BACKENDS)
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     env = {"LIFELINE_REQUEST_READ_SECONDS": str(READ_SECONDS), "LIFELINE_MAX_HEADER_BYTES": "8192"}
-    yield from _serve(tmp_path_factory.mktemp("slow"), request.param, **env)
+    folder = tmp_path_factory.mktemp("slow")
+    with serving(database_url(request.param, folder), folder, env=env) as served:
+        yield served
 
 
 def _connect(port: int) -> socket.socket:
@@ -162,30 +125,30 @@ def test_the_probes_answer_whatever_host_they_name(server: Served) -> None:
 def test_sigterm_finishes_requests_in_flight_and_no_more(tmp_path: Path) -> None:
     """SQLite only: the database plays no part in how uvicorn ends."""
     env = {"LIFELINE_REQUEST_READ_SECONDS": "120", "LIFELINE_SHUTDOWN_SECONDS": "2"}
-    served = _serve(tmp_path, "sqlite", **env)
-    node = next(served)
+    with serving(database_url("sqlite", tmp_path), tmp_path, env=env) as node:
+        _stop_while_one_request_is_in_flight(node)
+
+
+def _stop_while_one_request_is_in_flight(node: Served) -> None:
     body = b"username=someone&password=wrong"
     head = b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
     head += b"Content-Length: %d\r\n\r\n" % len(body)
-    try:
-        with _connect(node.port) as finishing, _connect(node.port) as stalled:
-            finishing.sendall(head + body[:5])
-            stalled.sendall(head + body[:5])  # and no more, ever
-            time.sleep(PACE)  # both requests have reached the app
-            node.process.send_signal(signal.SIGTERM)
-            for _ in range(100):  # the listening socket closes at once
-                try:
-                    socket.create_connection(("127.0.0.1", node.port), timeout=1).close()
-                except ConnectionRefusedError:
-                    break
-                time.sleep(0.1)
-            else:
-                raise AssertionError("new connections were still accepted")
-            finishing.sendall(body[5:])
-            answer = _answer(finishing)
-            assert answer.startswith(b"HTTP/1.1 403 "), answer  # the login page's answer: no form token
-            assert b"connection: close" in answer.lower()
-            # The stalled request does not keep the process: it ends after LIFELINE_SHUTDOWN_SECONDS.
-            assert node.process.wait(timeout=30) is not None
-    finally:
-        served.close()  # the server process ended, its database removed
+    with _connect(node.port) as finishing, _connect(node.port) as stalled:
+        finishing.sendall(head + body[:5])
+        stalled.sendall(head + body[:5])  # and no more, ever
+        time.sleep(PACE)  # both requests have reached the app
+        node.process.send_signal(signal.SIGTERM)
+        for _ in range(100):  # the listening socket closes at once
+            try:
+                socket.create_connection(("127.0.0.1", node.port), timeout=1).close()
+            except ConnectionRefusedError:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("new connections were still accepted")
+        finishing.sendall(body[5:])
+        answer = _answer(finishing)
+        assert answer.startswith(b"HTTP/1.1 403 "), answer  # the login page's answer: no form token
+        assert b"connection: close" in answer.lower()
+        # The stalled request does not keep the process: it ends after LIFELINE_SHUTDOWN_SECONDS.
+        assert node.process.wait(timeout=30) is not None

@@ -18,6 +18,7 @@ from psycopg import errors as pg_errors
 from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
+from lifeline import cancel
 from lifeline.errors import BadRequest, FhirError, StorageUnavailable
 from lifeline.storage.copy_text import encode_rows
 from lifeline.storage.deferred_indexes import RECORD_TABLES
@@ -369,7 +370,9 @@ class PostgresRepository(Repository):
 
     @contextmanager
     def reading(self, snapshot: bool = False) -> Iterator[Session]:
-        with self._connection() as conn:
+        # A request whose client goes away sends PostgreSQL a cancel for the statement running
+        # (lifeline/cancel.py): the query ends in the database, not only in this process.
+        with self._connection() as conn, cancel.stoppable(lambda: conn.cancel_safe(timeout=2)):
             if not snapshot:
                 yield Session(conn, self.dialect)
                 return

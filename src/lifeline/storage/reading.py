@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from lifeline import cancel
+from lifeline.errors import ClientGone
 from lifeline.storage.dialect import Dialect
 
 
@@ -26,10 +28,20 @@ class Reader:
         self.dialect = dialect
 
     def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        _go_on()
         return list(self.conn.execute(self.dialect.sql(sql), params).fetchall())
 
     def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        _go_on()
         return self.conn.execute(self.dialect.sql(sql), params).fetchone()
+
+
+def _go_on() -> None:
+    """No statement of a request whose client has gone starts (lifeline/cancel.py): its cancel
+    stops the statement running then, and this the ones after. (A write session reads through
+    its own `_one`/`_all`: a write is never stopped half way.)"""
+    if cancel.fired():
+        raise ClientGone(cancel.GONE)
 
 
 def keys_condition(keys: Sequence[tuple[str, str]], type_column: str, id_column: str) -> tuple[str, list[Any]]:

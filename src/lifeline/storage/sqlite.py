@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from lifeline import cancel
 from lifeline.errors import StorageUnavailable
 from lifeline.storage.deferred_indexes import RECORD_TABLES
 from lifeline.storage.dialect import SQLITE
@@ -81,7 +82,7 @@ class SQLiteRepository(Repository):
     @contextmanager
     def reading(self, snapshot: bool = False) -> Iterator[Session]:
         conn = self._reader()
-        try:
+        with cancel.stoppable(conn.interrupt), self._translated():
             if not snapshot:
                 yield Session(conn, self.dialect)
                 return
@@ -91,8 +92,13 @@ class SQLiteRepository(Repository):
                 yield Session(conn, self.dialect)
             finally:
                 conn.execute("COMMIT")
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
         except sqlite3.OperationalError as exc:
-            if str(exc) == "interrupted":  # stopped at the time limit (_time_limited)
+            if str(exc) == "interrupted":  # stopped at the time limit (_time_limited), or its client went away
                 raise too_costly(self.statement_timeout_ms) from exc
             raise
 
@@ -171,14 +177,16 @@ def _time_limited(conn: sqlite3.Connection, seconds: float) -> None:
     statements are the write path, migrations and index builds, which are not cut short). Each
     statement starts its clock (the trace callback); SQLite asks every 20,000 virtual machine
     steps whether to go on (the progress handler), and a statement past its time ends with
-    "interrupted"."""
+    "interrupted" (so does one whose client went away)."""
     deadline = [float("inf")]
 
     def started(_statement: str) -> None:
         deadline[0] = time.monotonic() + seconds
 
     def past_time() -> int:
-        return 1 if time.monotonic() > deadline[0] else 0
+        # Or its request's client has gone (lifeline/cancel.py): the request's own `interrupt`
+        # misses a statement that starts just after it, this does not.
+        return 1 if time.monotonic() > deadline[0] or cancel.fired() else 0
 
     conn.set_trace_callback(started)
     conn.set_progress_handler(past_time, 20_000)

@@ -7,14 +7,16 @@ by id is cheap enough that building request and response objects would be a fair
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Coroutine
 from datetime import datetime
 from email.utils import format_datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 import orjson
 
-from lifeline import jsontext
+from lifeline import cancel, jsontext
 from lifeline.errors import (
     BadRequest,
     FhirError,
@@ -42,7 +44,12 @@ _CONTENT_TYPE = (b"content-type", FHIR_JSON.encode())
 # keep a patient's data on disk by heuristic because a read carried Last-Modified (RFC 9111 §4.2.2).
 _NO_STORE = (b"cache-control", b"no-store")
 
+# Reads by id and the CapabilityStatement answer in well under a millisecond: not watched for a
+# disconnect (`unless_gone`), which would cost two tasks each.
+_QUICK = frozenset({"read", "vread", "capabilities"})
+
 Scope = dict[str, Any]
+T = TypeVar("T")
 
 
 class FhirApi:
@@ -63,7 +70,11 @@ class FhirApi:
             except Exception as error:
                 await self.service.as_user(None, address).refused_before_asking(error, _status_of(error))
                 raise
-            response = await self.service.as_user(request.principal, address).handle_async(request)
+            acting = self.service.as_user(request.principal, address)
+            if request.interaction in _QUICK:
+                response = await acting.handle_async(request)
+            else:  # a search or an operation may run long: stopped if its client goes away
+                response = await unless_gone(acting.handle_async(request), receive)
             if request.interaction == "capabilities" and response.raw is not None:
                 status, body, headers = _public_statement(scope, response.raw)
             else:
@@ -151,6 +162,31 @@ def bearer_principal(service: FhirService, authorization: str | None) -> Princip
 
 def _status_of(error: BaseException) -> int:
     return error.status if isinstance(error, FhirError) else 500
+
+
+async def unless_gone(work: Coroutine[Any, Any, T], receive: Any) -> T:
+    """`work`'s result, or, if the client disconnects first, its database work stopped
+    (lifeline/cancel.py) and the ClientGone it then raises: a search whose client has gone leaves
+    no query running. The request's body has been read; `receive` now only tells of a disconnect."""
+    cancellation = cancel.Cancellation()
+    token = cancel.CURRENT.set(cancellation)
+    try:
+        task = asyncio.ensure_future(work)  # the task's context holds the cancellation, and so do its threads
+    finally:
+        cancel.CURRENT.reset(token)
+    watcher = asyncio.ensure_future(_disconnect(receive))
+    try:
+        await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
+        if not task.done():
+            await asyncio.to_thread(cancellation.fire)  # a PostgreSQL cancel is a round trip: not on the loop
+        return await task
+    finally:
+        watcher.cancel()
+
+
+async def _disconnect(receive: Any) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 def _check_accept(params: list[tuple[str, str]], accept: str) -> None:
