@@ -149,11 +149,7 @@ class WebLogin:
         return self.sessions.get(request.cookies.get(self.cookie_name(request)))
 
     def with_cookie(self, request: Request, response: Response, session: WebSession) -> Response:
-        secure = request.url.scheme == "https"
-        response.set_cookie(
-            self.cookie_name(request), session.id, path="/", secure=secure, httponly=True, samesite="lax"
-        )
-        return response
+        return _cookie(request, response, (COOKIE, SECURE_COOKIE), session.id)
 
     def forget_cookie(self, request: Request, response: Response) -> Response:
         secure = request.url.scheme == "https"
@@ -212,17 +208,7 @@ class WebLogin:
         )
         if session is not None:
             return self.with_cookie(request, page, session)
-        secure = request.url.scheme == "https"
-        page.set_cookie(
-            self._form_cookie_name(request),
-            str(cookie),
-            max_age=form_tokens.LIFETIME,
-            path="/",
-            secure=secure,
-            httponly=True,
-            samesite="lax",
-        )
-        return page
+        return _cookie(request, page, (FORM_COOKIE, SECURE_FORM_COOKIE), str(cookie), form_tokens.LIFETIME)
 
     def form_session(self, request: Request) -> WebSession | None:
         """The login under way in this browser (anonymous or pending), if any; never creates one."""
@@ -307,16 +293,8 @@ class WebLogin:
         """After a password and a second factor were right: this browser is known for `username`, so
         an attacker elsewhere cannot throttle its logins (identity/device_cookies.py)."""
         if username:
-            secure = request.url.scheme == "https"
-            response.set_cookie(
-                SECURE_DEVICE_COOKIE if secure else DEVICE_COOKIE,
-                self.staff.device_cookie(username),
-                max_age=device_cookies.MAX_AGE,
-                path="/",
-                secure=secure,
-                httponly=True,
-                samesite="lax",
-            )
+            value = self.staff.device_cookie(username)
+            _cookie(request, response, (DEVICE_COOKIE, SECURE_DEVICE_COOKIE), value, device_cookies.MAX_AGE)
         return response
 
 
@@ -494,3 +472,15 @@ def client_host(request: Request) -> str | None:
 
 def login_url(next_path: str) -> str:
     return "/login?" + urlencode({"next": local_path(next_path)})
+
+
+def _cookie(
+    request: Request, response: Response, names: tuple[str, str], value: str, max_age: int | None = None
+) -> Response:
+    """Set one of Lifeline's cookies: HttpOnly, SameSite=Lax, the whole site; over HTTPS Secure
+    and under its `__Host-` name (`names`: plain, secure), which no subdomain can set."""
+    secure = request.url.scheme == "https"
+    response.set_cookie(
+        names[1] if secure else names[0], value, max_age=max_age, path="/", secure=secure, httponly=True, samesite="lax"
+    )
+    return response

@@ -85,7 +85,7 @@ def notes(
     shown: list[dict[str, Any]] = []
     paging: dict[str, str | None] = {"newer": None, "older": None, "newest": None}
     if (not chosen.type or chosen.type in types) and (not chosen.department or chosen.department in departments):
-        bundle = _searched(core, patient_id, _criteria(chosen))
+        bundle = searched(core, patient_id, criteria(chosen))
         included = {_key(r): r for r in entries_of(bundle, "include")}
         shown = [note(d, included, language_) for d in entries_of(bundle, "match")]
         cursors = page_cursors(bundle)
@@ -119,11 +119,13 @@ def notes(
     }
 
 
-def _criteria(chosen: Chosen) -> list[tuple[str, str]]:
+def criteria(chosen: Chosen, shown: int = SHOWN) -> list[tuple[str, str]]:
+    """The search of a page of current notes, newest first, with their authors and departments
+    (the portal's notes page asks the same, without filters)."""
     criteria = [
         ("status", "current"),
         ("_sort", "-date"),
-        ("_count", str(SHOWN)),
+        ("_count", str(shown)),
         ("_include", "DocumentReference:author"),
         ("_include", "DocumentReference:custodian"),
         ("_include:iterate", "PractitionerRole:practitioner"),
@@ -249,7 +251,8 @@ def routes(web: WebLogin, paths: Callable[[], set[str]] = set) -> list[Route]:
     return recording.routes(web, PATH, TEMPLATE, shown=shown, blank=note_form.Draft, drafted=drafted, save=save)
 
 
-def _searched(core: Acting, patient_id: str, criteria: list[tuple[str, str]]) -> dict[str, Any]:
+def searched(core: Acting, patient_id: str, criteria: list[tuple[str, str]]) -> dict[str, Any]:
+    """The DocumentReferences of `patient_id` that `criteria` ask for, searched as the person."""
     answer = core.handle(FhirRequest("search", "DocumentReference", params=[("patient", patient_id), *criteria]))
     # Entries hold the stored JSON as it is (orjson fragments): read them as data.
     bundle = orjson.loads(jsontext.dumps(answer.resource or {}))

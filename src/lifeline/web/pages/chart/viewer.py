@@ -58,7 +58,7 @@ def viewer(
     `asked` is the address's choice of series, image and window (BadRequest if it names none of
     the study's)."""
     _, top = chart_header(core, patient_id, today_, language_, built, showing="imaging")
-    resource = _study(core, patient_id, study_id)
+    resource = patients_study(core, patient_id, study_id)
     study = with_reports(core, patient_id, resource, language_)
     seen = pictures(resource, patient_id, stores)
     uid = study_uid(resource)
@@ -81,19 +81,20 @@ def viewer(
     }
 
 
-def _study(core: Acting, patient_id: str, study_id: str) -> dict[str, Any]:
-    """The ImagingStudy `study_id`, if it is `patient_id`'s; not found otherwise, also when it is
-    another's outside the clinician's care (their chart would say so, not this address)."""
+def patients_study(core: Acting, patient_id: str, study_id: str, missing: str = NO_STUDY) -> dict[str, Any]:
+    """The ImagingStudy `study_id`, read as the person, if it is `patient_id`'s; not found
+    (`missing`, with `{id}`) otherwise, also when it is another's outside the clinician's care
+    (their chart would say so, not this address) or was entered in error."""
     if not STUDY_ID.fullmatch(study_id):
-        raise NotFound(NO_STUDY.format(id=study_id[:80]))
+        raise NotFound(missing.format(id=study_id[:80]))
     try:
         answer = core.handle(FhirRequest("read", "ImagingStudy", study_id))
     except (NotFound, Forbidden):
-        raise NotFound(NO_STUDY.format(id=study_id)) from None
+        raise NotFound(missing.format(id=study_id)) from None
     resource = orjson.loads(answer.raw) if answer.raw is not None else dict(answer.resource or {})
     subject = str((resource.get("subject") or {}).get("reference") or "")
     if subject != f"Patient/{patient_id}" or resource.get("status") == HIDDEN:
-        raise NotFound(NO_STUDY.format(id=study_id))
+        raise NotFound(missing.format(id=study_id))
     return resource  # type: ignore[no-any-return]
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from lifeline import jsontext
-from lifeline.errors import Forbidden, NotFound
+from lifeline.errors import NotFound
 from lifeline.fhir.acting import Acting
 from lifeline.fhir.request import FhirRequest
 from lifeline.imaging.access import reports_about, study_uid
@@ -29,7 +29,7 @@ from lifeline.imaging.stores import Stores
 from lifeline.web.pages.chart import words
 from lifeline.web.pages.chart.imaging import HIDDEN, pictures, report_of, study_of
 from lifeline.web.pages.chart.series import series_of
-from lifeline.web.pages.chart.viewer import STUDY_ID, chosen_series, shown_image
+from lifeline.web.pages.chart.viewer import chosen_series, patients_study, shown_image
 
 PATH = "/portal/imaging"
 SHOWN = 30  # reports on the page; a longer list says that older ones exist
@@ -60,16 +60,9 @@ def scan(
     """One scan of `patient_id` with its report, and the image asked for (`asked`: the address's
     series, image and window, as the chart's viewer takes them). Not found when the scan is not
     theirs, or its report is not one they may read yet."""
-    if not STUDY_ID.fullmatch(study_id):
-        raise NotFound(NO_STUDY.format(id=study_id[:80]))
-    try:
-        answer = core.handle(FhirRequest("read", "ImagingStudy", study_id))
-    except (NotFound, Forbidden):
-        raise NotFound(NO_STUDY.format(id=study_id)) from None
-    resource: dict[str, Any] = orjson.loads(answer.raw) if answer.raw is not None else dict(answer.resource or {})
-    subject = str((resource.get("subject") or {}).get("reference") or "")
-    reports = reports_about(core, patient_id, study_id) if subject == f"Patient/{patient_id}" else []
-    if not reports or resource.get("status") == HIDDEN:
+    resource = patients_study(core, patient_id, study_id, NO_STUDY)
+    reports = reports_about(core, patient_id, study_id)
+    if not reports:
         raise NotFound(NO_STUDY.format(id=study_id))
     base = f"{PATH}/{study_id}"
     seen = pictures(resource, patient_id, stores, base)

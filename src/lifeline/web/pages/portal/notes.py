@@ -19,11 +19,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-import orjson
-
-from lifeline import jsontext
 from lifeline.fhir.acting import Acting
-from lifeline.fhir.request import FhirRequest
 from lifeline.web.pages.chart import notes as chart_notes
 from lifeline.web.pages.chart.notes import entries_of, page_cursors
 
@@ -34,20 +30,8 @@ RELEASED = ("final", "amended", None)  # docStatus of a signed note (none given:
 
 def notes(core: Acting, patient_id: str, language_: str, cursor: str = "") -> dict[str, Any]:
     """One page of the released notes of `patient_id`, read as the person `core` acts as."""
-    criteria = [
-        ("patient", patient_id),
-        ("status", "current"),
-        ("_sort", "-date"),
-        ("_count", str(SHOWN)),
-        ("_include", "DocumentReference:author"),
-        ("_include", "DocumentReference:custodian"),
-        ("_include:iterate", "PractitionerRole:practitioner"),
-    ]
-    if cursor:  # the core judges it: another's, altered or expired is a clear 400
-        criteria.append(("_page", cursor[:2000]))
-    answer = core.handle(FhirRequest("search", "DocumentReference", params=criteria))
-    # Entries hold the stored JSON as it is (orjson fragments): read them as data.
-    bundle = orjson.loads(jsontext.dumps(answer.resource or {}))
+    # The core judges the cursor: another's, altered or expired is a clear 400.
+    bundle = chart_notes.searched(core, patient_id, chart_notes.criteria(chart_notes.Chosen(page=cursor[:2000]), SHOWN))
     included = {f"{r.get('resourceType')}/{r.get('id')}": r for r in entries_of(bundle, "include")}
     shown = [
         chart_notes.note(document, included, language_)
