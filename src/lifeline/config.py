@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 @dataclass(frozen=True)
 class Settings:
     db: str = "sqlite:///var/lifeline.db"
+    db_replica: str = ""  # a PostgreSQL streaming replica of `db` for reads and searches (storage/postgres.py)
     node_id: str = "central"
     host: str = "127.0.0.1"
     port: int = 8080
@@ -85,6 +86,7 @@ class Settings:
 
 ENVIRONMENT = {
     "db": "LIFELINE_DB",
+    "db_replica": "LIFELINE_DB_REPLICA",
     "node_id": "LIFELINE_NODE_ID",
     "host": "LIFELINE_HOST",
     "port": "LIFELINE_PORT",
@@ -292,6 +294,12 @@ def from_environment(environ: dict[str, str] | None = None, **overrides: object)
         raise SettingError(f"LIFELINE_THREAT_LEVEL must be normal, elevated or high, not {settings.threat_level!r}")
     if settings.role not in ("central", "site"):
         raise SettingError(f"LIFELINE_ROLE must be central or site, not {settings.role!r}")
+    if settings.db_replica and not all(
+        url.startswith(("postgresql://", "postgres://")) for url in (settings.db, settings.db_replica)
+    ):
+        raise SettingError(
+            "LIFELINE_DB_REPLICA is a PostgreSQL streaming replica of LIFELINE_DB: both must be postgresql:// URLs"
+        )
     if settings.role == "site":
         if not settings.central.startswith(("http://", "https://")):
             raise SettingError("a site node needs its centre's URL: --central http://... (LIFELINE_CENTRAL)")

@@ -26,12 +26,14 @@ import asyncio
 import contextvars
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager as ContextManager
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter
 
+from lifeline import replica_route
 from lifeline.errors import Conflict, FhirError, Issue, StorageUnavailable
 from lifeline.fhir.request import FhirRequest, FhirResponse
 
@@ -51,6 +53,7 @@ READS = frozenset({"read", "vread", "search", "history", "capabilities"})
 # Interactions that only read one row: on a backend whose reads never wait (SQLite in WAL mode)
 # they run on the event loop, sparing the hop to a worker thread.
 _INLINE = frozenset({"read", "vread", "capabilities"})
+_READ_ONLY_OPERATIONS = frozenset({"$everything"})  # operations that write nothing
 NOT_RECORDED = "The access could not be recorded in the audit trail, so nothing was sent"
 REJECTED_AT_CENTRE = (
     "Another hospital changed this record first, and this site had not seen that change yet;"
@@ -118,7 +121,8 @@ class Acting:
         """Answer `request` as this person, blocking: for worker threads and the command line."""
         self._bind(request)
         try:
-            response = self._written_through(request, lambda: self.service.handle(request))
+            with self._reads_routed(request):
+                response = self._written_through(request, lambda: self.service.handle(request))
         except Exception as error:
             self._refused(request, error)
             raise
@@ -135,7 +139,8 @@ class Acting:
         read by id where the backend allows; the record is group-committed with others."""
         self._bind(request)
         try:
-            response = await self._answer_async(request)
+            with self._reads_routed(request):  # set before the worker thread copies the context
+                response = await self._answer_async(request)
         except Exception as error:
             await self._refused_async(request, error)
             raise
@@ -212,6 +217,15 @@ class Acting:
         self._count(name, 200)
 
     # The steps.
+
+    def _reads_routed(self, request: FhirRequest) -> ContextManager[None]:
+        """Who asks, and whether the request only reads: with a read replica its reads may go
+        there, once the replica has this person's own last write (lifeline/replica_route.py)."""
+        who = f"{self.principal.kind}:{self.principal.subject}" if self.principal is not None else None
+        reads_only = request.interaction in READS or (
+            request.interaction == "operation" and request.operation in _READ_ONLY_OPERATIONS
+        )
+        return replica_route.asking(who, reads_only)
 
     def _bind(self, request: FhirRequest) -> None:
         request.principal = self.principal

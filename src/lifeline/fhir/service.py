@@ -82,7 +82,12 @@ class FhirService:
         from lifeline.storage import open_repository
 
         return cls(
-            open_repository(settings.db, node_id=settings.node_id, statement_timeout_ms=settings.statement_timeout_ms),
+            open_repository(
+                settings.db,
+                node_id=settings.node_id,
+                statement_timeout_ms=settings.statement_timeout_ms,
+                replica_url=settings.db_replica,
+            ),
             settings,
         )
 

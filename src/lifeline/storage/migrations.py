@@ -433,6 +433,15 @@ MIGRATIONS: list[Migration] = [
         );
         """,
     ),
+    # A read replica's read-your-writes (storage/postgres.py, issue 28): the WAL position after
+    # each person's last write, so that whichever process serves their next read knows whether
+    # the replica has it yet. PostgreSQL only: SQLite has no replica.
+    Migration(
+        17,
+        "read fences for a read replica",
+        "",
+        postgresql="CREATE TABLE read_fence (who TEXT PRIMARY KEY, lsn pg_lsn NOT NULL);",
+    ),
 ]
 
 # Every index table a resource's rows go to (and are deleted from when it changes).

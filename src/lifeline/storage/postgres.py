@@ -6,6 +6,7 @@ tests use a fresh schema each)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -18,7 +19,7 @@ from psycopg import errors as pg_errors
 from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
-from lifeline import cancel
+from lifeline import cancel, replica_route
 from lifeline.errors import BadRequest, FhirError, StorageUnavailable
 from lifeline.storage.copy_text import encode_rows
 from lifeline.storage.deferred_indexes import RECORD_TABLES
@@ -181,6 +182,17 @@ def _merged(writes: list[list[Batch]]) -> list[Batch] | None:
     return list(merged.values())
 
 
+_log = logging.getLogger(__name__)
+REPLICA_RETRY_SECONDS = 10.0  # a replica that failed is asked again after this long
+_REPLICA_READY = (
+    "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn,"
+    " EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming')"
+)
+# After a commit, the WAL written so far includes it: a replica that has replayed this far has it.
+_FENCE = (
+    "INSERT INTO read_fence (who, lsn) VALUES (%s, pg_current_wal_lsn())"
+    " ON CONFLICT (who) DO UPDATE SET lsn = GREATEST(read_fence.lsn, EXCLUDED.lsn)"
+)
 ANALYZE_AGAIN_SECONDS = 30.0  # a table analyzed this recently waits for the next look
 
 
@@ -188,7 +200,13 @@ class PostgresRepository(Repository):
     dialect = POSTGRES
 
     def __init__(
-        self, url: str, *, node_id: str = "central", pool_size: int = 16, statement_timeout_ms: int = 30000
+        self,
+        url: str,
+        *,
+        node_id: str = "central",
+        pool_size: int = 16,
+        statement_timeout_ms: int = 30000,
+        replica_url: str = "",
     ) -> None:
         self.url = url
         self.node_id = node_id
@@ -216,6 +234,19 @@ class PostgresRepository(Repository):
             open=True,
             timeout=30,
         )
+        # A streaming replica for the reads of requests that only read (lifeline/replica_route.py).
+        self._replica: ConnectionPool | None = None
+        self._replica_down_until = 0.0  # after a failure the replica is left alone for a while
+        if replica_url:
+            self._replica = ConnectionPool(
+                _split_schema(replica_url)[0],  # the primary's schema: the replica holds the same
+                min_size=1,
+                max_size=pool_size,
+                configure=self._configure,
+                kwargs={"connect_timeout": 2, "autocommit": True},
+                open=True,
+                timeout=2,
+            )
 
     writes_async = True
     appends_audit_async = True
@@ -253,6 +284,7 @@ class PostgresRepository(Repository):
                 await self._writes.submit(session.batches)
                 if session.audit is not None:
                     session.audit.committed(session)
+                await self._after_write_async()
                 return result, stored
             except _RACES as exc:
                 if attempt == attempts - 1:
@@ -372,7 +404,8 @@ class PostgresRepository(Repository):
     def reading(self, snapshot: bool = False) -> Iterator[Session]:
         # A request whose client goes away sends PostgreSQL a cancel for the statement running
         # (lifeline/cancel.py): the query ends in the database, not only in this process.
-        with self._connection() as conn, cancel.stoppable(lambda: conn.cancel_safe(timeout=2)):
+        source = self._replica_connection() if self._on_replica() else self._connection()
+        with source as conn, cancel.stoppable(lambda: conn.cancel_safe(timeout=2)):
             if not snapshot:
                 yield Session(conn, self.dialect)
                 return
@@ -380,6 +413,66 @@ class PostgresRepository(Repository):
             with conn.transaction():
                 conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 yield Session(conn, self.dialect)
+
+    # The read replica (LIFELINE_DB_REPLICA; issue 28).
+
+    def _on_replica(self) -> bool:
+        """Whether this request's reads go to the replica: it only reads, and the replica is
+        streaming and has replayed its person's last write (decided once a request)."""
+        asking = replica_route.ASKING.get()
+        if self._replica is None or asking is None or not asking.reads_only:
+            return False
+        if asking.on_replica is None:
+            asking.on_replica = self._replica_has(asking.who)
+        return asking.on_replica
+
+    def _replica_has(self, who: str) -> bool:
+        if self._replica is None or time.monotonic() < self._replica_down_until:
+            return False
+        with self._connection() as conn:
+            row = conn.execute("SELECT lsn::text FROM read_fence WHERE who = %s", (who,)).fetchone()
+        fence = row[0] if row is not None else "0/0"
+        try:
+            with self._replica.connection() as replica:
+                # NULL on a server that is no standby: the primary answers then.
+                found = replica.execute(_REPLICA_READY, (fence,)).fetchone()
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            self._replica_down_until = time.monotonic() + REPLICA_RETRY_SECONDS
+            _log.warning("the read replica is unavailable, reads go to the primary: %s", _first_line(exc))
+            return False
+        return found is not None and found[0] is True and found[1] is True
+
+    @contextmanager
+    def _replica_connection(self) -> Iterator[psycopg.Connection[Any]]:
+        assert self._replica is not None
+        try:
+            with self._replica.connection() as conn:
+                yield conn
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise _unavailable(exc, self.statement_timeout_ms) from exc
+        except psycopg.DataError as exc:
+            raise BadRequest(f"A value in the request cannot be searched: {_first_line(exc)}") from exc
+
+    def _after_write(self) -> None:
+        """With a replica: the person's fence moves past this write, so their next read waits for
+        the replica to have it, or goes to the primary (read-your-writes, in every process)."""
+        asking = replica_route.ASKING.get()
+        if self._replica is None or asking is None:
+            return
+        asking.on_replica = False  # this request reads its own write from the primary from now on
+        with self._connection() as conn:
+            conn.execute(_FENCE, (asking.who,))
+
+    async def _after_write_async(self) -> None:
+        asking = replica_route.ASKING.get()
+        if self._replica is None or asking is None:
+            return
+        asking.on_replica = False
+        try:
+            async with (await self._async()).connection() as conn:
+                await conn.execute(_FENCE, (asking.who,))
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise _unavailable(exc, self.statement_timeout_ms) from exc
 
     @contextmanager
     def _transaction(self) -> Iterator[WriteSession]:
@@ -443,6 +536,8 @@ class PostgresRepository(Repository):
 
     def close(self) -> None:
         self.pool.close()
+        if self._replica is not None:
+            self._replica.close()
 
     def drop_schema(self) -> None:
         """Remove this repository's own schema (tests only: never called by normal operation)."""

@@ -140,11 +140,15 @@ class Repository(abc.ABC):
                     stored = session.finish()
                 if session.audit is not None:
                     session.audit.committed(session)
+                self._after_write()
                 return result, stored
             except RetryableConflict:
                 if attempt == attempts - 1:
                     raise
         raise AssertionError("unreachable")
+
+    def _after_write(self) -> None:  # noqa: B027 - most backends have nothing to do
+        """After a committed write: a backend with a read replica notes it (storage/postgres.py)."""
 
     def pages(self, res_type: str | None, size: int) -> Iterator[list[StoredVersion]]:
         """Every current resource (of `res_type`, or of every FHIR type), `size` at a time in id
