@@ -19,18 +19,20 @@ from psycopg import adapt
 from lifeline.storage.dialect import Dialect
 from lifeline.storage.write_session import Batch
 
-_PIECES: dict[str, tuple[str, ...]] = {}  # a template split at its placeholders
+_FORMATS: dict[tuple[str, str], tuple[bytes, int]] = {}  # a template as a bytes format, and its placeholders
 _MOST_TEMPLATES = 4096  # templates are the code's own, a few dozen; this only bounds the cache
 
 
-def _pieces(template: str) -> tuple[str, ...]:
-    found = _PIECES.get(template)
+def _format(template: str, encoding: str) -> tuple[bytes, int]:
+    """`template` with each placeholder as `%b`, encoded, and how many placeholders it has."""
+    found = _FORMATS.get((template, encoding))
     if found is None:
-        found = tuple(template.split("%s"))
-        if any("%" in piece for piece in found):
+        pieces = template.split("%s")
+        if any("%" in piece for piece in pieces):
             raise ValueError(f"a template holds a % other than its placeholders: {template[:80]!r}")
-        if len(_PIECES) < _MOST_TEMPLATES:
-            _PIECES[template] = found
+        found = ("%b".join(pieces).encode(encoding), len(pieces) - 1)
+        if len(_FORMATS) < _MOST_TEMPLATES:
+            _FORMATS[(template, encoding)] = found
     return found
 
 
@@ -45,31 +47,24 @@ class Literals:
 
     def render(self, batch: Batch) -> str:
         """`batch.head` + one `batch.row` per row, comma-separated, + `batch.tail`, the rows'
-        values in their placeholders in order."""
+        values in their placeholders in order. Each value is quoted once (psycopg, in C) and put
+        in place by bytes formatting (in C too): a transaction's few hundred index rows took 4 ms
+        of Python a value at a time."""
         assert batch.copy_text is None, "rows in COPY text go by COPY"
         literal, encoding = self._literal, self._encoding
-        values = iter([v for row in batch.rows for v in row])
-        out: list[str] = []
-
-        def fill(pieces: tuple[str, ...]) -> None:
-            out.append(pieces[0])
-            for piece in pieces[1:]:
-                value = next(values, _END)
-                if value is _END:
-                    raise ValueError("a batch has fewer values than its templates have placeholders")
-                out.append(literal(value).decode(encoding))
-                out.append(piece)
-
-        fill(_pieces(batch.head))
-        row = _pieces(self._dialect.sql(batch.row))
-        for i in range(len(batch.rows)):
-            if i:
-                out.append(", ")
-            fill(row)
-        fill(_pieces(batch.tail))
-        if next(values, _END) is not _END:
+        head, head_n = _format(batch.head, encoding)
+        row, row_n = _format(self._dialect.sql(batch.row), encoding)
+        tail, tail_n = _format(batch.tail, encoding)
+        quoted = [literal(v) for values in batch.rows for v in values]
+        wanted = head_n + row_n * len(batch.rows) + tail_n
+        if len(quoted) < wanted:
+            raise ValueError("a batch has fewer values than its templates have placeholders")
+        if len(quoted) > wanted:
             raise ValueError("a batch has more values than its templates have placeholders")
-        return "".join(out)
-
-
-_END = object()
+        end = len(quoted) - tail_n
+        if row_n:
+            rows = b", ".join([row % tuple(quoted[i : i + row_n]) for i in range(head_n, end, row_n)])
+        else:
+            rows = b", ".join([row] * len(batch.rows))
+        text = head % tuple(quoted[:head_n]) + rows + tail % tuple(quoted[end:])
+        return text.decode(encoding)
