@@ -97,6 +97,7 @@ bench: install-dev pacs
 	$(BIN)/python -m bench.bulk_export
 	$(BIN)/python -m bench.binary
 	$(BIN)/python -m bench.metadata_flood
+	$(BIN)/python -m bench.flood
 
 clean:
 	rm -rf $(VENV) var/*.db var/*.db-wal var/*.db-shm

@@ -30,7 +30,19 @@ BACKENDS = ["sqlite", "postgresql"]
 # test client's tokens name.
 # Its health probes never run by themselves (tests/status drive them): an incident they opened
 # would put a banner on other tests' pages.
-TEST_SETTINGS = Settings(max_body_bytes=1024 * 1024, issuer="http://testserver", kek=new_kek(), probe_seconds=0)
+# No rate limits for the suite's shared apps (its one client and address would use up a minute's
+# limit in a busy second); tests/web/test_rate_limits.py sets its own, and the real-server tests run
+# with the defaults.
+TEST_SETTINGS = Settings(
+    max_body_bytes=1024 * 1024,
+    issuer="http://testserver",
+    kek=new_kek(),
+    probe_seconds=0,
+    rate_limit_anonymous="none",
+    rate_limit_login="none",
+    rate_limit_account="none",
+    rate_limit_app="none",
+)
 # Nor do those of the nodes the tests start as processes (the region scenarios), unless a test says so.
 os.environ.setdefault("LIFELINE_PROBE_SECONDS", "0")
 # And their JSON logs go to a folder of the test run, never the checkout's var/log.

@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass, fields
 from urllib.parse import urlsplit
 
+from limits import RateLimitItem, parse_many
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -82,6 +84,18 @@ class Settings:
     keep_alive_seconds: int = 5  # an idle kept-alive connection is closed after this
     shutdown_seconds: int = 30  # on SIGTERM, requests in flight get this long to finish
     ready_timeout_ms: int = 2000  # /readyz: how long the database may take to answer
+    # Rate limits (web/rate_limits.py, issue 28; docs/security.md "Rate limits"): limits' notation,
+    # several joined by `;`, or `none`.
+    rate_limit_anonymous: str = "1200/minute"  # per client address, without a verified credential
+    rate_limit_login: str = "120/minute"  # per client address, the login and token posts
+    rate_limit_account: str = "3000/minute"  # per staff or patient account, sessions and tokens alike
+    rate_limit_app: str = "6000/minute"  # per app (OAuth client id) of a system token
+    rate_limit_storage: str = "memory://"  # this process's memory, or redis://host:port shared by many
+    # Admission control (web/admission.py, issue 28; docs/operations.md): per process.
+    admission_in_flight: int = 64  # requests answered at once, every class together
+    admission_shares: str = "clinical=100,portal=60,apps=50,anonymous=25"  # % of that a class may fill
+    admission_wait_ms: str = "clinical=2000,portal=1000,apps=1000,anonymous=250"  # a queued request's wait
+    principal_in_flight: int = 8  # one user's or app's requests at once; more wait, then 429
 
 
 ENVIRONMENT = {
@@ -147,6 +161,15 @@ ENVIRONMENT = {
     "keep_alive_seconds": "LIFELINE_KEEP_ALIVE_SECONDS",
     "shutdown_seconds": "LIFELINE_SHUTDOWN_SECONDS",
     "ready_timeout_ms": "LIFELINE_READY_TIMEOUT_MS",
+    "rate_limit_anonymous": "LIFELINE_RATE_LIMIT_ANONYMOUS",
+    "rate_limit_login": "LIFELINE_RATE_LIMIT_LOGIN",
+    "rate_limit_account": "LIFELINE_RATE_LIMIT_ACCOUNT",
+    "rate_limit_app": "LIFELINE_RATE_LIMIT_APP",
+    "rate_limit_storage": "LIFELINE_RATE_LIMIT_STORAGE",
+    "admission_in_flight": "LIFELINE_ADMISSION_IN_FLIGHT",
+    "admission_shares": "LIFELINE_ADMISSION_SHARES",
+    "admission_wait_ms": "LIFELINE_ADMISSION_WAIT_MS",
+    "principal_in_flight": "LIFELINE_PRINCIPAL_IN_FLIGHT",
 }
 
 # Variables that were settings once: refused, so that whoever set one learns it is gone (issue 20).
@@ -241,6 +264,71 @@ def parse_hold_days(text: str) -> tuple[int, tuple[tuple[str, int], ...]]:
     return default, tuple(sorted(days.items()))
 
 
+# The request classes of admission control (web/admission.py), highest first.
+REQUEST_CLASSES = ("clinical", "portal", "apps", "anonymous")
+_CLASS_ENTRY = re.compile(r"([a-z]+)=([0-9]{1,6})")
+
+
+def admission_shares(settings: Settings) -> dict[str, int]:
+    """LIFELINE_ADMISSION_SHARES read: each class's percentage (1 to 100) of the requests in flight;
+    a class not named keeps its default."""
+    return _per_class("LIFELINE_ADMISSION_SHARES", settings.admission_shares, Settings.admission_shares, 1, 100)
+
+
+def admission_waits(settings: Settings) -> dict[str, int]:
+    """LIFELINE_ADMISSION_WAIT_MS read: how long each class's request may wait for a slot, in
+    milliseconds (0: not at all, at most 60000); a class not named keeps its default."""
+    return _per_class("LIFELINE_ADMISSION_WAIT_MS", settings.admission_wait_ms, Settings.admission_wait_ms, 0, 60000)
+
+
+def _per_class(name: str, text: str, default: str, least: int, most: int) -> dict[str, int]:
+    example = f"for example {default}"
+    values: dict[str, int] = {}
+    for entry in (part.strip() for part in f"{default},{text}".split(",")):
+        if entry:
+            match = _CLASS_ENTRY.fullmatch(entry)
+            if match is None or match.group(1) not in REQUEST_CLASSES or not least <= int(match.group(2)) <= most:
+                raise SettingError(
+                    f"{name}: {entry!r} is not a class ({', '.join(REQUEST_CLASSES)}) and {least} to {most} ({example})"
+                )
+            values[match.group(1)] = int(match.group(2))
+    named = [part.strip().partition("=")[0] for part in text.split(",") if part.strip()]
+    twice = sorted({klass for klass in named if named.count(klass) > 1})
+    if twice:
+        raise SettingError(f"{name} names {twice[0]!r} twice ({example})")
+    return values
+
+
+RATE_LIMITS = ("rate_limit_anonymous", "rate_limit_login", "rate_limit_account", "rate_limit_app")
+RATE_LIMIT_STORAGES = ("memory://", "redis://", "rediss://", "redis+unix://")
+
+
+def rate_limits_of(settings: Settings) -> dict[str, tuple[RateLimitItem, ...]]:
+    """The rate limits by setting name (`rate_limit_login`: its limits, none for `none`), read with
+    the `limits` library's notation (`5/second;60/minute`); a SettingError names a bad one."""
+    read: dict[str, tuple[RateLimitItem, ...]] = {}
+    for name in RATE_LIMITS:
+        text = getattr(settings, name).strip()
+        if text.lower() == "none":
+            read[name] = ()
+            continue
+        try:
+            read[name] = tuple(parse_many(text))
+        except ValueError:
+            read[name] = ()
+        if not read[name] or any(item.amount < 1 for item in read[name]):
+            raise SettingError(
+                f"{ENVIRONMENT[name]} must be limits such as 5/second;60/minute (a count per second, minute,"
+                f" hour or day; several joined by ';'), or none, not {text!r}"
+            )
+    if not settings.rate_limit_storage.startswith(RATE_LIMIT_STORAGES):
+        raise SettingError(
+            "LIFELINE_RATE_LIMIT_STORAGE must be memory:// (this process) or a Redis URI such as"
+            f" redis://127.0.0.1:6379 (shared by every process), not {settings.rate_limit_storage!r}"
+        )
+    return read
+
+
 def issuer_of(settings: Settings) -> str:
     """This node's token issuer: the setting, else the origin of the public base URL, else
     the address `serve` listens on."""
@@ -324,6 +412,8 @@ def from_environment(environ: dict[str, str] | None = None, **overrides: object)
         "keep_alive_seconds",
         "shutdown_seconds",
         "ready_timeout_ms",
+        "admission_in_flight",
+        "principal_in_flight",
     ):
         if getattr(settings, name) < 1:
             raise SettingError(f"{ENVIRONMENT[name]} must be at least 1")
@@ -337,4 +427,7 @@ def from_environment(environ: dict[str, str] | None = None, **overrides: object)
         raise SettingError("LIFELINE_REQUEST_READ_SECONDS must be more than 0")
     allowed_hosts_of(settings)  # a malformed LIFELINE_ALLOWED_HOSTS fails here, with the variable's name
     portal_hold_days(settings)  # and a malformed LIFELINE_PORTAL_HOLD_DAYS here
+    admission_shares(settings)  # and LIFELINE_ADMISSION_SHARES, LIFELINE_ADMISSION_WAIT_MS here
+    admission_waits(settings)
+    rate_limits_of(settings)  # and a malformed rate limit or rate limit storage here
     return settings

@@ -137,6 +137,17 @@ class ClientGone(FhirError):
     code = "incomplete"
 
 
+class RateLimited(FhirError):
+    """Past a rate limit (web/rate_limits.py): try again in `retry_after` seconds (Retry-After)."""
+
+    status = 429
+    code = "throttled"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class StorageUnavailable(FhirError):
     """The database cannot be reached: a server-side condition, never the client's fault."""
 

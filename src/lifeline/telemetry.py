@@ -188,6 +188,12 @@ AUDIT_APPEND = Histogram(
     buckets=_BUCKETS,
     registry=TELEMETRY,
 )
+RATE_LIMITED = Counter(
+    "lifeline_rate_limited_requests",
+    "Requests refused with 429 by a rate limit (web/rate_limits.py), by kind: address, login, account, app",
+    ["kind"],
+    registry=TELEMETRY,
+)
 
 _FHIR = "/fhir"
 _LOGIN_PREFIXES = ("/login", "/logout", "/oauth/")

@@ -49,12 +49,19 @@ def issue(key: bytes, user_name: str, now: float) -> str:
 
 def trusted_device(key: bytes, cookie: str | None, user_name: str, now: float) -> str | None:
     """The device id of `cookie` when it is this node's, fresh, and names `user_name`; else None."""
+    found = known_device(key, cookie, now)
+    return found[0] if found is not None and found[1] == _user(user_name) else None
+
+
+def known_device(key: bytes, cookie: str | None, now: float) -> tuple[str, str] | None:
+    """The device id and user hash of `cookie` when it is this node's and fresh, for whichever
+    user (the login's rate limit per browser, web/rate_limits.py); else None."""
     if not cookie or len(cookie) > 200 or cookie.count(".") != 3:
         return None
     issued, device, user, mac = cookie.split(".")
     body = f"{issued}.{device}.{user}"
     if not issued.isdecimal() or not hmac.compare_digest(_mac(key, body), mac):
         return None
-    if user != _user(user_name) or not 0 <= now - int(issued) <= MAX_AGE:
+    if not 0 <= now - int(issued) <= MAX_AGE:
         return None
-    return device
+    return device, user

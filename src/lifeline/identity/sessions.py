@@ -110,6 +110,21 @@ class Sessions:
         self._store(session)
         return session
 
+    def peek(self, session_id: str | None) -> tuple[WebSession, float] | None:
+        """The live session with this id and when it expires (epoch seconds), read only: its
+        last_seen stays, a dead one stays for `get` to end (admission control, web/admission.py)."""
+        if not session_id:
+            return None
+        now = self.clock()
+        stored = self.state.get(_key(session_id), now)
+        if stored is None:
+            return None
+        session = WebSession(id=session_id, **stored)
+        if not self._alive(session, now):
+            return None
+        idle, absolute = self._limits(session)
+        return session, min(session.last_seen + idle, session.created + absolute)
+
     def save(self, session: WebSession) -> None:
         self._store(session)
 

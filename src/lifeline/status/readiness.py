@@ -3,8 +3,8 @@
 - `database`: the database answers one small read within LIFELINE_READY_TIMEOUT_MS;
 - `migrations`: that read finds every migration this code knows applied (storage/migrations.py):
   a node started on an older schema, or beside a newer one being migrated, is not ready;
-- `shedding`: the node is not refusing work to protect itself. There is no load shedding yet:
-  `sheds()` is the hook the admission control of issue 28 fills, and until then says False.
+- `shedding`: the node is not refusing work to protect itself: the app passes its admission
+  control's `Gate.shedding` (web/admission.py); `sheds()`, never, is for a check without one.
 
 Liveness (`/healthz`) asks nothing of this: a node whose database is down is alive and not ready.
 
@@ -24,8 +24,8 @@ from lifeline.storage.repository import Repository
 
 
 def sheds() -> bool:
-    """Whether this node is shedding load now. The admission control of issue 28 answers here;
-    there is none yet, so never."""
+    """Never shedding: the check of a node without admission control (the app passes its own,
+    web/admission.py `Gate.shedding`)."""
     return False
 
 

@@ -3,7 +3,9 @@
 page to come).
 
 Outermost, the Host check (web/hosts.py) refuses a request naming a host this node does not
-answer for. A page request then goes through:
+answer for; before it, admission control (web/admission.py) admits each request by its class or
+refuses it with 503 or 429, and before that the rate limits per address, account and app
+(web/rate_limits.py) refuse with 429 whoever is past theirs. A page request then goes through:
 
     security headers (web/security_headers.py: CSP, no framing, no-store)
     -> error pages (web/errors.py: any exception -> templates/errors/ or an OperationOutcome)
@@ -33,6 +35,7 @@ from lifeline.replication.status import StatusBoard
 from lifeline.status.board import board_of
 from lifeline.status.readiness import ReadinessCheck
 from lifeline.web import assets, i18n, login
+from lifeline.web.admission import Classifier, Gate, with_admission
 from lifeline.web.bulk_export_api import BulkExportApi
 from lifeline.web.bulk_export_api import handles as bulk_export_path
 from lifeline.web.errors import http_exception_page, with_error_pages
@@ -41,6 +44,7 @@ from lifeline.web.health import with_health
 from lifeline.web.hosts import host_checked
 from lifeline.web.layout import PageContext, PageUser
 from lifeline.web.middleware import PageMiddleware
+from lifeline.web.rate_limits import KnownDevices, RateLimits, with_rate_limits
 from lifeline.web.request_id import with_request_id
 from lifeline.web.routes import page_routes
 from lifeline.web.security_headers import with_page_headers
@@ -119,6 +123,7 @@ def create_app(
         if site is not None:
             site.stop()
         await stores.aclose()
+        await rate_limits.aclose()  # the connections to a shared Redis, if any
         readiness.close()
         executor.shutdown(wait=True)
         service.unauthenticated.flush()  # the last minutes' unauthenticated requests, before the trail closes
@@ -136,7 +141,9 @@ def create_app(
     for language in i18n.LANGUAGES:
         i18n.translations(language)  # a broken .po stops the start, not a page
     board = StatusBoard(service, site)
-    readiness = ReadinessCheck(service.repo, service.settings.ready_timeout_ms / 1000)  # /readyz (issue 28)
+    rate_limits = RateLimits(service.settings)  # per address, account and app (web/rate_limits.py, issue 28)
+    gate = Gate(service.settings)  # admission control by request class (web/admission.py, issue 28)
+    readiness = ReadinessCheck(service.repo, service.settings.ready_timeout_ms / 1000, gate.shedding)  # /readyz
 
     def warnings() -> dict[str, Any]:
         skew = service.identity.skew.current()
@@ -182,4 +189,11 @@ def create_app(
     # Host check; the health probes before it (web/health.py); outermost, every request's correlation
     # id, log line and metrics (web/request_id.py).
     checked = host_checked(with_cached_status(app, board_of(str(service.settings.node_id))), service.settings, PREFIX)
-    return with_request_id(with_health(checked, readiness), service.settings.node_id)
+    # Every request but the probes is admitted by class first: a flood is refused before any work.
+    classifier = Classifier(service, web_login.sessions)  # who asks: for admission and the rate limits
+    admitted = with_admission(checked, gate, classifier)
+    # Before admission, the rate limits per address, account and app (web/rate_limits.py): a request
+    # past its limit is refused without waiting for a slot.
+    devices = KnownDevices(lambda: service.identity.kek, web_login.clock)  # browsers that have logged in here
+    limited = with_rate_limits(admitted, rate_limits, classifier, devices, PREFIX)
+    return with_request_id(with_health(limited, readiness), service.settings.node_id)

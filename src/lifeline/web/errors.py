@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from lifeline import jsontext
-from lifeline.errors import FhirError, Issue
+from lifeline.errors import FhirError, Issue, RateLimited
 from lifeline.outcome import operation_outcome
 from lifeline.web.layout import NO_STORE, render
 
@@ -34,6 +34,8 @@ def error_answer(error: BaseException) -> tuple[int, bytes, list[tuple[bytes, by
         log.exception("unexpected error", exc_info=error)
         status, issues = 500, [Issue("fatal", "exception", "Internal server error; the request was not completed")]
     headers = [(b"retry-after", b"5")] if status == 503 else []
+    if isinstance(error, RateLimited):
+        headers.append((b"retry-after", str(error.retry_after).encode()))
     if status == 401:
         # RFC 6750 §3: how to authenticate, and (when a token was sent) why it was refused.
         headers.append((b"www-authenticate", b'Bearer realm="lifeline", error="invalid_token"'))
@@ -93,6 +95,8 @@ def error_response(scope: Mapping[str, Any], error: BaseException) -> Response:
     headers = {**NO_STORE, "X-Correlation-Id": correlation}
     if status == 503:
         headers["Retry-After"] = "5"
+    if isinstance(error, RateLimited):
+        headers["Retry-After"] = str(error.retry_after)
     if wants_json(scope):
         body = jsontext.dumps(operation_outcome(issues))
         return Response(body, status, headers, media_type="application/fhir+json")
