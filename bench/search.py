@@ -5,7 +5,9 @@ against the index tables (the floor), measured in the same run.
 Queries (issue 3), named (a) … (e) in the output: (a) Patient by CPR identifier, (b) Patient by
 name prefix, (c) a patient's Observations of one code sorted by date descending, first page,
 (d) Patient/{id}/$everything first page for a patient with 2,000 resources, (e) Observations
-chained by the patient's CPR.
+chained by the patient's CPR; and the chain shapes of the R4 search page (issue 27): (f) an untyped
+chain `subject.name`, (g) `general-practitioner.name` (to two target types), (h) two links
+`encounter.subject:Patient.identifier`, (i) the reverse chain `_has:Observation:patient:code`.
 Latency is measured through the FHIR core (FhirService.handle plus JSON serialisation: what the
 server does for a request, without HTTP) and through HTTP with one client; throughput of (b)
 with 16 concurrent HTTP clients (wrk) against `lifeline serve --workers 2`. Before the three
@@ -239,14 +241,19 @@ def _samples(url: str, n: int) -> dict[str, list[Any]]:
             " AND t.system IS NOT NULL AND s.target_id != ?",
             (HEAVY,),
         )
+        practitioners = run(
+            "SELECT normalized FROM search_string WHERE res_type = 'Practitioner' AND param = 'name'", ()
+        )
     chosen = rng.sample(patients, min(n, len(patients)))
     prefixes = sorted(
         {name[: rng.choice((3, 4, 5))] for name in rng.sample([r[0] for r in names], min(2000, len(names)))}
     )
+    doctors = sorted({name[:4] for name in (r[0] for r in practitioners) if len(name) >= 4})
     return {
         "patients": chosen,
         "prefixes": [p for p in prefixes if len(p) >= 3],
         "pairs": rng.sample(pairs, min(n, len(pairs))),
+        "doctors": [rng.choice(doctors) for _ in range(min(n, 50))] if doctors else [],
     }
 
 
@@ -366,6 +373,71 @@ def _queries(
             for _, cpr in samples["patients"]
         ],
     )
+    out.update(_chain_shapes(samples, prefixes, page))
+    return out
+
+
+def _chain_shapes(
+    samples: dict[str, list[Any]], prefixes: list[str], page: int
+) -> dict[str, tuple[list[Request], list[list[FloorCall]]]]:
+    """The chain shapes of https://hl7.org/fhir/R4/search.html#chaining and #has (issue 27): an
+    untyped chain (followed to every target type that has the parameter), a chain to a
+    practitioner, two links, and a reverse chain; each beside the same work in hand-written SQL."""
+    out: dict[str, tuple[list[Request], list[list[FloorCall]]]] = {}
+
+    def chained(res_type: str, param: str, targets: list[str], final: str) -> str:
+        return " UNION ".join(
+            f"SELECT s.res_id FROM search_reference s WHERE s.res_type = '{res_type}' AND s.param = '{param}'"
+            f" AND s.target_type = '{target}' AND s.target_id IN ({final.format(target=target)})"
+            for target in targets
+        )
+
+    name_of = (
+        "SELECT n.res_id FROM search_string n WHERE n.res_type = '{target}' AND n.param = 'name'"
+        " AND n.normalized LIKE ?"
+    )
+    # Observation.subject reaches Patient, Group, Device and Location; of those Patient and Location have `name`.
+    subject_name = chained("Observation", "subject", ["Patient", "Location"], name_of)
+    out["(f) chain subject.name"] = (
+        [FhirRequest("search", "Observation", params=[("subject.name", p)], principal=OPERATOR) for p in prefixes],
+        [[(_page_of("Observation", f"SELECT d.res_id, NULL AS k FROM ({subject_name}) d", page), (f"{p}%", f"{p}%"))]
+         for p in prefixes],
+    )  # fmt: skip
+    if samples["doctors"]:
+        # Patient.general-practitioner reaches Organization, Practitioner and PractitionerRole;
+        # the first two have `name`.
+        gp_name = chained("Patient", "general-practitioner", ["Organization", "Practitioner"], name_of)
+        out["(g) chain general-practitioner.name"] = (
+            [FhirRequest("search", "Patient", params=[("general-practitioner.name", d)], principal=OPERATOR)
+             for d in samples["doctors"]],
+            [[(_page_of("Patient", f"SELECT d.res_id, NULL AS k FROM ({gp_name}) d", page), (f"{d}%", f"{d}%"))]
+             for d in samples["doctors"]],
+        )  # fmt: skip
+    cpr_of = (
+        "SELECT t.res_id FROM search_token t WHERE t.res_type = '{target}' AND t.param = 'identifier'"
+        " AND t.system = ? AND t.code = ?"
+    )
+    encounter_subject = chained("Encounter", "subject", ["Patient"], cpr_of)
+    escaped = encounter_subject.replace("{", "{{").replace("}", "}}")
+    two_links = chained("Observation", "encounter", ["Encounter"], escaped)
+    out["(h) chain encounter.subject:Patient.identifier"] = (
+        [FhirRequest("search", "Observation", params=[("encounter.subject:Patient.identifier", f"{CPR}|{cpr}")],
+                     principal=OPERATOR) for _, cpr in samples["patients"]],
+        [[(_page_of("Observation", f"SELECT d.res_id, NULL AS k FROM ({two_links}) d", page), (CPR, cpr))]
+         for _, cpr in samples["patients"]],
+    )  # fmt: skip
+    codes = sorted({(system, code) for _, system, code in samples["pairs"]})[:20]
+    has = (
+        "SELECT DISTINCT s.target_id AS res_id FROM search_reference s WHERE s.target_type = 'Patient'"
+        " AND s.res_type = 'Observation' AND s.param = 'patient' AND s.res_id IN (SELECT t.res_id FROM search_token t"
+        " WHERE t.res_type = 'Observation' AND t.param = 'code' AND t.system = ? AND t.code = ?)"
+    )
+    out["(i) _has:Observation:patient:code"] = (
+        [FhirRequest("search", "Patient", params=[("_has:Observation:patient:code", f"{system}|{code}")],
+                     principal=OPERATOR) for system, code in codes],
+        [[(_page_of("Patient", f"SELECT d.res_id, NULL AS k FROM ({has}) d", page), (system, code))]
+         for system, code in codes],
+    )  # fmt: skip
     return out
 
 
