@@ -9,6 +9,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,37 @@ class TickingClock:
     def __call__(self) -> datetime:
         self.now += timedelta(seconds=1)
         return self.now
+
+
+@contextmanager
+def own_node(
+    backend: str, folder: Path, settings: Settings = TEST_SETTINGS, *, ticking: bool = True
+) -> Iterator[FhirService]:
+    """A node of its own on a fresh database (on a TickingClock, or the system's): its audit writer
+    stopped and its database removed after."""
+    repo = fresh_repository(backend, folder)
+    service = FhirService(repo, settings, clock=TickingClock()) if ticking else FhirService(repo, settings)
+    try:
+        yield service
+    finally:
+        recorder = service.__dict__.get("auditor")  # its thread writes to the store: stopped first
+        if recorder is not None:
+            recorder.close()
+        dispose(repo)
+
+
+def without_lifespan(app: Any) -> Any:
+    """`app` for a TestClient whose lifespan must not close what a fixture shares (the repository)."""
+
+    async def answered(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            for answer in ("lifespan.startup.complete", "lifespan.shutdown.complete"):
+                await receive()
+                await send({"type": answer})
+            return
+        await app(scope, receive, send)
+
+    return answered
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

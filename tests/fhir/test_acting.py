@@ -20,22 +20,15 @@ from lifeline.fhir.service import FhirService
 from lifeline.identity.keys import new_kek
 from lifeline.identity.principal import SYSTEM, Principal
 from lifeline.identity.scopes import ScopeSet
-from tests.conftest import dispose, fresh_repository
+from tests.conftest import own_node
 
 READER = Principal(kind=SYSTEM, subject="ward-app", client_id="ward-app", scopes=ScopeSet.parse("system/*.cruds"))
 
 
 @pytest.fixture
 def service(backend: str, tmp_path: Path) -> Iterator[FhirService]:
-    repo = fresh_repository(backend, tmp_path)
-    core = FhirService(repo, Settings(issuer="http://testserver", kek=new_kek()))
-    try:
+    with own_node(backend, tmp_path, Settings(issuer="http://testserver", kek=new_kek()), ticking=False) as core:
         yield core
-    finally:
-        recorder = core.__dict__.get("auditor")
-        if recorder is not None:
-            recorder.close()
-        dispose(repo)
 
 
 def _events(service: FhirService) -> list[dict[str, Any]]:

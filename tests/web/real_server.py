@@ -69,7 +69,7 @@ def serving(
         )
     served = Served(port, process, db, environment, log)
     try:
-        _wait(served)
+        wait_for(served.origin, process, log)
         yield served
     finally:
         stop(served)
@@ -77,17 +77,18 @@ def serving(
             dispose(open_repository(db))  # a test's PostgreSQL schema goes with it
 
 
-def _wait(served: Served) -> None:
+def wait_for(origin: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Until the server at `origin` answers /healthz (bounded); its log's tail if it stops or never does."""
     for _ in range(300):  # up to 30 s of pauses, and each probe's own second at most
-        if served.process.poll() is not None:
-            raise AssertionError(f"the server stopped:\n{served.log.read_text()[-3000:]}")
+        if process.poll() is not None:
+            raise AssertionError(f"the server stopped:\n{log.read_text()[-3000:]}")
         try:
-            if httpx.get(f"{served.origin}/healthz", timeout=1).status_code == 200:
+            if httpx.get(f"{origin}/healthz", timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
-    raise AssertionError(f"the server did not answer:\n{served.log.read_text()[-3000:]}")
+    raise AssertionError(f"the server did not answer:\n{log.read_text()[-3000:]}")
 
 
 def stop(served: Served) -> None:

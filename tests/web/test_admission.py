@@ -25,7 +25,7 @@ from lifeline.telemetry import TELEMETRY
 from lifeline.web.admission import APPS, CLINICAL, NOBODY, PORTAL, Caller, Classifier, Gate, with_admission
 from lifeline.web.app import create_app
 from lifeline.web.login import COOKIE
-from tests.conftest import BACKENDS, TEST_SETTINGS, TickingClock, dispose, fresh_repository
+from tests.conftest import BACKENDS, TEST_SETTINGS, TickingClock, own_node
 from tests.web.test_login_pages import add_user
 
 BASE = "http://testserver"
@@ -34,15 +34,8 @@ BASE = "http://testserver"
 @pytest.fixture(params=BACKENDS)
 def node(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FhirService]:
     """A node of its own: its async pool opens on the test's event loop and closes with it."""
-    repo = fresh_repository(request.param, tmp_path)
-    service = FhirService(repo, TEST_SETTINGS, clock=TickingClock())
-    try:
+    with own_node(request.param, tmp_path) as service:
         yield service
-    finally:
-        recorder = service.__dict__.get("auditor")
-        if recorder is not None:
-            recorder.close()
-        dispose(repo)
 
 
 def run(service: FhirService, scenario: Callable[[], Awaitable[None]]) -> None:

@@ -22,6 +22,7 @@ from lifeline.identity.passwords import hash_password, verify_password
 from lifeline.identity.records import User
 from lifeline.web.app import create_app
 from lifeline.web.login import COOKIE, DEVICE_COOKIE
+from tests.conftest import without_lifespan
 from tests.identity.citizen_provider import PROVIDER_WARNINGS, CitizenProvider, running_citizen_provider
 from tests.identity.helpers import CHEAP, PASSWORD, Clock
 
@@ -45,19 +46,11 @@ def browser(service: FhirService, clock: Clock | None = None) -> TestClient:
     """A browser with its own address, so the per-address throttle of one test leaves the others alone."""
     app = create_app(service, close_on_shutdown=False, login_clock=clock)
 
-    async def without_lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        # The shared repository (and its async pool, bound to the session client's loop) is the fixture's to close.
-        if scope["type"] == "lifespan":
-            for answer in ("lifespan.startup.complete", "lifespan.shutdown.complete"):
-                await receive()
-                await send({"type": answer})
-            return
-        await app(scope, receive, send)
-
     where = (f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}", 40000)
     # At the node's public address (its issuer): a node answers only the hosts it serves (web/hosts.py).
     address = issuer_of(service.settings)
-    return TestClient(without_lifespan, base_url=address, follow_redirects=False, client=where)  # type: ignore[arg-type]
+    # The shared repository (and its async pool, bound to the session client's loop) is the fixture's to close.
+    return TestClient(without_lifespan(app), base_url=address, follow_redirects=False, client=where)
 
 
 def csrf_of(page: str) -> str:

@@ -26,7 +26,7 @@ from lifeline.identity.sessions import PATIENT, STAFF, Sessions
 from lifeline.telemetry import TELEMETRY
 from lifeline.web.app import create_app
 from lifeline.web.login import COOKIE, DEVICE_COOKIE
-from tests.conftest import BACKENDS, TEST_SETTINGS, TickingClock, assert_outcome, dispose, fresh_repository
+from tests.conftest import BACKENDS, TEST_SETTINGS, TickingClock, assert_outcome, own_node, without_lifespan
 from tests.web.test_login_pages import add_user, csrf_of
 
 REDIS = "redis://127.0.0.1:6379"
@@ -51,15 +51,8 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @contextmanager
 def node(backend: str, folder: Path, settings: Settings = SMALL) -> Iterator[FhirService]:
-    repo = fresh_repository(backend, folder)
-    service = FhirService(repo, settings, clock=TickingClock())
-    try:
+    with own_node(backend, folder, settings) as service:
         yield service
-    finally:
-        recorder = service.__dict__.get("auditor")
-        if recorder is not None:
-            recorder.close()
-        dispose(repo)
 
 
 @contextmanager
@@ -67,17 +60,9 @@ def client(app: Any, address: str | None = None, *, lifespan: bool = False, **he
     """A client at `address`, on one event loop for all its requests; with `lifespan`, the app's
     start and shutdown too (which closes its Redis connections: one such client an app)."""
 
-    async def without_lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            for answer in ("lifespan.startup.complete", "lifespan.shutdown.complete"):
-                await receive()
-                await send({"type": answer})
-            return
-        await app(scope, receive, send)
-
     where = (address or new_address(), 40000)
     with TestClient(
-        app if lifespan else without_lifespan,
+        app if lifespan else without_lifespan(app),
         base_url="http://testserver",
         follow_redirects=False,
         client=where,

@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import pytest
 from lifeline.identity.keys import new_kek
 from tests.conftest import PG_URL, database_url, require_postgres
 from tests.replication.nodes import free_port
+from tests.web.real_server import wait_for
 from tests.web.test_login_pages import csrf_of
 
 LIFELINE = [sys.executable, "-m", "lifeline.cli"]
@@ -38,19 +38,6 @@ def _cli(env: dict[str, str], *args: str) -> str:
     done = subprocess.run([*LIFELINE, *args], capture_output=True, text=True, timeout=120, env=env, check=False)
     assert done.returncode == 0, done.stderr
     return done.stdout
-
-
-def _wait(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    for _ in range(300):  # at most 60 s
-        if process.poll() is not None:
-            raise AssertionError(f"the server stopped:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{base}/fhir/metadata", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"the server did not answer:\n{log.read_text()[-3000:]}")
 
 
 @pytest.fixture
@@ -72,7 +59,7 @@ def two(tmp_path: Path) -> Iterator[tuple[list[str], str]]:
                     subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env, start_new_session=True)
                 )
             bases.append(f"http://127.0.0.1:{port}")
-            _wait(bases[-1], processes[-1], log)
+            wait_for(bases[-1], processes[-1], log)
         yield bases, token
     finally:
         for process in processes:

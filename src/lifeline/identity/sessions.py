@@ -96,15 +96,12 @@ class Sessions:
 
     def get(self, session_id: str | None) -> WebSession | None:
         """The live session with this id (its last_seen moved on), or None."""
-        if not session_id:
-            return None
         now = self.clock()
-        stored = self.state.get(_key(session_id), now)
-        if stored is None:
+        session = self._stored(session_id, now)
+        if session is None:
             return None
-        session = WebSession(id=session_id, **stored)
         if not self._alive(session, now):
-            self.end(session_id)
+            self.end(session.id)
             return None
         session.last_seen = now
         self._store(session)
@@ -113,17 +110,19 @@ class Sessions:
     def peek(self, session_id: str | None) -> tuple[WebSession, float] | None:
         """The live session with this id and when it expires (epoch seconds), read only: its
         last_seen stays, a dead one stays for `get` to end (admission control, web/admission.py)."""
-        if not session_id:
-            return None
         now = self.clock()
-        stored = self.state.get(_key(session_id), now)
-        if stored is None:
-            return None
-        session = WebSession(id=session_id, **stored)
-        if not self._alive(session, now):
+        session = self._stored(session_id, now)
+        if session is None or not self._alive(session, now):
             return None
         idle, absolute = self._limits(session)
         return session, min(session.last_seen + idle, session.created + absolute)
+
+    def _stored(self, session_id: str | None, now: float) -> WebSession | None:
+        """The session stored under this id, alive or not."""
+        if not session_id:
+            return None
+        stored = self.state.get(_key(session_id), now)
+        return None if stored is None else WebSession(id=session_id, **stored)
 
     def save(self, session: WebSession) -> None:
         self._store(session)

@@ -389,9 +389,10 @@ class PostgresRepository(Repository):
         conn.execute(f"SET statement_timeout = {self.statement_timeout_ms}")
 
     @contextmanager
-    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+    def _connection(self, pool: ConnectionPool | None = None) -> Iterator[psycopg.Connection[Any]]:
+        """A connection of `pool` (the primary's without one), its failures told as a client hears them."""
         try:
-            with self.pool.connection() as conn:
+            with (pool or self.pool).connection() as conn:
                 yield conn
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise _unavailable(exc, self.statement_timeout_ms) from exc
@@ -404,7 +405,7 @@ class PostgresRepository(Repository):
     def reading(self, snapshot: bool = False) -> Iterator[Session]:
         # A request whose client goes away sends PostgreSQL a cancel for the statement running
         # (lifeline/cancel.py): the query ends in the database, not only in this process.
-        source = self._replica_connection() if self._on_replica() else self._connection()
+        source = self._connection(self._replica) if self._on_replica() else self._connection()
         with source as conn, cancel.stoppable(lambda: conn.cancel_safe(timeout=2)):
             if not snapshot:
                 yield Session(conn, self.dialect)
@@ -441,17 +442,6 @@ class PostgresRepository(Repository):
             _log.warning("the read replica is unavailable, reads go to the primary: %s", _first_line(exc))
             return False
         return found is not None and found[0] is True and found[1] is True
-
-    @contextmanager
-    def _replica_connection(self) -> Iterator[psycopg.Connection[Any]]:
-        assert self._replica is not None
-        try:
-            with self._replica.connection() as conn:
-                yield conn
-        except (psycopg.OperationalError, PoolTimeout) as exc:
-            raise _unavailable(exc, self.statement_timeout_ms) from exc
-        except psycopg.DataError as exc:
-            raise BadRequest(f"A value in the request cannot be searched: {_first_line(exc)}") from exc
 
     def _after_write(self) -> None:
         """With a replica: the person's fence moves past this write, so their next read waits for
