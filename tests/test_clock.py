@@ -43,7 +43,9 @@ MEASURES = {
     "imaging/orthanc.py",  # how long Orthanc may take to start and to stop
     "demo/citizen_provider.py",  # how long the demo's identity provider may take to start
     "storage/sqlite.py",  # how long a reader's statement has run (the statement time limit)
-    "storage/postgres.py",  # when this process last analyzed a table (refresh_statistics)
+    "storage/postgres.py",  # when this process last analyzed a table; how long a failed replica is left alone
+    "web/admission.py",  # how long a credential's class is kept; how long /readyz says "shedding"
+    "web/rate_limits.py",  # how long a process counts in memory after Redis failed
 }
 
 
