@@ -19,6 +19,7 @@ from lifeline.errors import ClientGone, TooCostly
 from lifeline.storage import open_repository
 from lifeline.storage.repository import Repository
 from tests.conftest import BACKENDS, PG_URL, database_url, dispose
+from tests.replication.nodes import wait_until
 
 # Statements that run far longer than any test waits, and far shorter than the limit set below.
 SLOW = {
@@ -60,14 +61,6 @@ def _running_elsewhere() -> list[int]:
     return [row[0] for row in rows]
 
 
-def _until(condition: object, what: str) -> None:
-    for _ in range(200):  # up to 20 s
-        if callable(condition) and condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(what)
-
-
 def _slow_read(repo: Repository, backend: str) -> None:
     with repo.reading() as session:
         session._all(SLOW[backend])
@@ -80,7 +73,7 @@ def test_the_running_statement_is_stopped_when_the_client_goes(
     cancellation = cancel.Cancellation()
     running: Future[object] = threads.submit(_as_request, cancellation, lambda: _slow_read(repo, backend))
     if backend == "postgresql":
-        _until(_running_elsewhere, "the slow statement never started")
+        wait_until(_running_elsewhere, 20, what="the slow statement to start")
     else:
         time.sleep(0.3)  # under way, or about to be: either way it must end as ClientGone
     assert not running.done()

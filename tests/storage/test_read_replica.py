@@ -10,8 +10,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from lifeline.fhir.service import FhirService
 from lifeline.identity.principal import OPERATOR
 from lifeline.storage import open_repository
 from tests.conftest import TEST_SETTINGS
-from tests.replication.nodes import free_port
+from tests.replication.nodes import free_port, wait_until
 
 BIN = next(Path("/usr/lib/postgresql").glob("*/bin"), Path("/usr/lib/postgresql/bin"))
 WRITER = replace(OPERATOR, subject="ward-clerk")
@@ -91,23 +90,16 @@ def service(clusters: Clusters) -> Iterator[FhirService]:
     repo = open_repository(clusters.primary, replica_url=clusters.replica)
     repo.migrate()
     service = FhirService(repo, replace(TEST_SETTINGS, db=clusters.primary, db_replica=clusters.replica))
-    _until(
+    wait_until(
         lambda: clusters.on_replica("SELECT to_regclass('read_fence') IS NOT NULL"),
-        "the schema never reached the replica",
+        30,
+        what="the schema to reach the replica",
     )
     yield service
     recorder = service.__dict__.get("auditor")
     if recorder is not None:
         recorder.close()
     repo.close()
-
-
-def _until(condition: Callable[[], object], what: str) -> None:
-    for _ in range(300):  # up to 30 s
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(what)
 
 
 def _found(service: FhirService, who: object, patient_id: str) -> bool:
@@ -130,7 +122,7 @@ def test_reads_go_to_the_replica_and_a_writer_reads_their_own_write(clusters: Cl
         assert not _found(service, READER, patient), "the search did not go to the replica"
     finally:
         clusters.on_replica("SELECT pg_wal_replay_resume()")
-    _until(lambda: _found(service, READER, patient), "the replica never caught up")
+    wait_until(lambda: _found(service, READER, patient), 30, what="the replica to catch up")
     # Once the replica has the write, the writer's reads go there too; both see it.
     assert _found(service, WRITER, patient)
 

@@ -8,7 +8,6 @@ never wait for a lock; its side of the cancellation is tested in tests/test_canc
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import psycopg
 import pytest
 
 from tests.conftest import PG_URL, database_url, require_postgres
+from tests.replication.nodes import wait_until
 from tests.web.real_server import Served, serving
 
 FHIR = {"content-type": "application/fhir+json", "accept": "application/fhir+json"}
@@ -42,14 +42,6 @@ def _blocked_by(pid: int) -> list[str]:
     return [row[0] for row in rows]
 
 
-def _until(condition: object, what: str) -> None:
-    for _ in range(150):  # up to 15 s
-        if callable(condition) and condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(what)
-
-
 def test_a_search_whose_client_goes_away_is_cancelled_in_postgresql(server: tuple[Served, dict[str, str]]) -> None:
     served, headers = server
     patient = {"resourceType": "Patient", "name": [{"family": "Holm", "given": ["Signe"]}]}
@@ -63,9 +55,11 @@ def test_a_search_whose_client_goes_away_is_cancelled_in_postgresql(server: tupl
                 f"GET /fhir/Patient?name=Holm HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {headers['authorization']}"
             )
             client.sendall(f"{head}\r\nAccept: application/fhir+json\r\n\r\n".encode())
-            _until(lambda: _blocked_by(holder_pid), "the search never reached PostgreSQL")
+            wait_until(lambda: _blocked_by(holder_pid), 15, what="the search to reach PostgreSQL")
         # The client has closed its connection: the server must cancel the waiting query.
-        _until(lambda: not _blocked_by(holder_pid), "the search of a client that went away is still running")
+        wait_until(
+            lambda: not _blocked_by(holder_pid), 15, what="the search of a client that went away to be cancelled"
+        )
         holder.rollback()
     # The server goes on answering, the same search included.
     found = httpx.get(f"{served.base}/Patient", params={"name": "Holm"}, headers=headers, timeout=30)

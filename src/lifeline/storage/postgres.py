@@ -446,23 +446,28 @@ class PostgresRepository(Repository):
     def _after_write(self) -> None:
         """With a replica: the person's fence moves past this write, so their next read waits for
         the replica to have it, or goes to the primary (read-your-writes, in every process)."""
-        asking = replica_route.ASKING.get()
-        if self._replica is None or asking is None:
-            return
-        asking.on_replica = False  # this request reads its own write from the primary from now on
-        with self._connection() as conn:
-            conn.execute(_FENCE, (asking.who,))
+        who = self._writer_to_fence()
+        if who is not None:
+            with self._connection() as conn:
+                conn.execute(_FENCE, (who,))
 
     async def _after_write_async(self) -> None:
-        asking = replica_route.ASKING.get()
-        if self._replica is None or asking is None:
+        who = self._writer_to_fence()
+        if who is None:
             return
-        asking.on_replica = False
         try:
             async with (await self._async()).connection() as conn:
-                await conn.execute(_FENCE, (asking.who,))
+                await conn.execute(_FENCE, (who,))
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise _unavailable(exc, self.statement_timeout_ms) from exc
+
+    def _writer_to_fence(self) -> str | None:
+        """Who just wrote, when a replica is in use; their request reads from the primary from now on."""
+        asking = replica_route.ASKING.get()
+        if self._replica is None or asking is None:
+            return None
+        asking.on_replica = False
+        return asking.who
 
     @contextmanager
     def _transaction(self) -> Iterator[WriteSession]:
