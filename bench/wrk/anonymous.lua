@@ -1,9 +1,10 @@
--- The anonymous flood (issue 28): GET /login and unauthenticated FHIR reads, no cookie, no token,
+-- The anonymous flood (issue 28): the login page, unauthenticated FHIR reads and searches, the
+-- CapabilityStatement and the patients' portal, no cookie, no token,
 -- as fast as the server answers (or DELAY_MS between requests). Each thread counts the statuses it
 -- got; `done` prints them as "status <code> <count>" lines for bench/flood.py.
 local delay_ms = tonumber(os.getenv("DELAY_MS") or "0")
 local threads = {}
-local paths = {"/login", "/fhir/Patient/p1", "/login", "/fhir/Observation?code=1234-5"}
+local paths = {"/login", "/fhir/Patient/p1", "/fhir/metadata", "/portal", "/fhir/Observation?code=1234-5"}
 
 function setup(thread)
   table.insert(threads, thread)

@@ -2,7 +2,8 @@
 backends: the class comes from a verified credential only; a full process refuses anonymous
 requests (503, Retry-After, OperationOutcome `throttled`) while clinical ones get in; one user's
 excess waits and then gets 429 while another user gets in; a freed slot goes to the clinical
-request waiting before the anonymous one; and /readyz says the node is shedding. Waiting is bounded
+request waiting before the anonymous one; /readyz says the node is shedding; and a principal over
+its fair share of the recent work yields to the others. Waiting is bounded
 by the settings' small waits and by events, never measured."""
 
 from __future__ import annotations
@@ -22,7 +23,18 @@ from lifeline.identity.sessions import ANONYMOUS, PATIENT, STAFF, Sessions
 from lifeline.identity.sites import add_site
 from lifeline.identity.tokens import issue_token
 from lifeline.telemetry import TELEMETRY
-from lifeline.web.admission import APPS, CLINICAL, NOBODY, PORTAL, Caller, Classifier, Gate, with_admission
+from lifeline.web.admission import (
+    APPS,
+    CLINICAL,
+    NOBODY,
+    PORTAL,
+    YIELD_AT_MOST,
+    Caller,
+    Classifier,
+    Gate,
+    Shares,
+    with_admission,
+)
 from lifeline.web.app import create_app
 from lifeline.web.login import COOKIE
 from tests.conftest import BACKENDS, TEST_SETTINGS, TickingClock, own_node
@@ -296,3 +308,62 @@ def test_admission_settings_are_checked() -> None:
     ):
         with pytest.raises(SettingError, match=says):
             from_environment({name: value})
+
+
+class Ticking:
+    """A monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_principal_over_its_fair_share_of_the_recent_work_yields_and_others_do_not() -> None:
+    clock = Ticking()
+    shares = Shares(clock)
+    shares.charge("staff:heavy", 1_000_000, 0.4)  # a thousand-row page
+    assert not shares.over("staff:heavy") and shares.pause("staff:heavy") == 0.0  # alone: full speed
+    clock.now += 0.3  # the active principals are counted again
+    for user in ("staff:a", "staff:b", "staff:c"):
+        shares.charge(user, 3_000, 0.01)
+    assert shares.over("staff:heavy")
+    assert shares.pause("staff:heavy") == pytest.approx(0.4 * 3)  # its last request's time, once for each other
+    assert not any(shares.over(user) for user in ("staff:a", "staff:b", "staff:c"))
+    assert shares.pause(None) == 0.0 and not shares.over("staff:unknown")
+    shares.charge("staff:heavy", 1_000_000, 60.0)
+    assert shares.pause("staff:heavy") == YIELD_AT_MOST
+    shares.charge("site:hospital-a", 50_000_000, 3.0)  # a site catching up is never held back
+    assert not shares.over("site:hospital-a")
+    clock.now += 60.0  # all forgotten: nobody is active, nobody yields
+    assert not shares.over("staff:heavy") and shares.pause("staff:heavy") == 0.0
+    assert shares.work == {}
+
+
+def test_a_heavy_user_runs_one_request_at_a_time_and_waits_its_turn_while_another_gets_in(node: FhirService) -> None:
+    """Through with_admission: after its large answers, the heavy user's next request is held
+    back (counted in lifeline_admission_yielded) and runs alone; a second one waits, then 429,
+    though the per-principal limit is 8; a light user gets in at once."""
+    service = node
+    inner = Held()
+    gate = Gate(settings(admission_wait_ms="clinical=100"))
+    app = with_admission(inner, gate, Classifier(service, sessions_of(service)))
+    heavy, light = staff_token(service, "u-heavy"), staff_token(service, "u-light")
+    gate.shares.charge("staff:u-heavy", 2_000_000, 0.001)
+    gate.shares.charge("staff:u-light", 1_000, 0.001)
+    gate.shares.counted_at = -1.0  # count the active principals at the next question
+
+    async def scenario() -> None:
+        async with client_of(app) as client:
+            before = TELEMETRY.get_sample_value("lifeline_admission_yielded_total") or 0.0
+            held = asyncio.create_task(client.get("/hold", headers=bearer(heavy)))
+            await until(lambda: inner.entered == ["/hold"])
+            assert TELEMETRY.get_sample_value("lifeline_admission_yielded_total") == before + 1
+            assert_throttled(await client.get("/fhir/Observation", headers=bearer(heavy)), 429)
+            assert (await client.get("/fhir/Patient/p1", headers=bearer(light))).status_code == 200
+            inner.release.set()
+            assert (await held).status_code == 200
+            assert inner.entered == ["/hold", "/fhir/Patient/p1"]
+
+    run(service, scenario)

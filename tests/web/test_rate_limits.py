@@ -5,16 +5,20 @@ minute; the counters in memory, or in the Redis on 127.0.0.1:6379 shared by two 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import redis
+from joserfc.jwk import ECKey
 from starlette.testclient import TestClient
 
 from lifeline.clock import epoch_clock
@@ -24,9 +28,19 @@ from lifeline.identity import device_cookies
 from lifeline.identity.login import WRONG_CREDENTIALS
 from lifeline.identity.sessions import PATIENT, STAFF, Sessions
 from lifeline.telemetry import TELEMETRY
+from lifeline.web import rate_limits
 from lifeline.web.app import create_app
 from lifeline.web.login import COOKIE, DEVICE_COOKIE
-from tests.conftest import BACKENDS, TEST_SETTINGS, TickingClock, assert_outcome, own_node, without_lifespan
+from tests.conftest import (
+    BACKENDS,
+    TEST_SETTINGS,
+    TickingClock,
+    assert_outcome,
+    database_url,
+    own_node,
+    without_lifespan,
+)
+from tests.web.real_server import serving
 from tests.web.test_login_pages import add_user, csrf_of
 
 REDIS = "redis://127.0.0.1:6379"
@@ -327,3 +341,37 @@ def test_a_bad_rate_limit_setting_is_refused_by_name(variable: str, value: str) 
 def test_rate_limit_settings_read_several_limits_or_none() -> None:
     settings = from_environment({"LIFELINE_RATE_LIMIT_LOGIN": "5/second;100/hour", "LIFELINE_RATE_LIMIT_APP": "none"})
     assert settings.rate_limit_login == "5/second;100/hour" and settings.rate_limit_app == "none"
+
+
+def test_a_served_node_answers_a_refused_address_from_its_http_protocol_and_holds_the_answer(tmp_path: Path) -> None:
+    """`lifeline serve`: once an address is refused, its next requests are answered by the HTTP
+    protocol (web/http_protocol.py) with the app's 429, each held about HOLD_SECONDS (what slows a
+    flood that waits for its answers), on a connection kept alive; an app's token from the same
+    address is its own key and still answers."""
+    env = {"LIFELINE_RATE_LIMIT_ANONYMOUS": "3/minute"}
+    with serving(database_url("sqlite", tmp_path), tmp_path, env=env) as served:
+        served.cli("clients", "add", "reader", "--kind", "backend", "--scope", "system/*.rs", "--jwks", _jwks(tmp_path))
+        token = served.cli("token", "issue", "--client", "reader", "--scope", "system/Patient.rs")
+        with httpx.Client(base_url=served.origin, timeout=10) as anonymous:
+            for _ in range(3):
+                assert anonymous.get("/fhir/metadata?_summary=true").status_code == 200
+            assert_throttled_outcome(anonymous.get("/fhir/metadata"))  # counted and refused by the app
+            started = time.monotonic()
+            held = anonymous.get("/fhir/metadata")
+            assert time.monotonic() - started >= rate_limits.HOLD_SECONDS * 0.9
+            assert_throttled_outcome(held)
+            assert held.json()["issue"][0]["diagnostics"].startswith("Too many requests from this address")
+            assert held.headers.get("connection") != "close"  # the same connection asks next
+            page = anonymous.get("/login")
+            assert_throttled_page(page)
+            assert "x-request-id" in page.headers
+            assert anonymous.head("/login").content == b""
+        with httpx.Client(base_url=served.origin, timeout=10) as app:
+            reading = app.get("/fhir/Patient", headers={"Authorization": f"Bearer {token}"})
+            assert reading.status_code == 200, reading.text
+
+
+def _jwks(folder: Path) -> str:
+    path = folder / "reader.jwks.json"
+    path.write_text(json.dumps({"keys": [ECKey.generate_key("P-256").as_dict(private=False)]}))
+    return str(path)

@@ -18,6 +18,14 @@ oldest first. Past its wait: 503 (the process is full) or 429 (the principal's o
 Retry-After, an OperationOutcome `throttled` under /fhir and a plain page elsewhere; nothing is
 written (no audit record, no session). A 503 makes /readyz say "shedding" for `SHEDDING_SECONDS`.
 
+Fair shares inside the process (`Shares`): each principal's recent work is counted, as the bytes of
+its answers plus `REQUEST_COST` a request, forgotten with a half-life of `FAIR_HALF_LIFE`. A
+principal whose work is over `FAIR_FACTOR` times an equal share of all the work of the principals
+active lately runs one request at a time, and each of its requests first waits as long as its last
+one took, times the number of others active (at most `YIELD_AT_MOST`): one user's thousand-row
+searches then take about their share of the process's time, not most of it, while the others are
+at work; alone, they run at full speed. Site nodes are not held back (a catching-up hospital).
+
 Classification costs a dictionary look-up on the event loop: the class of a credential is kept
 per process, keyed by a hash of the credential, for `CLASS_SECONDS` and never past the token's or
 session's expiry. Only a credential not seen lately is verified, in a worker thread (a staff
@@ -61,6 +69,12 @@ REFUSED_SECONDS = 5.0  # and a credential that did not verify
 SHEDDING_SECONDS = 5.0  # /readyz says "shedding" this long after a 503
 RETRY_AFTER = b"1"
 _KNOWN, _REFUSED = 10_000, 1_000  # credentials kept; the refused apart, so a flood of forgeries evicts no clinician
+FAIR_HALF_LIFE = 2.0  # seconds: how fast a principal's recent work is forgotten
+FAIR_FACTOR = 1.5  # a principal with more than this times an equal share of the recent work yields
+YIELD_AT_MOST = 5.0  # seconds a yielding principal's request waits before it asks for a slot
+REQUEST_COST = 2048  # what a request counts for besides the bytes of its answer
+_ACTIVE_FLOOR = REQUEST_COST / 8  # below this (one small request three half-lives ago) a principal is not active
+_COUNT_EVERY = 0.25  # seconds between counts of the active principals
 
 SHED = Counter(
     "lifeline_admission_shed",
@@ -75,6 +89,11 @@ ADMITTED = Gauge(
     registry=TELEMETRY,
 )
 _IN_FLIGHT = {klass: ADMITTED.labels(klass) for klass in REQUEST_CLASSES}
+YIELDED = Counter(
+    "lifeline_admission_yielded",
+    "Requests held back because their principal had more than its fair share of the recent work",
+    registry=TELEMETRY,
+)
 
 
 @dataclass(frozen=True)
@@ -189,6 +208,59 @@ def _credential(scope: dict[str, Any]) -> str:
     return ""
 
 
+class Shares:
+    """Each principal's recent work in this process, and who is over their fair share of it.
+    Used from the event loop only."""
+
+    def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
+        self.now = now
+        self.work: dict[str, tuple[float, float]] = {}  # principal: (work, when it was last decayed)
+        self.took: dict[str, float] = {}  # principal: how long their last request took
+        self.total, self.total_at = 0.0, now()
+        self.active, self.counted_at = 0, -_COUNT_EVERY
+
+    def charge(self, principal: str, sent: int, took: float) -> None:
+        """A request of `principal` answered `sent` bytes in `took` seconds."""
+        now = self.now()
+        cost = sent + REQUEST_COST
+        work, at = self.work.get(principal, (0.0, now))
+        self.work[principal] = (_decayed(work, now - at) + cost, now)
+        self.total, self.total_at = _decayed(self.total, now - self.total_at) + cost, now
+        self.took[principal] = took
+
+    def over(self, principal: str | None) -> bool:
+        """Whether `principal` has more than its fair share of the recent work, others being active."""
+        if principal is None or principal.startswith("site:"):
+            return False
+        found = self.work.get(principal)
+        if found is None:
+            return False
+        now = self.now()
+        active = self._active(now)
+        if active < 2:
+            return False
+        total = _decayed(self.total, now - self.total_at)
+        return _decayed(found[0], now - found[1]) > FAIR_FACTOR * total / active
+
+    def pause(self, principal: str | None) -> float:
+        """How long `principal`'s next request waits before it asks for a slot (0: not at all)."""
+        if principal is None or not self.over(principal):
+            return 0.0
+        return min(self.took.get(principal, 0.0) * (self.active - 1), YIELD_AT_MOST)
+
+    def _active(self, now: float) -> int:
+        """The principals active lately (counted at most every _COUNT_EVERY; the forgotten dropped)."""
+        if now - self.counted_at >= _COUNT_EVERY:
+            kept = {p: (w, at) for p, (w, at) in self.work.items() if _decayed(w, now - at) >= _ACTIVE_FLOOR}
+            self.took = {p: took for p, took in self.took.items() if p in kept}
+            self.work, self.active, self.counted_at = kept, len(kept), now
+        return self.active
+
+
+def _decayed(value: float, seconds: float) -> float:
+    return value * 0.5 ** (seconds / FAIR_HALF_LIFE)
+
+
 @dataclass(eq=False)
 class _Waiter:
     caller: Caller
@@ -200,7 +272,8 @@ class Gate:
     """The slots of one process: who is in, who waits, and which class a freed slot goes to.
     Used from the event loop only, so it needs no lock."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, fair: Shares | None = None) -> None:
+        self.shares = fair or Shares()
         capacity = settings.admission_in_flight
         shares = admission_shares(settings)
         self.limits = {klass: max(1, capacity * shares[klass] // 100) for klass in REQUEST_CLASSES}
@@ -263,7 +336,11 @@ class Gate:
     def _fits(self, caller: Caller) -> bool:
         if self.busy >= self.limits[caller.klass]:
             return False
-        return caller.principal is None or self.by_principal.get(caller.principal, 0) < self.per_principal
+        return caller.principal is None or self.by_principal.get(caller.principal, 0) < self._limit_of(caller.principal)
+
+    def _limit_of(self, principal: str) -> int:
+        """A principal's requests at once: one while they are over their fair share."""
+        return 1 if self.shares.over(principal) else self.per_principal
 
     def _take(self, caller: Caller) -> None:
         self.busy += 1
@@ -298,7 +375,7 @@ class Gate:
 
     def _refuse(self, caller: Caller) -> str:
         principal = caller.principal
-        if principal is not None and self.by_principal.get(principal, 0) >= self.per_principal:
+        if principal is not None and self.by_principal.get(principal, 0) >= self._limit_of(principal):
             reason = "principal"
         else:
             reason = "capacity"
@@ -344,14 +421,34 @@ def with_admission(app: ASGIApp, gate: Gate, classifier: Classifier) -> ASGIApp:
             await app(scope, receive, send)
             return
         caller = await classifier.caller_of(scope)
+        principal = caller.principal
+        pause = gate.shares.pause(principal)
+        if pause:
+            YIELDED.inc()
+            await asyncio.sleep(pause)
         if not gate.try_enter(caller):
             refused = await gate.enter(caller)
             if refused is not None:
                 await _refused(scope, send, caller, refused, gate)
                 return
+        if principal is None:
+            try:
+                await app(scope, receive, send)
+            finally:
+                gate.leave(caller)
+            return
+        started, sent = time.monotonic(), 0
+
+        async def counted(message: dict[str, Any]) -> None:
+            nonlocal sent
+            if message["type"] == "http.response.body":
+                sent += len(message.get("body", b""))
+            await send(message)
+
         try:
-            await app(scope, receive, send)
+            await app(scope, receive, counted)
         finally:
             gate.leave(caller)
+            gate.shares.charge(principal, sent, time.monotonic() - started)
 
     return admitted

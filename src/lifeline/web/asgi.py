@@ -7,7 +7,7 @@ import uvicorn
 from lifeline.config import from_environment
 from lifeline.fhir.service import FhirService
 from lifeline.telemetry import configure_logging
-from lifeline.web import http_protocol, status_cache
+from lifeline.web import http_protocol, rate_limits, status_cache
 from lifeline.web.app import ASGIApp, create_app, site_node
 from lifeline.web.http_protocol import Limits, OneWriteProtocol
 
@@ -25,6 +25,7 @@ def app_of(service: FhirService) -> ASGIApp:
     service.registry  # noqa: B018
     app = create_app(service, site=site_node(service))
     status_cache.serve_quickly()  # this process serves this one app: its protocol may repeat /status
+    rate_limits.serve_quickly()  # and answer the keys its rate limits refused lately
     return app
 
 

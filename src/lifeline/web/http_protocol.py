@@ -14,6 +14,9 @@ head must arrive within `Limits.read_seconds` of its first byte (or of the conne
 and be at most `Limits.head_bytes` long (431), and its body must keep coming at
 `BODY_BYTES_PER_SECOND` at least, measured every `read_seconds` (408). Idle keep-alive
 connections are uvicorn's own `timeout_keep_alive` (web/asgi.py `run`).
+
+And it answers a request whose address, account or app was refused lately by a rate limit, until
+that limit has room again, without an ASGI task (web/rate_limits.py `Refused`).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from lifeline import telemetry
-from lifeline.web import status_cache
+from lifeline.web import rate_limits, status_cache
 
 HOLD_AT_MOST = 64 * 1024  # bytes; a write that would make the held data larger goes at once
 # A body slower than this is a slow client, not a slow link: 16 MiB (the body limit) takes 17 minutes.
@@ -169,7 +172,50 @@ class OneWriteProtocol(HttpToolsProtocol):
             if kept is not None:
                 self._answer_kept(cycle, kept)
                 return
+        refused = rate_limits.QUICK
+        if refused is not None and refused.until:
+            found = refused.refusal(cycle.scope)  # type: ignore[arg-type]
+            if found is not None:
+                self._answer_refused(cycle, refused, *found)
+                return
         super()._start_asgi_task(cycle, app)
+
+    def _answer_refused(self, cycle: RequestResponseCycle, refused: rate_limits.Refused, kind: str, retry: int) -> None:
+        """A key refused lately (web/rate_limits.py `Refused`): its 429, held HOLD_SECONDS first
+        (at most its Retry-After), unless too many are held already."""
+        head, body = refused.answer(cycle.scope, kind, retry)  # type: ignore[arg-type]
+        telemetry.RATE_LIMITED.labels(kind).inc()
+        if refused.held >= rate_limits.HELD_AT_MOST:
+            self._send_refused(cycle, head, body, None)
+            return
+        refused.held += 1
+        self.loop.call_later(min(rate_limits.HOLD_SECONDS, retry), self._send_refused, cycle, head, body, refused)
+
+    def _send_refused(
+        self, cycle: RequestResponseCycle, head: bytes, body: bytes, held: rate_limits.Refused | None
+    ) -> None:
+        if held is not None:
+            held.held -= 1
+        if self.transport.is_closing() or cycle.disconnected:
+            return
+        # Kept alive only when held and the whole request has arrived: a refusal answered at once
+        # closes, and a body still coming is not read.
+        keep_alive = held is not None and cycle.keep_alive and not cycle.more_body
+        parts = [head]
+        parts += [name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers]
+        parts.append(b"x-request-id: " + telemetry.new_request_id().encode() + b"\r\n")
+        if not keep_alive:
+            parts.append(b"connection: close\r\n")
+        parts.append(b"\r\n")
+        if cycle.scope["method"] != "HEAD":
+            parts.append(body)
+        self.transport.write(b"".join(parts))
+        cycle.response_started = cycle.response_complete = True
+        telemetry.count_request("throttled", 429, 0.0)
+        if not keep_alive:
+            self.transport.close()
+            return
+        self.on_response_complete()
 
     def _answer_kept(self, cycle: RequestResponseCycle, kept: status_cache.Kept) -> None:
         """The kept answer, with this moment's Date and Server headers and a request id of its

@@ -24,6 +24,13 @@ and says so in the log, and asks Redis again after FALLBACK_SECONDS.
 Past a limit: 429 with Retry-After (seconds until the window has room), an OperationOutcome
 `throttled` under /fhir and the error page elsewhere, counted in lifeline_rate_limited_requests;
 nothing reaches the routes, so nothing is written.
+
+A key once refused stays refused in this process until its window has room (`Refused`), and its
+next requests are answered by the HTTP protocol itself (web/http_protocol.py), before any ASGI task
+or counter, each held `HOLD_SECONDS` first: a flood from one address, account or app then costs
+the process a dictionary look-up and a timer a request, and a flooder that waits for its answers,
+as most do, sends one request a second a connection instead of thousands (bench/flood.py). At
+most `HELD_AT_MOST` answers are held at once; past that they go at once and close the connection.
 """
 
 from __future__ import annotations
@@ -47,7 +54,7 @@ from lifeline.config import Settings, rate_limits_of
 from lifeline.errors import RateLimited
 from lifeline.identity import device_cookies
 from lifeline.web import assets
-from lifeline.web.admission import APPS, Classifier
+from lifeline.web.admission import APPS, Caller, Classifier
 from lifeline.web.errors import FHIR_JSON, error_answer, error_response
 from lifeline.web.login import DEVICE_COOKIE, SECURE_DEVICE_COOKIE
 from lifeline.web.security_headers import with_page_headers
@@ -66,6 +73,9 @@ LOGIN_ANY_METHOD = frozenset({"/login/citizen", "/login/citizen/callback"})
 FALLBACK_SECONDS = 30.0  # how long a process counts in memory after Redis failed, before asking again
 REDIS_TIMEOUT_SECONDS = 0.25  # a Redis that does not answer within this counts as unreachable
 _UNKNOWN_ADDRESS = "unknown"  # a request without a peer address (a Unix socket): one key for all
+HOLD_SECONDS = 1.0  # how long a refused key's next answers are held (at most its Retry-After)
+HELD_AT_MOST = 1024  # answers held at once in one process
+_REMEMBERED_AT_MOST = 100_000  # refused keys kept; past that, the expired go, then all
 
 
 class RateLimits:
@@ -185,29 +195,116 @@ def with_rate_limits(
             await app(scope, receive, send)
             return
         caller = await classifier.caller_of(scope)  # kept in the scope: admission asks it next
-        principal = caller.principal
-        if principal is None:
-            client = scope.get("client")
-            address = client[0] if client else _UNKNOWN_ADDRESS
-            if path in LOGIN_ANY_METHOD or (path in LOGIN_POSTS and scope.get("method") == "POST"):
-                device = devices.device_of(scope)
-                login = f"device:{device}" if device else address
-                kinds: tuple[tuple[str, str], ...] = ((LOGIN, login), (ADDRESS, address))
-            else:
-                kinds = ((ADDRESS, address),)
-        elif principal.startswith("site:"):
-            kinds = ()
-        else:
-            kinds = ((APP if caller.klass == APPS else ACCOUNT, principal),)
+        key = _key_of(scope, caller)
+        if key is None:  # a site node
+            await app(scope, receive, send)
+            return
+        kinds: tuple[tuple[str, str], ...] = (key,)
+        if key[0] == ADDRESS and (path in LOGIN_ANY_METHOD or (path in LOGIN_POSTS and scope.get("method") == "POST")):
+            device = devices.device_of(scope)
+            kinds = ((LOGIN, f"device:{device}" if device else key[1]), key)
         for kind, value in kinds:
             retry = await limits.retry_after(kind, value)
             if retry is not None:
                 telemetry.RATE_LIMITED.labels(kind).inc()
+                if kind != LOGIN:  # the login limit is per browser on some paths only: not for the protocol
+                    refused.remember(kind, value, retry)
                 await _refuse(scope, receive, send, kind, retry, fhir_prefix)
                 return
         await app(scope, receive, send)
 
+    global _LATEST
+    refused = _LATEST = Refused(classifier, fhir_prefix)
     return limited
+
+
+def _key_of(scope: dict[str, Any], caller: Caller) -> tuple[str, str] | None:
+    """The key a request counts against (kind, value); None for a site node's, which is not limited."""
+    principal = caller.principal
+    if principal is None:
+        client = scope.get("client")
+        return ADDRESS, client[0] if client else _UNKNOWN_ADDRESS
+    if principal.startswith("site:"):
+        return None
+    return APP if caller.klass == APPS else ACCOUNT, principal
+
+
+class Refused:
+    """The keys this process refused lately, each until its window has room: what the HTTP protocol
+    answers for itself (web/http_protocol.py). Used from the event loop only."""
+
+    def __init__(self, classifier: Classifier, fhir_prefix: str) -> None:
+        self.classifier = classifier
+        self.fhir_prefix = fhir_prefix
+        self.until: dict[tuple[str, str], float] = {}  # monotonic
+        self.held = 0  # answers waiting out HOLD_SECONDS now
+        self._answers: dict[tuple[str, bool, int], tuple[bytes, bytes]] = {}
+
+    def remember(self, kind: str, value: str, retry: int) -> None:
+        now = time.monotonic()
+        if len(self.until) >= _REMEMBERED_AT_MOST:
+            self.until = {key: until for key, until in self.until.items() if until > now}
+            if len(self.until) >= _REMEMBERED_AT_MOST:
+                self.until.clear()
+        self.until[(kind, value)] = now + retry
+
+    def refusal(self, scope: dict[str, Any]) -> tuple[str, int] | None:
+        """(kind, Retry-After) when the request's key is refused still; None to let the app count
+        it (a credential not verified lately is the app's to verify)."""
+        if not self.until or scope.get("path", "").startswith(assets.PREFIX):
+            return None
+        caller, _, _ = self.classifier.cached(scope)
+        if caller is None:
+            return None
+        key = _key_of(scope, caller)
+        until = self.until.get(key) if key is not None else None
+        if until is None:
+            return None
+        left = until - time.monotonic()
+        if left <= 0:
+            del self.until[key]  # type: ignore[arg-type]
+            return None
+        return key[0], max(1, math.ceil(left))  # type: ignore[index]
+
+    def answer(self, scope: dict[str, Any], kind: str, retry: int) -> tuple[bytes, bytes]:
+        """The refusal's status line and headers (without Date, Server, request id or the blank
+        line) and body, as the app would answer it: an OperationOutcome under /fhir, else a page."""
+        path = scope.get("path", "")
+        fhir = path == self.fhir_prefix or path.startswith(self.fhir_prefix + "/")
+        found = self._answers.get((kind, fhir, retry))
+        if found is None:
+            message = f"Too many requests {_WHOSE[kind]}; try again in {retry} seconds"
+            if fhir:
+                _, body, _ = error_answer(RateLimited(message, retry))
+                kind_headers = b"content-type: " + FHIR_JSON.encode() + b"\r\n"
+            else:
+                body = _PAGE.format(message).encode()
+                kind_headers = (
+                    b"content-type: text/html; charset=utf-8\r\n"
+                    b"content-security-policy: default-src 'none'; frame-ancestors 'none'\r\n"
+                )
+            head = (
+                b"HTTP/1.1 429 Too Many Requests\r\n" + kind_headers + b"retry-after: " + str(retry).encode()
+                + b"\r\ncache-control: no-store\r\nx-content-type-options: nosniff\r\n"
+                + b"content-length: " + str(len(body)).encode() + b"\r\n"
+            )  # fmt: skip
+            found = self._answers[(kind, fhir, retry)] = (head, body)
+        return found
+
+
+_PAGE = (
+    '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Too many requests</title></head>'
+    "<body><main><h1>Too many requests</h1><p>{}</p></main></body></html>"
+)
+QUICK: Refused | None = None  # set in a server process that serves one app (web/asgi.py)
+_LATEST: Refused | None = None
+
+
+def serve_quickly() -> None:
+    """Let this process's HTTP protocol answer the refused keys of the app made last (`lifeline
+    serve`'s workers make one app each)."""
+    global QUICK
+    QUICK = _LATEST
 
 
 _WHOSE = {
