@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from dataclasses import dataclass, fields
@@ -84,6 +85,9 @@ class Settings:
     keep_alive_seconds: int = 5  # an idle kept-alive connection is closed after this
     shutdown_seconds: int = 30  # on SIGTERM, requests in flight get this long to finish
     ready_timeout_ms: int = 2000  # /readyz: how long the database may take to answer
+    # Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (web/client_address.py):
+    # addresses or networks, comma-separated; none by default (the connection's address is the client's).
+    trusted_proxies: str = ""
     # Rate limits (web/rate_limits.py, issue 28; docs/security.md "Rate limits"): limits' notation,
     # several joined by `;`, or `none`.
     rate_limit_anonymous: str = "1200/minute"  # per client address, without a verified credential
@@ -158,6 +162,7 @@ ENVIRONMENT = {
     "export_file_lines": "LIFELINE_EXPORT_FILE_LINES",
     "request_read_seconds": "LIFELINE_REQUEST_READ_SECONDS",
     "max_header_bytes": "LIFELINE_MAX_HEADER_BYTES",
+    "trusted_proxies": "LIFELINE_TRUSTED_PROXIES",
     "keep_alive_seconds": "LIFELINE_KEEP_ALIVE_SECONDS",
     "shutdown_seconds": "LIFELINE_SHUTDOWN_SECONDS",
     "ready_timeout_ms": "LIFELINE_READY_TIMEOUT_MS",
@@ -430,4 +435,21 @@ def from_environment(environ: dict[str, str] | None = None, **overrides: object)
     admission_shares(settings)  # and LIFELINE_ADMISSION_SHARES, LIFELINE_ADMISSION_WAIT_MS here
     admission_waits(settings)
     rate_limits_of(settings)  # and a malformed rate limit or rate limit storage here
+    trusted_proxies_of(settings)  # and a malformed LIFELINE_TRUSTED_PROXIES here
     return settings
+
+
+def trusted_proxies_of(settings: Settings) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """LIFELINE_TRUSTED_PROXIES read: the networks of the reverse proxies in front of the node."""
+    networks = []
+    for entry in settings.trusted_proxies.split(","):
+        entry = entry.strip()
+        if not entry:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            raise SettingError(
+                f"LIFELINE_TRUSTED_PROXIES: {entry!r} is not an address or a network (10.0.0.5, 10.0.0.0/24)"
+            ) from None
+    return tuple(networks)

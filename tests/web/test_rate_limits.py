@@ -375,3 +375,25 @@ def _jwks(folder: Path) -> str:
     path = folder / "reader.jwks.json"
     path.write_text(json.dumps({"keys": [ECKey.generate_key("P-256").as_dict(private=False)]}))
     return str(path)
+
+
+@pytest.mark.parametrize("trusted", [True, False])
+def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit(tmp_path: Path, trusted: bool) -> None:
+    """`lifeline serve` with LIFELINE_TRUSTED_PROXIES=127.0.0.1: two clients behind the proxy are
+    counted apart, by the app and by the protocol's held refusals; without it, X-Forwarded-For is
+    not believed (uvicorn's own trust of loopback is off) and both are the proxy's one address."""
+    env = {"LIFELINE_RATE_LIMIT_ANONYMOUS": "3/minute"}
+    if trusted:
+        env["LIFELINE_TRUSTED_PROXIES"] = "127.0.0.1"
+    with serving(database_url("sqlite", tmp_path), tmp_path, env=env) as served:
+        with httpx.Client(base_url=served.origin, timeout=10) as proxy:
+            first = {"X-Forwarded-For": "203.0.113.9"}
+            for _ in range(3):
+                assert proxy.get("/fhir/metadata?_summary=true", headers=first).status_code == 200
+            assert_throttled_outcome(proxy.get("/fhir/metadata", headers=first))
+            assert_throttled_outcome(proxy.get("/fhir/metadata", headers=first))  # held by the protocol
+            other = proxy.get("/fhir/metadata?_summary=true", headers={"X-Forwarded-For": "198.51.100.4"})
+            if trusted:
+                assert other.status_code == 200
+            else:
+                assert_throttled_outcome(other)

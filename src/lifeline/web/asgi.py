@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uvicorn
 
-from lifeline.config import from_environment
+from lifeline.config import from_environment, trusted_proxies_of
 from lifeline.fhir.service import FhirService
 from lifeline.telemetry import configure_logging
 from lifeline.web import http_protocol, rate_limits, status_cache
 from lifeline.web.app import ASGIApp, create_app, site_node
+from lifeline.web.client_address import Proxies
 from lifeline.web.http_protocol import Limits, OneWriteProtocol
 
 
@@ -16,6 +17,8 @@ def app_from_environment() -> ASGIApp:
     config = from_environment()
     configure_logging(config)  # each worker process's JSON log lines (telemetry.py)
     http_protocol.LIMITS = Limits(config.request_read_seconds, config.max_header_bytes)  # this worker's
+    proxies = trusted_proxies_of(config)
+    http_protocol.PROXIES = Proxies(proxies) if proxies else None
     return app_of(FhirService.open(config))
 
 
@@ -35,7 +38,8 @@ def run(
     """uvicorn serving the app that `factory` (module:function) builds, as `lifeline serve` runs
     it: worker processes, the one-write HTTP protocol, no access log. Idle kept-alive connections
     close after `keep_alive_seconds`; on SIGTERM the listening socket closes at once and the
-    requests in flight get `shutdown_seconds` to finish (issue 28)."""
+    requests in flight get `shutdown_seconds` to finish (issue 28). uvicorn's reading of
+    X-Forwarded-For is off: the protocol reads it from LIFELINE_TRUSTED_PROXIES alone."""
     uvicorn.run(
         factory,
         factory=True,
@@ -47,4 +51,5 @@ def run(
         access_log=False,
         timeout_keep_alive=keep_alive_seconds,
         timeout_graceful_shutdown=shutdown_seconds,
+        proxy_headers=False,
     )

@@ -16,7 +16,8 @@ and be at most `Limits.head_bytes` long (431), and its body must keep coming at
 connections are uvicorn's own `timeout_keep_alive` (web/asgi.py `run`).
 
 And it answers a request whose address, account or app was refused lately by a rate limit, until
-that limit has room again, without an ASGI task (web/rate_limits.py `Refused`).
+that limit has room again, without an ASGI task (web/rate_limits.py `Refused`); behind trusted
+reverse proxies, it first sets the request's client from their headers (web/client_address.py).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResp
 
 from lifeline import telemetry
 from lifeline.web import rate_limits, status_cache
+from lifeline.web.client_address import Proxies
 
 HOLD_AT_MOST = 64 * 1024  # bytes; a write that would make the held data larger goes at once
 # A body slower than this is a slow client, not a slow link: 16 MiB (the body limit) takes 17 minutes.
@@ -46,6 +48,7 @@ class Limits:
 
 
 LIMITS = Limits()  # each worker sets this process's from its settings (web/asgi.py)
+PROXIES: Proxies | None = None  # LIFELINE_TRUSTED_PROXIES, when set (web/client_address.py; web/asgi.py)
 
 
 def _answer(status: bytes, text: bytes) -> bytes:
@@ -166,6 +169,8 @@ class OneWriteProtocol(HttpToolsProtocol):
         super().handle_websocket_upgrade()
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        if PROXIES is not None:  # the client behind a trusted proxy, before anything reads the scope
+            PROXIES.apply(cycle.scope)  # type: ignore[arg-type]
         quick = status_cache.QUICK
         if quick is not None and cycle.scope.get("path") == status_cache.PATH:
             kept = quick.answer(cycle.scope)  # type: ignore[arg-type]
