@@ -323,13 +323,13 @@ class Ticking:
 def test_a_principal_over_its_fair_share_of_the_recent_work_yields_and_others_do_not() -> None:
     clock = Ticking()
     shares = Shares(clock)
-    shares.charge("staff:heavy", 1_000_000, 0.4)  # a thousand-row page
+    shares.charge("staff:heavy", 1_000_000, 0.2)  # a thousand-row page
     assert not shares.over("staff:heavy") and shares.pause("staff:heavy") == 0.0  # alone: full speed
     clock.now += 0.3  # the active principals are counted again
     for user in ("staff:a", "staff:b", "staff:c"):
         shares.charge(user, 3_000, 0.01)
     assert shares.over("staff:heavy")
-    assert shares.pause("staff:heavy") == pytest.approx(0.4 * 3)  # its last request's time, once for each other
+    assert shares.pause("staff:heavy") == pytest.approx(0.2 * 3)  # its last request's time, once for each other
     assert not any(shares.over(user) for user in ("staff:a", "staff:b", "staff:c"))
     assert shares.pause(None) == 0.0 and not shares.over("staff:unknown")
     shares.charge("staff:heavy", 1_000_000, 60.0)
@@ -343,8 +343,9 @@ def test_a_principal_over_its_fair_share_of_the_recent_work_yields_and_others_do
 
 def test_a_heavy_user_runs_one_request_at_a_time_and_waits_its_turn_while_another_gets_in(node: FhirService) -> None:
     """Through with_admission: after its large answers, the heavy user's next request is held
-    back (counted in lifeline_admission_yielded) and runs alone; a second one waits, then 429,
-    though the per-principal limit is 8; a light user gets in at once."""
+    back while another user's is in flight (counted in lifeline_admission_yielded) and runs
+    alone; a second one waits, then 429, though the per-principal limit is 8; the light user
+    gets in at once."""
     service = node
     inner = Held()
     gate = Gate(settings(admission_wait_ms="clinical=100"))
@@ -357,13 +358,30 @@ def test_a_heavy_user_runs_one_request_at_a_time_and_waits_its_turn_while_anothe
     async def scenario() -> None:
         async with client_of(app) as client:
             before = TELEMETRY.get_sample_value("lifeline_admission_yielded_total") or 0.0
-            held = asyncio.create_task(client.get("/hold", headers=bearer(heavy)))
-            await until(lambda: inner.entered == ["/hold"])
+            lights = asyncio.create_task(client.get("/hold/light", headers=bearer(light)))
+            await until(lambda: inner.entered == ["/hold/light"])
+            assert TELEMETRY.get_sample_value("lifeline_admission_yielded_total") == before  # nobody else in flight
+            held = asyncio.create_task(client.get("/hold/heavy", headers=bearer(heavy)))
+            await until(lambda: inner.entered == ["/hold/light", "/hold/heavy"])
             assert TELEMETRY.get_sample_value("lifeline_admission_yielded_total") == before + 1
             assert_throttled(await client.get("/fhir/Observation", headers=bearer(heavy)), 429)
             assert (await client.get("/fhir/Patient/p1", headers=bearer(light))).status_code == 200
             inner.release.set()
-            assert (await held).status_code == 200
-            assert inner.entered == ["/hold", "/fhir/Patient/p1"]
+            assert [(await task).status_code for task in (lights, held)] == [200, 200]
+            assert inner.entered == ["/hold/light", "/hold/heavy", "/fhir/Patient/p1"]
 
     run(service, scenario)
+
+
+def test_people_doing_the_same_work_never_yield_however_it_fluctuates() -> None:
+    """Five clinicians opening charts and searching: one of them with three times the others'
+    recent work (a chart's page against searches) is still not held back."""
+    clock = Ticking()
+    shares = Shares(clock)
+    for user in ("staff:a", "staff:b", "staff:c", "staff:d"):
+        shares.charge(user, 30_000, 0.2)
+    shares.charge("staff:e", 90_000, 1.5)
+    assert not any(shares.over(user) for user in ("staff:a", "staff:b", "staff:c", "staff:d", "staff:e"))
+    clock.now += 0.3
+    shares.charge("staff:e", 5_000_000, 1.5)  # but a thousand-row export is most of the process's work
+    assert shares.over("staff:e") and shares.pause("staff:e") == YIELD_AT_MOST

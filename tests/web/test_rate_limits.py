@@ -154,7 +154,8 @@ def test_a_browser_that_has_logged_in_keeps_its_own_login_limit_behind_a_flooded
     backend: str, tmp_path: Path
 ) -> None:
     """Issue 28: wrong passwords from a hospital's NAT address locked every login behind it. The
-    address's login limit used up, a browser with a device cookie still gets to the login."""
+    address's login limit used up, and then its anonymous limit, a browser with a device cookie
+    still gets to the login."""
     with node(backend, tmp_path, dataclasses.replace(SMALL, rate_limit_anonymous="20/minute")) as service:
         app = create_app(service, close_on_shutdown=False)
         staff = add_user(service)
@@ -170,6 +171,13 @@ def test_a_browser_that_has_logged_in_keeps_its_own_login_limit_behind_a_flooded
             altered = device_cookies.issue(key, staff.username, epoch_clock())[:-2] + "AA"
             forger.cookies.set(DEVICE_COOKIE, altered)
             assert_throttled_page(forger.post("/login", data=form))
+            # The address's anonymous limit used up too: the browser that has logged in still gets in.
+            for _ in range(20):
+                attacker.get("/fhir/metadata?_summary=true")
+            assert_throttled_page(attacker.get("/login"))
+            assert_throttled_page(forger.get("/login"))
+            assert clinician.get("/login").status_code == 200
+            assert WRONG_CREDENTIALS in clinician.post("/login", data=form).text
 
 
 def test_an_account_is_counted_across_its_sessions_and_tokens(backend: str, tmp_path: Path) -> None:

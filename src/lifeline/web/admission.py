@@ -20,11 +20,13 @@ written (no audit record, no session). A 503 makes /readyz say "shedding" for `S
 
 Fair shares inside the process (`Shares`): each principal's recent work is counted, as the bytes of
 its answers plus `REQUEST_COST` a request, forgotten with a half-life of `FAIR_HALF_LIFE`. A
-principal whose work is over `FAIR_FACTOR` times an equal share of all the work of the principals
-active lately runs one request at a time, and each of its requests first waits as long as its last
-one took, times the number of others active (at most `YIELD_AT_MOST`): one user's thousand-row
-searches then take about their share of the process's time, not most of it, while the others are
-at work; alone, they run at full speed. Site nodes are not held back (a catching-up hospital).
+principal with most of the recent work of the principals active lately (over `FAIR_FACTOR` times
+an equal share, and over `FAIR_MOST` of it all) runs one request at a time, and while others have
+requests in flight each of its requests first waits as long as its last one took, times the
+number of others active (at most `YIELD_AT_MOST`): one user's thousand-row searches then take
+about their share of the process's time, not most of it; alone, they run at full speed. People
+doing the same kind of work are never near the bar. Site nodes are not held back (a
+catching-up hospital).
 
 Classification costs a dictionary look-up on the event loop: the class of a credential is kept
 per process, keyed by a hash of the credential, for `CLASS_SECONDS` and never past the token's or
@@ -70,8 +72,9 @@ SHEDDING_SECONDS = 5.0  # /readyz says "shedding" this long after a 503
 RETRY_AFTER = b"1"
 _KNOWN, _REFUSED = 10_000, 1_000  # credentials kept; the refused apart, so a flood of forgeries evicts no clinician
 FAIR_HALF_LIFE = 2.0  # seconds: how fast a principal's recent work is forgotten
-FAIR_FACTOR = 1.5  # a principal with more than this times an equal share of the recent work yields
-YIELD_AT_MOST = 5.0  # seconds a yielding principal's request waits before it asks for a slot
+FAIR_FACTOR = 4.0  # a principal with more than this times an equal share of the recent work yields,
+FAIR_MOST = 0.75  # or with more than this share of it all (two or three active: 4 equal shares is all)
+YIELD_AT_MOST = 1.0  # seconds a yielding principal's request waits before it asks for a slot
 REQUEST_COST = 2048  # what a request counts for besides the bytes of its answer
 _ACTIVE_FLOOR = REQUEST_COST / 8  # below this (one small request three half-lives ago) a principal is not active
 _COUNT_EVERY = 0.25  # seconds between counts of the active principals
@@ -240,7 +243,7 @@ class Shares:
         if active < 2:
             return False
         total = _decayed(self.total, now - self.total_at)
-        return _decayed(found[0], now - found[1]) > FAIR_FACTOR * total / active
+        return _decayed(found[0], now - found[1]) > min(FAIR_FACTOR / active, FAIR_MOST) * total
 
     def pause(self, principal: str | None) -> float:
         """How long `principal`'s next request waits before it asks for a slot (0: not at all)."""
@@ -422,7 +425,8 @@ def with_admission(app: ASGIApp, gate: Gate, classifier: Classifier) -> ASGIApp:
             return
         caller = await classifier.caller_of(scope)
         principal = caller.principal
-        pause = gate.shares.pause(principal)
+        # Held back only while others have requests in flight here: no one waits for an idle process.
+        pause = gate.shares.pause(principal) if gate.busy > gate.by_principal.get(principal or "", 0) else 0.0
         if pause:
             YIELDED.inc()
             await asyncio.sleep(pause)

@@ -4,11 +4,11 @@ Every HTTP request but the health probes is counted against one key, by who is a
 verified credential, web/admission.py `Classifier`, so a forged token or an unknown cookie keys
 nothing of its own):
 
-- no credential, or one that does not verify: the client's address (`scope["client"]`), with
-  LIFELINE_RATE_LIMIT_ANONYMOUS, and on the login posts and the token endpoint (LOGIN_POSTS)
-  LIFELINE_RATE_LIMIT_LOGIN first: per browser instead of per address for a browser that has
-  completed a login here (its device cookie, identity/device_cookies.py), so that nobody behind
-  the same address (a hospital's NAT) can use up the login limit of those who work there;
+- no credential, or one that does not verify: the client's address (`scope["client"]`), or the
+  browser instead for one that has completed a login here (its device cookie,
+  identity/device_cookies.py), so that nobody behind the same address (a hospital's NAT) can use
+  up the limits of those who work there; with LIFELINE_RATE_LIMIT_ANONYMOUS, and on the login
+  posts and the token endpoint (LOGIN_POSTS) LIFELINE_RATE_LIMIT_LOGIN first;
 - a staff member's or patient's session or token: their account (`staff:<user>`, `Patient/<id>`),
   however many sessions and tokens they hold, with LIFELINE_RATE_LIMIT_ACCOUNT;
 - a system token: its app (`client:<id>`), with LIFELINE_RATE_LIMIT_APP;
@@ -172,6 +172,9 @@ class KnownDevices:
 
     def device_of(self, scope: dict[str, Any]) -> str | None:
         name = SECURE_DEVICE_COOKIE if scope.get("scheme") == "https" else DEVICE_COOKIE
+        wanted = name.encode()
+        if not any(header == b"cookie" and wanted in value for header, value in scope["headers"]):
+            return None  # most anonymous requests (and every flood's): no cookie to parse
         cookie = Request(scope).cookies.get(name)
         if not cookie:
             return None
@@ -195,14 +198,13 @@ def with_rate_limits(
             await app(scope, receive, send)
             return
         caller = await classifier.caller_of(scope)  # kept in the scope: admission asks it next
-        key = _key_of(scope, caller)
+        key = _key_of(scope, caller, devices)
         if key is None:  # a site node
             await app(scope, receive, send)
             return
         kinds: tuple[tuple[str, str], ...] = (key,)
         if key[0] == ADDRESS and (path in LOGIN_ANY_METHOD or (path in LOGIN_POSTS and scope.get("method") == "POST")):
-            device = devices.device_of(scope)
-            kinds = ((LOGIN, f"device:{device}" if device else key[1]), key)
+            kinds = ((LOGIN, key[1]), key)
         for kind, value in kinds:
             retry = await limits.retry_after(kind, value)
             if retry is not None:
@@ -214,14 +216,19 @@ def with_rate_limits(
         await app(scope, receive, send)
 
     global _LATEST
-    refused = _LATEST = Refused(classifier, fhir_prefix)
+    refused = _LATEST = Refused(classifier, devices, fhir_prefix)
     return limited
 
 
-def _key_of(scope: dict[str, Any], caller: Caller) -> tuple[str, str] | None:
-    """The key a request counts against (kind, value); None for a site node's, which is not limited."""
+def _key_of(scope: dict[str, Any], caller: Caller, devices: KnownDevices) -> tuple[str, str] | None:
+    """The key a request counts against (kind, value); None for a site node's, which is not limited.
+    Without a verified credential: the browser, if it has logged in here (its device cookie), so
+    that nobody sharing its address (a hospital's NAT) can use up its limits; else the address."""
     principal = caller.principal
     if principal is None:
+        device = devices.device_of(scope)
+        if device is not None:
+            return ADDRESS, f"device:{device}"
         client = scope.get("client")
         return ADDRESS, client[0] if client else _UNKNOWN_ADDRESS
     if principal.startswith("site:"):
@@ -233,8 +240,9 @@ class Refused:
     """The keys this process refused lately, each until its window has room: what the HTTP protocol
     answers for itself (web/http_protocol.py). Used from the event loop only."""
 
-    def __init__(self, classifier: Classifier, fhir_prefix: str) -> None:
+    def __init__(self, classifier: Classifier, devices: KnownDevices, fhir_prefix: str) -> None:
         self.classifier = classifier
+        self.devices = devices
         self.fhir_prefix = fhir_prefix
         self.until: dict[tuple[str, str], float] = {}  # monotonic
         self.held = 0  # answers waiting out HOLD_SECONDS now
@@ -256,7 +264,7 @@ class Refused:
         caller, _, _ = self.classifier.cached(scope)
         if caller is None:
             return None
-        key = _key_of(scope, caller)
+        key = _key_of(scope, caller, self.devices)
         until = self.until.get(key) if key is not None else None
         if until is None:
             return None
