@@ -9,11 +9,11 @@ Observations, in turn; the patients are in their care through a CareTeam each). 
 1. the clinicians alone;
 2. the same while a second wrk floods the node from `--flood-connections` connections with
    anonymous requests: the login page, unauthenticated FHIR reads and searches, the
-   CapabilityStatement and the portal (bench/wrk/anonymous.lua), as fast as answered unless
+   CapabilityStatement and the portal (bench/wrk/counted.lua), as fast as answered unless
    `--rate`; the product's rate limits apply (the flood comes from one address) unless
    `--no-address-limits`, which leaves it to admission control;
 3. the same while one more staff member runs heavy searches (`_count=1000`, `_history`) from
-   `--heavy-connections` connections at once (bench/wrk/heavy.lua).
+   `--heavy-connections` connections at once (bench/wrk/counted.lua).
 
 Reported: what the clinicians keep of their throughput, their p99 against alone, their errors (wrk
 stops the bench on any), and the flood's and the heavy user's answers by status. Targets (issue
@@ -38,7 +38,6 @@ import statistics
 import subprocess
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -55,8 +54,12 @@ from lifeline.storage import open_repository
 
 console = Console()
 CLINICAL = HERE / "wrk" / "clinical.lua"
-FLOOD = HERE / "wrk" / "anonymous.lua"
-HEAVY = HERE / "wrk" / "heavy.lua"
+COUNTED = HERE / "wrk" / "counted.lua"
+# The anonymous flood: the login page, unauthenticated FHIR reads and searches, the CapabilityStatement
+# and the patients' portal, no cookie, no token.
+FLOOD_PATHS = "/login /fhir/Patient/p1 /fhir/metadata /portal /fhir/Observation?code=1234-5"
+# The heavy user: a thousand resources a page, and the history of a type.
+HEAVY_PATHS = "/fhir/Observation?_count=1000 /fhir/Patient/_history?_count=1000 /fhir/Patient?_count=1000"
 CLINICIAN = "bench-clinician"
 HEAVY_USER = "bench-heavy-user"
 IN_CARE = 200  # the clinician's patients: the first of the store's
@@ -125,7 +128,8 @@ def _measure(backend: str, store: Store, args: argparse.Namespace) -> dict[str, 
     ids.write_text("\n".join(store.patient_ids[:IN_CARE]) + "\n")
     clinicians = [f"{CLINICIAN}-{n}" for n in range(args.clinicians)]
     tokens = ",".join(_staff_token(store.url, port, who) for who in clinicians)
-    env = {**os.environ, "IDS": str(ids), "TOKENS": tokens, "TOKEN": _staff_token(store.url, port, HEAVY_USER)}
+    env = {**os.environ, "IDS": str(ids), "TOKENS": tokens}
+    heavy_env = {**env, "PATHS": HEAVY_PATHS, "TOKEN": _staff_token(store.url, port, HEAVY_USER)}
     alone: list[WrkResult] = []
     flooded: list[WrkResult] = []
     beside: list[WrkResult] = []
@@ -136,12 +140,13 @@ def _measure(backend: str, store: Store, args: argparse.Namespace) -> dict[str, 
         _clinicians(base, 3, env, args.clinicians)  # warm up
         for round_ in range(args.rounds):
             alone.append(_clinicians(base, args.seconds, env, args.clinicians))
-            flood = _start(FLOOD, base, args.seconds + args.flood_lead + 3, args.flood_connections, args.rate, env)
+            flood_env = {**env, "PATHS": FLOOD_PATHS}
+            flood = _start(base, args.seconds + args.flood_lead + 3, args.flood_connections, args.rate, flood_env)
             time.sleep(args.flood_lead)  # the flood under way (past the address's first allowance) before the reads
             flooded.append(_clinicians(base, args.seconds, env, args.clinicians))
             floods.append(_statuses(flood))
             time.sleep(2)  # the refused address's window passes
-            heavy = _start(HEAVY, base, args.seconds + 5, args.heavy_connections, 0, env)
+            heavy = _start(base, args.seconds + 5, args.heavy_connections, 0, heavy_env)
             time.sleep(2)
             beside.append(_clinicians(base, args.seconds, env, args.clinicians))
             heavies.append(_statuses(heavy))
@@ -234,11 +239,10 @@ def _in_care(base: str, token: str, patients: list[str], staff: list[str]) -> No
             client.post("/fhir/CareTeam", json=team).raise_for_status()
 
 
-def _start(
-    script: Path, base: str, seconds: int, connections: int, rate: int, env: dict[str, str]
-) -> subprocess.Popen[str]:
+def _start(base: str, seconds: int, connections: int, rate: int, env: dict[str, str]) -> subprocess.Popen[str]:
+    """bench/wrk/counted.lua on env's PATHS (and TOKEN), in the background."""
     delay = round(connections * 1000 / rate) if rate else 0
-    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), base]
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(COUNTED), base]
     return subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**env, "DELAY_MS": str(delay)}
     )

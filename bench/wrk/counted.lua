@@ -1,10 +1,14 @@
--- The anonymous flood (issue 28): the login page, unauthenticated FHIR reads and searches, the
--- CapabilityStatement and the patients' portal, no cookie, no token,
--- as fast as the server answers (or DELAY_MS between requests). Each thread counts the statuses it
--- got; `done` prints them as "status <code> <count>" lines for bench/flood.py.
+-- Requests to a list of paths, in turn, counting the answers by status (bench/flood.py: the
+-- anonymous flood and the heavy user). PATHS: the paths, separated by spaces; TOKEN: a bearer
+-- token, if any; DELAY_MS: a pause between a connection's requests (0: as fast as answered).
+-- `done` prints the counts as "status <code> <count>" lines.
 local delay_ms = tonumber(os.getenv("DELAY_MS") or "0")
+local token = os.getenv("TOKEN") or ""
+local paths = {}
+for path in string.gmatch(os.getenv("PATHS") or "/", "%S+") do paths[#paths + 1] = path end
+local headers = {["Accept"] = "text/html,application/fhir+json"}
+if token ~= "" then headers["Authorization"] = "Bearer " .. token end
 local threads = {}
-local paths = {"/login", "/fhir/Patient/p1", "/fhir/metadata", "/portal", "/fhir/Observation?code=1234-5"}
 
 function setup(thread)
   table.insert(threads, thread)
@@ -17,7 +21,7 @@ end
 
 request = function()
   n = n + 1
-  return wrk.format("GET", paths[(n % #paths) + 1], {["Accept"] = "text/html,application/fhir+json"})
+  return wrk.format("GET", paths[(n % #paths) + 1], headers)
 end
 
 response = function(status, headers, body)
