@@ -99,6 +99,7 @@ bench: install-dev pacs
 	$(BIN)/python -m bench.metadata_flood
 	$(BIN)/python -m bench.flood
 	$(BIN)/python -m bench.region_sites
+	$(BIN)/python -m bench.mixed
 
 clean:
 	rm -rf $(VENV) var/*.db var/*.db-wal var/*.db-shm
