@@ -320,7 +320,7 @@ class Ticking:
         return self.now
 
 
-def test_a_principal_over_its_fair_share_of_the_recent_work_yields_and_others_do_not() -> None:
+def test_a_principal_over_its_fair_share_of_the_recent_work_takes_turns_and_others_do_not() -> None:
     clock = Ticking()
     shares = Shares(clock)
     shares.charge("staff:heavy", 1_000_000, 0.2)  # a thousand-row page
@@ -329,29 +329,37 @@ def test_a_principal_over_its_fair_share_of_the_recent_work_yields_and_others_do
     for user in ("staff:a", "staff:b", "staff:c"):
         shares.charge(user, 3_000, 0.01)
     assert shares.over("staff:heavy")
-    assert shares.pause("staff:heavy") == pytest.approx(0.2 * 3)  # its last request's time, once for each other
-    assert not any(shares.over(user) for user in ("staff:a", "staff:b", "staff:c"))
+    # Its turns: the first at once, each next one its last request's time after, plus that time
+    # once for each of the three others.
+    assert [shares.pause("staff:heavy") for _ in range(3)] == pytest.approx([0.0, 0.8, 1.6])
+    assert not any(shares.over(user) or shares.pause(user) for user in ("staff:a", "staff:b", "staff:c"))
     assert shares.pause(None) == 0.0 and not shares.over("staff:unknown")
+    for _ in range(4):
+        shares.pause("staff:heavy")
+    assert shares.pause("staff:heavy") is None  # its next turn more than PAUSE_AT_MOST away: refused
+    clock.now += 10.0
     shares.charge("staff:heavy", 1_000_000, 60.0)
-    assert shares.pause("staff:heavy") == YIELD_AT_MOST
+    shares.charge("staff:a", 3_000, 0.01)
+    assert shares.pause("staff:heavy") == 0.0
+    assert shares.turns["staff:heavy"] == pytest.approx(clock.now + 60.0 + YIELD_AT_MOST)  # the yield capped
     shares.charge("site:hospital-a", 50_000_000, 3.0)  # a site catching up is never held back
-    assert not shares.over("site:hospital-a")
-    clock.now += 60.0  # all forgotten: nobody is active, nobody yields
+    assert not shares.over("site:hospital-a") and shares.pause("site:hospital-a") == 0.0
+    clock.now += 120.0  # all forgotten: nobody is active, nobody yields
     assert not shares.over("staff:heavy") and shares.pause("staff:heavy") == 0.0
-    assert shares.work == {}
+    assert shares.work == {} and shares.turns == {}
 
 
 def test_a_heavy_user_runs_one_request_at_a_time_and_waits_its_turn_while_another_gets_in(node: FhirService) -> None:
-    """Through with_admission: after its large answers, the heavy user's next request is held
-    back while another user's is in flight (counted in lifeline_admission_yielded) and runs
-    alone; a second one waits, then 429, though the per-principal limit is 8; the light user
-    gets in at once."""
+    """Through with_admission: after its large answers, the heavy user's requests take turns
+    while another user's is in flight (the waits counted in lifeline_admission_yielded) and run
+    one at a time: a second one waits, then 429, though the per-principal limit is 8; the light
+    user gets in at once."""
     service = node
     inner = Held()
     gate = Gate(settings(admission_wait_ms="clinical=100"))
     app = with_admission(inner, gate, Classifier(service, sessions_of(service)))
     heavy, light = staff_token(service, "u-heavy"), staff_token(service, "u-light")
-    gate.shares.charge("staff:u-heavy", 2_000_000, 0.001)
+    gate.shares.charge("staff:u-heavy", 2_000_000, 0.25)  # its turns: 0.5 s apart with one other active
     gate.shares.charge("staff:u-light", 1_000, 0.001)
     gate.shares.counted_at = -1.0  # count the active principals at the next question
 
@@ -360,11 +368,11 @@ def test_a_heavy_user_runs_one_request_at_a_time_and_waits_its_turn_while_anothe
             before = TELEMETRY.get_sample_value("lifeline_admission_yielded_total") or 0.0
             lights = asyncio.create_task(client.get("/hold/light", headers=bearer(light)))
             await until(lambda: inner.entered == ["/hold/light"])
-            assert TELEMETRY.get_sample_value("lifeline_admission_yielded_total") == before  # nobody else in flight
-            held = asyncio.create_task(client.get("/hold/heavy", headers=bearer(heavy)))
+            held = asyncio.create_task(client.get("/hold/heavy", headers=bearer(heavy)))  # its first turn: at once
             await until(lambda: inner.entered == ["/hold/light", "/hold/heavy"])
-            assert TELEMETRY.get_sample_value("lifeline_admission_yielded_total") == before + 1
+            assert TELEMETRY.get_sample_value("lifeline_admission_yielded_total") == before
             assert_throttled(await client.get("/fhir/Observation", headers=bearer(heavy)), 429)
+            assert TELEMETRY.get_sample_value("lifeline_admission_yielded_total") == before + 1
             assert (await client.get("/fhir/Patient/p1", headers=bearer(light))).status_code == 200
             inner.release.set()
             assert [(await task).status_code for task in (lights, held)] == [200, 200]
@@ -384,4 +392,5 @@ def test_people_doing_the_same_work_never_yield_however_it_fluctuates() -> None:
     assert not any(shares.over(user) for user in ("staff:a", "staff:b", "staff:c", "staff:d", "staff:e"))
     clock.now += 0.3
     shares.charge("staff:e", 5_000_000, 1.5)  # but a thousand-row export is most of the process's work
-    assert shares.over("staff:e") and shares.pause("staff:e") == YIELD_AT_MOST
+    assert shares.over("staff:e")
+    assert [shares.pause("staff:e"), shares.pause("staff:e")] == [0.0, 1.5 + YIELD_AT_MOST]

@@ -22,8 +22,9 @@ Fair shares inside the process (`Shares`): each principal's recent work is count
 its answers plus `REQUEST_COST` a request, forgotten with a half-life of `FAIR_HALF_LIFE`. A
 principal with most of the recent work of the principals active lately (over `FAIR_FACTOR` times
 an equal share, and over `FAIR_MOST` of it all) runs one request at a time, and while others have
-requests in flight each of its requests first waits as long as its last one took, times the
-number of others active (at most `YIELD_AT_MOST`): one user's thousand-row searches then take
+requests in flight its requests take turns: each starts its last request's time after the one
+before, plus that time again for every other active principal (at most `YIELD_AT_MOST`); a turn
+more than `PAUSE_AT_MOST` away is refused with 429. One user's thousand-row searches then take
 about their share of the process's time, not most of it; alone, they run at full speed. People
 doing the same kind of work are never near the bar. Site nodes are not held back (a
 catching-up hospital).
@@ -74,7 +75,8 @@ _KNOWN, _REFUSED = 10_000, 1_000  # credentials kept; the refused apart, so a fl
 FAIR_HALF_LIFE = 2.0  # seconds: how fast a principal's recent work is forgotten
 FAIR_FACTOR = 4.0  # a principal with more than this times an equal share of the recent work yields,
 FAIR_MOST = 0.75  # or with more than this share of it all (two or three active: 4 equal shares is all)
-YIELD_AT_MOST = 1.0  # seconds a yielding principal's request waits before it asks for a slot
+YIELD_AT_MOST = 1.0  # seconds a yielding principal leaves between its requests, beyond their own time
+PAUSE_AT_MOST = 5.0  # seconds ahead a yielding principal's turn may be; a request past that gets 429
 REQUEST_COST = 2048  # what a request counts for besides the bytes of its answer
 _ACTIVE_FLOOR = REQUEST_COST / 8  # below this (one small request three half-lives ago) a principal is not active
 _COUNT_EVERY = 0.25  # seconds between counts of the active principals
@@ -219,6 +221,7 @@ class Shares:
         self.now = now
         self.work: dict[str, tuple[float, float]] = {}  # principal: (work, when it was last decayed)
         self.took: dict[str, float] = {}  # principal: how long their last request took
+        self.turns: dict[str, float] = {}  # principal over their share: when their next request may start
         self.total, self.total_at = 0.0, now()
         self.active, self.counted_at = 0, -_COUNT_EVERY
 
@@ -245,17 +248,27 @@ class Shares:
         total = _decayed(self.total, now - self.total_at)
         return _decayed(found[0], now - found[1]) > min(FAIR_FACTOR / active, FAIR_MOST) * total
 
-    def pause(self, principal: str | None) -> float:
-        """How long `principal`'s next request waits before it asks for a slot (0: not at all)."""
+    def pause(self, principal: str | None) -> float | None:
+        """How long `principal`'s next request waits before it asks for a slot (0: not at all;
+        None: refused, its turn being more than PAUSE_AT_MOST away). A principal over its share
+        gets turns spaced by its last request's time and that again for every other active
+        principal (that part at most YIELD_AT_MOST): each request takes the next turn."""
         if principal is None or not self.over(principal):
             return 0.0
-        return min(self.took.get(principal, 0.0) * (self.active - 1), YIELD_AT_MOST)
+        now = self.now()
+        took = self.took.get(principal, 0.0)
+        start = max(now, self.turns.get(principal, now))
+        if start - now > PAUSE_AT_MOST:
+            return None
+        self.turns[principal] = start + took + min(took * (self.active - 1), YIELD_AT_MOST)
+        return start - now
 
     def _active(self, now: float) -> int:
         """The principals active lately (counted at most every _COUNT_EVERY; the forgotten dropped)."""
         if now - self.counted_at >= _COUNT_EVERY:
             kept = {p: (w, at) for p, (w, at) in self.work.items() if _decayed(w, now - at) >= _ACTIVE_FLOOR}
             self.took = {p: took for p, took in self.took.items() if p in kept}
+            self.turns = {p: turn for p, turn in self.turns.items() if p in kept and turn > now}
             self.work, self.active, self.counted_at = kept, len(kept), now
         return self.active
 
@@ -427,6 +440,10 @@ def with_admission(app: ASGIApp, gate: Gate, classifier: Classifier) -> ASGIApp:
         principal = caller.principal
         # Held back only while others have requests in flight here: no one waits for an idle process.
         pause = gate.shares.pause(principal) if gate.busy > gate.by_principal.get(principal or "", 0) else 0.0
+        if pause is None:
+            SHED.labels(caller.klass, "principal").inc()
+            await _refused(scope, send, caller, "principal", gate)
+            return
         if pause:
             YIELDED.inc()
             await asyncio.sleep(pause)
