@@ -6,6 +6,7 @@ environment, so they can open the node's signing key."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from lifeline.config import Settings
@@ -34,9 +35,20 @@ def settings(url: str, **extra: object) -> Settings:
     return Settings(db=url, kek=KEK, **extra)  # type: ignore[arg-type]
 
 
+# A benchmark's one token stands for many clients: the limits that keep one person or app to their
+# share (web/rate_limits.py, web/admission.py) are lifted unless the benchmark sets them itself
+# (bench/flood.py measures them).
+_ONE_FOR_MANY = {
+    "LIFELINE_RATE_LIMIT_ACCOUNT": "none",
+    "LIFELINE_RATE_LIMIT_APP": "none",
+    "LIFELINE_PRINCIPAL_IN_FLIGHT": "1024",
+}
+
+
 def server_env(port: int) -> dict[str, str]:
-    """What a benchmark's `lifeline serve` needs to accept the benchmark's tokens."""
-    return {"LIFELINE_KEK": KEK, "LIFELINE_ISSUER": f"http://127.0.0.1:{port}"}
+    """What a benchmark's `lifeline serve` needs to accept the benchmark's tokens at load."""
+    lifted = {name: os.environ.get(name, value) for name, value in _ONE_FOR_MANY.items()}
+    return {"LIFELINE_KEK": KEK, "LIFELINE_ISSUER": f"http://127.0.0.1:{port}", **lifted}
 
 
 def token(url: str, port: int) -> str:

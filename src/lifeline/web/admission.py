@@ -24,7 +24,8 @@ principal with most of the recent work of the principals active lately (over `FA
 an equal share, and over `FAIR_MOST` of it all) runs one request at a time, and while others have
 requests in flight its requests take turns: each starts its last request's time after the one
 before, plus that time again for every other active principal (at most `YIELD_AT_MOST`); a turn
-more than `PAUSE_AT_MOST` away is refused with 429. One user's thousand-row searches then take
+more than `PAUSE_AT_MOST` away is refused with 429 after that long (answered at once, a client
+that asks again at once spun the process on refusals: bench/flood.py). One user's thousand-row searches then take
 about their share of the process's time, not most of it; alone, they run at full speed. People
 doing the same kind of work are never near the bar. Site nodes are not held back (a
 catching-up hospital).
@@ -440,8 +441,9 @@ def with_admission(app: ASGIApp, gate: Gate, classifier: Classifier) -> ASGIApp:
         principal = caller.principal
         # Held back only while others have requests in flight here: no one waits for an idle process.
         pause = gate.shares.pause(principal) if gate.busy > gate.by_principal.get(principal or "", 0) else 0.0
-        if pause is None:
+        if pause is None:  # refused, after the longest wait a turn may have: no spinning on 429s
             SHED.labels(caller.klass, "principal").inc()
+            await asyncio.sleep(PAUSE_AT_MOST)
             await _refused(scope, send, caller, "principal", gate)
             return
         if pause:
