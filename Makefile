@@ -100,6 +100,7 @@ bench: install-dev pacs
 	$(BIN)/python -m bench.flood
 	$(BIN)/python -m bench.region_sites
 	$(BIN)/python -m bench.mixed
+	$(BIN)/python -m bench.skew
 
 clean:
 	rm -rf $(VENV) var/*.db var/*.db-wal var/*.db-shm
