@@ -410,24 +410,36 @@ _PAGE = (
 async def _refused(scope: dict[str, Any], send: Any, caller: Caller, reason: str, gate: Gate) -> None:
     if reason == "principal":
         status = 429
-        message = f"Too many requests of yours at once (at most {gate.per_principal} in flight); try again shortly"
+        limit = gate._limit_of(caller.principal) if caller.principal is not None else gate.per_principal
+        message = f"Too many requests of yours at once (at most {limit} in flight); try again shortly"
     else:
         status = 503
         message = "Lifeline is too busy to take this request now; try again shortly"
-    headers = [(b"retry-after", RETRY_AFTER), (b"cache-control", b"no-store"), (b"x-content-type-options", b"nosniff")]
     path = scope.get("path", "")
-    if path == "/fhir" or path.startswith("/fhir/") or wants_json(scope):
+    fhir = path == "/fhir" or path.startswith("/fhir/") or wants_json(scope)
+    body, headers = throttled_answer(fhir, message, _PAGE.format(message), RETRY_AFTER)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if scope.get("method") == "HEAD" else body})
+
+
+def throttled_answer(
+    fhir: bool, message: str, page: str, retry_after: bytes
+) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """A refusal for want of room or past a limit, built without a thread or a template (admission's
+    here, the rate limits' held ones in the HTTP protocol): its body, an OperationOutcome
+    `throttled` or `page`, and its headers, Retry-After and Content-Length included."""
+    headers = [(b"retry-after", retry_after), (b"cache-control", b"no-store"), (b"x-content-type-options", b"nosniff")]
+    if fhir:
         body = jsontext.dumps(operation_outcome([Issue("error", "throttled", message)]))
         headers.append((b"content-type", FHIR_JSON.encode()))
     else:
-        body = _PAGE.format(message).encode()
+        body = page.encode()
         headers += [
             (b"content-type", b"text/html; charset=utf-8"),
             (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
         ]
     headers.append((b"content-length", str(len(body)).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": b"" if scope.get("method") == "HEAD" else body})
+    return body, headers
 
 
 def with_admission(app: ASGIApp, gate: Gate, classifier: Classifier) -> ASGIApp:

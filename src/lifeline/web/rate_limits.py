@@ -54,7 +54,7 @@ from lifeline.config import Settings, rate_limits_of
 from lifeline.errors import RateLimited
 from lifeline.identity import device_cookies
 from lifeline.web import assets
-from lifeline.web.admission import APPS, Caller, Classifier
+from lifeline.web.admission import APPS, Caller, Classifier, throttled_answer
 from lifeline.web.errors import FHIR_JSON, error_answer, error_response
 from lifeline.web.login import DEVICE_COOKIE, SECURE_DEVICE_COOKIE
 from lifeline.web.security_headers import with_page_headers
@@ -282,20 +282,10 @@ class Refused:
         found = self._answers.get((kind, fhir, retry))
         if found is None:
             message = f"Too many requests {_WHOSE[kind]}; try again in {retry} seconds"
-            if fhir:
-                _, body, _ = error_answer(RateLimited(message, retry))
-                kind_headers = b"content-type: " + FHIR_JSON.encode() + b"\r\n"
-            else:
-                body = _PAGE.format(message).encode()
-                kind_headers = (
-                    b"content-type: text/html; charset=utf-8\r\n"
-                    b"content-security-policy: default-src 'none'; frame-ancestors 'none'\r\n"
-                )
-            head = (
-                b"HTTP/1.1 429 Too Many Requests\r\n" + kind_headers + b"retry-after: " + str(retry).encode()
-                + b"\r\ncache-control: no-store\r\nx-content-type-options: nosniff\r\n"
-                + b"content-length: " + str(len(body)).encode() + b"\r\n"
-            )  # fmt: skip
+            body, headers = throttled_answer(fhir, message, _PAGE.format(message), str(retry).encode())
+            head = b"HTTP/1.1 429 Too Many Requests\r\n" + b"".join(
+                name + b": " + value + b"\r\n" for name, value in headers
+            )
             found = self._answers[(kind, fhir, retry)] = (head, body)
         return found
 
