@@ -39,10 +39,8 @@ import random
 import secrets
 import statistics
 import time
-from contextlib import suppress
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -55,9 +53,10 @@ from rich.table import Table
 from bench.__main__ import PG_URL, RESULTS, Store, _free_port, _machine, _serving, generated_region, loaded_store
 from bench.auth import settings as bench_settings
 from bench.auth import token as bench_token
+from bench.cpu import cpu_busy, cpu_of_postgres, cpu_of_server
 from bench.floor import in_threads, raw_lookup_rate
-from bench.region_sites import TICK, _cpu_of_postgres
 from lifeline.cli.demo_users import demo_users
+from lifeline.config import Settings
 from lifeline.fhir.found import searched
 from lifeline.fhir.service import FhirService
 from lifeline.identity import records
@@ -73,7 +72,6 @@ console = Console()
 KINDS = ("chart", "patient search", "observation search", "note")
 EXPECTED = {"chart": 200, "patient search": 200, "observation search": 200, "note": 303}
 LOINC = "http://loinc.org"
-_UNLIMITED = "1000000/second"
 
 
 @dataclass
@@ -109,8 +107,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=2, help="measurements of each worker count, interleaved")
     args = parser.parse_args()
-    # The ward's staff here are load generators, far past a person's rate limit (web/rate_limits.py).
-    os.environ["LIFELINE_RATE_LIMIT_ACCOUNT"] = _UNLIMITED
+    # The ward's staff here are load generators, far past a person's rate limit: the benchmarks'
+    # server environment lifts it (bench/auth.py); each keeps the product's requests in flight.
+    os.environ["LIFELINE_PRINCIPAL_IN_FLIGHT"] = str(Settings.principal_in_flight)
     RESULTS.mkdir(exist_ok=True)
     source = generated_region("mixed", args.patients)
     store = loaded_store("postgresql", source, "mixed")
@@ -227,7 +226,7 @@ def _load(
     threads = max(1, args.clients // args.processes)
     task = progress.add_task(label, total=seconds)
     load = _LoadAverage()
-    busy, server, database = _cpu_busy(), _cpu_of_server(base), _cpu_of_postgres()
+    busy, server, database = cpu_busy(), cpu_of_server(base), cpu_of_postgres()
     started = time.monotonic()
     context = multiprocessing.get_context("spawn")
     with context.Pool(args.processes) as pool:
@@ -239,8 +238,8 @@ def _load(
             progress.update(task, completed=min(seconds, time.monotonic() - started))
         parts = pending.get()
     wall = time.monotonic() - started  # the clients' start included: the CPU windows span it
-    machine_cpu = _cpu_busy() - busy
-    server, database = _cpu_of_server(base) - server, _cpu_of_postgres() - database
+    machine_cpu = cpu_busy() - busy
+    server, database = cpu_of_server(base) - server, cpu_of_postgres() - database
     progress.remove_task(task)
     return {
         "wall_s": wall,
@@ -398,35 +397,6 @@ class _LoadAverage:
     def seen(self) -> dict[str, float]:
         self.sample()
         return {"load_min": min(self.seen_values), "load_max": max(self.seen_values)}
-
-
-def _cpu_busy() -> float:
-    """Seconds of CPU the whole machine has spent busy (all but idle and iowait), /proc/stat."""
-    # user nice system idle iowait irq softirq steal; guest time is already in user
-    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
-    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
-
-
-def _cpu_of_server(base: str) -> float:
-    """CPU seconds of the `lifeline serve` listening at `base` and every process under it."""
-    port = base.rsplit(":", 1)[1]
-    parents: dict[int, int] = {}
-    used: dict[int, float] = {}
-    roots = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdecimal():
-            continue
-        with suppress(OSError, ValueError, IndexError):
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            command = (entry / "cmdline").read_bytes().split(b"\0")
-            pid = int(entry.name)
-            parents[pid], used[pid] = int(fields[1]), (int(fields[11]) + int(fields[12])) / TICK
-            if b"serve" in command and b"--port" in command and port.encode() in command:
-                roots.append(pid)
-    tree = set(roots)
-    while grown := {pid for pid, parent in parents.items() if parent in tree} - tree:
-        tree |= grown
-    return sum(used[pid] for pid in tree)
 
 
 def _pct(values: list[float], p: int) -> float:

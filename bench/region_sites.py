@@ -49,7 +49,6 @@ import threading
 import time
 from contextlib import suppress
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -58,6 +57,7 @@ from tests.conftest import database_url, dispose
 from tests.replication.region import Node, Region, lifeline, patients_of
 
 from bench.__main__ import RESULTS, _machine
+from bench.cpu import cpu_of_group, cpu_of_postgres
 from bench.replication import (
     LagWatcher,
     PacedWriters,
@@ -76,36 +76,6 @@ SAMPLE_EVERY = 20  # every 20th write is timed to the real sites
 STATUS_POLL_S = 0.1  # how often a returning site's status is read
 LIVE_LAG_S = 1.0  # a returning site is live again once it says it is less behind than this
 PAGE = 1000  # what a site asks for (replication/site.py)
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _cpu_of_group(leader: int) -> float:
-    """CPU seconds (user + system) of every process in `leader`'s process group."""
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdecimal():
-            continue
-        with suppress(OSError, ValueError, IndexError):
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            if int(fields[2]) == leader:  # pgrp (the 5th field; 3rd after the command)
-                total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / TICK
-
-
-def _cpu_of_postgres() -> float:
-    """CPU seconds of every postgres process, and of those that have exited: the postmaster reaps
-    its backends, so their time is in its cutime and cstime (without those, a backend closing its
-    connection would take its CPU out of the sum, and a window could come out negative)."""
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdecimal():
-            continue
-        with suppress(OSError, ValueError, IndexError):
-            stat = (entry / "stat").read_text()
-            if "(postgres)" in stat:
-                fields = stat.rsplit(")", 1)[1].split()
-                total += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
-    return total / TICK
 
 
 class FeedReader:
@@ -477,12 +447,12 @@ def _return_from_cut(
 
 def _cpu_now(leader: int) -> tuple[float, float, float]:
     """The centre's CPU seconds, PostgreSQL's, and the moment."""
-    return _cpu_of_group(leader), _cpu_of_postgres(), time.monotonic()
+    return cpu_of_group(leader), cpu_of_postgres(), time.monotonic()
 
 
 def _sites_cpu(region: Region, names: list[str]) -> dict[str, float]:
     """Each real site's CPU seconds (its server's process group)."""
-    return {n: _cpu_of_group(p.pid) if (p := region.sites[n].process) is not None else 0.0 for n in names}
+    return {n: cpu_of_group(p.pid) if (p := region.sites[n].process) is not None else 0.0 for n in names}
 
 
 def _window(before: tuple[float, float, float], after: tuple[float, float, float], writes: int) -> dict[str, Any]:

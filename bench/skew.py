@@ -37,7 +37,6 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,6 +52,7 @@ from rich.table import Table
 from bench.__main__ import PG_URL, RESULTS, Store, _free_port, _machine, _serving, _settle, console
 from bench.auth import settings as bench_settings
 from bench.auth import token as bench_token
+from bench.cpu import cpu_of_postgres
 from bench.floor import in_threads
 from bench.search import _connect, _page_of
 from lifeline.fhir.request import FhirRequest
@@ -68,7 +68,6 @@ CODES = ["2345-7", "718-7", "2160-0", "8867-4", "2951-2", "2823-3", "2093-3", "2
          "1742-6", "1920-8", "6768-6", "1975-2", "2885-2", "1751-7", "3016-3", "789-8", "785-6", "777-3"]  # fmt: skip
 DOMINANT = "2345-7"  # glucose: 90% of the added Observations
 RARE = "777-3"  # platelets: one in twenty of the even region's, about one in 200 of the added
-TICK = os.sysconf("SC_CLK_TCK")
 # The floor: bench/search.py's (c), a patient's Observations of one code by date, on index rows.
 _BY_DATE = (
     "(SELECT MAX(t.high) FROM search_date t WHERE t.res_type = 'Observation' AND t.res_id = d.res_id"
@@ -100,10 +99,8 @@ def main() -> None:
     parser.add_argument("--load-limit", type=int, default=240, help="seconds a load may take at most")
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
-    # The benchmark's one app stands for many clients: past an app's rate limit and its requests
-    # in flight (web/rate_limits.py, web/admission.py) the server would answer 429, not search.
-    os.environ["LIFELINE_RATE_LIMIT_APP"] = "1000000/second"
-    os.environ["LIFELINE_PRINCIPAL_IN_FLIGHT"] = str(max(args.connections, args.load_clients))
+    # The benchmark's one app stands for many clients: its rate limit and requests in flight are
+    # lifted by the benchmarks' server environment (bench/auth.py server_env).
     results: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": _machine(),
@@ -303,23 +300,23 @@ def _measure(url: str, backend: str, cases: list[Case], args: argparse.Namespace
             paths = RESULTS / "skew-paths.txt"
             paths.write_text("\n".join(case.paths()) + "\n")
             _wrk(base, {**env, "PATHS": str(paths)}, 3, args.connections)  # warm-up: workers, pools, pages
-            cpu = _cpu_of_postgres()
+            cpu = cpu_of_postgres()
             load = os.getloadavg()[0]
             figures = _wrk(base, {**env, "PATHS": str(paths)}, args.seconds, args.connections)
             figures["load_average"] = round((load + os.getloadavg()[0]) / 2, 1)
             if backend == "postgresql":
                 figures["postgres_cpu_ms_per_request"] = round(
-                    (_cpu_of_postgres() - cpu) * 1000 / max(figures["requests"], 1), 2
+                    (cpu_of_postgres() - cpu) * 1000 / max(figures["requests"], 1), 2
                 )
             out[case.name]["lifeline"] = figures
             console.print(f"  {case.name}: lifeline {_line(figures)}")
     for case in cases:
         calls = [(FLOOR_SQL, (p, LOINC, c)) for p, c in case.pairs]
-        cpu = _cpu_of_postgres()
+        cpu = cpu_of_postgres()
         figures = _floor(url, calls, args.seconds, args.connections)
         if backend == "postgresql":
             figures["postgres_cpu_ms_per_request"] = round(
-                (_cpu_of_postgres() - cpu) * 1000 / max(figures["requests"], 1), 2
+                (cpu_of_postgres() - cpu) * 1000 / max(figures["requests"], 1), 2
             )
         out[case.name]["floor"] = figures
         console.print(f"  {case.name}: floor {_line(figures)}")
@@ -453,19 +450,6 @@ def _shape(plan: list[str]) -> list[str]:
     return nodes
 
 
-def _cpu_of_postgres() -> float:
-    """CPU seconds of every postgres process and of those it reaped (bench/region_sites.py's)."""
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdecimal():
-            continue
-        with suppress(OSError, ValueError, IndexError):
-            stat = (entry / "stat").read_text()
-            if "(postgres)" in stat:
-                total += sum(int(f) for f in stat.rsplit(")", 1)[1].split()[11:15])  # utime stime cutime cstime
-    return total / TICK
-
-
 # (2) Loads over HTTP into a fresh database without autovacuum.
 
 
@@ -505,11 +489,11 @@ def _http_load(label: str, bundles: list[list[dict[str, Any]]], keep_current: bo
     state: dict[str, Any] = {"next": 0, "done": 0, "mark": 5000, "failed": 0, "first_failure": None}
     marks: list[dict[str, Any]] = []
     started = time.monotonic()
-    cpu_at_start = _cpu_of_postgres()
+    cpu_at_start = cpu_of_postgres()
 
     def milestone(done: int) -> None:
         now = time.monotonic() - started
-        cpu = round(_cpu_of_postgres() - cpu_at_start, 1)
+        cpu = round(cpu_of_postgres() - cpu_at_start, 1)
         row = {"resources": done, "seconds": round(now, 1), "postgres_cpu_s": cpu}
         row.update(_planner_belief(schema))
         if keep_current:
