@@ -101,6 +101,7 @@ bench: install-dev pacs
 	$(BIN)/python -m bench.region_sites
 	$(BIN)/python -m bench.mixed
 	$(BIN)/python -m bench.skew
+	$(BIN)/python -m bench.storage
 
 clean:
 	rm -rf $(VENV) var/*.db var/*.db-wal var/*.db-shm

@@ -1,14 +1,15 @@
 """`python -m bench.skew`: two cases of issue 27 that evenly spread data never shows.
 
 (1) **A dominant value.** `Observation?subject=Patient/X&code=C&_sort=-date` through a real
-`lifeline serve` over HTTP (wrk, enough connections to saturate), beside the same search as
-hand-written SQL on the index tables from as many raw-driver clients (the floor, as bench/search.py
-writes it), first on an evenly spread region (2,000 patients, a dozen Observations each, twenty
-codes) and again after `lifeline import` added 250,000 Observations, 90% of one code and heaped
-on a few patients (one with 40,000, ten with 5,000 each). Issue 27 saw such a region take a peer-
-level search down to 110/s, p99 1.0-1.7 s, 14.7 ms of PostgreSQL CPU a request. Reported per
-case: rate, p50/p95/p99, PostgreSQL CPU per request, skewed/even ratios, and EXPLAIN (ANALYZE) of
-the SQL Lifeline itself runs (captured from the FHIR core) on both, to say whether the plan held.
+`lifeline serve` over HTTP (wrk, enough connections to saturate), beside the same search as hand-
+written SQL from as many raw-driver clients (the floor: one range of search_subject_code's index,
+the table Lifeline reads this search from), first on an evenly spread region (2,000 patients, a
+dozen Observations each, twenty codes) and again after `lifeline import` added 250,000
+Observations, 90% of one code and heaped on a few patients (one with 40,000, ten with 5,000 each).
+Issue 27 saw such a region take a peer-level search down to 110/s, p99 1.0-1.7 s, 14.7 ms of
+PostgreSQL CPU a request. Reported per case: rate, p50/p95/p99, PostgreSQL CPU per request,
+skewed/even ratios, and EXPLAIN (ANALYZE) of the SQL Lifeline itself runs (captured from the FHIR
+core) on both, to say whether the plan held.
 
 (2) **Statistics nobody took.** A region of some 50,000 resources PUT over HTTP in 50-entry
 transactions from 8 clients into a fresh schema whose tables have autovacuum off, the rate
@@ -54,7 +55,7 @@ from bench.auth import settings as bench_settings
 from bench.auth import token as bench_token
 from bench.cpu import cpu_of_postgres
 from bench.floor import in_threads
-from bench.search import _connect, _page_of
+from bench.search import _connect
 from lifeline.fhir.request import FhirRequest
 from lifeline.fhir.service import FhirService
 from lifeline.identity.principal import OPERATOR
@@ -68,18 +69,17 @@ CODES = ["2345-7", "718-7", "2160-0", "8867-4", "2951-2", "2823-3", "2093-3", "2
          "1742-6", "1920-8", "6768-6", "1975-2", "2885-2", "1751-7", "3016-3", "789-8", "785-6", "777-3"]  # fmt: skip
 DOMINANT = "2345-7"  # glucose: 90% of the added Observations
 RARE = "777-3"  # platelets: one in twenty of the even region's, about one in 200 of the added
-# The floor: bench/search.py's (c), a patient's Observations of one code by date, on index rows.
-_BY_DATE = (
-    "(SELECT MAX(t.high) FROM search_date t WHERE t.res_type = 'Observation' AND t.res_id = d.res_id"
-    " AND t.param = 'date')"
+# The floor: the same search (a page of 51 newest first, and the total) written by hand on the
+# table Lifeline reads it from since issue 27's work, search_subject_code: one range of its index.
+_KEY = (
+    "res_type = 'Observation' AND {a}.subject_id = ? AND {a}.code = ? AND {a}.system = ?"
+    " AND {a}.subject_type = 'Patient'"
 )
-FLOOR_SQL = _page_of(
-    "Observation",
-    f"SELECT d.res_id, {_BY_DATE} AS k FROM (SELECT DISTINCT s.res_id FROM search_reference s"
-    " WHERE s.res_type = 'Observation' AND s.param = 'subject' AND s.target_type = 'Patient' AND s.target_id = ?) d"
-    " WHERE EXISTS (SELECT 1 FROM search_token t WHERE t.res_type = 'Observation' AND t.res_id = d.res_id"
-    " AND t.param = 'code' AND t.system = ? AND t.code = ?)",
-    51,  # the default _count (50) plus one, as the server fetches to know of a next page
+_COUNTED = f", (SELECT COUNT(*) FROM search_subject_code x WHERE x.{_KEY.format(a='x')}) AS total"
+FLOOR_SQL = (
+    "SELECT r.res_id, r.content{total} FROM (SELECT c.res_id, c.latest{counted}"
+    f" FROM search_subject_code c WHERE c.{_KEY.format(a='c')} ORDER BY c.latest DESC, c.res_id LIMIT 51) m"
+    " JOIN resource r ON r.res_type = 'Observation' AND r.res_id = m.res_id ORDER BY m.latest DESC, m.res_id"
 )
 
 
@@ -197,11 +197,21 @@ class Case:
 
     name: str
     pairs: list[tuple[str, str]]
+    counted: bool = True  # the total too (the default, _total=accurate), or not (_total=none)
 
     def paths(self) -> list[str]:
+        total = "" if self.counted else "&_total=none"
         return [
-            f"Observation?subject=Patient/{p}&code={quote(f'{LOINC}|{c}', safe='')}&_sort=-date" for p, c in self.pairs
+            f"Observation?subject=Patient/{p}&code={quote(f'{LOINC}|{c}', safe='')}&_sort=-date{total}"
+            for p, c in self.pairs
         ]
+
+    def floor_calls(self) -> list[tuple[str, tuple[Any, ...]]]:
+        """The floor's statement for each pair: the page, and the total where the search counts it."""
+        if self.counted:
+            sql = FLOOR_SQL.format(total=", m.total", counted=_COUNTED)
+            return [(sql, (p, c, LOINC, p, c, LOINC)) for p, c in self.pairs]
+        return [(FLOOR_SQL.format(total="", counted=""), (p, c, LOINC)) for p, c in self.pairs]
 
 
 def _cases(prefix: str, patients: int) -> list[Case]:
@@ -214,6 +224,7 @@ def _cases(prefix: str, patients: int) -> list[Case]:
         Case("dominant code, 10 busy patients", [(p, DOMINANT) for p in busy]),
         Case("dominant code, the heaviest patient", [(heavy, DOMINANT)]),
         Case("rare code, the heaviest patient", [(heavy, RARE)]),
+        Case("dominant code, the heaviest patient, _total=none", [(heavy, DOMINANT)], counted=False),
     ]
 
 
@@ -311,7 +322,7 @@ def _measure(url: str, backend: str, cases: list[Case], args: argparse.Namespace
             out[case.name]["lifeline"] = figures
             console.print(f"  {case.name}: lifeline {_line(figures)}")
     for case in cases:
-        calls = [(FLOOR_SQL, (p, LOINC, c)) for p, c in case.pairs]
+        calls = case.floor_calls()
         cpu = cpu_of_postgres()
         figures = _floor(url, calls, args.seconds, args.connections)
         if backend == "postgresql":
@@ -322,7 +333,7 @@ def _measure(url: str, backend: str, cases: list[Case], args: argparse.Namespace
         console.print(f"  {case.name}: floor {_line(figures)}")
         if backend == "postgresql":
             patient, code = case.pairs[0]
-            out[case.name]["explain"] = _explain_lifeline(url, patient, code)
+            out[case.name]["explain"] = _explain_lifeline(url, patient, code, case.counted)
             console.print(
                 f"    lifeline's SQL for {patient}: {out[case.name]['explain']['execution_ms']} ms in PostgreSQL"
             )
@@ -396,7 +407,7 @@ def _floor_process(
     return count, [ms for slot in latencies for ms in slot]
 
 
-def _explain_lifeline(url: str, patient: str, code: str) -> dict[str, Any]:
+def _explain_lifeline(url: str, patient: str, code: str, counted: bool = True) -> dict[str, Any]:
     """EXPLAIN (ANALYZE, BUFFERS) of the statements the FHIR core runs for the search, captured as
     it sends them, on a connection set as Lifeline's search connections are; the slowest kept."""
     seen: list[tuple[str, Any]] = []
@@ -410,7 +421,8 @@ def _explain_lifeline(url: str, patient: str, code: str) -> dict[str, Any]:
     request = FhirRequest(
         "search",
         "Observation",
-        params=[("subject", f"Patient/{patient}"), ("code", f"{LOINC}|{code}"), ("_sort", "-date")],
+        params=[("subject", f"Patient/{patient}"), ("code", f"{LOINC}|{code}"), ("_sort", "-date")]
+        + ([] if counted else [("_total", "none")]),
         principal=OPERATOR,
     )
     psycopg.Connection.execute = traced  # type: ignore[method-assign]

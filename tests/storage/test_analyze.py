@@ -33,7 +33,8 @@ def test_import_analyzes_so_sqlite_probes_tokens_by_owner(tmp_path):
     try:
         service = FhirService(repo)
         import_items(service, _observations(600), workers=1)
-        params = [("subject", "Patient/p1"), ("code", "http://loinc.org|8867-4")]
+        # A bare code: a system|code would be read from search_subject_code with the subject.
+        params = [("subject", "Patient/p1"), ("code", "8867-4")]
         clauses, _ = parse_query("Observation", params, service.registry)
         where, args = compile_where("Observation", clauses, service.registry)
         with sqlite3.connect(tmp_path / "lifeline.db") as conn:

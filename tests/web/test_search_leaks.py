@@ -230,3 +230,21 @@ def test_a_withheld_address_does_not_match(client: Any, world: dict[str, Any]) -
     assert client.get(f"/fhir/Patient?address-city={city}").json()["total"] == 2
     own = client.get(f"/fhir/Patient?address-city={city}", headers=world["patient"]("prot_mine")).json()
     assert ids(own) == [f"Patient/{world['prot_mine']}"]
+
+
+def test_a_patients_results_newest_first_keep_to_the_access_rule(client: Any, world: dict[str, Any]) -> None:
+    """Issue 27: `subject&code&_sort=-date` is read from search_subject_code's index; the access rule
+    is still a condition of the same query, so its page, total and cursor are as before."""
+    doc = world["staff"]("docA")
+    code = f"{world['code']}|x"
+    hidden = client.get(f"/fhir/Observation?subject=Patient/{world['stranger']}&code={code}&_sort=-date", headers=doc)
+    assert hidden.status_code == 200 and hidden.json()["total"] == 0 and not ids(hidden.json())
+    shown = client.get(f"/fhir/Observation?patient={world['mine']}&code={code}&_sort=-date&_count=1", headers=doc)
+    assert shown.json()["total"] == 1 and ids(shown.json()) == [f"Observation/obs-{world['mine']}"]
+    own = world["patient"]("mine")
+    assert (
+        client.get(f"/fhir/Observation?patient={world['stranger']}&code={code}&_sort=-date", headers=own).json()[
+            "total"
+        ]
+        == 0
+    )

@@ -267,3 +267,76 @@ def test_a_page_past_the_include_limit_says_so_and_how_to_reach_the_rest(
     whole = _search(client, "Patient", _id=f"p1-{tag}", _revinclude="Observation:subject")
     assert sorted(_strip(_ids(whole, "include"), tag)) == ["o0", "o1"]
     assert not [e for e in whole["entry"] if e["search"]["mode"] == "outcome"]  # exactly at the limit: complete
+
+
+def _walk(client: Any, path: str, params: dict[str, str]) -> tuple[list[list[str]], dict[str, Any]]:
+    """Every page's ids through the next links, and the last page."""
+    page = _search(client, path, **params)
+    pages = [_ids(page)]
+    while nxt := bundle_link(page, "next"):
+        page = client.get(nxt).json()
+        pages.append(_ids(page))
+    return pages, page
+
+
+def test_a_patients_results_of_one_code_newest_first(client: Any) -> None:
+    """Issue 27: `subject&code=system|code&_sort=-date` is read from search_subject_code's index a
+    page at a time. Its pages, forward and back, and its total are what the index tables give
+    for the same search (a bare code is not a key of that index): latest end first, undated
+    last, ties by id, other patients, codes and deleted results left out."""
+    tag = uuid.uuid4().hex[:8]
+    loinc = "http://loinc.org"
+    dates: list[dict[str, Any] | None] = [
+        {"effectiveDateTime": "2026-03-01T08:00:00Z"},
+        {"effectiveDateTime": "2026-03-01"},  # the whole day: ends after the 08:00 above
+        {"effectivePeriod": {"start": "2025-01-01", "end": "2026-02-01"}},
+        {"effectiveDateTime": "2026-03-01"},  # a tie, ordered by id
+        None,
+        {"effectiveDateTime": "2024"},
+        None,
+        {"effectivePeriod": {"start": "2026-01-01"}},  # open end: latest of all
+    ]
+    for n, when in enumerate(dates):
+        observation: dict[str, Any] = {
+            "resourceType": "Observation",
+            "id": f"g{n}-{tag}",
+            "status": "final",
+            "code": {"coding": [{"system": loinc, "code": "2345-7"}, {"system": "urn:lab", "code": f"glu-{tag}"}]},
+            "subject": {"reference": f"Patient/pt-{tag}"},
+            **(when or {}),
+        }
+        put_resource(client, observation)
+    for key, subject, code in (("other-patient", f"pt2-{tag}", "2345-7"), ("other-code", f"pt-{tag}", "718-7")):
+        put_resource(
+            client,
+            {
+                "resourceType": "Observation",
+                "id": f"{key}-{tag}",
+                "status": "final",
+                "code": {"coding": [{"system": loinc, "code": code}]},
+                "subject": {"reference": f"Patient/{subject}"},
+                "effectiveDateTime": "2026-06-01",
+            },
+        )
+    assert client.delete(f"/fhir/Observation/g6-{tag}").status_code in (200, 204)
+    expected = [f"g{n}-{tag}" for n in (7, 1, 3, 0, 2, 5, 4)]
+    for subject in (("subject", f"Patient/pt-{tag}"), ("patient", f"pt-{tag}")):
+        for code in (f"{loinc}|2345-7", f"urn:lab|glu-{tag}"):
+            params = {subject[0]: subject[1], "code": code, "_sort": "-date", "_count": "3"}
+            pages, last = _walk(client, "Observation", params)
+            assert [i for p in pages for i in p] == expected, (subject, code)
+            assert [len(p) for p in pages] == [3, 3, 1]
+            assert _search(client, "Observation", **params)["total"] == 7
+            back = [_ids(last)]
+            while prev := bundle_link(last, "previous"):
+                last = client.get(prev).json()
+                back.append(_ids(last))
+            assert [i for p in reversed(back) for i in p] == expected
+    # The same search on the index tables alone (any system's 2345-7) agrees.
+    general, _ = _walk(client, "Observation", {"subject": f"Patient/pt-{tag}", "code": "2345-7", "_sort": "-date"})
+    assert general == [expected]
+    # Unsorted, and sorted otherwise, the subject and the coding still drive the search together.
+    unsorted = _search(client, "Observation", subject=f"Patient/pt-{tag}", code=f"{loinc}|2345-7")
+    assert sorted(_ids(unsorted)) == sorted(expected) and unsorted["total"] == 7
+    oldest = _search(client, "Observation", subject=f"Patient/pt-{tag}", code=f"{loinc}|2345-7", _sort="date")
+    assert _ids(oldest)[:2] == [f"g5-{tag}", f"g2-{tag}"] and len(_ids(oldest)) == 7  # earliest start first

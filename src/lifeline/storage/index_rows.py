@@ -12,6 +12,8 @@ resource itself. One table per search-parameter type (see lifeline/storage/migra
   search_reference (res_type, res_id, param, target_type, target_id, url)
   search_uri       (res_type, res_id, param, value)
   search_composite (res_type, res_id, param, c1_…, c2_…, c3_…)      -- see COMPOSITE_LAYOUT
+  search_subject_code (res_type, res_id, subject_type, subject_id, system, code, latest)
+                                                                   -- see SubjectCodeEntry
 
 Only the current version of a resource is indexed; a delete removes its rows.
 """
@@ -162,6 +164,23 @@ def composite_fits(types: tuple[str | None, ...]) -> bool:
     return 2 <= len(types) <= len(COMPOSITE_LAYOUT) and all(t in COMPOSITE_LAYOUT[i] for i, t in enumerate(types))
 
 
+# A resource without a `date` value: below every date, so that it comes last in date order.
+NO_DATE = DATE_MIN - 1
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectCodeEntry:
+    """One subject and one coded concept of a resource, with the resource's latest date: a row of
+    search_subject_code, whose index answers "this patient's results of this code, newest first"
+    a page at a time (lifeline.search.extract.subject_code, issue 27)."""
+
+    subject_type: str
+    subject_id: str
+    system: str
+    code: str
+    latest: int  # the largest `high` of the resource's `date` values; NO_DATE without one
+
+
 @dataclass(slots=True)
 class IndexEntries:
     strings: list[StringEntry] = field(default_factory=list)
@@ -172,3 +191,4 @@ class IndexEntries:
     references: list[ReferenceEntry] = field(default_factory=list)
     uris: list[UriEntry] = field(default_factory=list)
     composites: list[CompositeEntry] = field(default_factory=list)
+    subject_codes: list[SubjectCodeEntry] = field(default_factory=list)

@@ -143,6 +143,39 @@ CREATE INDEX search_composite_owner ON search_composite (res_type, res_id);
 CREATE INDEX search_composite_lookup ON search_composite (res_type, param, c1_code, c1_system, c2_value);
 """
 
+# "This patient's glucose results, newest first" (`Observation?subject=Patient/1&code=…|…&_sort=-date`)
+# in one index range read a page at a time, however many results the patient or the region holds
+# of that code (issue 27; storage/index_rows.SubjectCodeEntry, search/extract/subject_code.py).
+# One row per typed subject and coded concept (system and code) of the resources of the types
+# that have all three parameters, `latest` being the largest end of their `date` values, or one
+# below every date (NO_DATE) without one. The backfill reads the rows the other index tables
+# already hold; written out rather than generated, as the migrations are.
+_SUBJECT_CODE_INDEX = """
+CREATE TABLE search_subject_code (
+    res_type TEXT NOT NULL,
+    res_id TEXT NOT NULL,
+    subject_type TEXT NOT NULL,
+    subject_id TEXT NOT NULL,
+    system TEXT NOT NULL,
+    code TEXT NOT NULL,
+    latest BIGINT NOT NULL
+);
+INSERT INTO search_subject_code
+    SELECT DISTINCT s.res_type, s.res_id, s.target_type, s.target_id, t.system, t.code,
+        COALESCE(
+            (SELECT MAX(d.high) FROM search_date d
+             WHERE d.res_type = s.res_type AND d.res_id = s.res_id AND d.param = 'date'),
+            -4611686018427387905)
+    FROM search_reference s
+    JOIN search_token t ON t.res_type = s.res_type AND t.res_id = s.res_id AND t.param = 'code'
+    WHERE s.param = 'subject' AND s.target_type IS NOT NULL AND s.target_id IS NOT NULL
+        AND t.system IS NOT NULL AND t.code IS NOT NULL
+        AND s.res_type IN ('DiagnosticReport', 'List', 'MedicationRequest', 'Observation', 'Procedure');
+CREATE INDEX search_subject_code_owner ON search_subject_code (res_type, res_id);
+CREATE INDEX search_subject_code_latest
+    ON search_subject_code (res_type, subject_id, code, system, subject_type, latest DESC, res_id);
+"""
+
 # audit_append(node, recorded, contents): the records' first seq. `sha256(text)` is PostgreSQL's
 # own (11+); the hashed text is audit/chain.py's: prev "\n" node "\n" seq "\n" recorded "\n" content.
 _AUDIT_APPEND = """
@@ -442,7 +475,8 @@ MIGRATIONS: list[Migration] = [
         "",
         postgresql="CREATE TABLE read_fence (who TEXT PRIMARY KEY, lsn pg_lsn NOT NULL);",
     ),
+    Migration(18, "a subject's coded resources by date", _SUBJECT_CODE_INDEX),
 ]
 
 # Every index table a resource's rows go to (and are deleted from when it changes).
-INDEX_TABLES = (*_INDEX_TABLES, "search_composite")
+INDEX_TABLES = (*_INDEX_TABLES, "search_composite", "search_subject_code")

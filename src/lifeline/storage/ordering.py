@@ -22,6 +22,7 @@ class SortExpression:
     sql: str  # a scalar expression over `resource r`
     args: tuple[Any, ...] = ()
     descending: bool = False
+    param: str | None = None  # the search parameter sorted by, where an index may hold its order
 
 
 @dataclass
@@ -134,3 +135,44 @@ def ordered_query(
 
 def _reverse(part: str) -> str:
     return part[: -len(" DESC")] if part.endswith(" DESC") else f"{part} DESC"
+
+
+def newest_first_query(
+    select: str, rows: str, where_args: Sequence[Any], alias: str, page: Page, *, counted: bool, none: int
+) -> OrderedQuery:
+    """A page of `rows` (`… WHERE …`, read from search_subject_code `alias`), by `latest`
+    descending then id, as an ordered_query of one descending key would order them, but read in
+    the order of the table's index and stopped at the page: the work is the page's, however many
+    rows match. `latest` is never NULL: `none` (below every date) stands for a missing date,
+    which the position and the key column give as None. `counted` adds the number of all matches
+    to every row, counted once by a scalar subquery in the same statement (one snapshot)."""
+    position = page.before if page.backwards else page.after
+    if position is not None and len(position) != 3:
+        raise ValueError("cursor position does not fit the sort")
+    latest, res_id = f"{alias}.latest", f"{alias}.res_id"
+    total = f", (SELECT COUNT(*) FROM {rows}) AS total" if counted else ""
+    args: list[Any] = [*where_args] if counted else []
+    condition = ""
+    args += where_args
+    if position is not None:
+        value = none if position[0] is None else position[0]
+        if page.backwards:
+            condition = f" AND {latest} >= ? AND ({latest} > ? OR {res_id} < ?)"
+        else:
+            condition = f" AND {latest} <= ? AND ({latest} < ? OR {res_id} > ?)"
+        args += [value, value, position[2]]
+    direction = ("ASC", "DESC") if page.backwards else ("DESC", "ASC")
+    inner = (
+        f"SELECT {alias}.res_type AS res_type, {res_id} AS res_id,"
+        f" CASE WHEN {latest} = {none} THEN NULL ELSE {latest} END AS k0{total}"
+        f" FROM {rows}{condition} ORDER BY {latest} {direction[0]}, {res_id} {direction[1]} LIMIT ?"
+    )
+    missing = (
+        "CASE WHEN p.k0 IS NULL THEN 0 ELSE 1 END" if page.backwards else "CASE WHEN p.k0 IS NULL THEN 1 ELSE 0 END"
+    )
+    sql = (
+        f"SELECT {select}, p.k0{', p.total' if counted else ''} FROM ({inner}) p"
+        " JOIN resource r ON r.res_type = p.res_type AND r.res_id = p.res_id"
+        f" ORDER BY {missing}, p.k0 {direction[0]}, p.res_id {direction[1]}"
+    )
+    return OrderedQuery(sql, [*args, page.limit], 1)

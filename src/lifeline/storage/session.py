@@ -16,9 +16,10 @@ from lifeline.storage.dialect import Dialect
 from lifeline.storage.downtime_rows import DowntimeRows
 from lifeline.storage.export_rows import ExportRows
 from lifeline.storage.incident_rows import IncidentRows
-from lifeline.storage.matching import Match, fhir_types_only, source
+from lifeline.storage.index_rows import NO_DATE
+from lifeline.storage.matching import Match, dated_source, fhir_types_only, source
 from lifeline.storage.migrations import MIGRATIONS
-from lifeline.storage.ordering import Page, SortExpression, ordered_query
+from lifeline.storage.ordering import Page, SortExpression, newest_first_query, ordered_query
 from lifeline.storage.reading import Connection, keys_condition
 from lifeline.storage.records import StoredVersion
 from lifeline.storage.replication_reads import ReplicationReads
@@ -33,6 +34,18 @@ _ROW_SELECT = (
     "r.res_type AS res_type, r.res_id AS res_id, r.version_id AS version_id,"
     " r.last_updated AS last_updated, r.deleted AS deleted, r.{content} AS content"
 )
+
+
+def _newest_first(res_type: str | None, match: Match, order: Sequence[SortExpression]) -> bool:
+    """Whether the page can be read from search_subject_code's index: a subject's resources of one
+    coding, newest first (`_sort=-date`; lifeline.storage.ordering.newest_first_query)."""
+    return (
+        match.dated is not None
+        and match.dated.res_type == res_type
+        and len(order) == 1
+        and order[0].param == "date"
+        and order[0].descending
+    )
 
 
 class Session(AccessReads, AffectedReads, AuditReads, DowntimeRows, ExportRows, IncidentRows, ReplicationReads):
@@ -140,16 +153,15 @@ class Session(AccessReads, AffectedReads, AuditReads, DowntimeRows, ExportRows, 
         """One page of current, non-deleted resources that `match` matches, in the order of the
         sort keys then type and id, each with its position (sort values, type, id) for a cursor;
         and, `with_total`, the number of all matches, from the same snapshot."""
-        rows_sql, args = source(res_type, match, [key.sql for key in order])
-        query = ordered_query(
-            _ROW_SELECT.format(content=self.dialect.json_out),
-            rows_sql,
-            args,
-            order,
-            page,
-            fixed_type=res_type is not None,
-            counted=with_total,
-        )
+        select = _ROW_SELECT.format(content=self.dialect.json_out)
+        if _newest_first(res_type, match, order):
+            rows_sql, args, alias = dated_source(match)
+            query = newest_first_query(select, rows_sql, args, alias, page, counted=with_total, none=NO_DATE)
+        else:
+            rows_sql, args = source(res_type, match, [key.sql for key in order])
+            query = ordered_query(
+                select, rows_sql, args, order, page, fixed_type=res_type is not None, counted=with_total
+            )
         rows = self._all(query.sql, query.args)
         if page.backwards:
             rows.reverse()

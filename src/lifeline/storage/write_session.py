@@ -544,5 +544,9 @@ def index_rows(key: tuple[str, str], index: IndexEntries) -> IndexRows:
         ("search_reference", [(*key, e.param, e.target_type, e.target_id, e.url) for e in index.references]),
         ("search_uri", [(*key, e.param, e.value) for e in index.uris]),
         ("search_composite", [(*key, e.param, *e.values()) for e in index.composites]),
+        (
+            "search_subject_code",
+            [(*key, e.subject_type, e.subject_id, e.system, e.code, e.latest) for e in index.subject_codes],
+        ),
     ]
     return [(table, rows) for table, rows in tables if rows]

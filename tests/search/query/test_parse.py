@@ -12,7 +12,7 @@ from lifeline.errors import BadRequest
 from lifeline.search.query import SearchClause, compile_match, compile_where, parse_query
 from lifeline.search.query.chain import Chain, Final, Has
 from lifeline.search.registry import default_registry
-from lifeline.storage.matching import source
+from lifeline.storage.matching import SubjectCode, source
 
 REGISTRY = default_registry()
 
@@ -113,7 +113,8 @@ def test_compile_where_uses_placeholders_only() -> None:
 
 
 def test_the_most_selective_clause_drives_the_query() -> None:
-    clauses, _ = parse("Observation", ("date", "ge2024"), ("code", "http://loinc.org|1"), ("patient", "p1"))
+    # A bare code (any system): not a key of search_subject_code, so the reference drives.
+    clauses, _ = parse("Observation", ("date", "ge2024"), ("code", "1"), ("patient", "p1"))
     match = compile_match("Observation", clauses, REGISTRY)
     date_sql, code_sql = match.where.split(") AND ")
     assert date_sql.startswith("EXISTS (SELECT 1 FROM search_date s WHERE s.res_type = r.res_type")
@@ -127,6 +128,32 @@ def test_the_most_selective_clause_drives_the_query() -> None:
     assert where.startswith(f"r.res_type = ? AND r.res_id IN ({match.ids}) AND (EXISTS ")
     assert args[:4] == ["Observation", "Observation", "patient", "p1"]
     assert where.count("?") == len(args)
+
+
+def test_a_subject_and_a_coding_drive_together_from_search_subject_code() -> None:
+    clauses, _ = parse("Observation", ("date", "ge2024"), ("code", "http://loinc.org|1"), ("patient", "p1"))
+    match = compile_match("Observation", clauses, REGISTRY)
+    assert match.dated == SubjectCode("Observation", "Patient", "p1", "http://loinc.org", "1")
+    assert match.ids == match.dated.ids()[0] and list(match.ids_args) == match.dated.ids()[1]
+    assert match.where.startswith("EXISTS (SELECT 1 FROM search_date s") and "search_token" not in match.where
+    # `subject` typed, or typed by its modifier, is the same key; `patient` only names Patients.
+    for query in (("subject", "Patient/p1"), ("subject:Patient", "p1"), ("patient", "Patient/p1")):
+        clauses, _ = parse("Observation", query, ("code", "http://loinc.org|1"))
+        assert compile_match("Observation", clauses, REGISTRY).dated == match.dated
+    # Not one key: a bare id (several types), a bare code or `|code` (several systems, or none),
+    # two values, a modifier, a type without the table.
+    for query in (
+        (("subject", "p1"), ("code", "http://loinc.org|1")),
+        (("patient", "p1"), ("code", "1")),
+        (("patient", "p1"), ("code", "|1")),
+        (("patient", "p1,p2"), ("code", "http://loinc.org|1")),
+        (("patient", "p1"), ("code:not", "http://loinc.org|1")),
+        (("patient", "Group/g1"), ("code", "http://loinc.org|1")),
+    ):
+        clauses, _ = parse("Observation", *query)
+        assert compile_match("Observation", clauses, REGISTRY).dated is None, query
+    clauses, _ = parse("Condition", ("patient", "p1"), ("code", "http://snomed.info/sct|1"))
+    assert compile_match("Condition", clauses, REGISTRY).dated is None
 
 
 def test_a_has_drives_from_resource_not_from_its_index_rows() -> None:

@@ -6,10 +6,11 @@ them into typed entries. Expressions are compiled once per resource type into Py
 (lifeline.search.extract.paths); only shapes outside that subset go through fhirpathpy.
 
 Composite parameters are extracted per element by lifeline.search.extract.composite into
-search_composite. Not indexed: special parameters, and `_id` (the search layer matches it on the
-resource table's own res_id). `_lastUpdated` is indexed from meta.lastUpdated,
-so the storage layer must set meta before extracting. Odd data never makes extraction raise: a
-value that cannot be indexed is skipped.
+search_composite, and a resource's subjects, codes and latest date together into
+search_subject_code by lifeline.search.extract.subject_code. Not indexed: special parameters,
+and `_id` (the search layer matches it on the resource table's own res_id). `_lastUpdated` is
+indexed from meta.lastUpdated, so the storage layer must set meta before extracting. Odd data
+never makes extraction raise: a value that cannot be indexed is skipped.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 from fhirpathpy import compile as fhirpath_compile
 
 from lifeline.definitions import fhirpath_model
-from lifeline.search.extract import composite, date, number, quantity, reference, string, token, uri
+from lifeline.search.extract import composite, date, number, quantity, reference, string, subject_code, token, uri
 from lifeline.search.extract.paths import Unsupported, Walker, compile_path, root_keys
 from lifeline.search.registry import SearchRegistry, default_registry
 from lifeline.storage.index_rows import IndexEntries
@@ -84,6 +85,7 @@ class ExtractionPlan:
     resource_type: str
     steps: tuple[_Step, ...]
     composites: tuple[composite.CompositeStep, ...] = ()
+    subject_codes: bool = False  # search_subject_code rows (extract/subject_code.py)
     _by_shape: dict[tuple[str, ...], tuple[_Step, ...]] = field(default_factory=dict, compare=False, repr=False)
 
     def steps_for(self, resource: dict[str, Any]) -> tuple[_Step, ...]:
@@ -138,7 +140,7 @@ def _compile(registry: SearchRegistry, resource_type: str) -> ExtractionPlan:
         composite.compile_step(expression, targets, resource_type, registry.choice_elements, _fallback)
         for expression, targets in composites.items()
     )
-    return ExtractionPlan(resource_type, tuple(steps), composite_steps)
+    return ExtractionPlan(resource_type, tuple(steps), composite_steps, subject_code.applies(registry, resource_type))
 
 
 _plans: weakref.WeakKeyDictionary[SearchRegistry, dict[str, ExtractionPlan]] = weakref.WeakKeyDictionary()
@@ -190,4 +192,7 @@ def extract_index(resource: dict[str, Any], registry: SearchRegistry | None = No
             composite.add(composites, resource, lists[7])
         except Exception:  # noqa: BLE001 - a fhirpathpy error on odd data skips the parameters
             continue
-    return IndexEntries(*lists)
+    entries = IndexEntries(*lists)
+    if plan.subject_codes:
+        entries.subject_codes = subject_code.entries(entries.tokens, entries.dates, entries.references)
+    return entries

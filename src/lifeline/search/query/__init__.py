@@ -5,7 +5,8 @@ one clause; the comma-separated values of a clause are alternatives (OR) and the
 required (AND). Every clause is an EXISTS over its type's index table (search_string,
 search_token, …, search_composite), correlated to the `resource` row aliased `r`, except the one
 clause picked to drive the query, written as `r.res_id IN (SELECT …)` (see
-lifeline.search.query.driver). One parameter on one type is compiled by
+lifeline.search.query.driver), or a subject and a coding together read from search_subject_code
+(lifeline.search.query.subject_code). One parameter on one type is compiled by
 lifeline.search.query.clause, with the rules of each type in a module of its own; chained
 parameters (`subject.name`, `subject:Patient.name`) and reverse chaining (`_has:…`) by
 lifeline.search.query.chain, as nested IN subqueries over search_reference. Placeholders are `?`
@@ -25,7 +26,7 @@ from datetime import datetime
 
 from lifeline.clock import system_clock
 from lifeline.errors import BadRequest
-from lifeline.search.query import chain, clause, driver
+from lifeline.search.query import chain, clause, driver, subject_code
 from lifeline.search.query.values import split_unescaped
 from lifeline.search.query.withheld import Withholding
 from lifeline.search.registry import SearchRegistry
@@ -152,12 +153,15 @@ def compile_match(
     for item in clauses:
         if item.link is None and not clause.searchable(registry.get(resource_type, item.code)):
             raise BadRequest(f"Unknown search parameter {item.code!r} for {resource_type}")
-    driving = _pick_driver(resource_type, clauses, registry)
+    dated = subject_code.find(resource_type, clauses, registry, withholding)
+    driving = _pick_driver(resource_type, clauses, registry) if dated is None else None
     conditions: list[str] = []
     args: list[object] = []
-    ids: tuple[str, list[object]] | None = None
+    ids: tuple[str, list[object]] | None = None if dated is None else dated[0].ids()
     owners = True
     for i, item in enumerate(clauses):
+        if dated is not None and i in dated[1]:
+            continue  # both clauses are the driving key of search_subject_code
         if i == driving and item.code != "_id":
             ids = _ids(resource_type, item, now_us, registry, withholding)
             # A _has selects reference targets, deleted and never stored ones among them.
@@ -174,7 +178,7 @@ def compile_match(
     where = " AND ".join(conditions) if conditions else ("" if ids is not None else "1 = 1")
     if ids is None:
         return Match(where, tuple(args))
-    return Match(where, tuple(args), ids[0], tuple(ids[1]), owners)
+    return Match(where, tuple(args), ids[0], tuple(ids[1]), owners, None if dated is None else dated[0])
 
 
 def _ids(

@@ -65,4 +65,4 @@ def _key(
     if withholding is not None and withholding.covers(param):
         shown, shown_args = withholding.shown("s")
         return SortExpression(f"{sql} AND {shown}", (code, *shown_args), descending)
-    return SortExpression(sql, (code,), descending)
+    return SortExpression(sql, (code,), descending, param=code)
