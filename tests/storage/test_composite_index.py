@@ -9,23 +9,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
-from lifeline.search.extract import extract_index
 from lifeline.search.query import compile_match, parse_query
 from lifeline.search.registry import default_registry
 from lifeline.storage import migrate, open_repository
 from lifeline.storage.index_rows import COMPOSITE_COLUMNS
 from lifeline.storage.migrations import MIGRATIONS
-from lifeline.storage.records import PendingVersion
 from lifeline.storage.repository import Repository
 from lifeline.storage.write_session import WriteSession
-from tests.conftest import BACKENDS, database_url, dispose, fresh_repository
+from tests.conftest import BACKENDS, database_url, dispose
+from tests.storage.writes import put
 
 LOINC = "http://loinc.org"
 SYSTOLIC, DIASTOLIC = "8480-6", "8462-4"
-INSTANT = "2026-11-22T08:00:00.000Z"
 
 
 def blood_pressure(res_id: str, systolic: float, diastolic: float | None = None) -> dict[str, Any]:
@@ -42,13 +39,6 @@ def blood_pressure(res_id: str, systolic: float, diastolic: float | None = None)
     }
 
 
-def put(session: WriteSession, resource: dict[str, Any], version: int = 1, *, deleted: bool = False) -> None:
-    content = None if deleted else orjson.dumps(resource).decode()
-    index = None if deleted else extract_index(resource)
-    pending = PendingVersion(resource["resourceType"], resource["id"], version, INSTANT, deleted, content, "PUT")
-    session.put(pending, index, replaces=version > 1)
-
-
 def composite_rows(repo: Repository, res_id: str) -> int:
     with repo.reading() as session:
         row = session._one("SELECT COUNT(*) FROM search_composite WHERE res_id = ?", (res_id,))
@@ -61,13 +51,6 @@ def search(repo: Repository, resource_type: str, *params: tuple[str, str]) -> se
     match = compile_match(resource_type, clauses, registry)
     with repo.reading() as session:
         return {v.res_id for v in session.search(resource_type, match, after_key=None, limit=1000)}
-
-
-@pytest.fixture(params=BACKENDS)
-def repo(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    repository = fresh_repository(request.param, tmp_path)
-    yield repository
-    dispose(repository)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -10,26 +10,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
 from lifeline.search.extract import extract_index
 from lifeline.search.query import compile_match, parse_query
 from lifeline.search.registry import default_registry
 from lifeline.search.results.order import parse_sort
-from lifeline.storage import migrate, open_repository
-from lifeline.storage.index_rows import NO_DATE
+from lifeline.storage import migrate, open_repository, write_session
+from lifeline.storage.index_rows import NO_DATE, IndexEntries
 from lifeline.storage.matching import Match, dated_source
-from lifeline.storage import write_session
 from lifeline.storage.migrations import INDEX_TABLES, MIGRATIONS
 from lifeline.storage.ordering import Page, newest_first_query
-from lifeline.storage.records import PendingVersion
 from lifeline.storage.repository import Repository
 from lifeline.storage.write_session import WriteSession, index_rows
-from tests.conftest import BACKENDS, database_url, dispose, fresh_repository
+from tests.conftest import BACKENDS, database_url, dispose
+from tests.storage.writes import put
 
 LOINC = "http://loinc.org"
-INSTANT = "2026-12-07T08:00:00.000Z"
 REGISTRY = default_registry()
 
 
@@ -46,16 +43,11 @@ def glucose(res_id: str, patient: str, when: str | None, code: str = "2345-7") -
     return resource
 
 
-def put(
-    session: WriteSession, resource: dict[str, Any], version: int = 1, *, deleted: bool = False, before: bool = False
-) -> None:
-    """Write a version; `before` as the code before migration 18 did (no search_subject_code rows)."""
-    content = None if deleted else orjson.dumps(resource).decode()
-    index = None if deleted else extract_index(resource)
-    if index is not None and before:
-        index.subject_codes = []
-    pending = PendingVersion(resource["resourceType"], resource["id"], version, INSTANT, deleted, content, "PUT")
-    session.put(pending, index, replaces=version > 1)
+def before_migration_18(resource: dict[str, Any]) -> IndexEntries:
+    """The index entries the code before search_subject_code wrote."""
+    entries = extract_index(resource)
+    entries.subject_codes = []
+    return entries
 
 
 def table(repo: Repository) -> set[tuple[Any, ...]]:
@@ -89,13 +81,6 @@ def newest_first(repo: Repository, match: Match, limit: int = 50, **page: Any) -
     return [v.res_id for v, _ in rows], total
 
 
-@pytest.fixture(params=BACKENDS)
-def repo(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    repository = fresh_repository(request.param, tmp_path)
-    yield repository
-    dispose(repository)
-
-
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_database_in_use_gets_the_rows_of_what_it_holds(
     backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -124,8 +109,8 @@ def test_a_database_in_use_gets_the_rows_of_what_it_holds(
 
             def work(session: WriteSession) -> None:
                 for resource in (*kept, report, other, glucose("gone", "p1", "2026-02-02")):
-                    put(session, resource, before=True)
-                put(session, glucose("gone", "p1", "2026-02-02"), 2, deleted=True, before=True)
+                    put(session, resource, entries=before_migration_18)
+                put(session, glucose("gone", "p1", "2026-02-02"), 2, deleted=True)
 
             repo.write(work)
         assert repo.migrate() == [18]
