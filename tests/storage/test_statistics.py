@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from lifeline.config import Settings
@@ -17,7 +18,7 @@ from lifeline.fhir.service import FhirService
 from lifeline.identity.keys import new_kek
 from lifeline.identity.principal import OPERATOR
 from lifeline.storage import open_repository
-from tests.conftest import BACKENDS, database_url, dispose
+from tests.conftest import BACKENDS, PG_URL, database_url, dispose
 
 PATIENTS = 300
 
@@ -78,3 +79,24 @@ def test_the_keeper_refreshes_them_by_itself(written: tuple[str, FhirService]) -
         keeper.stop()
     assert "resource" in keeper.refreshed
     assert rows_in_statistics(backend, service, "resource") >= PATIENTS * 0.9
+
+
+def test_one_process_of_a_node_analyzes_at_a_time(written: tuple[str, FhirService]) -> None:
+    """Each `serve` worker runs a keeper; while one analyzes (holds the node's statistics lock),
+    another's round does nothing, and does its work once the lock is free."""
+    backend, service = written
+    if backend != "postgresql":
+        pytest.skip("SQLite's ANALYZE takes the one writer's lock: two cannot run at once")
+    schema = service.repo.schema  # type: ignore[attr-defined]
+    key = f"{schema}:statistics"
+    with psycopg.connect(PG_URL.split("?")[0], autocommit=True) as other:
+        stale = (
+            "SELECT n_mod_since_analyze > 50 FROM pg_stat_user_tables WHERE schemaname = %s AND relname = 'resource'"
+        )
+        deadline = time.monotonic() + 10
+        while not other.execute(stale, (schema,)).fetchone()[0] and time.monotonic() < deadline:
+            time.sleep(0.1)  # the writes' counts reach the statistics views within a second or so
+        other.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+        assert service.repo.refresh_statistics() == []  # stale, but another process is at it
+        other.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
+    assert "resource" in service.repo.refresh_statistics()

@@ -520,13 +520,21 @@ class PostgresRepository(Repository):
         # it waits for the next round rather than be analyzed twice.
         now = time.monotonic()
         with self._connection() as conn:
-            found = [str(row[0]) for row in conn.execute(sql, (list(RECORD_TABLES),)).fetchall()]
-            stale = [
-                t for t in found if now - self._analyzed_at.get(t, -ANALYZE_AGAIN_SECONDS) >= ANALYZE_AGAIN_SECONDS
-            ]
-            for table in stale:
-                conn.execute(f'ANALYZE "{table}"')
-                self._analyzed_at[table] = now
+            # One process of the node at a time (each `serve` worker runs a keeper): another's
+            # round skips while one analyzes, rather than analyze the same tables again.
+            key = f"{self.schema or 'public'}:statistics"
+            if not conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (key,)).fetchone()[0]:
+                return []
+            try:
+                found = [str(row[0]) for row in conn.execute(sql, (list(RECORD_TABLES),)).fetchall()]
+                stale = [
+                    t for t in found if now - self._analyzed_at.get(t, -ANALYZE_AGAIN_SECONDS) >= ANALYZE_AGAIN_SECONDS
+                ]
+                for table in stale:
+                    conn.execute(f'ANALYZE "{table}"')
+                    self._analyzed_at[table] = now
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
         return stale
 
     def close(self) -> None:

@@ -11,7 +11,8 @@ reindexing analyze at their end as before.
 The look is cheap (PostgreSQL's own counters, or SQLite's largest rowids) and a table analyzed
 lately waits ANALYZE_AGAIN_SECONDS, so it runs often: a load into a fresh node, whose start
 analyzed nearly empty tables, ran at half speed for the minute a 60 s round left it planning for
-2 rows (bench/skew.py).
+2 rows (bench/skew.py). Each process of `serve --workers N` runs a keeper; on PostgreSQL one
+round at a time analyzes, under an advisory lock, and a round that finds it taken skips.
 """
 
 from __future__ import annotations
