@@ -476,6 +476,19 @@ MIGRATIONS: list[Migration] = [
         postgresql="CREATE TABLE read_fence (who TEXT PRIMARY KEY, lsn pg_lsn NOT NULL);",
     ),
     Migration(18, "a subject's coded resources by date", _SUBJECT_CODE_INDEX),
+    # Each version's JSON once (issue 27): the current version's lives in `resource`, so its
+    # version row holds none (storage/write_session.py writes them so from now on).
+    Migration(
+        19,
+        "each version's content stored once",
+        """
+        UPDATE resource_version SET content = NULL
+        WHERE content IS NOT NULL AND EXISTS (
+            SELECT 1 FROM resource r WHERE r.res_type = resource_version.res_type
+            AND r.res_id = resource_version.res_id AND r.version_id = resource_version.version_id
+        );
+        """,
+    ),
 ]
 
 # Every index table a resource's rows go to (and are deleted from when it changes).

@@ -523,7 +523,8 @@ class PostgresRepository(Repository):
             # One process of the node at a time (each `serve` worker runs a keeper): another's
             # round skips while one analyzes, rather than analyze the same tables again.
             key = f"{self.schema or 'public'}:statistics"
-            if not conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (key,)).fetchone()[0]:
+            locked = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (key,)).fetchone()
+            if locked is None or not locked[0]:
                 return []
             try:
                 found = [str(row[0]) for row in conn.execute(sql, (list(RECORD_TABLES),)).fetchall()]

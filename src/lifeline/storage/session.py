@@ -24,8 +24,15 @@ from lifeline.storage.reading import Connection, keys_condition
 from lifeline.storage.records import StoredVersion
 from lifeline.storage.replication_reads import ReplicationReads
 
+# A version's row; its content is in `resource` while it is the current version (each version's
+# JSON is stored once: write_session.py), hence the join, which finds the current row only then.
 _VERSION_COLUMNS = (
-    "res_type, res_id, version_id, last_updated, deleted, {content}, change_seq, method, node_id, write_id"
+    "v.res_type, v.res_id, v.version_id, v.last_updated, v.deleted, {content}, v.change_seq, v.method,"
+    " v.node_id, v.write_id"
+)
+_VERSIONS = (
+    "resource_version v LEFT JOIN resource cur"
+    " ON v.content IS NULL AND cur.res_type = v.res_type AND cur.res_id = v.res_id AND cur.version_id = v.version_id"
 )
 
 
@@ -57,7 +64,9 @@ class Session(AccessReads, AffectedReads, AuditReads, DowntimeRows, ExportRows, 
 
     def __init__(self, conn: Connection, dialect: Dialect) -> None:
         super().__init__(conn, dialect)
-        self._version_columns = _VERSION_COLUMNS.format(content=dialect.json_out)
+        self._version_columns = _VERSION_COLUMNS.format(
+            content=dialect.json_out.replace("content", "COALESCE(v.content, cur.content)")
+        )
 
     def migrations_missing(self) -> list[int]:
         """The versions of storage/migrations.py not in the schema's ledger (storage/migrate.py)."""
@@ -70,8 +79,8 @@ class Session(AccessReads, AffectedReads, AuditReads, DowntimeRows, ExportRows, 
 
     def vread(self, res_type: str, res_id: str, version_id: int) -> StoredVersion | None:
         row = self._one(
-            f"SELECT {self._version_columns} FROM resource_version"
-            " WHERE res_type = ? AND res_id = ? AND version_id = ?",
+            f"SELECT {self._version_columns} FROM {_VERSIONS}"
+            " WHERE v.res_type = ? AND v.res_id = ? AND v.version_id = ?",
             (res_type, res_id, version_id),
         )
         return version_from_row(row) if row else None
@@ -112,9 +121,8 @@ class Session(AccessReads, AffectedReads, AuditReads, DowntimeRows, ExportRows, 
             )
             params.append(at)
         clause = " WHERE " + " AND ".join(where) if where else ""
-        columns = ", ".join(f"v.{c.strip()}" for c in self._version_columns.split(","))
         rows = self._all(
-            f"SELECT {columns} FROM resource_version v{clause} ORDER BY v.write_id DESC LIMIT ?",
+            f"SELECT {self._version_columns} FROM {_VERSIONS}{clause} ORDER BY v.write_id DESC LIMIT ?",
             [*params, limit],
         )
         return [version_from_row(r) for r in rows]
@@ -272,7 +280,7 @@ class Session(AccessReads, AffectedReads, AuditReads, DowntimeRows, ExportRows, 
 
         Call it through Repository.changes_after, which numbers what has committed first."""
         rows = self._all(
-            f"SELECT {self._version_columns} FROM resource_version WHERE change_seq > ? ORDER BY change_seq LIMIT ?",
+            f"SELECT {self._version_columns} FROM {_VERSIONS} WHERE v.change_seq > ? ORDER BY v.change_seq LIMIT ?",
             (change_seq, limit),
         )
         return [version_from_row(r) for r in rows]

@@ -71,6 +71,9 @@ class WriteSession(Session):
         self.writes_outbox = outbox
         self._superseded: list[tuple[str, str, int]] = []
         self.pending: list[PendingVersion] = []
+        # Per resource, which of `pending` becomes its current row: that version's row in
+        # resource_version is written without content (it is in `resource`; see _version_batch).
+        self._current: dict[tuple[str, str], int] = {}
         self._inserts: list[tuple[Any, ...]] = []  # resources new to the store
         self._upserts: list[tuple[Any, ...]] = []  # new versions of stored ones
         self._replaced: list[tuple[str, str]] = []
@@ -262,10 +265,14 @@ class WriteSession(Session):
         if not rows:
             return
         values = f"(?, ?, CAST(? AS BIGINT), ?, {self.dialect.json_in})"
-        for table in ("resource", "resource_version"):
+        for table, content in (
+            ("resource", "v.column5"),
+            # A version row without content stays so: it is the current row's (_version_batch).
+            ("resource_version", "CASE WHEN resource_version.content IS NULL THEN NULL ELSE v.column5 END"),
+        ):
             self._later.append(
                 Batch(
-                    f"UPDATE {table} SET last_updated = v.column4, content = v.column5 FROM (VALUES ",
+                    f"UPDATE {table} SET last_updated = v.column4, content = {content} FROM (VALUES ",
                     values,
                     list(rows),
                     f") AS v WHERE {table}.res_type = v.column1 AND {table}.res_id = v.column2"
@@ -341,6 +348,7 @@ class WriteSession(Session):
                 if self.audit is not None and table == "search_reference":
                     # rows: (res_type, res_id, param, target_type, target_id, url)
                     self.patient_references[key] = [(r[2], r[4]) for r in rows if r[3] == "Patient" and r[4]]
+        self._current[key] = len(self.pending)
         self.pending.append(version)
 
     def note_references(self, key: tuple[str, str], index: IndexEntries) -> None:
@@ -364,6 +372,7 @@ class WriteSession(Session):
         self.pending.append(version)
         if not current:
             return  # an old version of a resource whose current row is newer: history only
+        self._current[key] = len(self.pending) - 1
         self._buffered.add(key)
         self._upserts.append((*key, version.version_id, version.last_updated, version.deleted, version.content))
         if reindex:  # else the resource's index rows stand (only its stamps changed)
@@ -397,6 +406,21 @@ class WriteSession(Session):
                 )
             )
         if self._upserts:
+            # Each version's JSON is stored once: the current version's in `resource`, the others'
+            # in resource_version. The version a new one replaces gets its JSON back into its
+            # version row first, in the same transaction (a version row written this session
+            # already has it: _version_batch).
+            batches.append(
+                Batch(
+                    "UPDATE resource_version SET content = r.content FROM resource r"
+                    " WHERE r.res_type = resource_version.res_type AND r.res_id = resource_version.res_id"
+                    " AND r.version_id = resource_version.version_id AND resource_version.content IS NULL"
+                    " AND NOT r.deleted AND (r.res_type, r.res_id) IN (VALUES ",
+                    "(?, ?)",
+                    [row[:2] for row in self._upserts],
+                    ")",
+                )
+            )
             batches.append(
                 Batch(
                     f"INSERT INTO resource ({_RESOURCE_COLUMNS}) VALUES ",
@@ -467,6 +491,7 @@ class WriteSession(Session):
             self._superseded = []
         if n:
             batches.append(self._version_batch(first))
+            self._current = {}
             if self.writes_outbox:
                 batches.append(self._outbox_batch())
         self._send(batches, commit=True)
@@ -486,6 +511,9 @@ class WriteSession(Session):
         ]
 
     def _version_batch(self, first: int | None) -> Batch:
+        """The rows of the pending versions; the one that ends as its resource's current row
+        without content (it is the current row's), every other with its own."""
+        current = set(self._current.values())
         return Batch(
             f"INSERT INTO resource_version (change_seq, {_VERSION_COLUMNS}) VALUES ",
             f"(?, ?, ?, ?, ?, ?, ?, ?, {self.dialect.json_in})",
@@ -499,7 +527,7 @@ class WriteSession(Session):
                     p.deleted,
                     p.method,
                     p.node_id or self.node_id,
-                    p.content,
+                    None if i in current else p.content,
                 )
                 for i, p in enumerate(self.pending)
             ],
