@@ -1,6 +1,7 @@
 """`python -m bench.search`: search latency and throughput on a generated region of ≥ 1 million
 resources, on SQLite and PostgreSQL, each query beside the same query written by hand in SQL
-against the index tables (the floor), measured in the same run.
+against the index tables (the floor), measured in the same run; (c) and (i) by hand on
+search_subject_code, the table Lifeline answers them from since issue 27.
 
 Queries (issue 3), named (a) … (e) in the output: (a) Patient by CPR identifier, (b) Patient by
 name prefix, (c) a patient's Observations of one code sorted by date descending, first page,
@@ -299,16 +300,6 @@ def _queries(
         [FhirRequest("search", "Patient", params=[("name", p)], principal=OPERATOR) for p in prefixes],
         [[(name_page, (f"{p}%",))] for p in prefixes],
     )
-    by_date = (
-        "(SELECT MAX(t.high) FROM search_date t WHERE t.res_type = 'Observation' AND t.res_id = d.res_id"
-        " AND t.param = 'date')"
-    )
-    obs_matches = (
-        f"SELECT d.res_id, {by_date} AS k FROM (SELECT DISTINCT s.res_id FROM search_reference s"
-        " WHERE s.res_type = 'Observation' AND s.param = 'subject' AND s.target_type = 'Patient' AND s.target_id = ?) d"
-        " WHERE EXISTS (SELECT 1 FROM search_token t WHERE t.res_type = 'Observation' AND t.res_id = d.res_id"
-        " AND t.param = 'code' AND t.system = ? AND t.code = ?)"
-    )
     out["(c) obs by code, -date"] = (
         [
             FhirRequest(
@@ -319,7 +310,7 @@ def _queries(
             )
             for pid, system, code in samples["pairs"]
         ],
-        [[(_page_of("Observation", obs_matches, page), (pid, system, code))] for pid, system, code in samples["pairs"]],
+        [[(newest_first_floor(True, page), (pid, code, system) * 2)] for pid, system, code in samples["pairs"]],
     )
     marks = ", ".join("?" for _ in _COMPARTMENT_PARAMS)
     referring = (
@@ -427,18 +418,36 @@ def _chain_shapes(
          for _, cpr in samples["patients"]],
     )  # fmt: skip
     codes = sorted({(system, code) for _, system, code in samples["pairs"]})[:20]
+    # The floor as Lifeline answers it since issue 27: a probe of search_subject_code per Patient.
     has = (
-        "SELECT DISTINCT s.target_id AS res_id FROM search_reference s WHERE s.target_type = 'Patient'"
-        " AND s.res_type = 'Observation' AND s.param = 'patient' AND s.res_id IN (SELECT t.res_id FROM search_token t"
-        " WHERE t.res_type = 'Observation' AND t.param = 'code' AND t.system = ? AND t.code = ?)"
+        "SELECT p.res_id, NULL AS k FROM resource p WHERE p.res_type = 'Patient' AND NOT p.deleted"
+        " AND EXISTS (SELECT 1 FROM search_subject_code c WHERE c.res_type = 'Observation'"
+        " AND c.subject_id = p.res_id AND c.code = ? AND c.system = ? AND c.subject_type = 'Patient')"
     )
     out["(i) _has:Observation:patient:code"] = (
         [FhirRequest("search", "Patient", params=[("_has:Observation:patient:code", f"{system}|{code}")],
                      principal=OPERATOR) for system, code in codes],
-        [[(_page_of("Patient", f"SELECT d.res_id, NULL AS k FROM ({has}) d", page), (system, code))]
-         for system, code in codes],
+        [[(_page_of("Patient", has, page), (code, system))] for system, code in codes],
     )  # fmt: skip
     return out
+
+
+_KEY = (
+    "res_type = 'Observation' AND {a}.subject_id = ? AND {a}.code = ? AND {a}.system = ?"
+    " AND {a}.subject_type = 'Patient'"
+)
+
+
+def newest_first_floor(counted: bool, page: int = 51) -> str:
+    """A patient's Observations of one coding newest first, by hand on the table Lifeline reads
+    them from (search_subject_code, issue 27): one index range for the page, and the range counted
+    in the same statement when `counted`. Arguments: patient id, code, system (twice if counted)."""
+    total = f", (SELECT COUNT(*) FROM search_subject_code x WHERE x.{_KEY.format(a='x')}) AS total" if counted else ""
+    return (
+        f"SELECT r.res_id, r.content{', m.total' if counted else ''} FROM (SELECT c.res_id, c.latest{total}"
+        f" FROM search_subject_code c WHERE c.{_KEY.format(a='c')} ORDER BY c.latest DESC, c.res_id LIMIT {page}) m"
+        " JOIN resource r ON r.res_type = 'Observation' AND r.res_id = m.res_id ORDER BY m.latest DESC, m.res_id"
+    )
 
 
 def _page_of(res_type: str, matches: str, page: int) -> str:

@@ -55,7 +55,7 @@ from bench.auth import settings as bench_settings
 from bench.auth import token as bench_token
 from bench.cpu import cpu_of_postgres
 from bench.floor import in_threads
-from bench.search import _connect
+from bench.search import _connect, newest_first_floor
 from lifeline.fhir.request import FhirRequest
 from lifeline.fhir.service import FhirService
 from lifeline.identity.principal import OPERATOR
@@ -69,18 +69,6 @@ CODES = ["2345-7", "718-7", "2160-0", "8867-4", "2951-2", "2823-3", "2093-3", "2
          "1742-6", "1920-8", "6768-6", "1975-2", "2885-2", "1751-7", "3016-3", "789-8", "785-6", "777-3"]  # fmt: skip
 DOMINANT = "2345-7"  # glucose: 90% of the added Observations
 RARE = "777-3"  # platelets: one in twenty of the even region's, about one in 200 of the added
-# The floor: the same search (a page of 51 newest first, and the total) written by hand on the
-# table Lifeline reads it from since issue 27's work, search_subject_code: one range of its index.
-_KEY = (
-    "res_type = 'Observation' AND {a}.subject_id = ? AND {a}.code = ? AND {a}.system = ?"
-    " AND {a}.subject_type = 'Patient'"
-)
-_COUNTED = f", (SELECT COUNT(*) FROM search_subject_code x WHERE x.{_KEY.format(a='x')}) AS total"
-FLOOR_SQL = (
-    "SELECT r.res_id, r.content{total} FROM (SELECT c.res_id, c.latest{counted}"
-    f" FROM search_subject_code c WHERE c.{_KEY.format(a='c')} ORDER BY c.latest DESC, c.res_id LIMIT 51) m"
-    " JOIN resource r ON r.res_type = 'Observation' AND r.res_id = m.res_id ORDER BY m.latest DESC, m.res_id"
-)
 
 
 def main() -> None:
@@ -207,11 +195,10 @@ class Case:
         ]
 
     def floor_calls(self) -> list[tuple[str, tuple[Any, ...]]]:
-        """The floor's statement for each pair: the page, and the total where the search counts it."""
-        if self.counted:
-            sql = FLOOR_SQL.format(total=", m.total", counted=_COUNTED)
-            return [(sql, (p, c, LOINC, p, c, LOINC)) for p, c in self.pairs]
-        return [(FLOOR_SQL.format(total="", counted=""), (p, c, LOINC)) for p, c in self.pairs]
+        """The floor's statement for each pair (bench/search.py's, on search_subject_code): the
+        page, and the total where the search counts it."""
+        sql = newest_first_floor(self.counted)
+        return [(sql, (p, c, LOINC) * (2 if self.counted else 1)) for p, c in self.pairs]
 
 
 def _cases(prefix: str, patients: int) -> list[Case]:

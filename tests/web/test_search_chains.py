@@ -109,3 +109,48 @@ def test_the_capability_statement_lists_composites_and_chaining(client: Any) -> 
     assert observation["code-value-quantity"]["type"] == "composite"
     assert "_has:[type]:subject:" in observation["subject"]["documentation"]
     assert "near" not in {p["name"] for p in resources["Location"]["searchParam"]}  # special: not searchable
+
+
+def test_has_ending_in_a_coding_is_answered_by_search_subject_code(client: Any) -> None:
+    """Issue 27: `_has:Observation:patient:code=system|code` is one probe of search_subject_code
+    per Patient, not every Observation of the code in the region. It finds what the index tables
+    find (a bare code takes that way): the patients with the code in that system, through
+    `patient` or `subject`, and not one whose only such result was deleted or is in another
+    system."""
+    tag = uuid.uuid4().hex[:8]
+    code = f"glu-{tag}"
+    family = f"Omvendt{tag}"
+    for key, system, deleted in (
+        ("a", "urn:lab", False),
+        ("b", "urn:lab", True),
+        ("c", "urn:other", False),
+        ("d", None, False),
+    ):
+        put = client.put(
+            f"/fhir/Patient/{key}-{tag}",
+            json={"resourceType": "Patient", "id": f"{key}-{tag}", "name": [{"family": family}]},
+            headers=FHIR,
+        )
+        assert put.status_code in (200, 201), put.text
+        if system is None:
+            continue
+        made = client.post(
+            "/fhir/Observation",
+            json={
+                "resourceType": "Observation",
+                "status": "final",
+                "code": {"coding": [{"system": system, "code": code}]},
+                "subject": {"reference": f"Patient/{key}-{tag}"},
+            },
+            headers=FHIR,
+        )
+        assert made.status_code == 201, made.text
+        if deleted:
+            assert client.delete(f"/fhir/Observation/{made.json()['id']}").status_code in (200, 204)
+    by_coding = ids(client, "/fhir/Patient", {"family": family, "_has:Observation:patient:code": f"urn:lab|{code}"})
+    assert by_coding == {f"a-{tag}"}
+    assert ids(client, "/fhir/Patient", {"family": family, "_has:Observation:subject:code": f"urn:lab|{code}"}) == by_coding
+    alone = client.get("/fhir/Patient", params={"_has:Observation:patient:code": f"urn:lab|{code}"}).json()
+    assert alone["total"] == 1
+    bare = ids(client, "/fhir/Patient", {"family": family, "_has:Observation:patient:code": code})
+    assert bare == {f"a-{tag}", f"c-{tag}"}

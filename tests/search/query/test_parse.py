@@ -159,7 +159,8 @@ def test_a_subject_and_a_coding_drive_together_from_search_subject_code() -> Non
 def test_a_has_drives_from_resource_not_from_its_index_rows() -> None:
     # _has selects the targets of references, deleted and never stored ones among them: its
     # ids are not index-row owners, so it stays in the condition (lifeline.storage.matching).
-    clauses, _ = parse("Patient", ("_has:Observation:patient:code", "http://loinc.org|1"))
+    # (A bare code: a system|code would be a probe of search_subject_code, below.)
+    clauses, _ = parse("Patient", ("_has:Observation:patient:code", "1"))
     match = compile_match("Patient", clauses, REGISTRY)
     assert match.ids is not None and not match.owners
     assert match.condition("Patient")[0].startswith(
@@ -214,3 +215,16 @@ def test_a_chain_with_a_negated_end_never_drives() -> None:
     clauses, _ = parse("Observation", ("subject:Patient.gender:not", "male"))
     where, _ = compile_where("Observation", clauses, REGISTRY)
     assert where.startswith("EXISTS (SELECT 1 FROM search_reference s WHERE s.res_type = r.res_type")
+
+
+def test_a_has_ending_in_a_coding_probes_search_subject_code_per_resource() -> None:
+    clauses, _ = parse("Patient", ("_has:Observation:patient:code", "http://loinc.org|1"))
+    match = compile_match("Patient", clauses, REGISTRY)
+    assert match.ids is None and match.where.startswith("EXISTS (SELECT 1 FROM search_subject_code c")
+    assert list(match.args) == ["Observation", "1", "http://loinc.org", "Patient"]
+    # Not a key of the table (a bare code, two values, another final parameter): the index tables.
+    for value in ("1", "http://loinc.org|1,http://loinc.org|2"):
+        clauses, _ = parse("Patient", ("_has:Observation:patient:code", value))
+        assert "search_subject_code" not in compile_where("Patient", clauses, REGISTRY)[0]
+    clauses, _ = parse("Patient", ("_has:Observation:patient:status", "final"))
+    assert "search_subject_code" not in compile_where("Patient", clauses, REGISTRY)[0]

@@ -25,7 +25,10 @@ nested SELECTs, because PostgreSQL plans an OR of IN subqueries as a filter over
 of the parameter (measured: 80 ms rather than 2 ms for `Observation?subject.name=…` over 100,000).
 Each nested SELECT names its table `s` again, hiding the outer `s`: only the top level correlates.
 References are followed by type and id (also those of absolute URLs, as reference search matches
-them) to resources that are stored: index rows exist for current resources only.
+them) to resources that are stored: index rows exist for current resources only. A `_has` ending
+in one coding through a subject (`_has:Observation:patient:code=system|code`) is instead one
+probe of search_subject_code per resource searched (lifeline.search.query.subject_code), and
+never drives.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from lifeline.errors import BadRequest
-from lifeline.search.query import clause, driver
+from lifeline.search.query import clause, driver, subject_code
 from lifeline.search.query.withheld import Withholding
 from lifeline.search.registry import SearchParameter, SearchRegistry
 
@@ -166,7 +169,10 @@ def check_values(resource_type: str, link: Link, values: list[str], registry: Se
 
 
 def rank(resource_type: str, link: Link, values: list[str], registry: SearchRegistry) -> int | None:
-    """How well the clause drives the query (see lifeline.search.query.driver)."""
+    """How well the clause drives the query (see lifeline.search.query.driver); never a `_has` that
+    search_subject_code answers (a probe per resource searched, _coded_has)."""
+    if _coded_has(resource_type, link, values, registry, None) is not None:
+        return driver.NEVER
     ranks = [
         driver.rank(_final_param(t, final, registry), final.modifier, values)
         for t, final in finals(resource_type, link)
@@ -207,6 +213,9 @@ def condition(
     withholding: Withholding | None = None,
 ) -> tuple[str, list[object]]:
     """The clause as a boolean over `resource r`: an EXISTS (a driving clause is `ids`)."""
+    coded = _coded_has(resource_type, link, values, registry, withholding)
+    if coded is not None:
+        return coded
     if isinstance(link, Final):
         param = _final_param(resource_type, link, registry)
         return clause.condition(param, link.modifier, values, now_us, registry, withholding)
@@ -217,6 +226,19 @@ def condition(
         body, args = _has_body(link, values, now_us, registry, withholding)
         owner = "s.target_type = r.res_type AND s.target_id = r.res_id"
     return f"EXISTS (SELECT 1 FROM search_reference s WHERE {owner} AND {body})", args
+
+
+def _coded_has(
+    resource_type: str, link: Link, values: list[str], registry: SearchRegistry, withholding: Withholding | None
+) -> tuple[str, list[object]] | None:
+    """A `_has` ending in a coding, through a subject, as a probe of search_subject_code per
+    resource searched (lifeline.search.query.subject_code.has_condition), or None."""
+    if not isinstance(link, Has) or not isinstance(link.then, Final):
+        return None
+    final = link.then
+    return subject_code.has_condition(
+        resource_type, link.source, link.param, final.code, final.modifier, values, registry, withholding
+    )
 
 
 def _chain_branches(
