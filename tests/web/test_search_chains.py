@@ -147,9 +147,10 @@ def test_has_ending_in_a_coding_is_answered_by_search_subject_code(client: Any) 
         assert made.status_code == 201, made.text
         if deleted:
             assert client.delete(f"/fhir/Observation/{made.json()['id']}").status_code in (200, 204)
-    by_coding = ids(client, "/fhir/Patient", {"family": family, "_has:Observation:patient:code": f"urn:lab|{code}"})
+    coding = f"urn:lab|{code}"
+    by_coding = ids(client, "/fhir/Patient", {"family": family, "_has:Observation:patient:code": coding})
     assert by_coding == {f"a-{tag}"}
-    assert ids(client, "/fhir/Patient", {"family": family, "_has:Observation:subject:code": f"urn:lab|{code}"}) == by_coding
+    assert ids(client, "/fhir/Patient", {"family": family, "_has:Observation:subject:code": coding}) == by_coding
     alone = client.get("/fhir/Patient", params={"_has:Observation:patient:code": f"urn:lab|{code}"}).json()
     assert alone["total"] == 1
     bare = ids(client, "/fhir/Patient", {"family": family, "_has:Observation:patient:code": code})
