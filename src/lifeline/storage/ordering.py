@@ -151,9 +151,8 @@ def newest_first_query(
         raise ValueError("cursor position does not fit the sort")
     latest, res_id = f"{alias}.latest", f"{alias}.res_id"
     total = f", (SELECT COUNT(*) FROM {rows}) AS total" if counted else ""
-    args: list[Any] = [*where_args] if counted else []
+    args: list[Any] = [*where_args, *where_args] if counted else [*where_args]  # the count's, then the page's
     condition = ""
-    args += where_args
     if position is not None:
         value = none if position[0] is None else position[0]
         if page.backwards:

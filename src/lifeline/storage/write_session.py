@@ -491,7 +491,6 @@ class WriteSession(Session):
             self._superseded = []
         if n:
             batches.append(self._version_batch(first))
-            self._current = {}
             if self.writes_outbox:
                 batches.append(self._outbox_batch())
         self._send(batches, commit=True)

@@ -20,7 +20,7 @@ from typing import Protocol
 from lifeline.search.extract import subject_code
 from lifeline.search.query import reference, token
 from lifeline.search.query.withheld import Withholding
-from lifeline.search.registry import SearchRegistry
+from lifeline.search.registry import SearchParameter, SearchRegistry
 from lifeline.storage.matching import SubjectCode
 
 
@@ -50,34 +50,45 @@ def find(
         if param is None or (withholding is not None and withholding.covers(param)):
             continue
         if subject is None and item.code in (subject_code.SUBJECT, "patient"):
-            subject = _subject(resource_type, item, registry, i)
+            found = _subject(resource_type, item, param, registry)
+            subject = None if found is None else (*found, i)
         elif coding is None and item.code == subject_code.CODE and item.modifier is None:
-            parsed = token.parse(item.values[0], None, param)
-            if isinstance(parsed, tuple) and parsed[0] is not None and parsed[1] is not None:
-                coding = (parsed[0], parsed[1], i)
+            pair = _coding(item.values[0], param)
+            coding = None if pair is None else (*pair, i)
     if subject is None or coding is None:
         return None
     key = SubjectCode(resource_type, subject[0], subject[1], coding[0], coding[1])
     return key, (subject[2], coding[2])
 
 
-def _subject(resource_type: str, item: _Clause, registry: SearchRegistry, i: int) -> tuple[str, str, int] | None:
-    param = registry.get(resource_type, item.code)
-    assert param is not None
+def _subject(
+    resource_type: str, item: _Clause, param: SearchParameter, registry: SearchRegistry
+) -> tuple[str, str] | None:
+    """The typed local subject (type, id) a `subject` or `patient` clause names, or None."""
     if item.modifier is not None and item.modifier not in registry.resource_types:
         return None  # :missing, :identifier and the like
     target_type, target_id, url = reference.parse(item.values[0], item.modifier, param)
     if url is not None or target_id is None:
         return None
     if item.code == "patient":
-        # `patient` is the subject when it is a Patient (R4's `X.subject.where(resolve() is Patient)`).
-        if param.expression != f"{resource_type}.subject.where(resolve() is Patient)" or target_type not in (
-            None,
-            "Patient",
-        ):
+        if not _patient_is_subject(param, resource_type) or target_type not in (None, "Patient"):
             return None
         target_type = "Patient"
-    return (target_type, target_id, i) if target_type is not None else None
+    return (target_type, target_id) if target_type is not None else None
+
+
+def _patient_is_subject(param: SearchParameter, resource_type: str) -> bool:
+    """Whether the type's `patient` parameter is its subject when that is a Patient (R4's
+    `X.subject.where(resolve() is Patient)`), so that search_subject_code's rows answer it."""
+    return param.expression == f"{resource_type}.subject.where(resolve() is Patient)"
+
+
+def _coding(value: str, param: SearchParameter) -> tuple[str, str] | None:
+    """(system, code) of a token value with both parts, the only form that is one key; or None."""
+    parsed = token.parse(value, None, param)
+    if not isinstance(parsed, tuple) or parsed[0] is None or parsed[1] is None:
+        return None
+    return parsed[0], parsed[1]
 
 
 def has_condition(
@@ -109,15 +120,13 @@ def has_condition(
         return None
     if withholding is not None and withholding.covers(code_param):
         return None
-    if param_code == "patient" and (
-        resource_type != "Patient" or reference_param.expression != f"{source}.subject.where(resolve() is Patient)"
-    ):
+    if param_code == "patient" and (resource_type != "Patient" or not _patient_is_subject(reference_param, source)):
         return None
-    parsed = token.parse(values[0], None, code_param)
-    if not isinstance(parsed, tuple) or parsed[0] is None or parsed[1] is None:
+    pair = _coding(values[0], code_param)
+    if pair is None:
         return None
     sql = (
         "EXISTS (SELECT 1 FROM search_subject_code c WHERE c.res_type = ? AND c.subject_id = r.res_id"
         " AND c.code = ? AND c.system = ? AND c.subject_type = ?)"
     )
-    return sql, [source, parsed[1], parsed[0], resource_type]
+    return sql, [source, pair[1], pair[0], resource_type]
