@@ -4,6 +4,8 @@ OpenID Connect provider, CSRF, session fixation, logging out everywhere."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import random
 import re
 import uuid
 from collections.abc import Iterator
@@ -307,9 +309,14 @@ def citizen_service(service: FhirService, issuer: str) -> FhirService:
     return FhirService(service.repo, settings, clock=service.clock)
 
 
+# A counter from a random start, not a random draw each time: two patients of one test
+# database with the same CPR number make the citizen login refuse ("more than one").
+_CPR_SERIALS = itertools.count(random.randrange(2000))
+
+
 def new_cpr_patient(client: TestClient) -> tuple[str, str]:
     """A Patient with a fresh CPR number (born 17 May 1980, female); returns (id, cpr)."""
-    serial = uuid.uuid4().int % 1000 * 2  # 7th digit 0-1 (1900s), even last digit: female
+    serial = next(_CPR_SERIALS) % 2000 * 2  # 7th digit 0-3 (1900s), even last digit: female
     cpr = f"170580{serial:04d}"
     patient_id = uuid.uuid4().hex
     resource = {
