@@ -52,7 +52,7 @@ class AccessReads(Reader):
             return []
         return self._sorted_ids(
             f"SELECT target_id FROM search_reference WHERE res_type = ? AND res_id IN ({marks(ids)})"
-            " AND param = ? AND target_type = ?",
+            " AND param || '' = ? AND target_type = ?",  # by the owner's index (Session.patients_referenced)
             [res_type, *ids, param, target_type],
         )
 
@@ -63,7 +63,7 @@ class AccessReads(Reader):
             return []
         rows = self._all(
             "SELECT res_id, target_type, target_id FROM search_reference WHERE res_type = ?"
-            f" AND res_id IN ({marks(ids)}) AND param = ? AND target_type IS NOT NULL AND target_id IS NOT NULL",
+            f" AND res_id IN ({marks(ids)}) AND param || '' = ? AND target_type IS NOT NULL AND target_id IS NOT NULL",
             [res_type, *ids, param],
         )
         return [(str(row[0]), str(row[1]), str(row[2])) for row in rows]

@@ -247,9 +247,13 @@ class Session(AccessReads, AffectedReads, AuditReads, DowntimeRows, ExportRows, 
         args: list[Any] = []
         for res_type, (ids, params) in resources.items():
             if ids and params:
+                # `param || ''`: the rows are found by their owner (type and ids), never by the
+                # parameter. Given `param` as an indexable column, SQLite chose the lookup index
+                # (type, parameter, target) and read every Observation's subject row to find a
+                # page's 50: 7-15 ms a search page against 0.3 on a 10-patient Synthea region.
                 parts.append(
                     f"(s.res_type = ? AND s.res_id IN ({', '.join('?' for _ in ids)})"
-                    f" AND s.param IN ({', '.join('?' for _ in params)}))"
+                    f" AND s.param || '' IN ({', '.join('?' for _ in params)}))"
                 )
                 args += [res_type, *ids, *params]
         if not parts:
