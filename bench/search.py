@@ -156,7 +156,6 @@ def _bench_backend(backend: str, region: Path, args: argparse.Namespace) -> dict
     service = FhirService(open_repository(url), bench_settings(url))
     floor = _Floor(url)
     queries = _queries(samples, postgres=backend == "postgresql")
-    result["queries"] = {}
     port = _free_port()
     token = bench_token(url, port)
     server = subprocess.Popen(
@@ -169,30 +168,7 @@ def _bench_backend(backend: str, region: Path, args: argparse.Namespace) -> dict
         _wait(port)
         auth = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=f"http://127.0.0.1:{port}/fhir", timeout=30, headers=auth) as http:
-            for name, (requests, floor_calls) in queries.items():
-                # One untimed pass over every sample first: whichever of the three ran first
-                # would otherwise pay for reading the samples' pages from disk (the run of
-                # 2026-11-23 17:54 measured (c) at 108.8 ms p95 in process, then 21.9 over HTTP).
-                for call in floor_calls:
-                    floor.run(*call)
-                core = _latencies(lambda r: orjson.dumps(service.handle(r).resource), requests)
-                raw = _latencies(lambda call: floor.run(*call), floor_calls)
-                web = _latencies(lambda r: _get(http, r), requests)
-                figures = {
-                    "core_p50_ms": _pct(core, 50),
-                    "core_p95_ms": _pct(core, 95),
-                    "http_p50_ms": _pct(web, 50),
-                    "http_p95_ms": _pct(web, 95),
-                    "floor_p50_ms": _pct(raw, 50),
-                    "floor_p95_ms": _pct(raw, 95),
-                }
-                figures["core_to_floor_p95"] = figures["core_p95_ms"] / figures["floor_p95_ms"]
-                result["queries"][name] = figures
-                console.print(
-                    f"  {name}: core p50 {figures['core_p50_ms']:.2f} p95 {figures['core_p95_ms']:.2f} ms,"
-                    f" http p95 {figures['http_p95_ms']:.2f} ms, floor p95 {figures['floor_p95_ms']:.2f} ms"
-                    f" ({figures['core_to_floor_p95']:.1f}x)"
-                )
+            result["queries"] = time_queries(service, http, floor, queries)
         prefixes = RESULTS / "name-prefixes.txt"
         prefixes.write_text("\n".join(quote(p) for p in samples["prefixes"]) + "\n")
         env = {**os.environ, "PREFIXES": str(prefixes), "TOKEN": token}
@@ -212,6 +188,38 @@ def _bench_backend(backend: str, region: Path, args: argparse.Namespace) -> dict
         service.repo.close()
         floor.close()
     return result
+
+
+def time_queries(
+    service: FhirService, http: httpx.Client, floor: _Floor, queries: Queries
+) -> dict[str, dict[str, float]]:
+    """Each query's latencies through the core, over HTTP and as the floor's SQL, p50 and p95."""
+    out: dict[str, dict[str, float]] = {}
+    for name, (requests, floor_calls) in queries.items():
+        # One untimed pass over every sample first: whichever of the three ran first would
+        # otherwise pay for reading the samples' pages from disk (the run of 2026-11-23 17:54
+        # measured (c) at 108.8 ms p95 in process, then 21.9 over HTTP).
+        for call in floor_calls:
+            floor.run(*call)
+        core = _latencies(lambda r: orjson.dumps(service.handle(r).resource), requests)
+        raw = _latencies(lambda call: floor.run(*call), floor_calls)
+        web = _latencies(lambda r: _get(http, r), requests)
+        figures = {
+            "core_p50_ms": _pct(core, 50),
+            "core_p95_ms": _pct(core, 95),
+            "http_p50_ms": _pct(web, 50),
+            "http_p95_ms": _pct(web, 95),
+            "floor_p50_ms": _pct(raw, 50),
+            "floor_p95_ms": _pct(raw, 95),
+        }
+        figures["core_to_floor_p95"] = figures["core_p95_ms"] / figures["floor_p95_ms"]
+        out[name] = figures
+        console.print(
+            f"  {name}: core p50 {figures['core_p50_ms']:.2f} p95 {figures['core_p95_ms']:.2f} ms,"
+            f" http p95 {figures['http_p95_ms']:.2f} ms, floor p95 {figures['floor_p95_ms']:.2f} ms"
+            f" ({figures['core_to_floor_p95']:.1f}x)"
+        )
+    return out
 
 
 def _get(http: httpx.Client, request: FhirRequest) -> None:
@@ -260,6 +268,8 @@ def _samples(url: str, n: int) -> dict[str, list[Any]]:
 
 Request = FhirRequest
 FloorCall = tuple[str, tuple[Any, ...]]
+# Each query by name: its FHIR requests, and the floor's SQL calls doing the same work.
+Queries = dict[str, tuple[list[FhirRequest], list[list[FloorCall]]]]
 
 _COMPARTMENT_PARAMS = sorted(
     {p for t in default_registry().resource_types for p in default_registry().compartment_params(t)}
@@ -347,29 +357,39 @@ def _queries(
             for _ in range(len(samples["patients"]) // 4)
         ],
     )
+    out["(e) chain by CPR"] = _chain_by_identifier(samples, page, CPR)
+    out.update(_chain_shapes(samples, prefixes, page))
+    return out
+
+
+def _chain_by_identifier(
+    samples: dict[str, list[Any]], page: int, system: str
+) -> tuple[list[Request], list[list[FloorCall]]]:
+    """Observations chained to their patient's identifier (`subject:Patient.identifier`)."""
     chain_ids = (
         "SELECT DISTINCT s.res_id FROM search_reference s WHERE s.res_type = 'Observation' AND s.param = 'subject'"
         " AND s.target_type = 'Patient' AND s.target_id IN (SELECT t.res_id FROM search_token t"
         " WHERE t.res_type = 'Patient' AND t.param = 'identifier' AND t.system = ? AND t.code = ?)"
     )
-    out["(e) chain by CPR"] = (
+    return (
         [
             FhirRequest(
-                "search", "Observation", params=[("subject:Patient.identifier", f"{CPR}|{cpr}")], principal=OPERATOR
+                "search",
+                "Observation",
+                params=[("subject:Patient.identifier", f"{system}|{value}")],
+                principal=OPERATOR,
             )
-            for _, cpr in samples["patients"]
+            for _, value in samples["patients"]
         ],
         [
-            [(_page_of("Observation", f"SELECT d.res_id, NULL AS k FROM ({chain_ids}) d", page), (CPR, cpr))]
-            for _, cpr in samples["patients"]
+            [(_page_of("Observation", f"SELECT d.res_id, NULL AS k FROM ({chain_ids}) d", page), (system, value))]
+            for _, value in samples["patients"]
         ],
     )
-    out.update(_chain_shapes(samples, prefixes, page))
-    return out
 
 
 def _chain_shapes(
-    samples: dict[str, list[Any]], prefixes: list[str], page: int
+    samples: dict[str, list[Any]], prefixes: list[str], page: int, system: str = CPR
 ) -> dict[str, tuple[list[Request], list[list[FloorCall]]]]:
     """The chain shapes of https://hl7.org/fhir/R4/search.html#chaining and #has (issue 27): an
     untyped chain (followed to every target type that has the parameter), a chain to a
@@ -412,9 +432,9 @@ def _chain_shapes(
     escaped = encounter_subject.replace("{", "{{").replace("}", "}}")
     two_links = chained("Observation", "encounter", ["Encounter"], escaped)
     out["(h) chain encounter.subject:Patient.identifier"] = (
-        [FhirRequest("search", "Observation", params=[("encounter.subject:Patient.identifier", f"{CPR}|{cpr}")],
+        [FhirRequest("search", "Observation", params=[("encounter.subject:Patient.identifier", f"{system}|{cpr}")],
                      principal=OPERATOR) for _, cpr in samples["patients"]],
-        [[(_page_of("Observation", f"SELECT d.res_id, NULL AS k FROM ({two_links}) d", page), (CPR, cpr))]
+        [[(_page_of("Observation", f"SELECT d.res_id, NULL AS k FROM ({two_links}) d", page), (system, cpr))]
          for _, cpr in samples["patients"]],
     )  # fmt: skip
     codes = sorted({(system, code) for _, system, code in samples["pairs"]})[:20]
