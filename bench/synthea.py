@@ -92,8 +92,13 @@ def main() -> None:
 
 
 def _import_files(patients: int) -> list[Path]:
-    """The region as `lifeline import` files, generated and converted once."""
+    """The region as `lifeline import` files, generated and converted once (the generated
+    Bundles may be removed once converted)."""
     generated = RESULTS / f"synthea-{patients}" / "fhir"
+    out = RESULTS / f"synthea-{patients}-ndjson"
+    done = out / "done"
+    if done.exists():
+        return sorted(out.glob("*.ndjson"))
     if len(list(generated.glob("*.json"))) < patients:
         console.print(f"generating {patients} Synthea patients into {generated.parent} (about 40 minutes here)")
         synthea = str(Path(sys.executable).with_name("synthea"))
@@ -102,24 +107,21 @@ def _import_files(patients: int) -> list[Path]:
              "-o", str(generated.parent)],
             check=True,
         )  # fmt: skip
-    out = RESULTS / f"synthea-{patients}-ndjson"
-    done = out / "done"
-    if not done.exists():
-        out.mkdir(exist_ok=True)
-        bundles = sorted(generated.glob("*.json"))
-        seen: set[tuple[str, str]] = set()
-        with Progress(console=console) as progress:
-            task = progress.add_task("converting the Bundles", total=len(bundles))
-            for start in range(0, len(bundles), BUNDLES_PER_FILE):
-                with (out / f"{start // BUNDLES_PER_FILE:03d}.ndjson").open("wb") as file:
-                    for path in bundles[start : start + BUNDLES_PER_FILE]:
-                        for resource in literal_resources(orjson.loads(path.read_bytes())):
-                            key = (resource["resourceType"], resource["id"])
-                            if key not in seen:  # a practitioner or organisation another Bundle had
-                                seen.add(key)
-                                file.write(jsontext.dumps(resource) + b"\n")
-                        progress.advance(task)
-        done.write_text(f"{len(seen)}\n")
+    out.mkdir(exist_ok=True)
+    bundles = sorted(generated.glob("*.json"))
+    seen: set[tuple[str, str]] = set()
+    with Progress(console=console) as progress:
+        task = progress.add_task("converting the Bundles", total=len(bundles))
+        for start in range(0, len(bundles), BUNDLES_PER_FILE):
+            with (out / f"{start // BUNDLES_PER_FILE:03d}.ndjson").open("wb") as file:
+                for path in bundles[start : start + BUNDLES_PER_FILE]:
+                    for resource in literal_resources(orjson.loads(path.read_bytes())):
+                        key = (resource["resourceType"], resource["id"])
+                        if key not in seen:  # a practitioner or organisation another Bundle had
+                            seen.add(key)
+                            file.write(jsontext.dumps(resource) + b"\n")
+                    progress.advance(task)
+    done.write_text(f"{len(seen)}\n")
     return sorted(out.glob("*.ndjson"))
 
 
