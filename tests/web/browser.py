@@ -104,3 +104,18 @@ def press(browser: WebDriver, id_: str) -> None:
     element = browser.find_element(By.ID, id_)
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
     element.click()
+
+
+def shoot(browser: WebDriver, name: str) -> None:
+    """The page as it is now, saved as `name` into the folder $LIFELINE_SHOTS names (docs/screenshots
+    keeps the main ones); nothing without it, so a test run leaves the repository's pictures alone."""
+    folder = os.environ.get("LIFELINE_SHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        browser.save_screenshot(str(Path(folder) / name))
+
+
+def photograph(browser: WebDriver, name: str, width: int, height: int) -> None:
+    """The window set to `width` x `height` (the test goes on at that size), then `shoot`."""
+    browser.set_window_size(width, height)
+    shoot(browser, name)

@@ -1,14 +1,13 @@
 """The bed board in a real browser (headless Chromium) with the Content-Security-Policy in force: a
-ward nurse chooses the ward, sees who lies in which bed and which beds are free, being cleaned or
-blocked, moves a patient to a free bed on another ward through the card's form and sees the old
-bed marked for cleaning; a move into a bed taken meanwhile is refused beside the field with
-nothing changed; no violation on the console. The screenshots docs/screenshots/bed-board-desktop.png
-and bed-board-phone.png are taken here."""
+ward nurse chooses the ward, sees who lies in which bed and which beds are free, being cleaned
+or blocked, moves a patient to a free bed on another ward through the card's form and sees the
+old bed marked for cleaning; a move into a bed taken meanwhile is refused beside the field with
+nothing changed; no violation on the console. With LIFELINE_SHOTS=docs/screenshots, the
+screenshots bed-board-desktop.png and bed-board-phone.png are taken here."""
 
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -16,6 +15,7 @@ from selenium.webdriver.support.ui import Select
 
 from lifeline.logistics import beds
 from tests.logistics.test_beds import hospital, nurse, place, put, read
+from tests.web.browser import photograph
 from tests.web.test_login_browser import (  # noqa: F401 - fixtures
     Site,
     chromium,
@@ -27,19 +27,12 @@ from tests.web.test_login_browser import (  # noqa: F401 - fixtures
 from tests.web.test_login_pages import Staff
 from tests.web.test_pages_browser import console, violations
 
-SHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
 NAMES = {
     "pat1": ("Karen", "Sørensen"),
     "pat2": ("Mads", "Kristensen"),
     "pat3": ("Inger", "Holm"),
     "pat4": ("Jens", "Nielsen"),
 }
-
-
-def photograph(browser: WebDriver, name: str, width: int, height: int) -> None:
-    browser.set_window_size(width, height)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    browser.save_screenshot(str(SHOTS / name))
 
 
 def test_a_patient_is_moved_on_the_bed_board(driver: WebDriver, site: Site) -> None:  # noqa: F811

@@ -1,13 +1,11 @@
 """Releasing a held-back result in a real browser (headless Chromium) with the
-Content-Security-Policy in force (issue 25): the doctor opens their patient's results, reads when
-a new report will reach the patient, presses "Release to the patient now" (a plain POST form with
-the session's CSRF token) and is back on the results with the report released as them; no
-violation on the console. The screenshots docs/screenshots/chart-release-desktop.png and
-chart-release-phone.png are taken here."""
+Content-Security-Policy in force (issue 25): the doctor opens their patient's results, reads
+when a new report will reach the patient, presses "Release to the patient now" (a plain POST
+form with the session's CSRF token) and is back on the results with the report released as them;
+no violation on the console. With LIFELINE_SHOTS=docs/screenshots, the screenshots
+chart-release-desktop.png and chart-release-phone.png are taken here."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -15,21 +13,18 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
 from lifeline.access.held_results import is_released
-from tests.web.browser import press
+from tests.web.browser import press, shoot
 from tests.web.pages.test_chart import admitted_patient
 from tests.web.pages.test_chart_release import add_held_report, stored
 from tests.web.test_login_browser import Site, chromium, driver, first_login, loaded, site  # noqa: F401 - fixtures
 from tests.web.test_login_pages import add_user
 from tests.web.test_pages_browser import console, violations
 
-SHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
-
 
 def photograph(browser: WebDriver, name: str, width: int, height: int, form: WebElement) -> None:
     browser.set_window_size(width, height)
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", form)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    browser.save_screenshot(str(SHOTS / name))
+    shoot(browser, name)
 
 
 def test_a_held_report_is_released_to_the_patient(driver: WebDriver, site: Site) -> None:  # noqa: F811

@@ -1,10 +1,10 @@
-"""The image viewer in a real browser (headless Chromium) with the Content-Security-Policy in force,
-over a real Orthanc holding a generated chest CT (generate/dicom.py): a doctor opens the chart's
-imaging, sees the series' thumbnails, opens the thorax series, moves to image 10 with the keys and
-the wheel (the label, the image and the address follow, and an image seen once is not asked for
-again), switches to the lung window, zooms, and finds the place kept on reload. The screenshots
-in docs/screenshots/ (imaging-chart.png, imaging-viewer-desktop.png, imaging-viewer-phone.png)
-are taken here, to be looked at."""
+"""The image viewer in a real browser (headless Chromium) with the Content-Security-Policy in
+force, over a real Orthanc holding a generated chest CT (generate/dicom.py): a doctor opens the
+chart's imaging, sees the series' thumbnails, opens the thorax series, moves to image 10 with
+the keys and the wheel (the label, the image and the address follow, and an image seen once is
+not asked for again), switches to the lung window, zooms, and finds the place kept on reload.
+With LIFELINE_SHOTS=docs/screenshots, the screenshots (imaging-chart.png,
+imaging-viewer-desktop.png, imaging-viewer-phone.png) are taken here, to be looked at."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ from lifeline.imaging.pacs import Pacs
 from lifeline.web.app import create_app
 from tests.conftest import TickingClock, dispose, fresh_repository
 from tests.pacs import CT_CLASS, DICOM, orthanc
-from tests.web.browser import listening_socket, serving, wait
+from tests.web.browser import listening_socket, photograph, serving, wait
 from tests.web.pages.test_chart import Ward, admitted_patient, put, ref
 from tests.web.pages.test_chart_imaging import report
 from tests.web.test_login_browser import Site, chromium, driver, first_login, loaded  # noqa: F401
@@ -41,7 +41,6 @@ from tests.web.test_pages_browser import console, violations
 
 __all__ = ["orthanc"]  # the fixture, by import
 
-SHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
 SERIES = (("Topogram", 1), ("Thorax 5 mm", 30), ("Lungevindue 5 mm", 30))  # the generator's chest CT
 CHEST = {"system": "http://snomed.info/sct", "code": "51185008", "display": "Thoracic structure"}
 
@@ -116,12 +115,6 @@ def fetched(browser: WebDriver, part: str) -> int:
             part,
         )
     )
-
-
-def photograph(browser: WebDriver, name: str, width: int, height: int) -> None:
-    browser.set_window_size(width, height)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    browser.save_screenshot(str(SHOTS / name))
 
 
 def doctor_with_a_ct(browser: WebDriver, site: Site, orthanc: Orthanc, tmp_path: Path) -> tuple[Ward, dict[str, Any]]:

@@ -1,30 +1,21 @@
 """The clinic list and booking in a real browser (headless Chromium) with the
 Content-Security-Policy in force: a secretary finds the clinic's free times, types the patient's
-CPR number, books a time and finds the patient on the day's list; a CPR number that is no one's is
-said beside the field with nothing booked; the patient is marked arrived; no violation on the
-console. The screenshots docs/screenshots/clinic-list-desktop.png, clinic-list-phone.png and
-booking-desktop.png are taken here."""
+CPR number, books a time and finds the patient on the day's list; a CPR number that is no one's
+is said beside the field with nothing booked; the patient is marked arrived; no violation on the
+console. With LIFELINE_SHOTS=docs/screenshots, the screenshots clinic-list-desktop.png,
+clinic-list-phone.png and booking-desktop.png are taken here."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
+from tests.web.browser import photograph
 from tests.web.pages.test_chart import put
 from tests.web.pages.test_clinic_list import book, clinic_day, read
 from tests.web.test_login_browser import Site, chromium, driver, first_login, loaded, site  # noqa: F401 - fixtures
 from tests.web.test_login_pages import add_user
 from tests.web.test_pages_browser import console, violations
-
-SHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
-
-
-def photograph(browser: WebDriver, name: str, width: int, height: int) -> None:
-    browser.set_window_size(width, height)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    browser.save_screenshot(str(SHOTS / name))
 
 
 def test_a_time_is_booked_and_the_patient_arrives(driver: WebDriver, site: Site) -> None:  # noqa: F811

@@ -1,18 +1,18 @@
 """The theatre board in a real browser (headless Chromium) with the Content-Security-Policy in
-force: the coordinator sees the day's theatres as a timeline, a conflict outlined, moves a case to
-another theatre and time through its form and sees the block move; a move into a taken theatre is
-refused beside the form with nothing changed; no violation on the console. The screenshots
-docs/screenshots/theatre-board-desktop.png and theatre-board-phone.png are taken here."""
+force: the coordinator sees the day's theatres as a timeline, a conflict outlined, moves a case
+to another theatre and time through its form and sees the block move; a move into a taken
+theatre is refused beside the form with nothing changed; no violation on the console. With
+LIFELINE_SHOTS=docs/screenshots, the screenshots theatre-board-desktop.png and
+theatre-board-phone.png are taken here."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select
 
 from tests.fhir.rules.test_theatres import ROLE_CODE, book, case, put, ref, theatre_site
+from tests.web.browser import photograph
 from tests.web.test_login_browser import (  # noqa: F401 - fixtures
     Site,
     chromium,
@@ -23,14 +23,6 @@ from tests.web.test_login_browser import (  # noqa: F401 - fixtures
 )
 from tests.web.test_login_pages import add_user
 from tests.web.test_pages_browser import console, violations
-
-SHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
-
-
-def photograph(browser: WebDriver, name: str, width: int, height: int) -> None:
-    browser.set_window_size(width, height)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    browser.save_screenshot(str(SHOTS / name))
 
 
 def block_x(browser: WebDriver, lane: str, case_id: str) -> str | None:
