@@ -13,13 +13,13 @@ import pytest
 
 from lifeline.search.query import compile_match, parse_query
 from lifeline.search.registry import default_registry
-from lifeline.storage import migrate, open_repository
+from lifeline.storage import open_repository
 from lifeline.storage.index_rows import COMPOSITE_COLUMNS
 from lifeline.storage.migrations import MIGRATIONS
 from lifeline.storage.repository import Repository
 from lifeline.storage.write_session import WriteSession
 from tests.conftest import BACKENDS, database_url, dispose
-from tests.storage.writes import put
+from tests.storage.writes import as_of_migration, put
 
 LOINC = "http://loinc.org"
 SYSTOLIC, DIASTOLIC = "8480-6", "8462-4"
@@ -59,9 +59,7 @@ def test_later_migrations_apply_to_a_version_1_database_and_keep_its_data(
 ) -> None:
     repo = open_repository(database_url(backend, tmp_path))
     try:
-        with monkeypatch.context() as at_version_1:
-            at_version_1.setattr(migrate, "MIGRATIONS", MIGRATIONS[:1])
-            assert repo.migrate() == [1]
+        with as_of_migration(monkeypatch, repo, 1):
             patient = {"resourceType": "Patient", "id": "kept", "name": [{"family": "Bjørn"}]}
             repo.write(lambda session: put(session, patient))
         later = [m.version for m in MIGRATIONS[1:]]

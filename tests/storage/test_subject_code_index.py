@@ -16,7 +16,7 @@ from lifeline.search.extract import extract_index
 from lifeline.search.query import compile_match, parse_query
 from lifeline.search.registry import default_registry
 from lifeline.search.results.order import parse_sort
-from lifeline.storage import migrate, open_repository, write_session
+from lifeline.storage import open_repository, write_session
 from lifeline.storage.index_rows import NO_DATE, IndexEntries
 from lifeline.storage.matching import Match, dated_source
 from lifeline.storage.migrations import INDEX_TABLES, MIGRATIONS
@@ -24,7 +24,7 @@ from lifeline.storage.ordering import Page, newest_first_query
 from lifeline.storage.repository import Repository
 from lifeline.storage.write_session import WriteSession, index_rows
 from tests.conftest import BACKENDS, database_url, dispose
-from tests.storage.writes import put
+from tests.storage.writes import as_of_migration, put
 
 LOINC = "http://loinc.org"
 REGISTRY = default_registry()
@@ -102,10 +102,8 @@ def test_a_database_in_use_gets_the_rows_of_what_it_holds(
         "subject": {"reference": "Patient/p1"},
     }
     try:
-        with monkeypatch.context() as before:
-            before.setattr(migrate, "MIGRATIONS", MIGRATIONS[:17])
+        with as_of_migration(monkeypatch, repo, 17) as before:
             before.setattr(write_session, "INDEX_TABLES", INDEX_TABLES[:-1])
-            repo.migrate()
 
             def work(session: WriteSession) -> None:
                 for resource in (*kept, report, other, glucose("gone", "p1", "2026-02-02")):

@@ -12,13 +12,12 @@ import orjson
 import pytest
 
 from lifeline.search.extract import extract_index
-from lifeline.storage import migrate, open_repository
-from lifeline.storage.migrations import MIGRATIONS
+from lifeline.storage import open_repository
 from lifeline.storage.records import PendingVersion
 from lifeline.storage.repository import Repository
 from lifeline.storage.write_session import WriteSession, index_rows
 from tests.conftest import BACKENDS, database_url, dispose
-from tests.storage.writes import INSTANT, put
+from tests.storage.writes import INSTANT, as_of_migration, put
 
 
 def patient(version: int) -> dict[str, Any]:
@@ -105,9 +104,7 @@ def test_a_database_in_use_drops_its_second_copies(
 ) -> None:
     repo = open_repository(database_url(backend, tmp_path))
     try:
-        with monkeypatch.context() as before:
-            before.setattr(migrate, "MIGRATIONS", MIGRATIONS[:18])
-            repo.migrate()
+        with as_of_migration(monkeypatch, repo, 18):
             for n in (1, 2):
                 repo.write(lambda session, n=n: put(session, patient(n), n))
             with repo.reading() as session:  # as the code before wrote it: every version whole

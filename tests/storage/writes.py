@@ -3,14 +3,19 @@ core), with its index entries."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
+import pytest
 
 from lifeline.search.extract import extract_index
+from lifeline.storage import migrate
 from lifeline.storage.index_rows import IndexEntries
+from lifeline.storage.migrations import MIGRATIONS
 from lifeline.storage.records import PendingVersion
+from lifeline.storage.repository import Repository
 from lifeline.storage.write_session import WriteSession
 
 INSTANT = "2026-11-22T08:00:00.000Z"
@@ -29,3 +34,13 @@ def put(
     index = None if deleted else entries(resource)
     pending = PendingVersion(resource["resourceType"], resource["id"], version, INSTANT, deleted, content, "PUT")
     session.put(pending, index, replaces=version > 1)
+
+
+@contextmanager
+def as_of_migration(monkeypatch: pytest.MonkeyPatch, repo: Repository, version: int) -> Iterator[pytest.MonkeyPatch]:
+    """Inside: `repo` migrated as far as `version` and no further, as the code of that time left
+    a database (the context can patch more of that code); after it, the later migrations wait."""
+    with monkeypatch.context() as before:
+        before.setattr(migrate, "MIGRATIONS", MIGRATIONS[:version])
+        assert repo.migrate() == [m.version for m in MIGRATIONS[:version]]
+        yield before
