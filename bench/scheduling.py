@@ -37,7 +37,7 @@ from rich.table import Table
 from bench.__main__ import RESULTS, _free_port, _machine, _serving, kept_database
 from bench.auth import settings as bench_settings
 from bench.auth import token as bench_token
-from bench.search import _Floor, _latencies, _pct
+from bench.search import _Floor, _latencies, percentiles
 from lifeline.cli.common import close_service
 from lifeline.fhir.request import FhirRequest
 from lifeline.fhir.service import FhirService
@@ -189,15 +189,7 @@ def _bench_backend(backend: str, source: Path, args: argparse.Namespace) -> dict
             core = _latencies(lambda r: orjson.dumps(service.handle(r).resource), requests)
             raw = _latencies(lambda call: floor.run(*call), floor_calls)
             web = _latencies(lambda r: http.get("/Appointment/$find", params=r.params).raise_for_status(), requests)
-            result["find"] = {
-                "core_p50_ms": _pct(core, 50),
-                "core_p95_ms": _pct(core, 95),
-                "http_p50_ms": _pct(web, 50),
-                "http_p95_ms": _pct(web, 95),
-                "floor_p50_ms": _pct(raw, 50),
-                "floor_p95_ms": _pct(raw, 95),
-            }
-            result["find"]["core_to_floor_p95"] = result["find"]["core_p95_ms"] / result["find"]["floor_p95_ms"]
+            result["find"] = percentiles(core, web, raw)
             figures = result["find"]
             console.print(
                 f"  $find: core p50 {figures['core_p50_ms']:.2f} p95 {figures['core_p95_ms']:.2f} ms,"

@@ -204,22 +204,28 @@ def time_queries(
         core = _latencies(lambda r: orjson.dumps(service.handle(r).resource), requests)
         raw = _latencies(lambda call: floor.run(*call), floor_calls)
         web = _latencies(lambda r: _get(http, r), requests)
-        figures = {
-            "core_p50_ms": _pct(core, 50),
-            "core_p95_ms": _pct(core, 95),
-            "http_p50_ms": _pct(web, 50),
-            "http_p95_ms": _pct(web, 95),
-            "floor_p50_ms": _pct(raw, 50),
-            "floor_p95_ms": _pct(raw, 95),
-        }
-        figures["core_to_floor_p95"] = figures["core_p95_ms"] / figures["floor_p95_ms"]
-        out[name] = figures
+        out[name] = figures = percentiles(core, web, raw)
         console.print(
             f"  {name}: core p50 {figures['core_p50_ms']:.2f} p95 {figures['core_p95_ms']:.2f} ms,"
             f" http p95 {figures['http_p95_ms']:.2f} ms, floor p95 {figures['floor_p95_ms']:.2f} ms"
             f" ({figures['core_to_floor_p95']:.1f}x)"
         )
     return out
+
+
+def percentiles(core: list[float], web: list[float], raw: list[float]) -> dict[str, float]:
+    """p50 and p95 of the latencies in process (core), over HTTP and of the floor, and the ratio
+    of the p95s in process and of the floor."""
+    figures = {
+        "core_p50_ms": _pct(core, 50),
+        "core_p95_ms": _pct(core, 95),
+        "http_p50_ms": _pct(web, 50),
+        "http_p95_ms": _pct(web, 95),
+        "floor_p50_ms": _pct(raw, 50),
+        "floor_p95_ms": _pct(raw, 95),
+    }
+    figures["core_to_floor_p95"] = figures["core_p95_ms"] / figures["floor_p95_ms"]
+    return figures
 
 
 def _get(http: httpx.Client, request: FhirRequest) -> None:

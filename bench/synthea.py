@@ -37,11 +37,11 @@ from typing import Any
 
 import httpx
 import orjson
+from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from bench.__main__ import _free_port, _machine, _wait, console, kept_database
-from bench.auth import server_env
+from bench.__main__ import _free_port, _machine, _serving, console, kept_database
 from bench.auth import settings as bench_settings
 from bench.auth import token as bench_token
 from bench.search import (
@@ -132,21 +132,14 @@ def _bench_backend(backend: str, files: list[Path], args: argparse.Namespace) ->
     service = FhirService(open_repository(url), bench_settings(url))
     floor = _Floor(url)
     port = _free_port()
-    token = bench_token(url, port)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "lifeline.cli", "serve", "--db", url, "--port", str(port), "--workers", "2"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, **server_env(port)},
-    )
+    auth = {"Authorization": f"Bearer {bench_token(url, port)}"}
     try:
-        _wait(port)
-        auth = {"Authorization": f"Bearer {token}"}
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}/fhir", timeout=60, headers=auth) as http:
+        with (
+            _serving(url, port, 2),
+            httpx.Client(base_url=f"http://127.0.0.1:{port}/fhir", timeout=60, headers=auth) as http,
+        ):
             result["queries"] = time_queries(service, http, floor, _queries(samples))
     finally:
-        server.terminate()
-        server.wait(timeout=30)
         service.repo.close()
         floor.close()
     return result
@@ -238,7 +231,7 @@ def _print(results: dict[str, Any]) -> None:
                 f"{f['floor_p95_ms']:.1f}",
                 f"{f['core_to_floor_p95']:.1f}x",
             )
-    console.print(table, width=160)
+    Console(width=160).print(table)  # wider than a pipe's 80 columns: one row a search
 
 
 if __name__ == "__main__":
