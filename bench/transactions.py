@@ -85,7 +85,12 @@ def patient_bundle(entries: int) -> dict[str, Any]:
         console.print(f"generating a Synthea patient into {folder}")
         synthea = str(Path(sys.executable).with_name("synthea"))
         subprocess.run(
-            [synthea, "-p", "1", "-s", "3", "-a", "70-80", "-o", str(folder)], check=True, capture_output=True
+            # The reference date is fixed: the generator lives the patient's life up to it, so
+            # without it the same seed made a 3,975-entry patient on 2026-12-07 and one of
+            # 7,765 (cut to 5,033) on 2026-12-06.
+            [synthea, "-p", "1", "-s", "3", "-a", "70-80", "-r", "20261206", "-o", str(folder)],
+            check=True,
+            capture_output=True,
         )
     bundle: dict[str, Any] = jsontext.loads(next((folder / "fhir").glob("*.json")).read_bytes())
     by_url = {e["fullUrl"]: i for i, e in enumerate(bundle["entry"])}
