@@ -44,8 +44,7 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
-from bench.__main__ import _free_port, _machine, _wait, kept_database
-from bench.auth import server_env
+from bench.__main__ import _free_port, _machine, _serving, kept_database
 from bench.auth import settings as bench_settings
 from bench.auth import token as bench_token
 from bench.floor import in_threads, spread_rate
@@ -158,33 +157,25 @@ def _bench_backend(backend: str, region: Path, args: argparse.Namespace) -> dict
     queries = _queries(samples, postgres=backend == "postgresql")
     port = _free_port()
     token = bench_token(url, port)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "lifeline.cli", "serve", "--db", url, "--port", str(port), "--workers", "2"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, **server_env(port)},
-    )
     try:
-        _wait(port)
-        auth = {"Authorization": f"Bearer {token}"}
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}/fhir", timeout=30, headers=auth) as http:
-            result["queries"] = time_queries(service, http, floor, queries)
-        prefixes = RESULTS / "name-prefixes.txt"
-        prefixes.write_text("\n".join(quote(p) for p in samples["prefixes"]) + "\n")
-        env = {**os.environ, "PREFIXES": str(prefixes), "TOKEN": token}
-        base = f"http://127.0.0.1:{port}"
-        run_wrk(base, HERE / "wrk" / "search_name.lua", 5, env)  # warm-up
-        load = run_wrk(base, HERE / "wrk" / "search_name.lua", args.seconds, env)
-        result["name_search_16_clients"] = {"per_s": load.rate, "p50_ms": load.p50_ms, "p99_ms": load.p99_ms}
-        console.print(f"  (b) under 16 clients: {load.rate:,.0f} searches/s, p99 {load.p99_ms:.1f} ms")
-        # The same searches as the floor's SQL from 16 clients of the raw driver: what the
-        # database alone can do on this machine, the ceiling of any server's throughput here.
-        floor_rate = _floor_rate(url, queries["(b) name prefix"][1], args.seconds)
-        result["name_search_floor_16_clients_per_s"] = floor_rate
-        console.print(f"  (b) floor under 16 clients: {floor_rate:,.0f} searches/s")
+        with _serving(url, port, 2):
+            auth = {"Authorization": f"Bearer {token}"}
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}/fhir", timeout=30, headers=auth) as http:
+                result["queries"] = time_queries(service, http, floor, queries)
+            prefixes = RESULTS / "name-prefixes.txt"
+            prefixes.write_text("\n".join(quote(p) for p in samples["prefixes"]) + "\n")
+            env = {**os.environ, "PREFIXES": str(prefixes), "TOKEN": token}
+            base = f"http://127.0.0.1:{port}"
+            run_wrk(base, HERE / "wrk" / "search_name.lua", 5, env)  # warm-up
+            load = run_wrk(base, HERE / "wrk" / "search_name.lua", args.seconds, env)
+            result["name_search_16_clients"] = {"per_s": load.rate, "p50_ms": load.p50_ms, "p99_ms": load.p99_ms}
+            console.print(f"  (b) under 16 clients: {load.rate:,.0f} searches/s, p99 {load.p99_ms:.1f} ms")
+            # The same searches as the floor's SQL from 16 clients of the raw driver: what the
+            # database alone can do on this machine, the ceiling of any server's throughput here.
+            floor_rate = _floor_rate(url, queries["(b) name prefix"][1], args.seconds)
+            result["name_search_floor_16_clients_per_s"] = floor_rate
+            console.print(f"  (b) floor under 16 clients: {floor_rate:,.0f} searches/s")
     finally:
-        server.terminate()
-        server.wait(timeout=30)
         service.repo.close()
         floor.close()
     return result
