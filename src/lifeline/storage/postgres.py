@@ -21,17 +21,18 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from lifeline import cancel, replica_route
 from lifeline.errors import BadRequest, FhirError, StorageUnavailable
+from lifeline.storage.ahead import SentAhead
 from lifeline.storage.copy_text import encode_rows
 from lifeline.storage.deferred_indexes import RECORD_TABLES
 from lifeline.storage.dialect import POSTGRES, Dialect
 from lifeline.storage.gather import Gatherer
 from lifeline.storage.literals import Literals
 from lifeline.storage.read_batch import ReadBatcher
-from lifeline.storage.records import StoredVersion
+from lifeline.storage.records import PendingVersion, StoredVersion
 from lifeline.storage.repository import Repository, RetryableConflict, too_costly
 from lifeline.storage.sequencing import number_committed_versions
 from lifeline.storage.session import Session, current_columns, current_from_row, read_sql
-from lifeline.storage.write_session import Batch, WriteSession
+from lifeline.storage.write_session import Batch, CopyRows, IndexRows, WriteSession
 
 _RACES = (pg_errors.UniqueViolation, pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
 _READ_SQL = POSTGRES.sql(read_sql(POSTGRES))
@@ -51,6 +52,9 @@ _AUDIT_APPEND = "SELECT audit_append(%s, %s, string_to_array(%s, chr(10)))"
 _MIGRATION_LOCK = 7_415_001  # pg_advisory_lock key: one migrating process at a time
 # From this many rows a batch goes by COPY (an extra round trip, but far less work per row).
 _COPY_FROM_ROWS = 200
+# A transaction writing more resources than this sends them this many at a time while it
+# prepares the next ones (storage/ahead.py); a smaller one sends everything at COMMIT, in one trip.
+SEND_AHEAD_RESOURCES = 250
 
 
 # How every Lifeline connection has PostgreSQL price its plans (the benchmarks' raw-SQL floors too).
@@ -82,13 +86,52 @@ class PostgresSession(WriteSession):
         self._begun = False
         self._pg = conn
         self._literals = Literals(conn, dialect)
+        self._ahead: SentAhead | None = None
 
-    def _send(self, batches: list[Batch], *, commit: bool) -> None:
+    def put_rows(self, version: PendingVersion, rows_by_table: IndexRows | CopyRows, *, replaces: bool) -> None:
+        super().put_rows(version, rows_by_table, replaces=replaces)
+        if self._ahead is not None:
+            self._ahead.pump()
+            if self._ahead.failed:
+                self.settle()  # raise it now rather than after the rest is prepared
+        if len(self._buffered) >= SEND_AHEAD_RESOURCES:
+            self._send_ahead(self._take_buffers())
+
+    def _send_ahead(self, batches: list[Batch]) -> None:
+        """Queue the batches' statements, in order, without waiting for them (storage/ahead.py)."""
+        if self._ahead is None:
+            self._ahead = SentAhead(self._pg)
         statements = [] if self._begun else ["BEGIN"]
         self._begun = True
         for batch in batches:
-            threshold = _COPY_FROM_ROWS if batch.copy_from_rows is None else batch.copy_from_rows
-            if batch.copy_text is not None or (batch.copy_into and len(batch.rows) >= threshold):
+            if self._by_copy(batch):
+                if statements:
+                    self._ahead.add(";\n".join(statements).encode())
+                    statements = []
+                rows = batch.copy_text if batch.copy_text is not None else encode_rows(batch.rows)
+                self._ahead.add(f"COPY {batch.copy_into} FROM STDIN".encode(), rows)
+                continue
+            statements.append(self._literals.render(batch))
+        if statements:
+            self._ahead.add(";\n".join(statements).encode())
+
+    def settle(self) -> None:
+        """Wait for what was sent ahead, raising its first failure; before anything else is
+        sent or read, and before a ROLLBACK."""
+        if self._ahead is not None:
+            self._ahead.wait()
+
+    @staticmethod
+    def _by_copy(batch: Batch) -> bool:
+        threshold = _COPY_FROM_ROWS if batch.copy_from_rows is None else batch.copy_from_rows
+        return batch.copy_text is not None or bool(batch.copy_into and len(batch.rows) >= threshold)
+
+    def _send(self, batches: list[Batch], *, commit: bool) -> None:
+        self.settle()
+        statements = [] if self._begun else ["BEGIN"]
+        self._begun = True
+        for batch in batches:
+            if self._by_copy(batch):
                 self._execute(statements)
                 statements = []
                 with self._pg.cursor().copy(f"COPY {batch.copy_into} FROM STDIN") as copy:
@@ -110,6 +153,7 @@ class PostgresSession(WriteSession):
         return list(self._query(sql, params).fetchall())
 
     def _query(self, sql: str, params: Sequence[Any]) -> Any:
+        self.settle()
         batches = self._take_buffers()
         if not self._begun and not batches:
             # A transaction that starts with a read: BEGIN travels with it (one round trip, not two).
@@ -180,6 +224,15 @@ def _merged(writes: list[list[Batch]]) -> list[Batch] | None:
             else:
                 same.rows.extend(batch.rows)
     return list(merged.values())
+
+
+def _settled(session: PostgresSession) -> None:
+    """A failed transaction's statements sent ahead run out (their own failure is not the one
+    to report), so that its ROLLBACK can be sent."""
+    try:
+        session.settle()
+    except psycopg.Error:
+        pass
 
 
 _log = logging.getLogger(__name__)
@@ -473,9 +526,11 @@ class PostgresRepository(Repository):
     def _transaction(self) -> Iterator[WriteSession]:
         # The session commits in its last pipeline (WriteSession.finish); here only failures end.
         with self._connection() as conn:
+            session = PostgresSession(conn, self.dialect, self.node_id, outbox=self.keeps_outbox)
             try:
-                yield PostgresSession(conn, self.dialect, self.node_id, outbox=self.keeps_outbox)
+                yield session
             except BaseException as exc:
+                _settled(session)
                 if conn.info.transaction_status != TransactionStatus.IDLE:
                     conn.execute("ROLLBACK")
                 if isinstance(exc, _RACES):
