@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import select
 from collections import deque
+from collections.abc import Callable
 
 import psycopg
 from psycopg import pq
@@ -59,15 +60,14 @@ class SentAhead:
         """Move on as far as can be done without waiting."""
         pg = self._pg
         while True:
-            if pg.flush():  # what is queued for the socket does not all fit yet
-                return
+            unsent = pg.flush()  # 1: what is queued for the socket does not all fit yet
             if self._state != _IDLE:
-                pg.consume_input()
-                if pg.is_busy():
+                pg.consume_input()  # what the server sent meanwhile, even while it still reads
+                if unsent or pg.is_busy():
                     return
                 self._take_result()
                 continue
-            if not self._queue:
+            if unsent or not self._queue:
                 return
             statement, self._rows = self._queue.popleft()
             pg.send_query(statement)
@@ -94,11 +94,11 @@ class SentAhead:
             return
         status = result.status
         if status == pq.ExecStatus.COPY_IN and self._state == _ASKING_COPY:
-            assert self._rows is not None
-            self._pg.put_copy_data(self._rows)
-            self._pg.put_copy_end()
-            self._rows = None
+            rows, self._rows = self._rows, None
+            assert rows is not None
             self._state = _RUNNING
+            self._queued(lambda: self._pg.put_copy_data(rows))
+            self._queued(self._pg.put_copy_end)
         elif status == pq.ExecStatus.FATAL_ERROR:
             if self._failure is None:
                 self._failure = error_from_result(result, encoding=self._encoding)
@@ -106,3 +106,10 @@ class SentAhead:
             self._rows = None
             if self._state == _ASKING_COPY:
                 self._state = _RUNNING  # the COPY refused before its rows: its end follows
+
+    def _queued(self, queue: Callable[[], int]) -> None:
+        """Hand libpq a piece of a COPY. It grows its buffer to take it; only where it cannot
+        (0: "try again") does this wait for the socket to take some first."""
+        while not queue():
+            select.select([], [self._pg.socket], [], _WAIT_SECONDS)
+            self._pg.flush()
