@@ -6,6 +6,8 @@ the connection usable, and a resource written twice keeps both versions."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -15,6 +17,7 @@ from lifeline.storage import ahead
 from lifeline.storage.postgres import SEND_AHEAD_RESOURCES
 from lifeline.storage.repository import Repository, RetryableConflict
 from lifeline.storage.write_session import WriteSession
+from tests.conftest import dispose, fresh_repository
 from tests.storage.writes import put
 
 MANY = SEND_AHEAD_RESOURCES * 2 + 17  # two parts sent ahead, the rest at COMMIT
@@ -57,9 +60,17 @@ def test_a_large_transaction_stores_every_resource_version_and_index_row(repo: R
     assert int(found[0][0]) == MANY
 
 
-def test_on_postgresql_the_rows_go_ahead_of_commit(repo: Repository, monkeypatch: pytest.MonkeyPatch) -> None:
-    if repo.dialect.name != "postgresql":
-        pytest.skip("SQLite has one writer and sends each statement as it comes")
+@pytest.fixture
+def postgresql(tmp_path: Path) -> Iterator[Repository]:
+    """SQLite has one writer in this process and sends each statement as it comes: nothing to
+    send ahead there."""
+    repository = fresh_repository("postgresql", tmp_path)
+    yield repository
+    dispose(repository)
+
+
+def test_on_postgresql_the_rows_go_ahead_of_commit(postgresql: Repository, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = postgresql
     sent: list[bytes] = []
     add = ahead.SentAhead.add
 
