@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from pathlib import Path
 
 import psycopg
@@ -125,3 +126,36 @@ def test_a_closed_recorder_refuses_at_once(repo) -> None:
             await repo.aclose()
 
     asyncio.run(scenario())
+
+
+def test_writes_records_move_into_the_chain_together_and_none_is_left_behind(repo, monkeypatch) -> None:
+    """A write's record waits in the outbox (durable) and moves into the chain at most every
+    DRAIN_EVERY_SECONDS, with the others that came meanwhile: one move a write cost a read and a
+    transaction each under a stream of writes."""
+    from lifeline.audit import recorder as recorder_module
+    from lifeline.audit.chain import canonical
+
+    moves: list[int] = []
+    drain = recorder_module.drain_outbox
+
+    def counted(repository):
+        moved = drain(repository)
+        if moved:
+            moves.append(moved)
+        return moved
+
+    monkeypatch.setattr(recorder_module, "drain_outbox", counted)
+    recorder = AuditRecorder(repo, "central")
+    started = time.monotonic()
+    try:
+        for n in range(20):  # a write every 5 ms, each asking for its record to be moved
+            repo.write(lambda session, n=n: session.add_audit_outbox("central", canonical(event(n))))
+            recorder.drain_soon()
+            time.sleep(0.005)
+        spent = time.monotonic() - started
+    finally:
+        recorder.close()  # moves what is left
+    assert sum(moves) == 20
+    assert len(moves) <= 2 + spent / recorder_module.DRAIN_EVERY_SECONDS, moves
+    records = store.events_after(repo, "central", 0)
+    assert [r.content for r in records] == [canonical(event(n)) for n in range(20)], "in the order written"
