@@ -6,6 +6,7 @@ so the parent process is left with the database work."""
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import time
@@ -89,6 +90,9 @@ def start_worker(invariants: str, copies_text: bool, parent: int) -> None:
     _exit_with_parent(parent)
     global _worker
     _worker = Preparer(Validator(invariants=invariants), default_registry(), copies_text=copies_text)
+    # The definitions live as long as the worker: out of the cycle collector's way, as in a
+    # server worker (web/asgi.py), so that the collections its batches set off do not walk them.
+    gc.freeze()
 
 
 def _exit_with_parent(parent: int) -> None:

@@ -3,6 +3,7 @@ audit, sites."""
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import time
@@ -149,6 +150,9 @@ def import_files(
 
     sources = [Source(path) for path in files]
     service = open_service(settings(db=db))
+    service.validator.resource_types  # noqa: B018 - the definitions, built before they are frozen
+    service.registry  # noqa: B018
+    gc.freeze()  # what lives as long as the import, out of the cycle collector's way (web/asgi.py)
     total = ImportStats()
     try:
         with _progress() as progress:
