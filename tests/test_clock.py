@@ -46,6 +46,7 @@ MEASURES = {
     "storage/postgres.py",  # when this process last analyzed a table; how long a failed replica is left alone
     "web/admission.py",  # how long a credential's class is kept; how long /readyz says "shedding"
     "web/rate_limits.py",  # how long a process counts in memory after Redis failed
+    "audit/recorder.py",  # how long since the writes' records last moved into the chain
 }
 
 
