@@ -239,10 +239,11 @@ def _storage_settings(conn: psycopg.Connection[Any]) -> tuple[str, ...]:
 
 def _settled(session: PostgresSession) -> None:
     """A failed transaction's statements sent ahead run out (their own failure is not the one
-    to report), so that its ROLLBACK can be sent."""
+    to report), so that its ROLLBACK can be sent. A connection lost meanwhile fails that ROLLBACK,
+    as it would have without them."""
     try:
         session.settle()
-    except psycopg.Error:
+    except (psycopg.Error, OSError, ValueError):
         pass
 
 
