@@ -15,6 +15,7 @@ Results are printed and written to bench/results/transactions.json; docs/benchma
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import re
@@ -204,6 +205,7 @@ def _import_rate(backend: str, resources: Path, n: int, *, workers: int | None) 
     service = FhirService(repo, bench_settings(url))
     service.validator.resource_types  # noqa: B018 - load definitions before timing
     service.registry  # noqa: B018
+    gc.freeze()  # as `lifeline import` and the server's workers do (cli/main.py, web/asgi.py)
     try:
         started = time.perf_counter()
         source = Source(resources)
