@@ -101,19 +101,8 @@ class PostgresSession(WriteSession):
         """Queue the batches' statements, in order, without waiting for them (storage/ahead.py)."""
         if self._ahead is None:
             self._ahead = SentAhead(self._pg)
-        statements = [] if self._begun else ["BEGIN"]
-        self._begun = True
-        for batch in batches:
-            if self._by_copy(batch):
-                if statements:
-                    self._ahead.add(";\n".join(statements).encode())
-                    statements = []
-                rows = batch.copy_text if batch.copy_text is not None else encode_rows(batch.rows)
-                self._ahead.add(f"COPY {batch.copy_into} FROM STDIN".encode(), rows)
-                continue
-            statements.append(self._literals.render(batch))
-        if statements:
-            self._ahead.add(";\n".join(statements).encode())
+        for statement, rows in self._steps(batches, commit=False):
+            self._ahead.add(statement, rows)
 
     def settle(self) -> None:
         """Wait for what was sent ahead, raising its first failure; before anything else is
@@ -121,30 +110,37 @@ class PostgresSession(WriteSession):
         if self._ahead is not None:
             self._ahead.wait()
 
-    @staticmethod
-    def _by_copy(batch: Batch) -> bool:
-        threshold = _COPY_FROM_ROWS if batch.copy_from_rows is None else batch.copy_from_rows
-        return batch.copy_text is not None or bool(batch.copy_into and len(batch.rows) >= threshold)
-
     def _send(self, batches: list[Batch], *, commit: bool) -> None:
         self.settle()
+        for statement, rows in self._steps(batches, commit=commit):
+            if rows is None:
+                self._pg.execute(statement, prepare=False)
+            else:
+                with self._pg.cursor().copy(statement) as copy:
+                    copy.write(rows)
+
+    def _steps(self, batches: list[Batch], *, commit: bool) -> list[tuple[bytes, bytes | None]]:
+        """The batches as what goes to the server, in order: each run of small batches as one
+        query of multi-row statements (BEGIN first if the transaction has not begun, COMMIT last
+        when asked), and each large batch as a COPY with its rows in COPY text."""
+        steps: list[tuple[bytes, bytes | None]] = []
         statements = [] if self._begun else ["BEGIN"]
         self._begun = True
         for batch in batches:
-            if self._by_copy(batch):
-                self._execute(statements)
-                statements = []
-                with self._pg.cursor().copy(f"COPY {batch.copy_into} FROM STDIN") as copy:
-                    copy.write(batch.copy_text if batch.copy_text is not None else encode_rows(batch.rows))
+            threshold = _COPY_FROM_ROWS if batch.copy_from_rows is None else batch.copy_from_rows
+            if batch.copy_text is not None or (batch.copy_into and len(batch.rows) >= threshold):
+                if statements:
+                    steps.append((";\n".join(statements).encode(), None))
+                    statements = []
+                rows = batch.copy_text if batch.copy_text is not None else encode_rows(batch.rows)
+                steps.append((f"COPY {batch.copy_into} FROM STDIN".encode(), rows))
                 continue
             statements.append(self._literals.render(batch))
         if commit:
             statements.append("COMMIT")
-        self._execute(statements)
-
-    def _execute(self, statements: list[str]) -> None:
         if statements:
-            self._pg.execute(";\n".join(statements).encode(), prepare=False)
+            steps.append((";\n".join(statements).encode(), None))
+        return steps
 
     def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self._query(sql, params).fetchone()
