@@ -87,3 +87,38 @@ def test_custom_registry() -> None:
         ["Patient"],
     )
     assert set(registry.params_for("Patient")) == {"nick"}
+
+
+def test_a_union_of_other_parameters_is_answered_from_their_rows() -> None:
+    observation = default_registry().params_for("Observation")
+    assert observation["combo-code"].rows == ("code", "component-code")
+    assert observation["combo-value-quantity"].rows == ("component-value-quantity", "value-quantity")
+    assert observation["combo-code-value-quantity"].rows == ("code-value-quantity", "component-code-value-quantity")
+    assert observation["code"].rows == ("code",) and not observation["code"].stored
+    assert default_registry().get("Patient", "phonetic").rows == ("name",)  # type: ignore[union-attr]
+    # references keep their own rows: chains, includes, compartments and the access rule read
+    # them by name (Coverage's patient and beneficiary have the same expression)
+    coverage = default_registry().params_for("Coverage")
+    assert not coverage["patient"].stored and not coverage["beneficiary"].stored
+
+
+def test_only_a_whole_union_of_the_same_type_is_derived() -> None:
+    def param(code: str, expression: str, kind: str = "token") -> dict[str, object]:
+        return {"code": code, "base": ["Observation"], "type": kind, "expression": expression}
+
+    registry = SearchRegistry(
+        [
+            param("a", "Observation.code"),
+            param("b", "Observation.component.code"),
+            param("ab", "Observation.code | (Observation.component.code)"),
+            param("abc", "Observation.code | Observation.component.code | Observation.method"),
+            param("a-string", "Observation.code | Observation.component.code", "string"),
+            param("again", "Observation.code"),
+        ],
+        ["Observation"],
+    )
+    params = registry.params_for("Observation")
+    assert params["ab"].rows == ("a", "b")
+    assert params["abc"].rows == ("abc",)  # Observation.method is no other parameter's
+    assert params["a-string"].rows == ("a-string",)  # another type has other rows
+    assert params["again"].rows == ("a",)  # the same expression: the earlier code's rows

@@ -89,6 +89,20 @@ def test_sort(client: Any, ward: dict[str, Any], sort: str, expected: list[str])
         assert got == expected
 
 
+@pytest.mark.parametrize(
+    ("sort", "expected"),
+    [("-combo-value-quantity", ["o1", "o0", "o2"]), ("combo-value-quantity", ["o2", "o0", "o1"])],
+)
+def test_sort_by_a_parameter_answered_from_others_rows(
+    client: Any, ward: dict[str, Any], sort: str, expected: list[str]
+) -> None:
+    # combo-value-quantity has no rows of its own: it sorts by those of value-quantity and
+    # component-value-quantity (SearchParameter.stored)
+    subjects = ",".join(f"Patient/{key}-{ward['tag']}" for key in ("p1", "p2"))
+    bundle = _search(client, "Observation", subject=subjects, _sort=sort)
+    assert _strip(_ids(bundle), ward["tag"]) == expected
+
+
 @pytest.mark.parametrize("sort", ["birthdate", "-birthdate", "given,-_id", "-_lastUpdated", ""])
 def test_paging_forward_and_back_with_a_sort(client: Any, ward: dict[str, Any], sort: str) -> None:
     params = {"family": ward["family"], "_count": "2"}

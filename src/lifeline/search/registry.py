@@ -17,7 +17,7 @@ lookups and the search layer does not offer them.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
@@ -58,6 +58,15 @@ class SearchParameter:
     comparators: tuple[str, ...] = ()
     multiple_or: bool | None = None
     multiple_and: bool | None = None
+    # The parameters of the same type whose index rows are this one's, where its expression is
+    # theirs together (`combo-code` is `code | component-code`) or one of theirs again (`phonetic`
+    # is `name`): it has no rows of its own (see `derive`). Empty: its rows are its own.
+    stored: tuple[str, ...] = ()
+
+    @property
+    def rows(self) -> tuple[str, ...]:
+        """The parameter codes whose index rows answer this parameter."""
+        return self.stored or (self.code,)
 
 
 def split_union(expression: str) -> list[str]:
@@ -80,6 +89,67 @@ def split_union(expression: str) -> list[str]:
             start = i + 1
     terms.append(expression[start:].strip())
     return [t for t in terms if t]
+
+
+def _bare(term: str) -> str:
+    """A union term without the parentheses around all of it: `(Observation.value.ofType(Quantity))`."""
+    term = term.strip()
+    while term.startswith("(") and term.endswith(")"):
+        depth = 0
+        for i, ch in enumerate(term):
+            depth += ch == "("
+            depth -= ch == ")"
+            if depth == 0 and i < len(term) - 1:
+                return term  # `(a) | (b)`-like: the first parenthesis closes before the end
+        term = term[1:-1].strip()
+    return term
+
+
+# Parameters whose rows stay their own whatever their expression: references (chains, includes,
+# compartments and the access rule read them by name) and what is no index lookup.
+_OWN_ROWS = frozenset({"reference", "special"})
+
+
+def _shape(param: SearchParameter) -> tuple[object, ...]:
+    """What besides the expression makes two parameters' rows the same: the type, and for a
+    composite its components' types and expressions."""
+    return (param.type, tuple((c.type, _bare(c.expression)) for c in param.components))
+
+
+def derive(params: Mapping[str, SearchParameter]) -> dict[str, SearchParameter]:
+    """One resource type's parameters, each whose index rows would repeat other parameters' rows
+    given `stored` (issue 27: narrow index storage).
+
+    R4 defines parameters that are others together: Observation's `combo-code` is
+    `Observation.code | Observation.component.code`, the union of `code` and `component-code`,
+    and `combo-code-value-quantity` that of `code-value-quantity` and
+    `component-code-value-quantity`; Patient's `phonetic` has the expression of `name`. Each
+    extracted its own copy of the same rows: a fifth of an Observation's index rows. A parameter
+    whose expression's terms are exactly the terms of other parameters of the same shape (or
+    those of one of them with an earlier code, for equal expressions) is answered from their
+    rows instead and extracts none.
+    """
+    terms = {
+        code: frozenset(_bare(t) for t in split_union(p.expression))
+        for code, p in params.items()
+        if p.expression and p.type not in _OWN_ROWS and not code.startswith("_")
+    }
+    out = dict(params)
+    # Smaller unions first, so that a union of unions is stored as the parameters beneath them.
+    for code in sorted(terms, key=lambda c: (len(terms[c]), c)):
+        mine, shape = terms[code], _shape(params[code])
+        same = [c for c in terms if c < code and terms[c] == mine and _shape(params[c]) == shape]
+        parts = [c for c in terms if terms[c] < mine and _shape(params[c]) == shape]
+        if same:
+            chosen = [same[0]]
+        else:
+            parts = [c for c in parts if not any(terms[c] < terms[o] for o in parts)]
+            if not parts or frozenset().union(*(terms[c] for c in parts)) != mine:
+                continue
+            chosen = parts
+        stored = tuple(sorted({row for c in chosen for row in out[c].rows}))
+        out[code] = replace(params[code], stored=stored)
+    return out
 
 
 def _head(term: str) -> str:
@@ -161,7 +231,7 @@ class SearchRegistry:
             if resource_type not in _NOT_DOMAIN_RESOURCES:
                 params.update(common["DomainResource"])
             params.update(specific.get(resource_type, {}))
-            self._by_type[resource_type] = params
+            self._by_type[resource_type] = derive(params)
         # System-level search (GET [base]?_lastUpdated=…) sees the parameters of every resource.
         self._by_type["Resource"] = dict(common["Resource"])
 

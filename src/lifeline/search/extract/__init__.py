@@ -8,7 +8,8 @@ them into typed entries. Expressions are compiled once per resource type into Py
 Composite parameters are extracted per element by lifeline.search.extract.composite into
 search_composite, and a resource's subjects, codes and latest date together into
 search_subject_code by lifeline.search.extract.subject_code. Not indexed: special parameters,
-and `_id` (the search layer matches it on the resource table's own res_id). `_lastUpdated` is
+`_id` (the search layer matches it on the resource table's own res_id), and a parameter
+answered from other parameters' rows (`combo-code`: SearchParameter.stored). `_lastUpdated` is
 indexed from meta.lastUpdated, so the storage layer must set meta before extracting. Odd data
 never makes extraction raise: a value that cannot be indexed is skipped.
 """
@@ -120,6 +121,8 @@ def _compile(registry: SearchRegistry, resource_type: str) -> ExtractionPlan:
     composites: dict[str, list[composite.CompositeTarget]] = {}
     adders = {name: add for name, (add, _) in _BY_TYPE.items()}
     for code, param in sorted(registry.params_for(resource_type).items()):
+        if param.stored:  # answered from the rows of the parameters it is made of
+            continue
         if param.type == "composite" and param.expression:
             target = composite.compile_composite(param, resource_type, registry.choice_elements, adders, _fallback)
             if target is not None:

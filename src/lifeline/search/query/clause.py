@@ -88,12 +88,21 @@ def _index_body(
     module = TYPES[param.type]
     condition: Callable[[Any, str | None, int], tuple[str, list[object]]] = module.condition
     parts: list[str] = []
-    args: list[object] = [param.code]
+    which, args = rows_of(param)
     for value in parsed:
         sql, value_args = condition(value, modifier, now_us)
         parts.append(f"({sql})" if len(parsed) > 1 else sql)
         args.extend(value_args)
-    return "s.param = ? AND " + (f"({' OR '.join(parts)})" if len(parts) > 1 else parts[0]), args
+    return f"{which} AND " + (f"({' OR '.join(parts)})" if len(parts) > 1 else parts[0]), args
+
+
+def rows_of(param: SearchParameter, alias: str = "s") -> tuple[str, list[object]]:
+    """`s.param = ?`, or `s.param IN (?, ?)` for a parameter answered from others' rows
+    (SearchParameter.stored: `combo-code` from those of `code` and `component-code`)."""
+    rows = param.rows
+    if len(rows) == 1:
+        return f"{alias}.param = ?", [rows[0]]
+    return f"{alias}.param IN ({', '.join('?' for _ in rows)})", list(rows)
 
 
 def _shown(param: SearchParameter, withholding: Withholding | None) -> tuple[str, list[object]]:
@@ -120,8 +129,9 @@ def condition(
     table: str = TYPES[param.type].TABLE
     shown, shown_args = _shown(param, withholding)
     if modifier == "missing":
-        sql = _exists(table, "s.param = ?" + shown)
-        return (f"NOT {sql}" if parsed[0] else sql), [param.code, *shown_args]
+        which, which_args = rows_of(param)
+        sql = _exists(table, which + shown)
+        return (f"NOT {sql}" if parsed[0] else sql), [*which_args, *shown_args]
     body, args = _index_body(param, modifier, parsed, now_us)
     sql = _exists(table, body + shown)
     return (f"NOT {sql}" if modifier == "not" else sql), [*args, *shown_args]
