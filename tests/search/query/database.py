@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 from unittest import mock
 
+from lifeline.clock import fhir_instant
 from lifeline.search.extract import extract_index
 from lifeline.search.query import compile_match, driver, parse_query
 from lifeline.search.registry import SearchRegistry, default_registry
@@ -51,7 +52,11 @@ class IndexDatabase:
 
     def insert(self, resource: dict[str, Any]) -> None:
         res_type, res_id = resource["resourceType"], resource["id"]
-        last_updated = resource.get("meta", {}).get("lastUpdated", "2024-01-01T00:00:00Z")
+        # As the server stores it: an instant in UTC at millisecond precision (clock.fhir_instant),
+        # whose text `_lastUpdated` is matched on.
+        last_updated = fhir_instant(
+            datetime.fromisoformat(resource.get("meta", {}).get("lastUpdated", "2024-01-01T00:00:00Z"))
+        )
         self.execute(
             "INSERT INTO resource (res_type, res_id, version_id, last_updated, deleted, content)"
             " VALUES (?, ?, 1, ?, ?, NULL)",

@@ -147,3 +147,52 @@ def test_date_search_agrees_with_brute_force(
     search = reference_range(text)
     expected = {res_id for res_id, fields in OBSERVATIONS if matches(prefix, search, target_range(fields))}
     assert database.search("Observation", [("date", prefix + text)], now=NOW) == expected
+
+
+# `_lastUpdated` is matched on the resource row's own instant text (date.instant_condition), not
+# on index rows: instants of millisecond precision, some a millisecond apart, searched at and
+# around them.
+UPDATED = sorted(
+    {(_moment(random.Random(seed)) + timedelta(milliseconds=step)).replace(microsecond=0) for seed in range(30)
+     for step in (0, 1, 999, 1000)}
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def updated() -> Iterator[IndexDatabase]:
+    with sqlite_database() as db:
+        for n, moment in enumerate(UPDATED):
+            stamp = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            db.insert({"resourceType": "Patient", "id": f"p{n}", "meta": {"lastUpdated": stamp}})
+        yield db
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    prefix=st.sampled_from(PREFIXES),
+    precision=st.sampled_from(PRECISIONS),
+    at=st.sampled_from(UPDATED),
+    off=st.sampled_from([-1000, -999, -1, 0, 1, 999, 1000, 86_400_000_000]),
+    zone=st.sampled_from([0, 60, -300]),
+)
+def test_last_updated_agrees_with_brute_force(
+    updated: IndexDatabase, prefix: str, precision: str, at: datetime, off: int, zone: int
+) -> None:
+    text = render(at + timedelta(microseconds=off), precision, zone)
+    search = reference_range(text)
+    expected = {f"p{n}" for n, moment in enumerate(UPDATED) if matches(prefix, search, (moment, moment + 999 * MICRO))}
+    assert updated.search("Patient", [("_lastUpdated", prefix + text)], now=NOW) == expected
+    assert updated.search("Patient", [("_lastUpdated", prefix + text)], now=NOW, from_index=False) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "every"),
+    [("lt0001", False), ("gt9999", False), ("ge0001", True), ("le9999-12-31", True), ("ne0001", True)],
+)
+def test_last_updated_at_the_ends_of_time(updated: IndexDatabase, value: str, every: bool) -> None:
+    found = updated.search("Patient", [("_lastUpdated", value)], now=NOW)
+    assert found == ({f"p{n}" for n in range(len(UPDATED))} if every else set())
+
+
+def test_last_updated_has_no_index_rows(updated: IndexDatabase) -> None:
+    assert updated.execute("SELECT COUNT(*) FROM search_date WHERE param = '_lastUpdated'") == [(0,)]

@@ -8,10 +8,10 @@ them into typed entries. Expressions are compiled once per resource type into Py
 Composite parameters are extracted per element by lifeline.search.extract.composite into
 search_composite, and a resource's subjects, codes and latest date together into
 search_subject_code by lifeline.search.extract.subject_code. Not indexed: special parameters,
-`_id` (the search layer matches it on the resource table's own res_id), and a parameter
-answered from other parameters' rows (`combo-code`: SearchParameter.stored). `_lastUpdated` is
-indexed from meta.lastUpdated, so the storage layer must set meta before extracting. Odd data
-never makes extraction raise: a value that cannot be indexed is skipped.
+`_id` and `_lastUpdated` (the search layer matches them on the resource table's own res_id and
+last_updated), and a parameter answered from other parameters' rows (`combo-code`:
+SearchParameter.stored). Odd data never makes extraction raise: a value that cannot be indexed
+is skipped.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ _BY_TYPE: dict[str, tuple[Callable[[str, list[Any], list[Any]], None], int]] = {
     "reference": (reference.add, 5),
     "uri": (uri.add, 6),
 }
-_NOT_INDEXED = frozenset({"_id"})
+_NOT_INDEXED = frozenset({"_id", "_lastUpdated"})  # matched on the resource's own row
 
 
 @cache

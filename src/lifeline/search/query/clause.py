@@ -9,8 +9,9 @@ alternatives (OR). Three SQL forms of the same match, all over the typed index t
                                  of the matching resources of a type, which chains nest and by
                                  which a clause drives the query (lifeline.search.query.driver).
 
-Negated and :missing=true matches, and `_id`, are not index lookups: matching_ids selects them
-from the resource table (`SELECT r.res_id FROM resource r WHERE … NOT EXISTS …`).
+Negated and :missing=true matches, `_id` and `_lastUpdated` are not index lookups: matching_ids
+selects them from the resource table (`SELECT r.res_id FROM resource r WHERE … NOT EXISTS …`,
+`… AND r.last_updated >= ?`; search/query/date.py `instant_condition`).
 
 With a `Withholding` (withheld.py), a parameter over a withheld element sees no index rows of a
 resource that withholds it: its index rows are read only where the resource shows the element.
@@ -23,12 +24,15 @@ from types import ModuleType
 from typing import Any
 
 from lifeline.errors import BadRequest
-from lifeline.search.query import composite
+from lifeline.search.query import composite, date
 from lifeline.search.query.values import unescape
 from lifeline.search.query.withheld import Withholding
 from lifeline.search.registry import SearchParameter, SearchRegistry
 
 TYPES: dict[str, ModuleType] = {**composite.SIMPLE_TYPES, "composite": composite}
+LAST_UPDATED = "_lastUpdated"
+# Matched on the resource's own row, not on index rows (extract/__init__.py indexes neither).
+ON_THE_ROW = frozenset({"_id", LAST_UPDATED})
 
 
 def searchable(param: SearchParameter | None) -> bool:
@@ -81,6 +85,15 @@ def _id_condition(modifier: str | None, parsed: list[Any]) -> tuple[str, list[ob
     return f"r.res_id {operator} ({marks})", list(parsed)
 
 
+def _last_updated_condition(modifier: str | None, parsed: list[Any], now_us: int) -> tuple[str, list[object]]:
+    if modifier == "missing":
+        return ("1 = 0" if parsed[0] else "1 = 1"), []  # every resource has one
+    parts = [date.instant_condition(value, now_us) for value in parsed]
+    if len(parts) == 1:
+        return parts[0]
+    return "(" + " OR ".join(sql for sql, _ in parts) + ")", [a for _, args in parts for a in args]
+
+
 def _index_body(
     param: SearchParameter, modifier: str | None, parsed: list[Any], now_us: int
 ) -> tuple[str, list[object]]:
@@ -126,6 +139,8 @@ def condition(
     parsed = parse_values(param, modifier, values)
     if param.code == "_id":
         return _id_condition(modifier, parsed)
+    if param.code == LAST_UPDATED:
+        return _last_updated_condition(modifier, parsed, now_us)
     table: str = TYPES[param.type].TABLE
     shown, shown_args = _shown(param, withholding)
     if modifier == "missing":
@@ -149,7 +164,7 @@ def matching_ids(
     """A SELECT of the ids of the current resources of `resource_type` the clause matches."""
     check_modifier(param, modifier, registry)
     parsed = parse_values(param, modifier, values)
-    if param.code != "_id" and modifier not in ("not", "missing"):
+    if param.code not in ON_THE_ROW and modifier not in ("not", "missing"):
         body, args = _index_body(param, modifier, parsed, now_us)
         shown, shown_args = _shown(param, withholding)
         return f"SELECT s.res_id FROM {TYPES[param.type].TABLE} s WHERE s.res_type = ? AND {body}{shown}", [
@@ -157,6 +172,7 @@ def matching_ids(
             *args,
             *shown_args,
         ]
-    # Index rows exist for current resources only; a negation must list the resources themselves.
+    # Index rows exist for current resources only; a negation must list the resources themselves,
+    # and `_id` and `_lastUpdated` are matched on the resource's own row.
     sql, args = condition(param, modifier, values, now_us, registry, withholding)
     return f"SELECT r.res_id FROM resource r WHERE r.res_type = ? AND NOT r.deleted AND {sql}", [resource_type, *args]

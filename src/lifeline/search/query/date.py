@@ -17,10 +17,17 @@ range [low, high], inclusive, in microseconds:
       now and the search value, and at least by one day:    low <= hi + d and high >= lo - d
 
 A search value without a time zone is taken as UTC, like an indexed one.
+
+`_lastUpdated` has no index rows: it is matched on the resource's own `last_updated`, an instant
+of millisecond precision in UTC written always alike (clock.fhir_instant), whose text sorts as
+its time does (`instant_condition`).
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+from lifeline.clock import fhir_instant
 from lifeline.errors import BadRequest
 from lifeline.search.extract.date import date_range
 from lifeline.search.query.values import split_prefix, unescape
@@ -70,3 +77,61 @@ def condition(value: DateValue, modifier: str | None, now_us: int) -> tuple[str,
         return "s.high < ?", [lo]
     d = approximation(lo, hi, now_us)
     return "s.low <= ? AND s.high >= ?", [hi + d, lo - d]
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_FIRST_US = (datetime(1, 1, 1, tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
+_LAST_US = (datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
+
+
+def _at_least(column: str, us: int) -> tuple[str, list[object]]:
+    """`column` (an instant's text) at or after the instant `us` microseconds since 1970."""
+    us = -(-us // 1000) * 1000  # the stored instants are whole milliseconds: the next one
+    if us <= _FIRST_US:
+        return f"{column} >= ?", [""]  # every instant
+    if us > _LAST_US:
+        return f"{column} >= ?", ["~"]  # none: '~' sorts after every digit
+    return f"{column} >= ?", [fhir_instant(_EPOCH + timedelta(microseconds=us))]
+
+
+def _at_most(column: str, us: int) -> tuple[str, list[object]]:
+    """`column` at or before the instant `us`."""
+    us = us // 1000 * 1000
+    if us < _FIRST_US:
+        return f"{column} <= ?", [""]  # none: every instant's text is longer
+    if us >= _LAST_US:
+        return f"{column} >= ?", [""]  # every instant
+    return f"{column} <= ?", [fhir_instant(_EPOCH + timedelta(microseconds=us))]
+
+
+def _both(first: tuple[str, list[object]], second: tuple[str, list[object]], joint: str) -> tuple[str, list[object]]:
+    return f"({first[0]} {joint} {second[0]})", [*first[1], *second[1]]
+
+
+def instant_condition(value: DateValue, now_us: int, column: str = "r.last_updated") -> tuple[str, list[object]]:
+    """The condition of `value` on a column of instants at millisecond precision (`last_updated`).
+
+    An instant t of millisecond precision is the range [t, t + 999] µs, so each bound of
+    `condition` becomes one on t: low >= x is t >= x, low > x is t >= x + 1, low < x is
+    t <= x - 1, high <= x is t <= x - 999, high > x is t >= x - 998, high < x is t <= x - 1000,
+    high >= x is t >= x - 999; and t, a whole millisecond, compares as its text does."""
+    prefix, lo, hi = value
+    contained = _both(_at_least(column, lo), _at_most(column, hi - 999), "AND")
+    if prefix == "eq":
+        return contained
+    if prefix == "ne":
+        return _both(_at_most(column, lo - 1), _at_least(column, hi - 998), "OR")
+    if prefix == "gt":
+        return _at_least(column, hi - 998)
+    if prefix == "lt":
+        return _at_most(column, lo - 1)
+    if prefix == "ge":
+        return _both(_at_least(column, hi - 998), contained, "OR")
+    if prefix == "le":
+        return _both(_at_most(column, lo - 1), contained, "OR")
+    if prefix == "sa":
+        return _at_least(column, hi + 1)
+    if prefix == "eb":
+        return _at_most(column, lo - 1000)
+    d = approximation(lo, hi, now_us)
+    return _both(_at_most(column, hi + d), _at_least(column, lo - d - 999), "AND")
