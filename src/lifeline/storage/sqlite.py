@@ -49,6 +49,7 @@ class SQLiteRepository(Repository):
         self._write_lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
+        self._analyzed_rows: dict[str, int] = {}  # each table's largest rowid when this process analyzed it
         try:
             self._writer = self._connect()
             self._writer.execute("PRAGMA journal_mode=WAL")
@@ -146,7 +147,10 @@ class SQLiteRepository(Repository):
     def refresh_statistics(self) -> list[str]:
         # The rule PostgreSQL's autovacuum follows (50 rows and 10% more than when the statistics
         # were taken), with the largest rowid for the row count (an index probe, not a count(*)).
-        # SQLite's own PRAGMA optimize looks only at tables its connection has queried.
+        # SQLite's own PRAGMA optimize looks only at tables its connection has queried. The count
+        # the statistics were taken at is the one this process saw when it analyzed the table: the
+        # statistics' own count is an estimate under analysis_limit (388 for 600 rows), by which a
+        # table stayed stale for ever. A table this process has not analyzed goes by the estimate.
         with self._exclusive():
             conn = self._writer
             if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone() is None:
@@ -154,15 +158,18 @@ class SQLiteRepository(Repository):
             stale = []
             for table in RECORD_TABLES:
                 rows = conn.execute(f'SELECT max(rowid) FROM "{table}"').fetchone()[0] or 0
-                stat = conn.execute("SELECT stat FROM sqlite_stat1 WHERE tbl = ? LIMIT 1", (table,)).fetchone()
-                taken = int(str(stat[0]).split()[0]) if stat and stat[0] else 0
+                taken = self._analyzed_rows.get(table)
+                if taken is None:
+                    stat = conn.execute("SELECT stat FROM sqlite_stat1 WHERE tbl = ? LIMIT 1", (table,)).fetchone()
+                    taken = int(str(stat[0]).split()[0]) if stat and stat[0] else 0
                 if rows > 50 + 1.1 * taken:
-                    stale.append(table)
+                    stale.append((table, rows))
             if stale:
                 conn.execute("PRAGMA analysis_limit=400")
-                for table in stale:
+                for table, rows in stale:
                     conn.execute(f'ANALYZE "{table}"')
-        return stale
+                    self._analyzed_rows[table] = rows
+        return [table for table, _ in stale]
 
     def close(self) -> None:
         with self._connections_lock:
