@@ -3,8 +3,8 @@
 Each example of the `hl7.fhir.r4.examples` package (npm registry, fetched once: tests/r4_examples.py)
 is written as it is (PUT by its id, as the operator) into a fresh database per backend, and read
 back; counted: stored, refused as invalid (4xx, with the reason), broken (5xx: must be none), and
-of the stored, read back equal in value and precision (every decimal as written; on PostgreSQL
-as JSONB keeps it: exponents written out). The rate is examples written and read per second
+of the stored, read back equal in value and precision (every decimal as written, on both
+backends). The rate is examples written and read per second
 through the core, one client.
 Usage: python -m bench.r4_examples [--backends sqlite,postgresql]
 Results: bench/results/r4_examples.json; docs/benchmarks.md records them.

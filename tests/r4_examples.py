@@ -9,7 +9,6 @@ test`) and bench/r4_examples.py (all of them, with the counts, in `make bench`).
 
 from __future__ import annotations
 
-import decimal
 import hashlib
 import io
 import os
@@ -79,15 +78,15 @@ def judge(service: FhirService, path: Path, backend: str) -> Judged:
     except Exception as error:  # noqa: BLE001 - a broken example is counted, never hidden
         return Judged(path.name, "broken", detail=f"{type(error).__name__}: {error}"[:300])
     back = jsontext.loads(read.raw) if read.raw is not None else read.resource
-    difference = _difference(_comparable(sent, backend), _comparable(back, backend, stored=True), res_type or "")
+    difference = _difference(_comparable(sent), _comparable(back), res_type or "")
     return Judged(path.name, "stored", difference is None, difference or "")
 
 
-def _comparable(value: Any, backend: str, stored: bool = False) -> Any:
-    """A resource as compared: the server's own meta left out, each decimal as the text the backend
-    keeps (PostgreSQL's JSONB numbers are `numeric`: exponents written out, zero unsigned)."""
+def _comparable(value: Any) -> Any:
+    """A resource as compared: the server's own meta left out, each decimal as the text it was written
+    as, which both backends keep (PostgreSQL since migration 20; as JSONB it wrote exponents out)."""
     if isinstance(value, dict):
-        out = {k: _comparable(v, backend, stored) for k, v in value.items()}
+        out = {k: _comparable(v) for k, v in value.items()}
         if isinstance(out.get("meta"), dict):
             meta = {k: v for k, v in out["meta"].items() if k not in ("versionId", "lastUpdated")}
             if meta:
@@ -96,20 +95,12 @@ def _comparable(value: Any, backend: str, stored: bool = False) -> Any:
                 del out["meta"]
         return out
     if isinstance(value, list):
-        return [_comparable(v, backend, stored) for v in value]
+        return [_comparable(v) for v in value]
     if type(value) is jsontext.Decimal:
-        return ("decimal", value.text if stored or backend != "postgresql" else _numeric(value.text))
-    if type(value) is int and backend == "postgresql":  # -1E+245 comes back written out: an integer
-        return ("decimal", str(value))
+        return ("decimal", value.text)
     if type(value) is float:  # noqa: E721 - a float is no decimal as written: say so
         return ("float", repr(value))
     return value
-
-
-def _numeric(text: str) -> str:
-    number = decimal.Decimal(text)
-    written = format(number, "f") if "e" in text.lower() else text
-    return written.lstrip("-") if number == 0 else written
 
 
 def _difference(sent: Any, back: Any, where: str) -> str | None:

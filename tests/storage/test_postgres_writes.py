@@ -63,7 +63,7 @@ def test_creates_waiting_together_go_in_fewer_transactions_and_are_all_stored(re
 
 def test_one_bad_write_among_them_fails_alone_and_leaves_nothing(repo) -> None:
     transactions = _counting_transactions(repo)
-    unstorable = '{"resourceType": "Basic", "id": "bad", "note": "\\u0000"}'  # JSONB refuses NUL
+    unstorable = '{"resourceType": "Basic", "id": "bad", "note": "\x00"}'  # PostgreSQL text holds no NUL
 
     async def scenario():
         try:

@@ -115,7 +115,7 @@ def test_a_database_in_use_drops_its_second_copies(
                 if backend == "sqlite":
                     session.conn.commit()
             assert stored_content(repo)[2] is not None
-        assert repo.migrate() == [19]
+        assert repo.migrate()[0] == 19  # and those after it
         assert stored_content(repo)[2] is None and stored_content(repo)[1] is not None
         read_everywhere(repo, {1: "Version1", 2: "Version2"})
     finally:

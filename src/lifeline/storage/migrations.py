@@ -489,6 +489,25 @@ MIGRATIONS: list[Migration] = [
         );
         """,
     ),
+    # Each resource's JSON as the text it was written as (issue 27), on PostgreSQL as on SQLite:
+    # JSONB cost PostgreSQL about 6 µs a resource to take in and 7 µs to give back as text (a
+    # third of its CPU for a page of 50 patients), 1,361 bytes for 1,105 of text, and wrote
+    # numbers out as `numeric` (`1e2` came back as 100, `-0.0` as 0.0). The open-conflict index
+    # reads the status through a cast, as Session.open_conflict_count writes it.
+    Migration(
+        20,
+        "each resource's JSON kept as its text",
+        "",
+        postgresql="""
+        DROP INDEX IF EXISTS resource_open_conflict;
+        ALTER TABLE resource ALTER COLUMN content TYPE TEXT USING content::text;
+        ALTER TABLE resource_version ALTER COLUMN content TYPE TEXT USING content::text;
+        ALTER TABLE resource ALTER COLUMN content SET STATISTICS 0;
+        ALTER TABLE resource_version ALTER COLUMN content SET STATISTICS 0;
+        CREATE INDEX resource_open_conflict ON resource (res_type, res_id)
+            WHERE res_type = '_Conflict' AND content::jsonb->>'status' = 'open';
+        """,
+    ),
 ]
 
 # Every index table a resource's rows go to (and are deleted from when it changes).

@@ -1,4 +1,4 @@
-"""The PostgreSQL backend: psycopg 3 with a connection pool, resources stored as JSONB.
+"""The PostgreSQL backend: psycopg 3 with a connection pool, resources stored as their JSON text.
 
 A database URL may carry `?schema=NAME` to keep Lifeline's tables in their own schema (the
 tests use a fresh schema each)."""

@@ -328,7 +328,7 @@ class Session(AccessReads, AffectedReads, AuditReads, DowntimeRows, ExportRows, 
         index of migration 13 alone: its condition is written here as it is there, in literals,
         so that both planners see the index fits."""
         if self.dialect.name == "postgresql":
-            status = "content->>'status'"
+            status = "content::jsonb->>'status'"
         else:
             status = "json_extract(content, '$.status')"
         sql = f"SELECT COUNT(*) FROM resource WHERE res_type = '_Conflict' AND {status} = 'open'"
