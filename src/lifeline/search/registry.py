@@ -105,6 +105,10 @@ def _bare(term: str) -> str:
     return term
 
 
+# Parameters with no index rows at all: matched on the resource's own row (`res_id`,
+# `last_updated`) by the search layer, and so never extracted.
+ON_THE_ROW = frozenset({"_id", "_lastUpdated"})
+
 # Parameters whose rows stay their own whatever their expression: references (chains, includes,
 # compartments and the access rule read them by name) and what is no index lookup.
 _OWN_ROWS = frozenset({"reference", "special"})

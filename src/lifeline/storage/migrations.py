@@ -492,8 +492,8 @@ MIGRATIONS: list[Migration] = [
     # Each resource's JSON as the text it was written as (issue 27), on PostgreSQL as on SQLite:
     # JSONB cost PostgreSQL about 6 µs a resource to take in and 7 µs to give back as text,
     # 1,361 bytes for 1,105 of text, and wrote numbers out as `numeric` (`1e2` came back as 100,
-    # `-0.0` as 0.0). The open-conflict index
-    # reads the status through a cast, as Session.open_conflict_count writes it.
+    # `-0.0` as 0.0). The open-conflict index reads the status through a cast, as
+    # Session.open_conflict_count writes it.
     Migration(
         20,
         "each resource's JSON kept as its text",

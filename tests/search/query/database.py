@@ -15,6 +15,8 @@ from datetime import datetime
 from typing import Any
 from unittest import mock
 
+import pytest
+
 from lifeline.clock import fhir_instant
 from lifeline.search.extract import extract_index
 from lifeline.search.query import compile_match, driver, parse_query
@@ -30,6 +32,16 @@ PG_URL = os.environ.get("LIFELINE_TEST_PG", "postgresql://postgres@127.0.0.1:543
 def all_migrations(dialect: Any) -> str:
     """Every migration's script, in order."""
     return ";\n".join(dialect.schema(m.sql) for m in MIGRATIONS)
+
+
+def search_cases(cases: list[tuple[str, list[tuple[str, str]], set[str]]]) -> pytest.MarkDecorator:
+    """A test parametrized by (resource type, [(name, value), …], expected ids), each case named
+    by its query (`Patient?name=x`)."""
+    return pytest.mark.parametrize(
+        ("resource_type", "params", "expected"),
+        cases,
+        ids=[f"{t}?{'&'.join(f'{k}={v}' for k, v in p)}" for t, p, _ in cases],
+    )
 
 
 class IndexDatabase:
@@ -134,8 +146,6 @@ def postgres_database(registry: SearchRegistry | None = None) -> Iterator[IndexD
 @contextmanager
 def filled_database(backend: str, resources: Iterable[dict[str, Any]]) -> Iterator[IndexDatabase]:
     """A database of the backend holding the resources; PostgreSQL skips when not reachable (not in CI)."""
-    import pytest
-
     if backend == "sqlite":
         context = sqlite_database()
     else:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.search.query.database import IndexDatabase, filled_database
+from tests.search.query.database import IndexDatabase, filled_database, search_cases
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
@@ -87,11 +87,7 @@ def database(request: pytest.FixtureRequest) -> Iterator[IndexDatabase]:
         yield db
 
 
-@pytest.mark.parametrize(
-    ("resource_type", "params", "expected"),
-    CASES,
-    ids=[f"{t}?{'&'.join(f'{k}={v}' for k, v in p)}" for t, p, _ in CASES],
-)
+@search_cases(CASES)
 def test_found_from_the_rows_of_their_parts(
     database: IndexDatabase, resource_type: str, params: list[tuple[str, str]], expected: set[str]
 ) -> None:

@@ -14,7 +14,7 @@ import pytest
 from lifeline.errors import BadRequest
 from lifeline.search.query import compile_where, parse_query
 from lifeline.search.registry import default_registry
-from tests.search.query.database import IndexDatabase, filled_database
+from tests.search.query.database import IndexDatabase, filled_database, search_cases
 from tests.search.query.dataset import (
     BP_PANEL,
     CPR,
@@ -164,11 +164,7 @@ def database(request: pytest.FixtureRequest) -> Iterator[IndexDatabase]:
         yield db
 
 
-@pytest.mark.parametrize(
-    ("resource_type", "params", "expected"),
-    CASES,
-    ids=[f"{t}?{'&'.join(f'{k}={v}' for k, v in p)}" for t, p, _ in CASES],
-)
+@search_cases(CASES)
 def test_search_returns_exactly(
     database: IndexDatabase,
     resource_type: str,

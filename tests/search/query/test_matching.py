@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.search.query.database import IndexDatabase, filled_database
+from tests.search.query.database import IndexDatabase, filled_database, search_cases
 from tests.search.query.dataset import CPR, LOINC, NOW, PROFILE, RESOURCES, UCUM
 
 ALL_PATIENTS = {"p1", "p2", "p3", "p4"}
@@ -178,11 +178,7 @@ def database(request: pytest.FixtureRequest) -> Iterator[IndexDatabase]:
         yield db
 
 
-@pytest.mark.parametrize(
-    ("resource_type", "params", "expected"),
-    CASES,
-    ids=[f"{t}?{'&'.join(f'{k}={v}' for k, v in p)}" for t, p, _ in CASES],
-)
+@search_cases(CASES)
 def test_search_returns_exactly(
     database: IndexDatabase,
     resource_type: str,

@@ -27,7 +27,7 @@ from fhirpathpy import compile as fhirpath_compile
 from lifeline.definitions import fhirpath_model
 from lifeline.search.extract import composite, date, number, quantity, reference, string, subject_code, token, uri
 from lifeline.search.extract.paths import Unsupported, Walker, compile_path, root_keys
-from lifeline.search.registry import SearchRegistry, default_registry
+from lifeline.search.registry import ON_THE_ROW, SearchRegistry, default_registry
 from lifeline.storage.index_rows import IndexEntries
 
 __all__ = ["extract_index", "ExtractionPlan", "plan_for"]
@@ -42,7 +42,6 @@ _BY_TYPE: dict[str, tuple[Callable[[str, list[Any], list[Any]], None], int]] = {
     "reference": (reference.add, 5),
     "uri": (uri.add, 6),
 }
-_NOT_INDEXED = frozenset({"_id", "_lastUpdated"})  # matched on the resource's own row
 
 
 @cache
@@ -128,7 +127,7 @@ def _compile(registry: SearchRegistry, resource_type: str) -> ExtractionPlan:
             if target is not None:
                 composites.setdefault(param.expression, []).append(target)
             continue
-        if param.type not in _BY_TYPE or code in _NOT_INDEXED or not param.expression:
+        if param.type not in _BY_TYPE or code in ON_THE_ROW or not param.expression:
             continue
         add, slot = _BY_TYPE[param.type]
         by_expression.setdefault(param.expression, []).append(_Target(code, add, slot))

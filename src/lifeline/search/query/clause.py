@@ -27,12 +27,9 @@ from lifeline.errors import BadRequest
 from lifeline.search.query import composite, date
 from lifeline.search.query.values import unescape
 from lifeline.search.query.withheld import Withholding
-from lifeline.search.registry import SearchParameter, SearchRegistry
+from lifeline.search.registry import ON_THE_ROW, SearchParameter, SearchRegistry
 
 TYPES: dict[str, ModuleType] = {**composite.SIMPLE_TYPES, "composite": composite}
-LAST_UPDATED = "_lastUpdated"
-# Matched on the resource's own row, not on index rows (extract/__init__.py indexes neither).
-ON_THE_ROW = frozenset({"_id", LAST_UPDATED})
 
 
 def searchable(param: SearchParameter | None) -> bool:
@@ -139,7 +136,7 @@ def condition(
     parsed = parse_values(param, modifier, values)
     if param.code == "_id":
         return _id_condition(modifier, parsed)
-    if param.code == LAST_UPDATED:
+    if param.code == "_lastUpdated":
         return _last_updated_condition(modifier, parsed, now_us)
     table: str = TYPES[param.type].TABLE
     shown, shown_args = _shown(param, withholding)
