@@ -118,7 +118,7 @@ def held(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dic
                 subject=f"doc-{tag}", scopes="user/*.cruds", fhir_user=f"Practitioner/{ids['doc']}"
             ),
         }
-    dispose(repo)
+    dispose(repo, service)
 
 
 def _ids(bundle: dict[str, Any], mode: str = "match") -> set[str]:

@@ -35,6 +35,7 @@ class Served:
 def served(backend: str, tmp_path: Path) -> Iterator[Served]:
     """A node served over real HTTP on a loopback port, as the probe knocks at its front door."""
     repo = fresh_repository(backend, tmp_path)
+    service: FhirService | None = None
     try:
         with closing(listening_socket()) as sock:
             port = sock.getsockname()[1]
@@ -43,7 +44,7 @@ def served(backend: str, tmp_path: Path) -> Iterator[Served]:
             with serving(create_app(service, close_on_shutdown=False), sock) as base:
                 yield Served(service, base)
     finally:
-        dispose(repo)
+        dispose(repo, service)
 
 
 def _probe(served: Served) -> synthetic.SyntheticProbe:

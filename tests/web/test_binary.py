@@ -288,10 +288,7 @@ def roomy(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Te
     app = create_app(service, close_on_shutdown=False)
     with TestClient(app, base_url="http://testserver", headers={"Authorization": f"Bearer {token}"}) as test_client:
         yield test_client
-    recorder = service.__dict__.get("auditor")
-    if recorder is not None:
-        recorder.close()
-    dispose(repo)
+    dispose(repo, service)
 
 
 def test_a_ten_megabyte_scanned_letter_is_stored_and_read_back(roomy: TestClient) -> None:

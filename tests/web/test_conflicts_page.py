@@ -272,10 +272,7 @@ def test_a_page_whose_access_cannot_be_recorded_shows_no_data(backend: str, tmp_
         assert page.status_code == 503
         assert "Centralsen" not in page.text and "Sitesen" not in page.text
     finally:
-        recorder = own.__dict__.get("auditor")
-        if recorder is not None:
-            recorder.close()
-        dispose(repo)
+        dispose(repo, own)
 
 
 # ---- Field by field (issue 21): the comparison in clinical words, and the merge it writes ----

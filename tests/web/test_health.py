@@ -33,10 +33,7 @@ def node(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[TestC
     try:
         yield TestClient(app, base_url=PROBE_HOST), service
     finally:
-        recorder = service.__dict__.get("auditor")
-        if recorder is not None:
-            recorder.close()
-        dispose(repo)
+        dispose(repo, service)
 
 
 @contextmanager

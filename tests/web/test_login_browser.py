@@ -47,6 +47,7 @@ class Site:
 def site(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """The real app on a loopback port, over a fresh repository of this backend."""
     repo = fresh_repository(backend, tmp_path_factory.mktemp(f"browser-{backend}"))
+    service: FhirService | None = None
     try:
         with closing(listening_socket()) as sock:
             port = sock.getsockname()[1]
@@ -55,7 +56,7 @@ def site(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sit
             with serving(create_app(service, close_on_shutdown=False), sock) as base:
                 yield Site(base, service)
     finally:
-        dispose(repo)
+        dispose(repo, service)
 
 
 @pytest.fixture(scope="module")

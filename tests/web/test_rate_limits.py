@@ -85,6 +85,16 @@ def client(app: Any, address: str | None = None, *, lifespan: bool = False, **he
         yield test_client
 
 
+def clear_of_a_minute_end(seconds: float) -> None:
+    """Wait, if need be, until the next `seconds` lie within one minute: the `limits` library's
+    sliding window counter weighs the windows aligned on the minute, and just past a minute's end a
+    key refused just before has room again (its Retry-After said so), so a test that needs its
+    refusals to last must not straddle one."""
+    left = 60 - time.time() % 60
+    if left < seconds:
+        time.sleep(left + 0.05)
+
+
 def refused(kind: str) -> float:
     return TELEMETRY.get_sample_value("lifeline_rate_limited_requests_total", {"kind": kind}) or 0.0
 
@@ -361,6 +371,7 @@ def test_a_served_node_answers_a_refused_address_from_its_http_protocol_and_hold
         served.cli("clients", "add", "reader", "--kind", "backend", "--scope", "system/*.rs", "--jwks", _jwks(tmp_path))
         token = served.cli("token", "issue", "--client", "reader", "--scope", "system/Patient.rs")
         with httpx.Client(base_url=served.origin, timeout=10) as anonymous:
+            clear_of_a_minute_end(15)  # the refusal outlasts the held answer and the page after it
             for _ in range(3):
                 assert anonymous.get("/fhir/metadata?_summary=true").status_code == 200
             assert_throttled_outcome(anonymous.get("/fhir/metadata"))  # counted and refused by the app
@@ -395,6 +406,7 @@ def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit(tmp_path
         env["LIFELINE_TRUSTED_PROXIES"] = "127.0.0.1"
     with serving(database_url("sqlite", tmp_path), tmp_path, env=env) as served:
         with httpx.Client(base_url=served.origin, timeout=10) as proxy:
+            clear_of_a_minute_end(15)
             first = {"X-Forwarded-For": "203.0.113.9"}
             for _ in range(3):
                 assert proxy.get("/fhir/metadata?_summary=true", headers=first).status_code == 200

@@ -49,6 +49,7 @@ CHEST = {"system": "http://snomed.info/sct", "code": "51185008", "display": "Tho
 def site(backend: str, orthanc: Orthanc, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """The real app on a loopback port, its image store the test Orthanc."""
     repo = fresh_repository(backend, tmp_path_factory.mktemp(f"viewer-{backend}"))
+    service: FhirService | None = None
     try:
         with closing(listening_socket()) as sock:
             port = sock.getsockname()[1]
@@ -59,7 +60,7 @@ def site(backend: str, orthanc: Orthanc, tmp_path_factory: pytest.TempPathFactor
             with serving(create_app(service, close_on_shutdown=False), sock) as base:
                 yield Site(base, service)
     finally:
-        dispose(repo)
+        dispose(repo, service)
 
 
 def uid() -> str:

@@ -52,6 +52,7 @@ def portal_site(backend: str, folder: Path, provider: CitizenProvider, **more: A
     """The real app on a loopback port, its patient login against `provider`, its clock fixed
     (TickingClock); `more`: further settings (a PACS, say)."""
     repo = fresh_repository(backend, folder)
+    service: FhirService | None = None
     try:
         with closing(listening_socket()) as sock:
             port = sock.getsockname()[1]
@@ -69,7 +70,7 @@ def portal_site(backend: str, folder: Path, provider: CitizenProvider, **more: A
             with serving(create_app(service, close_on_shutdown=False), sock) as base:
                 yield Site(base, service)
     finally:
-        dispose(repo)
+        dispose(repo, service)
 
 
 def photographed(driver: WebDriver, name: str) -> None:  # noqa: F811 - the fixture

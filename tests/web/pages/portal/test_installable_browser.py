@@ -75,6 +75,7 @@ class Node:
 def node(backend: str, tmp_path_factory: pytest.TempPathFactory, provider: CitizenProvider) -> Iterator[Node]:  # noqa: F811
     """The real app with the patient login set up against the provider, on a port of its own."""
     repo = fresh_repository(backend, tmp_path_factory.mktemp(f"portal-app-{backend}"))
+    service: FhirService | None = None
     try:
         sock = listening_socket()
         settings = Settings(
@@ -86,13 +87,14 @@ def node(backend: str, tmp_path_factory: pytest.TempPathFactory, provider: Citiz
             citizen_client_id="lifeline",
             citizen_client_secret="secret",
         )
-        running = Node(FhirService(repo, settings, clock=TickingClock()), sock)
+        service = FhirService(repo, settings, clock=TickingClock())
+        running = Node(service, sock)
         try:
             yield running
         finally:
             running.stop()
     finally:
-        dispose(repo)
+        dispose(repo, service)
 
 
 def kept(driver: WebDriver) -> list[str]:  # noqa: F811
