@@ -19,6 +19,7 @@ from selenium.common.exceptions import StaleElementReferenceException, WebDriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.virtual_authenticator import Protocol, Transport, VirtualAuthenticatorOptions
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions as ec
 
 from lifeline.config import Settings
@@ -111,6 +112,16 @@ def loaded(driver: WebDriver, locator: Locator, error_id: str | None = None) -> 
         return ready and bool(browser.find_elements(*locator))
 
     wait(driver, (StaleElementReferenceException,)).until(arrived)
+
+
+def follow(driver: WebDriver, link: WebElement, locator: Locator, error_id: str | None = None) -> None:
+    """Click `link` and wait for the page it leads to, the page it was on gone first: where both
+    pages show `locator`, the old one would otherwise pass for the new."""
+    link.click()
+    # While the next page loads, chromedriver may answer "node does not belong to the document"
+    # rather than "stale": the old page is going either way.
+    wait(driver, (WebDriverException,)).until(ec.staleness_of(link))
+    loaded(driver, locator, error_id)
 
 
 def account_of(driver: WebDriver) -> str:

@@ -28,7 +28,7 @@ from tests.identity.citizen_provider import PROVIDER_WARNINGS, CitizenProvider, 
 from tests.web.browser import listening_socket, serving
 from tests.web.pages.test_chart import Ward, admitted_patient
 from tests.web.pages.test_portal import add_portal_data
-from tests.web.test_login_browser import Site, chromium, driver, loaded, submit  # noqa: F401
+from tests.web.test_login_browser import Site, chromium, driver, follow, loaded, submit  # noqa: F401
 from tests.web.test_pages_browser import console, violations
 
 pytestmark = PROVIDER_WARNINGS
@@ -149,7 +149,6 @@ def test_a_citizen_logs_in_reads_their_record_and_changes_their_phone(
     loaded(driver, (By.ID, "saved"), "phone-error")
     assert driver.find_element(By.ID, "phone").text == "+45 20 12 34 56"
     photographed(driver, "contact")
-    driver.find_element(By.ID, "nav-record").click()
-    loaded(driver, (By.ID, "portal-title"))
+    follow(driver, driver.find_element(By.ID, "nav-record"), (By.ID, "portal-title"))
     assert driver.find_element(By.ID, "phone").text == "+45 20 12 34 56"
     assert violations(console(driver)) == []

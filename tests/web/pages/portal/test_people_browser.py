@@ -11,7 +11,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from tests.identity.citizen_provider import PROVIDER_WARNINGS, CitizenProvider
 from tests.web.pages.portal.test_people import add_family
 from tests.web.pages.test_portal_browser import SIZES, log_in_as_citizen, photographed, provider, site  # noqa: F401 - fixtures
-from tests.web.test_login_browser import Site, chromium, driver, loaded  # noqa: F401 - fixtures
+from tests.web.test_login_browser import Site, chromium, driver, follow  # noqa: F401 - fixtures
 from tests.web.test_pages_browser import console, violations
 
 pytestmark = PROVIDER_WARNINGS
@@ -28,33 +28,32 @@ def test_a_parent_switches_to_a_child_and_back(
     log_in_as_citizen(driver, site, provider, subject)
     console(driver)
 
-    driver.find_element(By.CSS_SELECTOR, "#place-portal a").click()
-    loaded(driver, (By.ID, "portal-switch"))
+    follow(driver, driver.find_element(By.CSS_SELECTOR, "#place-portal a"), (By.ID, "portal-switch"))
     assert f"Mette Parent{family.tag}" in driver.find_element(By.ID, "portal-title").text
     switch = driver.find_element(By.ID, "portal-switch").text
     assert f"Emma Child{family.tag} (age 7)" in switch and f"Oscar Baby{family.tag} (3 months old)" in switch
     assert "Anders" not in switch and "Sofie" not in switch and "Lukas" not in switch
     photographed(driver, "child-switch")
 
-    driver.find_element(By.CSS_SELECTOR, f'#portal-switch button[value="{family.young}"]').click()
-    loaded(driver, (By.ID, "portal-child"))
+    follow(
+        driver,
+        driver.find_element(By.CSS_SELECTOR, f'#portal-switch button[value="{family.young}"]'),
+        (By.ID, "portal-child"),
+    )
     assert "You are looking at Emma's record (age 7)." in driver.find_element(By.ID, "portal-child").text
     assert f"Emma Child{family.tag}" in driver.find_element(By.ID, "portal-title").text
     assert f"Vaccine {family.young}" in driver.page_source and f"Vaccine {family.parent}" not in driver.page_source
     photographed(driver, "child-record")
 
     for section, shot in (("nav-results", "results"), ("nav-messages", "messages"), ("nav-contact", "contact")):
-        driver.find_element(By.ID, section).click()
-        loaded(driver, (By.ID, "portal-child"))
+        follow(driver, driver.find_element(By.ID, section), (By.ID, "portal-child"))
         assert "You are looking at Emma's record (age 7)." in driver.find_element(By.ID, "portal-child").text
         photographed(driver, f"child-{shot}")
     assert "not change them" in driver.find_element(By.ID, "portal-child-may").text
 
-    driver.find_element(By.ID, "back-to-own").click()
-    loaded(driver, (By.ID, "portal-switch"))
+    follow(driver, driver.find_element(By.ID, "back-to-own"), (By.ID, "portal-switch"))
     assert driver.current_url.endswith("/portal/contact")
     assert not driver.find_elements(By.ID, "portal-child")
-    driver.find_element(By.ID, "nav-record").click()
-    loaded(driver, (By.ID, "portal-title"))
+    follow(driver, driver.find_element(By.ID, "nav-record"), (By.ID, "portal-title"))
     assert f"Mette Parent{family.tag}" in driver.find_element(By.ID, "portal-title").text
     assert not violations(console(driver))

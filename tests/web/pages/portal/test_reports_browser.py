@@ -27,7 +27,7 @@ from tests.web.pages.test_chart import Ward, admitted_patient, mmol, observation
 from tests.web.pages.test_chart_imaging import report
 from tests.web.pages.test_portal import add_portal_data
 from tests.web.pages.test_portal_browser import CPR, SIZES, log_in_as_citizen, photographed, portal_site, provider
-from tests.web.test_login_browser import Site, chromium, driver, loaded  # noqa: F401
+from tests.web.test_login_browser import Site, chromium, driver, follow, loaded  # noqa: F401
 from tests.web.test_pages_browser import console, violations
 
 __all__ = ["orthanc", "provider"]  # the fixtures, by import
@@ -125,8 +125,7 @@ def test_a_held_result_appears_after_its_day_and_the_scans_images_open(
     driver.find_element(By.ID, f"view-ct-{ward.tag}").click()
     loaded(driver, (By.ID, "scan-image"))
     assert "1 of 6" in driver.find_element(By.ID, "scan-position").text
-    driver.find_element(By.ID, "image-next").click()
-    loaded(driver, (By.ID, "scan-image"))
+    follow(driver, driver.find_element(By.ID, "image-next"), (By.ID, "scan-image"))
     assert "2 of 6" in driver.find_element(By.ID, "scan-position").text
     drawn(driver, driver.find_element(By.ID, "scan-image"))
     assert "Ingen tegn på lungeemboli." in driver.find_element(By.ID, "scan-reports").text
