@@ -13,7 +13,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from tests.web.browser import photograph
 from tests.web.pages.test_chart import put
 from tests.web.pages.test_clinic_list import book, clinic_day, read
-from tests.web.test_login_browser import Site, chromium, driver, first_login, loaded, site  # noqa: F401 - fixtures
+from tests.web.test_login_browser import Site, chromium, driver, first_login, follow, loaded, site  # noqa: F401 - fixtures
 from tests.web.test_login_pages import add_user
 from tests.web.test_pages_browser import console, violations
 
@@ -42,8 +42,7 @@ def test_a_time_is_booked_and_the_patient_arrives(driver: WebDriver, site: Site)
     loaded(driver, (By.ID, "search-form"))
     driver.execute_script("document.getElementById('from').value = arguments[0]", place.day.isoformat())
     driver.execute_script("document.getElementById('to').value = arguments[0]", place.day.isoformat())
-    driver.find_element(By.ID, "search-show").click()
-    loaded(driver, (By.ID, "free-times"))
+    follow(driver, driver.find_element(By.ID, "search-show"), (By.ID, "free-times"))  # the same page, searched
     driver.find_element(By.ID, "cpr").send_keys("0101011234")  # a possible number, but no one's
     driver.find_element(By.ID, "reason").send_keys("Kontrol efter ablation")
     photograph(driver, "booking-desktop.png", 1280, 800)

@@ -15,7 +15,7 @@ from selenium.webdriver.support.ui import Select
 from tests.logistics.hospital import LEAD, WEEK, build
 from tests.logistics.test_reduce import read
 from tests.web.pages.test_operator_browser import SIZES, _photograph
-from tests.web.test_login_browser import Site, chromium, driver, first_login, loaded, site  # noqa: F401
+from tests.web.test_login_browser import Site, chromium, driver, first_login, follow, loaded, site  # noqa: F401
 from tests.web.test_login_pages import add_user
 from tests.web.test_pages_browser import console, violations
 
@@ -29,8 +29,9 @@ def _dates(browser: WebDriver, first: str, last: str) -> None:
 
 
 def _press(browser: WebDriver, button: str, arrives: str, error_id: str = "refusal") -> None:
-    browser.find_element(By.ID, button).click()
-    loaded(browser, (By.ID, arrives), error_id)
+    """Press a form's button and wait for the page it answers (after "save", "undo" answers a
+    page that also says "done")."""
+    follow(browser, browser.find_element(By.ID, button), (By.ID, arrives), error_id)
 
 
 def test_a_lead_reduces_a_week_and_the_secretaries_rebook(driver: WebDriver, site: Site) -> None:  # noqa: F811
