@@ -102,6 +102,7 @@ bench: install-dev pacs
 	$(BIN)/python -m bench.mixed
 	$(BIN)/python -m bench.skew
 	$(BIN)/python -m bench.storage
+	$(BIN)/python -m bench.narrow_store
 	$(BIN)/python -m bench.synthea
 
 clean:
