@@ -270,6 +270,9 @@ def test_a_forged_token_or_an_unknown_cookie_counts_as_its_address(backend: str,
             assert_throttled_outcome(cookies.get("/fhir/metadata"))
             with client(app, address, Authorization=f"Bearer {real}") as genuine:
                 assert genuine.get("/fhir/Patient", params={"_count": "1"}).status_code == 200
+                # The search opened the node's async pool (PostgreSQL) on this client's event loop,
+                # which ends with the client: the pool is closed on it first, or the loop waits.
+                genuine.portal.call(service.repo.aclose)
             with client(app, address, Authorization=f"Bearer {forged}x") as another_forgery:
                 assert_throttled_outcome(another_forgery.get("/fhir/Patient"))
 
