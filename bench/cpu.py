@@ -23,6 +23,12 @@ def cpu_of_group(leader: int) -> float:
     return total / TICK
 
 
+def cpu_of_process(pid: int) -> float:
+    """CPU seconds (user + system) of one process: a PostgreSQL backend by its pg_backend_pid()."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
 def cpu_of_postgres() -> float:
     """CPU seconds of every postgres process, and of those that have exited: the postmaster reaps
     its backends, so their time is in its cutime and cstime (without those, a backend closing its

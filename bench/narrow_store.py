@@ -33,14 +33,15 @@ import timeit
 import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import psycopg
 from rich.table import Table
 
 from bench.__main__ import PG_URL, RESULTS, _machine, console, kept_database
+from bench.cpu import cpu_of_process
 from bench.search import _region
+from bench.storage import _sizes_postgresql
 
 TABLES = (
     "resource",
@@ -151,7 +152,7 @@ def main() -> None:
             conn.execute("VACUUM ANALYZE")
             resources = int(conn.execute(f"SELECT count(*) FROM {source}.resource").fetchone()[0])
             results["resources"] = resources
-            results["bytes"] = {name: _sizes(conn, name, resources) for name in (source, PROTOTYPE)}
+            results["bytes"] = {name: _sizes(name, resources) for name in (source, PROTOTYPE)}
             results["insert_cpu_us_a_row"] = {t: _insert_cpu(conn, source, t) for t in TABLES[2:7]}
             contents = [row[0].encode() for row in conn.execute(f"SELECT content FROM {source}.resource")]
         finally:
@@ -161,21 +162,10 @@ def main() -> None:
     _print(results, source)
 
 
-def _sizes(conn: psycopg.Connection[Any], schema: str, resources: int) -> dict[str, list[float]]:
+def _sizes(schema: str, resources: int) -> dict[str, list[float]]:
     """Each table's heap (with its TOAST) and indexes, in bytes per stored resource."""
-    rows = conn.execute(
-        "SELECT c.relname, pg_table_size(c.oid), pg_indexes_size(c.oid) FROM pg_class c"
-        " WHERE c.relnamespace = %s::regnamespace AND c.relkind = 'r' AND c.relname = ANY(%s)",
-        (schema, [*TABLES, "param", "system"]),
-    ).fetchall()
-    return {str(name): [heap / resources, indexes / resources] for name, heap, indexes in rows}
-
-
-def _backend_cpu(conn: psycopg.Connection[Any]) -> float:
-    """The CPU seconds of this connection's server process (it runs on this machine)."""
-    pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / 100
+    found = _sizes_postgresql(schema, [*TABLES, "param", "system"])
+    return {name: [size["heap"] / resources, size["indexes"] / resources] for name, size in found.items()}
 
 
 def _insert_cpu(conn: psycopg.Connection[Any], source: str, table: str) -> dict[str, float]:
@@ -183,6 +173,7 @@ def _insert_cpu(conn: psycopg.Connection[Any], source: str, table: str) -> dict[
     each layout, rolled back; the better of two tries each. The store's layout is timed on a copy
     of the table in the prototype's schema, so the measured database takes no dead rows."""
     copy = f"{PROTOTYPE}.text_{table}"
+    backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]  # this connection's server process
     conn.execute(f"CREATE TABLE {copy} (LIKE {source}.{table} INCLUDING INDEXES)")
     conn.execute(f"INSERT INTO {copy} SELECT * FROM {source}.{table}")
     found: dict[str, float] = {}
@@ -192,9 +183,9 @@ def _insert_cpu(conn: psycopg.Connection[Any], source: str, table: str) -> dict[
                 f"CREATE TEMP TABLE rows_timed ON COMMIT DROP AS"
                 f" SELECT * FROM {target} ORDER BY random() LIMIT {ROWS_TIMED}"
             )
-            before = _backend_cpu(conn)
+            before = cpu_of_process(backend)
             conn.execute(f"INSERT INTO {target} SELECT * FROM rows_timed")
-            used = (_backend_cpu(conn) - before) / ROWS_TIMED * 1e6
+            used = (cpu_of_process(backend) - before) / ROWS_TIMED * 1e6
         found[target] = min(found.get(target, used), used)
     conn.execute(f"DROP TABLE {copy}")
     return {"text_keys": found[copy], "number_keys": found[f"{PROTOTYPE}.{table}"]}

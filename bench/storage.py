@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -101,13 +102,13 @@ def _measure(backend: str, sources: list[Path], json_bytes: int) -> dict[str, An
                 Path(f"{url[len('sqlite:///') :]}{suffix}").unlink(missing_ok=True)
 
 
-def _sizes_postgresql(schema: str) -> dict[str, dict[str, int]]:
-    """Heap (with its TOAST) and indexes of each record table."""
+def _sizes_postgresql(schema: str, tables: Sequence[str] = RECORD_TABLES) -> dict[str, dict[str, int]]:
+    """Heap (with its TOAST) and indexes of each of `tables` (the record tables) in `schema`."""
     with psycopg.connect(PG_URL, autocommit=True) as conn:
         rows = conn.execute(
             "SELECT c.relname, pg_table_size(c.oid), pg_indexes_size(c.oid) FROM pg_class c"
             " WHERE c.relnamespace = %s::regnamespace AND c.relkind = 'r' AND c.relname = ANY(%s)",
-            (schema, list(RECORD_TABLES)),
+            (schema, list(tables)),
         ).fetchall()
     return {str(name): {"heap": int(heap), "indexes": int(indexes)} for name, heap, indexes in rows}
 

@@ -116,22 +116,28 @@ def test_session_cookie_is_replaced_at_login(service: FhirService) -> None:
 BACKGROUND_THREADS = frozenset({"audit-indexer", "audit-writer"})
 
 
-def test_showing_the_login_page_writes_nothing(service: FhirService, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A flood of GET /login wrote a session row each (issue 28): the page now writes nothing,
-    its form token is bound to a cookie of its own, and only a posted form starts a session."""
+def requests_writes(service: FhirService, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """From now on, the name of each write the requests make to `service`'s store. The app's
+    background rounds (the audit trail's indexer, its writer) write on their own clock, whatever
+    a request does, and are left out."""
     writes: list[str] = []
     real_write = service.repo.write
 
     def counted(work: Any, *args: Any, **kwargs: Any) -> Any:
-        # The app's background rounds (the audit trail's indexer, its writer) write on their own
-        # clock, whatever the page does: only the writes of the requests count here.
         if threading.current_thread().name not in BACKGROUND_THREADS:
             writes.append(getattr(work, "__qualname__", "?"))
         return real_write(work, *args, **kwargs)
 
+    monkeypatch.setattr(service.repo, "write", counted)
+    return writes
+
+
+def test_showing_the_login_page_writes_nothing(service: FhirService, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flood of GET /login wrote a session row each (issue 28): the page now writes nothing,
+    its form token is bound to a cookie of its own, and only a posted form starts a session."""
     staff = add_user(service)
     with browser(service) as web:
-        monkeypatch.setattr(service.repo, "write", counted)
+        writes = requests_writes(service, monkeypatch)
         pages = [web.get("/login") for _ in range(20)]
         assert writes == [] and COOKIE not in web.cookies
         assert len({csrf_of(p.text) for p in pages}) == 1  # one form cookie, kept while it is fresh

@@ -8,7 +8,6 @@ import dataclasses
 import json
 import logging
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -42,7 +41,7 @@ from tests.conftest import (
     without_lifespan,
 )
 from tests.web.real_server import serving
-from tests.web.test_login_pages import BACKGROUND_THREADS, add_user, csrf_of
+from tests.web.test_login_pages import add_user, csrf_of, requests_writes
 
 REDIS = "redis://127.0.0.1:6379"
 SMALL = dataclasses.replace(
@@ -138,15 +137,7 @@ def test_the_login_posts_are_stricter_and_a_refused_one_writes_nothing(
     with node(backend, tmp_path, dataclasses.replace(SMALL, rate_limit_anonymous="10/minute")) as service:
         app = create_app(service, close_on_shutdown=False)
         staff = add_user(service)
-        writes: list[str] = []
-        real_write = service.repo.write
-
-        def counted(work: Any, *args: Any, **kwargs: Any) -> Any:
-            if threading.current_thread().name not in BACKGROUND_THREADS:  # the requests' writes only
-                writes.append(getattr(work, "__qualname__", "?"))
-            return real_write(work, *args, **kwargs)
-
-        monkeypatch.setattr(service.repo, "write", counted)
+        writes = requests_writes(service, monkeypatch)
         with client(app) as web:
             wrong = {"csrf": csrf_of(web.get("/login").text), "username": staff.username, "password": "wrong"}
             for _ in range(2):
