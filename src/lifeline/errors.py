@@ -153,3 +153,11 @@ class StorageUnavailable(FhirError):
 
     status = 503
     code = "transient"
+
+
+class StorageCorrupt(FhirError):
+    """A stored value cannot be read back (storage/packing.py: a damaged frame, or one packed with a
+    dictionary this version does not ship): a server-side fault, never the client's."""
+
+    status = 500
+    code = "exception"

@@ -28,6 +28,7 @@ from joserfc.jwk import ECKey
 from lifeline.identity.keys import new_kek
 from lifeline.storage import open_repository
 from lifeline.storage.matching import Match
+from lifeline.storage.packing import unpack
 from tests.replication.fault_proxy import FaultProxy
 from tests.replication.nodes import free_port, wait_until
 
@@ -232,10 +233,7 @@ def current_rows(db: str) -> dict[tuple[str, str], tuple[int, bool, Any]]:
             rows = session._all("SELECT res_type, res_id, version_id, deleted, content FROM resource")
     finally:
         repo.close()
-    return {
-        (t, i): (int(v), bool(d), None if c is None else (c if isinstance(c, dict) else orjson.loads(c)))
-        for t, i, v, d, c in rows
-    }
+    return {(t, i): (int(v), bool(d), None if c is None else orjson.loads(unpack(c) or "")) for t, i, v, d, c in rows}
 
 
 def checksum(db: str) -> str:

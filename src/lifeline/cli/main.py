@@ -138,6 +138,36 @@ def db_reindex(
     console.print(f"re-indexed {stats.resources} resources ({stats.rows} index rows)")
 
 
+@db_app.command("repack")
+@clear_errors
+def db_repack(
+    db: str = DB_OPTION,
+    batch_size: int = typer.Option(500, help="Resources per transaction"),
+) -> None:
+    """Pack the stored JSON that an earlier version kept as it is (storage/packing.py); safe while serving."""
+    repo = open_service(settings(db=db)).repo
+    try:
+        with repo.reading() as session:
+            total = session.count_stored()
+        after: tuple[str, str] | None = None
+        packed = 0
+        with _progress() as progress:
+            task = progress.add_task("repack", total=total)
+
+            def next_batch(start: tuple[str, str] | None) -> tuple[int, int, tuple[str, str] | None]:
+                return repo.write(lambda session: session.repack(start, batch_size))[0]
+
+            while True:
+                read, rows, last = next_batch(after)
+                if last is None:
+                    break
+                after, packed = last, packed + rows
+                progress.advance(task, read)
+    finally:
+        repo.close()
+    console.print(f"packed {packed} stored versions of {total} resources")
+
+
 @app.command("import")
 @clear_errors
 def import_files(

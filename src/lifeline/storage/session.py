@@ -20,6 +20,7 @@ from lifeline.storage.index_rows import NO_DATE
 from lifeline.storage.matching import Match, dated_source, fhir_types_only, source
 from lifeline.storage.migrations import MIGRATIONS
 from lifeline.storage.ordering import Page, SortExpression, newest_first_query, ordered_query
+from lifeline.storage.packing import unpack
 from lifeline.storage.reading import Connection, keys_condition
 from lifeline.storage.records import StoredVersion
 from lifeline.storage.replication_reads import ReplicationReads
@@ -306,6 +307,10 @@ class Session(AccessReads, AffectedReads, AuditReads, DowntimeRows, ExportRows, 
         """Whether anything was ever written (deleted resources count)."""
         return self._one("SELECT 1 FROM resource LIMIT 1") is not None
 
+    def count_stored(self) -> int:
+        """Every resource's row: deleted ones and Lifeline's own records too."""
+        return int(self._one("SELECT COUNT(*) FROM resource")[0])
+
     def count_current(self) -> int:
         return int(self._one(f"SELECT COUNT(*) FROM resource r WHERE NOT deleted AND {fhir_types_only('r')}")[0])
 
@@ -355,7 +360,7 @@ def current_columns(dialect: Dialect, alias: str = "") -> str:
 
 
 def current_from_row(row: Any) -> StoredVersion:
-    return StoredVersion(row[0], row[1], int(row[2]), row[3], bool(row[4]), row[5])
+    return StoredVersion(row[0], row[1], int(row[2]), row[3], bool(row[4]), unpack(row[5]))
 
 
 def read_sql(dialect: Dialect) -> str:
@@ -394,4 +399,6 @@ def _scope(
 
 def version_from_row(row: Any) -> StoredVersion:
     seq = None if row[6] is None else int(row[6])
-    return StoredVersion(row[0], row[1], int(row[2]), row[3], bool(row[4]), row[5], seq, row[7], row[8], int(row[9]))
+    return StoredVersion(
+        row[0], row[1], int(row[2]), row[3], bool(row[4]), unpack(row[5]), seq, row[7], row[8], int(row[9])
+    )

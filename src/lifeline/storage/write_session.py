@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from lifeline.storage.dialect import Dialect
 from lifeline.storage.index_rows import IndexEntries
 from lifeline.storage.migrations import INDEX_TABLES
+from lifeline.storage.packing import is_packed, pack
 from lifeline.storage.records import PendingVersion, StoredVersion
 from lifeline.storage.session import Connection, Session, current_columns, current_from_row, keys_condition
 
@@ -71,6 +72,8 @@ class WriteSession(Session):
         self.writes_outbox = outbox
         self._superseded: list[tuple[str, str, int]] = []
         self.pending: list[PendingVersion] = []
+        # What each of `pending` stores as its content: its JSON packed (storage/packing.py).
+        self._stored: list[str | None] = []
         # Per resource, which of `pending` becomes its current row: that version's row in
         # resource_version is written without content (it is in `resource`; see _version_batch).
         self._current: dict[tuple[str, str], int] = {}
@@ -265,6 +268,7 @@ class WriteSession(Session):
         if not rows:
             return
         values = f"(?, ?, CAST(? AS BIGINT), ?, {self.dialect.json_in})"
+        rows = [(*row[:4], pack(row[0], row[4])) for row in rows]
         for table, content in (
             ("resource", "v.column5"),
             # A version row without content stays so: it is the current row's (_version_batch).
@@ -279,6 +283,54 @@ class WriteSession(Session):
                     f" AND {table}.version_id = v.column3",
                 )
             )
+
+    def repack(self, after: tuple[str, str] | None, limit: int) -> tuple[int, int, tuple[str, str] | None]:
+        """Pack the stored JSON of up to `limit` resources after `after` (in key order), their
+        current rows and older versions, where a version before storage/packing.py stored it as it
+        is (`lifeline db repack`): (resources read, rows packed, the last key read, None when none
+        is left). The rows are locked while they are repacked; only the text changes, never what
+        it says."""
+        where, args = ("WHERE (res_type, res_id) > (?, ?)", list(after)) if after is not None else ("", [])
+        current = self._all(
+            f"SELECT res_type, res_id, content FROM resource {where} ORDER BY res_type, res_id LIMIT ?"
+            f"{self.dialect.for_update}",
+            (*args, limit),
+        )
+        if not current:
+            return 0, 0, None
+        keys = [(str(r[0]), str(r[1])) for r in current]
+        condition, key_args = keys_condition(keys, "res_type", "res_id")
+        older = self._all(
+            f"SELECT res_type, res_id, version_id, content FROM resource_version WHERE {condition}"
+            f" AND content IS NOT NULL{self.dialect.for_update}",
+            key_args,
+        )
+        packed = 0
+        for table, rows, values, same_version in (
+            ("resource", [(r[0], r[1], r[2]) for r in current], "(?, ?, ?)", ""),
+            (
+                "resource_version",
+                [(r[0], r[1], r[3], r[2]) for r in older],
+                "(?, ?, ?, CAST(? AS BIGINT))",
+                " AND resource_version.version_id = v.column4",
+            ),
+        ):
+            changed = [
+                (row[0], row[1], new, *row[3:])
+                for row in rows
+                if not is_packed(row[2]) and (new := pack(row[0], row[2])) != row[2]
+            ]
+            if changed:
+                packed += len(changed)
+                self._later.append(
+                    Batch(
+                        f"UPDATE {table} SET content = v.column3 FROM (VALUES ",
+                        values,
+                        changed,
+                        f") AS v WHERE {table}.res_type = v.column1 AND {table}.res_id = v.column2{same_version}",
+                    )
+                )
+        return len(current), packed, keys[-1]
 
     def mark_applied(self, node_id: str, local_seq: int, outcome: str) -> None:
         """Remember that a site's change was taken (applied, conflict, rejected, ...)."""
@@ -336,7 +388,8 @@ class WriteSession(Session):
             # The same resource twice in one transaction: write the first before replacing it.
             self.flush()
         self._buffered.add(key)
-        row = (*key, version.version_id, version.last_updated, version.deleted, version.content)
+        stored = pack(version.res_type, version.content)
+        row = (*key, version.version_id, version.last_updated, version.deleted, stored)
         (self._inserts if version.version_id == 1 else self._upserts).append(row)
         if replaces:
             self._replaced.append(key)
@@ -350,6 +403,7 @@ class WriteSession(Session):
                     self.patient_references[key] = [(r[2], r[4]) for r in rows if r[3] == "Patient" and r[4]]
         self._current[key] = len(self.pending)
         self.pending.append(version)
+        self._stored.append(stored)
 
     def note_references(self, key: tuple[str, str], index: IndexEntries) -> None:
         """The patients a deleted resource's last version referred to, for the delete's audit
@@ -369,12 +423,14 @@ class WriteSession(Session):
         if key in self._buffered:
             self.flush()
         self._superseded.append((*key, version.version_id))
+        stored = pack(version.res_type, version.content)
         self.pending.append(version)
+        self._stored.append(stored)
         if not current:
             return  # an old version of a resource whose current row is newer: history only
         self._current[key] = len(self.pending) - 1
         self._buffered.add(key)
-        self._upserts.append((*key, version.version_id, version.last_updated, version.deleted, version.content))
+        self._upserts.append((*key, version.version_id, version.last_updated, version.deleted, stored))
         if reindex:  # else the resource's index rows stand (only its stamps changed)
             self._replaced.append(key)
         for table, rows in rows_by_table:
@@ -526,7 +582,7 @@ class WriteSession(Session):
                     p.deleted,
                     p.method,
                     p.node_id or self.node_id,
-                    None if i in current else p.content,
+                    None if i in current else self._stored[i],
                 )
                 for i, p in enumerate(self.pending)
             ],
