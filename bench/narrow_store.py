@@ -14,8 +14,12 @@ loads it (the database bench/search.py keeps, `bench_search_<patients>`):
 2. PostgreSQL's CPU a row for inserting the same rows (in random order, rolled back) into each
    layout.
 3. Each resource's JSON compressed on its own: zlib, zlib with a preset dictionary drawn from the
-   region's resources, and zstd with a dictionary trained on them (when the `zstandard` package
-   is installed): bytes, and microseconds to compress and to decompress one resource.
+   region's resources, zstd with a dictionary trained on them, and the store's own packing
+   (storage/packing.py, the shipped dictionary): bytes, and microseconds to compress and to
+   decompress one resource; and the store's packing on a Synthea patient's resources.
+
+The prototype's `resource` table is a copy of the store's, so it holds the JSON as the store
+does: packed, since storage/packing.py.
 
 It writes nothing to the measured schema (the store's inserts are timed on a copy); the
 prototype's schema is dropped at the end. `--fresh` imports the region again first.
@@ -36,12 +40,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+import zstandard
 from rich.table import Table
 
 from bench.__main__ import PG_URL, RESULTS, _machine, console, kept_database
 from bench.cpu import cpu_of_process
 from bench.search import _region
 from bench.storage import _sizes_postgresql
+from lifeline import jsontext
 from lifeline.storage import packing
 from lifeline.storage.packing import unpack
 
@@ -161,8 +167,27 @@ def main() -> None:
         finally:
             conn.execute(f"DROP SCHEMA IF EXISTS {PROTOTYPE} CASCADE")
     results["compression"] = _compression([c for c in contents if c])
+    results["compression"]["the store's packing, on one Synthea patient's resources (data it was not trained on)"] = (
+        _packing_synthea()
+    )
     (RESULTS / "narrow_store.json").write_text(json.dumps(results, indent=2))
     _print(results, source)
+
+
+def _packing_synthea() -> dict[str, float]:
+    """Mean JSON bytes and stored bytes of bench/transactions.py's Synthea patient, each resource
+    packed on its own as the store packs it: data neither Lifeline's generator nor the shipped
+    dictionary's training has seen."""
+    from bench.transactions import patient_bundle
+
+    texts = [jsontext.dumps(e["resource"]).decode() for e in patient_bundle(100_000)["entry"]]
+    stored = [packing.pack("Resource", t) or "" for t in texts]
+    assert all(packing.unpack(p) == t for p, t in zip(stored, texts, strict=True))
+    return {
+        "resources": len(texts),
+        "json_bytes": sum(map(len, texts)) / len(texts),
+        "bytes": sum(map(len, stored)) / len(stored),
+    }
 
 
 def _sizes(schema: str, resources: int) -> dict[str, list[float]]:
@@ -226,11 +251,6 @@ def _compression(contents: list[bytes]) -> dict[str, dict[str, float]]:
         return zlib.decompressobj(zdict=zdict).decompress(p)
 
     measure("zlib, 32 KB of the region as its dictionary", with_zdict, from_zdict)
-    try:
-        import zstandard
-    except ImportError:
-        console.print("zstandard is not installed: zstd left out")
-        return out
     trained = zstandard.train_dictionary(65536, sample)
     packer, unpacker = (
         zstandard.ZstdCompressor(level=3, dict_data=trained),
@@ -270,7 +290,8 @@ def _print(results: dict[str, Any], source: str) -> None:
         times = (
             f", {figures['compress_us']:.1f} / {figures['decompress_us']:.1f} µs" if "compress_us" in figures else ""
         )
-        console.print(f"  {name}: {figures['bytes']:,.0f} bytes{times}")
+        of = f" of {figures['json_bytes']:,.0f} ({figures['resources']:,} resources)" if "json_bytes" in figures else ""
+        console.print(f"  {name}: {figures['bytes']:,.0f} bytes{of}{times}")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """What `make demo` meets on a fresh machine, checked on every `make test` (issue 20): the runtime
 dependencies alone (no dev extras) installed into a new virtual environment, every module of the
-package imported, and `lifeline serve` started on a new SQLite database, answering
-`/fhir/metadata`, the login page, and the landing page in Danish with its stylesheet (the
-translations and static files are package data). A module imported by src/ but installed only
+package imported, a resource's JSON packed and unpacked with the shipped dictionary, and
+`lifeline serve` started on a new SQLite database, answering `/fhir/metadata`, the login page,
+and the landing page in Danish with its stylesheet (the dictionary, the translations and the
+static files are package data). A module imported by src/ but installed only
 by the dev extras fails here, not on a newcomer's laptop.
 
 Usage, from the project root: python3 tools/fresh_install_check.py
@@ -31,6 +32,10 @@ names = [m.name for m in pkgutil.walk_packages(lifeline.__path__, "lifeline.") i
 for name in names:
     importlib.import_module(name)
 print(f"imported {len(names)} modules")
+# The stored JSON's dictionary is package data: without it no resource could be written.
+from lifeline.storage import packing
+text = '{"resourceType":"Patient","id":"p","name":[{"family":"Nielsen","given":["Karen","Marie"]}],"gender":"female"}'
+assert packing.unpack(packing.pack("Patient", text)) == text
 """
 
 

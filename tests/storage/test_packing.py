@@ -67,13 +67,14 @@ def test_what_stays_as_it_is() -> None:
     assert packing.unpack(OBSERVATION) == OBSERVATION  # text stored before packing
 
 
-def test_a_damaged_or_unknown_frame_is_refused_not_misread() -> None:
+def test_a_damaged_or_unknown_frame_is_refused_not_misread(caplog: pytest.LogCaptureFixture) -> None:
     packed = packing.pack("Observation", OBSERVATION)
     assert packed is not None
     raw = bytearray(base64.b64decode(packed[1:]))
     raw[len(raw) // 2] ^= 0x01
     with pytest.raises(StorageCorrupt, match="cannot be read"):
         packing.unpack(packing.PACKED + base64.b64encode(bytes(raw)).decode())
+    assert "packed JSON cannot be read" in caplog.text  # the operators' log says so, not only the answer
     with pytest.raises(StorageCorrupt, match="cannot be read"):
         packing.unpack(packing.PACKED + "not base64!")
     # A frame made with a dictionary this version does not ship (a newer version's, id 99).
@@ -172,3 +173,23 @@ def test_the_command_repacks_a_database_and_says_how_much(tmp_path: Path, monkey
 def test_the_shipped_dictionary_is_whole() -> None:
     data = (packing.DICTIONARIES / f"{packing.WRITE_DICTIONARY}.zdict").read_bytes()
     assert zstandard.ZstdCompressionDict(data).dict_id() == packing.WRITE_DICTIONARY
+
+
+def test_a_batch_sent_by_copy_is_packed_and_reads_back_whole(repo: Repository) -> None:
+    # 300 resources in one transaction: PostgreSQL sends their rows by COPY (storage/postgres.py),
+    # whose text format must carry the packed text as it is.
+    texts = {
+        f"o{i}": OBSERVATION.replace('"id":"o1"', f'"id":"o{i}"').replace("5.40", f"{i}.{i % 7}0") for i in range(300)
+    }
+
+    def work(session: WriteSession) -> None:
+        for res_id, text in texts.items():
+            pending = PendingVersion("Observation", res_id, 1, INSTANT, False, text, "PUT")
+            session.put(pending, extract_index(orjson.loads(text)), replaces=False)
+
+    repo.write(work)
+    with repo.reading() as session:
+        rows = session._all("SELECT res_id, content FROM resource WHERE res_type = 'Observation'", ())
+        read = session.read_many([("Observation", res_id) for res_id in texts])
+    assert len(rows) == 300 and all(str(content).startswith(packing.PACKED) for _, content in rows)
+    assert {version.res_id: version.content for version in read} == texts
