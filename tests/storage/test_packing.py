@@ -7,12 +7,12 @@ that would not shrink stay as they are; a database written before packing reads 
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +22,13 @@ import zstandard
 
 from lifeline.errors import StorageCorrupt
 from lifeline.search.extract import extract_index
-from lifeline.storage import packing, write_session
+from lifeline.storage import open_repository, packing
+from lifeline.storage.packing import PACK_JSON_STATE
 from lifeline.storage.records import PendingVersion
 from lifeline.storage.repository import Repository
 from lifeline.storage.write_session import WriteSession
-from tests.storage.writes import INSTANT, put
+from tests.conftest import database_url, dispose
+from tests.storage.writes import INSTANT, as_of_migration, put
 
 # Written as a laboratory sends them: the trailing zeros are the value's precision, and the
 # text must come back byte for byte (issue 26), non-ASCII letters too.
@@ -72,7 +74,7 @@ def test_a_damaged_or_unknown_frame_is_refused_not_misread(caplog: pytest.LogCap
     assert packed is not None
     raw = bytearray(base64.b64decode(packed[1:]))
     raw[len(raw) // 2] ^= 0x01
-    with pytest.raises(StorageCorrupt, match="cannot be read"):
+    with caplog.at_level(logging.ERROR, "lifeline.storage"), pytest.raises(StorageCorrupt, match="cannot be read"):
         packing.unpack(packing.PACKED + base64.b64encode(bytes(raw)).decode())
     assert "packed JSON cannot be read" in caplog.text  # the operators' log says so, not only the answer
     with pytest.raises(StorageCorrupt, match="cannot be read"):
@@ -86,12 +88,10 @@ def test_a_damaged_or_unknown_frame_is_refused_not_misread(caplog: pytest.LogCap
         packing.unpack(packing.PACKED + base64.b64encode(frame[4:]).decode())
 
 
-@contextmanager
-def unpacked_writes(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Inside, writes store the JSON as it is, as every version before storage/packing.py did."""
-    with monkeypatch.context() as before:
-        before.setattr(write_session, "pack", lambda res_type, text: text)
-        yield
+def packing_off(repo: Repository) -> None:
+    """The database as one that held resources before this version: its writes do not pack."""
+    repo.write(lambda session: session.take_state(PACK_JSON_STATE, int(time.time())))
+    repo._packs_json = None  # read the switch again now, not within PACK_JSON_CHECK_SECONDS
 
 
 def test_every_read_gives_back_each_version_as_written(repo: Repository) -> None:
@@ -118,12 +118,12 @@ def _put_text(session: WriteSession, text: str, version: int) -> None:
     session.put(pending, extract_index(orjson.loads(text)), replaces=version > 1)
 
 
-def test_a_database_written_before_packing_reads_and_repacks(repo: Repository, monkeypatch: pytest.MonkeyPatch) -> None:
-    with unpacked_writes(monkeypatch):
-        for n in (1, 2):
-            repo.write(lambda session, n=n: put(session, _patient(n), n))
-        conflict = PendingVersion("_Conflict", "c", 1, INSTANT, False, '{"status":"open"}', "PUT")
-        repo.write(lambda session: session.put(conflict, None, replaces=False))
+def test_a_database_written_before_packing_reads_and_repacks(repo: Repository) -> None:
+    packing_off(repo)
+    for n in (1, 2):
+        repo.write(lambda session, n=n: put(session, _patient(n), n))
+    conflict = PendingVersion("_Conflict", "c", 1, INSTANT, False, '{"status":"open"}', "PUT")
+    repo.write(lambda session: session.put(conflict, None, replaces=False))
     assert stored(repo, res_id="p")[0] == orjson.dumps(_patient(2)).decode()
     with repo.reading() as session:
         before = session.vread("Patient", "p", 1), session.read("Patient", "p")
@@ -144,15 +144,43 @@ def _patient(n: int) -> dict[str, Any]:
     return {"resourceType": "Patient", "id": "p", "name": [{"family": f"Jørgensen{n}", "given": ["Åse"]}]}
 
 
-def test_the_command_repacks_a_database_and_says_how_much(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from lifeline.storage import open_repository
+def test_a_database_that_held_resources_packs_only_once_repack_turns_it_on(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Upgraded in place, it may still be served by processes of the version before, which cannot
+    # read packed JSON (a rolling upgrade): migration 21 leaves packing off there.
+    repo = open_repository(database_url(backend, tmp_path))
+    try:
+        with as_of_migration(monkeypatch, repo, 20):
+            repo.write(lambda session: put(session, _patient(1)))
+        assert repo.migrate() == [21]
+        repo._packs_json = None
+        repo.write(lambda session: put(session, _patient(2), 2))
+        assert stored(repo, res_id="p")[0] == orjson.dumps(_patient(2)).decode()
+        assert repo.start_packing() is True  # `lifeline db repack` turns it on
+        assert repo.start_packing() is False
+        repo.write(lambda session: put(session, _patient(3), 3))
+        assert stored(repo, res_id="p")[0].startswith(packing.PACKED)
+    finally:
+        dispose(repo)
 
+
+def test_a_new_database_packs_from_the_start(backend: str, tmp_path: Path) -> None:
+    repo = open_repository(database_url(backend, tmp_path))
+    try:
+        repo.migrate()
+        assert repo.packs_json() is True
+    finally:
+        dispose(repo)
+
+
+def test_the_command_repacks_a_database_and_says_how_much(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
     repo = open_repository(url)
     try:
         repo.migrate()
-        with unpacked_writes(monkeypatch):
-            repo.write(lambda session: [put(session, _patient(1) | {"id": f"p{i}"}) for i in range(7)])
+        packing_off(repo)
+        repo.write(lambda session: [put(session, _patient(1) | {"id": f"p{i}"}) for i in range(7)])
     finally:
         repo.close()
     done = subprocess.run(
@@ -163,6 +191,7 @@ def test_the_command_repacks_a_database_and_says_how_much(tmp_path: Path, monkey
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
+    assert "packing turned on" in done.stdout + done.stderr
     assert "packed 7 stored versions of 7 resources" in done.stdout + done.stderr
     with sqlite3.connect(tmp_path / "old.db") as conn:
         contents = [row[0] for row in conn.execute("SELECT content FROM resource")]

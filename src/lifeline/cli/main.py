@@ -144,9 +144,18 @@ def db_repack(
     db: str = DB_OPTION,
     batch_size: int = typer.Option(500, help="Resources per transaction"),
 ) -> None:
-    """Pack the stored JSON that an earlier version kept as it is (storage/packing.py); safe while serving."""
+    """Turn packing on and pack the JSON an earlier version stored as it is (storage/packing.py).
+
+    Run it once every process of the database runs this version (older ones cannot read packed
+    JSON); safe while they serve."""
+    from lifeline.storage.repository import PACK_JSON_CHECK_SECONDS
+
     repo = open_service(settings(db=db)).repo
     try:
+        if repo.start_packing():
+            # Every process reads the switch again within that time; then none writes unpacked.
+            console.print(f"packing turned on; waiting {PACK_JSON_CHECK_SECONDS:g} s for every process to follow")
+            time.sleep(PACK_JSON_CHECK_SECONDS + 1)
         with repo.reading() as session:
             total = session.count_stored()
         after: tuple[str, str] | None = None

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lifeline.storage.packing import PACK_JSON_STATE
+
 
 @dataclass(frozen=True)
 class Migration:
@@ -506,6 +508,18 @@ MIGRATIONS: list[Migration] = [
         ALTER TABLE resource_version ALTER COLUMN content SET STATISTICS 0;
         CREATE INDEX resource_open_conflict ON resource (res_type, res_id)
             WHERE res_type = '_Conflict' AND content::jsonb->>'status' = 'open';
+        """,
+    ),
+    # Each resource's JSON packed (storage/packing.py, issue 27) from the start on a database
+    # that holds none yet. One that does may still be served by processes of a version that
+    # cannot read packed JSON (a rolling upgrade): its writes pack once `lifeline db repack`
+    # turns this on, after every process is upgraded.
+    Migration(
+        21,
+        "pack each resource's JSON on a new database",
+        f"""
+        INSERT INTO node_state (name, value, expires_at)
+            SELECT '{PACK_JSON_STATE}', 'on', NULL WHERE NOT EXISTS (SELECT 1 FROM resource);
         """,
     ),
 ]

@@ -20,6 +20,12 @@ the two ends here look inside. Not packed: Lifeline's own records (types beginni
 whose JSON some SQL reads, as the open conflicts' partial index), and any JSON that packing would
 not make shorter (a Binary's base64 data hardly compresses).
 
+A database packs only when its node_state row PACK_JSON_STATE says so: from the start on a new
+database (migration 21), and on one that held resources before once `lifeline db repack` has
+turned it on. Until then its writes store the JSON as it is, so that processes of an earlier
+version, which cannot read packed JSON, may serve it beside upgraded ones during a rolling
+upgrade (docs/operations.md). Every version since reads both.
+
 The dictionaries live in dictionaries/ beside this module, by id; tools/build_json_dictionary.py
 trains a new one on synthetic data only (a dictionary is made of its samples' text: it must hold
 no patient's data). A dictionary once shipped is never changed or removed: rows packed with it
@@ -38,6 +44,7 @@ import zstandard
 
 from lifeline.errors import StorageCorrupt
 
+PACK_JSON_STATE = "storage:pack-json"  # the node_state row that turns packing on ("on")
 PACKED = "~"  # the first character of a packed text; a JSON object's is "{"
 _MAGIC = b"\x28\xb5\x2f\xfd"  # https://datatracker.ietf.org/doc/html/rfc8878#section-3.1.1
 WRITE_DICTIONARY = 1

@@ -27,9 +27,10 @@ from lifeline.storage.deferred_indexes import RECORD_TABLES
 from lifeline.storage.dialect import POSTGRES, Dialect
 from lifeline.storage.gather import Gatherer
 from lifeline.storage.literals import Literals
+from lifeline.storage.packing import PACK_JSON_STATE
 from lifeline.storage.read_batch import ReadBatcher
 from lifeline.storage.records import PendingVersion, StoredVersion
-from lifeline.storage.repository import Repository, RetryableConflict, too_costly
+from lifeline.storage.repository import PACK_JSON_CHECK_SECONDS, Repository, RetryableConflict, too_costly
 from lifeline.storage.sequencing import number_committed_versions
 from lifeline.storage.session import Session, current_columns, current_from_row, read_sql
 from lifeline.storage.write_session import Batch, CopyRows, IndexRows, WriteSession
@@ -47,6 +48,7 @@ _READ_MANY_SQL = (
     " WHERE res_type = ANY(string_to_array(%s, chr(10))) AND res_id = ANY(string_to_array(%s, chr(10)))"
 )
 T = TypeVar("T")
+_PACK_JSON_SQL = "SELECT value FROM node_state WHERE name = %s"
 # The audit chain's append (migration 11), its records' texts as lines.
 _AUDIT_APPEND = "SELECT audit_append(%s, %s, string_to_array(%s, chr(10)))"
 _MIGRATION_LOCK = 7_415_001  # pg_advisory_lock key: one migrating process at a time
@@ -340,6 +342,7 @@ class PostgresRepository(Repository):
             self._writes = Gatherer(self._send_together)
         for attempt in range(attempts):
             session = DeferredSession(self.dialect, self.node_id, outbox=self.keeps_outbox)
+            session.packs_json = await self._packs_json_async()
             result = work(session)
             stored = session.finish()
             try:
@@ -408,6 +411,19 @@ class PostgresRepository(Repository):
             raise BadRequest(f"A value in the request cannot be searched: {_first_line(exc)}") from exc
         found = (current_from_row(row) for row in rows)
         return {(stored.res_type, stored.res_id): stored for stored in found}
+
+    async def _packs_json_async(self) -> bool:
+        """Repository.packs_json, read on the event loop when its last reading is old."""
+        now = time.monotonic()
+        if self._packs_json is None or now - self._packs_json_read >= PACK_JSON_CHECK_SECONDS:
+            try:
+                async with (await self._async()).connection() as conn:
+                    cursor = await conn.execute(_PACK_JSON_SQL, (PACK_JSON_STATE,))
+                    row = await cursor.fetchone()
+            except (psycopg.OperationalError, PoolTimeout) as exc:
+                raise _unavailable(exc, self.statement_timeout_ms) from exc
+            self._packs_json, self._packs_json_read = row is not None and row[0] == "on", now
+        return self._packs_json
 
     async def append_audit_async(self, node_id: str, recorded: str, contents: Sequence[str]) -> list[int]:
         # One statement in autocommit: its own transaction, one round trip, no worker thread.

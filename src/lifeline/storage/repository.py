@@ -8,6 +8,7 @@ versions through a `WriteSession`, and the repository commits them together or n
 from __future__ import annotations
 
 import abc
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, TypeVar
@@ -16,11 +17,13 @@ from lifeline.errors import TooCostly
 from lifeline.storage import deferred_indexes, migrate
 from lifeline.storage.dialect import Dialect
 from lifeline.storage.matching import Match
+from lifeline.storage.packing import PACK_JSON_STATE
 from lifeline.storage.records import StoredVersion
 from lifeline.storage.session import Session
 from lifeline.storage.write_session import WriteSession
 
 T = TypeVar("T")
+PACK_JSON_CHECK_SECONDS = 10.0
 
 
 def too_costly(limit_ms: int) -> TooCostly:
@@ -54,6 +57,8 @@ class Repository(abc.ABC):
     first_load_bytes = 4 * 1024 * 1024
     # On a site node, every local change also goes to the replication outbox (replication/).
     keeps_outbox = False
+    _packs_json: bool | None = None  # Repository.packs_json, as last read
+    _packs_json_read = 0.0
 
     @abc.abstractmethod
     def reading(self, snapshot: bool = False) -> AbstractContextManager[Session]:
@@ -135,7 +140,9 @@ class Repository(abc.ABC):
         the start, so `work` must only touch the database through its session."""
         for attempt in range(attempts):
             try:
+                packs_json = self.packs_json()
                 with self._transaction() as session:
+                    session.packs_json = packs_json
                     result = work(session)
                     stored = session.finish()
                 if session.audit is not None:
@@ -146,6 +153,31 @@ class Repository(abc.ABC):
                 if attempt == attempts - 1:
                     raise
         raise AssertionError("unreachable")
+
+    def packs_json(self) -> bool:
+        """Whether writes pack each resource's JSON (storage/packing.py): this database's
+        PACK_JSON_STATE row, read again when the last reading is PACK_JSON_CHECK_SECONDS old, so
+        every process of a node follows `lifeline db repack` within that time. A schema older than
+        that row (migration 21) does not pack."""
+        now = time.monotonic()
+        if self._packs_json is None or now - self._packs_json_read >= PACK_JSON_CHECK_SECONDS:
+            try:
+                with self.reading() as session:
+                    found = session.state(PACK_JSON_STATE, int(time.time()))
+            except Exception:  # noqa: BLE001 - no node_state table yet (or no answer): as it is, for now
+                return False
+            self._packs_json, self._packs_json_read = found == "on", now
+        return self._packs_json
+
+    def start_packing(self) -> bool:
+        """Turn packing on for every process of this database (`lifeline db repack`); whether it
+        was off. Processes follow within PACK_JSON_CHECK_SECONDS."""
+        self._packs_json = None
+        if self.packs_json():
+            return False
+        self.write(lambda session: session.put_state(PACK_JSON_STATE, "on", None))
+        self._packs_json = None
+        return True
 
     def _after_write(self) -> None:  # noqa: B027 - most backends have nothing to do
         """After a committed write: a backend with a read replica notes it (storage/postgres.py)."""

@@ -60,6 +60,9 @@ class Batch:
 class WriteSession(Session):
     # SQLite has one writer at a time: it numbers versions in the writing transaction.
     numbers_at_commit = True
+    # Whether this database packs each resource's JSON (storage/packing.py): the repository
+    # sets it on every write session (Repository.packs_json).
+    packs_json = False
     # Whether `append_audit` hashes and writes a chain's records in the database (PostgreSQL);
     # elsewhere audit/store.py does it through the head and event methods below.
     appends_audit_in_database = False
@@ -268,7 +271,7 @@ class WriteSession(Session):
         if not rows:
             return
         values = f"(?, ?, CAST(? AS BIGINT), ?, {self.dialect.json_in})"
-        rows = [(*row[:4], pack(row[0], row[4])) for row in rows]
+        rows = [(*row[:4], self._pack(row[0], row[4])) for row in rows]
         for table, content in (
             ("resource", "v.column5"),
             # A version row without content stays so: it is the current row's (_version_batch).
@@ -283,6 +286,9 @@ class WriteSession(Session):
                     f" AND {table}.version_id = v.column3",
                 )
             )
+
+    def _pack(self, res_type: str, content: str | None) -> str | None:
+        return pack(res_type, content) if self.packs_json else content
 
     def repack(self, after: tuple[str, str] | None, limit: int) -> tuple[int, int, tuple[str, str] | None]:
         """Pack the stored JSON of up to `limit` resources after `after` (in key order), their
@@ -388,7 +394,7 @@ class WriteSession(Session):
             # The same resource twice in one transaction: write the first before replacing it.
             self.flush()
         self._buffered.add(key)
-        stored = pack(version.res_type, version.content)
+        stored = self._pack(version.res_type, version.content)
         row = (*key, version.version_id, version.last_updated, version.deleted, stored)
         (self._inserts if version.version_id == 1 else self._upserts).append(row)
         if replaces:
@@ -423,7 +429,7 @@ class WriteSession(Session):
         if key in self._buffered:
             self.flush()
         self._superseded.append((*key, version.version_id))
-        stored = pack(version.res_type, version.content)
+        stored = self._pack(version.res_type, version.content)
         self.pending.append(version)
         self._stored.append(stored)
         if not current:
