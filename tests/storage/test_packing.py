@@ -84,7 +84,7 @@ def test_a_damaged_or_unknown_frame_is_refused_not_misread(caplog: pytest.LogCap
     newer[4:8] = (99).to_bytes(4, "little")  # https://datatracker.ietf.org/doc/html/rfc8878#section-5
     frame = zstandard.ZstdCompressor(dict_data=zstandard.ZstdCompressionDict(bytes(newer))).compress(b"{}")
     assert zstandard.get_frame_parameters(frame).dict_id == 99
-    with pytest.raises(StorageCorrupt, match="dictionary 99, which this Lifeline does not have"):
+    with pytest.raises(StorageCorrupt, match="JSON dictionary 99, which this version does not ship"):
         packing.unpack(packing.PACKED + base64.b64encode(frame[4:]).decode())
 
 

@@ -63,11 +63,15 @@ def dictionary(dict_id: int) -> zstandard.ZstdCompressionDict:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        log.error("a stored resource names JSON dictionary %s, which this version does not ship", dict_id)
-        raise StorageCorrupt(
-            f"A stored resource was packed with JSON dictionary {dict_id}, which this Lifeline does not have"
-            " (was the database written by a newer version?)"
-        ) from None
+        if dict_id == WRITE_DICTIONARY:
+            message = f"JSON dictionary {dict_id}, which this version packs with, is missing ({path}): reinstall it"
+        else:
+            message = (
+                f"A stored resource was packed with JSON dictionary {dict_id}, which this version does not ship:"
+                " a newer version of Lifeline wrote it"
+            )
+        log.error("%s", message)
+        raise StorageCorrupt(message) from None
     return zstandard.ZstdCompressionDict(data)
 
 
