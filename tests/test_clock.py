@@ -44,6 +44,7 @@ MEASURES = {
     "demo/citizen_provider.py",  # how long the demo's identity provider may take to start
     "storage/sqlite.py",  # how long a reader's statement has run (the statement time limit)
     "storage/postgres.py",  # when this process last analyzed a table; how long a failed replica is left alone
+    "storage/repository.py",  # when this process last read the database's packing switch
     "web/admission.py",  # how long a credential's class is kept; how long /readyz says "shedding"
     "web/rate_limits.py",  # how long a process counts in memory after Redis failed
     "audit/recorder.py",  # how long since the writes' records last moved into the chain

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, TypeVar
 
+from lifeline.clock import epoch_clock
 from lifeline.errors import TooCostly
 from lifeline.storage import deferred_indexes, migrate
 from lifeline.storage.dialect import Dialect
@@ -163,7 +164,7 @@ class Repository(abc.ABC):
         if self._packs_json is None or now - self._packs_json_read >= PACK_JSON_CHECK_SECONDS:
             try:
                 with self.reading() as session:
-                    found = session.state(PACK_JSON_STATE, int(time.time()))
+                    found = session.state(PACK_JSON_STATE, int(epoch_clock()))
             except Exception:  # noqa: BLE001 - no node_state table yet (or no answer): as it is, for now
                 return False
             self._packs_json, self._packs_json_read = found == "on", now
