@@ -30,7 +30,7 @@ from lifeline.storage.literals import Literals
 from lifeline.storage.packing import PACK_JSON_STATE
 from lifeline.storage.read_batch import ReadBatcher
 from lifeline.storage.records import PendingVersion, StoredVersion
-from lifeline.storage.repository import PACK_JSON_CHECK_SECONDS, Repository, RetryableConflict, too_costly
+from lifeline.storage.repository import Repository, RetryableConflict, too_costly
 from lifeline.storage.sequencing import number_committed_versions
 from lifeline.storage.session import Session, current_columns, current_from_row, read_sql
 from lifeline.storage.write_session import Batch, CopyRows, IndexRows, WriteSession
@@ -414,16 +414,16 @@ class PostgresRepository(Repository):
 
     async def _packs_json_async(self) -> bool:
         """Repository.packs_json, read on the event loop when its last reading is old."""
-        now = time.monotonic()
-        if self._packs_json is None or now - self._packs_json_read >= PACK_JSON_CHECK_SECONDS:
-            try:
-                async with (await self._async()).connection() as conn:
-                    cursor = await conn.execute(_PACK_JSON_SQL, (PACK_JSON_STATE,))
-                    row = await cursor.fetchone()
-            except (psycopg.OperationalError, PoolTimeout) as exc:
-                raise _unavailable(exc, self.statement_timeout_ms) from exc
-            self._packs_json, self._packs_json_read = row is not None and row[0] == "on", now
-        return self._packs_json
+        known = self._packs_json_known()
+        if known is not None:
+            return known
+        try:
+            async with (await self._async()).connection() as conn:
+                cursor = await conn.execute(_PACK_JSON_SQL, (PACK_JSON_STATE,))
+                row = await cursor.fetchone()
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise _unavailable(exc, self.statement_timeout_ms) from exc
+        return self._note_packs_json(None if row is None else str(row[0]))
 
     async def append_audit_async(self, node_id: str, recorded: str, contents: Sequence[str]) -> list[int]:
         # One statement in autocommit: its own transaction, one round trip, no worker thread.

@@ -160,14 +160,25 @@ class Repository(abc.ABC):
         PACK_JSON_STATE row, read again when the last reading is PACK_JSON_CHECK_SECONDS old, so
         every process of a node follows `lifeline db repack` within that time. A schema older than
         that row (migration 21) does not pack."""
-        now = time.monotonic()
-        if self._packs_json is None or now - self._packs_json_read >= PACK_JSON_CHECK_SECONDS:
-            try:
-                with self.reading() as session:
-                    found = session.state(PACK_JSON_STATE, int(epoch_clock()))
-            except Exception:  # noqa: BLE001 - no node_state table yet (or no answer): as it is, for now
-                return False
-            self._packs_json, self._packs_json_read = found == "on", now
+        known = self._packs_json_known()
+        if known is not None:
+            return known
+        try:
+            with self.reading() as session:
+                found = session.state(PACK_JSON_STATE, int(epoch_clock()))
+        except Exception:  # noqa: BLE001 - no node_state table yet (or no answer): as it is, for now
+            return False
+        return self._note_packs_json(found)
+
+    def _packs_json_known(self) -> bool | None:
+        """The packing switch as last read; None when it is due to be read again."""
+        if self._packs_json is None or time.monotonic() - self._packs_json_read >= PACK_JSON_CHECK_SECONDS:
+            return None
+        return self._packs_json
+
+    def _note_packs_json(self, value: str | None) -> bool:
+        """Keep a reading of the switch's node_state value (PACK_JSON_STATE) and say what it means."""
+        self._packs_json, self._packs_json_read = value == "on", time.monotonic()
         return self._packs_json
 
     def start_packing(self) -> bool:
