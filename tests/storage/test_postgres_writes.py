@@ -9,6 +9,7 @@ import json
 import pytest
 
 from lifeline.errors import BadRequest
+from lifeline.storage.packing import PACK_JSON_STATE, PACKED
 from lifeline.storage.records import PendingVersion
 from tests.conftest import dispose, fresh_repository
 
@@ -104,3 +105,30 @@ def test_long_values_are_compressed_with_lz4_where_the_server_has_it(repo) -> No
         method = conn.execute("SELECT pg_column_compression(content) FROM resource WHERE res_id = 'long'").fetchone()[0]
     assert method == ("lz4" if has_lz4 else "pglz")
     assert has_lz4, "Debian's PostgreSQL, as on the machines Lifeline is measured on, is built with lz4"
+
+
+def test_creates_from_the_event_loop_follow_the_packing_switch(repo) -> None:
+    # storage/packing.py: a new database packs; once the switch is off (a database upgraded in
+    # place, before `lifeline db repack`), an event-loop write reads it again and stores the JSON as it is.
+    def basic(res_id: str) -> str:  # long enough for packing to shorten it (a short one stays as it is)
+        coding = {"system": "http://terminology.hl7.org/CodeSystem/basic-resource-type", "code": "referral"}
+        return json.dumps(
+            {
+                "resourceType": "Basic",
+                "id": res_id,
+                "meta": {"versionId": "1", "lastUpdated": "2026-11-23T08:00:00.000Z"},
+                "code": {"coding": [coding], "text": "Henvisning til kardiologisk ambulatorium"},
+                "subject": {"reference": "Patient/0f8c2a57-5b1e-4c0e-9d0a-2f4e6b8c1d3a"},
+                "created": "2026-11-23",
+            }
+        )
+
+    asyncio.run(_create(repo, "packed", basic("packed")))
+    repo.write(lambda session: session.take_state(PACK_JSON_STATE, 0))
+    repo._packs_json = None  # read the switch again now, not within PACK_JSON_CHECK_SECONDS
+    asyncio.run(_create(repo, "plain", basic("plain")))
+    with repo.reading() as session:
+        rows = dict(session._all("SELECT res_id, content FROM resource WHERE res_type = 'Basic'", ()))
+    assert rows["packed"].startswith(PACKED)
+    assert rows["plain"].startswith("{")
+    assert {key: repo.read("Basic", key).content for key in rows} == {key: basic(key) for key in rows}
