@@ -142,7 +142,7 @@ def db_reindex(
 @clear_errors
 def db_repack(
     db: str = DB_OPTION,
-    batch_size: int = typer.Option(500, help="Resources per transaction"),
+    batch_size: int = typer.Option(500, min=1, help="Resources per transaction"),
 ) -> None:
     """Turn packing on and pack the JSON an earlier version stored as it is (storage/packing.py).
 
