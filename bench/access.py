@@ -70,7 +70,7 @@ from lifeline.identity.keys import load_kek
 from lifeline.identity.principal import OPERATOR, Principal, principal_from_token
 from lifeline.search.query.compartment import outside_types
 from lifeline.search.registry import default_registry
-from lifeline.storage import open_repository
+from lifeline.storage import open_repository, param_numbers
 from lifeline.storage.session import Session
 
 RESULTS = Path(__file__).parent / "results"
@@ -184,25 +184,29 @@ def _cast(service: FhirService, run: Run) -> dict[str, Any]:
     patients each may see."""
     since = micros(NOW) - service.settings.care_window_days * 86_400_000_000
     # The department with the most patients in care now, by the rule's own test for Encounters.
+    # Index rows name their parameter by number (storage/param_numbers.py), which names the type too.
     marks = ", ".join("?" for _ in ACTIVE_ENCOUNTER)
     department, _ = run(
         "SELECT c.target_id, COUNT(DISTINCT p.target_id) FROM search_reference c JOIN search_reference p"
-        " ON p.res_type = c.res_type AND p.res_id = c.res_id AND p.param = 'subject' AND p.target_type = 'Patient'"
-        " WHERE c.res_type = 'Encounter' AND c.param = 'service-provider' AND c.target_type = 'Organization'"
-        " AND (c.res_id IN (SELECT d.res_id FROM search_date d WHERE d.res_type = 'Encounter' AND d.param = 'date'"
-        " AND d.high >= ?) OR c.res_id IN (SELECT t.res_id FROM search_token t WHERE t.res_type = 'Encounter'"
-        f" AND t.param = 'status' AND t.code IN ({marks})))"
+        " ON p.res_type = c.res_type AND p.res_id = c.res_id"
+        f" AND p.pid = {param_numbers.number('Encounter', 'subject')} AND p.target_type = 'Patient'"
+        f" WHERE c.pid = {param_numbers.number('Encounter', 'service-provider')}"
+        " AND c.target_type = 'Organization' AND (c.res_id IN (SELECT d.res_id FROM search_date d"
+        f" WHERE d.pid = {param_numbers.number('Encounter', 'date')} AND d.high >= ?) OR c.res_id IN"
+        f" (SELECT t.res_id FROM search_token t WHERE t.pid = {param_numbers.number('Encounter', 'status')}"
+        f" AND t.code IN ({marks})))"
         " GROUP BY c.target_id ORDER BY COUNT(DISTINCT p.target_id) DESC, c.target_id LIMIT 1",
         (since, *ACTIVE_ENCOUNTER),
     )[0]
     practitioner = run(
         "SELECT MIN(p.target_id) FROM search_reference o JOIN search_reference p ON p.res_type = o.res_type"
-        " AND p.res_id = o.res_id AND p.param = 'practitioner' AND p.target_type = 'Practitioner'"
-        " WHERE o.res_type = 'PractitionerRole' AND o.param = 'organization' AND o.target_id = ?",
+        f" AND p.res_id = o.res_id AND p.pid = {param_numbers.number('PractitionerRole', 'practitioner')}"
+        f" AND p.target_type = 'Practitioner' WHERE o.pid = {param_numbers.number('PractitionerRole', 'organization')}"
+        " AND o.target_id = ?",
         (department,),
     )[0][0]
     patient_id, own_observations = run(
-        "SELECT target_id, COUNT(*) FROM search_reference WHERE res_type = 'Observation' AND param = 'subject'"
+        f"SELECT target_id, COUNT(*) FROM search_reference WHERE pid = {param_numbers.number('Observation', 'subject')}"
         " AND target_type = 'Patient' GROUP BY target_id ORDER BY COUNT(*) DESC, target_id LIMIT 1",
         (),
     )[0]
@@ -236,8 +240,9 @@ def _cast(service: FhirService, run: Run) -> dict[str, Any]:
     cast["in_care"] = len(cast["care"])
     pairs = run(
         "SELECT DISTINCT s.target_id, t.system, t.code FROM search_reference s JOIN search_token t"
-        " ON t.res_type = s.res_type AND t.res_id = s.res_id AND t.param = 'code'"
-        " WHERE s.res_type = 'Observation' AND s.param = 'subject' AND s.target_type = 'Patient'"
+        " ON t.res_type = s.res_type AND t.res_id = s.res_id"
+        f" AND t.pid = {param_numbers.number('Observation', 'code')}"
+        f" WHERE s.pid = {param_numbers.number('Observation', 'subject')} AND s.target_type = 'Patient'"
         " AND t.system IS NOT NULL",
         (),
     )
@@ -254,19 +259,23 @@ def _cast(service: FhirService, run: Run) -> dict[str, Any]:
     return cast
 
 
+# The lookups by parameter number alone (it names the type too), as Lifeline's own queries; the
+# rows of the same Observation by their owner.
 OBS_MATCHES = (
     "SELECT d.res_id, (SELECT MAX(t.high) FROM search_date t WHERE t.res_type = 'Observation' AND t.res_id = d.res_id"
-    " AND t.param = 'date') AS k FROM (SELECT DISTINCT s.res_id FROM search_reference s"
-    " WHERE s.res_type = 'Observation' AND s.param = 'subject' AND s.target_type = 'Patient' AND s.target_id = ?) d"
+    f" AND t.pid = {param_numbers.number('Observation', 'date')}) AS k FROM (SELECT DISTINCT s.res_id"
+    f" FROM search_reference s WHERE s.pid = {param_numbers.number('Observation', 'subject')}"
+    " AND s.target_type = 'Patient' AND s.target_id = ?) d"
     " WHERE EXISTS (SELECT 1 FROM search_token t WHERE t.res_type = 'Observation' AND t.res_id = d.res_id"
-    " AND t.param = 'code' AND t.system = ? AND t.code = ?)"
+    f" AND t.pid = {param_numbers.number('Observation', 'code')} AND t.system = ? AND t.code = ?)"
 )
 FAMILIES = (
-    "SELECT res_id, MIN(normalized) FROM search_string WHERE res_type = 'Patient' AND param = 'family' GROUP BY res_id"
+    "SELECT res_id, MIN(normalized) FROM search_string"
+    f" WHERE pid = {param_numbers.number('Patient', 'family')} GROUP BY res_id"
 )
 FAMILY_IDS = (
     "SELECT DISTINCT s.res_id FROM search_string s"
-    " WHERE s.res_type = 'Patient' AND s.param = 'family' AND s.normalized LIKE ?"
+    f" WHERE s.pid = {param_numbers.number('Patient', 'family')} AND s.normalized LIKE ?"
 )
 
 
@@ -319,18 +328,19 @@ def _sql(sql: str, args: tuple[Any, ...]) -> Callable[[Run], object]:
 
 def _everything_floor(patient: str, postgres: bool) -> Callable[[Run], object]:
     """$everything's first page with its total in one pass, then the resources outside any
-    compartment that the page refers to. The members are found as bench/search.py finds them,
-    but by (param, type) pairs, so that the reference index's lookup drives it."""
+    compartment that the page refers to. The members are found as bench/search.py finds them, by
+    the numbers of every (type, parameter) pair of the compartment, so that the reference index's
+    lookup drives it."""
     registry = default_registry()
-    by_param: dict[str, list[str]] = {}
-    for res_type in sorted(registry.resource_types):
-        for param in registry.compartment_params(res_type):
-            by_param.setdefault(param, []).append(res_type)
-    pairs = " OR ".join(f"(s.param = ? AND s.res_type IN ({', '.join('?' for _ in t)}))" for t in by_param.values())
-    pair_args = [a for param, types in by_param.items() for a in (param, *types)]
+    numbers = param_numbers.of(
+        (res_type, param)
+        for res_type in sorted(registry.resource_types)
+        for param in registry.compartment_params(res_type)
+    )
+    which, pair_args = param_numbers.condition("s", numbers)
     referring = (
         "SELECT s.res_type, s.res_id FROM search_reference s WHERE s.target_id = ? AND s.target_type = 'Patient'"
-        f" AND ({pairs})"
+        f" AND {which}"
     )
     members = (
         f"NOT c.deleted AND (c.res_type, c.res_id) IN (SELECT 'Patient', ? UNION ALL {referring})"

@@ -6,11 +6,11 @@ Before the store is rebuilt, this measures that way on the generated region as `
 loads it (the database bench/search.py keeps, `bench_search_<patients>`):
 
 1. A copy of every record table whose index rows carry a resource number (BIGINT) in place of
-   type and id, a parameter number (SMALLINT, one per type and parameter) in place of the
-   parameter's name, a system number (INTEGER) in place of a token's system, and, where a
-   reference names a stored resource, that resource's number in place of its type and id. The
-   same indexes, keyed the same way by numbers. Bytes per stored resource, table by table,
-   against the store as it is.
+   type and id, the store's parameter number (SMALLINT, one per type and parameter, which the
+   store's rows carry since migration 22), a system number (INTEGER) in place of a token's
+   system, and, where a reference names a stored resource, that resource's number in place of
+   its type and id. The same indexes, keyed the same way by numbers. Bytes per stored resource,
+   table by table, against the store as it is.
 2. PostgreSQL's CPU a row for inserting the same rows (in random order, rolled back) into each
    layout.
 3. Each resource's JSON compressed on its own: zlib, zlib with a preset dictionary drawn from the
@@ -67,7 +67,9 @@ TABLES = (
 PROTOTYPE = "narrow_store_prototype"
 ROWS_TIMED = 100_000
 
-# Each table of the prototype from the store's own rows ({src} is the measured schema).
+# Each table of the prototype from the store's own rows ({src} is the measured schema). Index rows
+# keep the store's parameter numbers; `param` is the store's list of them (search_param) and a
+# number per type after them for search_subject_code's rows, which name no parameter.
 _PROTOTYPE_SQL = """
 CREATE TABLE resource AS SELECT (row_number() OVER ())::bigint AS rid, * FROM {src}.resource;
 ALTER TABLE resource ADD PRIMARY KEY (rid);
@@ -80,54 +82,51 @@ CREATE UNIQUE INDEX ON resource_version (res_type, res_id, version_id);
 CREATE INDEX ON resource_version (res_type, last_updated);
 CREATE INDEX ON resource_version (write_id) WHERE change_seq IS NULL;
 CREATE INDEX ON resource_version (last_updated);
-CREATE TABLE param AS SELECT (row_number() OVER ())::smallint AS pid, res_type, param FROM (
-  SELECT res_type, param FROM {src}.search_token UNION SELECT res_type, param FROM {src}.search_string
-  UNION SELECT res_type, param FROM {src}.search_date UNION SELECT res_type, param FROM {src}.search_quantity
-  UNION SELECT res_type, param FROM {src}.search_reference UNION SELECT res_type, param FROM {src}.search_uri
-  UNION SELECT res_type, param FROM {src}.search_composite UNION SELECT res_type, param FROM {src}.search_number
-  UNION SELECT DISTINCT res_type, '' FROM {src}.search_subject_code) p;
+CREATE TABLE param AS SELECT pid, res_type, code FROM {src}.search_param
+  UNION ALL SELECT (m.pid + row_number() OVER (ORDER BY t.res_type))::smallint, t.res_type, ''
+  FROM (SELECT DISTINCT res_type FROM {src}.search_subject_code) t, (SELECT MAX(pid) AS pid FROM {src}.search_param) m;
 CREATE TABLE system AS SELECT (row_number() OVER ())::int AS sid, system FROM (
   SELECT system FROM {src}.search_token WHERE system IS NOT NULL
   UNION SELECT system FROM {src}.search_quantity WHERE system IS NOT NULL
   UNION SELECT c1_system FROM {src}.search_composite WHERE c1_system IS NOT NULL
   UNION SELECT c2_system FROM {src}.search_composite WHERE c2_system IS NOT NULL
   UNION SELECT system FROM {src}.search_subject_code) s;
-CREATE TABLE search_token AS SELECT r.rid, p.pid, y.sid, s.code, s.text FROM {src}.search_token s
-  JOIN resource r USING (res_type, res_id) JOIN param p USING (res_type, param) LEFT JOIN system y USING (system);
+CREATE TABLE search_token AS SELECT r.rid, s.pid, y.sid, s.code, s.text FROM {src}.search_token s
+  JOIN resource r USING (res_type, res_id) LEFT JOIN system y USING (system);
 CREATE INDEX ON search_token (rid); CREATE INDEX ON search_token (pid, code, sid);
-CREATE TABLE search_string AS SELECT r.rid, p.pid, s.normalized, s.exact FROM {src}.search_string s
-  JOIN resource r USING (res_type, res_id) JOIN param p USING (res_type, param);
+CREATE TABLE search_string AS SELECT r.rid, s.pid, s.normalized, s.exact FROM {src}.search_string s
+  JOIN resource r USING (res_type, res_id);
 CREATE INDEX ON search_string (rid); CREATE INDEX ON search_string (pid, normalized text_pattern_ops);
-CREATE TABLE search_date AS SELECT r.rid, p.pid, s.low, s.high FROM {src}.search_date s
-  JOIN resource r USING (res_type, res_id) JOIN param p USING (res_type, param);
+CREATE TABLE search_date AS SELECT r.rid, s.pid, s.low, s.high FROM {src}.search_date s
+  JOIN resource r USING (res_type, res_id);
 CREATE INDEX ON search_date (rid); CREATE INDEX ON search_date (pid, low, high);
-CREATE TABLE search_number AS SELECT r.rid, p.pid, s.value, s.low, s.high FROM {src}.search_number s
-  JOIN resource r USING (res_type, res_id) JOIN param p USING (res_type, param);
+CREATE TABLE search_number AS SELECT r.rid, s.pid, s.value, s.low, s.high FROM {src}.search_number s
+  JOIN resource r USING (res_type, res_id);
 CREATE INDEX ON search_number (rid); CREATE INDEX ON search_number (pid, value);
-CREATE TABLE search_quantity AS SELECT r.rid, p.pid, s.value, s.low, s.high, y.sid, s.code, s.unit
-  FROM {src}.search_quantity s JOIN resource r USING (res_type, res_id) JOIN param p USING (res_type, param)
+CREATE TABLE search_quantity AS SELECT r.rid, s.pid, s.value, s.low, s.high, y.sid, s.code, s.unit
+  FROM {src}.search_quantity s JOIN resource r USING (res_type, res_id)
   LEFT JOIN system y USING (system);
 CREATE INDEX ON search_quantity (rid); CREATE INDEX ON search_quantity (pid, code, value);
-CREATE TABLE search_reference AS SELECT r.rid, p.pid, t.rid AS target_rid,
+CREATE TABLE search_reference AS SELECT r.rid, s.pid, t.rid AS target_rid,
   CASE WHEN t.rid IS NULL THEN s.target_type END AS target_type,
   CASE WHEN t.rid IS NULL THEN s.target_id END AS target_id, s.url
-  FROM {src}.search_reference s JOIN resource r USING (res_type, res_id) JOIN param p USING (res_type, param)
+  FROM {src}.search_reference s JOIN resource r USING (res_type, res_id)
   LEFT JOIN resource t ON t.res_type = s.target_type AND t.res_id = s.target_id;
 CREATE INDEX ON search_reference (rid); CREATE INDEX ON search_reference (pid, target_rid);
 CREATE INDEX ON search_reference (target_rid);
-CREATE TABLE search_uri AS SELECT r.rid, p.pid, s.value FROM {src}.search_uri s
-  JOIN resource r USING (res_type, res_id) JOIN param p USING (res_type, param);
+CREATE TABLE search_uri AS SELECT r.rid, s.pid, s.value FROM {src}.search_uri s
+  JOIN resource r USING (res_type, res_id);
 CREATE INDEX ON search_uri (rid); CREATE INDEX ON search_uri (pid, value);
-CREATE TABLE search_composite AS SELECT r.rid, p.pid, y1.sid AS c1_sid, s.c1_code, s.c1_target_type,
+CREATE TABLE search_composite AS SELECT r.rid, s.pid, y1.sid AS c1_sid, s.c1_code, s.c1_target_type,
   s.c1_target_id, s.c1_url, y2.sid AS c2_sid, s.c2_code, s.c2_value, s.c2_low, s.c2_high, s.c2_unit,
   s.c2_date_low, s.c2_date_high, s.c2_normalized, s.c2_exact, s.c2_target_type, s.c2_target_id, s.c2_url,
   s.c2_uri, s.c3_value, s.c3_low, s.c3_high
-  FROM {src}.search_composite s JOIN resource r USING (res_type, res_id) JOIN param p USING (res_type, param)
+  FROM {src}.search_composite s JOIN resource r USING (res_type, res_id)
   LEFT JOIN system y1 ON y1.system = s.c1_system LEFT JOIN system y2 ON y2.system = s.c2_system;
 CREATE INDEX ON search_composite (rid); CREATE INDEX ON search_composite (pid, c1_code, c1_sid, c2_value);
 CREATE TABLE search_subject_code AS SELECT r.rid, p.pid AS tid, t.rid AS subject_rid, y.sid, s.code, s.latest
   FROM {src}.search_subject_code s JOIN resource r USING (res_type, res_id)
-  JOIN param p ON p.res_type = s.res_type AND p.param = ''
+  JOIN param p ON p.res_type = s.res_type AND p.code = ''
   JOIN resource t ON t.res_type = s.subject_type AND t.res_id = s.subject_id JOIN system y USING (system);
 CREATE INDEX ON search_subject_code (rid);
 CREATE INDEX ON search_subject_code (tid, subject_rid, code, sid, latest DESC, rid);

@@ -42,7 +42,7 @@ from lifeline.cli.common import close_service
 from lifeline.fhir.request import FhirRequest
 from lifeline.fhir.service import FhirService
 from lifeline.identity.principal import OPERATOR
-from lifeline.storage import open_repository
+from lifeline.storage import open_repository, param_numbers
 
 console = Console()
 FIRST_DAY = date(2027, 1, 4)  # a Monday
@@ -152,13 +152,17 @@ def find_params(clinic: int, first: date) -> list[tuple[str, str]]:
 
 
 # The clinic's schedule first, then its slots' status and start: written with CROSS JOIN so that
-# SQLite keeps this order whatever its statistics say (PostgreSQL plans it freely either way).
+# SQLite keeps this order whatever its statistics say (PostgreSQL plans it freely either way). The
+# schedule is looked up by its parameter's number (storage/param_numbers.py), which names the
+# type too; the slot's other rows by their owner.
 FLOOR_FIND = (
     "SELECT r.res_id, r.content FROM search_reference s"
     " CROSS JOIN search_token t CROSS JOIN search_date d CROSS JOIN resource r"
-    " WHERE s.res_type = 'Slot' AND s.param = 'schedule' AND s.target_type = 'Schedule' AND s.target_id = ?"
-    " AND t.res_type = 'Slot' AND t.res_id = s.res_id AND t.param = 'status' AND t.code = 'free'"
-    " AND d.res_type = 'Slot' AND d.res_id = s.res_id AND d.param = 'start' AND d.low >= ? AND d.low < ?"
+    f" WHERE s.pid = {param_numbers.number('Slot', 'schedule')} AND s.target_type = 'Schedule' AND s.target_id = ?"
+    f" AND t.res_type = 'Slot' AND t.res_id = s.res_id AND t.pid = {param_numbers.number('Slot', 'status')}"
+    " AND t.code = 'free'"
+    f" AND d.res_type = 'Slot' AND d.res_id = s.res_id AND d.pid = {param_numbers.number('Slot', 'start')}"
+    " AND d.low >= ? AND d.low < ?"
     " AND r.res_type = 'Slot' AND r.res_id = s.res_id AND NOT r.deleted ORDER BY d.low LIMIT 101"
 )
 

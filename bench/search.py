@@ -53,7 +53,7 @@ from lifeline.fhir.request import FhirRequest
 from lifeline.fhir.service import FhirService
 from lifeline.identity.principal import OPERATOR
 from lifeline.search.registry import default_registry
-from lifeline.storage import open_repository
+from lifeline.storage import open_repository, param_numbers
 from lifeline.storage.postgres import PLANNER_SETTINGS
 
 HERE = Path(__file__).parent
@@ -235,20 +235,21 @@ def _samples(url: str, n: int) -> dict[str, list[Any]]:
     rng = random.Random(3)
     with _connect(url) as run:
         patients = run(
-            "SELECT s.res_id, s.code FROM search_token s WHERE s.res_type = 'Patient' AND s.param = 'identifier'"
-            " AND s.system = ?",
+            "SELECT s.res_id, s.code FROM search_token s"
+            f" WHERE s.pid = {param_numbers.number('Patient', 'identifier')} AND s.system = ?",
             (CPR,),
         )
-        names = run("SELECT normalized FROM search_string WHERE res_type = 'Patient' AND param = 'name'", ())
+        names = run(f"SELECT normalized FROM search_string WHERE pid = {param_numbers.number('Patient', 'name')}", ())
         pairs = run(
             "SELECT s.target_id, t.system, t.code FROM search_reference s JOIN search_token t"
-            " ON t.res_type = s.res_type AND t.res_id = s.res_id AND t.param = 'code'"
-            " WHERE s.res_type = 'Observation' AND s.param = 'subject' AND s.target_type = 'Patient'"
+            " ON t.res_type = s.res_type AND t.res_id = s.res_id"
+            f" AND t.pid = {param_numbers.number('Observation', 'code')}"
+            f" WHERE s.pid = {param_numbers.number('Observation', 'subject')} AND s.target_type = 'Patient'"
             " AND t.system IS NOT NULL AND s.target_id != ?",
             (HEAVY,),
         )
         practitioners = run(
-            "SELECT normalized FROM search_string WHERE res_type = 'Practitioner' AND param = 'name'", ()
+            f"SELECT normalized FROM search_string WHERE pid = {param_numbers.number('Practitioner', 'name')}", ()
         )
     chosen = rng.sample(patients, min(n, len(patients)))
     prefixes = sorted(
@@ -268,8 +269,12 @@ FloorCall = tuple[str, tuple[Any, ...]]
 # Each query by name: its FHIR requests, and the floor's SQL calls doing the same work.
 Queries = dict[str, tuple[list[FhirRequest], list[list[FloorCall]]]]
 
-_COMPARTMENT_PARAMS = sorted(
-    {p for t in default_registry().resource_types for p in default_registry().compartment_params(t)}
+# The numbers of every (type, parameter) pair of the Patient compartment, as Lifeline's
+# $everything asks for them (search/query/compartment.py).
+_COMPARTMENT_NUMBERS = sorted(
+    param_numbers.of(
+        (t, p) for t in default_registry().resource_types for p in default_registry().compartment_params(t)
+    )
 )
 
 
@@ -289,7 +294,7 @@ def _queries(
             [
                 (
                     "SELECT r.res_id, r.content FROM search_token s JOIN resource r ON r.res_type = s.res_type"
-                    " AND r.res_id = s.res_id WHERE s.res_type = 'Patient' AND s.param = 'identifier'"
+                    f" AND r.res_id = s.res_id WHERE s.pid = {param_numbers.number('Patient', 'identifier')}"
                     " AND s.code = ? AND s.system = ? AND NOT r.deleted",
                     (cpr, CPR),
                 )
@@ -300,7 +305,7 @@ def _queries(
     prefixes = [rng.choice(samples["prefixes"]) for _ in samples["patients"]]
     name_ids = (
         "SELECT DISTINCT s.res_id FROM search_string s"
-        " WHERE s.res_type = 'Patient' AND s.param = 'name' AND s.normalized LIKE ?"
+        f" WHERE s.pid = {param_numbers.number('Patient', 'name')} AND s.normalized LIKE ?"
     )
     name_page = _page_of("Patient", f"SELECT d.res_id, NULL AS k FROM ({name_ids}) d", page)
     out["(b) name prefix"] = (
@@ -319,10 +324,10 @@ def _queries(
         ],
         [[(newest_first_floor(True, page), (pid, code, system) * 2)] for pid, system, code in samples["pairs"]],
     )
-    marks = ", ".join("?" for _ in _COMPARTMENT_PARAMS)
+    marks = ", ".join("?" for _ in _COMPARTMENT_NUMBERS)
     referring = (
         "SELECT s.res_type, s.res_id FROM search_reference s WHERE s.target_id = ? AND s.target_type = 'Patient'"
-        f" AND s.param IN ({marks})"
+        f" AND s.pid IN ({marks})"
     )
     # Written as each planner wants it (see Dialect.indexes_compound_in): a UNION for
     # PostgreSQL, an OR for SQLite.
@@ -331,7 +336,7 @@ def _queries(
         if postgres
         else f"NOT r.deleted AND ((r.res_type = 'Patient' AND r.res_id = ?) OR (r.res_type, r.res_id) IN ({referring}))"
     )
-    everything_args = (HEAVY, HEAVY, *_COMPARTMENT_PARAMS)
+    everything_args = (HEAVY, HEAVY, *_COMPARTMENT_NUMBERS)
     out["(d) $everything"] = (
         [
             FhirRequest("operation", "Patient", HEAVY, operation="$everything", principal=OPERATOR)
@@ -364,9 +369,10 @@ def _chain_by_identifier(
 ) -> tuple[list[Request], list[list[FloorCall]]]:
     """Observations chained to their patient's identifier (`subject:Patient.identifier`)."""
     chain_ids = (
-        "SELECT DISTINCT s.res_id FROM search_reference s WHERE s.res_type = 'Observation' AND s.param = 'subject'"
-        " AND s.target_type = 'Patient' AND s.target_id IN (SELECT t.res_id FROM search_token t"
-        " WHERE t.res_type = 'Patient' AND t.param = 'identifier' AND t.system = ? AND t.code = ?)"
+        "SELECT DISTINCT s.res_id FROM search_reference s"
+        f" WHERE s.pid = {param_numbers.number('Observation', 'subject')} AND s.target_type = 'Patient'"
+        " AND s.target_id IN (SELECT t.res_id FROM search_token t"
+        f" WHERE t.pid = {param_numbers.number('Patient', 'identifier')} AND t.system = ? AND t.code = ?)"
     )
     return (
         [
@@ -393,17 +399,21 @@ def _chain_shapes(
     practitioner, two links, and a reverse chain; each beside the same work in hand-written SQL."""
     out: dict[str, tuple[list[Request], list[list[FloorCall]]]] = {}
 
-    def chained(res_type: str, param: str, targets: list[str], final: str) -> str:
+    # `final` gives the SQL of a target type's matching ids: each type has its parameter under its
+    # own number (storage/param_numbers.py).
+    def chained(res_type: str, param: str, targets: list[str], final: Callable[[str], str]) -> str:
         return " UNION ".join(
-            f"SELECT s.res_id FROM search_reference s WHERE s.res_type = '{res_type}' AND s.param = '{param}'"
-            f" AND s.target_type = '{target}' AND s.target_id IN ({final.format(target=target)})"
+            f"SELECT s.res_id FROM search_reference s WHERE s.pid = {param_numbers.number(res_type, param)}"
+            f" AND s.target_type = '{target}' AND s.target_id IN ({final(target)})"
             for target in targets
         )
 
-    name_of = (
-        "SELECT n.res_id FROM search_string n WHERE n.res_type = '{target}' AND n.param = 'name'"
-        " AND n.normalized LIKE ?"
-    )
+    def name_of(target: str) -> str:
+        return (
+            f"SELECT n.res_id FROM search_string n WHERE n.pid = {param_numbers.number(target, 'name')}"
+            " AND n.normalized LIKE ?"
+        )
+
     # Observation.subject reaches Patient, Group, Device and Location; of those Patient and Location have `name`.
     subject_name = chained("Observation", "subject", ["Patient", "Location"], name_of)
     out["(f) chain subject.name"] = (
@@ -421,13 +431,15 @@ def _chain_shapes(
             [[(_page_of("Patient", f"SELECT d.res_id, NULL AS k FROM ({gp_name}) d", page), (f"{d}%", f"{d}%"))]
              for d in samples["doctors"]],
         )  # fmt: skip
-    cpr_of = (
-        "SELECT t.res_id FROM search_token t WHERE t.res_type = '{target}' AND t.param = 'identifier'"
-        " AND t.system = ? AND t.code = ?"
-    )
+
+    def cpr_of(target: str) -> str:
+        return (
+            f"SELECT t.res_id FROM search_token t WHERE t.pid = {param_numbers.number(target, 'identifier')}"
+            " AND t.system = ? AND t.code = ?"
+        )
+
     encounter_subject = chained("Encounter", "subject", ["Patient"], cpr_of)
-    escaped = encounter_subject.replace("{", "{{").replace("}", "}}")
-    two_links = chained("Observation", "encounter", ["Encounter"], escaped)
+    two_links = chained("Observation", "encounter", ["Encounter"], lambda _: encounter_subject)
     out["(h) chain encounter.subject:Patient.identifier"] = (
         [FhirRequest("search", "Observation", params=[("encounter.subject:Patient.identifier", f"{system}|{cpr}")],
                      principal=OPERATOR) for _, cpr in samples["patients"]],

@@ -61,7 +61,7 @@ from lifeline import jsontext
 from lifeline.fhir.request import FhirRequest
 from lifeline.fhir.service import FhirService
 from lifeline.identity.principal import OPERATOR
-from lifeline.storage import open_repository
+from lifeline.storage import open_repository, param_numbers
 
 SSN = "http://hl7.org/fhir/sid/us-ssn"
 SEED = 27
@@ -151,12 +151,13 @@ def _samples(url: str, n: int) -> dict[str, list[Any]]:
     rng = random.Random(3)
     with _connect(url) as run:
         patients = run(
-            "SELECT res_id, code FROM search_token WHERE res_type = 'Patient' AND param = 'identifier' AND system = ?",
+            f"SELECT res_id, code FROM search_token WHERE pid = {param_numbers.number('Patient', 'identifier')}"
+            " AND system = ?",
             (SSN,),
         )
-        names = run("SELECT normalized FROM search_string WHERE res_type = 'Patient' AND param = 'name'", ())
+        names = run(f"SELECT normalized FROM search_string WHERE pid = {param_numbers.number('Patient', 'name')}", ())
         practitioners = run(
-            "SELECT normalized FROM search_string WHERE res_type = 'Practitioner' AND param = 'name'", ()
+            f"SELECT normalized FROM search_string WHERE pid = {param_numbers.number('Practitioner', 'name')}", ()
         )
         pairs = run(
             "SELECT subject_id, system, code FROM search_subject_code WHERE res_type = 'Observation'"
@@ -205,9 +206,9 @@ def _queries(samples: dict[str, list[Any]]) -> Queries:
 def _practitioner_chain(doctors: list[str], page: int) -> tuple[list[FhirRequest], list[list[FloorCall]]]:
     """Encounters whose practitioner's name starts so (`Encounter?practitioner.name=...`)."""
     ids = (
-        "SELECT s.res_id FROM search_reference s WHERE s.res_type = 'Encounter' AND s.param = 'practitioner'"
+        f"SELECT s.res_id FROM search_reference s WHERE s.pid = {param_numbers.number('Encounter', 'practitioner')}"
         " AND s.target_type = 'Practitioner' AND s.target_id IN (SELECT n.res_id FROM search_string n"
-        " WHERE n.res_type = 'Practitioner' AND n.param = 'name' AND n.normalized LIKE ?)"
+        f" WHERE n.pid = {param_numbers.number('Practitioner', 'name')} AND n.normalized LIKE ?)"
     )
     return (
         [FhirRequest("search", "Encounter", params=[("practitioner.name", d)], principal=OPERATOR) for d in doctors],

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """What `make demo` meets on a fresh machine, checked on every `make test` (issue 20): the runtime
 dependencies alone (no dev extras) installed into a new virtual environment, every module of the
-package imported, a resource's JSON packed and unpacked with the shipped dictionary, and
+package imported, a resource's JSON packed and unpacked with the shipped dictionary, a search
+parameter's number read from the shipped list, and
 `lifeline serve` started on a new SQLite database, answering `/fhir/metadata`, the login page,
 and the landing page in Danish with its stylesheet (the dictionary, the translations and the
 static files are package data). A module imported by src/ but installed only
@@ -36,6 +37,9 @@ print(f"imported {len(names)} modules")
 from lifeline.storage import packing
 text = '{"resourceType":"Patient","id":"p","name":[{"family":"Nielsen","given":["Karen","Marie"]}],"gender":"female"}'
 assert packing.unpack(packing.pack("Patient", text)) == text
+# So are the search parameters' numbers: without them no index row could be written or read.
+from lifeline.storage import param_numbers
+assert param_numbers.parameter(param_numbers.number("Patient", "name")) == ("Patient", "name")
 """
 
 

@@ -15,6 +15,7 @@ from lifeline.audit.store import events_after
 from lifeline.fhir.request import FhirRequest
 from lifeline.fhir.service import FhirService
 from lifeline.identity.principal import OPERATOR
+from lifeline.storage.param_numbers import of
 from tests.conftest import put_resource
 
 FHIR = {"Content-Type": "application/fhir+json"}
@@ -193,8 +194,11 @@ def test_the_patients_of_an_answer_are_found_through_the_index_owner(service: Fh
         sql = (
             "EXPLAIN QUERY PLAN SELECT s.res_type, s.res_id, s.target_id FROM search_reference s"
             " WHERE s.target_type = 'Patient' AND s.target_id IS NOT NULL AND ((s.res_type = ? AND s.res_id IN (?, ?)"
-            " AND s.param IN (?, ?)) OR (s.res_type = ? AND s.res_id IN (?) AND s.param IN (?)))"
+            " AND s.pid + 0 IN (?, ?)) OR (s.res_type = ? AND s.res_id IN (?) AND s.pid + 0 IN (?)))"
         )
-        args = ["Observation", "a", "b", "subject", "performer", "Encounter", "c", "subject"]
+        subject, performer, encounter = of(
+            [("Observation", "subject"), ("Observation", "performer"), ("Encounter", "subject")]
+        )
+        args = ["Observation", "a", "b", subject, performer, "Encounter", "c", encounter]
         plan = " ".join(str(row[-1]) for row in session.conn.execute(sql, args))
     assert "search_reference_owner" in plan and "SCAN s" not in plan, plan

@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from lifeline.storage import ahead
+from lifeline.storage.param_numbers import number
 from lifeline.storage.postgres import SEND_AHEAD_RESOURCES
 from lifeline.storage.repository import Repository, RetryableConflict
 from lifeline.storage.write_session import WriteSession
@@ -54,9 +55,9 @@ def test_a_large_transaction_stores_every_resource_version_and_index_row(repo: R
     resources, versions, tokens = counts(repo)
     assert (resources, versions) == (MANY, MANY)
     assert tokens >= MANY * 2  # code and status, at least
-    glucose = "SELECT COUNT(*) FROM search_token WHERE res_type = 'Observation' AND param = 'code' AND code = ?"
+    glucose = "SELECT COUNT(*) FROM search_token WHERE pid = ? AND code = ?"
     with repo.reading() as session:
-        found = session._all(glucose, ("2339-0",))
+        found = session._all(glucose, (number("Observation", "code"), "2339-0"))
     assert int(found[0][0]) == MANY
 
 

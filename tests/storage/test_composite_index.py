@@ -78,7 +78,7 @@ def test_the_table_has_the_columns_of_the_row_builder(repo: Repository) -> None:
     with repo.reading() as session:
         cursor = session.conn.execute("SELECT * FROM search_composite WHERE 1 = 0")
         names = tuple(d[0] for d in cursor.description)
-    assert names == ("res_type", "res_id", "param", *COMPOSITE_COLUMNS)
+    assert names == ("res_type", "res_id", "pid", *COMPOSITE_COLUMNS)
 
 
 def test_rows_follow_the_current_version(repo: Repository) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from lifeline.storage import param_numbers
 from lifeline.storage.session import Session
 
 CACHE_SECONDS = 60.0
@@ -108,31 +109,28 @@ def _care_select(
     """Patients of the `res_type` resources that link to the member and are current: their
     date range reaches `since` or later, or their status is one of `statuses`."""
     tests: list[str] = []
-    args: list[Any] = [res_type, patient_param, res_type]
+    test_args: list[Any] = []
     for param, targets in links:
         for target_type, ids in targets:
             if ids:
-                tests.append(f"(c.param = ? AND c.target_type = ? AND c.target_id IN ({_marks(ids)}))")
-                args += [param, target_type, *ids]
+                tests.append(f"(c.pid = ? AND c.target_type = ? AND c.target_id IN ({_marks(ids)}))")
+                test_args += [param_numbers.number(res_type, param), target_type, *ids]
     if not tests:
         return "", []
+    args: list[Any] = [param_numbers.number(res_type, patient_param), *test_args]
     current: list[str] = []
     if since is not None:
-        current.append(
-            "s.res_id IN (SELECT d.res_id FROM search_date d WHERE d.res_type = ? AND d.param = 'date' AND d.high >= ?)"
-        )
-        args += [res_type, since]
+        current.append("s.res_id IN (SELECT d.res_id FROM search_date d WHERE d.pid = ? AND d.high >= ?)")
+        args += [param_numbers.number(res_type, "date"), since]
     if statuses:
         current.append(
-            "s.res_id IN (SELECT t.res_id FROM search_token t WHERE t.res_type = ? AND t.param = 'status'"
-            f" AND t.code IN ({_marks(statuses)}))"
+            f"s.res_id IN (SELECT t.res_id FROM search_token t WHERE t.pid = ? AND t.code IN ({_marks(statuses)}))"
         )
-        args += [res_type, *statuses]
+        args += [param_numbers.number(res_type, "status"), *statuses]
     sql = (
-        "SELECT s.target_id FROM search_reference s WHERE s.res_type = ? AND s.param = ?"
+        "SELECT s.target_id FROM search_reference s WHERE s.pid = ?"
         " AND s.target_type = 'Patient' AND s.target_id IS NOT NULL"
-        " AND s.res_id IN (SELECT c.res_id FROM search_reference c WHERE c.res_type = ?"
-        f" AND ({' OR '.join(tests)}))"
+        f" AND s.res_id IN (SELECT c.res_id FROM search_reference c WHERE {' OR '.join(tests)})"
         f" AND ({' OR '.join(current)})"
     )
     return sql, args

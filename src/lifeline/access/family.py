@@ -20,6 +20,7 @@ from datetime import date, datetime
 from typing import Any
 
 from lifeline.access.care import micros
+from lifeline.storage import param_numbers
 
 CPR = "urn:oid:1.2.208.176.1.2"
 ROLE_CODE = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
@@ -35,23 +36,31 @@ def fifteenth_birthday_cutoff(today: date) -> date:
         return today.replace(year=today.year - CHILD_AGE, day=28)
 
 
+# The index rows read, by parameter number (storage/param_numbers.py).
+_RELATED_PATIENT = param_numbers.number("RelatedPerson", "patient")
+_RELATED_RELATIONSHIP = param_numbers.number("RelatedPerson", "relationship")
+_RELATED_IDENTIFIER = param_numbers.number("RelatedPerson", "identifier")
+_PATIENT_IDENTIFIER = param_numbers.number("Patient", "identifier")
+_PATIENT_LINK = param_numbers.number("Patient", "link")
+_PATIENT_BIRTHDATE = param_numbers.number("Patient", "birthdate")
+
+
 def family_sql(patient_id: str, now: datetime) -> tuple[list[str], list[Any]]:
     """SELECTs (to be UNIONed) of the patient's own id and their young children's ids."""
     cutoff = fifteenth_birthday_cutoff(now.date())
     cutoff_micros = micros(datetime(cutoff.year, cutoff.month, cutoff.day, tzinfo=now.tzinfo))
     own = "SELECT CAST(? AS TEXT)"
     children = (
-        "SELECT c.target_id FROM search_reference c WHERE c.res_type = 'RelatedPerson' AND c.param = 'patient'"
+        f"SELECT c.target_id FROM search_reference c WHERE c.pid = {_RELATED_PATIENT}"
         " AND c.target_type = 'Patient' AND c.target_id IS NOT NULL"
-        " AND c.res_id IN (SELECT t.res_id FROM search_token t WHERE t.res_type = 'RelatedPerson'"
-        " AND t.param = 'relationship' AND t.system = ? AND t.code IN (?, ?, ?, ?))"
-        " AND (c.res_id IN (SELECT i.res_id FROM search_token i WHERE i.res_type = 'RelatedPerson'"
-        " AND i.param = 'identifier' AND i.system = ? AND i.code IN (SELECT o.code FROM search_token o"
-        " WHERE o.res_type = 'Patient' AND o.res_id = ? AND o.param = 'identifier' AND o.system = ?))"
+        f" AND c.res_id IN (SELECT t.res_id FROM search_token t WHERE t.pid = {_RELATED_RELATIONSHIP}"
+        " AND t.system = ? AND t.code IN (?, ?, ?, ?))"
+        f" AND (c.res_id IN (SELECT i.res_id FROM search_token i WHERE i.pid = {_RELATED_IDENTIFIER}"
+        " AND i.system = ? AND i.code IN (SELECT o.code FROM search_token o"
+        f" WHERE o.res_type = 'Patient' AND o.res_id = ? AND o.pid = {_PATIENT_IDENTIFIER} AND o.system = ?))"
         " OR c.res_id IN (SELECT l.target_id FROM search_reference l WHERE l.res_type = 'Patient'"
-        " AND l.res_id = ? AND l.param = 'link' AND l.target_type = 'RelatedPerson'))"
-        " AND c.target_id IN (SELECT b.res_id FROM search_date b WHERE b.res_type = 'Patient'"
-        " AND b.param = 'birthdate' AND b.low > ?)"
+        f" AND l.res_id = ? AND l.pid = {_PATIENT_LINK} AND l.target_type = 'RelatedPerson'))"
+        f" AND c.target_id IN (SELECT b.res_id FROM search_date b WHERE b.pid = {_PATIENT_BIRTHDATE} AND b.low > ?)"
     )
     args: list[Any] = [patient_id, ROLE_CODE, *PARENT_CODES, CPR, patient_id, CPR, patient_id, cutoff_micros]
     return [own, children], args

@@ -43,7 +43,9 @@ from lifeline.access.care import micros
 from lifeline.config import Settings, parse_hold_days
 from lifeline.search.extract import extract_index
 from lifeline.search.registry import SearchRegistry
+from lifeline.storage import param_numbers
 from lifeline.storage.index_rows import DATE_MIN
+from lifeline.storage.param_numbers import number
 
 RELEASE_SYSTEM = "https://lifeline.example/fhir/CodeSystem/result-release"
 RELEASED = "released"
@@ -86,12 +88,12 @@ class Holding:
         own_due, own_due_args = self._due("Observation", "r.res_id")
         reports = (
             "SELECT 1 FROM search_reference dr WHERE dr.target_id = r.res_id AND dr.target_type = 'Observation'"
-            " AND dr.res_type = 'DiagnosticReport' AND dr.param = 'result'"
+            f" AND dr.pid = {number('DiagnosticReport', 'result')}"
         )
         # A patient's own measurement (performer: a Patient) is theirs already, not a result to explain.
         own = (
             "EXISTS (SELECT 1 FROM search_reference p WHERE p.res_type = 'Observation' AND p.res_id = r.res_id"
-            " AND p.param = 'performer' AND p.target_type = 'Patient')"
+            f" AND p.pid = {number('Observation', 'performer')} AND p.target_type = 'Patient')"
         )
         sql = (
             f"({released} OR {own} OR EXISTS ({reports} AND {by_report})"
@@ -113,7 +115,8 @@ class Holding:
         """SQL true when the hold of the `res_type` whose id is the SQL `res_id` has passed."""
         anchor = (
             f"COALESCE((SELECT MAX(t.high) FROM search_date t WHERE t.res_type = '{res_type}'"
-            f" AND t.res_id = {res_id} AND t.param IN ('issued', 'date')), CAST(? AS BIGINT))"
+            f" AND t.res_id = {res_id} AND t.pid IN ({', '.join(str(n) for n in _anchors(res_type))})),"
+            " CAST(? AS BIGINT))"
         )
         cases: list[str] = []
         args: list[Any] = [DATE_MIN]
@@ -127,7 +130,7 @@ class Holding:
             otherwise = 0
         hold = (
             f"COALESCE((SELECT MAX(CASE {' '.join(cases)} ELSE CAST(? AS BIGINT) END) FROM search_token c"
-            f" WHERE c.res_type = '{res_type}' AND c.res_id = {res_id} AND c.param = 'category'),"
+            f" WHERE c.res_type = '{res_type}' AND c.res_id = {res_id} AND c.pid = {number(res_type, 'category')}),"
             " CAST(? AS BIGINT))"
         )
         args += [otherwise, otherwise, self.now]
@@ -196,10 +199,18 @@ def released(resource: dict[str, Any]) -> dict[str, Any]:
     return {**resource, "meta": meta}
 
 
+def _anchors(res_type: str) -> list[int]:
+    """The numbers of the type's `issued` and `date` parameters (those it has)."""
+    return [number(res_type, code) for code in ("issued", "date") if (res_type, code) in _NUMBERED]
+
+
+_NUMBERED = frozenset(param_numbers.numbered())
+
+
 def _released(res_type: str, res_id: str) -> tuple[str, list[Any]]:
     sql = (
         f"EXISTS (SELECT 1 FROM search_token s WHERE s.res_type = '{res_type}' AND s.res_id = {res_id}"
-        " AND s.param = '_security' AND s.code = ? AND s.system = ?)"
+        f" AND s.pid = {number(res_type, '_security')} AND s.code = ? AND s.system = ?)"
     )
     return sql, [RELEASED, RELEASE_SYSTEM]
 

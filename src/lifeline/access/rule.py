@@ -56,6 +56,7 @@ from lifeline.access.ties import (
     untied_types,
 )
 from lifeline.search.registry import SearchRegistry
+from lifeline.storage import param_numbers
 from lifeline.storage.records import StoredVersion
 from lifeline.storage.session import Session
 
@@ -165,7 +166,7 @@ class AccessRule:
         (the rule's `member`, for patients): one probe of the reference index per Binary."""
         pairs, pair_args = _pairs(self.registry)
         allowed = list(self.allowed_args)
-        params = sorted(set(CONTEXT_PARAMS.values()))
+        context, params = param_numbers.condition("sc", param_numbers.of(sorted(CONTEXT_PARAMS.items())))
         tied = _compartment_types(self.registry, self.holding is not None)
         joins = (
             "JOIN resource t ON t.res_type = sc.target_type AND t.res_id = sc.target_id AND NOT t.deleted"
@@ -196,7 +197,7 @@ class AccessRule:
             shown_args += sorted(self.readable)
         where = (
             f"EXISTS (SELECT 1 FROM search_reference sc {joins} WHERE sc.res_type = r.res_type"
-            f" AND sc.res_id = r.res_id AND sc.param IN ({', '.join('?' for _ in params)}) AND a.res_id IS NULL"
+            f" AND sc.res_id = r.res_id AND {context} AND a.res_id IS NULL"
             f" AND ({shown}){readable})"
         )
         return where, [*args, *params, *shown_args]
@@ -213,20 +214,20 @@ class AccessRule:
             if kind != DIRECTORY or (self.is_patient and res_type not in self.shared):
                 return "1 = 0", []  # untied types: only system principals
             return "1 = 1", []
-        marks = ", ".join("?" for _ in params)
+        ties, numbers = param_numbers.condition("a", param_numbers.of((res_type, p) for p in params))
         hidden = (
             "NOT EXISTS (SELECT 1 FROM search_reference a WHERE a.res_type = r.res_type AND a.res_id = r.res_id"
-            f" AND a.param IN ({marks}) AND a.target_type = 'Patient' AND a.target_id NOT IN ({self.allowed}))"
+            f" AND {ties} AND a.target_type = 'Patient' AND a.target_id NOT IN ({self.allowed}))"
         )
         if not self.is_patient:
-            return hidden, [*params, *allowed]
+            return hidden, [*numbers, *allowed]
         # A patient's few allowed ids drive the query: their compartment members, through the
         # reference index's target lookup.
         member = (
-            f"r.res_id IN (SELECT m.res_id FROM search_reference m WHERE m.res_type = ? AND m.param IN ({marks})"
+            f"r.res_id IN (SELECT m.res_id FROM search_reference m WHERE {ties.replace('a.', 'm.')}"
             f" AND m.target_type = 'Patient' AND m.target_id IN ({self.allowed}))"
         )
-        return f"{member} AND {hidden}", [res_type, *params, *allowed, *params, *allowed]
+        return f"{member} AND {hidden}", [*numbers, *allowed, *numbers, *allowed]
 
     def allowed_patients(self, session: Session, patient_ids: list[str]) -> set[str]:
         """Those of `patient_ids` the principal's allowed set holds (one statement); a launch
@@ -319,15 +320,12 @@ def _compartment_types(registry: SearchRegistry, holding: bool) -> tuple[str, ..
 
 
 @cache
-def _pairs(registry: SearchRegistry) -> tuple[str, tuple[str, ...]]:
-    """`(a.param = ? AND a.res_type IN (…)) OR …` for every tie parameter, with its args."""
-    by_param: dict[str, list[str]] = {}
-    for resource_type in sorted(registry.resource_types):
-        for param in tie_params(registry, resource_type):
-            by_param.setdefault(param, []).append(resource_type)
-    parts: list[str] = []
-    args: list[str] = []
-    for param, types in sorted(by_param.items()):
-        parts.append(f"(a.param = ? AND a.res_type IN ({', '.join('?' for _ in types)}))")
-        args += [param, *types]
-    return " OR ".join(parts), tuple(args)
+def _pairs(registry: SearchRegistry) -> tuple[str, tuple[object, ...]]:
+    """`a.pid IN (…)`: every tie parameter of every type, by number, with its args."""
+    numbers = param_numbers.of(
+        (resource_type, param)
+        for resource_type in sorted(registry.resource_types)
+        for param in tie_params(registry, resource_type)
+    )
+    sql, args = param_numbers.condition("a", numbers)
+    return sql, tuple(args)

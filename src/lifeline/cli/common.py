@@ -54,7 +54,11 @@ def open_service(config: Settings, *, migrate: bool = False) -> FhirService:
     # for what the node serves (FhirService.open), and Ctrl+C stops a command.
     repo = open_repository(config.db, node_id=config.node_id, statement_timeout_ms=0)
     if migrate:
-        repo.migrate()
+        try:  # a migration that rebuilds record tables waits for `lifeline db upgrade`
+            repo.migrate(rewrites=False)
+        except SettingError:
+            repo.close()
+            raise
     else:
         pending = repo.pending_migrations()
         if pending:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from lifeline.storage.param_numbers import number
 from lifeline.storage.reading import Reader, marks
 
 
@@ -36,10 +37,10 @@ class AccessReads(Reader):
     def practitioner_roles(self, practitioner: str) -> list[str]:
         """The PractitionerRoles of a Practitioner that are current and not inactive."""
         return self._sorted_ids(
-            "SELECT p.res_id FROM search_reference p WHERE p.res_type = 'PractitionerRole'"
-            " AND p.param = 'practitioner' AND p.target_type = 'Practitioner' AND p.target_id = ?"
-            " AND p.res_id NOT IN (SELECT a.res_id FROM search_token a WHERE a.res_type = 'PractitionerRole'"
-            " AND a.param = 'active' AND a.code = 'false')"
+            f"SELECT p.res_id FROM search_reference p WHERE p.pid = {number('PractitionerRole', 'practitioner')}"
+            " AND p.target_type = 'Practitioner' AND p.target_id = ?"
+            " AND p.res_id NOT IN (SELECT a.res_id FROM search_token a"
+            f" WHERE a.pid = {number('PractitionerRole', 'active')} AND a.code = 'false')"
             " AND p.res_id IN (SELECT r.res_id FROM resource r WHERE r.res_type = 'PractitionerRole'"
             " AND NOT r.deleted)",
             [practitioner],
@@ -52,8 +53,8 @@ class AccessReads(Reader):
             return []
         return self._sorted_ids(
             f"SELECT target_id FROM search_reference WHERE res_type = ? AND res_id IN ({marks(ids)})"
-            " AND param || '' = ? AND target_type = ?",  # by the owner's index (Session.patients_referenced)
-            [res_type, *ids, param, target_type],
+            " AND pid + 0 = ? AND target_type = ?",  # by the owner's index (Session.patients_referenced)
+            [res_type, *ids, number(res_type, param), target_type],
         )
 
     def references_by(self, res_type: str, ids: Sequence[str], param: str) -> list[tuple[str, str, str]]:
@@ -63,8 +64,8 @@ class AccessReads(Reader):
             return []
         rows = self._all(
             "SELECT res_id, target_type, target_id FROM search_reference WHERE res_type = ?"
-            f" AND res_id IN ({marks(ids)}) AND param || '' = ? AND target_type IS NOT NULL AND target_id IS NOT NULL",
-            [res_type, *ids, param],
+            f" AND res_id IN ({marks(ids)}) AND pid + 0 = ? AND target_type IS NOT NULL AND target_id IS NOT NULL",
+            [res_type, *ids, number(res_type, param)],
         )
         return [(str(row[0]), str(row[1]), str(row[2])) for row in rows]
 
@@ -74,9 +75,8 @@ class AccessReads(Reader):
         if not ids:
             return []
         return self._sorted_ids(
-            "SELECT res_id FROM search_reference WHERE res_type = ? AND param = ? AND target_type = ?"
-            f" AND target_id IN ({marks(ids)})",
-            [res_type, param, target_type, *ids],
+            f"SELECT res_id FROM search_reference WHERE pid = ? AND target_type = ? AND target_id IN ({marks(ids)})",
+            [number(res_type, param), target_type, *ids],
         )
 
     def _sorted_ids(self, sql: str, args: Sequence[Any]) -> list[str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from lifeline.storage.param_numbers import number
 from lifeline.storage.reading import Reader, marks
 
 
@@ -103,7 +104,7 @@ class AuditReads(Reader):
     def practitioner_by_identifier(self, system: str, value: str) -> str | None:
         """The id of a Practitioner with this identifier (the first found), if any."""
         rows = self._all(
-            "SELECT res_id FROM search_token WHERE res_type = 'Practitioner' AND param = 'identifier'"
+            f"SELECT res_id FROM search_token WHERE pid = {number('Practitioner', 'identifier')}"
             " AND system = ? AND code = ? LIMIT 1",
             (system, value),
         )
@@ -112,7 +113,7 @@ class AuditReads(Reader):
     def practitioners_by_family(self, normalized: str) -> list[str]:
         """The ids of the Practitioners whose family name is `normalized` (search/normalize.py)."""
         rows = self._all(
-            "SELECT res_id FROM search_string WHERE res_type = 'Practitioner' AND param = 'family' AND normalized = ?",
+            f"SELECT res_id FROM search_string WHERE pid = {number('Practitioner', 'family')} AND normalized = ?",
             (normalized,),
         )
         return [str(row[0]) for row in rows]

@@ -1,7 +1,10 @@
 """Schema migrations, applied in order by `lifeline db upgrade` (and at server start).
 
-Each migration is forward-only and additive: a migration may add tables, columns and indexes
-but never drops data. The applied versions are recorded in `schema_migration`.
+Each migration is forward-only and never drops data. Most only add (tables, columns with defaults,
+indexes), so that processes of the version before keep working on the newer schema; one that
+builds record tables again in a new shape (`rewrites`, keeping every value) is applied by
+`lifeline db upgrade` with the processes stopped. The applied versions are recorded in
+`schema_migration`.
 A migration is one SQL script for both dialects; `{json}`, `{real}`, `{autoinc_pk}`, `{sequence_pk}` and
 `{pattern_ops}` (an index operator class that lets PostgreSQL use an index for a prefix LIKE)
 differ between them.
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lifeline.storage import param_numbers
 from lifeline.storage.packing import PACK_JSON_STATE
 
 
@@ -21,6 +25,10 @@ class Migration:
     sql: str  # dialect placeholders: {json} {real} {pattern_ops} {autoinc_pk}
     postgresql: str = ""  # run after `sql` on PostgreSQL only (planner statistics and the like)
     sqlite: str = ""  # run after `sql` on SQLite only (where the two read JSON differently)
+    # Builds record tables again in a shape older code cannot write: applied by `lifeline db
+    # upgrade` (with the database's processes stopped), never by a serving process's start on a
+    # database that holds resources (storage/migrate.py).
+    rewrites: bool = False
 
 
 _INDEX_TABLES = {
@@ -216,6 +224,63 @@ BEGIN
 END
 $$
 """
+
+
+# Index rows keyed by parameter number (issue 27, storage/param_numbers.py): each table but
+# search_subject_code (which has no parameter) is built again with `pid` where `param` was, its
+# lookup index beginning with the number in place of type and code. `search_param` lists the
+# numbers for people reading the database. Indexes an interrupted first load left to build later
+# (deferred_indexes.py) named the old columns; the new tables come with theirs.
+_NUMBERED_LOOKUPS = {
+    "search_string": "normalized {pattern_ops}",
+    "search_token": "code, system",
+    "search_date": "low, high",
+    "search_number": "value",
+    "search_quantity": "code, value",
+    "search_reference": "target_id, target_type",
+    "search_uri": "value",
+    "search_composite": "c1_code, c1_system, c2_value",
+}
+_COMPOSITE_VALUE_COLUMNS = """
+    c1_system TEXT, c1_code TEXT, c1_target_type TEXT, c1_target_id TEXT, c1_url TEXT,
+    c2_system TEXT, c2_code TEXT, c2_value {real}, c2_low {real}, c2_high {real}, c2_unit TEXT,
+    c2_date_low BIGINT, c2_date_high BIGINT, c2_normalized TEXT, c2_exact TEXT, c2_target_type TEXT,
+    c2_target_id TEXT, c2_url TEXT, c2_uri TEXT, c3_value {real}, c3_low {real}, c3_high {real}
+"""
+
+
+def _column_names(columns: str) -> str:
+    return ", ".join(f"s.{part.split()[0]}" for part in columns.split(","))
+
+
+def _numbered_index_rows() -> str:
+    pairs = ",\n".join(
+        f"({number}, '{res_type}', '{code.replace(chr(39), chr(39) * 2)}')"
+        for number, (res_type, code) in enumerate(param_numbers.numbered(), start=1)
+    )
+    parts = [
+        "CREATE TABLE search_param (pid SMALLINT PRIMARY KEY, res_type TEXT NOT NULL, code TEXT NOT NULL)",
+        f"INSERT INTO search_param (pid, res_type, code) VALUES\n{pairs}",
+        "CREATE UNIQUE INDEX search_param_code ON search_param (res_type, code)",
+    ]
+    tables = {**_INDEX_TABLES, "search_composite": _COMPOSITE_VALUE_COLUMNS}
+    for table, columns in tables.items():
+        parts += [
+            f"CREATE TABLE {table}_numbered (res_type TEXT NOT NULL, res_id TEXT NOT NULL, pid SMALLINT NOT NULL,"
+            f" {columns})",
+            f"INSERT INTO {table}_numbered SELECT s.res_type, s.res_id, p.pid, {_column_names(columns)} FROM {table} s"
+            " JOIN search_param p ON p.res_type = s.res_type AND p.code = s.param",
+            f"DROP TABLE {table}",
+            f"ALTER TABLE {table}_numbered RENAME TO {table}",
+            f"CREATE INDEX {table}_owner ON {table} (res_type, res_id)",
+            f"CREATE INDEX {table}_lookup ON {table} (pid, {_NUMBERED_LOOKUPS[table]})",
+            f"DELETE FROM deferred_index WHERE name IN ('{table}_owner', '{table}_lookup')",
+        ]
+    parts += [
+        "CREATE INDEX search_reference_target ON search_reference (target_id, target_type)",
+        "DELETE FROM deferred_index WHERE name = 'search_reference_target'",
+    ]
+    return ";\n".join(parts)
 
 
 MIGRATIONS: list[Migration] = [
@@ -521,6 +586,16 @@ MIGRATIONS: list[Migration] = [
         INSERT INTO node_state (name, value, expires_at)
             SELECT '{PACK_JSON_STATE}', 'on', NULL WHERE NOT EXISTS (SELECT 1 FROM resource);
         """,
+    ),
+    # Index rows name their parameter by number (issue 27): older code cannot write them, so a
+    # database in use is upgraded with its processes stopped (docs/operations.md, Upgrades).
+    Migration(
+        22,
+        "index rows keyed by parameter number",
+        _numbered_index_rows(),
+        postgresql="CREATE STATISTICS search_reference_kinds (dependencies, ndistinct)"
+        " ON pid, target_type FROM search_reference",
+        rewrites=True,
     ),
 ]
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from lifeline.storage import param_numbers
+from lifeline.storage.param_numbers import number
 from lifeline.storage.reading import Reader, keys_condition, marks
 
 
@@ -48,7 +50,7 @@ class ReplicationReads(Reader):
     def organisations_part_of(self, ids: Sequence[str]) -> set[str]:
         """The Organizations directly below any of `ids` (Organization.partOf)."""
         rows = self._all(
-            "SELECT res_id FROM search_reference WHERE res_type = 'Organization' AND param = 'partof'"
+            f"SELECT res_id FROM search_reference WHERE pid = {number('Organization', 'partof')}"
             f" AND target_type = 'Organization' AND target_id IN ({marks(ids)})",
             ids,
         )
@@ -70,10 +72,15 @@ class ReplicationReads(Reader):
             rows = self._all(
                 "SELECT DISTINCT s.target_id FROM search_reference s JOIN search_reference o"
                 " ON o.res_type = s.res_type AND o.res_id = s.res_id"
-                f" WHERE s.res_type = ? AND s.param IN ({marks(subjects)}) AND s.target_type = 'Patient'"
-                f" AND s.target_id IN ({marks(chunk)}) AND o.param = ? AND o.target_type = 'Organization'"
+                f" WHERE s.pid IN ({marks(subjects)}) AND s.target_type = 'Patient'"
+                f" AND s.target_id IN ({marks(chunk)}) AND o.pid = ? AND o.target_type = 'Organization'"
                 f" AND o.target_id IN ({marks(organisations)})",
-                [res_type, *subjects, *chunk, provider, *organisations],
+                [
+                    *param_numbers.of((res_type, s) for s in subjects),
+                    *chunk,
+                    number(res_type, provider),
+                    *organisations,
+                ],
             )
             found.update(str(r[0]) for r in rows)
         return found
@@ -92,8 +99,8 @@ class ReplicationReads(Reader):
         rows = self._all(
             "SELECT DISTINCT s.target_id FROM search_reference s JOIN search_reference o"
             " ON o.res_type = s.res_type AND o.res_id = s.res_id"
-            f" WHERE s.res_type = 'PractitionerRole' AND s.param = 'practitioner' AND {column} IN ({marks(values)})"
-            f" AND o.param = 'organization' AND o.target_id IN ({marks(organisations)})",
+            f" WHERE s.pid = {number('PractitionerRole', 'practitioner')} AND {column} IN ({marks(values)})"
+            f" AND o.pid = {number('PractitionerRole', 'organization')} AND o.target_id IN ({marks(organisations)})",
             [*values, *organisations],
         )
         return {str(r[0]) for r in rows}
@@ -112,9 +119,9 @@ class ReplicationReads(Reader):
         for start in range(0, len(keys), 200):
             condition, args = keys_condition(keys[start : start + 200], "res_type", "res_id")
             rows = self._all(
-                f"SELECT res_type, res_id, param, target_id FROM search_reference WHERE {condition}"
+                f"SELECT res_type, res_id, pid, target_id FROM search_reference WHERE {condition}"
                 " AND target_type = 'Patient'",
                 args,
             )
-            found += [(str(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
+            found += [(str(r[0]), str(r[1]), param_numbers.parameter(int(r[2]))[1], str(r[3])) for r in rows]
         return found

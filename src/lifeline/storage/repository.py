@@ -74,11 +74,13 @@ class Repository(abc.ABC):
         """A driver connection in one transaction that holds the schema lock (one migrating
         process at a time); commits when the block ends normally."""
 
-    def migrate(self) -> list[int]:
+    def migrate(self, *, rewrites: bool = True) -> list[int]:
         """Apply the migrations not yet applied; return their versions. Indexes that a first load
-        cut off half-way left dropped are built again."""
+        cut off half-way left dropped are built again. Without `rewrites` (a serving process's
+        start), one that builds record tables again is refused on a database holding resources
+        (storage/migrate.py)."""
         with self._schema_transaction() as conn:
-            applied = migrate.apply_pending(conn, self.dialect)
+            applied = migrate.apply_pending(conn, self.dialect, rewrites=rewrites)
         self.restore_indexes()
         return applied
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol
 
+from lifeline.storage import param_numbers
 from lifeline.storage.dialect import Dialect
 from lifeline.storage.index_rows import IndexEntries
 from lifeline.storage.migrations import INDEX_TABLES
@@ -405,8 +407,10 @@ class WriteSession(Session):
             else:
                 self._index[table].extend(rows)
                 if self.audit is not None and table == "search_reference":
-                    # rows: (res_type, res_id, param, target_type, target_id, url)
-                    self.patient_references[key] = [(r[2], r[4]) for r in rows if r[3] == "Patient" and r[4]]
+                    # rows: (res_type, res_id, pid, target_type, target_id, url)
+                    self.patient_references[key] = [
+                        (param_numbers.parameter(r[2])[1], r[4]) for r in rows if r[3] == "Patient" and r[4]
+                    ]
         self._current[key] = len(self.pending)
         self.pending.append(version)
         self._stored.append(stored)
@@ -620,19 +624,21 @@ CopyRows = list[tuple[str, bytes]]
 
 
 def index_rows(key: tuple[str, str], index: IndexEntries) -> IndexRows:
-    """A resource's index entries as rows of each index table (plain tuples, cheap to pickle)."""
+    """A resource's index entries as rows of each index table (plain tuples, cheap to pickle),
+    each naming its parameter by number (storage/param_numbers.py)."""
+    pid = partial(param_numbers.number, key[0])
     tables: IndexRows = [
-        ("search_string", [(*key, e.param, e.normalized, e.exact) for e in index.strings]),
-        ("search_token", [(*key, e.param, e.system, e.code, e.text) for e in index.tokens]),
-        ("search_date", [(*key, e.param, e.low, e.high) for e in index.dates]),
-        ("search_number", [(*key, e.param, e.value, e.low, e.high) for e in index.numbers]),
+        ("search_string", [(*key, pid(e.param), e.normalized, e.exact) for e in index.strings]),
+        ("search_token", [(*key, pid(e.param), e.system, e.code, e.text) for e in index.tokens]),
+        ("search_date", [(*key, pid(e.param), e.low, e.high) for e in index.dates]),
+        ("search_number", [(*key, pid(e.param), e.value, e.low, e.high) for e in index.numbers]),
         (
             "search_quantity",
-            [(*key, e.param, e.value, e.low, e.high, e.system, e.code, e.unit) for e in index.quantities],
+            [(*key, pid(e.param), e.value, e.low, e.high, e.system, e.code, e.unit) for e in index.quantities],
         ),
-        ("search_reference", [(*key, e.param, e.target_type, e.target_id, e.url) for e in index.references]),
-        ("search_uri", [(*key, e.param, e.value) for e in index.uris]),
-        ("search_composite", [(*key, e.param, *e.values()) for e in index.composites]),
+        ("search_reference", [(*key, pid(e.param), e.target_type, e.target_id, e.url) for e in index.references]),
+        ("search_uri", [(*key, pid(e.param), e.value) for e in index.uris]),
+        ("search_composite", [(*key, pid(e.param), *e.values()) for e in index.composites]),
         (
             "search_subject_code",
             [(*key, e.subject_type, e.subject_id, e.system, e.code, e.latest) for e in index.subject_codes],

@@ -16,6 +16,7 @@ from dateutil.relativedelta import relativedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lifeline.storage.param_numbers import numbers_of_code
 from tests.search.query.database import IndexDatabase, sqlite_database
 
 NOW = datetime(2024, 6, 1, 12, tzinfo=UTC)
@@ -195,4 +196,6 @@ def test_last_updated_at_the_ends_of_time(updated: IndexDatabase, value: str, ev
 
 
 def test_last_updated_has_no_index_rows(updated: IndexDatabase) -> None:
-    assert updated.execute("SELECT COUNT(*) FROM search_date WHERE param = '_lastUpdated'") == [(0,)]
+    numbers = numbers_of_code("_lastUpdated")
+    marks = ", ".join("?" for _ in numbers)
+    assert updated.execute(f"SELECT COUNT(*) FROM search_date WHERE pid IN ({marks})", numbers) == [(0,)]

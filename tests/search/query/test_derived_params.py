@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from lifeline.storage.param_numbers import parameter
 from tests.search.query.database import IndexDatabase, filled_database, search_cases
 
 LOINC = "http://loinc.org"
@@ -96,8 +97,8 @@ def test_found_from_the_rows_of_their_parts(
 
 def test_they_have_no_rows_of_their_own(database: IndexDatabase) -> None:
     for table in ("search_token", "search_quantity", "search_composite", "search_string"):
-        stored = {row[0] for row in database.execute(f"SELECT DISTINCT param FROM {table}")}
+        stored = {parameter(row[0])[1] for row in database.execute(f"SELECT DISTINCT pid FROM {table}")}
         assert not {p for p in stored if p.startswith("combo-") or p == "phonetic"}, table
     # while their parts have theirs
-    tokens = {row[0] for row in database.execute("SELECT DISTINCT param FROM search_token")}
+    tokens = {parameter(row[0])[1] for row in database.execute("SELECT DISTINCT pid FROM search_token")}
     assert {"code", "component-code", "value-concept", "component-data-absent-reason"} <= tokens

@@ -13,6 +13,7 @@ from lifeline.search.query import SearchClause, compile_match, compile_where, pa
 from lifeline.search.query.chain import Chain, Final, Has
 from lifeline.search.registry import default_registry
 from lifeline.storage.matching import SubjectCode, source
+from lifeline.storage.param_numbers import number
 
 REGISTRY = default_registry()
 
@@ -119,14 +120,13 @@ def test_the_most_selective_clause_drives_the_query() -> None:
     date_sql, code_sql = match.where.split(") AND ")
     assert date_sql.startswith("EXISTS (SELECT 1 FROM search_date s WHERE s.res_type = r.res_type")
     assert code_sql.startswith("EXISTS (SELECT 1 FROM search_token s WHERE s.res_type = r.res_type")
-    assert match.ids == (
-        "SELECT s.res_id FROM search_reference s WHERE s.res_type = ? AND s.param = ? AND s.target_id = ?"
-    )
-    assert match.ids_args == ("Observation", "patient", "p1")
+    # The parameter's number names the type too (storage/param_numbers.py).
+    assert match.ids == "SELECT s.res_id FROM search_reference s WHERE s.pid = ? AND s.target_id = ?"
+    assert match.ids_args == (number("Observation", "patient"), "p1")
     # As one condition over `resource r`, the driving clause comes first, as an IN.
     where, args = compile_where("Observation", clauses, REGISTRY)
     assert where.startswith(f"r.res_type = ? AND r.res_id IN ({match.ids}) AND (EXISTS ")
-    assert args[:4] == ["Observation", "Observation", "patient", "p1"]
+    assert args[:3] == ["Observation", number("Observation", "patient"), "p1"]
     assert where.count("?") == len(args)
 
 
@@ -206,7 +206,7 @@ def test_a_chained_identifier_drives_the_query() -> None:
     match = compile_match("Observation", clauses, REGISTRY)
     assert match.where.startswith("EXISTS (SELECT 1 FROM search_token s")
     assert match.ids is not None
-    assert match.ids.startswith("SELECT s.res_id FROM search_reference s WHERE s.res_type = ?")
+    assert match.ids.startswith("SELECT s.res_id FROM search_reference s WHERE s.pid = ?")
     assert match.ids.count("?") == len(match.ids_args)
     assert match.where.count("?") == len(match.args)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from lifeline.access.redact import CONFIDENTIALITY, WITHHELD
 from lifeline.search.query.withheld import Withholding
 from lifeline.search.registry import default_registry
+from lifeline.storage.param_numbers import number
 
 PROTECTION = Withholding("Patient", WITHHELD, CONFIDENTIALITY, "R")
 
@@ -33,4 +34,5 @@ def test_other_types_keep_their_address_parameters() -> None:
 
 def test_the_patient_themself_is_exempt() -> None:
     sql, args = Withholding("Patient", WITHHELD, CONFIDENTIALITY, "R", own_id="p1").shown("s")
-    assert sql.startswith("(s.res_id = ? OR NOT EXISTS") and args == ["p1", "Patient", "R", CONFIDENTIALITY]
+    label = number("Patient", "_security")
+    assert sql.startswith("(s.res_id = ? OR NOT EXISTS") and args == ["p1", "Patient", label, "R", CONFIDENTIALITY]

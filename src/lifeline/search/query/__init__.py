@@ -172,7 +172,9 @@ def compile_match(
         else:
             param = registry.get(resource_type, item.code)
             assert param is not None
-            sql, clause_args = clause.condition(param, item.modifier, item.values, now_us, registry, withholding)
+            sql, clause_args = clause.condition(
+                resource_type, param, item.modifier, item.values, now_us, registry, withholding
+            )
         conditions.append(sql)
         args.extend(clause_args)
     where = " AND ".join(conditions) if conditions else ("" if ids is not None else "1 = 1")

@@ -12,11 +12,13 @@ nests (`_has:Observation:patient:_has:AuditEvent:entity:agent=…`) and may end 
 A parameter name is parsed into a tree of links (Chain, Has, Final), compiled to nested `IN`
 subqueries over search_reference ending in the final parameter's index table:
 
-  Chain  SELECT s.res_id FROM search_reference s WHERE s.res_type = ? AND s.param = ?
+  Chain  SELECT s.res_id FROM search_reference s WHERE s.pid = ?
            AND s.target_type = ? AND s.target_id IN (<ids of the matching targets>)
            [UNION ALL the same for each other target type followed]
-  Has    SELECT s.target_id FROM search_reference s WHERE s.target_type = ? AND s.res_type = ?
-           AND s.param = ? AND s.res_id IN (<ids of the matching referring resources>)
+  Has    SELECT s.target_id FROM search_reference s WHERE s.target_type = ? AND s.pid = ?
+           AND s.res_id IN (<ids of the matching referring resources>)
+
+(`s.pid` is the reference parameter's number on its type, storage/param_numbers.py.)
   Final  lifeline.search.query.clause.matching_ids
 
 At the top the outer SELECT becomes an EXISTS correlated to `resource r` (or drives the query);
@@ -40,6 +42,7 @@ from lifeline.errors import BadRequest
 from lifeline.search.query import clause, driver, subject_code
 from lifeline.search.query.withheld import Withholding
 from lifeline.search.registry import SearchParameter, SearchRegistry
+from lifeline.storage import param_numbers
 
 MAX_LINKS = 4  # chain and _has steps in one parameter name
 MAX_FINALS = 100  # final parameters a name fans out to (over every possible target type)
@@ -197,8 +200,8 @@ def ids(
         selects: list[str] = []
         args: list[object] = []
         for sql, branch_args in _chain_branches(link, values, now_us, registry, withholding):
-            selects.append(f"SELECT s.res_id FROM search_reference s WHERE s.res_type = ? AND s.param = ? AND {sql}")
-            args += [resource_type, link.param, *branch_args]
+            selects.append(f"SELECT s.res_id FROM search_reference s WHERE s.pid = ? AND {sql}")
+            args += [param_numbers.number(resource_type, link.param), *branch_args]
         return " UNION ALL ".join(selects), args
     body, args = _has_body(link, values, now_us, registry, withholding)
     return f"SELECT s.target_id FROM search_reference s WHERE s.target_type = ? AND {body}", [resource_type, *args]
@@ -218,9 +221,9 @@ def condition(
         return coded
     if isinstance(link, Final):
         param = _final_param(resource_type, link, registry)
-        return clause.condition(param, link.modifier, values, now_us, registry, withholding)
+        return clause.condition(resource_type, param, link.modifier, values, now_us, registry, withholding)
     if isinstance(link, Chain):
-        body, args = _chain_body(link, values, now_us, registry, withholding)
+        body, args = _chain_body(resource_type, link, values, now_us, registry, withholding)
         owner = "s.res_type = r.res_type AND s.res_id = r.res_id"
     else:
         body, args = _has_body(link, values, now_us, registry, withholding)
@@ -253,19 +256,30 @@ def _chain_branches(
 
 
 def _chain_body(
-    link: Chain, values: list[str], now_us: int, registry: SearchRegistry, withholding: Withholding | None
+    resource_type: str,
+    link: Chain,
+    values: list[str],
+    now_us: int,
+    registry: SearchRegistry,
+    withholding: Withholding | None,
 ) -> tuple[str, list[object]]:
     branches = _chain_branches(link, values, now_us, registry, withholding)
-    args: list[object] = [link.param]
+    which, args = clause.rows_of(resource_type, _reference(resource_type, link.param, registry))
     for _, branch_args in branches:
         args += branch_args
     if len(branches) == 1:
-        return f"s.param = ? AND {branches[0][0]}", args
-    return "s.param = ? AND (" + " OR ".join(f"({sql})" for sql, _ in branches) + ")", args
+        return f"{which} AND {branches[0][0]}", args
+    return f"{which} AND (" + " OR ".join(f"({sql})" for sql, _ in branches) + ")", args
+
+
+def _reference(resource_type: str, code: str, registry: SearchRegistry) -> SearchParameter:
+    param = registry.get(resource_type, code)
+    assert param is not None  # parse_name found it
+    return param
 
 
 def _has_body(
     link: Has, values: list[str], now_us: int, registry: SearchRegistry, withholding: Withholding | None
 ) -> tuple[str, list[object]]:
     sql, then_args = ids(link.source, link.then, values, now_us, registry, withholding)
-    return f"s.res_type = ? AND s.param = ? AND s.res_id IN ({sql})", [link.source, link.param, *then_args]
+    return f"s.pid = ? AND s.res_id IN ({sql})", [param_numbers.number(link.source, link.param), *then_args]

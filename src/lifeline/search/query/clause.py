@@ -4,8 +4,8 @@ https://hl7.org/fhir/R4/search.html — the comma-separated values of a paramete
 alternatives (OR). Three SQL forms of the same match, all over the typed index tables:
 
   condition(…)                 EXISTS (SELECT 1 FROM search_x s WHERE s.res_type = r.res_type
-                                 AND s.res_id = r.res_id AND …), a boolean over `resource r`;
-  matching_ids(…)              SELECT s.res_id FROM search_x s WHERE s.res_type = ? AND …, the ids
+                                 AND s.res_id = r.res_id AND s.pid = ? AND …), a boolean over `resource r`;
+  matching_ids(…)              SELECT s.res_id FROM search_x s WHERE s.pid = ? AND …, the ids
                                  of the matching resources of a type, which chains nest and by
                                  which a clause drives the query (lifeline.search.query.driver).
 
@@ -28,6 +28,9 @@ from lifeline.search.query import composite, date
 from lifeline.search.query.values import unescape
 from lifeline.search.query.withheld import Withholding
 from lifeline.search.registry import ON_THE_ROW, SearchParameter, SearchRegistry
+from lifeline.storage import param_numbers
+
+EVERY_TYPE = "Resource"  # the pseudo-type of a search of every type (search/registry.py)
 
 TYPES: dict[str, ModuleType] = {**composite.SIMPLE_TYPES, "composite": composite}
 
@@ -92,13 +95,13 @@ def _last_updated_condition(modifier: str | None, parsed: list[Any], now_us: int
 
 
 def _index_body(
-    param: SearchParameter, modifier: str | None, parsed: list[Any], now_us: int
+    resource_type: str, param: SearchParameter, modifier: str | None, parsed: list[Any], now_us: int
 ) -> tuple[str, list[object]]:
-    """`s.param = ? AND (value OR value …)` over the parameter's index table, :not left to the caller."""
+    """`s.pid = ? AND (value OR value …)` over the parameter's index table, :not left to the caller."""
     module = TYPES[param.type]
     condition: Callable[[Any, str | None, int], tuple[str, list[object]]] = module.condition
     parts: list[str] = []
-    which, args = rows_of(param)
+    which, args = rows_of(resource_type, param)
     for value in parsed:
         sql, value_args = condition(value, modifier, now_us)
         parts.append(f"({sql})" if len(parsed) > 1 else sql)
@@ -106,13 +109,18 @@ def _index_body(
     return f"{which} AND " + (f"({' OR '.join(parts)})" if len(parts) > 1 else parts[0]), args
 
 
-def rows_of(param: SearchParameter, alias: str = "s") -> tuple[str, list[object]]:
-    """`s.param = ?`, or `s.param IN (?, ?)` for a parameter answered from others' rows
-    (SearchParameter.stored: `combo-code` from those of `code` and `component-code`)."""
-    rows = param.rows
-    if len(rows) == 1:
-        return f"{alias}.param = ?", [rows[0]]
-    return f"{alias}.param IN ({', '.join('?' for _ in rows)})", list(rows)
+def rows_of(resource_type: str, param: SearchParameter, alias: str = "s") -> tuple[str, list[object]]:
+    """`s.pid = ?` (the parameter's number, storage/param_numbers.py), or `s.pid IN (?, ?)` for a
+    parameter answered from others' rows (SearchParameter.stored: `combo-code` from those of
+    `code` and `component-code`) and for a search of every type (`Resource`, whose parameters
+    each type has under its own number)."""
+    return param_numbers.condition(alias, [n for code in param.rows for n in _numbers(resource_type, code)])
+
+
+def _numbers(resource_type: str, code: str) -> tuple[int, ...]:
+    if resource_type == EVERY_TYPE:
+        return param_numbers.numbers_of_code(code)
+    return (param_numbers.number(resource_type, code),)
 
 
 def _shown(param: SearchParameter, withholding: Withholding | None) -> tuple[str, list[object]]:
@@ -124,6 +132,7 @@ def _shown(param: SearchParameter, withholding: Withholding | None) -> tuple[str
 
 
 def condition(
+    resource_type: str,
     param: SearchParameter,
     modifier: str | None,
     values: list[str],
@@ -131,7 +140,7 @@ def condition(
     registry: SearchRegistry,
     withholding: Withholding | None = None,
 ) -> tuple[str, list[object]]:
-    """The SQL of one clause over `resource r`: an EXISTS over its index table."""
+    """The SQL of one clause over `resource r` of `resource_type`: an EXISTS over its index table."""
     check_modifier(param, modifier, registry)
     parsed = parse_values(param, modifier, values)
     if param.code == "_id":
@@ -141,10 +150,10 @@ def condition(
     table: str = TYPES[param.type].TABLE
     shown, shown_args = _shown(param, withholding)
     if modifier == "missing":
-        which, which_args = rows_of(param)
+        which, which_args = rows_of(resource_type, param)
         sql = _exists(table, which + shown)
         return (f"NOT {sql}" if parsed[0] else sql), [*which_args, *shown_args]
-    body, args = _index_body(param, modifier, parsed, now_us)
+    body, args = _index_body(resource_type, param, modifier, parsed, now_us)
     sql = _exists(table, body + shown)
     return (f"NOT {sql}" if modifier == "not" else sql), [*args, *shown_args]
 
@@ -162,14 +171,11 @@ def matching_ids(
     check_modifier(param, modifier, registry)
     parsed = parse_values(param, modifier, values)
     if param.code not in ON_THE_ROW and modifier not in ("not", "missing"):
-        body, args = _index_body(param, modifier, parsed, now_us)
+        body, args = _index_body(resource_type, param, modifier, parsed, now_us)
         shown, shown_args = _shown(param, withholding)
-        return f"SELECT s.res_id FROM {TYPES[param.type].TABLE} s WHERE s.res_type = ? AND {body}{shown}", [
-            resource_type,
-            *args,
-            *shown_args,
-        ]
+        # The parameter's number names the type too: no `s.res_type = ?` (the lookup index has none).
+        return f"SELECT s.res_id FROM {TYPES[param.type].TABLE} s WHERE {body}{shown}", [*args, *shown_args]
     # Index rows exist for current resources only; a negation must list the resources themselves,
     # and `_id` and `_lastUpdated` are matched on the resource's own row.
-    sql, args = condition(param, modifier, values, now_us, registry, withholding)
+    sql, args = condition(resource_type, param, modifier, values, now_us, registry, withholding)
     return f"SELECT r.res_id FROM resource r WHERE r.res_type = ? AND NOT r.deleted AND {sql}", [resource_type, *args]

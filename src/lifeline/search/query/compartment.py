@@ -14,6 +14,7 @@ from functools import cache, lru_cache
 
 from lifeline.errors import BadRequest
 from lifeline.search.registry import SearchRegistry
+from lifeline.storage import param_numbers
 
 COMPARTMENTS = ("Patient",)
 
@@ -28,14 +29,14 @@ def member_condition(resource_type: str, patient_id: str, registry: SearchRegist
     params = registry.compartment_params(resource_type)
     if not params and resource_type != "Patient":
         raise BadRequest(f"{resource_type} resources are not in the Patient compartment")
-    marks = ", ".join("?" for _ in params)
+    which, numbers = param_numbers.condition("s", param_numbers.of((resource_type, p) for p in params))
     linked = (
-        f"r.res_id IN (SELECT s.res_id FROM search_reference s WHERE s.res_type = ? AND s.param IN ({marks})"
+        f"r.res_id IN (SELECT s.res_id FROM search_reference s WHERE {which}"
         " AND s.target_type = 'Patient' AND s.target_id = ?)"
     )
     if resource_type == "Patient":
-        return f"(r.res_id = ? OR {linked})", [patient_id, resource_type, *params, patient_id]
-    return linked, [resource_type, *params, patient_id]
+        return f"(r.res_id = ? OR {linked})", [patient_id, *numbers, patient_id]
+    return linked, [*numbers, patient_id]
 
 
 def everything_condition(
@@ -54,14 +55,13 @@ def everything_condition(
         members.append("SELECT 'Patient', ?" if compound_in else "(r.res_type = 'Patient' AND r.res_id = ?)")
         args.append(patient_id)
     if by_param:
-        pairs: list[str] = []
-        args.append(patient_id)
-        for param, resource_types in by_param:
-            pairs.append(f"(s.param = ? AND s.res_type IN ({', '.join('?' for _ in resource_types)}))")
-            args += [param, *resource_types]
+        which, numbers = param_numbers.condition(
+            "s", param_numbers.of((t, param) for param, resource_types in by_param for t in resource_types)
+        )
+        args += [patient_id, *numbers]
         referring = (
             "SELECT s.res_type, s.res_id FROM search_reference s"
-            f" WHERE s.target_id = ? AND s.target_type = 'Patient' AND ({' OR '.join(pairs)})"
+            f" WHERE s.target_id = ? AND s.target_type = 'Patient' AND {which}"
         )
         members.append(referring if compound_in else f"(r.res_type, r.res_id) IN ({referring})")
     if not members:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from lifeline.search.registry import SearchRegistry
+from lifeline.storage import param_numbers
 from lifeline.storage.matching import Match
 
 
@@ -47,8 +48,8 @@ def export_match(
     params = registry.compartment_params(resource_type)
     if not params:
         return Match("1 = 0")
+    which, numbers = param_numbers.condition("s", param_numbers.of((resource_type, p) for p in params))
     member = (
-        "r.res_id IN (SELECT s.res_id FROM search_reference s WHERE s.res_type = ?"
-        f" AND s.param IN ({', '.join('?' for _ in params)}) AND s.target_type = 'Patient'{listed})"
+        f"r.res_id IN (SELECT s.res_id FROM search_reference s WHERE {which} AND s.target_type = 'Patient'{listed})"
     )
-    return Match(f"{where} AND {member}", (*args, resource_type, *params, *(patients or ())))
+    return Match(f"{where} AND {member}", (*args, *numbers, *(patients or ())))

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from lifeline.search.registry import SearchParameter, split_union
+from lifeline.storage import param_numbers
 
 
 @dataclass(frozen=True)
@@ -38,9 +39,10 @@ class Withholding:
         """SQL true when the resource `{owner}.res_type`/`{owner}.res_id` shows the elements."""
         labelled = (
             "NOT EXISTS (SELECT 1 FROM search_token wl WHERE wl.res_type = ? AND wl.res_id = "
-            f"{owner}.res_id AND wl.param = '_security' AND wl.code = ? AND wl.system = ?)"
+            f"{owner}.res_id AND wl.pid = ? AND wl.code = ? AND wl.system = ?)"
         )
-        args: list[object] = [self.res_type, self.label_code, self.label_system]
+        label = param_numbers.number(self.res_type, "_security")
+        args: list[object] = [self.res_type, label, self.label_code, self.label_system]
         if self.own_id is None:
             return labelled, args
         return f"({owner}.res_id = ? OR {labelled})", [self.own_id, *args]

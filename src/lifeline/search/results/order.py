@@ -11,7 +11,7 @@ and so do those that withhold the sorted element from the searcher (search/query
 from __future__ import annotations
 
 from lifeline.errors import BadRequest
-from lifeline.search.query.clause import rows_of
+from lifeline.search.query.clause import EVERY_TYPE, rows_of
 from lifeline.search.query.withheld import Withholding
 from lifeline.search.registry import SearchRegistry
 from lifeline.storage.ordering import SortExpression
@@ -62,7 +62,7 @@ def _key(
         raise BadRequest(f"Cannot sort by {code!r}: {param.type} parameters have no order")
     table, ascending_value, descending_value = _SORT_VALUES[param.type]
     value = descending_value if descending else ascending_value
-    which, which_args = rows_of(param)
+    which, which_args = rows_of(resource_type or EVERY_TYPE, param)
     sql = f"SELECT {value} FROM {table} s WHERE s.res_type = r.res_type AND s.res_id = r.res_id AND {which}"
     if withholding is not None and withholding.covers(param):
         shown, shown_args = withholding.shown("s")
