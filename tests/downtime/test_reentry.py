@@ -280,8 +280,8 @@ def test_pending_prints_the_same_list(backend: str, tmp_path: Path) -> None:
     url = database_url(backend, tmp_path)
     repo = open_repository(url)
     repo.migrate()
+    service = FhirService(repo, Settings(db=url, kek=KEK))
     try:
-        service = FhirService(repo, Settings(db=url, kek=KEK))
         ward = admitted_patient(service)
         dt, *rest = sheet(service)
         core = service.as_user(replace(OPERATOR, subject="operator:ward-clerk"), None, "HOPERAT")
@@ -290,7 +290,7 @@ def test_pending_prints_the_same_list(backend: str, tmp_path: Path) -> None:
         reentry.link(core, repo, found, ward.mine, "operator:ward-clerk", service.clock())
         result = CliRunner().invoke(app, ["downtime", "pending", "--db", url], env={"LIFELINE_KEK": KEK})
     finally:
-        dispose(repo)
+        dispose(repo, service)
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].startswith(dt), result.output

@@ -172,7 +172,10 @@ class SQLiteRepository(Repository):
         return [table for table, _ in stale]
 
     def close(self) -> None:
-        with self._connections_lock:
+        # Not while another thread writes (an audit recorder moving its outbox): closing a
+        # connection in the middle of its statement crashes the process inside SQLite. A write
+        # that starts after the close fails with "Cannot operate on a closed database".
+        with self._write_lock, self._connections_lock:
             for conn in self._connections:
                 conn.close()
             self._connections.clear()
