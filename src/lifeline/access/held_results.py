@@ -201,10 +201,7 @@ def released(resource: dict[str, Any]) -> dict[str, Any]:
 
 def _anchors(res_type: str) -> list[int]:
     """The numbers of the type's `issued` and `date` parameters (those it has)."""
-    return [number(res_type, code) for code in ("issued", "date") if (res_type, code) in _NUMBERED]
-
-
-_NUMBERED = frozenset(param_numbers.numbered())
+    return [number(res_type, code) for code in ("issued", "date") if param_numbers.has(res_type, code)]
 
 
 def _released(res_type: str, res_id: str) -> tuple[str, list[Any]]:

@@ -93,7 +93,8 @@ def serve(
 @db_app.command("upgrade")
 @clear_errors
 def db_upgrade(db: str = DB_OPTION) -> None:
-    """Create the schema or bring it up to date (never drops data)."""
+    """Create the schema or bring it up to date (never drops data); also a migration that builds
+    tables again, which a serving process's start leaves to this command (stop them first)."""
     from lifeline.storage import open_repository
 
     config = settings(db=db)

@@ -48,6 +48,11 @@ def number(res_type: str, code: str) -> int:
     return _by_pair()[res_type, code]
 
 
+def has(res_type: str, code: str) -> bool:
+    """Whether `res_type` has a parameter `code` (a number)."""
+    return (res_type, code) in _by_pair()
+
+
 def numbers_of_code(code: str) -> tuple[int, ...]:
     """The numbers of parameter `code` on every resource type that has it (a search of every type)."""
     return _by_code().get(code, ())

@@ -351,8 +351,7 @@ def _filter_reference(
     """`sql` also requiring one of the reference parameters `params` (of the types of `sources`)
     and the target type."""
     if params is not None:
-        numbered = frozenset(param_numbers.numbered())
-        pairs = sorted({(t, p) for t, _ in sources for p in params if (t, p) in numbered})
+        pairs = sorted({(t, p) for t, _ in sources for p in params if param_numbers.has(t, p)})
         which, numbers = param_numbers.condition("s", param_numbers.of(pairs))
         sql += f" AND {which}"
         args = [*args, *numbers]
