@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import orjson
 import pytest
@@ -80,6 +82,23 @@ def test_import_stops_at_a_bad_resource_and_keeps_its_batch_out(tmp_path):
         assert repo.read("Patient", "p0") is None
     finally:
         repo.close()
+
+
+@pytest.mark.parametrize("command", [["import", "/no/such/file.ndjson"], ["db", "reindex"]])
+def test_a_batch_of_no_resources_is_refused_in_one_line(command: list[str], tmp_path: Path) -> None:
+    # 0 read nothing and reported success (reindex), or looped on an empty batch (import).
+    url = f"sqlite:///{tmp_path / 'none.db'}"
+    done = subprocess.run(
+        [sys.executable, "-m", "lifeline.cli", *command, "--db", url, "--batch-size", "0"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},  # the error panel's line unwrapped
+    )
+    assert done.returncode == 2
+    assert "Invalid value for '--batch-size': Input should be greater than or equal to 1" in done.stderr
+    assert not (tmp_path / "none.db").exists()  # refused before anything was opened
 
 
 @pytest.mark.parametrize(

@@ -111,7 +111,7 @@ def db_upgrade(db: str = DB_OPTION) -> None:
 def db_reindex(
     db: str = DB_OPTION,
     resource_type: str = typer.Option(None, "--type", help="Only resources of this type"),
-    batch_size: int = typer.Option(500, help="Resources per transaction"),
+    batch_size: int = typer.Option(500, min=1, help="Resources per transaction"),
 ) -> None:
     """Rebuild the search indexes of stored resources (after a definition change); no version is written."""
     from lifeline.search.reindex import count_to_reindex, reindex
@@ -183,7 +183,7 @@ def db_repack(
 def import_files(
     files: list[Path] = typer.Argument(..., help="NDJSON (.ndjson) or Bundle JSON (.json) files, optionally .gz"),
     db: str = DB_OPTION,
-    batch_size: int = typer.Option(500, help="Resources per transaction"),
+    batch_size: int = typer.Option(500, min=1, help="Resources per transaction"),
 ) -> None:
     """Import resources; each batch is one transaction, and re-running writes nothing twice."""
     from lifeline.bulk.importer import ImportStats, first_load, import_items
