@@ -4,8 +4,8 @@ Every index row says which parameter of its resource type it answers. As the cod
 (`identifier`, `value-quantity`) it filled about 10 bytes of each row and, with the resource type
 in front, about 25 of each lookup-index entry. Since migration 22 a row holds a SMALLINT instead,
 one number per resource type and parameter code, so that the number alone says both and the
-lookup indexes begin with it: on the generated region that took about 430 bytes from each stored
-resource (docs/benchmarks.md).
+lookup indexes begin with it: on the generated region that took 200 bytes from each stored
+resource, 4,126 to 3,926 (docs/benchmarks.md).
 
 The numbers are given once and kept for good, in the order of
 lifeline/definitions/search-parameter-numbers.json (tools/number_search_parameters.py appends a
