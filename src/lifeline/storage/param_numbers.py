@@ -43,6 +43,12 @@ def _by_code() -> dict[str, tuple[int, ...]]:
     return {code: tuple(numbers) for code, numbers in found.items()}
 
 
+@cache
+def of_type(res_type: str) -> dict[str, int]:
+    """The numbers of `res_type`'s parameters by code (what a writer looks its rows' numbers up in)."""
+    return {code: number for (t, code), number in _by_pair().items() if t == res_type}
+
+
 def number(res_type: str, code: str) -> int:
     """The number of parameter `code` of `res_type` (KeyError for one the release does not know)."""
     return _by_pair()[res_type, code]

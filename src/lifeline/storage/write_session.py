@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from functools import partial
 from typing import Any, Protocol
 
 from lifeline.storage import param_numbers
@@ -626,7 +625,7 @@ CopyRows = list[tuple[str, bytes]]
 def index_rows(key: tuple[str, str], index: IndexEntries) -> IndexRows:
     """A resource's index entries as rows of each index table (plain tuples, cheap to pickle),
     each naming its parameter by number (storage/param_numbers.py)."""
-    pid = partial(param_numbers.number, key[0])
+    pid = param_numbers.of_type(key[0]).__getitem__
     tables: IndexRows = [
         ("search_string", [(*key, pid(e.param), e.normalized, e.exact) for e in index.strings]),
         ("search_token", [(*key, pid(e.param), e.system, e.code, e.text) for e in index.tokens]),
