@@ -123,10 +123,18 @@ def test_creates_from_the_event_loop_follow_the_packing_switch(repo) -> None:
             }
         )
 
-    asyncio.run(_create(repo, "packed", basic("packed")))
-    repo.write(lambda session: session.take_state(PACK_JSON_STATE, 0))
-    repo._packs_json = None  # read the switch again now, not within PACK_JSON_CHECK_SECONDS
-    asyncio.run(_create(repo, "plain", basic("plain")))
+    async def scenario() -> None:
+        # One event loop for both, its pool closed at the end: a pool opened on one loop and used
+        # from another hung `asyncio.run` now and then, waiting for the first loop's tasks.
+        try:
+            await _create(repo, "packed", basic("packed"))
+            repo.write(lambda session: session.take_state(PACK_JSON_STATE, 0))
+            repo._packs_json = None  # read the switch again now, not within PACK_JSON_CHECK_SECONDS
+            await _create(repo, "plain", basic("plain"))
+        finally:
+            await repo.aclose()
+
+    asyncio.run(scenario())
     with repo.reading() as session:
         rows = dict(session._all("SELECT res_id, content FROM resource WHERE res_type = 'Basic'", ()))
     assert rows["packed"].startswith(PACKED)
