@@ -222,18 +222,3 @@ def test_a_batch_sent_by_copy_is_packed_and_reads_back_whole(repo: Repository) -
         read = session.read_many([("Observation", res_id) for res_id in texts])
     assert len(rows) == 300 and all(str(content).startswith(packing.PACKED) for _, content in rows)
     assert {version.res_id: version.content for version in read} == texts
-
-
-def test_the_command_refuses_a_batch_of_no_resources_in_one_line(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'none.db'}"
-    done = subprocess.run(
-        [sys.executable, "-m", "lifeline.cli", "db", "repack", "--db", url, "--batch-size", "0"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-        env={**os.environ, "COLUMNS": "200"},  # the error panel's line unwrapped
-    )
-    assert done.returncode == 2
-    assert "Invalid value for '--batch-size': Input should be greater than or equal to 1" in done.stderr
-    assert not (tmp_path / "none.db").exists()  # refused before anything was opened

@@ -43,9 +43,8 @@ from lifeline.access.care import micros
 from lifeline.config import Settings, parse_hold_days
 from lifeline.search.extract import extract_index
 from lifeline.search.registry import SearchRegistry
-from lifeline.storage import param_numbers
 from lifeline.storage.index_rows import DATE_MIN
-from lifeline.storage.param_numbers import number
+from lifeline.storage.param_numbers import has, number
 
 RELEASE_SYSTEM = "https://lifeline.example/fhir/CodeSystem/result-release"
 RELEASED = "released"
@@ -201,7 +200,7 @@ def released(resource: dict[str, Any]) -> dict[str, Any]:
 
 def _anchors(res_type: str) -> list[int]:
     """The numbers of the type's `issued` and `date` parameters (those it has)."""
-    return [number(res_type, code) for code in ("issued", "date") if param_numbers.has(res_type, code)]
+    return [number(res_type, code) for code in ("issued", "date") if has(res_type, code)]
 
 
 def _released(res_type: str, res_id: str) -> tuple[str, list[Any]]:

@@ -222,7 +222,7 @@ class Session(AccessReads, AffectedReads, AuditReads, DowntimeRows, ExportRows, 
                 f"SELECT s.target_type, s.target_id FROM search_reference s WHERE {condition}"
                 " AND s.target_type IS NOT NULL AND s.target_id IS NOT NULL"
             )
-            sql, args = _filter_reference(sql, args, params, target_type, sources)
+            sql, args = _filter_reference(sql, args, params, target_type, {t for t, _ in sources})
             found.update((r[0], r[1]) for r in self._all(sql, args))
         return sorted(found)
 
@@ -235,7 +235,7 @@ class Session(AccessReads, AffectedReads, AuditReads, DowntimeRows, ExportRows, 
         for start in range(0, len(targets), 200):
             condition, args = keys_condition(targets[start : start + 200], "s.target_type", "s.target_id")
             sql = f"SELECT s.res_type, s.res_id FROM search_reference s WHERE s.res_type = ? AND {condition}"
-            sql, args = _filter_reference(sql, [source_type, *args], params, None, [(source_type, "")])
+            sql, args = _filter_reference(sql, [source_type, *args], params, None, {source_type})
             found.update((r[0], r[1]) for r in self._all(sql, args))
         return sorted(found)
 
@@ -346,12 +346,12 @@ def _filter_reference(
     args: list[Any],
     params: Sequence[str] | None,
     target_type: str | None,
-    sources: Sequence[tuple[str, str]],
+    types: set[str],
 ) -> tuple[str, list[Any]]:
-    """`sql` also requiring one of the reference parameters `params` (of the types of `sources`)
-    and the target type."""
+    """`sql` also requiring one of the reference parameters `params` (on those of `types` that
+    have them) and the target type."""
     if params is not None:
-        pairs = sorted({(t, p) for t, _ in sources for p in params if param_numbers.has(t, p)})
+        pairs = sorted((t, p) for t in types for p in params if param_numbers.has(t, p))
         which, numbers = param_numbers.condition("s", param_numbers.of(pairs))
         sql += f" AND {which}"
         args = [*args, *numbers]

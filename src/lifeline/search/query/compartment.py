@@ -9,7 +9,6 @@ are both "search, restricted to the compartment", so both use these conditions.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from functools import cache, lru_cache
 
 from lifeline.errors import BadRequest
@@ -48,17 +47,15 @@ def everything_condition(
     on the planner (`compound_in`, see Dialect.indexes_compound_in): a row-value IN over a
     UNION for PostgreSQL, an OR of two conditions for SQLite. Both find the members through
     search_reference's target index and never visit other resources."""
-    by_param = _types_by_param(registry, None if types is None else frozenset(types))
+    numbers = _member_numbers(registry, None if types is None else frozenset(types))
     members: list[str] = []
     args: list[object] = []
     if types is None or "Patient" in types:
         members.append("SELECT 'Patient', ?" if compound_in else "(r.res_type = 'Patient' AND r.res_id = ?)")
         args.append(patient_id)
-    if by_param:
-        which, numbers = param_numbers.condition(
-            "s", param_numbers.of((t, param) for param, resource_types in by_param for t in resource_types)
-        )
-        args += [patient_id, *numbers]
+    if numbers:
+        which, number_args = param_numbers.condition("s", numbers)
+        args += [patient_id, *number_args]
         referring = (
             "SELECT s.res_type, s.res_id FROM search_reference s"
             f" WHERE s.target_id = ? AND s.target_type = 'Patient' AND {which}"
@@ -72,16 +69,16 @@ def everything_condition(
 
 
 @lru_cache(maxsize=64)
-def _types_by_param(registry: SearchRegistry, types: frozenset[str] | None) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """The compartment's reference parameters, each with the types (of `types`) that use it;
-    the same for every $everything of the same `_type`, so worked out once."""
-    by_param: dict[str, list[str]] = defaultdict(list)
-    for resource_type in sorted(registry.resource_types):
-        if types is not None and resource_type not in types:
-            continue
-        for param in registry.compartment_params(resource_type):
-            by_param[param].append(resource_type)
-    return tuple((param, tuple(names)) for param, names in sorted(by_param.items()))
+def _member_numbers(registry: SearchRegistry, types: frozenset[str] | None) -> tuple[int, ...]:
+    """The numbers of the compartment's reference parameters on each type (of `types`) that has
+    them; the same for every $everything of the same `_type`, so worked out once."""
+    pairs = (
+        (resource_type, param)
+        for resource_type in sorted(registry.resource_types)
+        if types is None or resource_type in types
+        for param in registry.compartment_params(resource_type)
+    )
+    return tuple(sorted(param_numbers.of(pairs)))
 
 
 @cache
